@@ -1,0 +1,170 @@
+//! The `check` command end to end: settings in, report out, exit code back.
+//! `main.rs` only parses flags and sets up logging; everything it would
+//! otherwise do lives here so tests and the demo can run it in-process.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+use tracing::{error, info, warn};
+
+use crate::check::{check, CheckConfig, INITIAL_BACKOFF};
+use crate::config::{resolve_session_name, CheckArgs, Output, DEFAULT_TERMINATION_LOG};
+use crate::env::AwsEnv;
+use crate::report::{Report, Severity, Verdict};
+use crate::sts::Sts;
+
+/// Kubernetes truncates termination messages at 4096 bytes.
+pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
+
+/// The in-pod file that names the pod's namespace.
+const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// Builds the check's configuration from flags, the AWS env and the host.
+pub fn check_config(args: &CheckArgs, env: &AwsEnv) -> CheckConfig {
+    let pod_name = args.pod_name.clone().or_else(hostname);
+    CheckConfig {
+        expected_role_arn: args.expected_role_arn.clone(),
+        audience: args.audience.clone(),
+        session_name: resolve_session_name(
+            args.session_name.as_deref(),
+            env.role_session_name.as_deref(),
+            pod_name.as_deref(),
+        ),
+        namespace: args
+            .namespace
+            .clone()
+            .or_else(|| read_small(NAMESPACE_FILE)),
+        service_account: args.service_account.clone(),
+        timeout: args.timeout,
+        retry_denied_for: args.retry_denied_for,
+        initial_backoff: INITIAL_BACKOFF,
+    }
+}
+
+fn hostname() -> Option<String> {
+    read_small("/proc/sys/kernel/hostname")
+}
+
+fn read_small(path: &str) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty() && text.len() <= 253).then(|| text.to_owned())
+}
+
+/// Runs `check`, writes the report to `out`, the summary to the termination
+/// log, and returns the exit code.
+pub async fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
+    let env = AwsEnv::from_process();
+    let cfg = check_config(args, &env);
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        role_arn = env.role_arn.as_deref().unwrap_or(""),
+        token_file = %env.token_file.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+        expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
+        audience = %cfg.audience,
+        session_name = %cfg.session_name,
+        timeout = ?cfg.timeout,
+        retry_denied_for = ?cfg.retry_denied_for,
+        "irsa-doctor check starting"
+    );
+    let sts = Sts::from_env().await;
+    let report = check(&cfg, &env, &sts, SystemTime::now()).await;
+    log_report(&report);
+    let rendered = match args.output {
+        Output::Text => report.to_text(),
+        Output::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => json + "\n",
+            Err(e) => {
+                error!(%e, "could not serialize the report");
+                return crate::report::exit::INCONCLUSIVE;
+            }
+        },
+    };
+    if let Err(e) = out
+        .write_all(rendered.as_bytes())
+        .and_then(|()| out.flush())
+    {
+        error!(%e, "could not write the report to stdout");
+    }
+    write_termination_log(&args.termination_log, &report.summary());
+    report.verdict.exit_code()
+}
+
+/// One log line per finding and one for the verdict: structured fields
+/// for log pipelines, never a token or credential (the report holds none).
+fn log_report(report: &Report) {
+    for f in &report.findings {
+        match f.severity {
+            Severity::Error => error!(
+                code = f.code.as_str(),
+                expected = f.expected.as_deref().unwrap_or(""),
+                found = f.found.as_deref().unwrap_or(""),
+                remedy = %f.remedy,
+                "{}", f.message
+            ),
+            Severity::Warning => warn!(code = f.code.as_str(), remedy = %f.remedy, "{}", f.message),
+            Severity::Info => info!(code = f.code.as_str(), "{}", f.message),
+        }
+    }
+    let summary = report.summary();
+    match report.verdict {
+        Verdict::Pass => info!(
+            verdict = "pass",
+            duration_ms = report.duration_ms,
+            "{summary}"
+        ),
+        v => error!(
+            verdict = v.as_str(),
+            duration_ms = report.duration_ms,
+            "{summary}"
+        ),
+    }
+}
+
+/// Writes the summary where kubelet reads the termination message. The
+/// default path is skipped silently outside Kubernetes; a path the user
+/// chose that cannot be written is worth a warning.
+pub fn write_termination_log(path: &Path, summary: &str) {
+    if path.as_os_str().is_empty() {
+        return;
+    }
+    let is_default = path == Path::new(DEFAULT_TERMINATION_LOG);
+    let mut end = summary.len().min(TERMINATION_MESSAGE_LIMIT);
+    while !summary.is_char_boundary(end) {
+        end -= 1;
+    }
+    let result = fs::OpenOptions::new()
+        .write(true)
+        .create(!is_default)
+        .truncate(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(&summary.as_bytes()[..end]));
+    if let Err(e) = result {
+        if !is_default {
+            warn!(path = %path.display(), %e, "could not write the termination log");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn termination_log_is_truncated_on_a_char_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("termination-log");
+        let long = "é".repeat(3000);
+        write_termination_log(&path, &long);
+        let written = fs::read_to_string(&path).unwrap();
+        assert!(written.len() <= TERMINATION_MESSAGE_LIMIT);
+        assert!(written.len() >= TERMINATION_MESSAGE_LIMIT - 1);
+    }
+
+    #[test]
+    fn empty_path_disables_the_termination_log() {
+        write_termination_log(Path::new(""), "x");
+    }
+}

@@ -1,0 +1,910 @@
+//! One verification, step by step, each step adding findings to one report:
+//! environment, role ARN, token file, claims, STS, comparison with the
+//! expected role, and the app's view of the default credential chain.
+//!
+//! The STS call and the default-chain resolution are independent and run
+//! concurrently, so a healthy pod's verdict waits for one STS round trip.
+//! Transient STS trouble is retried with jittered exponential backoff until
+//! the deadline; definitive answers are final.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::{debug, info, warn};
+
+use crate::arn::{AssumedRoleArn, RoleArn};
+use crate::env::AwsEnv;
+use crate::report::{
+    format_unix, ChainReport, Code, Finding, Report, StsReport, TokenReport, Verdict,
+};
+use crate::sts::{Assumed, ChainOutcome, ChainSource, Failure, FailureKind, Sts};
+use crate::token::{decode_claims, read_token_file, Claims, RawToken, TokenFileProblem};
+
+/// Where the webhook mounts the token; named in remedies.
+pub const WEBHOOK_TOKEN_PATH: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token";
+
+/// What one check needs besides the environment and STS.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    pub expected_role_arn: Option<RoleArn>,
+    pub audience: String,
+    pub session_name: String,
+    pub namespace: Option<String>,
+    pub service_account: Option<String>,
+    pub timeout: Duration,
+    pub retry_denied_for: Duration,
+    /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
+    pub initial_backoff: Duration,
+}
+
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Runs one check. `now` is the wall clock used for token expiry.
+pub async fn check(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, now: SystemTime) -> Report {
+    let started = Instant::now();
+    let deadline = started + cfg.timeout;
+    let mut report = Report {
+        verdict: Verdict::Pass,
+        findings: vec![],
+        role_arn: env.role_arn.clone(),
+        expected_role_arn: cfg
+            .expected_role_arn
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| env.role_arn.clone()),
+        assumed_role_arn: None,
+        token: None,
+        sts: StsReport {
+            region: Some(sts.region()),
+            session_name: Some(cfg.session_name.clone()),
+            ..StsReport::default()
+        },
+        default_chain: ChainReport::default(),
+        duration_ms: 0,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    if sts.region_missing() {
+        report.findings.push(region_missing(&sts.region()));
+    }
+
+    // Step 1: was IRSA injected at all? If not, name who the pod is instead.
+    let (Some(role_text), Some(token_file)) = (&env.role_arn, &env.token_file) else {
+        let chain = resolve_chain(sts, deadline).await;
+        report
+            .findings
+            .push(env_not_injected(cfg, env, &report, &chain));
+        record_chain(&mut report, &chain, None);
+        return finish(report, started);
+    };
+
+    // Step 2: the role ARN.
+    let role = match RoleArn::parse(role_text) {
+        Ok(role) => Some(role),
+        Err(e) => {
+            report.findings.push(
+                Finding::error(
+                    Code::RoleArnInvalid,
+                    format!("AWS_ROLE_ARN {role_text:?} {e}"),
+                    "Fix the eks.amazonaws.com/role-arn annotation on the ServiceAccount (or \
+                     AWS_ROLE_ARN in the container spec, which overrides it), then recreate the \
+                     pod: the webhook only sets the env at pod creation.",
+                )
+                .expected("arn:aws:iam::<12-digit account>:role/<optional path/><name>")
+                .found(role_text.clone()),
+            );
+            None
+        }
+    };
+
+    // Steps 3 and 4: the token file and its claims.
+    let token = read_token(cfg, token_file, now, &mut report);
+
+    // Step 5 and 7, concurrently: STS with the token, and the default chain.
+    let assume = async {
+        match (&role, &token) {
+            (Some(role), Some(token)) => {
+                Some(assume_with_retries(cfg, sts, role, token, deadline).await)
+            }
+            _ => None,
+        }
+    };
+    let (assumed, chain) = tokio::join!(assume, resolve_chain(sts, deadline));
+
+    let mut assumed_arn = None;
+    if let Some(outcome) = assumed {
+        report.sts.attempts = outcome.attempts;
+        report.sts.endpoint = outcome.endpoint.clone();
+        match outcome.result {
+            Ok(ok) => {
+                report.sts.request_id = ok.request_id.clone();
+                report.sts.subject = ok.subject.clone();
+                report.sts.audience = ok.audience.clone();
+                report.sts.provider = ok.provider.clone();
+                report.assumed_role_arn = Some(ok.arn.clone());
+                assumed_arn = Some(ok.arn.clone());
+            }
+            Err(failure) => {
+                report.sts.request_id = failure.request_id.clone();
+                report.sts.error_code = failure.code.clone();
+                let finding = sts_finding(
+                    &failure,
+                    role.as_ref(),
+                    report.token.as_ref().map(|t| &t.claims),
+                    &report.sts,
+                    outcome.attempts,
+                    started.elapsed(),
+                );
+                // The local claim check may already have said the same thing.
+                if !report.has(finding.code) {
+                    report.findings.push(finding);
+                }
+            }
+        }
+    }
+
+    // Step 6: is it the expected role?
+    if let (Some(arn), Some(expected)) = (&assumed_arn, &cfg.expected_role_arn) {
+        let matches = AssumedRoleArn::parse(arn).is_some_and(|a| expected.matches(&a));
+        if !matches {
+            report.findings.push(
+                Finding::error(
+                    Code::RoleMismatch,
+                    format!("this pod acts as {arn}, not as the expected role {expected}"),
+                    "Point the ServiceAccount's eks.amazonaws.com/role-arn annotation at the \
+                     expected role (AWS_ROLE_ARN in the container spec overrides it) and \
+                     recreate the pod; or, if the new role is intended, update \
+                     --expected-role-arn. Partition, account and role name must match; the \
+                     role's path is not part of the assumed-role ARN.",
+                )
+                .expected(format!(
+                    "arn:{}:sts::{}:assumed-role/{}/<session>",
+                    expected.partition, expected.account, expected.name
+                ))
+                .found(arn.clone()),
+            );
+        }
+    }
+
+    // Step 7: the app's view.
+    shadow_findings(env, &chain, &mut report);
+    let ours_passed = assumed_arn.is_some();
+    record_chain(&mut report, &chain, assumed_arn.as_deref());
+    if let Some(finding) = chain_mismatch(&chain, ours_passed, &report) {
+        report.findings.push(finding);
+    }
+    finish(report, started)
+}
+
+fn finish(mut report: Report, started: Instant) -> Report {
+    report.verdict = Verdict::of(&report.findings);
+    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report
+}
+
+fn region_missing(region: &str) -> Finding {
+    Finding::warning(
+        Code::RegionMissing,
+        format!(
+            "no AWS region is configured (AWS_REGION, AWS_DEFAULT_REGION, profile or IMDS); \
+             irsa-doctor used {region}, but an app's SDK may refuse to start without one"
+        ),
+        "Set AWS_REGION in the container spec; the webhook sets it only when it knows the \
+         cluster's region.",
+    )
+    .expected("AWS_REGION set")
+    .found("no region")
+}
+
+/// Reads and decodes the token, recording findings and the claims.
+fn read_token(
+    cfg: &CheckConfig,
+    path: &Path,
+    now: SystemTime,
+    report: &mut Report,
+) -> Option<RawToken> {
+    let token = match read_token_file(path) {
+        Ok(token) => token,
+        Err(problem) => {
+            report.findings.push(token_file_finding(problem));
+            return None;
+        }
+    };
+    let claims = match decode_claims(&token) {
+        Ok(claims) => claims,
+        Err(e) => {
+            report.findings.push(
+                Finding::error(
+                    Code::TokenMalformed,
+                    format!("the token in {} {e}", path.display()),
+                    format!(
+                        "AWS_WEB_IDENTITY_TOKEN_FILE must name the projected service-account \
+                         token the webhook mounts ({WEBHOOK_TOKEN_PATH}), not another file. If \
+                         the env is set by hand in the container spec, remove it and let the \
+                         webhook set it."
+                    ),
+                )
+                .expected("a JWT: three base64url segments, header.payload.signature"),
+            );
+            return None;
+        }
+    };
+    let now_secs = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let mut usable = true;
+    if let Some(exp) = claims.exp.filter(|&exp| exp <= now_secs) {
+        usable = false;
+        report
+            .findings
+            .push(token_expired_locally(exp, now_secs, &claims));
+    }
+    if !claims.aud.iter().any(|a| a == &cfg.audience) {
+        report
+            .findings
+            .push(audience_mismatch(&cfg.audience, &claims, None));
+    }
+    debug!(
+        iss = claims.iss.as_deref().unwrap_or(""),
+        sub = claims.sub.as_deref().unwrap_or(""),
+        aud = ?claims.aud,
+        exp = claims.exp,
+        "token claims decoded"
+    );
+    report.token = Some(TokenReport {
+        file: path.display().to_string(),
+        claims,
+    });
+    // An expired token cannot succeed at STS; asking would only repeat it.
+    usable.then_some(token)
+}
+
+fn token_file_finding(problem: TokenFileProblem) -> Finding {
+    match problem {
+        TokenFileProblem::Missing { path, detail } => Finding::error(
+            Code::TokenFileMissing,
+            format!("the token file {} does not exist: {detail}", path.display()),
+            format!(
+                "The webhook mounts the projected token at {WEBHOOK_TOKEN_PATH}. If \
+                 AWS_WEB_IDENTITY_TOKEN_FILE was set by hand, point it there; if the volume \
+                 is missing, the pod was mutated only in part (recreate it); a dangling \
+                 ..data symlink means the kubelet's token volume is broken (restart the pod)."
+            ),
+        )
+        .expected(format!(
+            "a projected service-account token at {}",
+            path.display()
+        ))
+        .found(detail),
+        TokenFileProblem::Unreadable {
+            path,
+            detail,
+            file,
+            process,
+        } => {
+            let found = match (&file, &process) {
+                (Some((mode, uid, gid)), Some(p)) => format!(
+                    "file mode {mode:04o}, owner uid {uid} gid {gid}; this process runs as uid {} \
+                     gid {} groups {:?}",
+                    p.uid, p.gid, p.groups
+                ),
+                (Some((mode, uid, gid)), None) => {
+                    format!("file mode {mode:04o}, owner uid {uid} gid {gid}")
+                }
+                _ => detail.clone(),
+            };
+            let gid = process
+                .as_ref()
+                .map_or("<the app's gid>".to_owned(), |p| p.gid.to_string());
+            Finding::error(
+                Code::TokenFileUnreadable,
+                format!("cannot read the token file {}: {detail}", path.display()),
+                format!(
+                    "Set the pod's securityContext.fsGroup (for example fsGroup: {gid}): the \
+                     kubelet then makes the token readable by that group. Without fsGroup the \
+                     token is readable only by root or by the single UID all containers share \
+                     (external-dns#1185)."
+                ),
+            )
+            .expected(format!("{} readable by this process", path.display()))
+            .found(found)
+        }
+        TokenFileProblem::Malformed { path, detail } => Finding::error(
+            Code::TokenMalformed,
+            format!(
+                "the token file {} is not a usable token: {detail}",
+                path.display()
+            ),
+            format!(
+                "AWS_WEB_IDENTITY_TOKEN_FILE must name the projected service-account token \
+                 the webhook mounts ({WEBHOOK_TOKEN_PATH}), not another file."
+            ),
+        )
+        .expected("a JWT of at most 20000 characters")
+        .found(detail),
+    }
+}
+
+fn token_expired_locally(exp: i64, now: i64, claims: &Claims) -> Finding {
+    let node = claims
+        .kubernetes
+        .as_ref()
+        .and_then(|k| k.node.as_deref())
+        .map_or(String::new(), |n| format!(" on node {n}"));
+    Finding::error(
+        Code::TokenExpired,
+        format!(
+            "the token expired at {} ({} s ago)",
+            format_unix(exp),
+            now.saturating_sub(exp)
+        ),
+        format!(
+            "The kubelet refreshes the projected token when it is 80% through its lifetime, so \
+             an expired token means the refresh stopped: check the kubelet{node} and that the \
+             file is the projected volume, not a copy baked into the image or a Secret. \
+             Restarting the pod gets a fresh token. If the node's clock is wrong, fix NTP."
+        ),
+    )
+    .expected(format!("exp after now ({})", format_unix(now)))
+    .found(format!("exp {}", format_unix(exp)))
+}
+
+fn audience_mismatch(expected: &str, claims: &Claims, sts_message: Option<&str>) -> Finding {
+    let found = if claims.aud.is_empty() {
+        "no aud claim".to_owned()
+    } else {
+        format!("aud [{}]", claims.aud.join(", "))
+    };
+    let message = match sts_message {
+        Some(m) => format!("STS rejected the token's audience ({m}); the token has {found}"),
+        None => format!("the token's audience does not include {expected}: it has {found}"),
+    };
+    Finding::error(
+        Code::TokenAudienceMismatch,
+        message,
+        format!(
+            "The IAM OIDC provider accepts only its registered client IDs (normally \
+             sts.amazonaws.com). Set the ServiceAccount annotation \
+             eks.amazonaws.com/audience={expected} (or remove it for the default) and recreate \
+             the pod, or register the token's audience on the provider: aws iam \
+             add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn <provider \
+             ARN> --client-id <audience>. If your provider really uses another audience, pass \
+             --audience."
+        ),
+    )
+    .expected(format!("aud containing {expected}"))
+    .found(found)
+}
+
+/// The result of retrying `AssumeRoleWithWebIdentity` until an answer is final.
+struct AssumeOutcome {
+    result: Result<Assumed, Failure>,
+    attempts: u32,
+    endpoint: Option<String>,
+}
+
+async fn assume_with_retries(
+    cfg: &CheckConfig,
+    sts: &Sts,
+    role: &RoleArn,
+    token: &RawToken,
+    deadline: Instant,
+) -> AssumeOutcome {
+    let started = Instant::now();
+    let role_arn = role.to_string();
+    let mut attempts = 0u32;
+    let mut endpoint = None;
+    loop {
+        attempts += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let attempt = tokio::time::timeout(
+            remaining,
+            sts.assume_role_with_web_identity(&role_arn, token, &cfg.session_name, remaining),
+        )
+        .await;
+        let result = match attempt {
+            Ok(attempt) => {
+                endpoint = attempt.endpoint.or(endpoint);
+                attempt.result
+            }
+            Err(_) => Err(Failure {
+                kind: FailureKind::Unreachable,
+                code: None,
+                message: format!("no answer within the {:?} deadline", cfg.timeout),
+                http_status: None,
+                request_id: None,
+            }),
+        };
+        let failure = match result {
+            Ok(assumed) => {
+                debug!(attempts, arn = %assumed.arn, "AssumeRoleWithWebIdentity succeeded");
+                return AssumeOutcome {
+                    result: Ok(assumed),
+                    attempts,
+                    endpoint,
+                };
+            }
+            Err(failure) => failure,
+        };
+        let retry_denied =
+            failure.kind == FailureKind::AccessDenied && started.elapsed() < cfg.retry_denied_for;
+        let delay = backoff(cfg.initial_backoff, attempts);
+        if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
+            return AssumeOutcome {
+                result: Err(failure),
+                attempts,
+                endpoint,
+            };
+        }
+        info!(
+            attempt = attempts,
+            code = failure.code.as_deref().unwrap_or(""),
+            error = %failure.message,
+            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "STS did not give a final answer; retrying"
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Exponential backoff with "equal jitter": half the step fixed, half
+/// random, so a fleet started together spreads out.
+pub fn backoff(initial: Duration, attempt: u32) -> Duration {
+    let step = initial
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    let half = step / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+async fn resolve_chain(sts: &Sts, deadline: Instant) -> Result<ChainOutcome, String> {
+    tokio::time::timeout_at(deadline.into(), sts.default_chain())
+        .await
+        .map_err(|_| "did not finish before the --timeout deadline".to_owned())
+}
+
+fn record_chain(
+    report: &mut Report,
+    chain: &Result<ChainOutcome, String>,
+    web_identity_arn: Option<&str>,
+) {
+    report.default_chain = match chain {
+        Err(e) => ChainReport {
+            error: Some(e.clone()),
+            ..ChainReport::default()
+        },
+        Ok(ChainOutcome::NoCredentials) => ChainReport::default(),
+        Ok(ChainOutcome::Failed(e)) => ChainReport {
+            error: Some(e.clone()),
+            ..ChainReport::default()
+        },
+        Ok(ChainOutcome::WebIdentity) => ChainReport {
+            provider: Some(ChainSource::WebIdentity.as_str().to_owned()),
+            arn: web_identity_arn.map(str::to_owned),
+            error: None,
+        },
+        Ok(ChainOutcome::Other { source, identity }) => ChainReport {
+            provider: Some(source.as_str().to_owned()),
+            arn: identity.as_ref().ok().cloned(),
+            error: identity.as_ref().err().cloned(),
+        },
+    };
+}
+
+/// "this pod would act as ..." for the default chain's outcome.
+fn would_act_as(chain: &Result<ChainOutcome, String>) -> String {
+    match chain {
+        Ok(ChainOutcome::Other {
+            source,
+            identity: Ok(arn),
+        }) => format!(
+            "this pod would act as {arn} (credentials from {})",
+            source_words(source)
+        ),
+        Ok(ChainOutcome::Other {
+            source,
+            identity: Err(e),
+        }) => format!(
+            "this pod would use credentials from {}, whose identity STS would not confirm: {e}",
+            source_words(source)
+        ),
+        Ok(ChainOutcome::NoCredentials) => {
+            "this pod would find no AWS credentials at all".to_owned()
+        }
+        Ok(ChainOutcome::Failed(e)) => format!("the default credential chain fails: {e}"),
+        Ok(ChainOutcome::WebIdentity) => "this pod would use web identity".to_owned(),
+        Err(e) => format!("the default credential chain {e}"),
+    }
+}
+
+fn source_words(source: &ChainSource) -> &'static str {
+    match source {
+        ChainSource::Environment => "environment variables (AWS_ACCESS_KEY_ID)",
+        ChainSource::Profile => "a shared config or credentials file profile",
+        ChainSource::WebIdentity => "web identity",
+        ChainSource::Container => "the container credentials endpoint (EKS Pod Identity or ECS)",
+        ChainSource::Imds => "the node's instance profile through IMDS",
+        ChainSource::Unknown => "an unidentified provider",
+    }
+}
+
+fn env_not_injected(
+    cfg: &CheckConfig,
+    env: &AwsEnv,
+    report: &Report,
+    chain: &Result<ChainOutcome, String>,
+) -> Finding {
+    let missing: Vec<&str> = [
+        ("AWS_ROLE_ARN", env.role_arn.is_none()),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", env.token_file.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(name, missing)| missing.then_some(name))
+    .collect();
+    let partial = if missing.len() == 1 {
+        " One of the two is set: when the container spec sets either, the webhook adds \
+         neither, so set both by hand or remove the one that is there."
+    } else {
+        ""
+    };
+    let ns = cfg.namespace.as_deref().unwrap_or("<namespace>");
+    let sa = cfg
+        .service_account
+        .as_deref()
+        .unwrap_or("<service account>");
+    let role = report
+        .expected_role_arn
+        .as_deref()
+        .unwrap_or("arn:aws:iam::<account>:role/<name>");
+    Finding::error(
+        Code::EnvNotInjected,
+        format!(
+            "{} not set in this container, so IRSA is not in use: {}",
+            missing.join(" and "),
+            would_act_as(chain)
+        ),
+        format!(
+            "1. Annotate the ServiceAccount: kubectl annotate serviceaccount -n {ns} {sa} \
+             eks.amazonaws.com/role-arn={role}\n\
+             2. Make sure the pod's spec.serviceAccountName is that ServiceAccount.\n\
+             3. Recreate the pod (kubectl rollout restart): the webhook mutates pods only at \
+             creation, so a pod created before the annotation, or while the webhook was down, \
+             never gets the env.\n\
+             4. Check that the pod identity webhook is running and that this container is not \
+             listed in the pod annotation eks.amazonaws.com/skip-containers.{partial}"
+        ),
+    )
+    .expected(match &report.expected_role_arn {
+        Some(role) => {
+            format!("AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE injected, acting as {role}")
+        }
+        None => "AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE injected by the webhook".to_owned(),
+    })
+    .found(would_act_as(chain))
+}
+
+/// The trust-policy statement that would admit this token into `role`.
+fn trust_policy(role: &RoleArn, claims: &Claims, audience: &str) -> String {
+    let provider = claims
+        .iss
+        .as_deref()
+        .map(|iss| iss.trim_start_matches("https://").trim_end_matches('/'))
+        .unwrap_or("oidc.eks.<region>.amazonaws.com/id/<id>");
+    let sub = claims
+        .sub
+        .as_deref()
+        .unwrap_or("system:serviceaccount:<namespace>:<service account>");
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": format!("arn:{}:iam::{}:oidc-provider/{provider}", role.partition, role.account)},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                format!("{provider}:sub"): sub,
+                format!("{provider}:aud"): audience,
+            }}
+        }]
+    });
+    serde_json::to_string_pretty(&policy).unwrap_or_default()
+}
+
+fn sts_finding(
+    failure: &Failure,
+    role: Option<&RoleArn>,
+    claims: Option<&Claims>,
+    sts: &StsReport,
+    attempts: u32,
+    elapsed: Duration,
+) -> Finding {
+    let default_claims = Claims::default();
+    let claims = claims.unwrap_or(&default_claims);
+    let iss = claims.iss.as_deref().unwrap_or("(no iss claim)");
+    let endpoint = sts.endpoint.as_deref().unwrap_or("(unknown endpoint)");
+    let region = sts.region.as_deref().unwrap_or("(unknown region)");
+    let role_text = role.map_or_else(String::new, ToString::to_string);
+    let account = role.map_or("<account>", |r| r.account.as_str());
+    let answered = match (&failure.code, failure.http_status) {
+        (Some(code), _) => format!("{code}: {}", failure.message),
+        (None, Some(status)) => format!("HTTP {status}: {}", failure.message),
+        (None, None) => failure.message.clone(),
+    };
+    let tried = format!(
+        "{attempts} attempt{} over {:.1} s",
+        if attempts == 1 { "" } else { "s" },
+        elapsed.as_secs_f64()
+    );
+    let audience = claims
+        .aud
+        .first()
+        .map_or("sts.amazonaws.com", String::as_str);
+    match failure.kind {
+        FailureKind::OidcProviderMissing => Finding::error(
+            Code::OidcProviderMissing,
+            format!("account {account} has no IAM OIDC provider for the token's issuer {iss}"),
+            format!(
+                "Create the provider in the role's account ({account}): eksctl utils \
+                 associate-iam-oidc-provider --cluster <cluster> --approve, or aws iam \
+                 create-open-id-connect-provider --url {iss} --client-id-list sts.amazonaws.com. \
+                 If the role lives in another account than the cluster, the provider must exist \
+                 in the role's account."
+            ),
+        )
+        .expected(format!("an IAM OIDC provider for {iss} in account {account}"))
+        .found(answered),
+        FailureKind::AudienceMismatch => audience_mismatch("sts.amazonaws.com", claims, Some(&answered)),
+        FailureKind::Thumbprint => Finding::error(
+            Code::TokenRejected,
+            format!("STS rejected the token: the IAM OIDC provider's thumbprint does not match {iss}'s certificate"),
+            "Update the provider's thumbprint (aws iam update-open-id-connect-provider-thumbprint), \
+             or recreate it with eksctl utils associate-iam-oidc-provider.",
+        )
+        .found(answered),
+        FailureKind::TokenRejected => Finding::error(
+            Code::TokenRejected,
+            format!("STS rejected the token from {iss}"),
+            "Check that the token comes from this cluster's issuer and that the IAM OIDC \
+             provider for that issuer exists in the role's account with client ID \
+             sts.amazonaws.com; a token copied from another cluster or a hand-made JWT is \
+             refused.",
+        )
+        .found(answered),
+        FailureKind::TokenExpired => Finding::error(
+            Code::TokenExpired,
+            "STS says the token has expired".to_owned(),
+            "The kubelet refreshes the projected token at 80% of its lifetime: if STS calls it \
+             expired, the refresh stopped or the node's clock is wrong. Restart the pod and \
+             check the kubelet and NTP on the node.",
+        )
+        .found(answered),
+        FailureKind::AccessDenied => {
+            let policy = role.map_or_else(String::new, |r| trust_policy(r, claims, audience));
+            let name = role.map_or("<role>", |r| r.name.as_str());
+            Finding::error(
+                Code::TrustPolicyDenied,
+                format!(
+                    "STS denied AssumeRoleWithWebIdentity on {role_text}: its trust policy does \
+                     not admit this token, or the role does not exist"
+                ),
+                format!(
+                    "Make the role's trust policy admit this pod (aws iam update-assume-role-policy \
+                     --role-name {name} --policy-document file://trust.json), with trust.json:\n\
+                     {policy}\n\
+                     Common mistakes: a sub naming another namespace or service account; \
+                     StringEquals with a * (use StringLike); oidc.<region>.eks instead of \
+                     oidc.eks.<region>; an aud of sts.amazon.com; the provider of another account \
+                     or cluster. IAM is eventually consistent: right after a change, STS may deny \
+                     for 10-30 s (--retry-denied-for 30s rides that out)."
+                ),
+            )
+            .expected(format!(
+                "a trust policy on {role_text} admitting sub {}",
+                claims.sub.as_deref().unwrap_or("(no sub claim)")
+            ))
+            .found(format!(
+                "{answered}; token iss {iss}, sub {}, aud [{}]",
+                claims.sub.as_deref().unwrap_or("(none)"),
+                claims.aud.join(", ")
+            ))
+        }
+        FailureKind::RegionDisabled => Finding::error(
+            Code::RegionDisabled,
+            format!("STS is not activated in {region} for account {account}"),
+            format!(
+                "Activate STS in {region} (IAM console, Account settings, Security Token Service \
+                 endpoints), or set AWS_REGION to a region where it is active."
+            ),
+        )
+        .found(answered),
+        FailureKind::InvalidRoleArn => Finding::error(
+            Code::RoleArnInvalid,
+            format!("STS says the role ARN {role_text} is invalid"),
+            "Fix the eks.amazonaws.com/role-arn annotation on the ServiceAccount and recreate \
+             the pod.",
+        )
+        .found(answered),
+        FailureKind::Throttled => Finding::error(
+            Code::StsThrottled,
+            format!("STS throttled every attempt ({tried})"),
+            "Usually transient: the check is retried. If it persists, find what else in this \
+             account calls STS so often (CloudTrail), or raise --timeout.",
+        )
+        .found(answered),
+        FailureKind::IdpUnreachable => Finding::error(
+            Code::IdpUnreachable,
+            format!("STS could not fetch the signing keys of the token's issuer {iss} ({tried})"),
+            "Usually transient on AWS's side, and retried. If it persists, check that the \
+             issuer's /.well-known/openid-configuration and JWKS are reachable from the \
+             internet (self-managed clusters must publish them).",
+        )
+        .found(answered),
+        FailureKind::Unreachable => Finding::error(
+            Code::StsUnreachable,
+            format!("could not reach STS at {endpoint} ({tried})"),
+            format!(
+                "From a private VPC, create an STS interface endpoint \
+                 (com.amazonaws.{region}.sts) or allow HTTPS egress to it; check \
+                 NetworkPolicies, security groups, DNS and HTTPS_PROXY/NO_PROXY. \
+                 AWS_ENDPOINT_URL_STS, when set, overrides the endpoint."
+            ),
+        )
+        .found(answered),
+        FailureKind::Unexpected { .. } => Finding::error(
+            Code::StsError,
+            format!("STS at {endpoint} answered unexpectedly ({tried})"),
+            "Check what answers at that endpoint: a proxy, a captive portal or a wrong \
+             AWS_ENDPOINT_URL_STS gives answers that are not STS's. A 5xx from STS itself is \
+             transient.",
+        )
+        .found(answered),
+    }
+}
+
+fn shadow_findings(env: &AwsEnv, chain: &Result<ChainOutcome, String>, report: &mut Report) {
+    if !env.static_keys.is_empty() {
+        report.findings.push(
+            Finding::error(
+                Code::StaticCredentialsShadow,
+                format!(
+                    "{} set in this container: every AWS SDK uses static keys from the \
+                     environment before web identity, so the app ignores IRSA",
+                    env.static_keys.join(", ")
+                ),
+                "Remove these variables from the container spec; look in env, envFrom \
+                 Secrets and ConfigMaps, and the image's own ENV.",
+            )
+            .expected("no AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN")
+            .found(format!("{} set", env.static_keys.join(", "))),
+        );
+    }
+    if !env.container_credentials.is_empty() {
+        report.findings.push(
+            Finding::error(
+                Code::StaticCredentialsShadow,
+                format!(
+                    "{} set in this container: EKS Pod Identity (or ECS) credentials, which most \
+                     AWS SDKs use instead of IRSA",
+                    env.container_credentials.join(", ")
+                ),
+                "Use one mechanism: delete the EKS Pod Identity association for this service \
+                 account (aws eks delete-pod-identity-association), or drop the IRSA \
+                 annotation and verify Pod Identity instead.",
+            )
+            .expected("no AWS_CONTAINER_CREDENTIALS_* variables")
+            .found(format!("{} set", env.container_credentials.join(", "))),
+        );
+    }
+    if let Ok(ChainOutcome::Other {
+        source: ChainSource::Profile,
+        ..
+    }) = chain
+    {
+        let profile = env.profile.as_deref().unwrap_or("default");
+        report.findings.push(
+            Finding::error(
+                Code::StaticCredentialsShadow,
+                format!(
+                    "the shared config profile {profile:?} provides credentials: SDKs read \
+                     profiles before web identity, so the app ignores IRSA"
+                ),
+                "Remove the credentials from ~/.aws/credentials or ~/.aws/config in the image \
+                 (or the files AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE name), or unset \
+                 AWS_PROFILE.",
+            )
+            .expected("no profile with credentials")
+            .found(format!("profile {profile} with credentials")),
+        );
+    }
+}
+
+fn chain_mismatch(
+    chain: &Result<ChainOutcome, String>,
+    ours_passed: bool,
+    report: &Report,
+) -> Option<Finding> {
+    let expected = report
+        .expected_role_arn
+        .clone()
+        .unwrap_or_else(|| "the IRSA role".to_owned());
+    const SDK_ADVICE: &str = "irsa-doctor cannot see the app's SDK: old SDKs have no web \
+        identity at all (minimums: boto3 1.9.220, AWS CLI 1.16.232, Java v2 2.10.11, Java v1 \
+        1.11.704 with the STS module, Go v1 1.23.13, JS v2 2.525.0 / v3 3.27.0, Ruby 3.58.0, \
+        .NET 3.3.659.1, PHP 3.110.7).";
+    match chain {
+        Ok(ChainOutcome::Other { source, .. }) => Some(
+            Finding::error(
+                Code::DefaultChainMismatch,
+                format!(
+                    "an AWS SDK in this container would not use IRSA: {}",
+                    would_act_as(chain)
+                ),
+                format!(
+                    "Remove the credentials the chain found first ({}) so that web identity is \
+                     reached. {SDK_ADVICE}",
+                    source_words(source)
+                ),
+            )
+            .expected(format!(
+                "the default credential chain uses web identity, acting as {expected}"
+            ))
+            .found(would_act_as(chain)),
+        ),
+        Ok(ChainOutcome::Failed(e)) if ours_passed => {
+            warn!(error = %e, "the default credential chain failed although web identity works");
+            Some(
+                Finding::warning(
+                    Code::DefaultChainMismatch,
+                    format!("the default credential chain failed although web identity works: {e}"),
+                    format!(
+                        "A provider before web identity (usually a broken profile in \
+                         ~/.aws/config) stops the chain. {SDK_ADVICE}"
+                    ),
+                )
+                .expected("the default credential chain uses web identity")
+                .found(e.clone()),
+            )
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let initial = Duration::from_millis(200);
+        for _ in 0..100 {
+            let first = backoff(initial, 1);
+            assert!(
+                first >= Duration::from_millis(100) && first <= initial,
+                "{first:?}"
+            );
+            let third = backoff(initial, 3);
+            assert!(third >= Duration::from_millis(400) && third <= Duration::from_millis(800));
+            assert!(backoff(initial, 40) <= MAX_BACKOFF);
+        }
+    }
+
+    #[test]
+    fn trust_policy_names_real_account_provider_and_subject() {
+        let role = RoleArn::parse("arn:aws:iam::111122223333:role/app").unwrap();
+        let claims = Claims {
+            iss: Some("https://oidc.eks.eu-west-1.amazonaws.com/id/ABC".into()),
+            sub: Some("system:serviceaccount:pay:app".into()),
+            ..Claims::default()
+        };
+        let policy: serde_json::Value =
+            serde_json::from_str(&trust_policy(&role, &claims, "sts.amazonaws.com")).unwrap();
+        let statement = &policy["Statement"][0];
+        assert_eq!(
+            statement["Principal"]["Federated"],
+            "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+        );
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"],
+            "system:serviceaccount:pay:app"
+        );
+    }
+}

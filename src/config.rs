@@ -1,0 +1,214 @@
+//! Command-line flags. Every flag can also be set through an `IRSA_DOCTOR_*`
+//! environment variable, so a pod manifest can configure irsa-doctor with
+//! `env:` alone. This is the only place irsa-doctor reads its own settings;
+//! the AWS variables the SDK owns are read in `env.rs`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::arn::RoleArn;
+
+/// Proves, from inside a Kubernetes pod and with the pod's own token, that
+/// IAM Roles for Service Accounts (IRSA) works: the token is readable and
+/// valid, STS lets it assume the role, the role is the expected one, and an
+/// AWS SDK in this container would really use it. Otherwise it says exactly
+/// what is wrong and what to change.
+#[derive(Debug, Parser)]
+#[command(name = "irsa-doctor", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format on stderr; RUST_LOG sets the level (default info)
+    #[arg(
+        long,
+        global = true,
+        env = "IRSA_DOCTOR_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check once, print the report, and exit 0 (pass), 1 (fail) or 3
+    /// (inconclusive). Made for init containers and `kubectl exec`.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The role this pod must act as [default: $AWS_ROLE_ARN]
+    #[arg(long, env = "IRSA_DOCTOR_EXPECTED_ROLE_ARN", value_parser = parse_role_arn)]
+    pub expected_role_arn: Option<RoleArn>,
+
+    /// The audience the token must carry: a client ID of the IAM OIDC provider
+    #[arg(
+        long,
+        env = "IRSA_DOCTOR_AUDIENCE",
+        default_value = "sts.amazonaws.com"
+    )]
+    pub audience: String,
+
+    /// STS session name [default: $AWS_ROLE_SESSION_NAME, else irsa-doctor-<pod name>]
+    #[arg(long, env = "IRSA_DOCTOR_SESSION_NAME", value_parser = parse_session_name)]
+    pub session_name: Option<String>,
+
+    /// This pod's name, for the session name (Downward API metadata.name) [default: hostname]
+    #[arg(long, env = "IRSA_DOCTOR_POD_NAME")]
+    pub pod_name: Option<String>,
+
+    /// This pod's namespace, for remedies (Downward API metadata.namespace)
+    /// [default: the in-pod service-account namespace file]
+    #[arg(long, env = "IRSA_DOCTOR_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// This pod's service account, for remedies (Downward API spec.serviceAccountName)
+    #[arg(long, env = "IRSA_DOCTOR_SERVICE_ACCOUNT")]
+    pub service_account: Option<String>,
+
+    /// Upper bound on the whole check, retries included
+    #[arg(long, env = "IRSA_DOCTOR_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+
+    /// Also retry AccessDenied for this long, to ride out IAM's propagation
+    /// delay right after a role or trust policy is created
+    #[arg(long, env = "IRSA_DOCTOR_RETRY_DENIED_FOR", default_value = "0s", value_parser = parse_duration)]
+    pub retry_denied_for: Duration,
+
+    /// Report format on stdout
+    #[arg(long, env = "IRSA_DOCTOR_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+
+    /// Where to write the one-line summary that `kubectl describe pod` shows
+    /// (at most 4 KiB); skipped silently when the default is not writable,
+    /// disabled by an empty value
+    #[arg(
+        long,
+        env = "IRSA_DOCTOR_TERMINATION_LOG",
+        default_value = DEFAULT_TERMINATION_LOG
+    )]
+    pub termination_log: PathBuf,
+}
+
+/// Where Kubernetes reads a container's termination message by default.
+pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+fn parse_role_arn(s: &str) -> Result<RoleArn, String> {
+    RoleArn::parse(s.trim()).map_err(|e| format!("the role ARN {e}"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 500ms, 30s, 5m)"))
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be more than zero".into()),
+        d => Ok(d),
+    }
+}
+
+/// STS's rule for `RoleSessionName`: 2-64 characters of `[\w+=,.@-]`.
+pub fn is_valid_session_name(s: &str) -> bool {
+    (2..=64).contains(&s.len()) && s.chars().all(is_session_char)
+}
+
+fn is_session_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+fn parse_session_name(s: &str) -> Result<String, String> {
+    if is_valid_session_name(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 2-64 characters of letters, digits and _+=,.@-".into())
+    }
+}
+
+/// Picks the session name: the flag, else `AWS_ROLE_SESSION_NAME`, else
+/// `irsa-doctor-<pod>`, made to fit STS's rule (so CloudTrail shows which
+/// pod asked).
+pub fn resolve_session_name(
+    flag: Option<&str>,
+    aws_role_session_name: Option<&str>,
+    pod_name: Option<&str>,
+) -> String {
+    if let Some(name) = flag {
+        return name.to_owned();
+    }
+    let raw = match (aws_role_session_name, pod_name) {
+        (Some(name), _) => name.to_owned(),
+        (None, Some(pod)) => format!("irsa-doctor-{pod}"),
+        (None, None) => "irsa-doctor".to_owned(),
+    };
+    let mut name: String = raw
+        .chars()
+        .map(|c| if is_session_char(c) { c } else { '-' })
+        .take(64)
+        .collect();
+    if name.len() < 2 {
+        name = "irsa-doctor".to_owned();
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn session_name_prefers_flag_then_env_then_pod() {
+        assert_eq!(resolve_session_name(Some("x1"), Some("y"), Some("p")), "x1");
+        assert_eq!(
+            resolve_session_name(None, Some("from-env"), Some("p")),
+            "from-env"
+        );
+        assert_eq!(
+            resolve_session_name(None, None, Some("web-7d9f")),
+            "irsa-doctor-web-7d9f"
+        );
+        assert_eq!(resolve_session_name(None, None, None), "irsa-doctor");
+    }
+
+    #[test]
+    fn session_name_is_sanitised_to_sts_rules() {
+        let name = resolve_session_name(None, Some("a b/c:d"), None);
+        assert_eq!(name, "a-b-c-d");
+        let long = resolve_session_name(None, None, Some(&"p".repeat(100)));
+        assert_eq!(long.len(), 64);
+        assert!(is_valid_session_name(&long));
+        assert_eq!(resolve_session_name(None, Some("é"), None), "irsa-doctor");
+    }
+
+    #[test]
+    fn zero_timeout_is_a_usage_error() {
+        assert!(parse_positive_duration("0s").is_err());
+        assert_eq!(
+            parse_positive_duration("2m").unwrap(),
+            Duration::from_secs(120)
+        );
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! A snapshot of the AWS environment variables that decide a pod's identity.
+//!
+//! These are variables the AWS SDK owns; irsa-doctor's own settings come
+//! from clap (`config.rs`). Secret values are never kept: for keys and
+//! tokens the snapshot records only which variables are set.
+
+use std::path::PathBuf;
+
+/// Variables holding static keys; every SDK uses them before web identity.
+pub const STATIC_KEY_VARS: [&str; 3] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// Variables that point the SDK at container credentials (EKS Pod Identity,
+/// ECS).
+pub const CONTAINER_VARS: [&str; 2] = [
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsEnv {
+    pub role_arn: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub role_session_name: Option<String>,
+    /// Names of the [`STATIC_KEY_VARS`] that are set (values not kept).
+    pub static_keys: Vec<&'static str>,
+    /// Names of the [`CONTAINER_VARS`] that are set.
+    pub container_credentials: Vec<&'static str>,
+    pub profile: Option<String>,
+}
+
+impl AwsEnv {
+    /// Reads the process environment.
+    pub fn from_process() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the snapshot from any lookup; empty values count as unset,
+    /// as they do for the SDKs.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let set = |names: &[&'static str]| -> Vec<&'static str> {
+            names.iter().copied().filter(|n| get(n).is_some()).collect()
+        };
+        AwsEnv {
+            role_arn: get("AWS_ROLE_ARN").map(|v| v.trim().to_owned()),
+            token_file: get("AWS_WEB_IDENTITY_TOKEN_FILE").map(PathBuf::from),
+            role_session_name: get("AWS_ROLE_SESSION_NAME"),
+            static_keys: set(&STATIC_KEY_VARS),
+            container_credentials: set(&CONTAINER_VARS),
+            profile: get("AWS_PROFILE"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_values_count_as_unset_and_secrets_are_not_kept() {
+        let env = AwsEnv::from_lookup(|name| match name {
+            "AWS_ROLE_ARN" => Some("".into()),
+            "AWS_ACCESS_KEY_ID" => Some("AKIAEXAMPLE".into()),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret".into()),
+            _ => None,
+        });
+        assert_eq!(env.role_arn, None);
+        assert_eq!(
+            env.static_keys,
+            ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        );
+        assert!(!format!("{env:?}").contains("secret\""));
+    }
+}

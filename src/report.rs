@@ -1,0 +1,517 @@
+//! The verdict as a value: finding codes, the report, and the one place that
+//! turns a verdict into an exit code, a summary line and the text a person
+//! reads in `kubectl logs`.
+//!
+//! Finding codes, exit codes and the JSON shape of [`Report`] are a public
+//! API (the README documents each): add to them, never rename.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::token::Claims;
+
+/// Exit codes, read by kubelet (`kubectl describe pod` shows them) and by
+/// scripts. 2 is also what clap uses for a usage error.
+pub mod exit {
+    /// IRSA works and the pod acts as the expected role.
+    pub const PASS: u8 = 0;
+    /// At least one definitive error finding.
+    pub const FAIL: u8 = 1;
+    /// Bad flags or values; nothing was checked.
+    pub const USAGE: u8 = 2;
+    /// No definitive error, but the check could not finish (STS unreachable,
+    /// throttled, deadline reached).
+    pub const INCONCLUSIVE: u8 = 3;
+}
+
+/// Every finding irsa-doctor can report. Serialized as `SCREAMING_SNAKE_CASE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Code {
+    EnvNotInjected,
+    RoleArnInvalid,
+    TokenFileMissing,
+    TokenFileUnreadable,
+    TokenMalformed,
+    TokenExpired,
+    TokenAudienceMismatch,
+    OidcProviderMissing,
+    TokenRejected,
+    TrustPolicyDenied,
+    RegionDisabled,
+    RegionMissing,
+    StsUnreachable,
+    StsThrottled,
+    IdpUnreachable,
+    StsError,
+    RoleMismatch,
+    StaticCredentialsShadow,
+    DefaultChainMismatch,
+}
+
+impl Code {
+    pub const ALL: [Code; 19] = [
+        Code::EnvNotInjected,
+        Code::RoleArnInvalid,
+        Code::TokenFileMissing,
+        Code::TokenFileUnreadable,
+        Code::TokenMalformed,
+        Code::TokenExpired,
+        Code::TokenAudienceMismatch,
+        Code::OidcProviderMissing,
+        Code::TokenRejected,
+        Code::TrustPolicyDenied,
+        Code::RegionDisabled,
+        Code::RegionMissing,
+        Code::StsUnreachable,
+        Code::StsThrottled,
+        Code::IdpUnreachable,
+        Code::StsError,
+        Code::RoleMismatch,
+        Code::StaticCredentialsShadow,
+        Code::DefaultChainMismatch,
+    ];
+
+    /// The stable name, as in the JSON and the README.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::EnvNotInjected => "ENV_NOT_INJECTED",
+            Code::RoleArnInvalid => "ROLE_ARN_INVALID",
+            Code::TokenFileMissing => "TOKEN_FILE_MISSING",
+            Code::TokenFileUnreadable => "TOKEN_FILE_UNREADABLE",
+            Code::TokenMalformed => "TOKEN_MALFORMED",
+            Code::TokenExpired => "TOKEN_EXPIRED",
+            Code::TokenAudienceMismatch => "TOKEN_AUDIENCE_MISMATCH",
+            Code::OidcProviderMissing => "OIDC_PROVIDER_MISSING",
+            Code::TokenRejected => "TOKEN_REJECTED",
+            Code::TrustPolicyDenied => "TRUST_POLICY_DENIED",
+            Code::RegionDisabled => "REGION_DISABLED",
+            Code::RegionMissing => "REGION_MISSING",
+            Code::StsUnreachable => "STS_UNREACHABLE",
+            Code::StsThrottled => "STS_THROTTLED",
+            Code::IdpUnreachable => "IDP_UNREACHABLE",
+            Code::StsError => "STS_ERROR",
+            Code::RoleMismatch => "ROLE_MISMATCH",
+            Code::StaticCredentialsShadow => "STATIC_CREDENTIALS_SHADOW",
+            Code::DefaultChainMismatch => "DEFAULT_CHAIN_MISMATCH",
+        }
+    }
+
+    /// Inconclusive codes mean "could not find out", not "broken": they make
+    /// the verdict `inconclusive` rather than `fail`.
+    pub fn is_inconclusive(self) -> bool {
+        matches!(
+            self,
+            Code::StsUnreachable | Code::StsThrottled | Code::IdpUnreachable | Code::StsError
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// One thing found wrong (or worth knowing), told so a person can act on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: Code,
+    pub severity: Severity,
+    /// What is wrong, in one sentence with the real values.
+    pub message: String,
+    /// What was expected, where that is a value.
+    pub expected: Option<String>,
+    /// What was found instead.
+    pub found: Option<String>,
+    /// What to change. May span lines (a trust policy, say).
+    pub remedy: String,
+}
+
+impl Finding {
+    pub fn error(code: Code, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Finding {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            expected: None,
+            found: None,
+            remedy: remedy.into(),
+        }
+    }
+
+    pub fn warning(code: Code, message: impl Into<String>, remedy: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Warning,
+            ..Finding::error(code, message, remedy)
+        }
+    }
+
+    pub fn expected(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
+    }
+
+    pub fn found(mut self, found: impl Into<String>) -> Self {
+        self.found = Some(found.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+impl Verdict {
+    /// Errors fail, inconclusive errors only when nothing definitive was
+    /// found, and warnings never.
+    pub fn of(findings: &[Finding]) -> Verdict {
+        let errors = findings.iter().filter(|f| f.severity == Severity::Error);
+        let mut verdict = Verdict::Pass;
+        for f in errors {
+            if !f.code.is_inconclusive() {
+                return Verdict::Fail;
+            }
+            verdict = Verdict::Inconclusive;
+        }
+        verdict
+    }
+
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => exit::PASS,
+            Verdict::Fail => exit::FAIL,
+            Verdict::Inconclusive => exit::INCONCLUSIVE,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// The token as the report shows it: where it was read and its claims,
+/// never the token itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenReport {
+    pub file: String,
+    #[serde(flatten)]
+    pub claims: Claims,
+}
+
+/// Where and how STS was asked.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StsReport {
+    /// The URL of the last request sent, as the SDK resolved it.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub request_id: Option<String>,
+    pub session_name: Option<String>,
+    /// AssumeRoleWithWebIdentity attempts made (retries included).
+    pub attempts: u32,
+    /// The error code STS answered with, when it refused.
+    pub error_code: Option<String>,
+    /// What STS reported from the token, on success.
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+    pub provider: Option<String>,
+}
+
+/// What an AWS SDK's default credential chain in this container lands on.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChainReport {
+    /// `environment`, `profile`, `web_identity`, `container` or `imds`;
+    /// `null` when the chain found nothing.
+    pub provider: Option<String>,
+    /// Who those credentials are, from STS.
+    pub arn: Option<String>,
+    /// Why the chain, or the call naming its identity, failed.
+    pub error: Option<String>,
+}
+
+/// The whole result of one check. Serialized as-is by `--output json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+    pub role_arn: Option<String>,
+    pub expected_role_arn: Option<String>,
+    pub assumed_role_arn: Option<String>,
+    pub token: Option<TokenReport>,
+    pub sts: StsReport,
+    pub default_chain: ChainReport,
+    pub duration_ms: u64,
+    pub version: &'static str,
+}
+
+impl Report {
+    /// Whether any finding carries `code`.
+    pub fn has(&self, code: Code) -> bool {
+        self.findings.iter().any(|f| f.code == code)
+    }
+
+    /// One line for the termination message and the log: the verdict and
+    /// the first error, with a count of the rest.
+    pub fn summary(&self) -> String {
+        let errors: Vec<&Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .collect();
+        match (self.verdict, errors.first()) {
+            (Verdict::Pass, _) | (_, None) => format!(
+                "irsa-doctor: pass: acting as {}",
+                self.assumed_role_arn
+                    .as_deref()
+                    .unwrap_or("the expected role")
+            ),
+            (verdict, Some(first)) => {
+                let more = match errors.len() - 1 {
+                    0 => String::new(),
+                    n => format!(" (+{n} more)"),
+                };
+                format!(
+                    "irsa-doctor: {}: {}: {}{more}",
+                    verdict.as_str(),
+                    first.code.as_str(),
+                    first.message
+                )
+            }
+        }
+    }
+
+    /// The report for a person: verdict first, then each step, then every
+    /// finding with expected, found and fix.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.summary());
+        let _ = writeln!(out);
+        let _ = writeln!(out, "steps:");
+        for (name, status, detail) in self.steps() {
+            let _ = writeln!(out, "  {status:<4}  {name:<12} {detail}");
+        }
+        if !self.findings.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "findings:");
+        }
+        for f in &self.findings {
+            let severity = match f.severity {
+                Severity::Error if f.code.is_inconclusive() => "inconclusive",
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Info => "info",
+            };
+            let _ = writeln!(out, "  [{severity}] {}: {}", f.code.as_str(), f.message);
+            if let Some(expected) = &f.expected {
+                let _ = writeln!(out, "    expected: {expected}");
+            }
+            if let Some(found) = &f.found {
+                let _ = writeln!(out, "    found:    {found}");
+            }
+            let mut lines = f.remedy.lines();
+            if let Some(first) = lines.next() {
+                let _ = writeln!(out, "    fix:      {first}");
+            }
+            for line in lines {
+                let _ = writeln!(out, "              {line}");
+            }
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "took {} ms; irsa-doctor {}",
+            self.duration_ms, self.version
+        );
+        out
+    }
+
+    /// `(step, status, detail)` rows, derived from the report's fields and
+    /// the step each finding code belongs to.
+    fn steps(&self) -> Vec<(&'static str, &'static str, String)> {
+        let status = |codes: &[Code], ran: bool| -> &'static str {
+            let worst = self
+                .findings
+                .iter()
+                .filter(|f| codes.contains(&f.code))
+                .map(|f| (f.severity, f.code.is_inconclusive()))
+                .min();
+            match worst {
+                Some((Severity::Error, false)) => "FAIL",
+                Some((Severity::Error, true)) => "??",
+                Some((Severity::Warning, _)) => "warn",
+                _ if !ran => "skip",
+                _ => "ok",
+            }
+        };
+        let token_detail = match &self.token {
+            Some(t) => format!(
+                "{}: sub {}, aud [{}], exp {}",
+                t.file,
+                t.claims.sub.as_deref().unwrap_or("(none)"),
+                t.claims.aud.join(", "),
+                t.claims.exp.map_or("(none)".to_owned(), format_unix)
+            ),
+            None => "not read".to_owned(),
+        };
+        let sts = &self.sts;
+        let sts_detail = format!(
+            "AssumeRoleWithWebIdentity at {} (region {}, {} attempt{}{}{})",
+            sts.endpoint.as_deref().unwrap_or("(no request sent)"),
+            sts.region.as_deref().unwrap_or("unknown"),
+            sts.attempts,
+            if sts.attempts == 1 { "" } else { "s" },
+            sts.error_code
+                .as_deref()
+                .map_or(String::new(), |c| format!(", answered {c}")),
+            sts.request_id
+                .as_deref()
+                .map_or(String::new(), |r| format!(", request id {r}")),
+        );
+        let chain = &self.default_chain;
+        let chain_detail = match (&chain.provider, &chain.arn, &chain.error) {
+            (Some(p), Some(arn), _) => format!("default credential chain uses {p}: {arn}"),
+            (Some(p), None, _) => format!("default credential chain uses {p}"),
+            (None, _, Some(e)) => format!("default credential chain: {e}"),
+            (None, _, None) => "default credential chain finds no credentials".to_owned(),
+        };
+        vec![
+            (
+                "environment",
+                status(&[Code::EnvNotInjected, Code::RegionMissing], true),
+                format!(
+                    "AWS_ROLE_ARN={}",
+                    self.role_arn.as_deref().unwrap_or("(unset)")
+                ),
+            ),
+            (
+                "role ARN",
+                status(&[Code::RoleArnInvalid], self.role_arn.is_some()),
+                self.role_arn.clone().unwrap_or_else(|| "not set".into()),
+            ),
+            (
+                "token",
+                status(
+                    &[
+                        Code::TokenFileMissing,
+                        Code::TokenFileUnreadable,
+                        Code::TokenMalformed,
+                        Code::TokenExpired,
+                        Code::TokenAudienceMismatch,
+                    ],
+                    self.token.is_some(),
+                ),
+                token_detail,
+            ),
+            (
+                "STS",
+                status(
+                    &[
+                        Code::OidcProviderMissing,
+                        Code::TokenRejected,
+                        Code::TrustPolicyDenied,
+                        Code::RegionDisabled,
+                        Code::StsUnreachable,
+                        Code::StsThrottled,
+                        Code::IdpUnreachable,
+                        Code::StsError,
+                    ],
+                    sts.attempts > 0,
+                ),
+                sts_detail,
+            ),
+            (
+                "role",
+                status(&[Code::RoleMismatch], self.assumed_role_arn.is_some()),
+                format!(
+                    "assumed {}, expected {}",
+                    self.assumed_role_arn.as_deref().unwrap_or("(nothing)"),
+                    self.expected_role_arn.as_deref().unwrap_or("(unset)")
+                ),
+            ),
+            (
+                "app's view",
+                status(
+                    &[Code::StaticCredentialsShadow, Code::DefaultChainMismatch],
+                    true,
+                ),
+                chain_detail,
+            ),
+        ]
+    }
+}
+
+/// A Unix time as RFC 3339, for people; out-of-range values print raw.
+pub fn format_unix(secs: i64) -> String {
+    aws_smithy_types_fmt(secs).unwrap_or_else(|| secs.to_string())
+}
+
+fn aws_smithy_types_fmt(secs: i64) -> Option<String> {
+    aws_sdk_sts::primitives::DateTime::from_secs(secs)
+        .fmt(aws_sdk_sts::primitives::DateTimeFormat::DateTime)
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(code: Code, severity: Severity) -> Finding {
+        Finding {
+            severity,
+            ..Finding::error(code, "m", "r")
+        }
+    }
+
+    #[test]
+    fn verdict_orders_fail_over_inconclusive_over_pass() {
+        assert_eq!(Verdict::of(&[]), Verdict::Pass);
+        assert_eq!(
+            Verdict::of(&[finding(Code::RegionMissing, Severity::Warning)]),
+            Verdict::Pass
+        );
+        assert_eq!(
+            Verdict::of(&[finding(Code::StsThrottled, Severity::Error)]),
+            Verdict::Inconclusive
+        );
+        assert_eq!(
+            Verdict::of(&[
+                finding(Code::StsThrottled, Severity::Error),
+                finding(Code::TrustPolicyDenied, Severity::Error)
+            ]),
+            Verdict::Fail
+        );
+    }
+
+    #[test]
+    fn exit_codes_are_the_documented_ones() {
+        assert_eq!(Verdict::Pass.exit_code(), 0);
+        assert_eq!(Verdict::Fail.exit_code(), 1);
+        assert_eq!(Verdict::Inconclusive.exit_code(), 3);
+    }
+
+    #[test]
+    fn code_names_match_their_serde_names() {
+        for code in Code::ALL {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::Value::String(code.as_str().to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn unix_times_format_as_rfc3339() {
+        assert_eq!(format_unix(0), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,543 @@
+//! The only module that talks to AWS.
+//!
+//! It makes three kinds of call, all through the AWS SDK so that endpoint,
+//! region and credential resolution are exactly what an app in this
+//! container gets: the unsigned `AssumeRoleWithWebIdentity` with the pod's
+//! token, a resolution of the SDK's default credential chain, and a signed
+//! `GetCallerIdentity` to name whoever that chain lands on.
+//!
+//! Every STS answer is reduced here to a [`Failure`] with a [`FailureKind`];
+//! `check.rs` decides what that means for the verdict. Credentials returned
+//! by STS are dropped before these functions return, and STS messages are
+//! scrubbed of the token in case a validation error quotes it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::credential_feature::AwsCredentialFeature;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+use aws_sdk_sts::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_sts::config::{ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_sdk_sts::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::RequestId;
+
+use crate::token::RawToken;
+
+/// The region used when none is configured anywhere, as the SDKs' global
+/// STS endpoint does. Reported with a `REGION_MISSING` warning.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// How STS answered a refused or failed call, reduced to what matters for
+/// the verdict and for retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// `InvalidIdentityToken`: no IAM OIDC provider for the token's issuer.
+    OidcProviderMissing,
+    /// `InvalidIdentityToken`: the token's `aud` is not a registered client ID.
+    AudienceMismatch,
+    /// `InvalidIdentityToken`: thumbprint mismatch.
+    Thumbprint,
+    /// `InvalidIdentityToken` for any other reason, or `IDPRejectedClaim`.
+    TokenRejected,
+    /// `ExpiredTokenException`.
+    TokenExpired,
+    /// `AccessDenied`: the trust policy does not admit this token (or the
+    /// role does not exist). Final, unless `--retry-denied-for` says wait.
+    AccessDenied,
+    /// `RegionDisabledException`.
+    RegionDisabled,
+    /// `ValidationError` about the role ARN.
+    InvalidRoleArn,
+    /// `Throttling` and friends. Transient.
+    Throttled,
+    /// `IDPCommunicationError`, or the "couldn't retrieve verification key"
+    /// `InvalidIdentityToken`. Transient.
+    IdpUnreachable,
+    /// No HTTP answer: connect error, timeout, TLS failure. Transient.
+    Unreachable,
+    /// A 5xx, a body that is not STS XML, an unknown code. `retry` says
+    /// whether trying again could help.
+    Unexpected { retry: bool },
+}
+
+impl FailureKind {
+    /// Whether another attempt may get a different answer.
+    pub fn is_transient(self) -> bool {
+        match self {
+            FailureKind::Throttled | FailureKind::IdpUnreachable | FailureKind::Unreachable => true,
+            FailureKind::Unexpected { retry } => retry,
+            _ => false,
+        }
+    }
+}
+
+/// A failed STS call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    /// STS's error code, when it answered with one.
+    pub code: Option<String>,
+    /// STS's message, or a description of the transport failure.
+    pub message: String,
+    pub http_status: Option<u16>,
+    pub request_id: Option<String>,
+}
+
+/// Classifies an STS error answer by code, message and HTTP status, using
+/// the messages STS is known to send (see `shared/irsa-facts.md`).
+pub fn classify(code: Option<&str>, message: &str, status: u16) -> FailureKind {
+    let msg = message.to_ascii_lowercase();
+    match code {
+        Some("InvalidIdentityToken") => {
+            if msg.contains("no openidconnect provider found") {
+                FailureKind::OidcProviderMissing
+            } else if msg.contains("incorrect token audience")
+                || msg.contains("missing a required claim: aud")
+            {
+                FailureKind::AudienceMismatch
+            } else if msg.contains("couldn't retrieve verification key") {
+                // Known to pass on retry (aws-cli#7194): the JWKS fetch failed.
+                FailureKind::IdpUnreachable
+            } else if msg.contains("thumbprint") {
+                FailureKind::Thumbprint
+            } else {
+                FailureKind::TokenRejected
+            }
+        }
+        Some("IDPRejectedClaim") => FailureKind::TokenRejected,
+        Some("ExpiredTokenException") => FailureKind::TokenExpired,
+        Some("AccessDenied") => FailureKind::AccessDenied,
+        Some("RegionDisabledException") => FailureKind::RegionDisabled,
+        Some("IDPCommunicationError") => FailureKind::IdpUnreachable,
+        Some(
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException",
+        ) => FailureKind::Throttled,
+        Some("ValidationError") if msg.contains("arn") => FailureKind::InvalidRoleArn,
+        _ if status == 429 => FailureKind::Throttled,
+        _ => FailureKind::Unexpected {
+            retry: status >= 500,
+        },
+    }
+}
+
+/// A successful `AssumeRoleWithWebIdentity`, without its credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assumed {
+    pub arn: String,
+    pub request_id: Option<String>,
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+    pub provider: Option<String>,
+}
+
+/// One attempt at `AssumeRoleWithWebIdentity`.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub result: Result<Assumed, Failure>,
+    /// The URL the request went to, as the SDK resolved it.
+    pub endpoint: Option<String>,
+}
+
+/// What the default credential chain landed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainSource {
+    Environment,
+    Profile,
+    WebIdentity,
+    Container,
+    Imds,
+    Unknown,
+}
+
+impl ChainSource {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChainSource::Environment => "environment",
+            ChainSource::Profile => "profile",
+            ChainSource::WebIdentity => "web_identity",
+            ChainSource::Container => "container",
+            ChainSource::Imds => "imds",
+            ChainSource::Unknown => "unknown",
+        }
+    }
+
+    /// Reads the credential-source tags aws-config puts on what it returns.
+    fn of(creds: &Credentials) -> Self {
+        use AwsCredentialFeature as F;
+        let Some(tags) = creds.get_property::<Vec<AwsCredentialFeature>>() else {
+            return ChainSource::Unknown;
+        };
+        let any = |wanted: &[F]| tags.iter().any(|t| wanted.contains(t));
+        if any(&[
+            F::CredentialsStsAssumeRoleWebId,
+            F::CredentialsEnvVarsStsWebIdToken,
+            F::CredentialsProfileStsWebIdToken,
+        ]) {
+            ChainSource::WebIdentity
+        } else if any(&[F::CredentialsHttp]) {
+            ChainSource::Container
+        } else if any(&[F::CredentialsImds]) {
+            ChainSource::Imds
+        } else if any(&[
+            F::CredentialsProfile,
+            F::CredentialsProfileSourceProfile,
+            F::CredentialsProfileNamedProvider,
+            F::CredentialsProfileSso,
+            F::CredentialsProfileProcess,
+            F::CredentialsProfileLogin,
+            F::CredentialsSso,
+            F::CredentialsProcess,
+        ]) {
+            ChainSource::Profile
+        } else if any(&[F::CredentialsEnvVars]) {
+            ChainSource::Environment
+        } else {
+            ChainSource::Unknown
+        }
+    }
+}
+
+/// The outcome of resolving the default chain.
+#[derive(Debug, Clone)]
+pub enum ChainOutcome {
+    /// The chain found nothing at all.
+    NoCredentials,
+    /// The chain failed (a broken profile, an IMDS that answered nonsense,
+    /// or web identity itself failing).
+    Failed(String),
+    /// The chain landed on web identity: the app uses IRSA.
+    WebIdentity,
+    /// The chain landed elsewhere; `identity` is who STS says it is.
+    Other {
+        source: ChainSource,
+        identity: Result<String, String>,
+    },
+}
+
+/// The AWS configuration of this container, as an SDK would load it.
+pub struct Sts {
+    sdk: SdkConfig,
+    region_missing: bool,
+}
+
+impl Sts {
+    /// Loads region, endpoints and the credential chain from the
+    /// environment and shared config files, like any AWS SDK in this
+    /// container. SDK retries are off: `check.rs` retries with its own
+    /// deadline and classification.
+    pub async fn from_env() -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::disabled())
+            .load()
+            .await;
+        Self::from_sdk_config(sdk)
+    }
+
+    /// Uses an already-loaded configuration (tests, or callers that load
+    /// their own).
+    pub fn from_sdk_config(sdk: SdkConfig) -> Self {
+        let region_missing = sdk.region().is_none();
+        let sdk = if region_missing {
+            sdk.into_builder()
+                .region(Region::from_static(FALLBACK_REGION))
+                .build()
+        } else {
+            sdk
+        };
+        Sts {
+            sdk,
+            region_missing,
+        }
+    }
+
+    pub fn region(&self) -> String {
+        self.sdk
+            .region()
+            .map_or_else(|| FALLBACK_REGION.to_owned(), |r| r.to_string())
+    }
+
+    /// True when no region was configured and [`FALLBACK_REGION`] is in use.
+    pub fn region_missing(&self) -> bool {
+        self.region_missing
+    }
+
+    /// Calls `AssumeRoleWithWebIdentity` once, unsigned, for the shortest
+    /// session STS allows, giving up after `timeout`. The credentials in the
+    /// answer are dropped here.
+    pub async fn assume_role_with_web_identity(
+        &self,
+        role_arn: &str,
+        token: &RawToken,
+        session_name: &str,
+        timeout: Duration,
+    ) -> Attempt {
+        let recorder = RecordEndpoint::default();
+        // Unsigned: the operation's auth scheme is "none", and no credentials
+        // provider means the default chain is not resolved as a side effect.
+        let mut conf = aws_sdk_sts::config::Builder::from(&self.sdk)
+            .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build());
+        conf.set_credentials_provider(None);
+        let conf = conf.build();
+        let client = aws_sdk_sts::Client::from_conf(conf);
+        let result = client
+            .assume_role_with_web_identity()
+            .role_arn(role_arn)
+            .role_session_name(session_name)
+            .web_identity_token(token.expose())
+            .duration_seconds(900)
+            .customize()
+            .interceptor(recorder.clone())
+            .send()
+            .await;
+        let result = match result {
+            Ok(out) => Ok(Assumed {
+                arn: out
+                    .assumed_role_user()
+                    .map(|u| u.arn().to_owned())
+                    .unwrap_or_default(),
+                request_id: out.request_id().map(str::to_owned),
+                subject: out.subject_from_web_identity_token().map(str::to_owned),
+                audience: out.audience().map(str::to_owned),
+                provider: out.provider().map(str::to_owned),
+            }),
+            Err(err) => Err(failure_of(&err, Some(token))),
+        };
+        Attempt {
+            result,
+            endpoint: recorder.get(),
+        }
+    }
+
+    /// Resolves the SDK's default credential chain, as an app in this
+    /// container would, and names the identity it lands on unless that is
+    /// web identity (which the explicit call already names).
+    pub async fn default_chain(&self) -> ChainOutcome {
+        let Some(provider) = self.sdk.credentials_provider() else {
+            return ChainOutcome::NoCredentials;
+        };
+        let creds = match provider.provide_credentials().await {
+            Ok(creds) => creds,
+            Err(CredentialsError::CredentialsNotLoaded(_)) => return ChainOutcome::NoCredentials,
+            Err(e) => return ChainOutcome::Failed(describe(&e)),
+        };
+        let source = ChainSource::of(&creds);
+        if source == ChainSource::WebIdentity {
+            return ChainOutcome::WebIdentity;
+        }
+        let identity = self.caller_identity(creds).await;
+        ChainOutcome::Other { source, identity }
+    }
+
+    /// `GetCallerIdentity` signed with `creds`, which are dropped afterwards.
+    async fn caller_identity(&self, creds: Credentials) -> Result<String, String> {
+        let conf = aws_sdk_sts::config::Builder::from(&self.sdk)
+            .credentials_provider(creds)
+            .build();
+        let client = aws_sdk_sts::Client::from_conf(conf);
+        match client.get_caller_identity().send().await {
+            Ok(out) => out
+                .arn()
+                .map(str::to_owned)
+                .ok_or_else(|| "GetCallerIdentity answered without an ARN".to_owned()),
+            Err(err) => {
+                let f = failure_of(&err, None);
+                Err(match f.code {
+                    Some(code) => format!("GetCallerIdentity failed: {code}: {}", f.message),
+                    None => format!("GetCallerIdentity failed: {}", f.message),
+                })
+            }
+        }
+    }
+}
+
+/// Reduces an SDK error to a [`Failure`], scrubbing `token` from any text.
+fn failure_of<E>(err: &SdkError<E>, token: Option<&RawToken>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let request_id = err.request_id().map(str::to_owned);
+    let scrub = |text: String| match token {
+        Some(t) => scrub_token(text, t),
+        None => text,
+    };
+    match err {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let code = se.err().code().map(str::to_owned);
+            let message = scrub(se.err().message().unwrap_or("").to_owned());
+            let kind = classify(code.as_deref(), &message, status);
+            let message = if code.is_none() && message.is_empty() {
+                format!("HTTP {status} with a body that is not an STS error document")
+            } else {
+                message
+            };
+            Failure {
+                kind,
+                code,
+                message,
+                http_status: Some(status),
+                request_id,
+            }
+        }
+        SdkError::ResponseError(re) => {
+            let status = re.raw().status().as_u16();
+            Failure {
+                kind: FailureKind::Unexpected { retry: true },
+                code: None,
+                message: format!("HTTP {status} with a body that is not an STS response document"),
+                http_status: Some(status),
+                request_id,
+            }
+        }
+        SdkError::TimeoutError(_) => Failure {
+            kind: FailureKind::Unreachable,
+            code: None,
+            message: "the request timed out".to_owned(),
+            http_status: None,
+            request_id,
+        },
+        SdkError::DispatchFailure(_) => Failure {
+            kind: FailureKind::Unreachable,
+            code: None,
+            message: scrub(describe(err)),
+            http_status: None,
+            request_id,
+        },
+        _ => Failure {
+            kind: FailureKind::Unexpected { retry: false },
+            code: None,
+            message: scrub(describe(err)),
+            http_status: None,
+            request_id,
+        },
+    }
+}
+
+/// An error and its sources as one line, each level once, at most 600
+/// characters. Unlike the SDK's `DisplayErrorContext`, it never prints the
+/// `Debug` of a raw response (whose body could hold credentials).
+pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![];
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let mut line = parts.join(": ");
+    if line.len() > 600 {
+        let mut end = 600;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push_str("...");
+    }
+    line
+}
+
+/// Replaces the token, and its signature alone, wherever `text` quotes them.
+pub fn scrub_token(text: String, token: &RawToken) -> String {
+    let whole = token.expose();
+    let mut text = text.replace(whole, "** token **");
+    if let Some(sig) = whole.rsplit('.').next().filter(|s| s.len() >= 8) {
+        text = text.replace(sig, "** token signature **");
+    }
+    text
+}
+
+/// Remembers the URL of the last request a client sent, so the report can
+/// name the endpoint the SDK actually used.
+#[derive(Debug, Clone, Default)]
+struct RecordEndpoint(Arc<Mutex<Option<String>>>);
+
+impl RecordEndpoint {
+    fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+impl Intercept for RecordEndpoint {
+    fn name(&self) -> &'static str {
+        "RecordEndpoint"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // The query string of a POST is empty; the URI carries no secret.
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(context.request().uri().to_owned());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbatim_sts_messages_classify() {
+        use FailureKind::*;
+        let cases = [
+            ("InvalidIdentityToken", "No OpenIDConnect provider found in your account for https://oidc.eks.us-east-1.amazonaws.com/id/ABC", 400, OidcProviderMissing),
+            ("InvalidIdentityToken", "Incorrect token audience", 400, AudienceMismatch),
+            ("InvalidIdentityToken", "Missing a required claim: aud", 400, AudienceMismatch),
+            ("InvalidIdentityToken", "OpenIDConnect provider's HTTPS certificate doesn't match configured thumbprint", 400, Thumbprint),
+            ("InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements", 400, IdpUnreachable),
+            ("InvalidIdentityToken", "The web identity token provided could not be validated", 400, TokenRejected),
+            ("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403, AccessDenied),
+            ("ExpiredTokenException", "Token expired: current date/time 1624482533 must be before the expiration date/time1624482335", 400, TokenExpired),
+            ("IDPCommunicationError", "", 400, IdpUnreachable),
+            ("IDPRejectedClaim", "", 403, TokenRejected),
+            ("RegionDisabledException", "STS is not activated in this region for account:01234567890. Your account administrator can activate STS in this region using the IAM Console.", 403, RegionDisabled),
+            ("Throttling", "Rate exceeded", 400, Throttled),
+            ("ValidationError", "Request ARN is invalid", 400, InvalidRoleArn),
+            ("ValidationError", "1 validation error detected: Value 'x' at 'roleSessionName' failed to satisfy constraint", 400, Unexpected { retry: false }),
+            ("InternalFailure", "", 500, Unexpected { retry: true }),
+        ];
+        for (code, message, status, want) in cases {
+            assert_eq!(
+                classify(Some(code), message, status),
+                want,
+                "{code}: {message}"
+            );
+        }
+        assert_eq!(classify(None, "", 502), Unexpected { retry: true });
+        assert_eq!(classify(None, "", 429), Throttled);
+    }
+
+    #[test]
+    fn transient_kinds_are_exactly_the_retryable_ones() {
+        assert!(FailureKind::Throttled.is_transient());
+        assert!(FailureKind::IdpUnreachable.is_transient());
+        assert!(FailureKind::Unreachable.is_transient());
+        assert!(!FailureKind::AccessDenied.is_transient());
+        assert!(!FailureKind::OidcProviderMissing.is_transient());
+        assert!(!FailureKind::Unexpected { retry: false }.is_transient());
+    }
+
+    #[test]
+    fn scrub_removes_token_and_signature() {
+        let token = crate::token::tests_support::raw("aGVhZGVy.cGF5bG9hZA.c2lnbmF0dXJlc2VjcmV0");
+        let text = scrub_token(
+            "Value 'aGVhZGVy.cGF5bG9hZA.c2lnbmF0dXJlc2VjcmV0' and c2lnbmF0dXJlc2VjcmV0".into(),
+            &token,
+        );
+        assert!(!text.contains("c2lnbmF0dXJlc2VjcmV0"), "{text}");
+    }
+}

@@ -1,0 +1,791 @@
+//! Black-box tests of `irsa-doctor check` against the loopback STS and IMDS
+//! stand-ins: at least one per finding code, each provoked the way the real
+//! world provokes it, asserting the exit code and the JSON report.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::json;
+use support::fake_aws::{
+    self, FakeAws, Fault, Trust, ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
+};
+use support::jwt::{self, Jwt, TokenVolume};
+use support::{imds, Doctor};
+
+fn healthy_token() -> TokenVolume {
+    TokenVolume::new(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode())
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn healthy_pod_passes_with_one_concurrent_round_trip() {
+    let sts = FakeAws::healthy().await;
+    // Both STS calls (ours and the default chain's) must be in flight at
+    // once, or the stand-in answers 500 and the check cannot pass.
+    sts.aws.always(Fault::Rendezvous);
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    let report = out.json();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["findings"], json!([]));
+    assert_eq!(report["role_arn"], ROLE_ARN);
+    assert_eq!(report["expected_role_arn"], ROLE_ARN);
+    assert_eq!(
+        report["assumed_role_arn"],
+        "arn:aws:sts::111122223333:assumed-role/app/irsa-doctor-app-7d9f8c-x2x4q"
+    );
+    assert_eq!(report["token"]["sub"], "system:serviceaccount:payments:app");
+    assert_eq!(report["token"]["aud"], json!(["sts.amazonaws.com"]));
+    assert_eq!(report["token"]["kubernetes"]["namespace"], "payments");
+    assert!(report["sts"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with(&sts.url()));
+    assert_eq!(report["sts"]["region"], "us-east-1");
+    assert_eq!(report["sts"]["request_id"], "req-assume-0001");
+    assert_eq!(report["sts"]["attempts"], 1);
+    assert_eq!(report["default_chain"]["provider"], "web_identity");
+    assert_eq!(report["default_chain"]["arn"], report["assumed_role_arn"]);
+    assert!(report["duration_ms"].is_u64());
+    assert_eq!(report["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(sts.aws.assume_calls(), 2, "ours and the default chain's");
+    assert_eq!(sts.aws.our_assume_calls(), 1);
+    assert!(
+        out.termination_log.starts_with("irsa-doctor: pass"),
+        "{}",
+        out.termination_log
+    );
+}
+
+#[tokio::test]
+async fn text_report_puts_the_verdict_first_and_every_step_after() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let first = out.stdout.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "irsa-doctor: pass: acting as arn:aws:sts::111122223333:assumed-role/app/irsa-doctor-app-7d9f8c-x2x4q"
+    );
+    for step in [
+        "environment",
+        "role ARN",
+        "token",
+        "STS",
+        "role",
+        "app's view",
+    ] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with("  ok") && l.contains(step)),
+            "step {step} not ok in:\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[tokio::test]
+async fn env_not_injected_names_the_node_role_the_pod_falls_back_to() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.add_key(imds::NODE_KEY, imds::NODE_ASSUMED_ARN);
+    let imds = imds::start().await;
+    let out = Doctor::new(&sts.url())
+        .unset("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url())
+        .arg("--expected-role-arn")
+        .arg(ROLE_ARN)
+        .json()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("ENV_NOT_INJECTED");
+    assert_eq!(f["severity"], "error");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("this pod would act as {}", imds::NODE_ASSUMED_ARN)),
+        "{message}"
+    );
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains(&format!("eks.amazonaws.com/role-arn={ROLE_ARN}")),
+        "{remedy}"
+    );
+    assert!(remedy.contains("only at creation"), "{remedy}");
+    assert!(remedy.contains("webhook"), "{remedy}");
+    let report = out.json();
+    assert_eq!(report["default_chain"]["provider"], "imds");
+    assert_eq!(report["default_chain"]["arn"], imds::NODE_ASSUMED_ARN);
+    assert_eq!(sts.aws.our_assume_calls(), 0);
+}
+
+#[tokio::test]
+async fn env_half_injected_says_the_webhook_adds_neither() {
+    let sts = FakeAws::healthy().await;
+    let out = Doctor::new(&sts.url())
+        .env("AWS_ROLE_ARN", ROLE_ARN)
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    let f = out.finding("ENV_NOT_INJECTED");
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("AWS_WEB_IDENTITY_TOKEN_FILE not set"));
+    assert!(f["remedy"].as_str().unwrap().contains("adds neither"));
+    assert!(f["found"]
+        .as_str()
+        .unwrap()
+        .contains("no AWS credentials at all"));
+}
+
+#[tokio::test]
+async fn role_arn_invalid_is_caught_before_sts() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa("arn:aws:iam::1234:role/app", &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    let f = out.finding("ROLE_ARN_INVALID");
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .contains("expected 12 digits"));
+    assert_eq!(sts.aws.our_assume_calls(), 0);
+}
+
+#[tokio::test]
+async fn dangling_data_symlink_is_token_file_missing() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    vol.break_data_link();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    let f = out.finding("TOKEN_FILE_MISSING");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("..data/token") && message.contains("..2026_11_28"),
+        "{message}"
+    );
+    assert_eq!(sts.aws.our_assume_calls(), 0);
+}
+
+#[tokio::test]
+async fn unmounted_volume_is_token_file_missing() {
+    let sts = FakeAws::healthy().await;
+    let out = Doctor::new(&sts.url())
+        .irsa(
+            ROLE_ARN,
+            std::path::Path::new("/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
+        )
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(out.finding("TOKEN_FILE_MISSING")["message"]
+        .as_str()
+        .unwrap()
+        .contains("not mounted"));
+}
+
+#[tokio::test]
+async fn token_owned_by_another_uid_is_unreadable_with_the_fsgroup_remedy() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let file = vol.data_file();
+    let mut doctor = Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path());
+    if is_root() {
+        // Like a kubelet without fsGroup: 0600, owned by root; we run as 65534.
+        std::fs::set_permissions(vol.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        doctor = doctor.run_as(65534, 65534);
+    } else {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    let out = doctor.json().await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("TOKEN_FILE_UNREADABLE");
+    let found = f["found"].as_str().unwrap();
+    assert!(found.contains("file mode 0"), "{found}");
+    assert!(found.contains("this process runs as uid"), "{found}");
+    assert!(f["remedy"].as_str().unwrap().contains("fsGroup"));
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_jwt_is_token_malformed() {
+    let sts = FakeAws::healthy().await;
+    let vol = TokenVolume::new("this-is-not-a-jwt\n");
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(out.finding("TOKEN_MALFORMED")["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a JWT"));
+    assert_eq!(sts.aws.our_assume_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_ten_megabyte_token_file_is_refused_not_read_whole() {
+    let sts = FakeAws::healthy().await;
+    let vol = TokenVolume::new(&"a".repeat(10 * 1024 * 1024));
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(out.finding("TOKEN_MALFORMED")["message"]
+        .as_str()
+        .unwrap()
+        .contains("20000"));
+}
+
+#[tokio::test]
+async fn expired_token_is_token_expired() {
+    let sts = FakeAws::healthy().await;
+    let stale = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("exp", json!(jwt::now() - 3600));
+    let vol = TokenVolume::new(&stale.encode());
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    let f = out.finding("TOKEN_EXPIRED");
+    assert!(f["remedy"]
+        .as_str()
+        .unwrap()
+        .contains("ip-10-0-1-23.ec2.internal"));
+    assert_eq!(
+        sts.aws.our_assume_calls(),
+        0,
+        "an expired token is not sent"
+    );
+}
+
+#[tokio::test]
+async fn wrong_audience_is_one_audience_mismatch_finding() {
+    let sts = FakeAws::healthy().await;
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("aud", json!(["vault"]));
+    let vol = TokenVolume::new(&token.encode());
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.codes(),
+        ["TOKEN_AUDIENCE_MISMATCH"],
+        "local and STS agree; said once"
+    );
+    let f = out.finding("TOKEN_AUDIENCE_MISMATCH");
+    assert_eq!(f["expected"], "aud containing sts.amazonaws.com");
+    assert_eq!(f["found"], "aud [vault]");
+}
+
+#[tokio::test]
+async fn missing_audience_is_audience_mismatch() {
+    let sts = FakeAws::healthy().await;
+    let vol = TokenVolume::new(
+        &Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT)
+            .without("aud")
+            .encode(),
+    );
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.finding("TOKEN_AUDIENCE_MISMATCH")["found"],
+        "no aud claim"
+    );
+}
+
+#[tokio::test]
+async fn custom_audience_passes_when_the_provider_registers_it() {
+    let aws = FakeAws::empty();
+    aws.add_provider(ACCOUNT, jwt::ISSUER, &["irsa.example.com"]);
+    aws.add_role(
+        ROLE_ARN,
+        Trust {
+            aud: "irsa.example.com".into(),
+            ..Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT)
+        },
+    );
+    let sts = aws.start().await;
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("aud", json!(["irsa.example.com"]));
+    let vol = TokenVolume::new(&token.encode());
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .arg("--audience")
+        .arg("irsa.example.com")
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn no_oidc_provider_in_the_account_is_oidc_provider_missing() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.remove_providers();
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    let f = out.finding("OIDC_PROVIDER_MISSING");
+    assert!(f["message"].as_str().unwrap().contains(jwt::ISSUER));
+    assert!(f["message"].as_str().unwrap().contains(ACCOUNT));
+    assert!(f["found"]
+        .as_str()
+        .unwrap()
+        .starts_with("InvalidIdentityToken: No OpenIDConnect provider found"));
+    assert!(f["remedy"]
+        .as_str()
+        .unwrap()
+        .contains("associate-iam-oidc-provider"));
+    assert_eq!(out.json()["sts"]["error_code"], "InvalidIdentityToken");
+}
+
+#[tokio::test]
+async fn thumbprint_mismatch_is_token_rejected() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::Thumbprint);
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(out.finding("TOKEN_REJECTED")["remedy"]
+        .as_str()
+        .unwrap()
+        .contains("thumbprint"));
+    assert_eq!(sts.aws.our_assume_calls(), 1, "not retried");
+}
+
+#[tokio::test]
+async fn trust_policy_for_another_namespace_is_denied_with_the_statement_that_would_work() {
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .set_trust(ROLE_ARN, Trust::for_sa("other-namespace", SERVICE_ACCOUNT));
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert_eq!(out.codes(), ["TRUST_POLICY_DENIED"]);
+    let f = out.finding("TRUST_POLICY_DENIED");
+    let found = f["found"].as_str().unwrap();
+    assert!(
+        found.contains("sub system:serviceaccount:payments:app"),
+        "{found}"
+    );
+    assert!(found.contains(&format!("iss {}", jwt::ISSUER)), "{found}");
+    assert!(found.contains("aud [sts.amazonaws.com]"), "{found}");
+    let remedy = f["remedy"].as_str().unwrap();
+    let provider = fake_aws::strip_scheme(jwt::ISSUER);
+    assert!(
+        remedy.contains(&format!(
+            "\"Federated\": \"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}\""
+        )),
+        "{remedy}"
+    );
+    assert!(
+        remedy.contains(&format!(
+            "\"{provider}:sub\": \"system:serviceaccount:payments:app\""
+        )),
+        "{remedy}"
+    );
+    assert!(remedy.contains("--role-name app"), "{remedy}");
+}
+
+#[tokio::test]
+async fn trust_denied_text_report_shows_expected_found_and_fix() {
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .set_trust(ROLE_ARN, Trust::for_sa("other-namespace", SERVICE_ACCOUNT));
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .run()
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .starts_with("irsa-doctor: fail: TRUST_POLICY_DENIED: "),
+        "{}",
+        out.stdout
+    );
+    for label in ["expected: ", "found:    ", "fix:      "] {
+        assert!(
+            out.stdout.contains(label),
+            "{label} missing:\n{}",
+            out.stdout
+        );
+    }
+    assert!(out
+        .stdout
+        .contains("\"Action\": \"sts:AssumeRoleWithWebIdentity\""));
+    assert!(out
+        .termination_log
+        .starts_with("irsa-doctor: fail: TRUST_POLICY_DENIED"));
+    assert!(!out.termination_log.contains('\n'));
+}
+
+#[tokio::test]
+async fn access_denied_during_iam_propagation_passes_with_retry_denied_for() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.fail_next(2, Fault::AccessDenied);
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .arg("--retry-denied-for")
+        .arg("15s")
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // The chain's own call may take one of the two denials; ours retries.
+    assert!(out.json()["sts"]["attempts"].as_u64().unwrap() >= 2);
+}
+
+#[tokio::test]
+async fn access_denied_is_final_by_default() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::AccessDenied);
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert_eq!(out.json()["sts"]["attempts"], 1);
+}
+
+#[tokio::test]
+async fn sts_off_in_the_region_is_region_disabled() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::RegionDisabled);
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .env("AWS_REGION", "ap-east-1")
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    let f = out.finding("REGION_DISABLED");
+    assert!(f["message"].as_str().unwrap().contains("ap-east-1"));
+}
+
+#[tokio::test]
+async fn no_region_anywhere_is_a_warning_not_a_failure() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .unset("AWS_REGION")
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.finding("REGION_MISSING")["severity"], "warning");
+}
+
+#[tokio::test]
+async fn closed_port_is_sts_unreachable_and_inconclusive() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let vol = healthy_token();
+    let out = Doctor::new(&url)
+        .irsa(ROLE_ARN, &vol.path())
+        .env("IRSA_DOCTOR_TIMEOUT", "2s")
+        .json()
+        .await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["verdict"], "inconclusive");
+    assert!(
+        report["sts"]["attempts"].as_u64().unwrap() > 1,
+        "retried until the deadline"
+    );
+    let f = out.finding("STS_UNREACHABLE");
+    assert!(f["message"].as_str().unwrap().contains(&url), "{f}");
+}
+
+#[tokio::test]
+async fn sts_slower_than_the_deadline_is_sts_unreachable() {
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .always(Fault::Delay(std::time::Duration::from_secs(30)));
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("IRSA_DOCTOR_TIMEOUT", "2s")
+        .json()
+        .await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    out.finding("STS_UNREACHABLE");
+}
+
+#[tokio::test]
+async fn throttled_until_the_deadline_is_sts_throttled() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::Throttle);
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("IRSA_DOCTOR_TIMEOUT", "2s")
+        .json()
+        .await;
+    assert_eq!(out.code, 3);
+    assert!(out.finding("STS_THROTTLED")["found"]
+        .as_str()
+        .unwrap()
+        .contains("Rate exceeded"));
+}
+
+#[tokio::test]
+async fn a_throttling_spell_is_ridden_out_by_retries() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.fail_next(3, Fault::Throttle);
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.json()["sts"]["attempts"].as_u64().unwrap() >= 2);
+}
+
+#[tokio::test]
+async fn idp_communication_error_until_the_deadline_is_idp_unreachable() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::IdpCommunication);
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("IRSA_DOCTOR_TIMEOUT", "2s")
+        .json()
+        .await;
+    assert_eq!(out.code, 3);
+    out.finding("IDP_UNREACHABLE");
+}
+
+#[tokio::test]
+async fn couldnt_retrieve_verification_key_is_transient_and_retried() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.fail_next(3, Fault::VerificationKey);
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_sts_xml_is_sts_error() {
+    for fault in [Fault::Garbage, Fault::HtmlError] {
+        let sts = FakeAws::healthy().await;
+        sts.aws.always(fault.clone());
+        let vol = healthy_token();
+        let out = Doctor::new(&sts.url())
+            .irsa(ROLE_ARN, &vol.path())
+            .env("IRSA_DOCTOR_TIMEOUT", "2s")
+            .json()
+            .await;
+        assert_eq!(out.code, 3, "{fault:?}: {}\n{}", out.stdout, out.stderr);
+        out.finding("STS_ERROR");
+    }
+}
+
+#[tokio::test]
+async fn a_passing_5xx_is_retried() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.fail_next(2, Fault::ServerError);
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
+
+#[tokio::test]
+async fn another_role_than_expected_is_role_mismatch() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .arg("--expected-role-arn")
+        .arg("arn:aws:iam::111122223333:role/billing")
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    let f = out.finding("ROLE_MISMATCH");
+    assert_eq!(
+        f["expected"],
+        "arn:aws:sts::111122223333:assumed-role/billing/<session>"
+    );
+    assert!(f["found"].as_str().unwrap().contains("assumed-role/app/"));
+}
+
+#[tokio::test]
+async fn expected_role_with_another_path_but_same_name_matches() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env(
+            "IRSA_DOCTOR_EXPECTED_ROLE_ARN",
+            "arn:aws:iam::111122223333:role/app",
+        )
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn static_keys_in_env_shadow_irsa_and_name_who_the_app_is() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.add_key(
+        "AKIASTATICEXAMPLE001",
+        "arn:aws:iam::999988887777:user/ci-bot",
+    );
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("AWS_ACCESS_KEY_ID", "AKIASTATICEXAMPLE001")
+        .env("AWS_SECRET_ACCESS_KEY", "STATICSECRETDONOTLOG")
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    let shadow = out.finding("STATIC_CREDENTIALS_SHADOW");
+    assert!(shadow["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY set"));
+    let mismatch = out.finding("DEFAULT_CHAIN_MISMATCH");
+    assert!(mismatch["found"]
+        .as_str()
+        .unwrap()
+        .contains("arn:aws:iam::999988887777:user/ci-bot"));
+    let report = out.json();
+    assert_eq!(report["default_chain"]["provider"], "environment");
+    assert_eq!(
+        report["default_chain"]["arn"],
+        "arn:aws:iam::999988887777:user/ci-bot"
+    );
+    assert_eq!(report["verdict"], "fail");
+    assert!(!out.all_output().contains("STATICSECRETDONOTLOG"));
+}
+
+#[tokio::test]
+async fn a_credentials_file_profile_shadows_irsa() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.add_key(
+        "AKIAPROFILEEXAMPLE01",
+        "arn:aws:iam::111122223333:user/dev-laptop",
+    );
+    let vol = healthy_token();
+    let doctor = Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path());
+    std::fs::write(
+        doctor.home().join("aws-credentials"),
+        "[default]\naws_access_key_id = AKIAPROFILEEXAMPLE01\naws_secret_access_key = PROFILESECRETDONOTLOG\n",
+    )
+    .unwrap();
+    let out = doctor.json().await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.finding("STATIC_CREDENTIALS_SHADOW")["message"]
+        .as_str()
+        .unwrap()
+        .contains("profile \"default\""));
+    assert!(out.finding("DEFAULT_CHAIN_MISMATCH")["found"]
+        .as_str()
+        .unwrap()
+        .contains("user/dev-laptop"));
+    assert_eq!(out.json()["default_chain"]["provider"], "profile");
+    assert!(!out.all_output().contains("PROFILESECRETDONOTLOG"));
+}
+
+#[tokio::test]
+async fn pod_identity_env_beside_irsa_is_static_credentials_shadow() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://127.0.0.1:9/v1/credentials",
+        )
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(out.finding("STATIC_CREDENTIALS_SHADOW")["message"]
+        .as_str()
+        .unwrap()
+        .contains("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+}
+
+#[tokio::test]
+async fn session_name_comes_from_flag_then_aws_role_session_name() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("AWS_ROLE_SESSION_NAME", "from-env")
+        .json()
+        .await;
+    assert_eq!(out.code, 0);
+    assert_eq!(out.json()["sts"]["session_name"], "from-env");
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .arg("--session-name")
+        .arg("from-flag")
+        .json()
+        .await;
+    assert_eq!(out.json()["sts"]["session_name"], "from-flag");
+    assert!(sts.aws.session_names().contains(&"from-flag".to_owned()));
+}
+
+#[tokio::test]
+async fn bad_flags_are_usage_errors() {
+    let sts = FakeAws::healthy().await;
+    for args in [
+        vec!["--timeout", "0s"],
+        vec!["--timeout", "soon"],
+        vec!["--expected-role-arn", "not-an-arn"],
+        vec!["--output", "yaml"],
+        vec!["--session-name", "has space"],
+    ] {
+        let mut doctor = Doctor::new(&sts.url());
+        for a in &args {
+            doctor = doctor.arg(a);
+        }
+        let out = doctor.run().await;
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+    }
+    assert_eq!(sts.aws.our_assume_calls(), 0);
+}

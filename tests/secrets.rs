@@ -1,0 +1,125 @@
+//! The token and every credential stay out of stdout, stderr and the
+//! termination log, even at `RUST_LOG=trace`, in passing and failing runs.
+
+mod support;
+
+use support::fake_aws::{
+    FakeAws, Trust, NAMESPACE, ROLE_ARN, SECRET_PREFIX, SERVICE_ACCOUNT, SESSION_TOKEN_PREFIX,
+};
+use support::jwt::{Jwt, TokenVolume, SIGNATURE};
+use support::{imds, Doctor, Outcome};
+
+const STATIC_SECRET: &str = "STATICSECRETKEYDONOTLOG";
+const STATIC_SESSION_TOKEN: &str = "STATICSESSIONTOKENDONOTLOG";
+
+fn assert_no_secrets(out: &Outcome, token: &str) {
+    let all = out.all_output();
+    // The run really logged at trace level, so silence proves nothing less.
+    assert!(
+        out.stderr.contains("TRACE"),
+        "no trace output:\n{}",
+        out.stderr
+    );
+    for secret in [
+        token,
+        SIGNATURE,
+        SECRET_PREFIX,
+        SESSION_TOKEN_PREFIX,
+        STATIC_SECRET,
+        STATIC_SESSION_TOKEN,
+        imds::NODE_SECRET,
+        imds::NODE_SESSION_TOKEN,
+    ] {
+        assert!(!all.contains(secret), "{secret} leaked:\n{all}");
+    }
+}
+
+async fn run_all_formats(doctor: impl Fn() -> Doctor, token: &str) {
+    for (output, log_format) in [("text", "text"), ("json", "json")] {
+        let out = doctor()
+            .env("RUST_LOG", "trace")
+            .arg("--output")
+            .arg(output)
+            .arg("--log-format")
+            .arg(log_format)
+            .run()
+            .await;
+        assert_no_secrets(&out, token);
+    }
+}
+
+#[tokio::test]
+async fn healthy_run_at_trace_leaks_nothing() {
+    let sts = FakeAws::healthy().await;
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
+    let vol = TokenVolume::new(&token);
+    run_all_formats(
+        || Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path()),
+        &token,
+    )
+    .await;
+    assert!(
+        sts.aws.assume_calls() >= 4,
+        "STS really answered with credentials"
+    );
+}
+
+#[tokio::test]
+async fn denied_run_at_trace_leaks_nothing() {
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .set_trust(ROLE_ARN, Trust::for_sa("elsewhere", SERVICE_ACCOUNT));
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
+    let vol = TokenVolume::new(&token);
+    run_all_formats(
+        || Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path()),
+        &token,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn signed_calls_with_static_keys_at_trace_leak_nothing() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.add_key(
+        "AKIASTATICEXAMPLE002",
+        "arn:aws:iam::999988887777:user/ci-bot",
+    );
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
+    let vol = TokenVolume::new(&token);
+    run_all_formats(
+        || {
+            Doctor::new(&sts.url())
+                .irsa(ROLE_ARN, &vol.path())
+                .env("AWS_ACCESS_KEY_ID", "AKIASTATICEXAMPLE002")
+                .env("AWS_SECRET_ACCESS_KEY", STATIC_SECRET)
+                .env("AWS_SESSION_TOKEN", STATIC_SESSION_TOKEN)
+        },
+        &token,
+    )
+    .await;
+    assert!(
+        sts.aws.caller_identity_calls() >= 2,
+        "the signed call was made"
+    );
+}
+
+#[tokio::test]
+async fn node_role_credentials_from_imds_at_trace_leak_nothing() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.add_key(imds::NODE_KEY, imds::NODE_ASSUMED_ARN);
+    let imds = imds::start().await;
+    run_all_formats(
+        || {
+            Doctor::new(&sts.url())
+                .unset("AWS_EC2_METADATA_DISABLED")
+                .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url())
+        },
+        "no token in this run",
+    )
+    .await;
+    assert!(
+        sts.aws.caller_identity_calls() >= 2,
+        "the signed call was made"
+    );
+}

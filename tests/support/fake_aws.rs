@@ -1,0 +1,458 @@
+//! A loopback stand-in for STS (Query protocol, XML answers) backed by a
+//! small model of IAM: OIDC providers with their client IDs, roles with
+//! web-identity trust statements, and access keys. It refuses tokens the way
+//! STS does, with STS's verbatim codes and messages, and can inject every
+//! fault: delays, throttling, 5xx, garbage, transient IdP errors, IAM's
+//! propagation delay.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::http::{response, serve, Handler, Req, Resp, Server};
+
+pub const ACCOUNT: &str = "111122223333";
+pub const ROLE_ARN: &str = "arn:aws:iam::111122223333:role/team/payments/app";
+pub const NAMESPACE: &str = "payments";
+pub const SERVICE_ACCOUNT: &str = "app";
+/// Secrets the stand-in hands out, so leak tests can look for them.
+pub const SECRET_PREFIX: &str = "STANDINSECRETKEY";
+pub const SESSION_TOKEN_PREFIX: &str = "STANDINSESSIONTOKEN";
+
+/// A web-identity trust statement: provider issuer (no scheme), and the
+/// `sub` and `aud` conditions. `sub_like` is StringLike (with `*`).
+#[derive(Clone, Debug)]
+pub struct Trust {
+    pub issuer: String,
+    pub sub: String,
+    pub sub_like: bool,
+    pub aud: String,
+}
+
+impl Trust {
+    pub fn for_sa(namespace: &str, sa: &str) -> Self {
+        Trust {
+            issuer: strip_scheme(super::jwt::ISSUER),
+            sub: format!("system:serviceaccount:{namespace}:{sa}"),
+            sub_like: false,
+            aud: "sts.amazonaws.com".into(),
+        }
+    }
+
+    fn admits(&self, issuer: &str, sub: &str, aud: &[String]) -> bool {
+        let sub_ok = if self.sub_like {
+            let prefix = self.sub.trim_end_matches('*');
+            sub.starts_with(prefix)
+        } else {
+            self.sub == sub
+        };
+        self.issuer == issuer && sub_ok && aud.contains(&self.aud)
+    }
+}
+
+/// A fault injected into AssumeRoleWithWebIdentity answers.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    Throttle,
+    ServerError,
+    Garbage,
+    HtmlError,
+    Delay(Duration),
+    IdpCommunication,
+    VerificationKey,
+    AccessDenied,
+    RegionDisabled,
+    Thumbprint,
+    /// Hold each call until a second one is in flight (or 10 s pass, then
+    /// answer 500): proves two calls were made concurrently, not in turn.
+    Rendezvous,
+}
+
+#[derive(Default)]
+struct State {
+    providers: Vec<(String, String, Vec<String>)>, // account, issuer without scheme, client ids
+    roles: HashMap<String, Vec<Trust>>,
+    keys: HashMap<String, String>, // access key id -> principal ARN
+    queued: VecDeque<Fault>,
+    always: Option<Fault>,
+    next_key: u64,
+    assume_calls: u64,
+    /// Calls asking for 900 s sessions: irsa-doctor's own (the default
+    /// chain's web identity provider asks for the SDK default).
+    short_session_calls: u64,
+    caller_identity_calls: u64,
+    session_names: Vec<String>,
+    in_flight: Option<tokio::sync::watch::Sender<u64>>,
+}
+
+#[derive(Clone)]
+pub struct FakeAws {
+    state: Arc<Mutex<State>>,
+}
+
+pub struct FakeAwsServer {
+    pub aws: FakeAws,
+    pub server: Server,
+}
+
+impl FakeAwsServer {
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+}
+
+pub fn strip_scheme(issuer: &str) -> String {
+    issuer
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+impl FakeAws {
+    /// An account with the cluster's OIDC provider and the role for
+    /// `payments/app`: a healthy IRSA setup.
+    pub async fn healthy() -> FakeAwsServer {
+        let aws = FakeAws::empty();
+        aws.add_provider(ACCOUNT, super::jwt::ISSUER, &["sts.amazonaws.com"]);
+        aws.add_role(ROLE_ARN, Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
+        aws.start().await
+    }
+
+    pub fn empty() -> Self {
+        FakeAws {
+            state: Arc::new(Mutex::new(State::default())),
+        }
+    }
+
+    pub async fn start(self) -> FakeAwsServer {
+        let aws = self.clone();
+        let handler: Handler = Arc::new(move |req| {
+            let aws = aws.clone();
+            Box::pin(async move { aws.handle(req).await })
+        });
+        FakeAwsServer {
+            aws: self,
+            server: serve(handler).await,
+        }
+    }
+
+    pub fn add_provider(&self, account: &str, issuer: &str, client_ids: &[&str]) {
+        self.state.lock().unwrap().providers.push((
+            account.into(),
+            strip_scheme(issuer),
+            client_ids.iter().map(|s| s.to_string()).collect(),
+        ));
+    }
+
+    pub fn remove_providers(&self) {
+        self.state.lock().unwrap().providers.clear();
+    }
+
+    pub fn add_role(&self, arn: &str, trust: Trust) {
+        self.state
+            .lock()
+            .unwrap()
+            .roles
+            .insert(arn.into(), vec![trust]);
+    }
+
+    pub fn set_trust(&self, arn: &str, trust: Trust) {
+        self.add_role(arn, trust);
+    }
+
+    /// Registers static keys for GetCallerIdentity.
+    pub fn add_key(&self, access_key_id: &str, principal_arn: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .keys
+            .insert(access_key_id.into(), principal_arn.into());
+    }
+
+    /// The next `n` AssumeRoleWithWebIdentity calls get `fault`.
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        let mut s = self.state.lock().unwrap();
+        for _ in 0..n {
+            s.queued.push_back(fault.clone());
+        }
+    }
+
+    /// Every AssumeRoleWithWebIdentity call gets `fault`.
+    pub fn always(&self, fault: Fault) {
+        self.state.lock().unwrap().always = Some(fault);
+    }
+
+    pub fn assume_calls(&self) -> u64 {
+        self.state.lock().unwrap().assume_calls
+    }
+
+    /// AssumeRoleWithWebIdentity calls irsa-doctor itself made.
+    pub fn our_assume_calls(&self) -> u64 {
+        self.state.lock().unwrap().short_session_calls
+    }
+
+    pub fn caller_identity_calls(&self) -> u64 {
+        self.state.lock().unwrap().caller_identity_calls
+    }
+
+    pub fn session_names(&self) -> Vec<String> {
+        self.state.lock().unwrap().session_names.clone()
+    }
+
+    async fn handle(&self, req: Req) -> Resp {
+        let form: HashMap<String, String> =
+            form_urlencoded::parse(&req.body).into_owned().collect();
+        match form.get("Action").map(String::as_str) {
+            Some("AssumeRoleWithWebIdentity") => {
+                let fault = {
+                    let mut s = self.state.lock().unwrap();
+                    s.assume_calls += 1;
+                    if form.get("DurationSeconds").map(String::as_str) == Some("900") {
+                        s.short_session_calls += 1;
+                    }
+                    s.queued.pop_front().or_else(|| s.always.clone())
+                };
+                if let Some(Fault::Delay(d)) = fault {
+                    tokio::time::sleep(d).await;
+                    return self.assume(&form);
+                }
+                if let Some(Fault::Rendezvous) = fault {
+                    return self.rendezvous(&form).await;
+                }
+                match fault {
+                    Some(f) => fault_response(&f),
+                    None => self.assume(&form),
+                }
+            }
+            Some("GetCallerIdentity") => self.caller_identity(&req),
+            _ => error(400, "InvalidAction", "Could not find operation"),
+        }
+    }
+
+    async fn rendezvous(&self, form: &HashMap<String, String>) -> Resp {
+        let mut rx = {
+            let mut s = self.state.lock().unwrap();
+            let tx = s
+                .in_flight
+                .get_or_insert_with(|| tokio::sync::watch::channel(0).0);
+            tx.send_modify(|n| *n += 1);
+            tx.subscribe()
+        };
+        let met = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|n| *n >= 2)).await;
+        match met {
+            Ok(Ok(_)) => self.assume(form),
+            _ => error(
+                500,
+                "InternalFailure",
+                "rendezvous: no concurrent call arrived",
+            ),
+        }
+    }
+
+    fn assume(&self, form: &HashMap<String, String>) -> Resp {
+        let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+        let (role_arn, session, token) = (
+            get("RoleArn"),
+            get("RoleSessionName"),
+            get("WebIdentityToken"),
+        );
+        let session_ok = (2..=64).contains(&session.len())
+            && session
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+        if !session_ok {
+            return error(400, "ValidationError", &format!("1 validation error detected: Value '{session}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"));
+        }
+        let Some(account) = role_arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|r| r.get(..12))
+            .map(str::to_owned)
+        else {
+            return error(400, "ValidationError", "Request ARN is invalid");
+        };
+        let Some(claims) = token
+            .split('.')
+            .nth(1)
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        else {
+            return error(
+                400,
+                "InvalidIdentityToken",
+                "The web identity token provided could not be validated",
+            );
+        };
+        let iss = claims["iss"].as_str().unwrap_or("").to_owned();
+        let sub = claims["sub"].as_str().unwrap_or("").to_owned();
+        let aud: Vec<String> = match &claims["aud"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => vec![],
+        };
+        let now = super::jwt::now();
+        if let Some(exp) = claims["exp"].as_i64() {
+            if exp <= now {
+                return error(400, "ExpiredTokenException", &format!("Token expired: current date/time {now} must be before the expiration date/time{exp}"));
+            }
+        }
+        let s = self.state.lock().unwrap();
+        let issuer = strip_scheme(&iss);
+        let Some((_, _, client_ids)) = s
+            .providers
+            .iter()
+            .find(|(a, i, _)| *a == account && *i == issuer)
+        else {
+            return error(
+                400,
+                "InvalidIdentityToken",
+                &format!("No OpenIDConnect provider found in your account for {iss}"),
+            );
+        };
+        if aud.is_empty() {
+            return error(400, "InvalidIdentityToken", "Missing a required claim: aud");
+        }
+        if !aud.iter().any(|a| client_ids.contains(a)) {
+            return error(400, "InvalidIdentityToken", "Incorrect token audience");
+        }
+        let admitted = s
+            .roles
+            .get(&role_arn)
+            .is_some_and(|trusts| trusts.iter().any(|t| t.admits(&issuer, &sub, &aud)));
+        if !admitted {
+            return error(
+                403,
+                "AccessDenied",
+                "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+            );
+        }
+        drop(s);
+        let name = role_arn.rsplit('/').next().unwrap_or_default();
+        let assumed = format!("arn:aws:sts::{account}:assumed-role/{name}/{session}");
+        let key = self.issue_key(&assumed);
+        self.state
+            .lock()
+            .unwrap()
+            .session_names
+            .push(session.clone());
+        let expiration = aws_sdk_sts::primitives::DateTime::from_secs(now + 900)
+            .fmt(aws_sdk_sts::primitives::DateTimeFormat::DateTime)
+            .unwrap();
+        let body = format!(
+            r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>{sub}</SubjectFromWebIdentityToken>
+    <Audience>{aud}</Audience>
+    <AssumedRoleUser>
+      <Arn>{assumed}</Arn>
+      <AssumedRoleId>AROAEXAMPLEROLEID:{session}</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <SessionToken>{SESSION_TOKEN_PREFIX}{key}</SessionToken>
+      <SecretAccessKey>{SECRET_PREFIX}{key}</SecretAccessKey>
+      <Expiration>{expiration}</Expiration>
+      <AccessKeyId>{key}</AccessKeyId>
+    </Credentials>
+    <Provider>arn:aws:iam::{account}:oidc-provider/{issuer}</Provider>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata>
+    <RequestId>req-assume-0001</RequestId>
+  </ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>"#,
+            aud = aud[0],
+        );
+        let mut resp = response(200, "text/xml", body);
+        resp.headers_mut()
+            .insert("x-amzn-requestid", "req-assume-0001".parse().unwrap());
+        resp
+    }
+
+    fn issue_key(&self, principal: &str) -> String {
+        let mut s = self.state.lock().unwrap();
+        s.next_key += 1;
+        let key = format!("ASIASTANDIN{:09}", s.next_key);
+        s.keys.insert(key.clone(), principal.to_owned());
+        key
+    }
+
+    fn caller_identity(&self, req: &Req) -> Resp {
+        let mut s = self.state.lock().unwrap();
+        s.caller_identity_calls += 1;
+        let auth = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let key = auth
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.split('/').next())
+            .unwrap_or("");
+        let Some(arn) = s.keys.get(key).cloned() else {
+            return error(
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            );
+        };
+        let account = arn.split(':').nth(4).unwrap_or("").to_owned();
+        response(
+            200,
+            "text/xml",
+            format!(
+                r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <GetCallerIdentityResult><Arn>{arn}</Arn><UserId>AIDAEXAMPLE</UserId><Account>{account}</Account></GetCallerIdentityResult>
+  <ResponseMetadata><RequestId>req-gci-0001</RequestId></ResponseMetadata>
+</GetCallerIdentityResponse>"#
+            ),
+        )
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+pub fn error(status: u16, code: &str, message: &str) -> Resp {
+    let body = format!(
+        r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <Error>
+    <Type>Sender</Type>
+    <Code>{code}</Code>
+    <Message>{}</Message>
+  </Error>
+  <RequestId>req-error-0001</RequestId>
+</ErrorResponse>"#,
+        xml_escape(message)
+    );
+    let mut resp = response(status, "text/xml", body);
+    resp.headers_mut()
+        .insert("x-amzn-requestid", "req-error-0001".parse().unwrap());
+    resp
+}
+
+fn fault_response(fault: &Fault) -> Resp {
+    match fault {
+        Fault::Throttle => error(400, "Throttling", "Rate exceeded"),
+        Fault::ServerError => error(500, "InternalFailure", "An internal error occurred"),
+        Fault::Garbage => response(200, "text/plain", "this is not xml at all {"),
+        Fault::HtmlError => response(502, "text/html", "<html><body>Bad Gateway</body></html>"),
+        Fault::IdpCommunication => error(400, "IDPCommunicationError", "The identity provider could not be reached."),
+        Fault::VerificationKey => error(400, "InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements"),
+        Fault::AccessDenied => error(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"),
+        Fault::RegionDisabled => error(403, "RegionDisabledException", "STS is not activated in this region for account:111122223333. Your account administrator can activate STS in this region using the IAM Console."),
+        Fault::Thumbprint => error(400, "InvalidIdentityToken", "OpenIDConnect provider's HTTPS certificate doesn't match configured thumbprint"),
+        Fault::Delay(_) | Fault::Rendezvous => unreachable!("handled by the caller"),
+    }
+}

@@ -1,0 +1,116 @@
+//! Token builders: kubelet-like JWTs and projected-volume directories
+//! (`token -> ..data/token`, `..data -> ..<timestamp>`), swapped the way the
+//! kubelet swaps them.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+pub const ISSUER: &str =
+    "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+/// The signature every built token carries: the secret part, which must
+/// never show up in any output.
+pub const SIGNATURE: &str = "c2VjcmV0LXNpZ25hdHVyZS1uZXZlci1sb2ctbWU";
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A JWT shaped like the kubelet's projected service-account token.
+#[derive(Clone)]
+pub struct Jwt {
+    pub claims: Value,
+}
+
+impl Jwt {
+    pub fn for_sa(namespace: &str, sa: &str) -> Self {
+        let now = now();
+        Jwt {
+            claims: json!({
+                "aud": ["sts.amazonaws.com"],
+                "exp": now + 86_400,
+                "iat": now,
+                "nbf": now,
+                "iss": ISSUER,
+                "sub": format!("system:serviceaccount:{namespace}:{sa}"),
+                "kubernetes.io": {
+                    "namespace": namespace,
+                    "pod": {"name": "app-7d9f8c-x2x4q", "uid": "0d4b0f54-1b3c-4d8e-9f6a-1234567890ab"},
+                    "serviceaccount": {"name": sa, "uid": "a1b2c3d4-0000-1111-2222-333344445555"},
+                    "node": {"name": "ip-10-0-1-23.ec2.internal", "uid": "n"}
+                }
+            }),
+        }
+    }
+
+    pub fn set(mut self, claim: &str, value: Value) -> Self {
+        self.claims[claim] = value;
+        self
+    }
+
+    pub fn without(mut self, claim: &str) -> Self {
+        self.claims.as_object_mut().unwrap().remove(claim);
+        self
+    }
+
+    pub fn encode(&self) -> String {
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.{SIGNATURE}",
+            b64(&json!({"alg": "RS256", "kid": "test-key"})),
+            b64(&self.claims)
+        )
+    }
+}
+
+/// A directory laid out like the kubelet's projected token volume.
+pub struct TokenVolume {
+    pub dir: tempfile::TempDir,
+    generation: u32,
+}
+
+impl TokenVolume {
+    pub fn new(contents: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vol = TokenVolume { dir, generation: 0 };
+        vol.rotate(contents);
+        std::os::unix::fs::symlink("..data/token", vol.dir.path().join("token")).unwrap();
+        vol
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("token")
+    }
+
+    /// Writes a new timestamped directory and swaps `..data` to it
+    /// atomically (symlink beside, then rename over), as the kubelet does.
+    pub fn rotate(&mut self, contents: &str) {
+        self.generation += 1;
+        let root = self.dir.path();
+        let data = format!("..2026_11_28_17_00_00.{:04}", self.generation);
+        std::fs::create_dir(root.join(&data)).unwrap();
+        std::fs::write(root.join(&data).join("token"), contents).unwrap();
+        let tmp = root.join("..data_tmp");
+        std::os::unix::fs::symlink(&data, &tmp).unwrap();
+        std::fs::rename(&tmp, root.join("..data")).unwrap();
+    }
+
+    /// Removes the directory `..data` points to, leaving it dangling.
+    pub fn break_data_link(&self) {
+        let root = self.dir.path();
+        let target = std::fs::read_link(root.join("..data")).unwrap();
+        std::fs::remove_dir_all(root.join(target)).unwrap();
+    }
+
+    pub fn data_file(&self) -> PathBuf {
+        let root: &Path = self.dir.path();
+        root.join(std::fs::read_link(root.join("..data")).unwrap())
+            .join("token")
+    }
+}

@@ -1,0 +1,247 @@
+//! Shared test support: loopback stand-ins for STS and IMDS, token
+//! builders, a runner for the real `irsa-doctor` binary with a clean
+//! environment, and moto's server as a third-party STS.
+//!
+//! Invariant: every endpoint a test hands the binary is on 127.0.0.1, and
+//! IMDS is either a loopback stand-in or disabled. Nothing leaves the machine.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+pub mod fake_aws;
+pub mod http;
+pub mod imds;
+pub mod jwt;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// No single run of the binary may take longer than this; a hang fails the
+/// test instead of stalling CI.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// `irsa-doctor` as a child process, with nothing inherited from the
+/// developer's environment.
+pub struct Doctor {
+    env: BTreeMap<String, String>,
+    args: Vec<String>,
+    home: tempfile::TempDir,
+    user: Option<(u32, u32)>,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub termination_log: String,
+}
+
+impl Outcome {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    pub fn codes(&self) -> Vec<String> {
+        self.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub fn finding(&self, code: &str) -> Value {
+        self.json()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == code)
+            .cloned()
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {code} finding in:\n{}\nstderr:\n{}",
+                    self.stdout, self.stderr
+                )
+            })
+    }
+
+    /// Everything the binary wrote anywhere.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}\n{}", self.stdout, self.stderr, self.termination_log)
+    }
+}
+
+impl Doctor {
+    /// A pod whose STS endpoint is `sts_url`, region us-east-1, IMDS off,
+    /// and an empty HOME (no shared config or credentials files).
+    pub fn new(sts_url: &str) -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let mut d = Doctor {
+            env: BTreeMap::new(),
+            args: vec!["check".into()],
+            home,
+            user: None,
+        };
+        let h = d.home.path().to_owned();
+        d = d
+            .env("AWS_ENDPOINT_URL_STS", sts_url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", h.to_str().unwrap())
+            .env("AWS_CONFIG_FILE", h.join("aws-config").to_str().unwrap())
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                h.join("aws-credentials").to_str().unwrap(),
+            )
+            .env(
+                "IRSA_DOCTOR_TERMINATION_LOG",
+                h.join("termination-log").to_str().unwrap(),
+            )
+            .env("IRSA_DOCTOR_POD_NAME", "app-7d9f8c-x2x4q")
+            .env("IRSA_DOCTOR_TIMEOUT", "20s")
+            .env("RUST_LOG", "info");
+        d
+    }
+
+    /// The env the webhook injects.
+    pub fn irsa(self, role_arn: &str, token_file: &Path) -> Self {
+        self.env("AWS_ROLE_ARN", role_arn)
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap())
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn unset(mut self, key: &str) -> Self {
+        self.env.remove(key);
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Runs the binary as another user (the test must run as root), with a
+    /// HOME that user can write.
+    pub fn run_as(mut self, uid: u32, gid: u32) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.home.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        self.user = Some((uid, gid));
+        self
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub async fn json(self) -> Outcome {
+        self.arg("--output").arg("json").run().await
+    }
+
+    pub async fn run(self) -> Outcome {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_irsa-doctor"));
+        cmd.env_clear()
+            .envs(&self.env)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if let Some((uid, gid)) = self.user {
+            cmd.uid(uid).gid(gid);
+        }
+        let output = tokio::time::timeout(RUN_LIMIT, cmd.output())
+            .await
+            .expect("irsa-doctor ran longer than the test limit")
+            .expect("irsa-doctor starts");
+        let termination_log =
+            std::fs::read_to_string(self.home.path().join("termination-log")).unwrap_or_default();
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            termination_log,
+        }
+    }
+}
+
+/// moto's server (PyPI `moto[server]`), a third-party STS, on loopback.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn moto_server_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return p.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    "moto_server".into()
+}
+
+/// Starts moto's server on a free loopback port and waits for its
+/// "Running on" line. Fails (does not skip) when moto is not installed:
+/// `bash .ci/run` installs it into `.venv`.
+pub async fn start_moto() -> Moto {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = moto_server_path();
+    let mut child = Command::new(&path)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start moto's server ({}): {e}. Install it with `bash .ci/run` or \
+                 `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'`",
+                path.display()
+            )
+        });
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let ready = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("Running on") {
+                return true;
+            }
+        }
+        false
+    };
+    let ready = tokio::time::timeout(Duration::from_secs(60), ready).await;
+    assert!(
+        matches!(ready, Ok(true)),
+        "moto's server did not start: {ready:?}"
+    );
+    // Keep draining stderr so moto never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
