@@ -1,19 +1,49 @@
-//! The `check` command end to end: settings in, report out, exit code back.
-//! `main.rs` only parses flags and sets up logging; everything it would
-//! otherwise do lives here so tests and the demo can run it in-process.
+//! The command line end to end: flags in, report out, exit code back.
+//! `main.rs` is one call to [`main`]; it lives here so that the demo
+//! (`examples/demo.rs`) runs exactly what the binary runs.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::SystemTime;
+
+use clap::Parser;
 
 use tracing::{error, info, warn};
 
 use crate::check::{check, CheckConfig, INITIAL_BACKOFF};
-use crate::config::{resolve_session_name, CheckArgs, Output, DEFAULT_TERMINATION_LOG};
+use crate::config::{
+    resolve_session_name, CheckArgs, Cli, Command, Output, DEFAULT_TERMINATION_LOG,
+    TERMINATION_LOG_OFF,
+};
 use crate::env::AwsEnv;
 use crate::report::{Report, Severity, Verdict};
 use crate::sts::Sts;
+
+/// Parses `args` (program name first), sets up logging, runs the command
+/// and maps its outcome to the process exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    // clap exits with 2 (our usage-error code) on bad flags.
+    let cli = Cli::parse_from(args);
+    crate::telemetry::init(cli.log_format);
+    // One thread is plenty: a check is a handful of concurrent requests.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(%e, "could not start the async runtime");
+            return ExitCode::from(crate::report::exit::INCONCLUSIVE);
+        }
+    };
+    let code = match cli.command {
+        Command::Check(args) => runtime.block_on(run_check(&args, &mut std::io::stdout())),
+    };
+    ExitCode::from(code)
+}
 
 /// Kubernetes truncates termination messages at 4096 bytes.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
@@ -65,8 +95,8 @@ pub async fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
         expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
         audience = %cfg.audience,
         session_name = %cfg.session_name,
-        timeout = ?cfg.timeout,
-        retry_denied_for = ?cfg.retry_denied_for,
+        timeout = %humantime::format_duration(cfg.timeout),
+        retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
         "irsa-doctor check starting"
     );
     let sts = Sts::from_env().await;
@@ -127,7 +157,7 @@ fn log_report(report: &Report) {
 /// default path is skipped silently outside Kubernetes; a path the user
 /// chose that cannot be written is worth a warning.
 pub fn write_termination_log(path: &Path, summary: &str) {
-    if path.as_os_str().is_empty() {
+    if path.as_os_str().is_empty() || path == Path::new(TERMINATION_LOG_OFF) {
         return;
     }
     let is_default = path == Path::new(DEFAULT_TERMINATION_LOG);
@@ -164,7 +194,11 @@ mod tests {
     }
 
     #[test]
-    fn empty_path_disables_the_termination_log() {
-        write_termination_log(Path::new(""), "x");
+    fn off_disables_the_termination_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        write_termination_log(Path::new(TERMINATION_LOG_OFF), "x");
+        assert!(!cwd.join(TERMINATION_LOG_OFF).exists());
+        drop(dir);
     }
 }

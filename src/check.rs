@@ -594,19 +594,32 @@ fn trust_policy(role: &RoleArn, claims: &Claims, audience: &str) -> String {
         .sub
         .as_deref()
         .unwrap_or("system:serviceaccount:<namespace>:<service account>");
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": format!("arn:{}:iam::{}:oidc-provider/{provider}", role.partition, role.account)},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                format!("{provider}:sub"): sub,
-                format!("{provider}:aud"): audience,
-            }}
-        }]
-    });
-    serde_json::to_string_pretty(&policy).unwrap_or_default()
+    // Written out by hand to keep the key order of AWS's documentation;
+    // values go through serde_json for escaping.
+    let q = |v: &str| serde_json::Value::from(v).to_string();
+    let federated = format!(
+        "arn:{}:iam::{}:oidc-provider/{provider}",
+        role.partition, role.account
+    );
+    format!(
+        r#"{{
+  "Version": "2012-10-17",
+  "Statement": [{{
+    "Effect": "Allow",
+    "Principal": {{"Federated": {}}},
+    "Action": "sts:AssumeRoleWithWebIdentity",
+    "Condition": {{"StringEquals": {{
+      {}: {},
+      {}: {}
+    }}}}
+  }}]
+}}"#,
+        q(&federated),
+        q(&format!("{provider}:sub")),
+        q(sub),
+        q(&format!("{provider}:aud")),
+        q(audience),
+    )
 }
 
 fn sts_finding(

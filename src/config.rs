@@ -84,8 +84,8 @@ pub struct CheckArgs {
     pub output: Output,
 
     /// Where to write the one-line summary that `kubectl describe pod` shows
-    /// (at most 4 KiB); skipped silently when the default is not writable,
-    /// disabled by an empty value
+    /// (at most 4 KiB); skipped silently when the default is not writable;
+    /// `off` disables it
     #[arg(
         long,
         env = "IRSA_DOCTOR_TERMINATION_LOG",
@@ -96,6 +96,9 @@ pub struct CheckArgs {
 
 /// Where Kubernetes reads a container's termination message by default.
 pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// The `--termination-log` value that turns it off.
+pub const TERMINATION_LOG_OFF: &str = "off";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {

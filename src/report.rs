@@ -299,7 +299,7 @@ impl Report {
         let _ = writeln!(out);
         let _ = writeln!(out, "steps:");
         for (name, status, detail) in self.steps() {
-            let _ = writeln!(out, "  {status:<4}  {name:<12} {detail}");
+            let _ = writeln!(out, "  {status:<12}  {name:<12} {detail}");
         }
         if !self.findings.is_empty() {
             let _ = writeln!(out);
@@ -348,9 +348,9 @@ impl Report {
                 .min();
             match worst {
                 Some((Severity::Error, false)) => "FAIL",
-                Some((Severity::Error, true)) => "??",
+                Some((Severity::Error, true)) => "inconclusive",
                 Some((Severity::Warning, _)) => "warn",
-                _ if !ran => "skip",
+                _ if !ran => "skipped",
                 _ => "ok",
             }
         };
@@ -382,7 +382,7 @@ impl Report {
         let chain_detail = match (&chain.provider, &chain.arn, &chain.error) {
             (Some(p), Some(arn), _) => format!("default credential chain uses {p}: {arn}"),
             (Some(p), None, _) => format!("default credential chain uses {p}"),
-            (None, _, Some(e)) => format!("default credential chain: {e}"),
+            (None, _, Some(e)) => format!("default credential chain fails: {e}"),
             (None, _, None) => "default credential chain finds no credentials".to_owned(),
         };
         vec![
@@ -443,7 +443,7 @@ impl Report {
                 "app's view",
                 status(
                     &[Code::StaticCredentialsShadow, Code::DefaultChainMismatch],
-                    true,
+                    chain.error.is_none(),
                 ),
                 chain_detail,
             ),
