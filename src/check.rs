@@ -751,6 +751,15 @@ fn sts_finding(
              internet (self-managed clusters must publish them).",
         )
         .found(answered),
+        FailureKind::Unreachable if is_tls_failure(&failure.message) => Finding::error(
+            Code::StsUnreachable,
+            format!("could not reach STS at {endpoint}: the TLS handshake failed ({tried})"),
+            "The container must trust the endpoint's certificate: put a CA bundle at \
+             /etc/ssl/certs/ca-certificates.crt (or name one with SSL_CERT_FILE). Behind a \
+             TLS-intercepting proxy, that bundle must hold the proxy's CA.",
+        )
+        .expected(format!("a certificate for {endpoint} that this container trusts"))
+        .found(answered),
         FailureKind::Unreachable => Finding::error(
             Code::StsUnreachable,
             format!("could not reach STS at {endpoint} ({tried})"),
@@ -771,6 +780,13 @@ fn sts_finding(
         )
         .found(answered),
     }
+}
+
+/// Whether a transport error is a TLS failure (an untrusted or mismatched
+/// certificate), which wants a CA bundle rather than a network fix.
+fn is_tls_failure(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("tls") || m.contains("certificate")
 }
 
 fn shadow_findings(env: &AwsEnv, chain: &Result<ChainOutcome, String>, report: &mut Report) {

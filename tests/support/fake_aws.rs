@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::http::{response, serve, Handler, Req, Resp, Server};
+use super::http::{response, serve, serve_tls, Handler, Req, Resp, Server};
 
 pub const ACCOUNT: &str = "111122223333";
 pub const ROLE_ARN: &str = "arn:aws:iam::111122223333:role/team/payments/app";
@@ -128,15 +128,22 @@ impl FakeAws {
     }
 
     pub async fn start(self) -> FakeAwsServer {
+        let server = serve(self.handler()).await;
+        FakeAwsServer { aws: self, server }
+    }
+
+    /// Serves over HTTPS with `acceptor`'s certificate.
+    pub async fn start_tls(self, acceptor: tokio_rustls::TlsAcceptor) -> FakeAwsServer {
+        let server = serve_tls(self.handler(), acceptor).await;
+        FakeAwsServer { aws: self, server }
+    }
+
+    fn handler(&self) -> Handler {
         let aws = self.clone();
-        let handler: Handler = Arc::new(move |req| {
+        Arc::new(move |req| {
             let aws = aws.clone();
             Box::pin(async move { aws.handle(req).await })
-        });
-        FakeAwsServer {
-            aws: self,
-            server: serve(handler).await,
-        }
+        })
     }
 
     pub fn add_provider(&self, account: &str, issuer: &str, client_ids: &[&str]) {

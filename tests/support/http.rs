@@ -1,5 +1,6 @@
 //! A minimal loopback HTTP/1 server for stand-ins: one handler closure,
-//! bound to 127.0.0.1:0, stopped when the returned handle drops.
+//! bound to 127.0.0.1:0, plain or TLS, stopped when the returned handle
+//! drops.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,12 +31,14 @@ pub type Handler = Arc<dyn Fn(Req) -> Pin<Box<dyn Future<Output = Resp> + Send>>
 
 pub struct Server {
     pub addr: SocketAddr,
+    tls: bool,
     task: JoinHandle<()>,
 }
 
 impl Server {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -46,16 +49,27 @@ impl Drop for Server {
 }
 
 pub async fn serve(handler: Handler) -> Server {
+    serve_with(handler, None).await
+}
+
+/// Serves HTTPS with `acceptor`'s certificate.
+pub async fn serve_tls(handler: Handler, acceptor: tokio_rustls::TlsAcceptor) -> Server {
+    serve_with(handler, Some(acceptor)).await
+}
+
+async fn serve_with(handler: Handler, tls: Option<tokio_rustls::TlsAcceptor>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
+    let is_tls = tls.is_some();
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
             let handler = handler.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<Incoming>| {
                     let handler = handler.clone();
@@ -75,13 +89,29 @@ pub async fn serve(handler: Handler) -> Server {
                         Ok::<_, Infallible>(handler(req).await)
                     }
                 });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                match tls {
+                    None => {
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    Some(acceptor) => {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
             });
         }
     });
-    Server { addr, task }
+    Server {
+        addr,
+        tls: is_tls,
+        task,
+    }
 }
 
 pub fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {

@@ -1,0 +1,200 @@
+//! Every manifest in `examples/k8s/` parses, and holds the invariants a
+//! platform team relies on when applying it as is: every container non-root
+//! with a tight securityContext and resources, the pod's fsGroup set, the
+//! init container's termination message policy set, and every irsa-doctor
+//! setting one that the binary really accepts.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use irsa_doctor::arn::RoleArn;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn manifests() -> Vec<(PathBuf, Yaml)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/k8s");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no manifests in {}", dir.display());
+    let mut docs = vec![];
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        let parsed =
+            YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for doc in parsed {
+            assert!(
+                !doc["kind"].is_badvalue(),
+                "{}: a document without kind",
+                file.display()
+            );
+            docs.push((file.clone(), doc));
+        }
+    }
+    docs
+}
+
+/// The pod spec of a Pod, or of a workload's pod template.
+fn pod_spec(doc: &Yaml) -> Option<&Yaml> {
+    match doc["kind"].as_str()? {
+        "Pod" => Some(&doc["spec"]),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" => {
+            Some(&doc["spec"]["template"]["spec"])
+        }
+        _ => None,
+    }
+}
+
+fn containers(spec: &Yaml) -> Vec<&Yaml> {
+    let mut all = vec![];
+    for key in ["initContainers", "containers"] {
+        if let Some(list) = spec[key].as_vec() {
+            all.extend(list.iter());
+        }
+    }
+    all
+}
+
+fn is_irsa_doctor(container: &Yaml) -> bool {
+    container["image"]
+        .as_str()
+        .is_some_and(|i| i.contains("irsa-doctor"))
+}
+
+/// The `IRSA_DOCTOR_*` variables `check --help` lists.
+fn known_env_vars() -> Vec<String> {
+    let help = Command::new(env!("CARGO_BIN_EXE_irsa-doctor"))
+        .args(["check", "--help"])
+        .output()
+        .unwrap();
+    String::from_utf8(help.stdout)
+        .unwrap()
+        .split("[env: ")
+        .skip(1)
+        .map(|rest| rest.split('=').next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_container_runs_non_root_with_a_tight_security_context() {
+    let mut pods = 0;
+    for (file, doc) in manifests() {
+        let Some(spec) = pod_spec(&doc) else { continue };
+        pods += 1;
+        let where_ = file.display();
+        assert!(
+            spec["securityContext"]["fsGroup"].as_i64().is_some(),
+            "{where_}: no pod fsGroup"
+        );
+        let pod_ctx = &spec["securityContext"];
+        for c in containers(spec) {
+            let name = c["name"].as_str().unwrap_or("?");
+            let ctx = &c["securityContext"];
+            let non_root = ctx["runAsNonRoot"]
+                .as_bool()
+                .or(pod_ctx["runAsNonRoot"].as_bool());
+            assert_eq!(non_root, Some(true), "{where_}/{name}: runAsNonRoot");
+            assert_ne!(
+                ctx["runAsUser"].as_i64().or(pod_ctx["runAsUser"].as_i64()),
+                Some(0),
+                "{where_}/{name}: uid 0"
+            );
+            assert_eq!(
+                ctx["readOnlyRootFilesystem"].as_bool(),
+                Some(true),
+                "{where_}/{name}: readOnlyRootFilesystem"
+            );
+            assert_eq!(
+                ctx["allowPrivilegeEscalation"].as_bool(),
+                Some(false),
+                "{where_}/{name}: allowPrivilegeEscalation"
+            );
+            let drops: Vec<&str> = ctx["capabilities"]["drop"]
+                .as_vec()
+                .map(|v| v.iter().filter_map(Yaml::as_str).collect())
+                .unwrap_or_default();
+            assert!(
+                drops.contains(&"ALL"),
+                "{where_}/{name}: capabilities.drop ALL"
+            );
+            let seccomp = ctx["seccompProfile"]["type"]
+                .as_str()
+                .or(pod_ctx["seccompProfile"]["type"].as_str());
+            assert_eq!(seccomp, Some("RuntimeDefault"), "{where_}/{name}: seccomp");
+            for kind in ["requests", "limits"] {
+                assert!(
+                    c["resources"][kind]["memory"].as_str().is_some(),
+                    "{where_}/{name}: resources.{kind}.memory"
+                );
+            }
+        }
+    }
+    assert!(pods > 0, "no pod specs among the manifests");
+}
+
+#[test]
+fn irsa_doctor_containers_use_real_commands_and_settings() {
+    let known = known_env_vars();
+    assert!(
+        known.contains(&"IRSA_DOCTOR_TIMEOUT".to_owned()),
+        "{known:?}"
+    );
+    let mut found = 0;
+    for (file, doc) in manifests() {
+        let Some(spec) = pod_spec(&doc) else { continue };
+        let inits: Vec<&Yaml> = spec["initContainers"]
+            .as_vec()
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        for c in containers(spec).into_iter().filter(|c| is_irsa_doctor(c)) {
+            found += 1;
+            let where_ = format!("{}/{}", file.display(), c["name"].as_str().unwrap_or("?"));
+            assert_eq!(
+                c["args"][0].as_str(),
+                Some("check"),
+                "{where_}: the command"
+            );
+            for var in c["env"].as_vec().into_iter().flatten() {
+                let name = var["name"].as_str().unwrap();
+                if name.starts_with("IRSA_DOCTOR_") {
+                    assert!(
+                        known.contains(&name.to_owned()),
+                        "{where_}: {name} is not a setting irsa-doctor reads"
+                    );
+                }
+            }
+            if inits.iter().any(|i| std::ptr::eq(*i, c)) {
+                assert_eq!(
+                    c["terminationMessagePolicy"].as_str(),
+                    Some("File"),
+                    "{where_}: terminationMessagePolicy"
+                );
+                assert_eq!(
+                    c["terminationMessagePath"].as_str(),
+                    Some("/dev/termination-log"),
+                    "{where_}"
+                );
+            }
+        }
+    }
+    assert!(found > 0, "no irsa-doctor container in the manifests");
+}
+
+#[test]
+fn service_accounts_name_valid_roles() {
+    let mut found = 0;
+    for (file, doc) in manifests() {
+        if doc["kind"].as_str() != Some("ServiceAccount") {
+            continue;
+        }
+        found += 1;
+        let arn = doc["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no role-arn annotation", file.display()));
+        RoleArn::parse(arn).unwrap_or_else(|e| panic!("{}: the role ARN {e}", file.display()));
+    }
+    assert!(found > 0);
+}
