@@ -112,6 +112,14 @@ impl RoleArn {
         })
     }
 
+    /// True when both ARNs name the same role: partition, account and name
+    /// agree. The path is ignored, as STS ignores it when assuming.
+    pub fn same_role(&self, other: &RoleArn) -> bool {
+        self.partition == other.partition
+            && self.account == other.account
+            && self.name == other.name
+    }
+
     /// True when STS assuming this role yields `assumed`: partition, account
     /// and name agree (the path is not part of an assumed-role ARN).
     pub fn matches(&self, assumed: &AssumedRoleArn) -> bool {

@@ -128,6 +128,7 @@ pub async fn check(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, now: SystemTime) 
                 report.sts.request_id = failure.request_id.clone();
                 report.sts.error_code = failure.code.clone();
                 let finding = sts_finding(
+                    cfg,
                     &failure,
                     role.as_ref(),
                     report.token.as_ref().map(|t| &t.claims),
@@ -143,14 +144,24 @@ pub async fn check(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, now: SystemTime) 
         }
     }
 
-    // Step 6: is it the expected role?
-    if let (Some(arn), Some(expected)) = (&assumed_arn, &cfg.expected_role_arn) {
-        let matches = AssumedRoleArn::parse(arn).is_some_and(|a| expected.matches(&a));
-        if !matches {
+    // Step 6: is it the expected role? Compared on what STS assumed, or,
+    // when STS refused, on the role the webhook injected: a refusal of the
+    // wrong role is first of all the wrong role.
+    if let Some(expected) = &cfg.expected_role_arn {
+        let found = match (&assumed_arn, &role) {
+            (Some(arn), _) => AssumedRoleArn::parse(arn)
+                .is_none_or(|a| !expected.matches(&a))
+                .then(|| format!("this pod acts as {arn}")),
+            (None, Some(role)) => {
+                (!expected.same_role(role)).then(|| format!("AWS_ROLE_ARN names {role}"))
+            }
+            (None, None) => None,
+        };
+        if let Some(found) = found {
             report.findings.push(
                 Finding::error(
                     Code::RoleMismatch,
-                    format!("this pod acts as {arn}, not as the expected role {expected}"),
+                    format!("{found}, not the expected role {expected}"),
                     "Point the ServiceAccount's eks.amazonaws.com/role-arn annotation at the \
                      expected role (AWS_ROLE_ARN in the container spec overrides it) and \
                      recreate the pod; or, if the new role is intended, update \
@@ -161,7 +172,11 @@ pub async fn check(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, now: SystemTime) 
                     "arn:{}:sts::{}:assumed-role/{}/<session>",
                     expected.partition, expected.account, expected.name
                 ))
-                .found(arn.clone()),
+                .found(
+                    assumed_arn
+                        .clone()
+                        .unwrap_or_else(|| env.role_arn.clone().unwrap_or_default()),
+                ),
             );
         }
     }
@@ -623,6 +638,7 @@ fn trust_policy(role: &RoleArn, claims: &Claims, audience: &str) -> String {
 }
 
 fn sts_finding(
+    cfg: &CheckConfig,
     failure: &Failure,
     role: Option<&RoleArn>,
     claims: Option<&Claims>,
@@ -665,7 +681,7 @@ fn sts_finding(
         )
         .expected(format!("an IAM OIDC provider for {iss} in account {account}"))
         .found(answered),
-        FailureKind::AudienceMismatch => audience_mismatch("sts.amazonaws.com", claims, Some(&answered)),
+        FailureKind::AudienceMismatch => audience_mismatch(&cfg.audience, claims, Some(&answered)),
         FailureKind::Thumbprint => Finding::error(
             Code::TokenRejected,
             format!("STS rejected the token: the IAM OIDC provider's thumbprint does not match {iss}'s certificate"),

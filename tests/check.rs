@@ -17,6 +17,18 @@ fn healthy_token() -> TokenVolume {
     TokenVolume::new(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode())
 }
 
+/// Runs `check --output json` for a pod with a healthy token against `sts`;
+/// `customize` adds the scenario's env and flags.
+async fn check_json(
+    sts: &fake_aws::FakeAwsServer,
+    customize: impl FnOnce(Doctor) -> Doctor,
+) -> support::Outcome {
+    let vol = healthy_token();
+    customize(Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path()))
+        .json()
+        .await
+}
+
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
@@ -30,11 +42,7 @@ async fn healthy_pod_passes_with_one_concurrent_round_trip() {
     // Both STS calls (ours and the default chain's) must be in flight at
     // once, or the stand-in answers 500 and the check cannot pass.
     sts.aws.always(Fault::Rendezvous);
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d).await;
     let report = out.json();
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(report["verdict"], "pass");
@@ -348,11 +356,7 @@ async fn custom_audience_passes_when_the_provider_registers_it() {
 async fn no_oidc_provider_in_the_account_is_oidc_provider_missing() {
     let sts = FakeAws::healthy().await;
     sts.aws.remove_providers();
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 1);
     let f = out.finding("OIDC_PROVIDER_MISSING");
     assert!(f["message"].as_str().unwrap().contains(jwt::ISSUER));
@@ -372,11 +376,7 @@ async fn no_oidc_provider_in_the_account_is_oidc_provider_missing() {
 async fn thumbprint_mismatch_is_token_rejected() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::Thumbprint);
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 1);
     assert!(out.finding("TOKEN_REJECTED")["remedy"]
         .as_str()
@@ -390,11 +390,7 @@ async fn trust_policy_for_another_namespace_is_denied_with_the_statement_that_wo
     let sts = FakeAws::healthy().await;
     sts.aws
         .set_trust(ROLE_ARN, Trust::for_sa("other-namespace", SERVICE_ACCOUNT));
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 1);
     assert_eq!(out.codes(), ["TRUST_POLICY_DENIED"]);
     let f = out.finding("TRUST_POLICY_DENIED");
@@ -459,13 +455,7 @@ async fn trust_denied_text_report_shows_expected_found_and_fix() {
 async fn access_denied_during_iam_propagation_passes_with_retry_denied_for() {
     let sts = FakeAws::healthy().await;
     sts.aws.fail_next(2, Fault::AccessDenied);
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .arg("--retry-denied-for")
-        .arg("15s")
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d.arg("--retry-denied-for").arg("15s")).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     // The chain's own call may take one of the two denials; ours retries.
     assert!(out.json()["sts"]["attempts"].as_u64().unwrap() >= 2);
@@ -475,11 +465,7 @@ async fn access_denied_during_iam_propagation_passes_with_retry_denied_for() {
 async fn access_denied_is_final_by_default() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::AccessDenied);
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 1);
     assert_eq!(out.json()["sts"]["attempts"], 1);
 }
@@ -539,12 +525,7 @@ async fn sts_slower_than_the_deadline_is_sts_unreachable() {
     let sts = FakeAws::healthy().await;
     sts.aws
         .always(Fault::Delay(std::time::Duration::from_secs(30)));
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .env("IRSA_DOCTOR_TIMEOUT", "2s")
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d.env("IRSA_DOCTOR_TIMEOUT", "2s")).await;
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     out.finding("STS_UNREACHABLE");
 }
@@ -553,12 +534,7 @@ async fn sts_slower_than_the_deadline_is_sts_unreachable() {
 async fn throttled_until_the_deadline_is_sts_throttled() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::Throttle);
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .env("IRSA_DOCTOR_TIMEOUT", "2s")
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d.env("IRSA_DOCTOR_TIMEOUT", "2s")).await;
     assert_eq!(out.code, 3);
     assert!(out.finding("STS_THROTTLED")["found"]
         .as_str()
@@ -570,11 +546,7 @@ async fn throttled_until_the_deadline_is_sts_throttled() {
 async fn a_throttling_spell_is_ridden_out_by_retries() {
     let sts = FakeAws::healthy().await;
     sts.aws.fail_next(3, Fault::Throttle);
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(out.json()["sts"]["attempts"].as_u64().unwrap() >= 2);
 }
@@ -583,12 +555,7 @@ async fn a_throttling_spell_is_ridden_out_by_retries() {
 async fn idp_communication_error_until_the_deadline_is_idp_unreachable() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::IdpCommunication);
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .env("IRSA_DOCTOR_TIMEOUT", "2s")
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d.env("IRSA_DOCTOR_TIMEOUT", "2s")).await;
     assert_eq!(out.code, 3);
     out.finding("IDP_UNREACHABLE");
 }
@@ -597,11 +564,7 @@ async fn idp_communication_error_until_the_deadline_is_idp_unreachable() {
 async fn couldnt_retrieve_verification_key_is_transient_and_retried() {
     let sts = FakeAws::healthy().await;
     sts.aws.fail_next(3, Fault::VerificationKey);
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
 
@@ -625,24 +588,18 @@ async fn a_body_that_is_not_sts_xml_is_sts_error() {
 async fn a_passing_5xx_is_retried() {
     let sts = FakeAws::healthy().await;
     sts.aws.fail_next(2, Fault::ServerError);
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
 
 #[tokio::test]
 async fn another_role_than_expected_is_role_mismatch() {
     let sts = FakeAws::healthy().await;
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .arg("--expected-role-arn")
-        .arg("arn:aws:iam::111122223333:role/billing")
-        .json()
-        .await;
+    let out = check_json(&sts, |d| {
+        d.arg("--expected-role-arn")
+            .arg("arn:aws:iam::111122223333:role/billing")
+    })
+    .await;
     assert_eq!(out.code, 1);
     let f = out.finding("ROLE_MISMATCH");
     assert_eq!(
@@ -650,6 +607,70 @@ async fn another_role_than_expected_is_role_mismatch() {
         "arn:aws:sts::111122223333:assumed-role/billing/<session>"
     );
     assert!(f["found"].as_str().unwrap().contains("assumed-role/app/"));
+}
+
+#[tokio::test]
+async fn a_refused_role_that_is_not_the_expected_one_is_role_mismatch_too() {
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .set_trust(ROLE_ARN, Trust::for_sa("elsewhere", SERVICE_ACCOUNT));
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env(
+            "IRSA_DOCTOR_EXPECTED_ROLE_ARN",
+            "arn:aws:iam::111122223333:role/billing",
+        )
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert_eq!(out.codes(), ["TRUST_POLICY_DENIED", "ROLE_MISMATCH"]);
+    let f = out.finding("ROLE_MISMATCH");
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("AWS_ROLE_ARN names {ROLE_ARN}")));
+}
+
+#[tokio::test]
+async fn a_node_clock_behind_sts_gets_token_expired_from_sts() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::ExpiredToken);
+    let out = check_json(&sts, |d| d).await;
+    assert_eq!(out.code, 1);
+    let f = out.finding("TOKEN_EXPIRED");
+    assert!(f["found"]
+        .as_str()
+        .unwrap()
+        .starts_with("ExpiredTokenException: Token expired"));
+    assert_eq!(sts.aws.our_assume_calls(), 1, "definitive: not retried");
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .set_trust(ROLE_ARN, Trust::for_sa("elsewhere", SERVICE_ACCOUNT));
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .arg("--log-format")
+        .arg("json")
+        .run()
+        .await;
+    assert_eq!(out.code, 1);
+    let lines: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|l| l["message"] == "irsa-doctor check starting"
+            && l["version"] == env!("CARGO_PKG_VERSION")));
+    assert!(lines
+        .iter()
+        .any(|l| l["code"] == "TRUST_POLICY_DENIED" && l["level"] == "ERROR"));
 }
 
 #[tokio::test]
@@ -674,13 +695,11 @@ async fn static_keys_in_env_shadow_irsa_and_name_who_the_app_is() {
         "AKIASTATICEXAMPLE001",
         "arn:aws:iam::999988887777:user/ci-bot",
     );
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIASTATICEXAMPLE001")
-        .env("AWS_SECRET_ACCESS_KEY", "STATICSECRETDONOTLOG")
-        .json()
-        .await;
+    let out = check_json(&sts, |d| {
+        d.env("AWS_ACCESS_KEY_ID", "AKIASTATICEXAMPLE001")
+            .env("AWS_SECRET_ACCESS_KEY", "STATICSECRETDONOTLOG")
+    })
+    .await;
     assert_eq!(out.code, 1);
     let shadow = out.finding("STATIC_CREDENTIALS_SHADOW");
     assert!(shadow["message"]
@@ -733,15 +752,13 @@ async fn a_credentials_file_profile_shadows_irsa() {
 #[tokio::test]
 async fn pod_identity_env_beside_irsa_is_static_credentials_shadow() {
     let sts = FakeAws::healthy().await;
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .env(
+    let out = check_json(&sts, |d| {
+        d.env(
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
             "http://127.0.0.1:9/v1/credentials",
         )
-        .json()
-        .await;
+    })
+    .await;
     assert_eq!(out.code, 1);
     assert!(out.finding("STATIC_CREDENTIALS_SHADOW")["message"]
         .as_str()
@@ -752,20 +769,10 @@ async fn pod_identity_env_beside_irsa_is_static_credentials_shadow() {
 #[tokio::test]
 async fn session_name_comes_from_flag_then_aws_role_session_name() {
     let sts = FakeAws::healthy().await;
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .env("AWS_ROLE_SESSION_NAME", "from-env")
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d.env("AWS_ROLE_SESSION_NAME", "from-env")).await;
     assert_eq!(out.code, 0);
     assert_eq!(out.json()["sts"]["session_name"], "from-env");
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .arg("--session-name")
-        .arg("from-flag")
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d.arg("--session-name").arg("from-flag")).await;
     assert_eq!(out.json()["sts"]["session_name"], "from-flag");
     assert!(sts.aws.session_names().contains(&"from-flag".to_owned()));
 }
