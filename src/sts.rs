@@ -21,12 +21,20 @@ use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
-use aws_sdk_sts::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_sts::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_sts::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_sts::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::RequestId;
+use aws_smithy_types::body::SdkBody;
 
 use crate::token::RawToken;
+
+/// The most of an STS response body we read. Real answers are a few KiB;
+/// a proxy or wrong endpoint that streams without end must not cost
+/// unbounded memory.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// The region used when none is configured anywhere, as the SDKs' global
 /// STS endpoint does. Reported with a `REGION_MISSING` warning.
@@ -283,7 +291,8 @@ impl Sts {
         // Unsigned: the operation's auth scheme is "none", and no credentials
         // provider means the default chain is not resolved as a side effect.
         let mut conf = aws_sdk_sts::config::Builder::from(&self.sdk)
-            .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build());
+            .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
+            .interceptor(LimitResponseBody);
         conf.set_credentials_provider(None);
         let conf = conf.build();
         let client = aws_sdk_sts::Client::from_conf(conf);
@@ -340,6 +349,7 @@ impl Sts {
     async fn caller_identity(&self, creds: Credentials) -> Result<String, String> {
         let conf = aws_sdk_sts::config::Builder::from(&self.sdk)
             .credentials_provider(creds)
+            .interceptor(LimitResponseBody)
             .build();
         let client = aws_sdk_sts::Client::from_conf(conf);
         match client.get_caller_identity().send().await {
@@ -392,7 +402,10 @@ where
             Failure {
                 kind: FailureKind::Unexpected { retry: true },
                 code: None,
-                message: format!("HTTP {status} with a body that is not an STS response document"),
+                message: format!(
+                    "HTTP {status} with a body that is not an STS response document ({})",
+                    scrub(describe(err))
+                ),
                 http_status: Some(status),
                 request_id,
             }
@@ -482,6 +495,30 @@ impl Intercept for RecordEndpoint {
         if let Ok(mut slot) = self.0.lock() {
             *slot = Some(context.request().uri().to_owned());
         }
+        Ok(())
+    }
+}
+
+/// Wraps every response body in a [`MAX_RESPONSE_BYTES`] limit before the
+/// SDK reads it.
+#[derive(Debug)]
+struct LimitResponseBody;
+
+impl Intercept for LimitResponseBody {
+    fn name(&self) -> &'static str {
+        "LimitResponseBody"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let body = context.response_mut().take_body();
+        *context.response_mut().body_mut() = body.map(|inner| {
+            SdkBody::from_body_1_x(http_body_util::Limited::new(inner, MAX_RESPONSE_BYTES))
+        });
         Ok(())
     }
 }

@@ -585,6 +585,19 @@ async fn a_body_that_is_not_sts_xml_is_sts_error() {
 }
 
 #[tokio::test]
+async fn an_endless_answer_is_cut_at_the_body_limit() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::HugeBody);
+    let out = check_json(&sts, |d| d.env("IRSA_DOCTOR_TIMEOUT", "2s")).await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let found = out.finding("STS_ERROR")["found"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(found.contains("length limit exceeded"), "{found}");
+}
+
+#[tokio::test]
 async fn a_passing_5xx_is_retried() {
     let sts = FakeAws::healthy().await;
     sts.aws.fail_next(2, Fault::ServerError);

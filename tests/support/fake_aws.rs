@@ -66,6 +66,8 @@ pub enum Fault {
     AccessDenied,
     RegionDisabled,
     Thumbprint,
+    /// A 2 MiB answer, as from a proxy serving something else entirely.
+    HugeBody,
     /// STS's clock is ahead of the node's: the token has expired for STS.
     ExpiredToken,
     /// Hold each call until a second one is in flight (or 10 s pass, then
@@ -462,6 +464,7 @@ fn fault_response(fault: &Fault) -> Resp {
         Fault::AccessDenied => error(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"),
         Fault::RegionDisabled => error(403, "RegionDisabledException", "STS is not activated in this region for account:111122223333. Your account administrator can activate STS in this region using the IAM Console."),
         Fault::Thumbprint => error(400, "InvalidIdentityToken", "OpenIDConnect provider's HTTPS certificate doesn't match configured thumbprint"),
+        Fault::HugeBody => response(200, "text/xml", vec![b'x'; 2 * 1024 * 1024]),
         Fault::ExpiredToken => error(400, "ExpiredTokenException", &format!("Token expired: current date/time {} must be before the expiration date/time{}", super::jwt::now() + 90_000, super::jwt::now() + 86_400)),
         Fault::Delay(_) | Fault::Rendezvous => unreachable!("handled by the caller"),
     }
