@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::Parser;
+use std::time::Instant;
 
 use tracing::{error, info, warn};
 
@@ -25,8 +26,18 @@ use crate::sts::Sts;
 /// Parses `args` (program name first), sets up logging, runs the command
 /// and maps its outcome to the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    // clap exits with 2 (our usage-error code) on bad flags.
-    let cli = Cli::parse_from(args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        // --help and --version land here too, with exit code 0.
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(crate::report::exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     crate::telemetry::init(cli.log_format);
     // One thread is plenty: a check is a handful of concurrent requests.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -86,6 +97,7 @@ fn read_small(path: &str) -> Option<String> {
 /// Runs `check`, writes the report to `out`, the summary to the termination
 /// log, and returns the exit code.
 pub async fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
+    let started = Instant::now();
     let env = AwsEnv::from_process();
     let cfg = check_config(args, &env);
     info!(
@@ -99,8 +111,8 @@ pub async fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
         retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
         "irsa-doctor check starting"
     );
-    let sts = Sts::from_env().await;
-    let report = check(&cfg, &env, &sts, SystemTime::now()).await;
+    let sts = Sts::from_env(crate::check::deadline(started, cfg.timeout)).await;
+    let report = check(&cfg, &env, &sts, SystemTime::now(), started).await;
     log_report(&report);
     let rendered = match args.output {
         Output::Text => report.to_text(),
@@ -153,11 +165,16 @@ fn log_report(report: &Report) {
     }
 }
 
+/// Whether `--termination-log` says not to write one.
+fn is_off(path: &Path) -> bool {
+    path.as_os_str().is_empty() || path == Path::new(TERMINATION_LOG_OFF)
+}
+
 /// Writes the summary where kubelet reads the termination message. The
 /// default path is skipped silently outside Kubernetes; a path the user
 /// chose that cannot be written is worth a warning.
 pub fn write_termination_log(path: &Path, summary: &str) {
-    if path.as_os_str().is_empty() || path == Path::new(TERMINATION_LOG_OFF) {
+    if is_off(path) {
         return;
     }
     let is_default = path == Path::new(DEFAULT_TERMINATION_LOG);
@@ -195,10 +212,8 @@ mod tests {
 
     #[test]
     fn off_disables_the_termination_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let cwd = std::env::current_dir().unwrap();
-        write_termination_log(Path::new(TERMINATION_LOG_OFF), "x");
-        assert!(!cwd.join(TERMINATION_LOG_OFF).exists());
-        drop(dir);
+        assert!(is_off(Path::new("off")));
+        assert!(is_off(Path::new("")));
+        assert!(!is_off(Path::new("/dev/termination-log")));
     }
 }

@@ -33,6 +33,8 @@ pub struct AssumedRoleArn {
 /// Why an ARN did not parse; the message completes "the role ARN ...".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArnError {
+    #[error("has leading or trailing whitespace, which the SDK sends to STS as it is")]
+    Whitespace,
     #[error("does not have the six colon-separated parts of arn:PARTITION:iam::ACCOUNT:role/NAME")]
     Shape,
     #[error("has partition {0:?}, expected one of aws, aws-cn, aws-us-gov")]
@@ -80,6 +82,9 @@ impl RoleArn {
         // STS accepts 20-2048 characters; longer input is not worth scanning.
         if s.len() > 2048 {
             return Err(ArnError::Shape);
+        }
+        if s.trim() != s {
+            return Err(ArnError::Whitespace);
         }
         let [_, partition, service, region, account, resource] = split_arn(s)?;
         if service != "iam" {
@@ -217,6 +222,7 @@ mod tests {
                 "arn:aws:iam::111122223333:role/",
                 ArnError::Resource("role/".into()),
             ),
+            ("arn:aws:iam::111122223333:role/app\n", ArnError::Whitespace),
             (
                 "arn:aws:iam::111122223333:role/has space",
                 ArnError::Resource("role/has space".into()),

@@ -10,9 +10,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::arn::{AssumedRoleArn, RoleArn};
+use crate::config::is_valid_session_name;
 use crate::env::AwsEnv;
 use crate::report::{
     format_unix, ChainReport, Code, Finding, Report, StsReport, TokenReport, Verdict,
@@ -40,10 +41,17 @@ pub struct CheckConfig {
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Runs one check. `now` is the wall clock used for token expiry.
-pub async fn check(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, now: SystemTime) -> Report {
-    let started = Instant::now();
-    let deadline = started + cfg.timeout;
+/// Runs one check. `now` is the wall clock used for token expiry;
+/// `started` is when the command started, so that `--timeout` also covers
+/// loading the AWS configuration.
+pub async fn check(
+    cfg: &CheckConfig,
+    env: &AwsEnv,
+    sts: &Sts,
+    now: SystemTime,
+    started: Instant,
+) -> Report {
+    let deadline = deadline(started, cfg.timeout);
     let mut report = Report {
         verdict: Verdict::Pass,
         findings: vec![],
@@ -70,7 +78,7 @@ pub async fn check(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, now: SystemTime) 
 
     // Step 1: was IRSA injected at all? If not, name who the pod is instead.
     let (Some(role_text), Some(token_file)) = (&env.role_arn, &env.token_file) else {
-        let chain = resolve_chain(sts, deadline).await;
+        let chain = resolve_chain(sts, deadline, None).await;
         report
             .findings
             .push(env_not_injected(cfg, env, &report, &chain));
@@ -97,19 +105,39 @@ pub async fn check(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, now: SystemTime) 
         }
     };
 
+    if let Some(name) = env.role_session_name.as_deref() {
+        if !is_valid_session_name(name) {
+            report
+                .findings
+                .push(session_name_invalid(name, &cfg.session_name));
+        }
+    }
+
     // Steps 3 and 4: the token file and its claims.
     let token = read_token(cfg, token_file, now, &mut report);
 
     // Step 5 and 7, concurrently: STS with the token, and the default chain.
     let assume = async {
-        match (&role, &token) {
+        match (&role, token.sendable()) {
             (Some(role), Some(token)) => {
                 Some(assume_with_retries(cfg, sts, role, token, deadline).await)
             }
             _ => None,
         }
     };
-    let (assumed, chain) = tokio::join!(assume, resolve_chain(sts, deadline));
+    let chain = async {
+        match &token {
+            // The SDK would read an unusable file itself, without our size
+            // limit or our check for a FIFO: do not let it.
+            TokenRead::Unusable => {
+                Err("not resolved: the token file cannot be used (see the token step)".to_owned())
+            }
+            TokenRead::Rejected(raw) | TokenRead::Sendable(raw) => {
+                resolve_chain(sts, deadline, Some(raw)).await
+            }
+        }
+    };
+    let (assumed, chain) = tokio::join!(assume, chain);
 
     let mut assumed_arn = None;
     if let Some(outcome) = assumed {
@@ -147,7 +175,7 @@ pub async fn check(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, now: SystemTime) 
     // Step 6: is it the expected role? Compared on what STS assumed, or,
     // when STS refused, on the role the webhook injected: a refusal of the
     // wrong role is first of all the wrong role.
-    if let Some(expected) = &cfg.expected_role_arn {
+    if let Some(expected) = cfg.expected_role_arn.as_ref().or(role.as_ref()) {
         let found = match (&assumed_arn, &role) {
             (Some(arn), _) => AssumedRoleArn::parse(arn)
                 .is_none_or(|a| !expected.matches(&a))
@@ -191,6 +219,28 @@ pub async fn check(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, now: SystemTime) 
     finish(report, started)
 }
 
+/// `started + timeout`, saturating: a huge `--timeout` means "no deadline
+/// worth speaking of", not an overflow.
+pub fn deadline(started: Instant, timeout: Duration) -> Instant {
+    started
+        .checked_add(timeout)
+        .unwrap_or_else(|| started + Duration::from_secs(86_400 * 365))
+}
+
+fn session_name_invalid(name: &str, used: &str) -> Finding {
+    Finding::error(
+        Code::SessionNameInvalid,
+        format!(
+            "AWS_ROLE_SESSION_NAME {name:?} is not a valid STS session name: an app's SDK sends \
+             it as it is, and STS answers ValidationError (irsa-doctor itself used {used})"
+        ),
+        "Set AWS_ROLE_SESSION_NAME to 2-64 characters of letters, digits and _+=,.@- \
+         (the pod name usually fits), or remove it to let the SDK choose one.",
+    )
+    .expected("2-64 characters of [A-Za-z0-9_+=,.@-]")
+    .found(format!("{name:?}"))
+}
+
 fn finish(mut report: Report, started: Instant) -> Report {
     report.verdict = Verdict::of(&report.findings);
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -211,18 +261,32 @@ fn region_missing(region: &str) -> Finding {
     .found("no region")
 }
 
+/// What reading the token gave.
+enum TokenRead {
+    /// The file could not be read within our bounds.
+    Unusable,
+    /// Read, but not worth sending: malformed or expired.
+    Rejected(RawToken),
+    /// Read and decoded; STS may see it.
+    Sendable(RawToken),
+}
+
+impl TokenRead {
+    fn sendable(&self) -> Option<&RawToken> {
+        match self {
+            TokenRead::Sendable(token) => Some(token),
+            _ => None,
+        }
+    }
+}
+
 /// Reads and decodes the token, recording findings and the claims.
-fn read_token(
-    cfg: &CheckConfig,
-    path: &Path,
-    now: SystemTime,
-    report: &mut Report,
-) -> Option<RawToken> {
+fn read_token(cfg: &CheckConfig, path: &Path, now: SystemTime, report: &mut Report) -> TokenRead {
     let token = match read_token_file(path) {
         Ok(token) => token,
         Err(problem) => {
             report.findings.push(token_file_finding(problem));
-            return None;
+            return TokenRead::Unusable;
         }
     };
     let claims = match decode_claims(&token) {
@@ -239,9 +303,10 @@ fn read_token(
                          webhook set it."
                     ),
                 )
-                .expected("a JWT: three base64url segments, header.payload.signature"),
+                .expected("a JWT: three base64url segments, header.payload.signature")
+                .found(format!("a token that {e}")),
             );
-            return None;
+            return TokenRead::Rejected(token);
         }
     };
     let now_secs = now
@@ -271,7 +336,11 @@ fn read_token(
         claims,
     });
     // An expired token cannot succeed at STS; asking would only repeat it.
-    usable.then_some(token)
+    if usable {
+        TokenRead::Sendable(token)
+    } else {
+        TokenRead::Rejected(token)
+    }
 }
 
 fn token_file_finding(problem: TokenFileProblem) -> Finding {
@@ -409,6 +478,9 @@ async fn assume_with_retries(
     let role_arn = role.to_string();
     let mut attempts = 0u32;
     let mut endpoint = None;
+    // The last failure STS itself answered: when a final attempt only runs
+    // out of time, this says more than "no answer".
+    let mut last_answered: Option<Failure> = None;
     loop {
         attempts += 1;
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -425,9 +497,13 @@ async fn assume_with_retries(
             Err(_) => Err(Failure {
                 kind: FailureKind::Unreachable,
                 code: None,
-                message: format!("no answer within the {:?} deadline", cfg.timeout),
+                message: format!(
+                    "no answer within the {} deadline",
+                    humantime::format_duration(cfg.timeout)
+                ),
                 http_status: None,
                 request_id: None,
+                timed_out: true,
             }),
         };
         let failure = match result {
@@ -445,6 +521,10 @@ async fn assume_with_retries(
             failure.kind == FailureKind::AccessDenied && started.elapsed() < cfg.retry_denied_for;
         let delay = backoff(cfg.initial_backoff, attempts);
         if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
+            let failure = match last_answered {
+                Some(answered) if failure.timed_out => answered,
+                _ => failure,
+            };
             return AssumeOutcome {
                 result: Err(failure),
                 attempts,
@@ -458,6 +538,9 @@ async fn assume_with_retries(
             retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             "STS did not give a final answer; retrying"
         );
+        if failure.code.is_some() {
+            last_answered = Some(failure);
+        }
         tokio::time::sleep(delay).await;
     }
 }
@@ -472,8 +555,12 @@ pub fn backoff(initial: Duration, attempt: u32) -> Duration {
     half + half.mul_f64(fastrand::f64())
 }
 
-async fn resolve_chain(sts: &Sts, deadline: Instant) -> Result<ChainOutcome, String> {
-    tokio::time::timeout_at(deadline.into(), sts.default_chain())
+async fn resolve_chain(
+    sts: &Sts,
+    deadline: Instant,
+    token: Option<&RawToken>,
+) -> Result<ChainOutcome, String> {
+    tokio::time::timeout_at(deadline.into(), sts.default_chain(token))
         .await
         .map_err(|_| "did not finish before the --timeout deadline".to_owned())
 }
@@ -489,8 +576,8 @@ fn record_chain(
             ..ChainReport::default()
         },
         Ok(ChainOutcome::NoCredentials) => ChainReport::default(),
-        Ok(ChainOutcome::Failed(e)) => ChainReport {
-            error: Some(e.clone()),
+        Ok(ChainOutcome::Failed { message, .. }) => ChainReport {
+            error: Some(message.clone()),
             ..ChainReport::default()
         },
         Ok(ChainOutcome::WebIdentity) => ChainReport {
@@ -526,7 +613,9 @@ fn would_act_as(chain: &Result<ChainOutcome, String>) -> String {
         Ok(ChainOutcome::NoCredentials) => {
             "this pod would find no AWS credentials at all".to_owned()
         }
-        Ok(ChainOutcome::Failed(e)) => format!("the default credential chain fails: {e}"),
+        Ok(ChainOutcome::Failed { message, .. }) => {
+            format!("the default credential chain fails: {message}")
+        }
         Ok(ChainOutcome::WebIdentity) => "this pod would use web identity".to_owned(),
         Err(e) => format!("the default credential chain {e}"),
     }
@@ -663,10 +752,6 @@ fn sts_finding(
         if attempts == 1 { "" } else { "s" },
         elapsed.as_secs_f64()
     );
-    let audience = claims
-        .aud
-        .first()
-        .map_or("sts.amazonaws.com", String::as_str);
     match failure.kind {
         FailureKind::OidcProviderMissing => Finding::error(
             Code::OidcProviderMissing,
@@ -688,6 +773,7 @@ fn sts_finding(
             "Update the provider's thumbprint (aws iam update-open-id-connect-provider-thumbprint), \
              or recreate it with eksctl utils associate-iam-oidc-provider.",
         )
+        .expected(format!("the provider's thumbprint matching {iss}'s TLS certificate"))
         .found(answered),
         FailureKind::TokenRejected => Finding::error(
             Code::TokenRejected,
@@ -697,6 +783,7 @@ fn sts_finding(
              sts.amazonaws.com; a token copied from another cluster or a hand-made JWT is \
              refused.",
         )
+        .expected(format!("a token STS validates against the IAM OIDC provider for {iss}"))
         .found(answered),
         FailureKind::TokenExpired => Finding::error(
             Code::TokenExpired,
@@ -705,9 +792,13 @@ fn sts_finding(
              expired, the refresh stopped or the node's clock is wrong. Restart the pod and \
              check the kubelet and NTP on the node.",
         )
+        .expected(format!(
+            "a token STS considers unexpired (exp {})",
+            claims.exp.map_or("(none)".to_owned(), format_unix)
+        ))
         .found(answered),
         FailureKind::AccessDenied => {
-            let policy = role.map_or_else(String::new, |r| trust_policy(r, claims, audience));
+            let policy = role.map_or_else(String::new, |r| trust_policy(r, claims, &cfg.audience));
             let name = role.map_or("<role>", |r| r.name.as_str());
             Finding::error(
                 Code::TrustPolicyDenied,
@@ -744,6 +835,7 @@ fn sts_finding(
                  endpoints), or set AWS_REGION to a region where it is active."
             ),
         )
+        .expected(format!("STS activated in {region} for account {account}"))
         .found(answered),
         FailureKind::InvalidRoleArn => Finding::error(
             Code::RoleArnInvalid,
@@ -751,6 +843,7 @@ fn sts_finding(
             "Fix the eks.amazonaws.com/role-arn annotation on the ServiceAccount and recreate \
              the pod.",
         )
+        .expected("arn:aws:iam::<12-digit account>:role/<optional path/><name>")
         .found(answered),
         FailureKind::Throttled => Finding::error(
             Code::StsThrottled,
@@ -758,6 +851,7 @@ fn sts_finding(
             "Usually transient: the check is retried. If it persists, find what else in this \
              account calls STS so often (CloudTrail), or raise --timeout.",
         )
+        .expected("an answer from STS within --timeout")
         .found(answered),
         FailureKind::IdpUnreachable => Finding::error(
             Code::IdpUnreachable,
@@ -766,8 +860,9 @@ fn sts_finding(
              issuer's /.well-known/openid-configuration and JWKS are reachable from the \
              internet (self-managed clusters must publish them).",
         )
+        .expected(format!("STS able to fetch {iss}'s signing keys"))
         .found(answered),
-        FailureKind::Unreachable if is_tls_failure(&failure.message) => Finding::error(
+        FailureKind::TlsUntrusted => Finding::error(
             Code::StsUnreachable,
             format!("could not reach STS at {endpoint}: the TLS handshake failed ({tried})"),
             "The container must trust the endpoint's certificate: put a CA bundle at \
@@ -786,6 +881,7 @@ fn sts_finding(
                  AWS_ENDPOINT_URL_STS, when set, overrides the endpoint."
             ),
         )
+        .expected(format!("an HTTP answer from {endpoint} within --timeout"))
         .found(answered),
         FailureKind::Unexpected { .. } => Finding::error(
             Code::StsError,
@@ -794,48 +890,66 @@ fn sts_finding(
              AWS_ENDPOINT_URL_STS gives answers that are not STS's. A 5xx from STS itself is \
              transient.",
         )
+        .expected("an STS XML answer")
         .found(answered),
     }
 }
 
-/// Whether a transport error is a TLS failure (an untrusted or mismatched
-/// certificate), which wants a CA bundle rather than a network fix.
-fn is_tls_failure(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("tls") || m.contains("certificate")
-}
-
 fn shadow_findings(env: &AwsEnv, chain: &Result<ChainOutcome, String>, report: &mut Report) {
-    if !env.static_keys.is_empty() {
+    let has = |name: &str| env.static_keys.contains(&name);
+    let remove = "Remove these variables from the container spec; look in env, envFrom Secrets \
+                  and ConfigMaps, and the image's own ENV.";
+    let set = format!("{} set", env.static_keys.join(", "));
+    let finding = match (has("AWS_ACCESS_KEY_ID"), has("AWS_SECRET_ACCESS_KEY")) {
+        (true, true) => Some(Finding::error(
+            Code::StaticCredentialsShadow,
+            format!(
+                "{set} in this container: every AWS SDK uses static keys from the environment \
+                 before web identity, so the app ignores IRSA"
+            ),
+            remove,
+        )),
+        (true, false) | (false, true) => Some(Finding::error(
+            Code::StaticCredentialsShadow,
+            format!(
+                "{set} in this container, half a key pair: botocore (boto3, the AWS CLI) fails \
+                 with PartialCredentialsError instead of using IRSA; other SDKs skip it"
+            ),
+            remove,
+        )),
+        (false, false) if has("AWS_SESSION_TOKEN") => Some(Finding::warning(
+            Code::StaticCredentialsShadow,
+            format!(
+                "{set} in this container without a key pair: SDKs ignore it, but it is a leftover"
+            ),
+            remove,
+        )),
+        (false, false) => None,
+    };
+    if let Some(f) = finding {
         report.findings.push(
-            Finding::error(
-                Code::StaticCredentialsShadow,
-                format!(
-                    "{} set in this container: every AWS SDK uses static keys from the \
-                     environment before web identity, so the app ignores IRSA",
-                    env.static_keys.join(", ")
-                ),
-                "Remove these variables from the container spec; look in env, envFrom \
-                 Secrets and ConfigMaps, and the image's own ENV.",
-            )
-            .expected("no AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN")
-            .found(format!("{} set", env.static_keys.join(", "))),
+            f.expected("no AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN")
+                .found(set),
         );
     }
     if !env.container_credentials.is_empty() {
+        // The EKS user guide: the container provider comes after web identity
+        // in the SDKs' chains, so credentials earlier in the chain keep being
+        // used even with a Pod Identity association.
         report.findings.push(
-            Finding::error(
+            Finding::warning(
                 Code::StaticCredentialsShadow,
                 format!(
-                    "{} set in this container: EKS Pod Identity (or ECS) credentials, which most \
-                     AWS SDKs use instead of IRSA",
+                    "{} set in this container beside IRSA: EKS Pod Identity (or ECS) is \
+                     configured too. Current AWS SDKs search web identity first and keep using \
+                     IRSA; a client without web-identity support uses Pod Identity instead",
                     env.container_credentials.join(", ")
                 ),
                 "Use one mechanism: delete the EKS Pod Identity association for this service \
                  account (aws eks delete-pod-identity-association), or drop the IRSA \
                  annotation and verify Pod Identity instead.",
             )
-            .expected("no AWS_CONTAINER_CREDENTIALS_* variables")
+            .expected("no AWS_CONTAINER_CREDENTIALS_* variables beside IRSA")
             .found(format!("{} set", env.container_credentials.join(", "))),
         );
     }
@@ -894,19 +1008,39 @@ fn chain_mismatch(
             ))
             .found(would_act_as(chain)),
         ),
-        Ok(ChainOutcome::Failed(e)) if ours_passed => {
-            warn!(error = %e, "the default credential chain failed although web identity works");
+        Ok(ChainOutcome::Failed {
+            message,
+            web_identity,
+        }) if ours_passed => {
+            let (what, remedy) = if *web_identity {
+                (
+                    "the default credential chain's own AssumeRoleWithWebIdentity failed where \
+                     irsa-doctor's succeeded",
+                    format!(
+                        "Usually transient (throttling, a 5xx, IAM propagation): an app's SDK \
+                         retries the same way. If it persists, compare the two calls: the SDK \
+                         uses AWS_ROLE_SESSION_NAME or its own session name and the default \
+                         session duration. {SDK_ADVICE}"
+                    ),
+                )
+            } else {
+                (
+                    "the default credential chain fails before it reaches web identity",
+                    format!(
+                        "A provider before web identity stops the chain: usually a broken \
+                         profile in ~/.aws/config (or the files AWS_CONFIG_FILE and \
+                         AWS_SHARED_CREDENTIALS_FILE name). {SDK_ADVICE}"
+                    ),
+                )
+            };
             Some(
                 Finding::warning(
                     Code::DefaultChainMismatch,
-                    format!("the default credential chain failed although web identity works: {e}"),
-                    format!(
-                        "A provider before web identity (usually a broken profile in \
-                         ~/.aws/config) stops the chain. {SDK_ADVICE}"
-                    ),
+                    format!("{what}: {message}"),
+                    remedy,
                 )
                 .expected("the default credential chain uses web identity")
-                .found(e.clone()),
+                .found(message.clone()),
             )
         }
         _ => None,

@@ -120,9 +120,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 500ms, 30s, 5m)"))
 }
 
+/// The longest `--timeout` accepted: a day is already far past any rollout.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {
         d if d.is_zero() => Err("must be more than zero".into()),
+        d if d > MAX_TIMEOUT => Err("must be at most 24h".into()),
         d => Ok(d),
     }
 }
@@ -144,9 +148,10 @@ fn parse_session_name(s: &str) -> Result<String, String> {
     }
 }
 
-/// Picks the session name: the flag, else `AWS_ROLE_SESSION_NAME`, else
-/// `irsa-doctor-<pod>`, made to fit STS's rule (so CloudTrail shows which
-/// pod asked).
+/// Picks the session name: the flag, else a valid `AWS_ROLE_SESSION_NAME`,
+/// else `irsa-doctor-<pod>` made to fit STS's rule (so CloudTrail shows
+/// which pod asked). An invalid `AWS_ROLE_SESSION_NAME` is reported by the
+/// check, not used.
 pub fn resolve_session_name(
     flag: Option<&str>,
     aws_role_session_name: Option<&str>,
@@ -155,10 +160,12 @@ pub fn resolve_session_name(
     if let Some(name) = flag {
         return name.to_owned();
     }
-    let raw = match (aws_role_session_name, pod_name) {
-        (Some(name), _) => name.to_owned(),
-        (None, Some(pod)) => format!("irsa-doctor-{pod}"),
-        (None, None) => "irsa-doctor".to_owned(),
+    if let Some(name) = aws_role_session_name.filter(|n| is_valid_session_name(n)) {
+        return name.to_owned();
+    }
+    let raw = match pod_name {
+        Some(pod) => format!("irsa-doctor-{pod}"),
+        None => "irsa-doctor".to_owned(),
     };
     let mut name: String = raw
         .chars()
@@ -197,12 +204,12 @@ mod tests {
 
     #[test]
     fn session_name_is_sanitised_to_sts_rules() {
-        let name = resolve_session_name(None, Some("a b/c:d"), None);
-        assert_eq!(name, "a-b-c-d");
+        let name = resolve_session_name(None, Some("a b/c:d"), Some("web:1"));
+        assert_eq!(name, "irsa-doctor-web-1", "an invalid env name is not used");
         let long = resolve_session_name(None, None, Some(&"p".repeat(100)));
         assert_eq!(long.len(), 64);
         assert!(is_valid_session_name(&long));
-        assert_eq!(resolve_session_name(None, Some("é"), None), "irsa-doctor");
+        assert_eq!(resolve_session_name(None, Some(""), None), "irsa-doctor");
     }
 
     #[test]
@@ -213,5 +220,7 @@ mod tests {
             Duration::from_secs(120)
         );
         assert!(parse_duration("soon").is_err());
+        assert!(parse_positive_duration("10000000000000000000s").is_err());
+        assert!(parse_positive_duration("25h").is_err());
     }
 }

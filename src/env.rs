@@ -46,9 +46,11 @@ impl AwsEnv {
             names.iter().copied().filter(|n| get(n).is_some()).collect()
         };
         AwsEnv {
-            role_arn: get("AWS_ROLE_ARN").map(|v| v.trim().to_owned()),
+            // Kept as the SDK reads them: not trimmed, and a set-but-empty
+            // session name is still set (the SDK sends it, STS refuses it).
+            role_arn: get("AWS_ROLE_ARN"),
             token_file: get("AWS_WEB_IDENTITY_TOKEN_FILE").map(PathBuf::from),
-            role_session_name: get("AWS_ROLE_SESSION_NAME"),
+            role_session_name: lookup("AWS_ROLE_SESSION_NAME"),
             static_keys: set(&STATIC_KEY_VARS),
             container_credentials: set(&CONTAINER_VARS),
             profile: get("AWS_PROFILE"),

@@ -31,6 +31,7 @@ pub mod exit {
 pub enum Code {
     EnvNotInjected,
     RoleArnInvalid,
+    SessionNameInvalid,
     TokenFileMissing,
     TokenFileUnreadable,
     TokenMalformed,
@@ -51,9 +52,10 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 20] = [
         Code::EnvNotInjected,
         Code::RoleArnInvalid,
+        Code::SessionNameInvalid,
         Code::TokenFileMissing,
         Code::TokenFileUnreadable,
         Code::TokenMalformed,
@@ -78,6 +80,7 @@ impl Code {
         match self {
             Code::EnvNotInjected => "ENV_NOT_INJECTED",
             Code::RoleArnInvalid => "ROLE_ARN_INVALID",
+            Code::SessionNameInvalid => "SESSION_NAME_INVALID",
             Code::TokenFileMissing => "TOKEN_FILE_MISSING",
             Code::TokenFileUnreadable => "TOKEN_FILE_UNREADABLE",
             Code::TokenMalformed => "TOKEN_MALFORMED",
@@ -339,6 +342,12 @@ impl Report {
     /// `(step, status, detail)` rows, derived from the report's fields and
     /// the step each finding code belongs to.
     fn steps(&self) -> Vec<(&'static str, &'static str, String)> {
+        // STS refused, but the finding belongs to another step (an expired
+        // token, a wrong audience): the STS row still says it refused.
+        let sts_status = |status: &'static str| match (status, &self.sts.error_code) {
+            ("ok", Some(_)) => "FAIL",
+            (status, _) => status,
+        };
         let status = |codes: &[Code], ran: bool| -> &'static str {
             let worst = self
                 .findings
@@ -388,7 +397,14 @@ impl Report {
         vec![
             (
                 "environment",
-                status(&[Code::EnvNotInjected, Code::RegionMissing], true),
+                status(
+                    &[
+                        Code::EnvNotInjected,
+                        Code::RegionMissing,
+                        Code::SessionNameInvalid,
+                    ],
+                    true,
+                ),
                 format!(
                     "AWS_ROLE_ARN={}",
                     self.role_arn.as_deref().unwrap_or("(unset)")
@@ -415,7 +431,7 @@ impl Report {
             ),
             (
                 "STS",
-                status(
+                sts_status(status(
                     &[
                         Code::OidcProviderMissing,
                         Code::TokenRejected,
@@ -427,7 +443,7 @@ impl Report {
                         Code::StsError,
                     ],
                     sts.attempts > 0,
-                ),
+                )),
                 sts_detail,
             ),
             (

@@ -12,7 +12,7 @@
 //! scrubbed of the token in case a validation error quotes it.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -66,8 +66,11 @@ pub enum FailureKind {
     /// `IDPCommunicationError`, or the "couldn't retrieve verification key"
     /// `InvalidIdentityToken`. Transient.
     IdpUnreachable,
-    /// No HTTP answer: connect error, timeout, TLS failure. Transient.
+    /// No HTTP answer: connect error, timeout, DNS. Transient.
     Unreachable,
+    /// The endpoint's TLS certificate is not trusted here. Retrying cannot
+    /// help; a CA bundle can.
+    TlsUntrusted,
     /// A 5xx, a body that is not STS XML, an unknown code. `retry` says
     /// whether trying again could help.
     Unexpected { retry: bool },
@@ -90,11 +93,17 @@ pub struct Failure {
     pub kind: FailureKind,
     /// STS's error code, when it answered with one.
     pub code: Option<String>,
-    /// STS's message, or a description of the transport failure.
+    /// STS's message, or a description of the transport failure: one
+    /// line, at most [`MAX_MESSAGE_CHARS`], never a secret.
     pub message: String,
     pub http_status: Option<u16>,
     pub request_id: Option<String>,
+    /// No answer came before the deadline.
+    pub timed_out: bool,
 }
+
+/// The longest STS or transport message kept for the report and logs.
+pub const MAX_MESSAGE_CHARS: usize = 600;
 
 /// Classifies an STS error answer by code, message and HTTP status, using
 /// the messages STS is known to send (see `shared/irsa-facts.md`).
@@ -128,7 +137,11 @@ pub fn classify(code: Option<&str>, message: &str, status: u16) -> FailureKind {
             | "RequestLimitExceeded"
             | "TooManyRequestsException",
         ) => FailureKind::Throttled,
-        Some("ValidationError") if msg.contains("arn") => FailureKind::InvalidRoleArn,
+        Some("ValidationError")
+            if msg.contains("request arn is invalid") || msg.contains("'rolearn'") =>
+        {
+            FailureKind::InvalidRoleArn
+        }
         _ if status == 429 => FailureKind::Throttled,
         _ => FailureKind::Unexpected {
             retry: status >= 500,
@@ -218,9 +231,9 @@ impl ChainSource {
 pub enum ChainOutcome {
     /// The chain found nothing at all.
     NoCredentials,
-    /// The chain failed (a broken profile, an IMDS that answered nonsense,
-    /// or web identity itself failing).
-    Failed(String),
+    /// The chain failed: a broken profile, an IMDS that answered nonsense,
+    /// or its own web-identity call refused (`web_identity`).
+    Failed { message: String, web_identity: bool },
     /// The chain landed on web identity: the app uses IRSA.
     WebIdentity,
     /// The chain landed elsewhere; `identity` is who STS says it is.
@@ -239,14 +252,25 @@ pub struct Sts {
 impl Sts {
     /// Loads region, endpoints and the credential chain from the
     /// environment and shared config files, like any AWS SDK in this
-    /// container. SDK retries are off: `check.rs` retries with its own
-    /// deadline and classification.
-    pub async fn from_env() -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::disabled())
-            .load()
-            .await;
-        Self::from_sdk_config(sdk)
+    /// container, with the SDK's default retries for the chain's own calls
+    /// (as the app gets them). Loading may ask IMDS for the region; if that
+    /// does not finish by `deadline`, [`FALLBACK_REGION`] is used and
+    /// reported as missing.
+    pub async fn from_env(deadline: Instant) -> Self {
+        let load = aws_config::defaults(BehaviorVersion::latest()).load();
+        match tokio::time::timeout_at(deadline.into(), load).await {
+            Ok(sdk) => Self::from_sdk_config(sdk),
+            Err(_) => {
+                let sdk = aws_config::defaults(BehaviorVersion::latest())
+                    .region(Region::from_static(FALLBACK_REGION))
+                    .load()
+                    .await;
+                Sts {
+                    sdk,
+                    region_missing: true,
+                }
+            }
+        }
     }
 
     /// Uses an already-loaded configuration (tests, or callers that load
@@ -290,7 +314,10 @@ impl Sts {
         let recorder = RecordEndpoint::default();
         // Unsigned: the operation's auth scheme is "none", and no credentials
         // provider means the default chain is not resolved as a side effect.
+        // SDK retries off: check.rs retries with its own deadline and
+        // classification.
         let mut conf = aws_sdk_sts::config::Builder::from(&self.sdk)
+            .retry_config(RetryConfig::disabled())
             .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
             .interceptor(LimitResponseBody);
         conf.set_credentials_provider(None);
@@ -327,15 +354,22 @@ impl Sts {
 
     /// Resolves the SDK's default credential chain, as an app in this
     /// container would, and names the identity it lands on unless that is
-    /// web identity (which the explicit call already names).
-    pub async fn default_chain(&self) -> ChainOutcome {
+    /// web identity (which the explicit call already names). `token`, when
+    /// known, is scrubbed from any error text.
+    pub async fn default_chain(&self, token: Option<&RawToken>) -> ChainOutcome {
         let Some(provider) = self.sdk.credentials_provider() else {
             return ChainOutcome::NoCredentials;
         };
         let creds = match provider.provide_credentials().await {
             Ok(creds) => creds,
             Err(CredentialsError::CredentialsNotLoaded(_)) => return ChainOutcome::NoCredentials,
-            Err(e) => return ChainOutcome::Failed(describe(&e)),
+            Err(e) => {
+                let message = one_line(describe(&e));
+                return ChainOutcome::Failed {
+                    message: token.map_or(message.clone(), |t| scrub_token(message, t)),
+                    web_identity: is_web_identity_failure(&e),
+                };
+            }
         };
         let source = ChainSource::of(&creds);
         if source == ChainSource::WebIdentity {
@@ -348,7 +382,8 @@ impl Sts {
     /// `GetCallerIdentity` signed with `creds`, which are dropped afterwards.
     async fn caller_identity(&self, creds: Credentials) -> Result<String, String> {
         let conf = aws_sdk_sts::config::Builder::from(&self.sdk)
-            .credentials_provider(creds)
+            .retry_config(RetryConfig::disabled())
+            .credentials_provider(creds.clone())
             .interceptor(LimitResponseBody)
             .build();
         let client = aws_sdk_sts::Client::from_conf(conf);
@@ -359,13 +394,40 @@ impl Sts {
                 .ok_or_else(|| "GetCallerIdentity answered without an ARN".to_owned()),
             Err(err) => {
                 let f = failure_of(&err, None);
-                Err(match f.code {
+                let text = match f.code {
                     Some(code) => format!("GetCallerIdentity failed: {code}: {}", f.message),
                     None => format!("GetCallerIdentity failed: {}", f.message),
-                })
+                };
+                // A SignatureDoesNotMatch message can quote the canonical
+                // request, session token included.
+                Err(scrub_credentials(text, &creds))
             }
         }
     }
+}
+
+/// Whether a chain error is its web-identity provider's STS call failing.
+fn is_web_identity_failure(err: &(dyn std::error::Error + 'static)) -> bool {
+    type ArwwiError = SdkError<
+        aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError,
+    >;
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<ArwwiError>().is_some() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Removes the secret key and session token of `creds` from `text`.
+fn scrub_credentials(text: String, creds: &Credentials) -> String {
+    let mut text = text.replace(creds.secret_access_key(), "** secret key **");
+    if let Some(token) = creds.session_token().filter(|t| !t.is_empty()) {
+        text = text.replace(token, "** session token **");
+    }
+    text
 }
 
 /// Reduces an SDK error to a [`Failure`], scrubbing `token` from any text.
@@ -382,7 +444,7 @@ where
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
             let code = se.err().code().map(str::to_owned);
-            let message = scrub(se.err().message().unwrap_or("").to_owned());
+            let message = scrub(one_line(se.err().message().unwrap_or("").to_owned()));
             let kind = classify(code.as_deref(), &message, status);
             let message = if code.is_none() && message.is_empty() {
                 format!("HTTP {status} with a body that is not an STS error document")
@@ -395,19 +457,23 @@ where
                 message,
                 http_status: Some(status),
                 request_id,
+                timed_out: false,
             }
         }
         SdkError::ResponseError(re) => {
             let status = re.raw().status().as_u16();
             Failure {
-                kind: FailureKind::Unexpected { retry: true },
+                kind: FailureKind::Unexpected {
+                    retry: status >= 500,
+                },
                 code: None,
                 message: format!(
                     "HTTP {status} with a body that is not an STS response document ({})",
-                    scrub(describe(err))
+                    scrub(one_line(describe(err)))
                 ),
                 http_status: Some(status),
                 request_id,
+                timed_out: false,
             }
         }
         SdkError::TimeoutError(_) => Failure {
@@ -416,27 +482,38 @@ where
             message: "the request timed out".to_owned(),
             http_status: None,
             request_id,
+            timed_out: true,
         },
-        SdkError::DispatchFailure(_) => Failure {
-            kind: FailureKind::Unreachable,
-            code: None,
-            message: scrub(describe(err)),
-            http_status: None,
-            request_id,
-        },
+        SdkError::DispatchFailure(_) => {
+            let message = scrub(one_line(describe(err)));
+            let kind = if message.to_ascii_lowercase().contains("certificate") {
+                FailureKind::TlsUntrusted
+            } else {
+                FailureKind::Unreachable
+            };
+            Failure {
+                kind,
+                code: None,
+                message,
+                http_status: None,
+                request_id,
+                timed_out: false,
+            }
+        }
         _ => Failure {
             kind: FailureKind::Unexpected { retry: false },
             code: None,
-            message: scrub(describe(err)),
+            message: scrub(one_line(describe(err))),
             http_status: None,
             request_id,
+            timed_out: false,
         },
     }
 }
 
-/// An error and its sources as one line, each level once, at most 600
-/// characters. Unlike the SDK's `DisplayErrorContext`, it never prints the
-/// `Debug` of a raw response (whose body could hold credentials).
+/// An error and its sources, each level once. Unlike the SDK's
+/// `DisplayErrorContext`, it never prints the `Debug` of a raw response
+/// (whose body could hold credentials).
 pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = vec![];
     let mut next = Some(err);
@@ -447,16 +524,18 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
         }
         next = e.source();
     }
-    let mut line = parts.join(": ");
-    if line.len() > 600 {
-        let mut end = 600;
-        while !line.is_char_boundary(end) {
-            end -= 1;
-        }
-        line.truncate(end);
-        line.push_str("...");
+    parts.join(": ")
+}
+
+/// Text made fit for a report field, a log line and a termination
+/// message: whitespace runs folded to one space, at most
+/// [`MAX_MESSAGE_CHARS`] characters.
+pub fn one_line(text: String) -> String {
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match folded.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((end, _)) => format!("{}...", &folded[..end]),
+        None => folded,
     }
-    line
 }
 
 /// Replaces the token, and its signature alone, wherever `text` quotes them.
@@ -559,6 +638,41 @@ mod tests {
     }
 
     #[test]
+    fn validation_errors_about_other_fields_are_not_arn_errors() {
+        let msg = "1 validation error detected: Value 'learning-app' at 'roleSessionName' failed to satisfy constraint";
+        assert_eq!(
+            classify(Some("ValidationError"), msg, 400),
+            FailureKind::Unexpected { retry: false }
+        );
+    }
+
+    #[test]
+    fn one_line_folds_newlines_and_caps_length() {
+        assert_eq!(one_line("a\n\n  b\tc".into()), "a b c");
+        let long = one_line("é".repeat(2000));
+        assert_eq!(long.chars().count(), MAX_MESSAGE_CHARS + 3);
+    }
+
+    #[test]
+    fn caller_identity_errors_lose_the_credentials_they_quote() {
+        let creds = Credentials::new(
+            "AKIAEXAMPLE",
+            "SECRETKEY123",
+            Some("SESSIONTOKEN456".into()),
+            None,
+            "test",
+        );
+        let text = scrub_credentials(
+            "SignatureDoesNotMatch: x-amz-security-token:SESSIONTOKEN456 key SECRETKEY123".into(),
+            &creds,
+        );
+        assert!(
+            !text.contains("SESSIONTOKEN456") && !text.contains("SECRETKEY123"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn transient_kinds_are_exactly_the_retryable_ones() {
         assert!(FailureKind::Throttled.is_transient());
         assert!(FailureKind::IdpUnreachable.is_transient());
@@ -566,6 +680,7 @@ mod tests {
         assert!(!FailureKind::AccessDenied.is_transient());
         assert!(!FailureKind::OidcProviderMissing.is_transient());
         assert!(!FailureKind::Unexpected { retry: false }.is_transient());
+        assert!(!FailureKind::TlsUntrusted.is_transient());
     }
 
     #[test]

@@ -457,6 +457,7 @@ async fn access_denied_during_iam_propagation_passes_with_retry_denied_for() {
     sts.aws.fail_next(2, Fault::AccessDenied);
     let out = check_json(&sts, |d| d.arg("--retry-denied-for").arg("15s")).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), Vec::<String>::new(), "{}", out.stdout);
     // The chain's own call may take one of the two denials; ours retries.
     assert!(out.json()["sts"]["attempts"].as_u64().unwrap() >= 2);
 }
@@ -548,6 +549,7 @@ async fn a_throttling_spell_is_ridden_out_by_retries() {
     sts.aws.fail_next(3, Fault::Throttle);
     let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), Vec::<String>::new(), "{}", out.stdout);
     assert!(out.json()["sts"]["attempts"].as_u64().unwrap() >= 2);
 }
 
@@ -566,6 +568,7 @@ async fn couldnt_retrieve_verification_key_is_transient_and_retried() {
     sts.aws.fail_next(3, Fault::VerificationKey);
     let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), Vec::<String>::new(), "{}", out.stdout);
 }
 
 #[tokio::test]
@@ -603,6 +606,7 @@ async fn a_passing_5xx_is_retried() {
     sts.aws.fail_next(2, Fault::ServerError);
     let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), Vec::<String>::new(), "{}", out.stdout);
 }
 
 #[tokio::test]
@@ -763,7 +767,7 @@ async fn a_credentials_file_profile_shadows_irsa() {
 }
 
 #[tokio::test]
-async fn pod_identity_env_beside_irsa_is_static_credentials_shadow() {
+async fn pod_identity_env_beside_irsa_is_a_static_credentials_shadow_warning() {
     let sts = FakeAws::healthy().await;
     let out = check_json(&sts, |d| {
         d.env(
@@ -772,11 +776,16 @@ async fn pod_identity_env_beside_irsa_is_static_credentials_shadow() {
         )
     })
     .await;
-    assert_eq!(out.code, 1);
-    assert!(out.finding("STATIC_CREDENTIALS_SHADOW")["message"]
+    // SDKs search web identity before container credentials: IRSA still
+    // wins, so this warns rather than fails.
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let f = out.finding("STATIC_CREDENTIALS_SHADOW");
+    assert_eq!(f["severity"], "warning");
+    assert!(f["message"]
         .as_str()
         .unwrap()
         .contains("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+    assert_eq!(out.json()["default_chain"]["provider"], "web_identity");
 }
 
 #[tokio::test]
@@ -788,6 +797,111 @@ async fn session_name_comes_from_flag_then_aws_role_session_name() {
     let out = check_json(&sts, |d| d.arg("--session-name").arg("from-flag")).await;
     assert_eq!(out.json()["sts"]["session_name"], "from-flag");
     assert!(sts.aws.session_names().contains(&"from-flag".to_owned()));
+}
+
+#[tokio::test]
+async fn a_fifo_at_the_token_path_is_unreadable_and_does_not_hang() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let data = vol.data_file();
+    std::fs::remove_file(&data).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("TOKEN_FILE_UNREADABLE");
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a regular file"));
+    assert_eq!(
+        sts.aws.assume_calls(),
+        0,
+        "neither we nor the SDK's chain opened it"
+    );
+}
+
+#[tokio::test]
+async fn idp_rejected_claim_and_unvalidated_tokens_are_token_rejected() {
+    for fault in [Fault::IdpRejectedClaim, Fault::InvalidToken] {
+        let sts = FakeAws::healthy().await;
+        sts.aws.always(fault.clone());
+        let out = check_json(&sts, |d| d).await;
+        assert_eq!(out.code, 1, "{fault:?}: {}", out.stdout);
+        assert_eq!(out.codes(), ["TOKEN_REJECTED"], "{fault:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_aws_role_session_name_is_session_name_invalid() {
+    let sts = FakeAws::healthy().await;
+    let out = check_json(&sts, |d| d.env("AWS_ROLE_SESSION_NAME", "payments app")).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("SESSION_NAME_INVALID");
+    assert_eq!(f["found"], "\"payments app\"");
+    // Our own call used a valid name, and reached STS.
+    assert_eq!(
+        out.json()["sts"]["session_name"],
+        "irsa-doctor-app-7d9f8c-x2x4q"
+    );
+    assert!(out.json()["assumed_role_arn"].is_string());
+}
+
+#[tokio::test]
+async fn a_role_arn_with_a_trailing_newline_is_role_arn_invalid() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(&format!("{ROLE_ARN}\n"), &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(out.finding("ROLE_ARN_INVALID")["message"]
+        .as_str()
+        .unwrap()
+        .contains("whitespace"));
+}
+
+#[tokio::test]
+async fn a_broken_profile_before_web_identity_is_a_chain_warning() {
+    let sts = FakeAws::healthy().await;
+    let vol = healthy_token();
+    let doctor = Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path());
+    // A role profile with a credential_source no SDK knows: the chain's
+    // profile provider fails before web identity is reached.
+    std::fs::write(
+        doctor.home().join("aws-config"),
+        "[default]\nrole_arn = arn:aws:iam::111122223333:role/other\ncredential_source = Bogus\n",
+    )
+    .unwrap();
+    let out = doctor.json().await;
+    assert_eq!(out.code, 0, "a warning: {}\n{}", out.stdout, out.stderr);
+    let f = out.finding("DEFAULT_CHAIN_MISMATCH");
+    assert_eq!(f["severity"], "warning");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the default credential chain fails before it reaches web identity"),
+        "{f}"
+    );
+}
+
+#[tokio::test]
+async fn a_huge_timeout_is_a_usage_error_not_a_panic() {
+    let sts = FakeAws::healthy().await;
+    let out = Doctor::new(&sts.url())
+        .arg("--timeout")
+        .arg("10000000000000000000s")
+        .run()
+        .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
 }
 
 #[tokio::test]

@@ -198,3 +198,14 @@ fn service_accounts_name_valid_roles() {
     }
     assert!(found > 0);
 }
+
+#[test]
+fn the_readme_shows_the_init_container_manifest_as_it_is() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let manifest = fs::read_to_string(root.join("examples/k8s/init-container-pod.yaml")).unwrap();
+    assert!(
+        readme.contains(&format!("```yaml\n{manifest}```")),
+        "README.md's copy of examples/k8s/init-container-pod.yaml differs from the file"
+    );
+}

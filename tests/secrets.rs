@@ -105,6 +105,42 @@ async fn signed_calls_with_static_keys_at_trace_leak_nothing() {
 }
 
 #[tokio::test]
+async fn an_error_quoting_the_canonical_request_leaks_nothing() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.fail_signatures();
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
+    let vol = TokenVolume::new(&token);
+    run_all_formats(
+        || {
+            Doctor::new(&sts.url())
+                .irsa(ROLE_ARN, &vol.path())
+                .env("AWS_ACCESS_KEY_ID", "AKIASTATICEXAMPLE003")
+                .env("AWS_SECRET_ACCESS_KEY", STATIC_SECRET)
+                .env("AWS_SESSION_TOKEN", STATIC_SESSION_TOKEN)
+        },
+        &token,
+    )
+    .await;
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("AWS_ACCESS_KEY_ID", "AKIASTATICEXAMPLE003")
+        .env("AWS_SECRET_ACCESS_KEY", STATIC_SECRET)
+        .env("AWS_SESSION_TOKEN", STATIC_SESSION_TOKEN)
+        .json()
+        .await;
+    // The error is reported, without the token it quoted, on one line.
+    let error = out.json()["default_chain"]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("SignatureDoesNotMatch") && error.contains("** session token **"),
+        "{error}"
+    );
+    assert!(!out.termination_log.contains('\n'));
+}
+
+#[tokio::test]
 async fn node_role_credentials_from_imds_at_trace_leak_nothing() {
     let sts = FakeAws::healthy().await;
     sts.aws.add_key(imds::NODE_KEY, imds::NODE_ASSUMED_ARN);

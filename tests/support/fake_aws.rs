@@ -66,6 +66,10 @@ pub enum Fault {
     AccessDenied,
     RegionDisabled,
     Thumbprint,
+    /// `IDPRejectedClaim`.
+    IdpRejectedClaim,
+    /// The generic `InvalidIdentityToken`.
+    InvalidToken,
     /// A 2 MiB answer, as from a proxy serving something else entirely.
     HugeBody,
     /// STS's clock is ahead of the node's: the token has expired for STS.
@@ -90,6 +94,7 @@ struct State {
     caller_identity_calls: u64,
     session_names: Vec<String>,
     in_flight: Option<tokio::sync::watch::Sender<u64>>,
+    signature_mismatch: bool,
 }
 
 #[derive(Clone)]
@@ -183,7 +188,9 @@ impl FakeAws {
             .insert(access_key_id.into(), principal_arn.into());
     }
 
-    /// The next `n` AssumeRoleWithWebIdentity calls get `fault`.
+    /// irsa-doctor's own next `n` AssumeRoleWithWebIdentity calls get
+    /// `fault`; the default chain's calls are not counted or faulted, so
+    /// retry tests stay deterministic.
     pub fn fail_next(&self, n: usize, fault: Fault) {
         let mut s = self.state.lock().unwrap();
         for _ in 0..n {
@@ -194,6 +201,12 @@ impl FakeAws {
     /// Every AssumeRoleWithWebIdentity call gets `fault`.
     pub fn always(&self, fault: Fault) {
         self.state.lock().unwrap().always = Some(fault);
+    }
+
+    /// GetCallerIdentity answers SignatureDoesNotMatch, quoting the
+    /// canonical request with the session token, as AWS does.
+    pub fn fail_signatures(&self) {
+        self.state.lock().unwrap().signature_mismatch = true;
     }
 
     pub fn assume_calls(&self) -> u64 {
@@ -221,10 +234,14 @@ impl FakeAws {
                 let fault = {
                     let mut s = self.state.lock().unwrap();
                     s.assume_calls += 1;
-                    if form.get("DurationSeconds").map(String::as_str) == Some("900") {
+                    let ours = form.get("DurationSeconds").map(String::as_str) == Some("900");
+                    let queued = if ours {
                         s.short_session_calls += 1;
-                    }
-                    s.queued.pop_front().or_else(|| s.always.clone())
+                        s.queued.pop_front()
+                    } else {
+                        None
+                    };
+                    queued.or_else(|| s.always.clone())
                 };
                 if let Some(Fault::Delay(d)) = fault {
                     tokio::time::sleep(d).await;
@@ -398,6 +415,20 @@ impl FakeAws {
     fn caller_identity(&self, req: &Req) -> Resp {
         let mut s = self.state.lock().unwrap();
         s.caller_identity_calls += 1;
+        if s.signature_mismatch {
+            let token = req
+                .headers
+                .get("x-amz-security-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            return error(
+                403,
+                "SignatureDoesNotMatch",
+                &format!(
+                    "The request signature we calculated does not match the signature you provided.\n\nThe Canonical String for this request should have been\n'POST\n/\n\nhost:sts.us-east-1.amazonaws.com\nx-amz-security-token:{token}\n'"
+                ),
+            );
+        }
         let auth = req
             .headers
             .get("authorization")
@@ -464,6 +495,8 @@ fn fault_response(fault: &Fault) -> Resp {
         Fault::AccessDenied => error(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"),
         Fault::RegionDisabled => error(403, "RegionDisabledException", "STS is not activated in this region for account:111122223333. Your account administrator can activate STS in this region using the IAM Console."),
         Fault::Thumbprint => error(400, "InvalidIdentityToken", "OpenIDConnect provider's HTTPS certificate doesn't match configured thumbprint"),
+        Fault::IdpRejectedClaim => error(403, "IDPRejectedClaim", "The claim in the token was rejected by the identity provider."),
+        Fault::InvalidToken => error(400, "InvalidIdentityToken", "The web identity token provided could not be validated"),
         Fault::HugeBody => response(200, "text/xml", vec![b'x'; 2 * 1024 * 1024]),
         Fault::ExpiredToken => error(400, "ExpiredTokenException", &format!("Token expired: current date/time {} must be before the expiration date/time{}", super::jwt::now() + 90_000, super::jwt::now() + 86_400)),
         Fault::Delay(_) | Fault::Rendezvous => unreachable!("handled by the caller"),
