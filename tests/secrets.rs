@@ -9,8 +9,17 @@ use support::fake_aws::{
 use support::jwt::{Jwt, TokenVolume, SIGNATURE};
 use support::{imds, Doctor, Outcome};
 
+const STATIC_KEY_ID: &str = "AKIASTATICEXAMPLE002";
 const STATIC_SECRET: &str = "STATICSECRETKEYDONOTLOG";
 const STATIC_SESSION_TOKEN: &str = "STATICSESSIONTOKENDONOTLOG";
+
+/// Static keys with a session token, for the signed GetCallerIdentity.
+fn with_static_keys(doctor: Doctor) -> Doctor {
+    doctor
+        .env("AWS_ACCESS_KEY_ID", STATIC_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", STATIC_SECRET)
+        .env("AWS_SESSION_TOKEN", STATIC_SESSION_TOKEN)
+}
 
 fn assert_no_secrets(out: &Outcome, token: &str) {
     let all = out.all_output();
@@ -81,20 +90,12 @@ async fn denied_run_at_trace_leaks_nothing() {
 #[tokio::test]
 async fn signed_calls_with_static_keys_at_trace_leak_nothing() {
     let sts = FakeAws::healthy().await;
-    sts.aws.add_key(
-        "AKIASTATICEXAMPLE002",
-        "arn:aws:iam::999988887777:user/ci-bot",
-    );
+    sts.aws
+        .add_key(STATIC_KEY_ID, "arn:aws:iam::999988887777:user/ci-bot");
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
     let vol = TokenVolume::new(&token);
     run_all_formats(
-        || {
-            Doctor::new(&sts.url())
-                .irsa(ROLE_ARN, &vol.path())
-                .env("AWS_ACCESS_KEY_ID", "AKIASTATICEXAMPLE002")
-                .env("AWS_SECRET_ACCESS_KEY", STATIC_SECRET)
-                .env("AWS_SESSION_TOKEN", STATIC_SESSION_TOKEN)
-        },
+        || with_static_keys(Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path())),
         &token,
     )
     .await;
@@ -110,24 +111,9 @@ async fn an_error_quoting_the_canonical_request_leaks_nothing() {
     sts.aws.fail_signatures();
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
     let vol = TokenVolume::new(&token);
-    run_all_formats(
-        || {
-            Doctor::new(&sts.url())
-                .irsa(ROLE_ARN, &vol.path())
-                .env("AWS_ACCESS_KEY_ID", "AKIASTATICEXAMPLE003")
-                .env("AWS_SECRET_ACCESS_KEY", STATIC_SECRET)
-                .env("AWS_SESSION_TOKEN", STATIC_SESSION_TOKEN)
-        },
-        &token,
-    )
-    .await;
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .env("AWS_ACCESS_KEY_ID", "AKIASTATICEXAMPLE003")
-        .env("AWS_SECRET_ACCESS_KEY", STATIC_SECRET)
-        .env("AWS_SESSION_TOKEN", STATIC_SESSION_TOKEN)
-        .json()
-        .await;
+    let doctor = || with_static_keys(Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path()));
+    run_all_formats(doctor, &token).await;
+    let out = doctor().json().await;
     // The error is reported, without the token it quoted, on one line.
     let error = out.json()["default_chain"]["error"]
         .as_str()
