@@ -33,10 +33,12 @@ LABEL org.opencontainers.image.title="irsa-doctor" \
       org.opencontainers.image.description="Proves from inside a pod that IRSA works, or says exactly why not" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=build /irsa-doctor /irsa-doctor
+COPY --from=build /irsa-doctor /usr/local/bin/irsa-doctor
 # rustls-native-certs looks here; without it TLS to STS fails with
 # "no native root CA certificates found!".
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+# On PATH, so `kubectl exec POD -c irsa-doctor -- irsa-doctor check` works.
+ENV PATH=/usr/local/bin
 USER 65532:65532
-ENTRYPOINT ["/irsa-doctor"]
+ENTRYPOINT ["/usr/local/bin/irsa-doctor"]
 CMD ["check"]

@@ -21,8 +21,11 @@ use support::jwt::{Jwt, TokenVolume, ISSUER};
 
 /// What the image contains: the destinations of the final stage's COPY
 /// lines, in order.
-const IMAGE_FILES: [&str; 2] = ["/irsa-doctor", "/etc/ssl/certs/ca-certificates.crt"];
-const BINARY: &str = "/irsa-doctor";
+const IMAGE_FILES: [&str; 2] = [
+    "/usr/local/bin/irsa-doctor",
+    "/etc/ssl/certs/ca-certificates.crt",
+];
+const BINARY: &str = "/usr/local/bin/irsa-doctor";
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Where the webhook mounts the token volume; the container runtime makes
 /// this mount point, the image does not contain it.
@@ -68,7 +71,8 @@ fn dockerfile_final_stage_is_scratch_non_root_with_no_shell() {
     assert!(stage.contains(&"USER 65532:65532".to_owned()), "{stage:?}");
     assert!(stage
         .iter()
-        .any(|l| l.starts_with("ENTRYPOINT [\"/irsa-doctor\"]")));
+        .any(|l| l.starts_with("ENTRYPOINT [\"/usr/local/bin/irsa-doctor\"]")));
+    assert!(stage.contains(&"ENV PATH=/usr/local/bin".to_owned()), "{stage:?}");
     assert!(stage
         .iter()
         .any(|l| l.contains("org.opencontainers.image.title")));
@@ -176,7 +180,7 @@ exec env -i AWS_ROLE_ARN="$ROLE" \
   AWS_WEB_IDENTITY_TOKEN_FILE="$TOKEN_DIR/token" \
   AWS_ENDPOINT_URL_STS="$STS" AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
   IRSA_DOCTOR_TIMEOUT="$TIMEOUT" IRSA_DOCTOR_POD_NAME=app-7d9f8c-x2x4q \
-  "$chroot_bin" --userspec=65532:65532 "$ROOT" /irsa-doctor check --output json"#;
+  "$chroot_bin" --userspec=65532:65532 "$ROOT" /usr/local/bin/irsa-doctor check --output json"#;
     let output = tokio::process::Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", script])
         .env_clear()
