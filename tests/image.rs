@@ -72,7 +72,10 @@ fn dockerfile_final_stage_is_scratch_non_root_with_no_shell() {
     assert!(stage
         .iter()
         .any(|l| l.starts_with("ENTRYPOINT [\"/usr/local/bin/irsa-doctor\"]")));
-    assert!(stage.contains(&"ENV PATH=/usr/local/bin".to_owned()), "{stage:?}");
+    assert!(
+        stage.contains(&"ENV PATH=/usr/local/bin".to_owned()),
+        "{stage:?}"
+    );
     assert!(stage
         .iter()
         .any(|l| l.contains("org.opencontainers.image.title")));
@@ -161,7 +164,7 @@ fn token_volume() -> TokenVolume {
     vol
 }
 
-/// Runs `/irsa-doctor check` chrooted into `root`, as 65532, with the root
+/// Runs `irsa-doctor check` chrooted into `root`, as 65532, with the root
 /// read-only and the token volume bind-mounted read-only.
 async fn run_in_image(
     root: &Path,
