@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use tracing::{error, info, warn};
 
-use crate::check::{check, CheckConfig, INITIAL_BACKOFF};
+use crate::check::{check, CheckConfig};
 use crate::config::{
     resolve_session_name, CheckArgs, Cli, Command, Output, DEFAULT_TERMINATION_LOG,
     TERMINATION_LOG_OFF,
@@ -80,7 +80,6 @@ pub fn check_config(args: &CheckArgs, env: &AwsEnv) -> CheckConfig {
         service_account: args.service_account.clone(),
         timeout: args.timeout,
         retry_denied_for: args.retry_denied_for,
-        initial_backoff: INITIAL_BACKOFF,
     }
 }
 

@@ -120,17 +120,18 @@ impl RoleArn {
     /// True when both ARNs name the same role: partition, account and name
     /// agree. The path is ignored, as STS ignores it when assuming.
     pub fn same_role(&self, other: &RoleArn) -> bool {
-        self.partition == other.partition
-            && self.account == other.account
-            && self.name == other.name
+        self.identity() == other.identity()
     }
 
     /// True when STS assuming this role yields `assumed`: partition, account
     /// and name agree (the path is not part of an assumed-role ARN).
     pub fn matches(&self, assumed: &AssumedRoleArn) -> bool {
-        self.partition == assumed.partition
-            && self.account == assumed.account
-            && self.name == assumed.role_name
+        self.identity() == (&assumed.partition, &assumed.account, &assumed.role_name)
+    }
+
+    /// What names a role, for comparisons: partition, account and name.
+    fn identity(&self) -> (&String, &String, &String) {
+        (&self.partition, &self.account, &self.name)
     }
 }
 

@@ -34,10 +34,9 @@ pub struct CheckConfig {
     pub service_account: Option<String>,
     pub timeout: Duration,
     pub retry_denied_for: Duration,
-    /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
-    pub initial_backoff: Duration,
 }
 
+/// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -519,7 +518,7 @@ async fn assume_with_retries(
         };
         let retry_denied =
             failure.kind == FailureKind::AccessDenied && started.elapsed() < cfg.retry_denied_for;
-        let delay = backoff(cfg.initial_backoff, attempts);
+        let delay = backoff(INITIAL_BACKOFF, attempts);
         if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
             let failure = match last_answered {
                 Some(answered) if failure.timed_out => answered,

@@ -210,25 +210,28 @@ exec env -i AWS_ROLE_ARN="$ROLE" \
     }
 }
 
-async fn https_sts(acceptor: tokio_rustls::TlsAcceptor) -> support::fake_aws::FakeAwsServer {
-    let aws = FakeAws::empty();
-    aws.add_provider(ACCOUNT, ISSUER, &["sts.amazonaws.com"]);
-    aws.add_role(ROLE_ARN, Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
-    aws.start_tls(acceptor).await
-}
-
-#[tokio::test]
-async fn image_contents_pass_over_https_as_65532_on_a_read_only_root() {
+/// What both image runs need: root, the musl binary, and the STS stand-in
+/// over HTTPS, with the PEM of the CA that signed its certificate.
+async fn image_binary_and_https_sts() -> (PathBuf, String, support::fake_aws::FakeAwsServer) {
     assert!(
         is_root(),
         "this test needs root for chroot and a mount namespace (bash .ci/run runs as root)"
     );
     let binary = musl_binary();
     let (ca_pem, acceptor) = support::test_ca_and_acceptor();
+    let aws = FakeAws::empty();
+    aws.add_provider(ACCOUNT, ISSUER, &["sts.amazonaws.com"]);
+    aws.add_role(ROLE_ARN, Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
+    let sts = aws.start_tls(acceptor).await;
+    assert!(sts.url().starts_with("https://127.0.0.1:"));
+    (binary, ca_pem, sts)
+}
+
+#[tokio::test]
+async fn image_contents_pass_over_https_as_65532_on_a_read_only_root() {
+    let (binary, ca_pem, sts) = image_binary_and_https_sts().await;
     let ca_file = tempfile::NamedTempFile::new().unwrap();
     fs::write(ca_file.path(), &ca_pem).unwrap();
-    let sts = https_sts(acceptor).await;
-    assert!(sts.url().starts_with("https://127.0.0.1:"));
 
     let root = rootfs(&[(BINARY, Some(&binary)), (CA_BUNDLE, Some(ca_file.path()))]);
     let vol = token_volume();
@@ -268,13 +271,7 @@ async fn image_contents_pass_over_https_as_65532_on_a_read_only_root() {
 
 #[tokio::test]
 async fn without_the_ca_bundle_tls_to_sts_fails() {
-    assert!(
-        is_root(),
-        "this test needs root for chroot and a mount namespace (bash .ci/run runs as root)"
-    );
-    let binary = musl_binary();
-    let (_, acceptor) = support::test_ca_and_acceptor();
-    let sts = https_sts(acceptor).await;
+    let (binary, _, sts) = image_binary_and_https_sts().await;
     let root = rootfs(&[(BINARY, Some(&binary)), (CA_BUNDLE, None)]);
     let vol = token_volume();
     let out = run_in_image(root.path(), &vol, &sts.url(), "3s").await;
