@@ -153,7 +153,17 @@ impl Doctor {
     }
 
     pub async fn run(self) -> Outcome {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_irsa-doctor"));
+        let mut binary = PathBuf::from(env!("CARGO_BIN_EXE_irsa-doctor"));
+        if self.user.is_some() {
+            // The checkout may sit in a directory only root can enter (a
+            // mktemp -d clone): give the other user a copy it can reach.
+            let copy = self.home.path().join("irsa-doctor");
+            if std::fs::hard_link(&binary, &copy).is_err() {
+                std::fs::copy(&binary, &copy).unwrap();
+            }
+            binary = copy;
+        }
+        let mut cmd = Command::new(&binary);
         cmd.env_clear()
             .envs(&self.env)
             .args(&self.args)
