@@ -1,4 +1,5 @@
-//! The command line end to end: flags in, report out, exit code back.
+//! The command line end to end: flags in, report out (or a server up until
+//! SIGTERM), exit code back.
 //! `main.rs` is one call to [`main`]; it lives here so that the demo
 //! (`examples/demo.rs`) runs exactly what the binary runs.
 
@@ -7,19 +8,22 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use clap::Parser;
 use std::time::Instant;
 
+use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use crate::check::{check, CheckConfig};
 use crate::config::{
-    resolve_session_name, CheckArgs, Cli, Command, Output, DEFAULT_TERMINATION_LOG,
-    TERMINATION_LOG_OFF,
+    resolve_session_name, CheckArgs, Cli, Command, Output, ServeArgs, VerifyArgs,
+    DEFAULT_TERMINATION_LOG, TERMINATION_LOG_OFF,
 };
 use crate::env::AwsEnv;
+use crate::monitor::{Settings, Shared};
 use crate::report::{Report, Severity, Verdict};
 use crate::sts::Sts;
 
@@ -52,6 +56,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     let code = match cli.command {
         Command::Check(args) => runtime.block_on(run_check(&args, &mut std::io::stdout())),
+        Command::Serve(args) => runtime.block_on(run_serve(&args)),
     };
     ExitCode::from(code)
 }
@@ -63,7 +68,7 @@ pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
 const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /// Builds the check's configuration from flags, the AWS env and the host.
-pub fn check_config(args: &CheckArgs, env: &AwsEnv) -> CheckConfig {
+pub fn check_config(args: &VerifyArgs, env: &AwsEnv) -> CheckConfig {
     let pod_name = args.pod_name.clone().or_else(hostname);
     CheckConfig {
         expected_role_arn: args.expected_role_arn.clone(),
@@ -98,7 +103,7 @@ fn read_small(path: &str) -> Option<String> {
 pub async fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
     let started = Instant::now();
     let env = AwsEnv::from_process();
-    let cfg = check_config(args, &env);
+    let cfg = check_config(&args.verify, &env);
     info!(
         version = env!("CARGO_PKG_VERSION"),
         role_arn = env.role_arn.as_deref().unwrap_or(""),
@@ -135,7 +140,7 @@ pub async fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
 
 /// One log line per finding and one for the verdict: structured fields
 /// for log pipelines, never a token or credential (the report holds none).
-fn log_report(report: &Report) {
+pub(crate) fn log_report(report: &Report) {
     for f in &report.findings {
         match f.severity {
             Severity::Error => error!(
@@ -162,6 +167,78 @@ fn log_report(report: &Report) {
             "{summary}"
         ),
     }
+}
+
+/// Runs `serve` until SIGTERM or SIGINT; returns 0 then, or
+/// [`exit::USAGE`](crate::report::exit::USAGE) when it cannot listen.
+pub async fn run_serve(args: &ServeArgs) -> u8 {
+    // Handlers first: a SIGTERM that arrives while starting up must still
+    // mean a clean exit, not the default action of dying by the signal.
+    let shutdown = match shutdown_signal() {
+        Ok(shutdown) => shutdown,
+        Err(e) => {
+            error!(%e, "could not install the SIGTERM and SIGINT handlers");
+            return crate::report::exit::INCONCLUSIVE;
+        }
+    };
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            error!(
+                listen = %args.listen,
+                %e,
+                "could not listen; choose another --listen (IRSA_DOCTOR_LISTEN) address"
+            );
+            return crate::report::exit::USAGE;
+        }
+    };
+    let listen = listener
+        .local_addr()
+        .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    let env = AwsEnv::from_process();
+    let cfg = check_config(&args.verify, &env);
+    let settings = Settings {
+        interval: args.interval,
+        stale_after: args.stale_after(),
+        timeout: cfg.timeout,
+    };
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        %listen,
+        interval = %humantime::format_duration(settings.interval),
+        stale_after = %humantime::format_duration(settings.stale_after),
+        shutdown_grace = %humantime::format_duration(args.shutdown_grace),
+        role_arn = env.role_arn.as_deref().unwrap_or(""),
+        token_file = %env.token_file.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+        expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
+        audience = %cfg.audience,
+        session_name = %cfg.session_name,
+        timeout = %humantime::format_duration(cfg.timeout),
+        retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
+        "irsa-doctor serve starting"
+    );
+    let shared = Arc::new(Shared::new(settings));
+    let monitor = tokio::spawn(crate::monitor::run(cfg, env, shared.clone()));
+    crate::server::serve(listener, shared, shutdown, args.shutdown_grace).await;
+    monitor.abort();
+    info!("irsa-doctor serve stopped");
+    crate::report::exit::PASS
+}
+
+/// Resolves on the first SIGTERM (what the kubelet sends a container it
+/// stops, a sidecar included, once the app has exited) or SIGINT (Ctrl-C
+/// when run by hand).
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        info!(signal = name, "shutting down");
+    })
 }
 
 /// Whether `--termination-log` says not to write one.

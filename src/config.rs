@@ -3,6 +3,7 @@
 //! `env:` alone. This is the only place irsa-doctor reads its own settings;
 //! the AWS variables the SDK owns are read in `env.rs`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,10 +38,65 @@ pub enum Command {
     /// Check once, print the report, and exit 0 (pass), 1 (fail) or 3
     /// (inconclusive). Made for init containers and `kubectl exec`.
     Check(CheckArgs),
+    /// Keep checking for the pod's whole life and serve the verdict on
+    /// /livez, /readyz, /status and /metrics. Made for sidecars.
+    Serve(ServeArgs),
 }
 
+/// `check`: one verification, then a report and an exit code.
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+
+    /// Report format on stdout
+    #[arg(long, env = "IRSA_DOCTOR_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+
+    /// Where to write the one-line summary that `kubectl describe pod` shows
+    /// (at most 4 KiB); skipped silently when the default is not writable;
+    /// `off` disables it
+    #[arg(
+        long,
+        env = "IRSA_DOCTOR_TERMINATION_LOG",
+        default_value = DEFAULT_TERMINATION_LOG
+    )]
+    pub termination_log: PathBuf,
+}
+
+/// `serve`: verification in a loop, its verdict over HTTP.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+
+    /// Address for /livez, /readyz, /status and /metrics
+    #[arg(long, env = "IRSA_DOCTOR_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Time between checks, with ±10% jitter; a rotated token is checked
+    /// within seconds regardless
+    #[arg(long, env = "IRSA_DOCTOR_INTERVAL", default_value = "5m", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// How long a passing verdict keeps /readyz at 200 while later checks
+    /// are inconclusive (STS unreachable, throttled) [default: 3 intervals]
+    #[arg(long, env = "IRSA_DOCTOR_STALE_AFTER", value_parser = parse_positive_duration)]
+    pub stale_after: Option<Duration>,
+
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish
+    #[arg(long, env = "IRSA_DOCTOR_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+/// The default `--listen`: all interfaces, because the kubelet probes the
+/// pod IP; a port no common app or exporter uses (not 80, 443, 8080, 8443,
+/// 9090 or Prometheus exporters' 91xx).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8475";
+
+/// What one verification needs, shared by `check` and `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
     /// The role this pod must act as [default: $AWS_ROLE_ARN]
     #[arg(long, env = "IRSA_DOCTOR_EXPECTED_ROLE_ARN", value_parser = parse_role_arn)]
     pub expected_role_arn: Option<RoleArn>,
@@ -78,20 +134,13 @@ pub struct CheckArgs {
     /// delay right after a role or trust policy is created
     #[arg(long, env = "IRSA_DOCTOR_RETRY_DENIED_FOR", default_value = "0s", value_parser = parse_duration)]
     pub retry_denied_for: Duration,
+}
 
-    /// Report format on stdout
-    #[arg(long, env = "IRSA_DOCTOR_OUTPUT", value_enum, default_value_t = Output::Text)]
-    pub output: Output,
-
-    /// Where to write the one-line summary that `kubectl describe pod` shows
-    /// (at most 4 KiB); skipped silently when the default is not writable;
-    /// `off` disables it
-    #[arg(
-        long,
-        env = "IRSA_DOCTOR_TERMINATION_LOG",
-        default_value = DEFAULT_TERMINATION_LOG
-    )]
-    pub termination_log: PathBuf,
+impl ServeArgs {
+    /// `--stale-after`, or three intervals.
+    pub fn stale_after(&self) -> Duration {
+        self.stale_after.unwrap_or(self.interval.saturating_mul(3))
+    }
 }
 
 /// Where Kubernetes reads a container's termination message by default.
@@ -122,6 +171,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// The longest `--timeout` accepted: a day is already far past any rollout.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// The shortest `--interval`: a second keeps tests quick; anything that
+/// short in production costs STS calls for nothing.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    match parse_positive_duration(s)? {
+        d if d < MIN_INTERVAL => Err("must be at least 1s".into()),
+        d => Ok(d),
+    }
+}
 
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {

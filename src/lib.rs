@@ -7,9 +7,13 @@
 //! - `arn`: role and assumed-role ARNs, and how they compare.
 //! - `token`: reading the projected token safely, decoding its claims.
 //! - `sts`: the only module that talks to AWS.
+//! - `traffic`: counts the STS requests leaving the process, for metrics.
 //! - `check`: one verification, step by step, into a `Report`.
 //! - `report`: finding codes, the verdict, exit codes, text rendering.
-//! - `app`: the `check` command end to end (flags in, exit code out).
+//! - `monitor`: `serve`'s loop of checks, and the state probes read.
+//! - `server`: `serve`'s HTTP endpoints, answered from that state.
+//! - `metrics`: that state in Prometheus' text format.
+//! - `app`: each command end to end (flags in, exit code out).
 //! - `telemetry`: logging, with the guard that keeps SDK secrets out.
 
 #![forbid(unsafe_code)]
@@ -19,7 +23,11 @@ pub mod arn;
 pub mod check;
 pub mod config;
 pub mod env;
+pub mod metrics;
+pub mod monitor;
 pub mod report;
+pub mod server;
 pub mod sts;
 pub mod telemetry;
 pub mod token;
+pub mod traffic;

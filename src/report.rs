@@ -119,6 +119,16 @@ pub enum Severity {
     Info,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
 /// One thing found wrong (or worth knowing), told so a person can act on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -192,6 +202,15 @@ impl Verdict {
             Verdict::Pass => exit::PASS,
             Verdict::Fail => exit::FAIL,
             Verdict::Inconclusive => exit::INCONCLUSIVE,
+        }
+    }
+
+    /// The HTTP status `serve`'s /readyz answers for the verdict it serves
+    /// (see `monitor::readiness` for which verdict that is).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Verdict::Pass => 200,
+            Verdict::Fail | Verdict::Inconclusive => 503,
         }
     }
 
@@ -514,6 +533,9 @@ mod tests {
         assert_eq!(Verdict::Pass.exit_code(), 0);
         assert_eq!(Verdict::Fail.exit_code(), 1);
         assert_eq!(Verdict::Inconclusive.exit_code(), 3);
+        assert_eq!(Verdict::Pass.http_status(), 200);
+        assert_eq!(Verdict::Fail.http_status(), 503);
+        assert_eq!(Verdict::Inconclusive.http_status(), 503);
     }
 
     #[test]

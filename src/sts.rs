@@ -30,6 +30,7 @@ use aws_sdk_sts::operation::RequestId;
 use aws_smithy_types::body::SdkBody;
 
 use crate::token::RawToken;
+use crate::traffic::{counting_client, StsCounters};
 
 /// The most of an STS response body we read. Real answers are a few KiB;
 /// a proxy or wrong endpoint that streams without end must not cost
@@ -247,6 +248,7 @@ pub enum ChainOutcome {
 pub struct Sts {
     sdk: SdkConfig,
     region_missing: bool,
+    counters: Arc<StsCounters>,
 }
 
 impl Sts {
@@ -256,20 +258,31 @@ impl Sts {
     /// (as the app gets them). Loading may ask IMDS for the region; if that
     /// does not finish by `deadline`, [`FALLBACK_REGION`] is used and
     /// reported as missing.
+    ///
+    /// Every STS request made through this configuration, the default
+    /// chain's included, is counted in [`Sts::counters`].
     pub async fn from_env(deadline: Instant) -> Self {
-        let load = aws_config::defaults(BehaviorVersion::latest()).load();
-        match tokio::time::timeout_at(deadline.into(), load).await {
-            Ok(sdk) => Self::from_sdk_config(sdk),
-            Err(_) => {
-                let sdk = aws_config::defaults(BehaviorVersion::latest())
+        let counters = Arc::new(StsCounters::default());
+        let loader = || {
+            let loader = aws_config::defaults(BehaviorVersion::latest());
+            match counting_client(counters.clone()) {
+                Some(client) => loader.http_client(client),
+                None => loader,
+            }
+        };
+        match tokio::time::timeout_at(deadline.into(), loader().load()).await {
+            Ok(sdk) => Sts {
+                counters: counters.clone(),
+                ..Self::from_sdk_config(sdk)
+            },
+            Err(_) => Sts {
+                sdk: loader()
                     .region(Region::from_static(FALLBACK_REGION))
                     .load()
-                    .await;
-                Sts {
-                    sdk,
-                    region_missing: true,
-                }
-            }
+                    .await,
+                region_missing: true,
+                counters,
+            },
         }
     }
 
@@ -287,7 +300,14 @@ impl Sts {
         Sts {
             sdk,
             region_missing,
+            counters: Arc::default(),
         }
+    }
+
+    /// STS requests sent so far, by action and outcome. Counted only for
+    /// a configuration loaded by [`Sts::from_env`].
+    pub fn counters(&self) -> Arc<StsCounters> {
+        self.counters.clone()
     }
 
     pub fn region(&self) -> String {

@@ -1,0 +1,232 @@
+//! /metrics: the loop's state in the Prometheus text exposition format
+//! (version 0.0.4), every name under `irsa_doctor_`.
+//!
+//! Written by hand rather than with a metrics crate: a dozen series, all
+//! read from [`State`] at scrape time, with label values drawn from our own
+//! fixed sets (verdicts, finding codes, STS actions) plus the version.
+
+use std::fmt::Write as _;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::monitor::{unix_secs, Histogram, State};
+use crate::report::Verdict;
+use crate::traffic::{Action, Outcome};
+
+/// The Content-Type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Renders every series. `now` and `wall` are the scrape's clocks.
+pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
+    let mut out = String::with_capacity(4096);
+    let m = &mut out;
+
+    header(
+        m,
+        "build_info",
+        "gauge",
+        "irsa-doctor's version, as a label.",
+    );
+    let _ = writeln!(
+        m,
+        "irsa_doctor_build_info{{version=\"{}\"}} 1",
+        escape(env!("CARGO_PKG_VERSION"))
+    );
+
+    let ready = state.readiness(now).verdict == Verdict::Pass;
+    header(m, "ready", "gauge", "1 while /readyz answers 200, else 0.");
+    let _ = writeln!(m, "irsa_doctor_ready {}", u8::from(ready));
+
+    let latest = state.latest.as_ref();
+    header(
+        m,
+        "verdict",
+        "gauge",
+        "The latest check's verdict: 1 on the verdict that holds, 0 on the others (all 0 before \
+         the first check).",
+    );
+    for v in [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive] {
+        let on = latest.is_some_and(|l| l.report.verdict == v);
+        let _ = writeln!(
+            m,
+            "irsa_doctor_verdict{{verdict=\"{}\"}} {}",
+            v.as_str(),
+            u8::from(on)
+        );
+    }
+
+    header(
+        m,
+        "checks_total",
+        "counter",
+        "Checks run since start, by verdict.",
+    );
+    for (v, n) in [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive]
+        .iter()
+        .zip(state.checks)
+    {
+        let _ = writeln!(
+            m,
+            "irsa_doctor_checks_total{{verdict=\"{}\"}} {n}",
+            v.as_str()
+        );
+    }
+
+    header(
+        m,
+        "consecutive_inconclusive_checks",
+        "gauge",
+        "Inconclusive checks since the last conclusive one.",
+    );
+    let _ = writeln!(
+        m,
+        "irsa_doctor_consecutive_inconclusive_checks {}",
+        state.consecutive_inconclusive
+    );
+
+    if let Some(latest) = latest {
+        header(
+            m,
+            "last_check_timestamp_seconds",
+            "gauge",
+            "When the latest check started, in Unix seconds.",
+        );
+        let _ = writeln!(
+            m,
+            "irsa_doctor_last_check_timestamp_seconds {:.3}",
+            unix_secs(latest.checked_at)
+        );
+    }
+    if let Some(conclusive) = &state.conclusive {
+        header(
+            m,
+            "last_conclusive_check_timestamp_seconds",
+            "gauge",
+            "When the latest pass or fail check started, in Unix seconds.",
+        );
+        let _ = writeln!(
+            m,
+            "irsa_doctor_last_conclusive_check_timestamp_seconds {:.3}",
+            unix_secs(conclusive.checked_at)
+        );
+    }
+
+    histogram(
+        m,
+        "check_duration_seconds",
+        "How long each check took, retries included.",
+        &state.durations,
+    );
+
+    header(
+        m,
+        "sts_requests_total",
+        "counter",
+        "STS requests sent since start (the SDK default chain's included), by action and \
+         outcome: success (2xx), client_error (4xx: refused, throttled, invalid), server_error \
+         (5xx), transport_error (no HTTP answer).",
+    );
+    if let Some(counters) = &state.sts_counters {
+        for action in Action::ALL {
+            for outcome in Outcome::ALL {
+                let _ = writeln!(
+                    m,
+                    "irsa_doctor_sts_requests_total{{action=\"{}\",outcome=\"{}\"}} {}",
+                    action.as_str(),
+                    outcome.as_str(),
+                    counters.get(action, outcome)
+                );
+            }
+        }
+    }
+
+    let exp = latest.and_then(|l| l.report.token.as_ref()?.claims.exp);
+    if let Some(exp) = exp {
+        let now_secs = wall
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        header(
+            m,
+            "token_expires_in_seconds",
+            "gauge",
+            "Seconds until the token the latest check read expires (negative once expired). The \
+             kubelet rotates it at 80% of its lifetime.",
+        );
+        let _ = writeln!(
+            m,
+            "irsa_doctor_token_expires_in_seconds {}",
+            exp.saturating_sub(now_secs)
+        );
+    }
+
+    header(
+        m,
+        "finding_active",
+        "gauge",
+        "1 for each finding of the latest check, by code and severity; codes not found are \
+         absent.",
+    );
+    if let Some(latest) = latest {
+        for f in &latest.report.findings {
+            let _ = writeln!(
+                m,
+                "irsa_doctor_finding_active{{code=\"{}\",severity=\"{}\"}} 1",
+                f.code.as_str(),
+                f.severity.as_str()
+            );
+        }
+    }
+    out
+}
+
+fn header(m: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(m, "# HELP irsa_doctor_{name} {help}");
+    let _ = writeln!(m, "# TYPE irsa_doctor_{name} {kind}");
+}
+
+fn histogram(m: &mut String, name: &str, help: &str, h: &Histogram) {
+    header(m, name, "histogram", help);
+    for (bound, count) in Histogram::BOUNDS.iter().zip(h.buckets) {
+        let _ = writeln!(m, "irsa_doctor_{name}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(m, "irsa_doctor_{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(m, "irsa_doctor_{name}_sum {}", h.sum_secs);
+    let _ = writeln!(m, "irsa_doctor_{name}_count {}", h.count);
+}
+
+/// A label value as the exposition format wants it.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::{Settings, Shared};
+    use std::time::Duration;
+
+    #[test]
+    fn before_the_first_check_every_series_is_well_formed() {
+        let shared = Shared::new(Settings {
+            interval: Duration::from_secs(300),
+            stale_after: Duration::from_secs(900),
+            timeout: Duration::from_secs(60),
+        });
+        let text = render(&shared.lock(), Instant::now(), SystemTime::now());
+        assert!(text.contains("irsa_doctor_ready 0\n"), "{text}");
+        assert!(text.contains("irsa_doctor_verdict{verdict=\"pass\"} 0\n"));
+        assert!(text.contains("irsa_doctor_check_duration_seconds_bucket{le=\"+Inf\"} 0\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            assert!(series.starts_with("irsa_doctor_"), "{line}");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,238 @@
+//! `serve`'s HTTP layer: /livez, /readyz, /status and /metrics over
+//! HTTP/1.1, answered from the loop's cached state.
+//!
+//! Invariant: the HTTP layer never decides a verdict and never causes an
+//! STS call; it copies what `monitor` recorded.
+//!
+//! A misbehaving client must not starve the kubelet's probes: request
+//! heads are bounded ([`MAX_HEAD_BYTES`]) and must arrive within
+//! [`HEADER_READ_TIMEOUT`], bodies are refused unread, and at most
+//! [`MAX_CONNECTIONS`] connections are open at once.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Body;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use crate::monitor::{Shared, State};
+use crate::report::{format_unix, Report, Verdict};
+
+/// A request head larger than this gets 431. Probes send a few hundred
+/// bytes; hyper's smallest buffer is 8 KiB.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// A client must send its whole request head within this time, on a new
+/// connection and between keep-alive requests alike.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections beyond this are closed on accept.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// The paths served, for 404 messages and the README.
+pub const PATHS: [&str; 4] = ["/livez", "/readyz", "/status", "/metrics"];
+
+/// Serves `shared` on `listener` until `shutdown` resolves, then stops
+/// accepting and gives in-flight requests up to `grace` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, usually: back off instead
+                    // of spinning on the error.
+                    warn!(%e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            debug!("too many open connections; closing a new one");
+            continue;
+        };
+        let shared = shared.clone();
+        let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+            let response = respond(&shared, &req);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(%e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    info!("stopped accepting connections; finishing in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            warn!(grace = %humantime::format_duration(grace), "in-flight requests did not finish within the grace period; closing them");
+        }
+    }
+}
+
+/// Answers one request from the state. `HEAD` gets `GET`'s status and
+/// headers; hyper leaves the body out.
+pub fn respond<B: Body>(shared: &Shared, req: &Request<B>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if !PATHS.contains(&path) {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "not found: {path}; irsa-doctor serves {}\n",
+                PATHS.join(", ")
+            ),
+        );
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "{} is not allowed on {path}; use GET or HEAD\n",
+                req.method()
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if !req.body().is_end_stream() {
+        // Never read: a body could be any size. Close, since it is unread.
+        let mut response = text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request bodies are not accepted\n".to_owned(),
+        );
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    let now = Instant::now();
+    let state = shared.lock();
+    match path {
+        "/livez" => match state.stalled(now) {
+            None => text(
+                StatusCode::OK,
+                "ok: the verification loop is running\n".into(),
+            ),
+            Some(reason) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
+        },
+        "/readyz" => {
+            let r = state.readiness(now);
+            let status = StatusCode::from_u16(r.verdict.http_status())
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let word = if r.verdict == Verdict::Pass {
+                "ready"
+            } else {
+                "not ready"
+            };
+            text(status, format!("{word}: {}\n", r.reason))
+        }
+        "/status" => {
+            let body = status_json(&state, now);
+            drop(state);
+            with_type(StatusCode::OK, "application/json", body)
+        }
+        _ => {
+            let body = crate::metrics::render(&state, now, SystemTime::now());
+            drop(state);
+            with_type(StatusCode::OK, crate::metrics::CONTENT_TYPE, body)
+        }
+    }
+}
+
+/// /status: the latest report, as `check --output json` prints it, plus
+/// the loop's view.
+#[derive(Serialize)]
+struct Status<'a> {
+    #[serde(flatten)]
+    report: Option<&'a Report>,
+    ready: bool,
+    ready_reason: String,
+    checked_at: Option<String>,
+    next_check_at: Option<String>,
+    last_change_at: Option<String>,
+    last_conclusive_at: Option<String>,
+    consecutive_inconclusive: u32,
+}
+
+fn status_json(state: &State, now: Instant) -> String {
+    let readiness = state.readiness(now);
+    let latest = state.latest.as_deref();
+    let status = Status {
+        report: latest.map(|l| &l.report),
+        ready: readiness.verdict == Verdict::Pass,
+        ready_reason: readiness.reason,
+        checked_at: latest.map(|l| rfc3339(l.checked_at)),
+        next_check_at: state.next_check_at.map(rfc3339),
+        last_change_at: state.last_change_at.map(rfc3339),
+        last_conclusive_at: state.conclusive.as_ref().map(|c| rfc3339(c.checked_at)),
+        consecutive_inconclusive: state.consecutive_inconclusive,
+    };
+    let mut json = serde_json::to_value(&status).unwrap_or_default();
+    // Before the first check there is no report; say so in its first field.
+    if latest.is_none() {
+        if let Some(obj) = json.as_object_mut() {
+            obj.insert("verdict".into(), serde_json::Value::Null);
+        }
+    }
+    let mut body = serde_json::to_string_pretty(&json).unwrap_or_else(|_| "{}".to_owned());
+    body.push('\n');
+    body
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    format_unix(secs)
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    with_type(status, "text/plain; charset=utf-8", body)
+}
+
+fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,257 @@
+//! Counts the STS requests that leave this process, by action and outcome,
+//! for `serve`'s metrics.
+//!
+//! The count is taken at the HTTP connector, below the SDK, because the
+//! default credential chain makes its own `AssumeRoleWithWebIdentity`
+//! calls (with the SDK's own retries) through clients irsa-doctor cannot
+//! add interceptors to. The connector is the SDK's default HTTPS client,
+//! wrapped; it is handed to the config loader, so every client built from
+//! that configuration, the chain's included, goes through it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_smithy_runtime::client::defaults::default_http_client_plugin_v2;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+use aws_smithy_runtime_api::shared::IntoShared;
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// The STS actions irsa-doctor's checks cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    AssumeRoleWithWebIdentity,
+    GetCallerIdentity,
+    /// Any other STS action (a profile's `AssumeRole`, for example).
+    Other,
+}
+
+impl Action {
+    pub const ALL: [Action; 3] = [
+        Action::AssumeRoleWithWebIdentity,
+        Action::GetCallerIdentity,
+        Action::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::AssumeRoleWithWebIdentity => "AssumeRoleWithWebIdentity",
+            Action::GetCallerIdentity => "GetCallerIdentity",
+            Action::Other => "other",
+        }
+    }
+}
+
+/// How a request ended, as the connector sees it: by HTTP status class,
+/// or no answer at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx.
+    Success,
+    /// 4xx: refused, throttled or invalid (the report says which), or
+    /// any other status that is neither 2xx nor 5xx.
+    ClientError,
+    /// 5xx.
+    ServerError,
+    /// No HTTP answer: connect error, TLS, timeout.
+    TransportError,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Success,
+        Outcome::ClientError,
+        Outcome::ServerError,
+        Outcome::TransportError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::ClientError => "client_error",
+            Outcome::ServerError => "server_error",
+            Outcome::TransportError => "transport_error",
+        }
+    }
+
+    fn of_status(status: u16) -> Self {
+        match status {
+            200..=299 => Outcome::Success,
+            500..=599 => Outcome::ServerError,
+            _ => Outcome::ClientError,
+        }
+    }
+}
+
+/// STS requests sent since start, by action and outcome.
+#[derive(Debug, Default)]
+pub struct StsCounters {
+    counts: [[AtomicU64; 4]; 3],
+}
+
+impl StsCounters {
+    pub fn get(&self, action: Action, outcome: Outcome) -> u64 {
+        self.counts[action as usize][outcome as usize].load(Ordering::Relaxed)
+    }
+
+    /// All requests, whatever their action and outcome.
+    pub fn total(&self) -> u64 {
+        self.counts
+            .iter()
+            .flatten()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn add(&self, action: Action, outcome: Outcome) {
+        self.counts[action as usize][outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The SDK's default HTTPS client, counting the STS requests it sends into
+/// `counters`. `None` when this build of the SDK has no default client.
+pub fn counting_client(counters: Arc<StsCounters>) -> Option<SharedHttpClient> {
+    let plugin = default_http_client_plugin_v2(BehaviorVersion::latest())?;
+    let inner = plugin
+        .runtime_components(&RuntimeComponentsBuilder::new("irsa-doctor"))
+        .http_client()?;
+    Some(Counting { inner, counters }.into_shared())
+}
+
+/// The STS action of a request: STS's query protocol posts it as
+/// `Action=...` in a form body. Requests that are not to STS (IMDS,
+/// container credentials) have no such body.
+fn action_of(request: &HttpRequest) -> Option<Action> {
+    let body = request.body().bytes()?;
+    let action = body
+        .split(|&b| b == b'&')
+        .find_map(|pair| pair.strip_prefix(b"Action="))?;
+    Some(match action {
+        b"AssumeRoleWithWebIdentity" => Action::AssumeRoleWithWebIdentity,
+        b"GetCallerIdentity" => Action::GetCallerIdentity,
+        _ => Action::Other,
+    })
+}
+
+struct Counting {
+    inner: SharedHttpClient,
+    counters: Arc<StsCounters>,
+}
+
+impl fmt::Debug for Counting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Counting")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl HttpClient for Counting {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(CountingConnector {
+            inner: self.inner.http_connector(settings, components),
+            counters: self.counters.clone(),
+        })
+    }
+
+    fn validate_base_client_config(
+        &self,
+        runtime_components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner
+            .validate_base_client_config(runtime_components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        runtime_components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(runtime_components, cfg)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
+}
+
+#[derive(Debug)]
+struct CountingConnector {
+    inner: SharedHttpConnector,
+    counters: Arc<StsCounters>,
+}
+
+impl HttpConnector for CountingConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let Some(action) = action_of(&request) else {
+            return self.inner.call(request);
+        };
+        let response = self.inner.call(request);
+        let counters = self.counters.clone();
+        HttpConnectorFuture::new(async move {
+            let response = response.await;
+            let outcome = match &response {
+                Ok(r) => Outcome::of_status(r.status().as_u16()),
+                Err(_) => Outcome::TransportError,
+            };
+            counters.add(action, outcome);
+            response
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_types::body::SdkBody;
+
+    fn request(body: &'static str) -> HttpRequest {
+        HttpRequest::new(SdkBody::from(body))
+    }
+
+    #[test]
+    fn the_action_is_read_from_the_form_body() {
+        let arwwi = request("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=x");
+        assert_eq!(action_of(&arwwi), Some(Action::AssumeRoleWithWebIdentity));
+        let gci = request("Version=2011-06-15&Action=GetCallerIdentity");
+        assert_eq!(action_of(&gci), Some(Action::GetCallerIdentity));
+        assert_eq!(
+            action_of(&request("Action=AssumeRole")),
+            Some(Action::Other)
+        );
+        assert_eq!(action_of(&request("")), None, "an IMDS GET has no body");
+        assert_eq!(action_of(&request("NotAction=GetCallerIdentity")), None);
+    }
+
+    #[test]
+    fn outcomes_follow_the_status_class() {
+        assert_eq!(Outcome::of_status(200), Outcome::Success);
+        assert_eq!(Outcome::of_status(400), Outcome::ClientError);
+        assert_eq!(Outcome::of_status(403), Outcome::ClientError);
+        assert_eq!(Outcome::of_status(503), Outcome::ServerError);
+        assert_eq!(Outcome::of_status(302), Outcome::ClientError);
+    }
+
+    #[test]
+    fn the_sdk_default_client_is_there_to_wrap() {
+        let counters = Arc::new(StsCounters::default());
+        assert!(counting_client(counters).is_some());
+    }
+}
