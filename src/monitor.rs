@@ -95,6 +95,11 @@ pub struct Shared(Mutex<State>);
 
 impl Shared {
     pub fn new(settings: Settings) -> Self {
+        Shared::starting_at(settings, Instant::now())
+    }
+
+    /// A state whose loop last showed progress at `progress_at`.
+    pub fn starting_at(settings: Settings, progress_at: Instant) -> Self {
         Shared(Mutex::new(State {
             settings,
             latest: None,
@@ -102,7 +107,7 @@ impl Shared {
             last_change_at: None,
             consecutive_inconclusive: 0,
             next_check_at: None,
-            progress_at: Instant::now(),
+            progress_at,
             checks: [0; 3],
             durations: Histogram::default(),
             sts_counters: None,
@@ -198,7 +203,7 @@ impl State {
     }
 
     /// Records a finished check; returns what changed, for the log.
-    fn record(&mut self, checked: Checked, duration: Duration) -> Change {
+    pub(crate) fn record(&mut self, checked: Checked, duration: Duration) -> Change {
         let before = self.readiness(checked.finished);
         let before_codes = self.latest.as_ref().map(|l| codes(&l.report));
         let verdict = checked.report.verdict;
@@ -251,7 +256,7 @@ fn round_secs(d: Duration) -> Duration {
 
 /// What one check changed, for the log.
 #[derive(Debug)]
-struct Change {
+pub(crate) struct Change {
     first: bool,
     served_before: Verdict,
     served: Readiness,
@@ -467,11 +472,11 @@ pub fn unix_secs(t: SystemTime) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::report::{ChainReport, Finding, StsReport};
 
-    fn settings() -> Settings {
+    pub(crate) fn settings() -> Settings {
         Settings {
             interval: Duration::from_secs(300),
             stale_after: Duration::from_secs(900),
@@ -494,7 +499,7 @@ mod tests {
         }
     }
 
-    fn pass() -> Report {
+    pub(crate) fn pass() -> Report {
         report(vec![])
     }
 
@@ -514,7 +519,7 @@ mod tests {
         )])
     }
 
-    fn record(state: &mut State, report: Report, at: Instant) -> Change {
+    pub(crate) fn record(state: &mut State, report: Report, at: Instant) -> Change {
         state.record(
             Checked {
                 report,

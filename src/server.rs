@@ -236,3 +236,129 @@ fn with_type(
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    //! The service itself, without a socket: each request is one call.
+
+    use super::*;
+    use crate::monitor::tests::{pass, record, settings};
+    use crate::monitor::Settings;
+    use http_body_util::{BodyExt, Empty};
+
+    fn call(shared: &Shared, method: Method, path: &str) -> (u16, String, Response<Full<Bytes>>) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = respond(shared, &req);
+        let status = response.status().as_u16();
+        let body = body_text(&response);
+        (status, body, response)
+    }
+
+    fn body_text(response: &Response<Full<Bytes>>) -> String {
+        let body = response.body().clone();
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(body.collect())
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    fn passed() -> Shared {
+        let shared = Shared::new(settings());
+        record(&mut shared.lock(), pass(), Instant::now());
+        shared
+    }
+
+    #[test]
+    fn before_the_first_verdict_readyz_is_503_and_status_has_no_verdict() {
+        let shared = Shared::new(settings());
+        let (status, body, _) = call(&shared, Method::GET, "/readyz");
+        assert_eq!(status, 503);
+        assert!(body.starts_with("not ready: no verdict yet"), "{body}");
+        let (status, body, r) = call(&shared, Method::GET, "/status");
+        assert_eq!(status, 200);
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(json["verdict"].is_null(), "{json:#}");
+        assert_eq!(json["ready"], false);
+        assert_eq!(call(&shared, Method::GET, "/livez").0, 200);
+    }
+
+    #[test]
+    fn after_a_pass_every_endpoint_answers_200() {
+        let shared = passed();
+        for path in PATHS {
+            let (status, _, r) = call(&shared, Method::GET, path);
+            assert_eq!(status, 200, "{path}");
+            assert_eq!(r.headers()[CACHE_CONTROL], "no-store", "{path}");
+        }
+        let (_, body, _) = call(&shared, Method::GET, "/status");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["verdict"], "pass");
+        assert_eq!(json["ready"], true);
+        assert_eq!(json["consecutive_inconclusive"], 0);
+    }
+
+    #[test]
+    fn head_answers_like_get() {
+        let shared = passed();
+        for path in PATHS {
+            let (get, _, _) = call(&shared, Method::GET, path);
+            let (head, _, _) = call(&shared, Method::HEAD, path);
+            assert_eq!(get, head, "{path}");
+        }
+    }
+
+    #[test]
+    fn other_methods_get_405_with_allow_and_unknown_paths_404() {
+        let shared = passed();
+        for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            let (status, _, r) = call(&shared, method.clone(), "/readyz");
+            assert_eq!(status, 405, "{method}");
+            assert_eq!(r.headers()[ALLOW], "GET, HEAD");
+        }
+        let (status, body, _) = call(&shared, Method::GET, "/readyz/extra");
+        assert_eq!(status, 404);
+        assert!(
+            body.contains("/livez, /readyz, /status, /metrics"),
+            "{body}"
+        );
+        assert_eq!(call(&shared, Method::POST, "/nope").0, 404);
+    }
+
+    #[test]
+    fn a_request_body_is_refused_unread() {
+        let shared = passed();
+        let req = Request::builder()
+            .uri("/readyz")
+            .body(Full::new(Bytes::from_static(b"hello")))
+            .unwrap();
+        let response = respond(&shared, &req);
+        assert_eq!(response.status(), 413);
+        assert_eq!(response.headers()[CONNECTION], "close");
+    }
+
+    #[test]
+    fn a_stalled_loop_fails_livez_but_not_readyz() {
+        let quick = Settings {
+            interval: Duration::from_secs(1),
+            stale_after: Duration::from_secs(3),
+            timeout: Duration::from_secs(1),
+        };
+        let Some(long_ago) = Instant::now().checked_sub(Duration::from_secs(3)) else {
+            return; // the machine booted less than 3 s ago
+        };
+        let shared = Shared::starting_at(quick, long_ago);
+        record(&mut shared.lock(), pass(), Instant::now());
+        let (status, body, _) = call(&shared, Method::GET, "/livez");
+        assert_eq!(status, 503);
+        assert!(body.contains("no progress"), "{body}");
+        assert_eq!(call(&shared, Method::GET, "/readyz").0, 200);
+    }
+}

@@ -77,6 +77,8 @@ pub enum Fault {
     /// Hold each call until a second one is in flight (or 10 s pass, then
     /// answer 500): proves two calls were made concurrently, not in turn.
     Rendezvous,
+    /// Holds each call until [`FakeAws::release`].
+    Hold,
 }
 
 #[derive(Default)]
@@ -94,6 +96,7 @@ struct State {
     caller_identity_calls: u64,
     session_names: Vec<String>,
     in_flight: Option<tokio::sync::watch::Sender<u64>>,
+    released: Option<tokio::sync::watch::Sender<bool>>,
     signature_mismatch: bool,
 }
 
@@ -203,6 +206,20 @@ impl FakeAws {
         self.state.lock().unwrap().always = Some(fault);
     }
 
+    /// Every AssumeRoleWithWebIdentity call is answered normally again.
+    pub fn clear_always(&self) {
+        self.state.lock().unwrap().always = None;
+    }
+
+    /// Lets calls held by [`Fault::Hold`] go on, answered normally.
+    pub fn release(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.always = None;
+        s.released
+            .get_or_insert_with(|| tokio::sync::watch::channel(false).0)
+            .send_replace(true);
+    }
+
     /// GetCallerIdentity answers SignatureDoesNotMatch, quoting the
     /// canonical request with the session token, as AWS does.
     pub fn fail_signatures(&self) {
@@ -249,6 +266,18 @@ impl FakeAws {
                 }
                 if let Some(Fault::Rendezvous) = fault {
                     return self.rendezvous(&form).await;
+                }
+                if let Some(Fault::Hold) = fault {
+                    let mut rx = self
+                        .state
+                        .lock()
+                        .unwrap()
+                        .released
+                        .get_or_insert_with(|| tokio::sync::watch::channel(false).0)
+                        .subscribe();
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|r| *r)).await;
+                    return self.assume(&form);
                 }
                 match fault {
                     Some(f) => fault_response(&f),
@@ -499,6 +528,8 @@ fn fault_response(fault: &Fault) -> Resp {
         Fault::InvalidToken => error(400, "InvalidIdentityToken", "The web identity token provided could not be validated"),
         Fault::HugeBody => response(200, "text/xml", vec![b'x'; 2 * 1024 * 1024]),
         Fault::ExpiredToken => error(400, "ExpiredTokenException", &format!("Token expired: current date/time {} must be before the expiration date/time{}", super::jwt::now() + 90_000, super::jwt::now() + 86_400)),
-        Fault::Delay(_) | Fault::Rendezvous => unreachable!("handled by the caller"),
+        Fault::Delay(_) | Fault::Rendezvous | Fault::Hold => {
+            unreachable!("handled by the caller")
+        }
     }
 }

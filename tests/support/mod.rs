@@ -11,6 +11,7 @@ pub mod fake_aws;
 pub mod http;
 pub mod imds;
 pub mod jwt;
+pub mod serving;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,454 @@
+//! `irsa-doctor serve` over a real socket: endpoint semantics, token
+//! rotation, probe traffic that never reaches STS, inconclusive spells
+//! shorter and longer than `--stale-after`, definitive failures, signals,
+//! and clients that misbehave.
+
+mod support;
+
+use std::time::Duration;
+
+use support::fake_aws::{
+    FakeAws, FakeAwsServer, Fault, Trust, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
+};
+use support::jwt::{Jwt, TokenVolume};
+use support::serving::Conn;
+use support::Doctor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn good_token() -> String {
+    Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode()
+}
+
+/// A token the role's trust policy does not admit.
+fn other_sa_token() -> String {
+    Jwt::for_sa(NAMESPACE, "batch-job").encode()
+}
+
+fn pod(sts: &FakeAwsServer, volume: &TokenVolume) -> Doctor {
+    Doctor::new(&sts.url()).irsa(ROLE_ARN, &volume.path())
+}
+
+/// A pod that checks every second and gives each check a second, so that
+/// loops are quick to observe.
+fn fast_pod(sts: &FakeAwsServer, volume: &TokenVolume) -> Doctor {
+    pod(sts, volume)
+        .env("IRSA_DOCTOR_TIMEOUT", "1s")
+        .arg("--interval")
+        .arg("1s")
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_over_a_socket() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = pod(&sts, &volume).serve().await;
+    let status = serving.first_verdict().await;
+    assert_eq!(status["verdict"], "pass", "{status:#}");
+
+    let ready = serving.get("/readyz").await;
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert!(
+        ready.body.starts_with(
+            "ready: irsa-doctor: pass: acting as arn:aws:sts::111122223333:assumed-role/app/"
+        ),
+        "{}",
+        ready.body
+    );
+    assert_eq!(ready.body.lines().count(), 1);
+    assert_eq!(serving.get("/livez").await.status, 200);
+
+    // /status is the check's JSON report plus the loop's view.
+    let check = pod(&sts, &volume).json().await.json();
+    for key in check.as_object().unwrap().keys() {
+        assert!(
+            status.get(key).is_some(),
+            "/status lacks the report's {key}: {status:#}"
+        );
+    }
+    for key in [
+        "checked_at",
+        "next_check_at",
+        "last_change_at",
+        "last_conclusive_at",
+    ] {
+        assert!(
+            status[key].as_str().unwrap().ends_with('Z'),
+            "{key}: {status:#}"
+        );
+    }
+    assert_eq!(status["consecutive_inconclusive"], 0);
+    assert_eq!(status["ready"], true);
+
+    let metrics = serving.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert_eq!(
+        metrics.header("content-type").unwrap(),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    for line in [
+        "irsa_doctor_ready 1",
+        "irsa_doctor_verdict{verdict=\"pass\"} 1",
+        "irsa_doctor_checks_total{verdict=\"pass\"} 1",
+        "irsa_doctor_check_duration_seconds_count 1",
+    ] {
+        assert!(
+            metrics.body.lines().any(|l| l == line),
+            "no {line}:\n{}",
+            metrics.body
+        );
+    }
+    let expires_in: i64 = metrics
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("irsa_doctor_token_expires_in_seconds "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((80_000..=86_400).contains(&expires_in), "{expires_in}");
+    // The count is taken below the SDK: it matches what the stand-in saw,
+    // the default chain's own call included. (The extra `check` above went
+    // to the same stand-in, hence the subtraction.)
+    let seen = sts.aws.assume_calls() + sts.aws.caller_identity_calls();
+    assert_eq!(serving.sts_requests().await, seen - 2);
+
+    // HEAD gets GET's status and headers without the body.
+    let head = serving
+        .request("HEAD /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length").unwrap(),
+        ready.body.len().to_string()
+    );
+    assert_eq!(head.body, "");
+    let head = serving
+        .request("HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    assert_eq!(head.status, 200);
+
+    // Query strings do not change the path.
+    assert_eq!(serving.get("/readyz?verbose=1").await.status, 200);
+
+    for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
+        let answer = serving
+            .request(&format!(
+                "{method} /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ))
+            .await;
+        assert_eq!(answer.status, 405, "{method}: {answer:?}");
+        assert_eq!(answer.header("allow").unwrap(), "GET, HEAD");
+    }
+    let missing = serving.get("/healthz").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("/readyz"), "{}", missing.body);
+}
+
+#[tokio::test]
+async fn readiness_is_503_until_the_first_verdict() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::Hold);
+    let volume = TokenVolume::new(&good_token());
+    let serving = pod(&sts, &volume).serve().await;
+
+    let ready = serving.get("/readyz").await;
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert!(ready.body.contains("first check"), "{}", ready.body);
+    assert_eq!(serving.get("/livez").await.status, 200);
+    let status = serving.get("/status").await;
+    assert_eq!(status.status, 200);
+    assert!(status.json()["verdict"].is_null(), "{}", status.body);
+    assert!(serving
+        .get("/metrics")
+        .await
+        .body
+        .contains("irsa_doctor_ready 0\n"));
+
+    sts.aws.release();
+    serving.wait_for("/readyz", |a| a.status == 200).await;
+}
+
+#[tokio::test]
+async fn a_rotated_token_is_used_and_readiness_follows_within_seconds() {
+    let sts = FakeAws::healthy().await;
+    let mut volume = TokenVolume::new(&good_token());
+    // The default interval (5 minutes): only the rotation can cause the
+    // checks that follow.
+    let serving = pod(&sts, &volume).serve().await;
+    assert_eq!(serving.first_verdict().await["verdict"], "pass");
+
+    volume.rotate(&other_sa_token());
+    let ready = serving.wait_for("/readyz", |a| a.status == 503).await;
+    assert!(ready.body.contains("TRUST_POLICY_DENIED"), "{}", ready.body);
+    let status = serving.get("/status").await.json();
+    assert_eq!(
+        status["token"]["sub"], "system:serviceaccount:payments:batch-job",
+        "the new token was read: {status:#}"
+    );
+
+    volume.rotate(&good_token());
+    serving.wait_for("/readyz", |a| a.status == 200).await;
+    let logs = serving.logs();
+    assert!(logs.contains("the token volume changed"), "{logs}");
+    assert!(logs.contains("readiness changed: pass -> fail"), "{logs}");
+    assert!(logs.contains("readiness changed: fail -> pass"), "{logs}");
+}
+
+#[tokio::test]
+async fn thousands_of_probes_cause_no_sts_calls() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = pod(&sts, &volume).serve().await;
+    serving.first_verdict().await;
+    let before = (sts.aws.assume_calls(), sts.aws.caller_identity_calls());
+    let counted = serving.sts_requests().await;
+    assert!(counted > 0);
+
+    let mut conn = Conn::open(&serving.addr).await;
+    for i in 0..5000 {
+        let path = ["/readyz", "/livez", "/status", "/metrics"][i % 4];
+        let answer = conn.get(path).await;
+        assert_eq!(answer.status, 200, "{path}: {answer:?}");
+    }
+    for _ in 0..200 {
+        assert_eq!(serving.get("/readyz").await.status, 200);
+    }
+
+    assert_eq!(
+        (sts.aws.assume_calls(), sts.aws.caller_identity_calls()),
+        before
+    );
+    assert_eq!(serving.sts_requests().await, counted);
+    let status = serving.get("/status").await.json();
+    assert_eq!(status["consecutive_inconclusive"], 0);
+    let metrics = serving.get("/metrics").await.body;
+    assert!(
+        metrics.contains("irsa_doctor_check_duration_seconds_count 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_throttling_spell_shorter_than_stale_after_keeps_the_pod_ready() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = fast_pod(&sts, &volume)
+        .arg("--stale-after")
+        .arg("5m")
+        .serve()
+        .await;
+    assert_eq!(serving.first_verdict().await["verdict"], "pass");
+
+    sts.aws.always(Fault::Throttle);
+    let status = serving
+        .wait_for("/status", |a| {
+            a.json()["consecutive_inconclusive"].as_u64() >= Some(2)
+        })
+        .await
+        .json();
+    assert_eq!(status["verdict"], "inconclusive", "{status:#}");
+    assert_eq!(status["ready"], true, "{status:#}");
+    let ready = serving.get("/readyz").await;
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert!(ready.body.contains("--stale-after 5m"), "{}", ready.body);
+    assert!(ready.body.contains("STS_THROTTLED"), "{}", ready.body);
+    let metrics = serving.get("/metrics").await.body;
+    assert!(metrics.contains("irsa_doctor_ready 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("irsa_doctor_verdict{verdict=\"inconclusive\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"client_error\"}"),
+        "{metrics}"
+    );
+
+    sts.aws.clear_always();
+    serving
+        .wait_for("/status", |a| {
+            let s = a.json();
+            s["verdict"] == "pass" && s["consecutive_inconclusive"] == 0
+        })
+        .await;
+    assert_eq!(serving.get("/readyz").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_throttling_spell_longer_than_stale_after_takes_the_pod_out() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = fast_pod(&sts, &volume)
+        .arg("--stale-after")
+        .arg("2s")
+        .serve()
+        .await;
+    assert_eq!(serving.first_verdict().await["verdict"], "pass");
+
+    sts.aws.always(Fault::Throttle);
+    let ready = serving.wait_for("/readyz", |a| a.status == 503).await;
+    assert!(
+        ready.body.contains("longer than --stale-after 2s"),
+        "{}",
+        ready.body
+    );
+    assert!(ready.body.contains("STS_THROTTLED"), "{}", ready.body);
+}
+
+#[tokio::test]
+async fn a_definitive_failure_flips_readiness_at_the_check_that_finds_it() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = fast_pod(&sts, &volume).serve().await;
+    assert_eq!(serving.first_verdict().await["verdict"], "pass");
+
+    sts.aws
+        .set_trust(ROLE_ARN, Trust::for_sa(NAMESPACE, "someone-else"));
+    let ready = serving.wait_for("/readyz", |a| a.status == 503).await;
+    assert!(
+        ready
+            .body
+            .starts_with("not ready: irsa-doctor: fail: TRUST_POLICY_DENIED"),
+        "{}",
+        ready.body
+    );
+    let status = serving.get("/status").await.json();
+    assert_eq!(status["verdict"], "fail");
+    assert_eq!(status["ready"], false);
+    let metrics = serving.get("/metrics").await.body;
+    assert!(
+        metrics.contains(
+            "irsa_doctor_finding_active{code=\"TRUST_POLICY_DENIED\",severity=\"error\"} 1\n"
+        ),
+        "{metrics}"
+    );
+
+    sts.aws
+        .set_trust(ROLE_ARN, Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
+    serving.wait_for("/readyz", |a| a.status == 200).await;
+    let logs = serving.logs();
+    assert!(logs.contains("readiness changed: pass -> fail"), "{logs}");
+    assert!(logs.contains("readiness changed: fail -> pass"), "{logs}");
+}
+
+#[tokio::test]
+async fn sigterm_and_sigint_exit_zero() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    for signal in ["TERM", "INT"] {
+        let serving = pod(&sts, &volume).serve().await;
+        serving.first_verdict().await;
+        // An idle keep-alive connection does not hold the exit up.
+        let mut conn = Conn::open(&serving.addr).await;
+        assert_eq!(conn.get("/readyz").await.status, 200);
+        let (code, logs) = serving.stop(signal).await;
+        assert_eq!(code, 0, "SIG{signal}:\n{logs}");
+        assert!(logs.contains(&format!("SIG{signal}")), "{logs}");
+        assert!(logs.contains("irsa-doctor serve stopped"), "{logs}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_during_a_hanging_sts_call_still_exits_zero() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::Hold);
+    let volume = TokenVolume::new(&good_token());
+    let serving = pod(&sts, &volume).serve().await;
+    assert_eq!(serving.get("/readyz").await.status, 503);
+    let (code, logs) = serving.stop("TERM").await;
+    assert_eq!(code, 0, "{logs}");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = pod(&sts, &volume).serve().await;
+    serving.first_verdict().await;
+
+    let huge_header = format!(
+        "GET /readyz HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let many_headers = format!(
+        "GET /readyz HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..200)
+            .map(|i| format!("X-{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("not HTTP", b"HELLO THERE\r\n\r\n".to_vec(), 400),
+        ("binary", vec![0, 159, 146, 150, 13, 10, 13, 10], 400),
+        ("bad version", b"GET /readyz HTTP/9.9\r\n\r\n".to_vec(), 400),
+        ("huge header", huge_header.into_bytes(), 431),
+        ("too many headers", many_headers.into_bytes(), 431),
+        (
+            "a body",
+            b"GET /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello".to_vec(),
+            413,
+        ),
+        (
+            "a chunked body",
+            b"GET /readyz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+            413,
+        ),
+        (
+            "an absurd content-length",
+            b"POST /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n".to_vec(),
+            405,
+        ),
+    ];
+    for (what, raw, expected) in cases {
+        let answer = serving.request_bytes(&raw).await;
+        assert_eq!(answer.status, expected, "{what}: {answer:?}");
+        assert_eq!(serving.get("/livez").await.status, 200, "after {what}");
+    }
+
+    // A client that sends half a request head holds no one else up, and is
+    // disconnected once the head read timeout passes.
+    let mut slow = tokio::net::TcpStream::connect(&serving.addr).await.unwrap();
+    slow.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Slow:")
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        assert_eq!(serving.get("/readyz").await.status, 200);
+    }
+    let mut rest = vec![];
+    let closed = tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a slow client was never disconnected");
+    assert_eq!(serving.get("/readyz").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_usage_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Doctor::new("http://127.0.0.1:9")
+        .arg("--listen")
+        .arg(&addr)
+        .serve_once()
+        .await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("could not listen"), "{}", out.stderr);
+    assert!(out.stderr.contains("IRSA_DOCTOR_LISTEN"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn serve_against_moto_passes_and_counts_its_requests() {
+    let moto = support::start_moto().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = Doctor::new(&moto.url)
+        .irsa(
+            "arn:aws:iam::123456789012:role/platform/moto-app",
+            &volume.path(),
+        )
+        .serve()
+        .await;
+    let status = serving.first_verdict().await;
+    assert_eq!(status["verdict"], "pass", "{status:#}");
+    assert_eq!(serving.get("/readyz").await.status, 200);
+    let metrics = serving.get("/metrics").await.body;
+    assert!(
+        metrics.contains("irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"success\"} 2\n"),
+        "ours and the default chain's:\n{metrics}"
+    );
+}

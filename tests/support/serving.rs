@@ -1,0 +1,256 @@
+//! `irsa-doctor serve` as a child process, and a raw HTTP/1.1 client for
+//! probing it: raw, so tests can also send what no proper client would.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use super::Doctor;
+
+/// How long a test waits for the server to reach a state before failing.
+/// Generous: it bounds a hang, it is not a performance claim.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+/// A running `irsa-doctor serve`.
+pub struct Serving {
+    child: Child,
+    pub addr: String,
+    stderr: Arc<Mutex<String>>,
+    _home: tempfile::TempDir,
+}
+
+/// One HTTP response.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+}
+
+impl Doctor {
+    /// Runs `irsa-doctor serve` to its end, for runs that must not start.
+    pub async fn serve_once(mut self) -> super::Outcome {
+        self.args[0] = "serve".into();
+        self.run().await
+    }
+
+    /// Starts `irsa-doctor serve` on a free loopback port with JSON logs,
+    /// and waits for its startup line.
+    pub async fn serve(mut self) -> Serving {
+        self.args[0] = "serve".into();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_irsa-doctor"));
+        cmd.env_clear()
+            .envs(&self.env)
+            .args(&self.args)
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("irsa-doctor starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let addr = tokio::time::timeout(WAIT_LIMIT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                push(&stderr, &line);
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if let Some(listen) = v["listen"].as_str() {
+                    return listen.to_owned();
+                }
+            }
+            panic!(
+                "irsa-doctor serve exited before listening:\n{}",
+                stderr.lock().unwrap()
+            )
+        })
+        .await
+        .expect("irsa-doctor serve did not log its address");
+        let sink = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                push(&sink, &line);
+            }
+        });
+        Serving {
+            child,
+            addr,
+            stderr,
+            _home: self.home,
+        }
+    }
+}
+
+fn push(buf: &Arc<Mutex<String>>, line: &str) {
+    let mut b = buf.lock().unwrap();
+    b.push_str(line);
+    b.push('\n');
+}
+
+impl Serving {
+    /// Everything logged so far.
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.request(&format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        ))
+        .await
+    }
+
+    /// Sends `raw` on a new connection and reads until the server closes it.
+    pub async fn request(&self, raw: &str) -> Answer {
+        self.request_bytes(raw.as_bytes()).await
+    }
+
+    pub async fn request_bytes(&self, raw: &[u8]) -> Answer {
+        let mut conn = TcpStream::connect(&self.addr).await.unwrap();
+        conn.write_all(raw).await.unwrap();
+        let mut bytes = vec![];
+        tokio::time::timeout(WAIT_LIMIT, conn.read_to_end(&mut bytes))
+            .await
+            .expect("the server did not close the connection")
+            .ok();
+        parse(&bytes)
+    }
+
+    /// Polls `path` until `done` holds for its answer; panics after
+    /// [`WAIT_LIMIT`] with the last answer and the logs.
+    pub async fn wait_for(&self, path: &str, done: impl Fn(&Answer) -> bool) -> Answer {
+        let limit = Instant::now() + WAIT_LIMIT;
+        loop {
+            let answer = self.get(path).await;
+            if done(&answer) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < limit,
+                "{path} never reached the expected state; last answer: {answer:?}\nlogs:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for the first verdict and returns /status.
+    pub async fn first_verdict(&self) -> Value {
+        self.wait_for("/status", |a| !a.json()["verdict"].is_null())
+            .await
+            .json()
+    }
+
+    /// The sum of `irsa_doctor_sts_requests_total` over all labels.
+    pub async fn sts_requests(&self) -> u64 {
+        let metrics = self.get("/metrics").await.body;
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("irsa_doctor_sts_requests_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("still running")
+    }
+
+    /// Sends `signal` (as `kill` names it) and waits for the exit; returns
+    /// the exit code and the logs.
+    pub async fn stop(mut self, signal: &str) -> (i32, String) {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = tokio::time::timeout(WAIT_LIMIT, self.child.wait())
+            .await
+            .expect("irsa-doctor serve did not exit after the signal")
+            .unwrap();
+        // Let the stderr reader drain what the exit flushed.
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_string(&mut stdout).await;
+        }
+        let code = status.code().unwrap_or(-1);
+        (code, self.logs() + &stdout)
+    }
+}
+
+/// A keep-alive connection for many requests in a row.
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    pub async fn open(addr: &str) -> Conn {
+        Conn {
+            reader: BufReader::new(TcpStream::connect(addr).await.unwrap()),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        self.reader
+            .get_mut()
+            .write_all(req.as_bytes())
+            .await
+            .unwrap();
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).await.unwrap();
+            assert!(n > 0, "connection closed mid-response");
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let answer = parse(head.as_bytes());
+        let len: usize = answer
+            .header("content-length")
+            .expect("a content-length")
+            .parse()
+            .unwrap();
+        let mut body = vec![0; len];
+        self.reader.read_exact(&mut body).await.unwrap();
+        Answer {
+            body: String::from_utf8(body).unwrap(),
+            ..answer
+        }
+    }
+}
+
+fn parse(bytes: &[u8]) -> Answer {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Answer {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
