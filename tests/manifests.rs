@@ -1,14 +1,19 @@
 //! Every manifest in `examples/k8s/` parses, and holds the invariants a
 //! platform team relies on when applying it as is: every container non-root
 //! with a tight securityContext and resources, the pod's fsGroup set, the
-//! init container's termination message policy set, and every irsa-doctor
-//! setting one that the binary really accepts.
+//! init container's termination message policy set, every irsa-doctor
+//! setting one that the binary really accepts, and every probe and scrape
+//! annotation pointed at a path and port that `serve` really answers on.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::net::SocketAddr;
+
 use irsa_doctor::arn::RoleArn;
+use irsa_doctor::config::DEFAULT_LISTEN;
+use irsa_doctor::server::PATHS;
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn manifests() -> Vec<(PathBuf, Yaml)> {
@@ -64,10 +69,10 @@ fn is_irsa_doctor(container: &Yaml) -> bool {
         .is_some_and(|i| i.contains("irsa-doctor"))
 }
 
-/// The `IRSA_DOCTOR_*` variables `check --help` lists.
-fn known_env_vars() -> Vec<String> {
+/// The `IRSA_DOCTOR_*` variables `<command> --help` lists.
+fn known_env_vars(command: &str) -> Vec<String> {
     let help = Command::new(env!("CARGO_BIN_EXE_irsa-doctor"))
-        .args(["check", "--help"])
+        .args([command, "--help"])
         .output()
         .unwrap();
     String::from_utf8(help.stdout)
@@ -76,6 +81,60 @@ fn known_env_vars() -> Vec<String> {
         .skip(1)
         .map(|rest| rest.split('=').next().unwrap().to_owned())
         .collect()
+}
+
+fn env_value<'a>(container: &'a Yaml, name: &str) -> Option<&'a str> {
+    container["env"]
+        .as_vec()?
+        .iter()
+        .find(|v| v["name"].as_str() == Some(name))?["value"]
+        .as_str()
+}
+
+/// The port `serve` listens on in this container: `--listen`, else
+/// `IRSA_DOCTOR_LISTEN`, else the default.
+fn listen_port(container: &Yaml) -> u16 {
+    let args: Vec<&str> = container["args"]
+        .as_vec()
+        .map(|v| v.iter().filter_map(Yaml::as_str).collect())
+        .unwrap_or_default();
+    let flag = args
+        .iter()
+        .position(|a| *a == "--listen")
+        .and_then(|i| args.get(i + 1).copied())
+        .or_else(|| args.iter().find_map(|a| a.strip_prefix("--listen=")));
+    let listen = flag
+        .or_else(|| env_value(container, "IRSA_DOCTOR_LISTEN"))
+        .unwrap_or(DEFAULT_LISTEN);
+    listen
+        .parse::<SocketAddr>()
+        .unwrap_or_else(|e| panic!("--listen {listen}: {e}"))
+        .port()
+}
+
+/// A probe's or annotation's port, by number or by the container's port name.
+fn resolve_port(container: &Yaml, port: &Yaml) -> Option<u16> {
+    if let Some(n) = port.as_i64() {
+        return u16::try_from(n).ok();
+    }
+    let name = port.as_str()?;
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    container["ports"]
+        .as_vec()?
+        .iter()
+        .find(|p| p["name"].as_str() == Some(name))?["containerPort"]
+        .as_i64()
+        .and_then(|n| u16::try_from(n).ok())
+}
+
+/// The metadata that carries the pod's annotations.
+fn pod_metadata(doc: &Yaml) -> &Yaml {
+    match doc["kind"].as_str() {
+        Some("Pod") => &doc["metadata"],
+        _ => &doc["spec"]["template"]["metadata"],
+    }
 }
 
 #[test]
@@ -137,7 +196,9 @@ fn every_container_runs_non_root_with_a_tight_security_context() {
 
 #[test]
 fn irsa_doctor_containers_use_real_commands_and_settings() {
-    let known = known_env_vars();
+    let known_check = known_env_vars("check");
+    let known_serve = known_env_vars("serve");
+    let known = &known_check;
     assert!(
         known.contains(&"IRSA_DOCTOR_TIMEOUT".to_owned()),
         "{known:?}"
@@ -152,10 +213,20 @@ fn irsa_doctor_containers_use_real_commands_and_settings() {
         for c in containers(spec).into_iter().filter(|c| is_irsa_doctor(c)) {
             found += 1;
             let where_ = format!("{}/{}", file.display(), c["name"].as_str().unwrap_or("?"));
-            assert_eq!(
-                c["args"][0].as_str(),
-                Some("check"),
-                "{where_}: the command"
+            let command = c["args"][0].as_str();
+            let known = match command {
+                Some("check") => known,
+                Some("serve") => &known_serve,
+                other => panic!("{where_}: the command {other:?} is not check or serve"),
+            };
+            let sidecar = c["restartPolicy"].as_str() == Some("Always");
+            assert!(
+                !(sidecar && command == Some("check")),
+                "{where_}: `check` exits; as a sidecar it would restart forever"
+            );
+            assert!(
+                c["terminationMessagePolicy"].as_str().is_some(),
+                "{where_}: terminationMessagePolicy"
             );
             for var in c["env"].as_vec().into_iter().flatten() {
                 let name = var["name"].as_str().unwrap();
@@ -166,7 +237,7 @@ fn irsa_doctor_containers_use_real_commands_and_settings() {
                     );
                 }
             }
-            if inits.iter().any(|i| std::ptr::eq(*i, c)) {
+            if inits.iter().any(|i| std::ptr::eq(*i, c)) && command == Some("check") {
                 assert_eq!(
                     c["terminationMessagePolicy"].as_str(),
                     Some("File"),
@@ -181,6 +252,64 @@ fn irsa_doctor_containers_use_real_commands_and_settings() {
         }
     }
     assert!(found > 0, "no irsa-doctor container in the manifests");
+}
+
+#[test]
+fn serve_probes_and_scrape_annotations_match_what_serve_exposes() {
+    let mut found = 0;
+    for (file, doc) in manifests() {
+        let Some(spec) = pod_spec(&doc) else { continue };
+        let annotations = &pod_metadata(&doc)["annotations"];
+        for c in containers(spec).into_iter().filter(|c| is_irsa_doctor(c)) {
+            if c["args"][0].as_str() != Some("serve") {
+                continue;
+            }
+            found += 1;
+            let where_ = format!("{}/{}", file.display(), c["name"].as_str().unwrap_or("?"));
+            let port = listen_port(c);
+            let declared: Vec<i64> = c["ports"]
+                .as_vec()
+                .map(|v| {
+                    v.iter()
+                        .filter_map(|p| p["containerPort"].as_i64())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert!(
+                declared.contains(&i64::from(port)),
+                "{where_}: serve listens on {port}, ports declare {declared:?}"
+            );
+            let sidecar = c["restartPolicy"].as_str() == Some("Always");
+            let mut probes = vec![("readinessProbe", "/readyz"), ("livenessProbe", "/livez")];
+            if sidecar {
+                // The app must wait for the first pass.
+                probes.push(("startupProbe", "/readyz"));
+            }
+            for (probe, path) in probes {
+                let get = &c[probe]["httpGet"];
+                assert_eq!(get["path"].as_str(), Some(path), "{where_}: {probe} path");
+                assert!(PATHS.contains(&path));
+                assert_eq!(
+                    resolve_port(c, &get["port"]),
+                    Some(port),
+                    "{where_}: {probe} port"
+                );
+            }
+            if annotations["prometheus.io/scrape"].as_str() == Some("true") {
+                let scraped = resolve_port(c, &annotations["prometheus.io/port"]);
+                assert_eq!(scraped, Some(port), "{where_}: prometheus.io/port");
+                assert_eq!(
+                    annotations["prometheus.io/path"].as_str(),
+                    Some("/metrics"),
+                    "{where_}: prometheus.io/path"
+                );
+            }
+        }
+    }
+    assert!(
+        found >= 2,
+        "the native and classic sidecar examples run serve"
+    );
 }
 
 #[test]

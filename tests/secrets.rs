@@ -22,13 +22,17 @@ fn with_static_keys(doctor: Doctor) -> Doctor {
 }
 
 fn assert_no_secrets(out: &Outcome, token: &str) {
-    let all = out.all_output();
     // The run really logged at trace level, so silence proves nothing less.
     assert!(
         out.stderr.contains("TRACE"),
         "no trace output:\n{}",
         out.stderr
     );
+    assert_no_secret_in(out, token);
+}
+
+fn assert_no_secret_in(out: &Outcome, token: &str) {
+    let all = out.all_output();
     for secret in [
         token,
         SIGNATURE,
@@ -144,4 +148,57 @@ async fn node_role_credentials_from_imds_at_trace_leak_nothing() {
         sts.aws.caller_identity_calls() >= 2,
         "the signed call was made"
     );
+}
+
+/// `serve` at trace, through a pass, a rotation to a refused token and
+/// back, with every endpoint read along the way: neither the logs nor
+/// any answer holds a secret.
+#[tokio::test]
+async fn serve_at_trace_leaks_nothing_in_logs_or_endpoints() {
+    let sts = FakeAws::healthy().await;
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
+    let refused = Jwt::for_sa(NAMESPACE, "batch-job").encode();
+    let mut vol = TokenVolume::new(&token);
+    let serving = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("RUST_LOG", "trace")
+        .serve()
+        .await;
+    let mut answers = String::new();
+    let mut read_all = async |answers: &mut String| {
+        for path in ["/livez", "/readyz", "/status", "/metrics"] {
+            let a = serving.get(path).await;
+            answers.push_str(&a.head);
+            answers.push_str(&a.body);
+        }
+    };
+    serving.first_verdict().await;
+    read_all(&mut answers).await;
+    vol.rotate(&refused);
+    serving.wait_for("/readyz", |a| a.status == 503).await;
+    read_all(&mut answers).await;
+    vol.rotate(&token);
+    serving.wait_for("/readyz", |a| a.status == 200).await;
+    read_all(&mut answers).await;
+    let (code, logs) = serving.stop("TERM").await;
+    assert_eq!(code, 0);
+    let out = Outcome {
+        code,
+        stdout: answers,
+        stderr: logs,
+        termination_log: String::new(),
+    };
+    assert!(
+        out.stderr.contains("\"level\":\"TRACE\""),
+        "no trace output"
+    );
+    for secret in [
+        refused.as_str(),
+        SIGNATURE,
+        SECRET_PREFIX,
+        SESSION_TOKEN_PREFIX,
+    ] {
+        assert!(!out.all_output().contains(secret), "{secret} leaked");
+    }
+    assert_no_secret_in(&out, &token);
 }

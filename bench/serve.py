@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Benchmark: `irsa-doctor serve` against the loopback STS stand-in.
+
+Usage: python3 bench/serve.py [idle seconds] [wrk seconds]   (default 60 and 15)
+
+Measures, with the release binary (built by this script with cargo):
+  1. /readyz requests per second and latency percentiles under `wrk`
+     (Debian: apt-get install wrk), the server pinned to CPU 0 and wrk to
+     CPU 1 with taskset, so the server has exactly one core;
+  2. idle RSS and CPU over the idle period, from /proc, at the default
+     settings (--interval 5m), right after the first check;
+  3. STS requests: per check (from the server's own
+     irsa_doctor_sts_requests_total, which counts below the SDK, and from the
+     stand-in), across the wrk run and the idle period (both must add none),
+     and per hour at the defaults.
+Nothing leaves 127.0.0.1; IMDS is disabled.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IDLE = int(sys.argv[1]) if len(sys.argv) > 1 else 60
+LOAD = int(sys.argv[2]) if len(sys.argv) > 2 else 15
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def sts_requests(base):
+    _, text = get(base + "/metrics")
+    return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("irsa_doctor_sts_requests_total{"))
+
+
+def proc_figures(pid):
+    """(RSS KiB, peak RSS KiB, CPU seconds used so far) of pid."""
+    status = open(f"/proc/{pid}/status").read()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+    hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return rss, hwm, cpu
+
+
+def start_server(doctor, env, port):
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", doctor, "serve", "--listen", f"127.0.0.1:{port}"],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            status, _ = get(base + "/readyz")
+            if status == 200:
+                return server, base
+        except OSError:
+            pass
+        time.sleep(0.05)
+    server.kill()
+    sys.exit("irsa-doctor serve never became ready")
+
+
+def main():
+    for tool in ("wrk", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install {'wrk' if tool == 'wrk' else 'util-linux'}")
+    subprocess.run(["cargo", "build", "--release", "--bin", "irsa-doctor", "--example", "standin"],
+                   cwd=ROOT, check=True)
+    doctor = os.path.join(ROOT, "target/release/irsa-doctor")
+    standin = os.path.join(ROOT, "target/release/examples/standin")
+
+    stand_in = subprocess.Popen([standin], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",
+           "IRSA_DOCTOR_POD_NAME": "bench-pod", "RUST_LOG": "info"}
+    for line in stand_in.stdout:
+        line = line.strip()
+        if line == "READY":
+            break
+        key, _, value = line.partition("=")
+        env[key] = value
+    assert env.get("AWS_EC2_METADATA_DISABLED") == "true"
+
+    # 1. Throughput and latency on one core.
+    port = free_port()
+    server, base = start_server(doctor, env, port)
+    before_load = sts_requests(base)
+    wrk = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", "-c16", f"-d{LOAD}s", "--latency", base + "/readyz"],
+        check=True, capture_output=True, text=True).stdout
+    after_load = sts_requests(base)
+    _, load_hwm, _ = proc_figures(server.pid)
+    server.terminate()
+    server.wait(timeout=10)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
+    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", wrk, re.M))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
+    errors = re.search(r"Socket errors: (.*)", wrk)
+
+    # 2. Idle, at the defaults.
+    port = free_port()
+    server, base = start_server(doctor, env, port)
+    per_check = sts_requests(base)
+    rss0, _, cpu0 = proc_figures(server.pid)
+    t0 = time.monotonic()
+    time.sleep(IDLE)
+    rss1, hwm1, cpu1 = proc_figures(server.pid)
+    elapsed = time.monotonic() - t0
+    after_idle = sts_requests(base)
+    server.terminate()
+    server.wait(timeout=10)
+    stand_in.stdin.close()
+    stand_in.wait(timeout=10)
+    served = stand_in.stderr.read().strip()
+
+    print(f"irsa-doctor {os.path.getsize(doctor)} bytes, release build, server pinned to 1 core")
+    print()
+    print(f"/readyz under wrk -t1 -c16 -d{LOAD}s (wrk on another core):")
+    print(f"  requests/s      {rps:,.0f}")
+    print(f"  latency p50     {pct.get('50')}")
+    print(f"  latency p90     {pct.get('90')}")
+    print(f"  latency p99     {pct.get('99')}")
+    print(f"  non-2xx         {non2xx.group(1) if non2xx else 0}")
+    print(f"  socket errors   {errors.group(1) if errors else 'none'}")
+    print(f"  peak RSS        {load_hwm / 1024:.1f} MiB")
+    print(f"  STS requests caused by {rps * LOAD:,.0f} probes: {after_load - before_load}")
+    print()
+    print(f"idle for {elapsed:.0f} s at the defaults (--interval 5m), after the first check:")
+    print(f"  RSS             {rss0 / 1024:.1f} MiB at start, {rss1 / 1024:.1f} MiB at end "
+          f"(peak {hwm1 / 1024:.1f} MiB)")
+    print(f"  CPU             {cpu1 - cpu0:.2f} s ({(cpu1 - cpu0) / elapsed * 100:.3f}% of a core)")
+    print(f"  STS requests    {after_idle - per_check} during the idle period")
+    print()
+    print(f"STS requests per check: {per_check} (irsa-doctor's AssumeRoleWithWebIdentity and "
+          "the default chain's)")
+    print(f"STS requests per hour at the defaults: {per_check * 3600 / 300:.0f} "
+          f"(3600 s / 300 s interval x {per_check}; jitter is symmetric), plus {per_check} "
+          "per kubelet token rotation")
+    print(f"stand-in: {served}")
+
+
+if __name__ == "__main__":
+    main()
