@@ -165,7 +165,7 @@ async fn serve_at_trace_leaks_nothing_in_logs_or_endpoints() {
         .serve()
         .await;
     let mut answers = String::new();
-    let mut read_all = async |answers: &mut String| {
+    let read_all = async |answers: &mut String| {
         for path in ["/livez", "/readyz", "/status", "/metrics"] {
             let a = serving.get(path).await;
             answers.push_str(&a.head);
