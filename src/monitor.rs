@@ -366,6 +366,11 @@ impl LogLimiter {
                     "first check done; /readyz now answers {}; next check in {next}",
                     served.verdict.http_status()
                 );
+            } else if change.served_before == served.verdict
+                && served.verdict == Verdict::Pass
+                && report.verdict == Verdict::Inconclusive
+            {
+                warn!(ready = true, "still ready: {}", served.reason);
             } else if change.served_before != served.verdict {
                 let line = format!(
                     "readiness changed: {} -> {}: {}",

@@ -20,6 +20,8 @@ pub struct Serving {
     child: Child,
     pub addr: String,
     stderr: Arc<Mutex<String>>,
+    /// Reads stderr into `stderr` until the process closes it.
+    reader: tokio::task::JoinHandle<()>,
     _home: tempfile::TempDir,
 }
 
@@ -86,7 +88,7 @@ impl Doctor {
         .await
         .expect("irsa-doctor serve did not log its address");
         let sink = stderr.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 push(&sink, &line);
             }
@@ -95,6 +97,7 @@ impl Doctor {
             child,
             addr,
             stderr,
+            reader,
             _home: self.home,
         }
     }
@@ -110,6 +113,20 @@ impl Serving {
     /// Everything logged so far.
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until the logs hold `needle`. The loop publishes a verdict
+    /// before it logs about it, so a probe can see it first.
+    pub async fn wait_for_log(&self, needle: &str) {
+        let limit = Instant::now() + WAIT_LIMIT;
+        while !self.logs().contains(needle) {
+            assert!(
+                Instant::now() < limit,
+                "the logs never said {needle:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -186,7 +203,11 @@ impl Serving {
             .await
             .expect("irsa-doctor serve did not exit after the signal")
             .unwrap();
-        // Let the stderr reader drain what the exit flushed.
+        // The exit closed stderr: the reader ends once it has read it all.
+        tokio::time::timeout(WAIT_LIMIT, &mut self.reader)
+            .await
+            .expect("stderr was not closed")
+            .unwrap();
         let mut stdout = String::new();
         if let Some(mut out) = self.child.stdout.take() {
             let _ = out.read_to_string(&mut stdout).await;
