@@ -260,9 +260,19 @@ async fn a_throttling_spell_shorter_than_stale_after_keeps_the_pod_ready() {
         metrics.contains("irsa_doctor_verdict{verdict=\"inconclusive\"} 1\n"),
         "{metrics}"
     );
+    let throttled: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"client_error\"} ",
+            )
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(
-        metrics.contains("irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"client_error\"}"),
-        "{metrics}"
+        throttled >= 2,
+        "the throttled requests are counted:\n{metrics}"
     );
 
     sts.aws.clear_always();
