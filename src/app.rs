@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use std::time::Instant;
@@ -58,8 +58,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Check(args) => runtime.block_on(run_check(&args, &mut std::io::stdout())),
         Command::Serve(args) => runtime.block_on(run_serve(&args)),
     };
+    // Dropping a runtime waits for its blocking tasks (a DNS lookup, a file
+    // read by the SDK) without limit; the verdict is already out.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     ExitCode::from(code)
 }
+
+/// How long blocking work left behind may delay the exit.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(500);
 
 /// Kubernetes truncates termination messages at 4096 bytes.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
@@ -115,7 +121,7 @@ pub async fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
         retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
         "irsa-doctor check starting"
     );
-    let sts = Sts::from_env(crate::check::deadline(started, cfg.timeout)).await;
+    let sts = Sts::from_env(crate::check::deadline(started, cfg.timeout), Arc::default()).await;
     let report = check(&cfg, &env, &sts, SystemTime::now(), started).await;
     log_report(&report);
     let rendered = match args.output {
@@ -217,6 +223,12 @@ pub async fn run_serve(args: &ServeArgs) -> u8 {
         retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
         "irsa-doctor serve starting"
     );
+    if settings.stale_after < settings.interval {
+        warn!(
+            "--stale-after is shorter than --interval: a single inconclusive check (STS \
+             throttled or unreachable) will make /readyz answer 503"
+        );
+    }
     let shared = Arc::new(Shared::new(settings));
     let monitor = tokio::spawn(crate::monitor::run(cfg, env, shared.clone()));
     crate::server::serve(listener, shared, shutdown, args.shutdown_grace).await;

@@ -5,6 +5,7 @@
 //! read from [`State`] at scrape time, with label values drawn from our own
 //! fixed sets (verdicts, finding codes, STS actions) plus the version.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -125,17 +126,15 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
          outcome: success (2xx), client_error (4xx: refused, throttled, invalid), server_error \
          (5xx), transport_error (no HTTP answer).",
     );
-    if let Some(counters) = &state.sts_counters {
-        for action in Action::ALL {
-            for outcome in Outcome::ALL {
-                let _ = writeln!(
-                    m,
-                    "irsa_doctor_sts_requests_total{{action=\"{}\",outcome=\"{}\"}} {}",
-                    action.as_str(),
-                    outcome.as_str(),
-                    counters.get(action, outcome)
-                );
-            }
+    for action in Action::ALL {
+        for outcome in Outcome::ALL {
+            let _ = writeln!(
+                m,
+                "irsa_doctor_sts_requests_total{{action=\"{}\",outcome=\"{}\"}} {}",
+                action.as_str(),
+                outcome.as_str(),
+                state.sts_counters.get(action, outcome)
+            );
         }
     }
 
@@ -158,22 +157,26 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
         );
     }
 
-    header(
-        m,
-        "finding_active",
-        "gauge",
-        "1 for each finding of the latest check, by code and severity; codes not found are \
-         absent.",
-    );
-    if let Some(latest) = latest {
-        for f in &latest.report.findings {
-            let _ = writeln!(
-                m,
-                "irsa_doctor_finding_active{{code=\"{}\",severity=\"{}\"}} 1",
-                f.code.as_str(),
-                f.severity.as_str()
-            );
-        }
+    // One series per code and severity, however many findings share them.
+    let active: BTreeSet<(&str, &str)> = latest
+        .iter()
+        .flat_map(|l| &l.report.findings)
+        .map(|f| (f.code.as_str(), f.severity.as_str()))
+        .collect();
+    if !active.is_empty() {
+        header(
+            m,
+            "finding_active",
+            "gauge",
+            "1 for each finding of the latest check, by code and severity; codes not found are \
+             absent.",
+        );
+    }
+    for (code, severity) in active {
+        let _ = writeln!(
+            m,
+            "irsa_doctor_finding_active{{code=\"{code}\",severity=\"{severity}\"}} 1"
+        );
     }
     out
 }
@@ -207,6 +210,70 @@ mod tests {
     use crate::monitor::{Settings, Shared};
     use std::time::Duration;
 
+    use crate::monitor::tests::{record, settings};
+    use crate::report::{ChainReport, Code, Finding, Report, StsReport, Verdict};
+    use std::collections::HashSet;
+
+    /// Checks the exposition rules a scraper relies on: every family has
+    /// one HELP and one TYPE, before its samples, and at least one sample;
+    /// samples belong to the family above them; no series twice; every
+    /// value a number.
+    fn assert_well_formed(text: &str) {
+        let mut families: HashSet<String> = HashSet::new();
+        let mut current: Option<(String, String, usize)> = None; // name, type, samples
+        let mut series = HashSet::new();
+        let close = |current: &Option<(String, String, usize)>| {
+            if let Some((name, _, samples)) = current {
+                assert!(*samples > 0, "{name} has no samples:\n{text}");
+            }
+        };
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                close(&current);
+                let name = rest.split(' ').next().unwrap().to_owned();
+                assert!(families.insert(name.clone()), "{name} twice:\n{text}");
+                current = Some((name, String::new(), 0));
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                let cur = current.as_mut().expect("TYPE after HELP");
+                assert_eq!(cur.0, name, "TYPE for another family");
+                assert!(["gauge", "counter", "histogram"].contains(&kind), "{line}");
+                cur.1 = kind.to_owned();
+            } else {
+                let cur = current.as_mut().expect("a sample after HELP and TYPE");
+                let (key, value) = line.rsplit_once(' ').unwrap();
+                assert!(value.parse::<f64>().is_ok(), "{line}");
+                let name = key.split('{').next().unwrap();
+                let belongs = if cur.1 == "histogram" {
+                    ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|s| name == format!("{}{s}", cur.0))
+                } else {
+                    name == cur.0
+                };
+                assert!(belongs, "{line} is not in family {}", cur.0);
+                assert!(series.insert(key.to_owned()), "{key} twice:\n{text}");
+                cur.2 += 1;
+            }
+        }
+        close(&current);
+    }
+
+    fn report(findings: Vec<Finding>) -> Report {
+        Report {
+            verdict: Verdict::of(&findings),
+            findings,
+            role_arn: None,
+            expected_role_arn: None,
+            assumed_role_arn: None,
+            token: None,
+            sts: StsReport::default(),
+            default_chain: ChainReport::default(),
+            duration_ms: 1,
+            version: "test",
+        }
+    }
+
     #[test]
     fn before_the_first_check_every_series_is_well_formed() {
         let shared = Shared::new(Settings {
@@ -215,14 +282,33 @@ mod tests {
             timeout: Duration::from_secs(60),
         });
         let text = render(&shared.lock(), Instant::now(), SystemTime::now());
+        assert_well_formed(&text);
         assert!(text.contains("irsa_doctor_ready 0\n"), "{text}");
         assert!(text.contains("irsa_doctor_verdict{verdict=\"pass\"} 0\n"));
         assert!(text.contains("irsa_doctor_check_duration_seconds_bucket{le=\"+Inf\"} 0\n"));
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (series, value) = line.rsplit_once(' ').unwrap();
-            assert!(series.starts_with("irsa_doctor_"), "{line}");
-            assert!(value.parse::<f64>().is_ok(), "{line}");
-        }
+        assert!(text.contains(
+            "irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"success\"} 0\n"
+        ));
+        assert!(!text.contains("finding_active"), "{text}");
+    }
+
+    #[test]
+    fn findings_sharing_a_code_and_severity_are_one_series() {
+        let shared = Shared::new(settings());
+        let shadow = |m: &str| Finding::warning(Code::StaticCredentialsShadow, m, "r");
+        let denied = Finding::error(Code::TrustPolicyDenied, "no", "fix");
+        record(
+            &mut shared.lock(),
+            report(vec![shadow("session token"), shadow("container"), denied]),
+            Instant::now(),
+        );
+        let text = render(&shared.lock(), Instant::now(), SystemTime::now());
+        assert_well_formed(&text);
+        assert!(text.contains(
+            "irsa_doctor_finding_active{code=\"STATIC_CREDENTIALS_SHADOW\",severity=\"warning\"} 1\n"
+        ));
+        assert!(text.contains("irsa_doctor_verdict{verdict=\"fail\"} 1\n"));
+        assert!(text.contains("irsa_doctor_last_check_timestamp_seconds "));
     }
 
     #[test]

@@ -41,6 +41,11 @@ pub const ROTATION_MIN_GAP: Duration = Duration::from_secs(5);
 /// this often.
 pub const FAILURE_LOG_EVERY: Duration = Duration::from_secs(600);
 
+/// While the served verdict stays the same, changed findings of failing or
+/// inconclusive checks (throttled, then unreachable, then throttled) are
+/// logged at most this often.
+pub const FINDINGS_LOG_EVERY: Duration = Duration::from_secs(60);
+
 /// How the loop is paced.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -64,6 +69,9 @@ impl Settings {
 pub struct Checked {
     pub report: Report,
     pub checked_at: SystemTime,
+    /// When the check started, on the monotonic clock: a verdict's age,
+    /// for `--stale-after`, counts from here, as `checked_at` shows it.
+    pub started: Instant,
     /// When the check finished, on the monotonic clock.
     pub finished: Instant,
 }
@@ -78,6 +86,9 @@ pub struct State {
     pub conclusive: Option<Arc<Checked>>,
     /// When the served verdict or the set of findings last changed.
     pub last_change_at: Option<SystemTime>,
+    /// The verdict /readyz served when the last check was recorded, or
+    /// when the loop last noticed a pass going stale.
+    pub served: Option<Verdict>,
     pub consecutive_inconclusive: u32,
     pub next_check_at: Option<SystemTime>,
     /// When the loop last showed it was alive.
@@ -85,8 +96,8 @@ pub struct State {
     /// Checks run, by verdict: pass, fail, inconclusive.
     pub checks: [u64; 3],
     pub durations: Histogram,
-    /// Set once the AWS configuration is loaded.
-    pub sts_counters: Option<Arc<StsCounters>>,
+    /// STS requests sent, by the loop's AWS configuration.
+    pub sts_counters: Arc<StsCounters>,
 }
 
 /// The state behind a lock the HTTP layer holds only to copy from.
@@ -105,12 +116,13 @@ impl Shared {
             latest: None,
             conclusive: None,
             last_change_at: None,
+            served: None,
             consecutive_inconclusive: 0,
             next_check_at: None,
             progress_at,
             checks: [0; 3],
             durations: Histogram::default(),
-            sts_counters: None,
+            sts_counters: Arc::default(),
         }))
     }
 
@@ -148,7 +160,7 @@ impl State {
         let summary = latest.report.summary();
         match &self.conclusive {
             Some(pass) if pass.report.verdict == Verdict::Pass => {
-                let age = now.saturating_duration_since(pass.finished);
+                let age = now.saturating_duration_since(pass.started);
                 let age_text = humantime::format_duration(round_secs(age));
                 let stale_text = humantime::format_duration(self.settings.stale_after);
                 if age < self.settings.stale_after {
@@ -202,9 +214,19 @@ impl State {
         })
     }
 
+    /// When a pass that inconclusive checks are riding on goes stale, if
+    /// that is what /readyz serves now.
+    pub fn stale_at(&self) -> Option<Instant> {
+        let latest = self.latest.as_ref()?;
+        let pass = self.conclusive.as_ref()?;
+        (latest.report.verdict == Verdict::Inconclusive && pass.report.verdict == Verdict::Pass)
+            .then(|| pass.started.checked_add(self.settings.stale_after))
+            .flatten()
+    }
+
     /// Records a finished check; returns what changed, for the log.
     pub(crate) fn record(&mut self, checked: Checked, duration: Duration) -> Change {
-        let before = self.readiness(checked.finished);
+        let served_before = self.served;
         let before_codes = self.latest.as_ref().map(|l| codes(&l.report));
         let verdict = checked.report.verdict;
         let checked = Arc::new(checked);
@@ -224,14 +246,15 @@ impl State {
         let first = self.latest.is_none();
         self.latest = Some(checked.clone());
         let after = self.readiness(checked.finished);
+        self.served = Some(after.verdict);
         let findings_changed = before_codes.as_ref() != Some(&codes(&checked.report));
-        let changed = first || before.verdict != after.verdict || findings_changed;
+        let changed = served_before != Some(after.verdict) || findings_changed;
         if changed {
             self.last_change_at = Some(checked.checked_at);
         }
         Change {
             first,
-            served_before: before.verdict,
+            served_before: served_before.unwrap_or(Verdict::Inconclusive),
             served: after,
             changed,
         }
@@ -267,15 +290,18 @@ pub(crate) struct Change {
 #[derive(Debug, Default, Clone)]
 pub struct Histogram {
     /// Cumulative counts per bound in [`Histogram::BOUNDS`].
-    pub buckets: [u64; 11],
+    pub buckets: [u64; 13],
     pub count: u64,
     pub sum_secs: f64,
 }
 
 impl Histogram {
     /// Upper bounds in seconds: a healthy check is one STS round trip
-    /// (milliseconds); a check riding out throttling can take `--timeout`.
-    pub const BOUNDS: [f64; 11] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+    /// (milliseconds); a check riding out throttling can take `--timeout`
+    /// (60 s by default).
+    pub const BOUNDS: [f64; 13] = [
+        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+    ];
 
     fn observe(&mut self, d: Duration) {
         let secs = d.as_secs_f64();
@@ -294,8 +320,8 @@ impl Histogram {
 /// and with backoff while checks are inconclusive.
 pub async fn run(cfg: CheckConfig, env: AwsEnv, shared: Arc<Shared>) {
     let settings = shared.lock().settings;
-    let sts = Sts::from_env(deadline(Instant::now(), cfg.timeout)).await;
-    shared.lock().sts_counters = Some(sts.counters());
+    let counters = shared.lock().sts_counters.clone();
+    let sts = Sts::from_env(deadline(Instant::now(), cfg.timeout), counters).await;
     let mut rotation = RotationWatch::new(env.token_file.clone());
     let mut retry = FIRST_INCONCLUSIVE_RETRY;
     let mut log = LogLimiter::default();
@@ -314,20 +340,27 @@ pub async fn run(cfg: CheckConfig, env: AwsEnv, shared: Arc<Shared>) {
             retry = FIRST_INCONCLUSIVE_RETRY;
             settings.interval
         };
-        let wait = jitter(wait);
-        let change = {
+        let (change, wait) = {
             let mut state = shared.lock();
             let change = state.record(
                 Checked {
                     report,
                     checked_at,
+                    started,
                     finished: Instant::now(),
                 },
                 duration,
             );
+            // A pass that inconclusive checks ride on is checked again when
+            // it goes stale, so that the flip is logged when it happens.
+            let now = Instant::now();
+            let wait = match state.stale_at() {
+                Some(at) if at > now => jitter(wait).min(at - now + STALE_MARGIN),
+                _ => jitter(wait),
+            };
             state.next_check_at = SystemTime::now().checked_add(wait);
-            state.progress_at = Instant::now();
-            change
+            state.progress_at = now;
+            (change, wait)
         };
         if let Some(latest) = shared.lock().latest.clone() {
             log.after_check(&latest.report, &change, wait);
@@ -341,68 +374,83 @@ pub async fn run(cfg: CheckConfig, env: AwsEnv, shared: Arc<Shared>) {
     }
 }
 
+/// How long after a pass goes stale the check that notices it starts.
+const STALE_MARGIN: Duration = Duration::from_millis(100);
+
 /// `d` ±10%, so that a fleet rolled out together spreads its checks.
 fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.9 + fastrand::f64() * 0.2)
 }
 
-/// Decides which checks are worth a log line: every change, and a
-/// reminder of a failure that persists, at most every
-/// [`FAILURE_LOG_EVERY`]. Quiet while nothing changes.
+/// Decides which checks are worth a log line: every change of the served
+/// verdict; changed findings while it holds, at most every
+/// [`FINDINGS_LOG_EVERY`]; and a reminder of a failure that persists, at
+/// most every [`FAILURE_LOG_EVERY`]. Quiet while nothing changes.
 #[derive(Debug, Default)]
 struct LogLimiter {
-    last_failure_log: Option<Instant>,
+    last_log: Option<Instant>,
 }
 
 impl LogLimiter {
     fn after_check(&mut self, report: &Report, change: &Change, wait: Duration) {
         let next = humantime::format_duration(round_secs(wait));
-        if change.changed {
+        let served = &change.served;
+        let since_last = self.last_log.map(|at| at.elapsed());
+        if change.first {
             crate::app::log_report(report);
-            let served = &change.served;
-            if change.first {
-                info!(
-                    ready = served.verdict == Verdict::Pass,
-                    "first check done; /readyz now answers {}; next check in {next}",
-                    served.verdict.http_status()
+            info!(
+                ready = served.verdict == Verdict::Pass,
+                "first check done; /readyz now answers {}; next check in {next}",
+                served.verdict.http_status()
+            );
+        } else if change.served_before != served.verdict {
+            crate::app::log_report(report);
+            let line = format!(
+                "readiness changed: {} -> {}: {}",
+                change.served_before.as_str(),
+                served.verdict.as_str(),
+                served.reason
+            );
+            if served.verdict == Verdict::Pass {
+                info!(ready = true, "{line}");
+            } else {
+                error!(ready = false, "{line}");
+            }
+        } else if report.verdict == Verdict::Pass {
+            if change.changed {
+                crate::app::log_report(report);
+            } else {
+                debug!("check passed; nothing changed; next check in {next}");
+            }
+            return;
+        } else {
+            let due = if change.changed {
+                FINDINGS_LOG_EVERY
+            } else {
+                FAILURE_LOG_EVERY
+            };
+            if since_last.is_some_and(|s| s < due) {
+                debug!("still {}; logged recently", report.verdict.as_str());
+                return;
+            }
+            if change.changed {
+                crate::app::log_report(report);
+            }
+            if served.verdict == Verdict::Pass {
+                warn!(
+                    ready = true,
+                    "still ready: {}; next check in {next}", served.reason
                 );
-            } else if change.served_before == served.verdict
-                && served.verdict == Verdict::Pass
-                && report.verdict == Verdict::Inconclusive
-            {
-                warn!(ready = true, "still ready: {}", served.reason);
-            } else if change.served_before != served.verdict {
-                let line = format!(
-                    "readiness changed: {} -> {}: {}",
-                    change.served_before.as_str(),
-                    served.verdict.as_str(),
+            } else {
+                error!(
+                    ready = false,
+                    "still {}: {}; next check in {next}",
+                    report.verdict.as_str(),
                     served.reason
                 );
-                if served.verdict == Verdict::Pass {
-                    info!(ready = true, "{line}");
-                } else {
-                    error!(ready = false, "{line}");
-                }
-            }
-            self.last_failure_log = Some(Instant::now());
-            return;
-        }
-        if report.verdict == Verdict::Pass {
-            debug!("check passed; nothing changed; next check in {next}");
-            return;
-        }
-        let due = self
-            .last_failure_log
-            .is_none_or(|at| at.elapsed() >= FAILURE_LOG_EVERY);
-        if due {
-            self.last_failure_log = Some(Instant::now());
-            let line = format!("still {}: {}", report.verdict.as_str(), report.summary());
-            if change.served.verdict == Verdict::Pass {
-                warn!(ready = true, "{line}; next check in {next}");
-            } else {
-                error!(ready = false, "{line}; next check in {next}");
             }
         }
+        self.last_log = Some(Instant::now());
     }
 }
 
@@ -529,6 +577,7 @@ pub(crate) mod tests {
             Checked {
                 report,
                 checked_at: SystemTime::now(),
+                started: at,
                 finished: at,
             },
             Duration::from_millis(5),
@@ -550,13 +599,40 @@ pub(crate) mod tests {
         let t0 = Instant::now();
         record(&mut state, pass(), t0);
         let change = record(&mut state, throttled(), t0 + Duration::from_secs(300));
-        assert!(!change.changed || change.served.verdict == Verdict::Pass);
+        assert_eq!(change.served_before, Verdict::Pass);
+        assert_eq!(
+            change.served.verdict,
+            Verdict::Pass,
+            "{}",
+            change.served.reason
+        );
+        assert!(change.changed, "the findings changed");
+        assert_eq!(state.stale_at(), Some(t0 + Duration::from_secs(900)));
         let ready = state.readiness(t0 + Duration::from_secs(899));
         assert_eq!(ready.verdict, Verdict::Pass, "{}", ready.reason);
         assert!(ready.reason.contains("--stale-after"), "{}", ready.reason);
         let stale = state.readiness(t0 + Duration::from_secs(900));
         assert_eq!(stale.verdict, Verdict::Inconclusive, "{}", stale.reason);
         assert_eq!(state.consecutive_inconclusive, 1);
+    }
+
+    #[test]
+    fn a_pass_going_stale_is_a_change_even_with_the_same_findings() {
+        let shared = Shared::new(settings());
+        let mut state = shared.lock();
+        let t0 = Instant::now();
+        record(&mut state, pass(), t0);
+        record(&mut state, throttled(), t0 + Duration::from_secs(300));
+        let still = record(&mut state, throttled(), t0 + Duration::from_secs(600));
+        assert!(!still.changed, "same findings, still served pass");
+        let before = state.last_change_at;
+        let stale = record(&mut state, throttled(), t0 + Duration::from_secs(901));
+        assert!(stale.changed);
+        assert_eq!(stale.served_before, Verdict::Pass);
+        assert_eq!(stale.served.verdict, Verdict::Inconclusive);
+        assert_ne!(state.last_change_at, None);
+        assert!(state.last_change_at >= before);
+        assert_eq!(state.stale_at(), Some(t0 + Duration::from_secs(900)));
     }
 
     #[test]
@@ -625,6 +701,83 @@ pub(crate) mod tests {
         assert_eq!(h.buckets[1], 1);
         assert_eq!(h.buckets[10], 1);
         assert_eq!(h.count, 2);
+    }
+
+    /// A token volume as the kubelet lays it out, with one token.
+    fn volume() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("..2026_1")).unwrap();
+        std::fs::write(d.join("..2026_1/token"), "a").unwrap();
+        std::os::unix::fs::symlink("..2026_1", d.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/token", d.join("token")).unwrap();
+        dir
+    }
+
+    /// Swaps `..data` to a new directory, as the kubelet rotates.
+    fn swap(d: &Path, generation: u32) {
+        let data = format!("..2026_{generation}");
+        std::fs::create_dir(d.join(&data)).unwrap();
+        std::fs::write(d.join(&data).join("token"), "b").unwrap();
+        std::os::unix::fs::symlink(&data, d.join("..data_tmp")).unwrap();
+        std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rotation_is_noticed_after_the_minimum_gap() {
+        let dir = volume();
+        let mut watch = RotationWatch::new(Some(dir.path().join("token")));
+        let last_check = Instant::now();
+        swap(dir.path(), 2);
+        let started = tokio::time::Instant::now();
+        watch.rotated(last_check).await;
+        let waited = started.elapsed();
+        assert!(waited >= ROTATION_MIN_GAP, "{waited:?}");
+        assert!(
+            waited < ROTATION_MIN_GAP + ROTATION_POLL + ROTATION_DEBOUNCE,
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rotation_long_after_the_last_check_waits_only_for_the_debounce() {
+        let dir = volume();
+        let mut watch = RotationWatch::new(Some(dir.path().join("token")));
+        let last_check = Instant::now();
+        tokio::time::advance(Duration::from_secs(60)).await;
+        swap(dir.path(), 2);
+        let started = tokio::time::Instant::now();
+        watch.rotated(last_check).await;
+        let waited = started.elapsed();
+        assert!(waited >= ROTATION_DEBOUNCE, "{waited:?}");
+        assert!(waited <= ROTATION_POLL + ROTATION_DEBOUNCE, "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_rotation_means_no_recheck() {
+        let dir = volume();
+        let mut watch = RotationWatch::new(Some(dir.path().join("token")));
+        let quiet = tokio::time::timeout(Duration::from_secs(3600), watch.rotated(Instant::now()));
+        assert!(
+            quiet.await.is_err(),
+            "a still volume never triggers a check"
+        );
+        let mut none = RotationWatch::new(None);
+        let never = tokio::time::timeout(Duration::from_secs(3600), none.rotated(Instant::now()));
+        assert!(never.await.is_err(), "no token file, no rotation");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_rotation_is_one_recheck() {
+        let dir = volume();
+        let mut watch = RotationWatch::new(Some(dir.path().join("token")));
+        swap(dir.path(), 2);
+        watch.rotated(Instant::now()).await;
+        let again = tokio::time::timeout(Duration::from_secs(3600), watch.rotated(Instant::now()));
+        assert!(
+            again.await.is_err(),
+            "the same rotation is not acted on twice"
+        );
     }
 
     #[test]

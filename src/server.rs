@@ -6,8 +6,10 @@
 //!
 //! A misbehaving client must not starve the kubelet's probes: request
 //! heads are bounded ([`MAX_HEAD_BYTES`]) and must arrive within
-//! [`HEADER_READ_TIMEOUT`], bodies are refused unread, and at most
-//! [`MAX_CONNECTIONS`] connections are open at once.
+//! [`HEADER_READ_TIMEOUT`], bodies are refused unread, a connection lives
+//! at most [`MAX_CONNECTION_AGE`] (so a client that stops reading its
+//! answers cannot hold one forever), and at most [`MAX_CONNECTIONS`]
+//! connections are open at once.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,10 +24,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::monitor::{Shared, State};
@@ -41,6 +42,13 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections beyond this are closed on accept.
 pub const MAX_CONNECTIONS: usize = 256;
+
+/// A connection older than this is asked to close after its current
+/// request, and dropped a second later if it has not.
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(30);
+
+/// How long a connection asked to close may take to finish its request.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The paths served, for 404 messages and the README.
 pub const PATHS: [&str; 4] = ["/livez", "/readyz", "/status", "/metrics"];
@@ -58,8 +66,9 @@ pub async fn serve(
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
-    let graceful = GracefulShutdown::new();
+    // Each connection holds a slot; shutdown waits for every slot back.
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let (stop, stopping) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -84,9 +93,26 @@ pub async fn serve(
             let response = respond(&shared, &req);
             async move { Ok::<_, Infallible>(response) }
         });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                // Idle connections close at once; one mid-request closes
+                // after its answer, within the server's grace period.
+                () = async { drop(stopping.wait_for(|s| *s).await) } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+                // Likewise, but a client that will not take its answer
+                // loses the connection a second later.
+                () = tokio::time::sleep(MAX_CONNECTION_AGE) => {
+                    conn.as_mut().graceful_shutdown();
+                    tokio::time::timeout(CLOSE_GRACE, conn).await.unwrap_or(Ok(()))
+                }
+            };
+            if let Err(e) = ended {
                 debug!(%e, "connection ended with an error");
             }
             drop(slot);
@@ -94,11 +120,16 @@ pub async fn serve(
     }
     drop(listener);
     info!("stopped accepting connections; finishing in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(grace) => {
-            warn!(grace = %humantime::format_duration(grace), "in-flight requests did not finish within the grace period; closing them");
-        }
+    let _ = stop.send(true);
+    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        warn!(
+            grace = %humantime::format_duration(grace),
+            "in-flight requests did not finish within the grace period; closing them"
+        );
     }
 }
 

@@ -260,9 +260,8 @@ impl Sts {
     /// reported as missing.
     ///
     /// Every STS request made through this configuration, the default
-    /// chain's included, is counted in [`Sts::counters`].
-    pub async fn from_env(deadline: Instant) -> Self {
-        let counters = Arc::new(StsCounters::default());
+    /// chain's included, is counted in `counters`.
+    pub async fn from_env(deadline: Instant, counters: Arc<StsCounters>) -> Self {
         let loader = || {
             let loader = aws_config::defaults(BehaviorVersion::latest());
             match counting_client(counters.clone()) {

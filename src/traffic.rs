@@ -63,7 +63,8 @@ pub enum Outcome {
     ClientError,
     /// 5xx.
     ServerError,
-    /// No HTTP answer: connect error, TLS, timeout.
+    /// No HTTP answer: connect error, TLS, or given up on (a timeout, or
+    /// the check's deadline) before one came.
     TransportError,
 }
 
@@ -204,16 +205,34 @@ impl HttpConnector for CountingConnector {
             return self.inner.call(request);
         };
         let response = self.inner.call(request);
-        let counters = self.counters.clone();
+        // Counted when the answer comes, or, if the request is abandoned
+        // first (a timeout drops this future), when it is dropped.
+        let mut pending = Pending {
+            counters: self.counters.clone(),
+            action,
+            outcome: Outcome::TransportError,
+        };
         HttpConnectorFuture::new(async move {
             let response = response.await;
-            let outcome = match &response {
-                Ok(r) => Outcome::of_status(r.status().as_u16()),
-                Err(_) => Outcome::TransportError,
-            };
-            counters.add(action, outcome);
+            if let Ok(r) = &response {
+                pending.outcome = Outcome::of_status(r.status().as_u16());
+            }
+            drop(pending);
             response
         })
+    }
+}
+
+/// One request in flight; counts itself when dropped.
+struct Pending {
+    counters: Arc<StsCounters>,
+    action: Action,
+    outcome: Outcome,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.counters.add(self.action, self.outcome);
     }
 }
 

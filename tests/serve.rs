@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use irsa_doctor::server::HEADER_READ_TIMEOUT;
 use support::fake_aws::{
     FakeAws, FakeAwsServer, Fault, Trust, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
 };
@@ -32,7 +33,7 @@ fn pod(sts: &FakeAwsServer, volume: &TokenVolume) -> Doctor {
 /// loops are quick to observe.
 fn fast_pod(sts: &FakeAwsServer, volume: &TokenVolume) -> Doctor {
     pod(sts, volume)
-        .env("IRSA_DOCTOR_TIMEOUT", "1s")
+        .env("IRSA_DOCTOR_TIMEOUT", "3s")
         .arg("--interval")
         .arg("1s")
 }
@@ -350,16 +351,74 @@ async fn sigterm_and_sigint_exit_zero() {
     let sts = FakeAws::healthy().await;
     let volume = TokenVolume::new(&good_token());
     for signal in ["TERM", "INT"] {
-        let serving = pod(&sts, &volume).serve().await;
+        let serving = pod(&sts, &volume)
+            .arg("--shutdown-grace")
+            .arg("1h")
+            .serve()
+            .await;
         serving.first_verdict().await;
-        // An idle keep-alive connection does not hold the exit up.
+        // An idle keep-alive connection is closed at once, not waited for:
+        // with an hour of grace, only that lets the exit come before the
+        // 5 s head timeout would have closed the connection anyway.
         let mut conn = Conn::open(&serving.addr).await;
         assert_eq!(conn.get("/readyz").await.status, 200);
-        let (code, logs) = serving.stop(signal).await;
+        let (code, logs, took) = serving.stop_timed(signal).await;
         assert_eq!(code, 0, "SIG{signal}:\n{logs}");
+        assert!(took < HEADER_READ_TIMEOUT, "SIG{signal}: {took:?}");
         assert!(logs.contains(&format!("SIG{signal}")), "{logs}");
         assert!(logs.contains("irsa-doctor serve stopped"), "{logs}");
     }
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = pod(&sts, &volume)
+        .arg("--shutdown-grace")
+        .arg("1h")
+        .serve()
+        .await;
+    serving.first_verdict().await;
+    let mut conn = tokio::net::TcpStream::connect(&serving.addr).await.unwrap();
+    conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    serving.signal("TERM");
+    serving.wait_for_log("stopped accepting connections").await;
+    assert!(
+        tokio::net::TcpStream::connect(&serving.addr).await.is_err(),
+        "new connections are refused"
+    );
+    conn.write_all(b"\r\n").await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains("ready: irsa-doctor: pass"), "{answer}");
+    let (code, logs) = serving.stop_after_signal().await;
+    assert_eq!(code, 0, "{logs}");
+}
+
+#[tokio::test]
+async fn a_request_that_never_finishes_is_cut_off_after_the_grace_period() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = pod(&sts, &volume)
+        .arg("--shutdown-grace")
+        .arg("1s")
+        .serve()
+        .await;
+    serving.first_verdict().await;
+    let mut conn = tokio::net::TcpStream::connect(&serving.addr).await.unwrap();
+    conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (code, logs) = serving.stop("TERM").await;
+    assert_eq!(code, 0, "{logs}");
+    assert!(
+        logs.contains("did not finish within the grace period"),
+        "{logs}"
+    );
 }
 
 #[tokio::test]
@@ -369,8 +428,10 @@ async fn sigterm_during_a_hanging_sts_call_still_exits_zero() {
     let volume = TokenVolume::new(&good_token());
     let serving = pod(&sts, &volume).serve().await;
     assert_eq!(serving.get("/readyz").await.status, 503);
-    let (code, logs) = serving.stop("TERM").await;
+    let (code, logs, took) = serving.stop_timed("TERM").await;
     assert_eq!(code, 0, "{logs}");
+    // The check is abandoned, not awaited: well within the default grace.
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
 #[tokio::test]
@@ -467,4 +528,29 @@ async fn serve_against_moto_passes_and_counts_its_requests() {
         metrics.contains("irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"success\"} 2\n"),
         "ours and the default chain's:\n{metrics}"
     );
+}
+
+#[tokio::test]
+async fn sts_requests_given_up_on_are_counted_as_transport_errors() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::Delay(Duration::from_secs(20)));
+    let volume = TokenVolume::new(&good_token());
+    let serving = pod(&sts, &volume)
+        .env("IRSA_DOCTOR_TIMEOUT", "1s")
+        .serve()
+        .await;
+    let status = serving.first_verdict().await;
+    assert_eq!(status["verdict"], "inconclusive", "{status:#}");
+    let metrics = serving.get("/metrics").await.body;
+    let abandoned: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"transport_error\"} ",
+            )
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(abandoned >= 1, "{metrics}");
 }

@@ -193,16 +193,30 @@ impl Serving {
 
     /// Sends `signal` (as `kill` names it) and waits for the exit; returns
     /// the exit code and the logs.
-    pub async fn stop(mut self, signal: &str) -> (i32, String) {
-        let sent = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+    pub async fn stop(self, signal: &str) -> (i32, String) {
+        let (code, logs, _) = self.stop_timed(signal).await;
+        (code, logs)
+    }
+
+    /// Waits for the exit after [`Serving::signal`].
+    pub async fn stop_after_signal(self) -> (i32, String) {
+        let (code, logs, _) = self.wait_exit().await;
+        (code, logs)
+    }
+
+    /// [`Serving::stop`], also returning how long the exit took.
+    pub async fn stop_timed(self, signal: &str) -> (i32, String, Duration) {
+        self.signal(signal);
+        self.wait_exit().await
+    }
+
+    async fn wait_exit(mut self) -> (i32, String, Duration) {
+        let sent_at = Instant::now();
         let status = tokio::time::timeout(WAIT_LIMIT, self.child.wait())
             .await
             .expect("irsa-doctor serve did not exit after the signal")
             .unwrap();
+        let took = sent_at.elapsed();
         // The exit closed stderr: the reader ends once it has read it all.
         tokio::time::timeout(WAIT_LIMIT, &mut self.reader)
             .await
@@ -212,8 +226,16 @@ impl Serving {
         if let Some(mut out) = self.child.stdout.take() {
             let _ = out.read_to_string(&mut stdout).await;
         }
-        let code = status.code().unwrap_or(-1);
-        (code, self.logs() + &stdout)
+        (status.code().unwrap_or(-1), self.logs() + &stdout, took)
+    }
+
+    /// Sends `signal` (as `kill` names it) without waiting.
+    pub fn signal(&self, signal: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
     }
 }
 
