@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+import standin as standin_proc
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 
@@ -52,14 +54,7 @@ def main():
     if not os.path.exists(aws):
         aws = shutil.which("aws") or sys.exit("the AWS CLI is missing: run bash .ci/run, or pip install awscli")
 
-    server = subprocess.Popen([standin], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    pod_env = {}
-    for line in server.stdout:
-        line = line.strip()
-        if line == "READY":
-            break
-        key, _, value = line.partition("=")
-        pod_env[key] = value
+    server, pod_env = standin_proc.start(standin)
 
     home = tempfile.mkdtemp()
     env = {

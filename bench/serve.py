@@ -24,6 +24,8 @@ import sys
 import time
 import urllib.request
 
+import standin as standin_proc
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IDLE = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 LOAD = int(sys.argv[2]) if len(sys.argv) > 2 else 15
@@ -93,17 +95,9 @@ def main():
     doctor = os.path.join(ROOT, "target/release/irsa-doctor")
     standin = os.path.join(ROOT, "target/release/examples/standin")
 
-    stand_in = subprocess.Popen([standin], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    stand_in, pod_env = standin_proc.start(standin, capture_stderr=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",
-           "IRSA_DOCTOR_POD_NAME": "bench-pod", "RUST_LOG": "info"}
-    for line in stand_in.stdout:
-        line = line.strip()
-        if line == "READY":
-            break
-        key, _, value = line.partition("=")
-        env[key] = value
-    assert env.get("AWS_EC2_METADATA_DISABLED") == "true"
+           "IRSA_DOCTOR_POD_NAME": "bench-pod", "RUST_LOG": "info", **pod_env}
 
     # 1. Throughput and latency on one core.
     port = free_port()

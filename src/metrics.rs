@@ -210,8 +210,8 @@ mod tests {
     use crate::monitor::{Settings, Shared};
     use std::time::Duration;
 
-    use crate::monitor::tests::{record, settings};
-    use crate::report::{ChainReport, Code, Finding, Report, StsReport, Verdict};
+    use crate::monitor::tests::{record, report, settings};
+    use crate::report::{Code, Finding};
     use std::collections::HashSet;
 
     /// Checks the exposition rules a scraper relies on: every family has
@@ -257,21 +257,6 @@ mod tests {
             }
         }
         close(&current);
-    }
-
-    fn report(findings: Vec<Finding>) -> Report {
-        Report {
-            verdict: Verdict::of(&findings),
-            findings,
-            role_arn: None,
-            expected_role_arn: None,
-            assumed_role_arn: None,
-            token: None,
-            sts: StsReport::default(),
-            default_chain: ChainReport::default(),
-            duration_ms: 1,
-            version: "test",
-        }
     }
 
     #[test]

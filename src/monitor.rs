@@ -340,7 +340,7 @@ pub async fn run(cfg: CheckConfig, env: AwsEnv, shared: Arc<Shared>) {
             retry = FIRST_INCONCLUSIVE_RETRY;
             settings.interval
         };
-        let (change, wait) = {
+        let (latest, change, wait) = {
             let mut state = shared.lock();
             let change = state.record(
                 Checked {
@@ -360,9 +360,9 @@ pub async fn run(cfg: CheckConfig, env: AwsEnv, shared: Arc<Shared>) {
             };
             state.next_check_at = SystemTime::now().checked_add(wait);
             state.progress_at = now;
-            (change, wait)
+            (state.latest.clone(), change, wait)
         };
-        if let Some(latest) = shared.lock().latest.clone() {
+        if let Some(latest) = latest {
             log.after_check(&latest.report, &change, wait);
         }
         tokio::select! {
@@ -537,7 +537,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn report(findings: Vec<Finding>) -> Report {
+    pub(crate) fn report(findings: Vec<Finding>) -> Report {
         Report {
             verdict: Verdict::of(&findings),
             findings,

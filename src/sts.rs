@@ -248,7 +248,6 @@ pub enum ChainOutcome {
 pub struct Sts {
     sdk: SdkConfig,
     region_missing: bool,
-    counters: Arc<StsCounters>,
 }
 
 impl Sts {
@@ -270,17 +269,13 @@ impl Sts {
             }
         };
         match tokio::time::timeout_at(deadline.into(), loader().load()).await {
-            Ok(sdk) => Sts {
-                counters: counters.clone(),
-                ..Self::from_sdk_config(sdk)
-            },
+            Ok(sdk) => Self::from_sdk_config(sdk),
             Err(_) => Sts {
                 sdk: loader()
                     .region(Region::from_static(FALLBACK_REGION))
                     .load()
                     .await,
                 region_missing: true,
-                counters,
             },
         }
     }
@@ -299,14 +294,7 @@ impl Sts {
         Sts {
             sdk,
             region_missing,
-            counters: Arc::default(),
         }
-    }
-
-    /// STS requests sent so far, by action and outcome. Counted only for
-    /// a configuration loaded by [`Sts::from_env`].
-    pub fn counters(&self) -> Arc<StsCounters> {
-        self.counters.clone()
     }
 
     pub fn region(&self) -> String {

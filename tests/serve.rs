@@ -12,7 +12,7 @@ use support::fake_aws::{
     FakeAws, FakeAwsServer, Fault, Trust, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
 };
 use support::jwt::{Jwt, TokenVolume};
-use support::serving::Conn;
+use support::serving::{metric, Conn, Serving};
 use support::Doctor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -98,13 +98,7 @@ async fn every_endpoint_answers_over_a_socket() {
             metrics.body
         );
     }
-    let expires_in: i64 = metrics
-        .body
-        .lines()
-        .find_map(|l| l.strip_prefix("irsa_doctor_token_expires_in_seconds "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let expires_in = metric(&metrics.body, "irsa_doctor_token_expires_in_seconds");
     assert!((80_000..=86_400).contains(&expires_in), "{expires_in}");
     // The count is taken below the SDK: it matches what the stand-in saw,
     // the default chain's own call included. (The extra `check` above went
@@ -261,16 +255,10 @@ async fn a_throttling_spell_shorter_than_stale_after_keeps_the_pod_ready() {
         metrics.contains("irsa_doctor_verdict{verdict=\"inconclusive\"} 1\n"),
         "{metrics}"
     );
-    let throttled: u64 = metrics
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(
-                "irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"client_error\"} ",
-            )
-        })
-        .unwrap()
-        .parse()
-        .unwrap();
+    let throttled = metric(
+        &metrics,
+        "irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"client_error\"}",
+    );
     assert!(
         throttled >= 2,
         "the throttled requests are counted:\n{metrics}"
@@ -370,13 +358,17 @@ async fn sigterm_and_sigint_exit_zero() {
     }
 }
 
-#[tokio::test]
-async fn sigterm_lets_an_in_flight_request_finish() {
+/// A healthy `serve` with `--shutdown-grace grace`, after its first
+/// verdict, and a connection that has sent all of a request head but its
+/// final blank line: a request in flight.
+async fn half_a_request_with_grace(
+    grace: &str,
+) -> (FakeAwsServer, TokenVolume, Serving, tokio::net::TcpStream) {
     let sts = FakeAws::healthy().await;
     let volume = TokenVolume::new(&good_token());
     let serving = pod(&sts, &volume)
         .arg("--shutdown-grace")
-        .arg("1h")
+        .arg(grace)
         .serve()
         .await;
     serving.first_verdict().await;
@@ -384,6 +376,12 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
+    (sts, volume, serving, conn)
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    let (_sts, _volume, serving, mut conn) = half_a_request_with_grace("1h").await;
     serving.signal("TERM");
     serving.wait_for_log("stopped accepting connections").await;
     assert!(
@@ -401,18 +399,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
 
 #[tokio::test]
 async fn a_request_that_never_finishes_is_cut_off_after_the_grace_period() {
-    let sts = FakeAws::healthy().await;
-    let volume = TokenVolume::new(&good_token());
-    let serving = pod(&sts, &volume)
-        .arg("--shutdown-grace")
-        .arg("1s")
-        .serve()
-        .await;
-    serving.first_verdict().await;
-    let mut conn = tokio::net::TcpStream::connect(&serving.addr).await.unwrap();
-    conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    let (_sts, _volume, serving, _conn) = half_a_request_with_grace("1s").await;
     let (code, logs) = serving.stop("TERM").await;
     assert_eq!(code, 0, "{logs}");
     assert!(
@@ -542,15 +529,9 @@ async fn sts_requests_given_up_on_are_counted_as_transport_errors() {
     let status = serving.first_verdict().await;
     assert_eq!(status["verdict"], "inconclusive", "{status:#}");
     let metrics = serving.get("/metrics").await.body;
-    let abandoned: u64 = metrics
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(
-                "irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"transport_error\"} ",
-            )
-        })
-        .unwrap()
-        .parse()
-        .unwrap();
+    let abandoned = metric(
+        &metrics,
+        "irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"transport_error\"}",
+    );
     assert!(abandoned >= 1, "{metrics}");
 }

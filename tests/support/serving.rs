@@ -297,3 +297,14 @@ fn parse(bytes: &[u8]) -> Answer {
         body: body.to_owned(),
     }
 }
+
+/// The value of one series (name and labels, as printed) in a /metrics
+/// body; panics when the series is absent.
+pub fn metric(metrics: &str, series: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series}:\n{metrics}"))
+        .parse()
+        .unwrap()
+}
