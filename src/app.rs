@@ -43,29 +43,60 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     crate::telemetry::init(cli.log_format);
-    // One thread is plenty: a check is a handful of concurrent requests.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let code = match cli.command {
+        Command::Check(args) => run_check(&args, &mut std::io::stdout()),
+        Command::Serve(args) => match runtime() {
+            Ok(runtime) => {
+                let code = runtime.block_on(run_serve(&args));
+                // Dropping a runtime waits for its blocking tasks without
+                // limit; the server is already down.
+                runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+                code
+            }
+            Err(e) => {
+                error!(%e, "could not start the async runtime");
+                crate::report::exit::INCONCLUSIVE
+            }
+        },
+    };
+    ExitCode::from(code)
+}
+
+/// A current-thread runtime: one thread is plenty, a check is a handful of
+/// concurrent requests and the server answers from memory.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!(%e, "could not start the async runtime");
-            return ExitCode::from(crate::report::exit::INCONCLUSIVE);
-        }
-    };
-    let code = match cli.command {
-        Command::Check(args) => runtime.block_on(run_check(&args, &mut std::io::stdout())),
-        Command::Serve(args) => runtime.block_on(run_serve(&args)),
-    };
-    // Dropping a runtime waits for its blocking tasks (a DNS lookup, a file
-    // read by the SDK) without limit; the verdict is already out.
-    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
-    ExitCode::from(code)
 }
 
 /// How long blocking work left behind may delay the exit.
 const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(500);
+
+/// How far past `--timeout` a check may run before the watchdog gives up
+/// on it: the check's own deadline covers every network call, so this
+/// only matters when something blocks where nothing should.
+pub const WATCHDOG_GRACE: Duration = Duration::from_millis(500);
+
+/// Runs `work` on a thread of its own with its own runtime; its result
+/// arrives on the returned channel. Checks run this way so that nothing a
+/// check does, a blocking read included, can hold up the caller: `check`
+/// still exits by its deadline, and `serve`'s HTTP side and signal
+/// handling stay on a thread no check ever touches.
+fn on_check_thread<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::io::Result<std::sync::mpsc::Receiver<T>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let runtime = runtime()?;
+    std::thread::Builder::new()
+        .name("irsa-doctor-check".into())
+        .spawn(move || {
+            let result = runtime.block_on(work);
+            let _ = tx.send(result);
+            runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+        })?;
+    Ok(rx)
+}
 
 /// Kubernetes truncates termination messages at 4096 bytes.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
@@ -105,8 +136,11 @@ fn read_small(path: &str) -> Option<String> {
 }
 
 /// Runs `check`, writes the report to `out`, the summary to the termination
-/// log, and returns the exit code.
-pub async fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
+/// log, and returns the exit code. The whole run, loading the AWS
+/// configuration included, ends within `--timeout` plus
+/// [`WATCHDOG_GRACE`]: a check that is not done by then is reported as
+/// `CHECK_TIMEOUT` and left behind.
+pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
     let started = Instant::now();
     let env = AwsEnv::from_process();
     let cfg = check_config(&args.verify, &env);
@@ -121,8 +155,25 @@ pub async fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
         retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
         "irsa-doctor check starting"
     );
-    let sts = Sts::from_env(crate::check::deadline(started, cfg.timeout), Arc::default()).await;
-    let report = check(&cfg, &env, &sts, SystemTime::now(), started).await;
+    let limit = cfg.timeout.saturating_add(WATCHDOG_GRACE);
+    let work = {
+        let (cfg, env) = (cfg.clone(), env.clone());
+        async move {
+            let sts =
+                Sts::from_env(crate::check::deadline(started, cfg.timeout), Arc::default()).await;
+            check(&cfg, &env, &sts, SystemTime::now(), started).await
+        }
+    };
+    let report = match on_check_thread(work) {
+        Ok(done) => match done.recv_timeout(limit) {
+            Ok(report) => report,
+            Err(_) => crate::check::timed_out(&cfg, &env, started),
+        },
+        Err(e) => {
+            error!(%e, "could not start the check's thread");
+            return crate::report::exit::INCONCLUSIVE;
+        }
+    };
     log_report(&report);
     let rendered = match args.output {
         Output::Text => report.to_text(),
@@ -135,7 +186,7 @@ pub async fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
         },
     };
     if let Err(e) = out
-        .write_all(rendered.as_bytes())
+        .write_all(crate::redact::redact(&rendered).as_bytes())
         .and_then(|()| out.flush())
     {
         error!(%e, "could not write the report to stdout");
@@ -230,9 +281,14 @@ pub async fn run_serve(args: &ServeArgs) -> u8 {
         );
     }
     let shared = Arc::new(Shared::new(settings));
-    let monitor = tokio::spawn(crate::monitor::run(cfg, env, shared.clone()));
+    // The loop gets a thread of its own: a check parsing a large answer or
+    // stuck in a blocking read cannot delay a probe or the SIGTERM handler.
+    // It is not joined: it ends with the process.
+    if let Err(e) = on_check_thread(crate::monitor::run(cfg, env, shared.clone())) {
+        error!(%e, "could not start the check's thread");
+        return crate::report::exit::INCONCLUSIVE;
+    }
     crate::server::serve(listener, shared, shutdown, args.shutdown_grace).await;
-    monitor.abort();
     info!("irsa-doctor serve stopped");
     crate::report::exit::PASS
 }
@@ -260,12 +316,16 @@ fn is_off(path: &Path) -> bool {
 
 /// Writes the summary where kubelet reads the termination message. The
 /// default path is skipped silently outside Kubernetes; a path the user
-/// chose that cannot be written is worth a warning.
+/// chose that cannot be written is worth a warning. Only a regular file is
+/// written, and it is opened without blocking: a FIFO there once hung the
+/// process after its verdict.
 pub fn write_termination_log(path: &Path, summary: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
     if is_off(path) {
         return;
     }
     let is_default = path == Path::new(DEFAULT_TERMINATION_LOG);
+    let summary = crate::redact::redact(summary);
     let mut end = summary.len().min(TERMINATION_MESSAGE_LIMIT);
     while !summary.is_char_boundary(end) {
         end -= 1;
@@ -273,9 +333,19 @@ pub fn write_termination_log(path: &Path, summary: &str) {
     let result = fs::OpenOptions::new()
         .write(true)
         .create(!is_default)
-        .truncate(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
-        .and_then(|mut f| f.write_all(&summary.as_bytes()[..end]));
+        .and_then(|f| {
+            if f.metadata()?.is_file() {
+                Ok(f)
+            } else {
+                Err(std::io::Error::other("it is not a regular file"))
+            }
+        })
+        .and_then(|mut f| {
+            f.set_len(0)?;
+            f.write_all(&summary.as_bytes()[..end])
+        });
     if let Err(e) = result {
         if !is_default {
             warn!(path = %path.display(), %e, "could not write the termination log");

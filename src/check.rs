@@ -15,6 +15,7 @@ use tracing::{debug, info};
 use crate::arn::{AssumedRoleArn, RoleArn};
 use crate::config::is_valid_session_name;
 use crate::env::AwsEnv;
+use crate::files::NotAFile;
 use crate::report::{
     format_unix, ChainReport, Code, Finding, Report, StsReport, TokenReport, Verdict,
 };
@@ -51,33 +52,30 @@ pub async fn check(
     started: Instant,
 ) -> Report {
     let deadline = deadline(started, cfg.timeout);
-    let mut report = Report {
-        verdict: Verdict::Pass,
-        findings: vec![],
-        role_arn: env.role_arn.clone(),
-        expected_role_arn: cfg
-            .expected_role_arn
-            .as_ref()
-            .map(ToString::to_string)
-            .or_else(|| env.role_arn.clone()),
-        assumed_role_arn: None,
-        token: None,
-        sts: StsReport {
-            region: Some(sts.region()),
-            session_name: Some(cfg.session_name.clone()),
-            ..StsReport::default()
-        },
-        default_chain: ChainReport::default(),
-        duration_ms: 0,
-        version: env!("CARGO_PKG_VERSION"),
-    };
+    let mut report = empty_report(cfg, env, Some(sts.region()));
     if sts.region_missing() {
         report.findings.push(region_missing(&sts.region()));
     }
+    // Settings that make every request fail before it is sent: judged
+    // first, and then nothing is sent at all (an SDK handed them logs and
+    // retries what it could not send).
+    report.findings.extend(env.setting_findings.iter().cloned());
+    report
+        .findings
+        .extend(sts.profile_findings().iter().cloned());
+    let offline = report
+        .findings
+        .iter()
+        .any(|f| matches!(f.code, Code::EndpointInvalid | Code::RegionInvalid));
+    let not_sent = || Err(NOT_SENT.to_owned());
 
     // Step 1: was IRSA injected at all? If not, name who the pod is instead.
     let (Some(role_text), Some(token_file)) = (&env.role_arn, &env.token_file) else {
-        let chain = resolve_chain(sts, deadline, None).await;
+        let chain = if offline {
+            not_sent()
+        } else {
+            resolve_chain(sts, deadline, None).await
+        };
         report
             .findings
             .push(env_not_injected(cfg, env, &report, &chain));
@@ -86,7 +84,16 @@ pub async fn check(
     };
 
     // Step 2: the role ARN.
-    let role = match RoleArn::parse(role_text) {
+    let parsed = if env.role_arn_not_utf8 {
+        Err(
+            "is not valid UTF-8 text: the AWS SDK for Rust reads it as unset, and other SDKs \
+             send it to STS garbled"
+                .to_owned(),
+        )
+    } else {
+        RoleArn::parse(role_text).map_err(|e| e.to_string())
+    };
+    let role = match parsed {
         Ok(role) => Some(role),
         Err(e) => {
             report.findings.push(
@@ -118,6 +125,7 @@ pub async fn check(
     // Step 5 and 7, concurrently: STS with the token, and the default chain.
     let assume = async {
         match (&role, token.sendable()) {
+            _ if offline => None,
             (Some(role), Some(token)) => {
                 Some(assume_with_retries(cfg, sts, role, token, deadline).await)
             }
@@ -126,6 +134,7 @@ pub async fn check(
     };
     let chain = async {
         match &token {
+            _ if offline => not_sent(),
             // The SDK would read an unusable file itself, without our size
             // limit or our check for a FIFO: do not let it.
             TokenRead::Unusable => {
@@ -142,6 +151,10 @@ pub async fn check(
     if let Some(outcome) = assumed {
         report.sts.attempts = outcome.attempts;
         report.sts.endpoint = outcome.endpoint.clone();
+        report.sts.clock_offset_seconds = outcome.clock_offset;
+        if let Some(finding) = outcome.clock_offset.and_then(clock_skew) {
+            report.findings.push(finding);
+        }
         match outcome.result {
             Ok(ok) => {
                 report.sts.request_id = ok.request_id.clone();
@@ -218,12 +231,105 @@ pub async fn check(
     finish(report, started)
 }
 
+/// A report with no findings yet.
+fn empty_report(cfg: &CheckConfig, env: &AwsEnv, region: Option<String>) -> Report {
+    Report {
+        verdict: Verdict::Pass,
+        findings: vec![],
+        role_arn: env.role_arn.clone(),
+        expected_role_arn: cfg
+            .expected_role_arn
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| env.role_arn.clone()),
+        assumed_role_arn: None,
+        token: None,
+        sts: StsReport {
+            region,
+            session_name: Some(cfg.session_name.clone()),
+            ..StsReport::default()
+        },
+        default_chain: ChainReport::default(),
+        duration_ms: 0,
+        version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+/// The report for a check that did not finish by its deadline: every
+/// network call is bounded, so this means something blocked where nothing
+/// should (a file read the SDK makes itself, say).
+pub fn timed_out(cfg: &CheckConfig, env: &AwsEnv, started: Instant) -> Report {
+    let limit = humantime::format_duration(cfg.timeout);
+    let mut report = empty_report(cfg, env, None);
+    report.findings.push(
+        Finding::error(
+            Code::CheckTimeout,
+            format!(
+                "the check did not finish within --timeout {limit}: something it waited on \
+                 never answered"
+            ),
+            "Run with RUST_LOG=debug to see the last step it reached. Look for settings that \
+             name files which block when read (a FIFO, a device) or endpoints that accept \
+             connections and never answer; raise --timeout only if STS is merely slow.",
+        )
+        .expected(format!("a verdict within {limit}"))
+        .found(format!("no verdict after {limit}")),
+    );
+    finish(report, started)
+}
+
 /// `started + timeout`, saturating: a huge `--timeout` means "no deadline
 /// worth speaking of", not an overflow.
 pub fn deadline(started: Instant, timeout: Duration) -> Instant {
     started
         .checked_add(timeout)
         .unwrap_or_else(|| started + Duration::from_secs(86_400 * 365))
+}
+
+/// Why the default chain was not resolved when a setting stopped all
+/// sending.
+const NOT_SENT: &str =
+    "not resolved: an endpoint or region setting is invalid (see the environment step)";
+
+/// How far this container's clock may be from STS's before SDKs fail.
+/// Most SDKs refresh credentials 5 minutes before they expire; with a
+/// clock further ahead than that, fresh credentials look stale or expired
+/// (botocore refuses them), and further behind, expired ones are still
+/// used and refused by AWS.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// `CLOCK_SKEW` when STS's clock minus ours is past
+/// [`MAX_CLOCK_SKEW_SECS`] either way.
+pub fn clock_skew(offset: i64) -> Option<Finding> {
+    if offset.abs() <= MAX_CLOCK_SKEW_SECS {
+        return None;
+    }
+    let ours = if offset < 0 { "ahead of" } else { "behind" };
+    // To the minute: the second is noise at this size.
+    let minutes = (offset.unsigned_abs() + 30) / 60;
+    let amount = humantime::format_duration(Duration::from_secs(minutes * 60));
+    let effect = if offset < 0 {
+        "credentials STS issues look expired or about to expire to an app's SDK, which refuses \
+         them or refreshes them on every call"
+    } else {
+        "an app's SDK keeps using credentials after they have expired, and AWS refuses them"
+    };
+    Some(
+        Finding::error(
+            Code::ClockSkew,
+            format!("this container's clock is {amount} {ours} STS's: {effect}"),
+            "Fix the node's time sync (chrony or systemd-timesyncd against the Amazon Time Sync \
+             Service, 169.254.169.123). A container shares the node's clock, so a fake clock \
+             (faketime, a time namespace) in the image is the other cause.",
+        )
+        .expected(format!(
+            "a clock within {} of STS's",
+            humantime::format_duration(Duration::from_secs(MAX_CLOCK_SKEW_SECS.unsigned_abs()))
+        ))
+        .found(format!(
+            "this clock {amount} {ours} STS's (offset {offset:+} s)"
+        )),
+    )
 }
 
 fn session_name_invalid(name: &str, used: &str) -> Finding {
@@ -376,9 +482,13 @@ fn token_file_finding(problem: TokenFileProblem) -> Finding {
                 }
                 _ => detail.clone(),
             };
-            let gid = process
-                .as_ref()
-                .map_or("<the app's gid>".to_owned(), |p| p.gid.to_string());
+            // fsGroup: 0 would "work" for a root process, by handing the
+            // token to the root group; never suggest it.
+            let gid = match &process {
+                Some(p) if p.gid != 0 => p.gid.to_string(),
+                Some(_) => "65532 (any non-zero GID)".to_owned(),
+                None => "<the app's gid>".to_owned(),
+            };
             Finding::error(
                 Code::TokenFileUnreadable,
                 format!("cannot read the token file {}: {detail}", path.display()),
@@ -391,6 +501,46 @@ fn token_file_finding(problem: TokenFileProblem) -> Finding {
             )
             .expected(format!("{} readable by this process", path.display()))
             .found(found)
+        }
+        TokenFileProblem::NotAFile { path, kind } => {
+            let fix = match kind {
+                NotAFile::Directory => {
+                    let inside = path.join("token");
+                    format!(
+                        "AWS_WEB_IDENTITY_TOKEN_FILE must name the token file, not the volume's \
+                         directory: point it at {} (the webhook's default is \
+                         {WEBHOOK_TOKEN_PATH}), or remove it from the container spec and let \
+                         the webhook set it. fsGroup does not help here.",
+                        inside.display()
+                    )
+                }
+                NotAFile::SymlinkLoop => format!(
+                    "{} is a chain of symlinks that never ends. The kubelet's projected volume \
+                     never does this: if the path was made by hand (in the image, or by an init \
+                     container), fix or remove the links; otherwise point \
+                     AWS_WEB_IDENTITY_TOKEN_FILE at {WEBHOOK_TOKEN_PATH} and recreate the pod.",
+                    path.display()
+                ),
+                _ => format!(
+                    "AWS_WEB_IDENTITY_TOKEN_FILE must name the projected token, a regular file; \
+                     point it at {WEBHOOK_TOKEN_PATH}, or remove it from the container spec and \
+                     let the webhook set it. fsGroup does not help here."
+                ),
+            };
+            Finding::error(
+                Code::TokenFileUnreadable,
+                format!(
+                    "the token path {} is {}, not a file",
+                    path.display(),
+                    kind.describe()
+                ),
+                fix,
+            )
+            .expected(format!(
+                "a regular file holding a JWT at {}",
+                path.display()
+            ))
+            .found(kind.describe())
         }
         TokenFileProblem::Malformed { path, detail } => Finding::error(
             Code::TokenMalformed,
@@ -464,6 +614,8 @@ struct AssumeOutcome {
     result: Result<Assumed, Failure>,
     attempts: u32,
     endpoint: Option<String>,
+    /// STS's clock minus ours, from the last attempt that got an answer.
+    clock_offset: Option<i64>,
 }
 
 async fn assume_with_retries(
@@ -477,6 +629,7 @@ async fn assume_with_retries(
     let role_arn = role.to_string();
     let mut attempts = 0u32;
     let mut endpoint = None;
+    let mut clock_offset = None;
     // The last failure STS itself answered: when a final attempt only runs
     // out of time, this says more than "no answer".
     let mut last_answered: Option<Failure> = None;
@@ -491,6 +644,7 @@ async fn assume_with_retries(
         let result = match attempt {
             Ok(attempt) => {
                 endpoint = attempt.endpoint.or(endpoint);
+                clock_offset = attempt.clock_offset.or(clock_offset);
                 attempt.result
             }
             Err(_) => Err(Failure {
@@ -512,6 +666,7 @@ async fn assume_with_retries(
                     result: Ok(assumed),
                     attempts,
                     endpoint,
+                    clock_offset,
                 };
             }
             Err(failure) => failure,
@@ -528,6 +683,7 @@ async fn assume_with_retries(
                 result: Err(failure),
                 attempts,
                 endpoint,
+                clock_offset,
             };
         }
         info!(

@@ -20,9 +20,22 @@ pub const CONTAINER_VARS: [&str; 2] = [
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 ];
 
+/// Variables whose values are secrets, registered for redaction as soon
+/// as the environment is read (`AWS_ACCESS_KEY_ID` is not secret).
+const SECRET_VARS: [&str; 3] = [
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AwsEnv {
+    /// `AWS_ROLE_ARN`; a value that is not UTF-8 is kept lossily and
+    /// flagged in `role_arn_not_utf8`.
     pub role_arn: Option<String>,
+    /// `AWS_ROLE_ARN` is set to bytes that are not UTF-8, which the AWS
+    /// SDK for Rust reads as unset.
+    pub role_arn_not_utf8: bool,
     pub token_file: Option<PathBuf>,
     pub role_session_name: Option<String>,
     /// Names of the [`STATIC_KEY_VARS`] that are set (values not kept).
@@ -30,12 +43,33 @@ pub struct AwsEnv {
     /// Names of the [`CONTAINER_VARS`] that are set.
     pub container_credentials: Vec<&'static str>,
     pub profile: Option<String>,
+    /// Findings for endpoint and region settings that cannot work (see
+    /// `endpoint.rs`); when any is there, nothing is sent.
+    pub setting_findings: Vec<crate::report::Finding>,
 }
 
 impl AwsEnv {
-    /// Reads the process environment.
+    /// Reads the process environment, registering secret values for
+    /// redaction.
     pub fn from_process() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        for name in SECRET_VARS {
+            if let Some(value) = std::env::var_os(name) {
+                crate::redact::register(&value.to_string_lossy());
+            }
+        }
+        let mut env = Self::from_lookup(|name| std::env::var(name).ok());
+        if env.role_arn.is_none() {
+            if let Some(raw) = std::env::var_os("AWS_ROLE_ARN").filter(|v| !v.is_empty()) {
+                env.role_arn = Some(raw.to_string_lossy().into_owned());
+                env.role_arn_not_utf8 = true;
+            }
+        }
+        if env.token_file.is_none() {
+            env.token_file = std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from);
+        }
+        env
     }
 
     /// Builds the snapshot from any lookup; empty values count as unset,
@@ -49,11 +83,13 @@ impl AwsEnv {
             // Kept as the SDK reads them: not trimmed, and a set-but-empty
             // session name is still set (the SDK sends it, STS refuses it).
             role_arn: get("AWS_ROLE_ARN"),
+            role_arn_not_utf8: false,
             token_file: get("AWS_WEB_IDENTITY_TOKEN_FILE").map(PathBuf::from),
             role_session_name: lookup("AWS_ROLE_SESSION_NAME"),
             static_keys: set(&STATIC_KEY_VARS),
             container_credentials: set(&CONTAINER_VARS),
             profile: get("AWS_PROFILE"),
+            setting_findings: crate::endpoint::findings(&lookup),
         }
     }
 }

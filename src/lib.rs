@@ -4,6 +4,9 @@
 //! Layout:
 //! - `config`: the clap flags (every one also an `IRSA_DOCTOR_*` env var).
 //! - `env`: the AWS variables that decide the pod's identity.
+//! - `endpoint`: endpoint and region settings, judged before sending.
+//! - `files`: bounded, non-blocking reads of files settings name.
+//! - `profile`: the shared config files, read within bounds for the SDK.
 //! - `arn`: role and assumed-role ARNs, and how they compare.
 //! - `token`: reading the projected token safely, decoding its claims.
 //! - `sts`: the only module that talks to AWS.
@@ -15,6 +18,7 @@
 //! - `metrics`: that state in Prometheus' text format.
 //! - `app`: each command end to end (flags in, exit code out).
 //! - `telemetry`: logging, with the guard that keeps SDK secrets out.
+//! - `redact`: removes secrets from the text on its way to every sink.
 
 #![forbid(unsafe_code)]
 
@@ -22,9 +26,13 @@ pub mod app;
 pub mod arn;
 pub mod check;
 pub mod config;
+pub mod endpoint;
 pub mod env;
+pub mod files;
 pub mod metrics;
 pub mod monitor;
+pub mod profile;
+pub mod redact;
 pub mod report;
 pub mod server;
 pub mod sts;

@@ -49,10 +49,15 @@ pub enum Code {
     RoleMismatch,
     StaticCredentialsShadow,
     DefaultChainMismatch,
+    EndpointInvalid,
+    RegionInvalid,
+    ProfileFileInvalid,
+    ClockSkew,
+    CheckTimeout,
 }
 
 impl Code {
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 25] = [
         Code::EnvNotInjected,
         Code::RoleArnInvalid,
         Code::SessionNameInvalid,
@@ -73,6 +78,11 @@ impl Code {
         Code::RoleMismatch,
         Code::StaticCredentialsShadow,
         Code::DefaultChainMismatch,
+        Code::EndpointInvalid,
+        Code::RegionInvalid,
+        Code::ProfileFileInvalid,
+        Code::ClockSkew,
+        Code::CheckTimeout,
     ];
 
     /// The stable name, as in the JSON and the README.
@@ -98,6 +108,11 @@ impl Code {
             Code::RoleMismatch => "ROLE_MISMATCH",
             Code::StaticCredentialsShadow => "STATIC_CREDENTIALS_SHADOW",
             Code::DefaultChainMismatch => "DEFAULT_CHAIN_MISMATCH",
+            Code::EndpointInvalid => "ENDPOINT_INVALID",
+            Code::RegionInvalid => "REGION_INVALID",
+            Code::ProfileFileInvalid => "PROFILE_FILE_INVALID",
+            Code::ClockSkew => "CLOCK_SKEW",
+            Code::CheckTimeout => "CHECK_TIMEOUT",
         }
     }
 
@@ -106,7 +121,11 @@ impl Code {
     pub fn is_inconclusive(self) -> bool {
         matches!(
             self,
-            Code::StsUnreachable | Code::StsThrottled | Code::IdpUnreachable | Code::StsError
+            Code::StsUnreachable
+                | Code::StsThrottled
+                | Code::IdpUnreachable
+                | Code::StsError
+                | Code::CheckTimeout
         )
     }
 }
@@ -244,6 +263,8 @@ pub struct StsReport {
     pub attempts: u32,
     /// The error code STS answered with, when it refused.
     pub error_code: Option<String>,
+    /// STS's clock minus this container's, in seconds, when STS answered.
+    pub clock_offset_seconds: Option<i64>,
     /// What STS reported from the token, on success.
     pub subject: Option<String>,
     pub audience: Option<String>,
@@ -421,6 +442,9 @@ impl Report {
                         Code::EnvNotInjected,
                         Code::RegionMissing,
                         Code::SessionNameInvalid,
+                        Code::EndpointInvalid,
+                        Code::RegionInvalid,
+                        Code::ProfileFileInvalid,
                     ],
                     true,
                 ),
@@ -460,6 +484,8 @@ impl Report {
                         Code::StsThrottled,
                         Code::IdpUnreachable,
                         Code::StsError,
+                        Code::ClockSkew,
+                        Code::CheckTimeout,
                     ],
                     sts.attempts > 0,
                 )),

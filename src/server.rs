@@ -255,11 +255,14 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     with_type(status, "text/plain; charset=utf-8", body)
 }
 
+/// Every answer is built here, so every body passes through the secret
+/// redaction on its way out (see `redact.rs`).
 fn with_type(
     status: StatusCode,
     content_type: &'static str,
     body: String,
 ) -> Response<Full<Bytes>> {
+    let body = crate::redact::redact_string(body);
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();

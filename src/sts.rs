@@ -12,7 +12,7 @@
 //! scrubbed of the token in case a validation error quotes it.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -22,20 +22,23 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use aws_sdk_sts::config::interceptors::{
-    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_sts::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_sts::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::RequestId;
-use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
 
+use crate::report::Finding;
 use crate::token::RawToken;
-use crate::traffic::{counting_client, StsCounters};
+use crate::traffic::{counting_client, StsCounters, LENGTH_LIMIT_ERROR};
 
-/// The most of an STS response body we read. Real answers are a few KiB;
-/// a proxy or wrong endpoint that streams without end must not cost
-/// unbounded memory.
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+pub use crate::traffic::MAX_RESPONSE_BYTES;
+
+/// Our `AssumeRoleWithWebIdentity` asks for the shortest session STS
+/// allows; the credentials' expiry is then STS's clock plus this.
+const SESSION_SECONDS: i32 = 900;
 
 /// The region used when none is configured anywhere, as the SDKs' global
 /// STS endpoint does. Reported with a `REGION_MISSING` warning.
@@ -166,6 +169,9 @@ pub struct Attempt {
     pub result: Result<Assumed, Failure>,
     /// The URL the request went to, as the SDK resolved it.
     pub endpoint: Option<String>,
+    /// STS's clock minus ours, in seconds, when an answer came: from the
+    /// credentials' expiry on success, else from the `Date` header.
+    pub clock_offset: Option<i64>,
 }
 
 /// What the default credential chain landed on.
@@ -248,6 +254,8 @@ pub enum ChainOutcome {
 pub struct Sts {
     sdk: SdkConfig,
     region_missing: bool,
+    /// Shared config files that could not be used (see `profile.rs`).
+    profile_findings: Vec<Finding>,
 }
 
 impl Sts {
@@ -260,15 +268,21 @@ impl Sts {
     ///
     /// Every STS request made through this configuration, the default
     /// chain's included, is counted in `counters`.
+    ///
+    /// The shared config files are read within bounds first, by
+    /// `profile.rs`, and handed to aws-config as contents, so that the
+    /// SDK never reads them itself.
     pub async fn from_env(deadline: Instant, counters: Arc<StsCounters>) -> Self {
+        let (files, profile_findings) = crate::profile::load(|name| std::env::var(name).ok());
         let loader = || {
-            let loader = aws_config::defaults(BehaviorVersion::latest());
+            let loader =
+                aws_config::defaults(BehaviorVersion::latest()).profile_files(files.clone());
             match counting_client(counters.clone()) {
                 Some(client) => loader.http_client(client),
                 None => loader,
             }
         };
-        match tokio::time::timeout_at(deadline.into(), loader().load()).await {
+        let mut sts = match tokio::time::timeout_at(deadline.into(), loader().load()).await {
             Ok(sdk) => Self::from_sdk_config(sdk),
             Err(_) => Sts {
                 sdk: loader()
@@ -276,8 +290,11 @@ impl Sts {
                     .load()
                     .await,
                 region_missing: true,
+                profile_findings: vec![],
             },
-        }
+        };
+        sts.profile_findings = profile_findings;
+        sts
     }
 
     /// Uses an already-loaded configuration (tests, or callers that load
@@ -294,7 +311,13 @@ impl Sts {
         Sts {
             sdk,
             region_missing,
+            profile_findings: vec![],
         }
+    }
+
+    /// Findings about the shared config files, found while loading.
+    pub fn profile_findings(&self) -> &[Finding] {
+        &self.profile_findings
     }
 
     pub fn region(&self) -> String {
@@ -318,15 +341,14 @@ impl Sts {
         session_name: &str,
         timeout: Duration,
     ) -> Attempt {
-        let recorder = RecordEndpoint::default();
+        let recorder = RecordExchange::default();
         // Unsigned: the operation's auth scheme is "none", and no credentials
         // provider means the default chain is not resolved as a side effect.
         // SDK retries off: check.rs retries with its own deadline and
         // classification.
         let mut conf = aws_sdk_sts::config::Builder::from(&self.sdk)
             .retry_config(RetryConfig::disabled())
-            .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
-            .interceptor(LimitResponseBody);
+            .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build());
         conf.set_credentials_provider(None);
         let conf = conf.build();
         let client = aws_sdk_sts::Client::from_conf(conf);
@@ -335,27 +357,56 @@ impl Sts {
             .role_arn(role_arn)
             .role_session_name(session_name)
             .web_identity_token(token.expose())
-            .duration_seconds(900)
+            .duration_seconds(SESSION_SECONDS)
             .customize()
             .interceptor(recorder.clone())
             .send()
             .await;
+        let exchange = recorder.get();
+        let mut clock_offset = exchange.date_offset();
         let result = match result {
-            Ok(out) => Ok(Assumed {
-                arn: out
+            Ok(out) => {
+                if let Some(creds) = out.credentials() {
+                    crate::redact::register(creds.secret_access_key());
+                    crate::redact::register(creds.session_token());
+                    // STS set the expiry from its own clock at issue time,
+                    // to the second: a better measure than the Date header.
+                    if let Some(received) = exchange.received_at {
+                        let issued = creds.expiration().secs() - i64::from(SESSION_SECONDS);
+                        clock_offset = Some(issued - unix_secs(received));
+                    }
+                }
+                match out
                     .assumed_role_user()
-                    .map(|u| u.arn().to_owned())
-                    .unwrap_or_default(),
-                request_id: out.request_id().map(str::to_owned),
-                subject: out.subject_from_web_identity_token().map(str::to_owned),
-                audience: out.audience().map(str::to_owned),
-                provider: out.provider().map(str::to_owned),
-            }),
+                    .map(|u| u.arn())
+                    .filter(|a| !a.is_empty())
+                {
+                    Some(arn) => Ok(Assumed {
+                        arn: arn.to_owned(),
+                        request_id: out.request_id().map(str::to_owned),
+                        subject: out.subject_from_web_identity_token().map(str::to_owned),
+                        audience: out.audience().map(str::to_owned),
+                        provider: out.provider().map(str::to_owned),
+                    }),
+                    // A 200 that names no role proves nothing either way.
+                    None => Err(Failure {
+                        kind: FailureKind::Unexpected { retry: false },
+                        code: None,
+                        message: "HTTP 200 without an AssumedRoleUser ARN: the answer does not \
+                                  say which role was assumed, so this is not STS's answer"
+                            .to_owned(),
+                        http_status: Some(200),
+                        request_id: out.request_id().map(str::to_owned),
+                        timed_out: false,
+                    }),
+                }
+            }
             Err(err) => Err(failure_of(&err, Some(token))),
         };
         Attempt {
             result,
-            endpoint: recorder.get(),
+            endpoint: exchange.endpoint,
+            clock_offset,
         }
     }
 
@@ -371,13 +422,23 @@ impl Sts {
             Ok(creds) => creds,
             Err(CredentialsError::CredentialsNotLoaded(_)) => return ChainOutcome::NoCredentials,
             Err(e) => {
-                let message = one_line(describe(&e));
+                let mut message = one_line(describe(&e));
+                if message.contains(LENGTH_LIMIT_ERROR) {
+                    message = format!(
+                        "an answer was larger than {MAX_RESPONSE_BYTES} bytes, which irsa-doctor \
+                         stopped reading ({message})"
+                    );
+                }
                 return ChainOutcome::Failed {
                     message: token.map_or(message.clone(), |t| scrub_token(message, t)),
                     web_identity: is_web_identity_failure(&e),
                 };
             }
         };
+        crate::redact::register(creds.secret_access_key());
+        if let Some(session_token) = creds.session_token() {
+            crate::redact::register(session_token);
+        }
         let source = ChainSource::of(&creds);
         if source == ChainSource::WebIdentity {
             return ChainOutcome::WebIdentity;
@@ -391,7 +452,6 @@ impl Sts {
         let conf = aws_sdk_sts::config::Builder::from(&self.sdk)
             .retry_config(RetryConfig::disabled())
             .credentials_provider(creds.clone())
-            .interceptor(LimitResponseBody)
             .build();
         let client = aws_sdk_sts::Client::from_conf(conf);
         match client.get_caller_identity().send().await {
@@ -430,9 +490,9 @@ fn is_web_identity_failure(err: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Removes the secret key and session token of `creds` from `text`.
 fn scrub_credentials(text: String, creds: &Credentials) -> String {
-    let mut text = text.replace(creds.secret_access_key(), "** secret key **");
+    let mut text = text.replace(creds.secret_access_key(), crate::redact::MASK);
     if let Some(token) = creds.session_token().filter(|t| !t.is_empty()) {
-        text = text.replace(token, "** session token **");
+        text = text.replace(token, crate::redact::MASK);
     }
     text
 }
@@ -469,15 +529,21 @@ where
         }
         SdkError::ResponseError(re) => {
             let status = re.raw().status().as_u16();
+            let detail = scrub(one_line(describe(err)));
+            let message = if detail.contains(LENGTH_LIMIT_ERROR) {
+                format!(
+                    "HTTP {status} with a body larger than {MAX_RESPONSE_BYTES} bytes, which \
+                     irsa-doctor stopped reading: STS answers are a few KiB"
+                )
+            } else {
+                format!("HTTP {status} with a body that is not an STS response document ({detail})")
+            };
             Failure {
                 kind: FailureKind::Unexpected {
                     retry: status >= 500,
                 },
                 code: None,
-                message: format!(
-                    "HTTP {status} with a body that is not an STS response document ({})",
-                    scrub(one_line(describe(err)))
-                ),
+                message,
                 http_status: Some(status),
                 request_id,
                 timed_out: false,
@@ -491,9 +557,14 @@ where
             request_id,
             timed_out: true,
         },
-        SdkError::DispatchFailure(_) => {
+        SdkError::DispatchFailure(dispatch) => {
             let message = scrub(one_line(describe(err)));
-            let kind = if message.to_ascii_lowercase().contains("certificate") {
+            let kind = if dispatch.is_user() || message.contains(NOT_APPLIED) {
+                // The request could not even be built or sent as asked (a
+                // bad URL, say): nothing was sent, and trying again cannot
+                // help.
+                FailureKind::Unexpected { retry: false }
+            } else if message.to_ascii_lowercase().contains("certificate") {
                 FailureKind::TlsUntrusted
             } else {
                 FailureKind::Unreachable
@@ -518,14 +589,21 @@ where
     }
 }
 
+/// What the SDK says when it cannot put the endpoint on a request; the
+/// request was never sent.
+const NOT_APPLIED: &str = "failed to apply endpoint";
+
 /// An error and its sources, each level once. Unlike the SDK's
 /// `DisplayErrorContext`, it never prints the `Debug` of a raw response
-/// (whose body could hold credentials).
+/// (whose body could hold credentials), and where an SDK error quotes the
+/// whole request (`failed to apply endpoint ... to request Request { body:
+/// ... }`), the request is cut out: findings quote what went wrong, never
+/// the request.
 pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = vec![];
     let mut next = Some(err);
     while let Some(e) = next {
-        let text = e.to_string();
+        let text = without_request_dump(e.to_string());
         if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
@@ -534,10 +612,25 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// `text` cut before any `Debug` dump of a request it quotes.
+fn without_request_dump(text: String) -> String {
+    match text.find("Request {") {
+        Some(at) => {
+            let cut = text[..at].trim_end_matches(['`', '"', ' ']);
+            format!("{cut} (the request is not shown)")
+        }
+        None => text,
+    }
+}
+
 /// Text made fit for a report field, a log line and a termination
 /// message: whitespace runs folded to one space, at most
 /// [`MAX_MESSAGE_CHARS`] characters.
+///
+/// Secrets are removed before the text is cut: a secret cut in half no
+/// longer matches, and its first half would be left standing.
 pub fn one_line(text: String) -> String {
+    let text = crate::redact::redact_string(text);
     let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match folded.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((end, _)) => format!("{}...", &folded[..end]),
@@ -548,27 +641,43 @@ pub fn one_line(text: String) -> String {
 /// Replaces the token, and its signature alone, wherever `text` quotes them.
 pub fn scrub_token(text: String, token: &RawToken) -> String {
     let whole = token.expose();
-    let mut text = text.replace(whole, "** token **");
+    let mut text = text.replace(whole, crate::redact::MASK);
     if let Some(sig) = whole.rsplit('.').next().filter(|s| s.len() >= 8) {
-        text = text.replace(sig, "** token signature **");
+        text = text.replace(sig, crate::redact::MASK);
     }
     text
 }
 
-/// Remembers the URL of the last request a client sent, so the report can
-/// name the endpoint the SDK actually used.
+/// What one exchange with STS showed besides its result: the URL of the
+/// request, and when the answer came with the `Date` STS put on it.
 #[derive(Debug, Clone, Default)]
-struct RecordEndpoint(Arc<Mutex<Option<String>>>);
+struct Exchange {
+    endpoint: Option<String>,
+    received_at: Option<SystemTime>,
+    date: Option<i64>,
+}
 
-impl RecordEndpoint {
-    fn get(&self) -> Option<String> {
-        self.0.lock().ok().and_then(|g| g.clone())
+impl Exchange {
+    /// STS's clock minus ours, by the `Date` header.
+    fn date_offset(&self) -> Option<i64> {
+        Some(self.date? - unix_secs(self.received_at?))
     }
 }
 
-impl Intercept for RecordEndpoint {
+/// Records an [`Exchange`], so the report can name the endpoint the SDK
+/// actually used and the clock can be compared with STS's.
+#[derive(Debug, Clone, Default)]
+struct RecordExchange(Arc<Mutex<Exchange>>);
+
+impl RecordExchange {
+    fn get(&self) -> Exchange {
+        self.0.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+impl Intercept for RecordExchange {
     fn name(&self) -> &'static str {
-        "RecordEndpoint"
+        "RecordExchange"
     }
 
     fn read_before_transmit(
@@ -579,34 +688,36 @@ impl Intercept for RecordEndpoint {
     ) -> Result<(), BoxError> {
         // The query string of a POST is empty; the URI carries no secret.
         if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(context.request().uri().to_owned());
+            slot.endpoint = Some(context.request().uri().to_owned());
+        }
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let date = context
+            .response()
+            .headers()
+            .get("date")
+            .and_then(|d| DateTime::from_str(d, Format::HttpDate).ok())
+            .map(|d| d.secs());
+        if let Ok(mut slot) = self.0.lock() {
+            slot.received_at = Some(SystemTime::now());
+            slot.date = date;
         }
         Ok(())
     }
 }
 
-/// Wraps every response body in a [`MAX_RESPONSE_BYTES`] limit before the
-/// SDK reads it.
-#[derive(Debug)]
-struct LimitResponseBody;
-
-impl Intercept for LimitResponseBody {
-    fn name(&self) -> &'static str {
-        "LimitResponseBody"
-    }
-
-    fn modify_before_deserialization(
-        &self,
-        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let body = context.response_mut().take_body();
-        *context.response_mut().body_mut() = body.map(|inner| {
-            SdkBody::from_body_1_x(http_body_util::Limited::new(inner, MAX_RESPONSE_BYTES))
-        });
-        Ok(())
-    }
+/// Whole seconds since the epoch, rounded to the nearest.
+fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| {
+        i64::try_from(d.as_millis().saturating_add(500) / 1000).unwrap_or(i64::MAX)
+    })
 }
 
 #[cfg(test)]

@@ -1,13 +1,12 @@
 //! Logging setup: `tracing` to stderr, text or JSON, `RUST_LOG` for the level.
 //!
-//! Invariant: no token and no credential reaches a log line, even at
-//! `RUST_LOG=trace`. Our own code never logs them. The AWS SDK's trace events
-//! print whole requests, responses and signing inputs through their `Debug`
-//! impls; in the SDK versions we build with, bodies are opaque and sensitive
-//! fields redacted, so nothing secret shows (tests/secrets.rs checks), but
-//! that rests on another project's `Debug` impls. So trace events from the
-//! SDK's crates are dropped here whatever `RUST_LOG` asks for; their debug
-//! events, which carry no request contents, still show.
+//! Invariant: no token and no credential reaches a log line, at any level.
+//! Our own code never logs them, but a dependency may: aws-config once
+//! logged whole requests, token included, at WARN. So every formatted line
+//! goes through `redact.rs` on its way to stderr, whatever crate wrote it.
+//! On top of that, the AWS SDK's trace events, which print whole requests,
+//! responses and signing inputs through other projects' `Debug` impls, are
+//! dropped whatever `RUST_LOG` asks for; their debug events still show.
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{filter_fn, EnvFilter};
@@ -28,7 +27,7 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let guard = filter_fn(|meta| !is_secret_bearing(meta));
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::MakeRedactingStderr)
         .with_target(true);
     let layer = match format {
         LogFormat::Text => fmt.with_ansi(false).boxed(),

@@ -12,12 +12,12 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+
+use crate::files::{read_bounded, NotAFile, ReadProblem};
 
 /// STS's limit on `WebIdentityToken`.
 pub const MAX_TOKEN_BYTES: usize = 20_000;
@@ -73,12 +73,15 @@ impl ProcessIds {
     }
 }
 
-/// Why the token could not be read. Each variant maps to one finding code.
+/// Why the token could not be read. Each variant maps to one finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenFileProblem {
     /// Nothing at the path, or a symlink chain that ends nowhere.
     Missing { path: PathBuf, detail: String },
-    /// There is something, but we may not read it, or it is not a file.
+    /// Something is there, but not a file: the variable names the volume's
+    /// directory, a device, a FIFO, or a symlink loop.
+    NotAFile { path: PathBuf, kind: NotAFile },
+    /// A file we may not read.
     Unreadable {
         path: PathBuf,
         detail: String,
@@ -92,48 +95,50 @@ pub enum TokenFileProblem {
 
 /// Reads the token at `path`, following the kubelet's symlinks
 /// (`token -> ..data/token`, `..data -> ..<timestamp>`) afresh on every call:
-/// after a rotation the same path names a new file.
+/// after a rotation the same path names a new file. Whatever is read is
+/// registered for redaction before anything else sees it.
 pub fn read_token_file(path: &Path) -> Result<RawToken, TokenFileProblem> {
-    let unreadable = |detail: String, file: Option<(u32, u32, u32)>| TokenFileProblem::Unreadable {
-        path: path.to_owned(),
-        detail,
-        file,
-        process: ProcessIds::current(),
-    };
-    let meta = match fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Err(TokenFileProblem::Missing {
-                path: path.to_owned(),
-                detail: describe_missing(path),
-            })
-        }
-        Err(e) => return Err(unreadable(format!("stat failed: {e}"), None)),
-    };
-    let stat = Some((meta.permissions().mode() & 0o7777, meta.uid(), meta.gid()));
-    if meta.is_dir() {
-        return Err(unreadable("it is a directory, not a file".into(), stat));
-    }
-    if !meta.is_file() {
-        return Err(unreadable(
-            "it is not a regular file (a FIFO, socket or device)".into(),
-            stat,
-        ));
-    }
-    let file = fs::File::open(path).map_err(|e| unreadable(format!("open failed: {e}"), stat))?;
-    let mut buf = Vec::with_capacity(4096);
-    file.take(MAX_TOKEN_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| unreadable(format!("read failed: {e}"), stat))?;
     let malformed = |detail: &str| TokenFileProblem::Malformed {
         path: path.to_owned(),
         detail: detail.to_owned(),
     };
-    if buf.len() > MAX_TOKEN_BYTES {
-        return Err(malformed(
-            "the file is larger than 20000 bytes, the most STS accepts as a WebIdentityToken",
-        ));
-    }
+    let buf =
+        match read_bounded(path, MAX_TOKEN_BYTES) {
+            Ok(buf) => buf,
+            Err(ReadProblem::Missing) => {
+                return Err(TokenFileProblem::Missing {
+                    path: path.to_owned(),
+                    detail: describe_missing(path),
+                })
+            }
+            Err(ReadProblem::NotAFile(kind)) => {
+                return Err(TokenFileProblem::NotAFile {
+                    path: path.to_owned(),
+                    kind,
+                })
+            }
+            Err(ReadProblem::TooLarge { .. }) => return Err(malformed(
+                "the file is larger than 20000 bytes, the most STS accepts as a WebIdentityToken",
+            )),
+            Err(ReadProblem::Denied { detail, file }) => {
+                return Err(TokenFileProblem::Unreadable {
+                    path: path.to_owned(),
+                    detail,
+                    file,
+                    process: ProcessIds::current(),
+                })
+            }
+            Err(ReadProblem::Failed(detail)) => {
+                return Err(TokenFileProblem::Unreadable {
+                    path: path.to_owned(),
+                    detail,
+                    file: None,
+                    process: ProcessIds::current(),
+                })
+            }
+        };
+    let text = String::from_utf8_lossy(&buf);
+    crate::redact::register_token(text.trim());
     let text = String::from_utf8(buf).map_err(|_| malformed("the file is not UTF-8 text"))?;
     let token = text.trim();
     if token.is_empty() {
@@ -156,8 +161,13 @@ fn describe_missing(path: &Path) -> String {
         if let Some(first) = target.components().next() {
             let link = path.parent().unwrap_or(Path::new("/")).join(first);
             if let Ok(inner) = fs::read_link(&link) {
+                let state = if link.is_dir() {
+                    "which exists but holds no such file"
+                } else {
+                    "which is gone"
+                };
                 detail.push_str(&format!(
-                    " ({} points to {}, which is gone)",
+                    " ({} points to {}, {state})",
                     link.display(),
                     inner.display()
                 ));
@@ -381,6 +391,21 @@ mod tests {
         fs::write(&path, vec![b'a'; 10 * 1024 * 1024]).unwrap();
         match read_token_file(&path) {
             Err(TokenFileProblem::Malformed { detail, .. }) => assert!(detail.contains("20000")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_token_missing_from_an_existing_data_dir_does_not_call_the_dir_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("..2026_01_01")).unwrap();
+        std::os::unix::fs::symlink("..2026_01_01", dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/token", dir.path().join("token")).unwrap();
+        match read_token_file(&dir.path().join("token")) {
+            Err(TokenFileProblem::Missing { detail, .. }) => {
+                assert!(detail.contains("exists but holds no such file"), "{detail}");
+                assert!(!detail.contains("gone"), "{detail}");
+            }
             other => panic!("{other:?}"),
         }
     }

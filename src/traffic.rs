@@ -1,12 +1,15 @@
-//! Counts the STS requests that leave this process, by action and outcome,
+//! The HTTP connector below the SDK: it bounds every response body and
+//! counts the STS requests that leave this process, by action and outcome,
 //! for `serve`'s metrics.
 //!
-//! The count is taken at the HTTP connector, below the SDK, because the
-//! default credential chain makes its own `AssumeRoleWithWebIdentity`
-//! calls (with the SDK's own retries) through clients irsa-doctor cannot
-//! add interceptors to. The connector is the SDK's default HTTPS client,
-//! wrapped; it is handed to the config loader, so every client built from
-//! that configuration, the chain's included, goes through it.
+//! Both happen at the connector because the default credential chain makes
+//! its own calls (STS `AssumeRoleWithWebIdentity` with the SDK's retries,
+//! IMDS, the container credentials endpoint) through clients irsa-doctor
+//! cannot add interceptors to. The connector is the SDK's default HTTPS
+//! client, wrapped; it is handed to the config loader, so every client
+//! built from that configuration, the chain's and IMDS's included, goes
+//! through it. A peer that streams without end therefore costs at most
+//! [`MAX_RESPONSE_BYTES`], whoever asked.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +28,18 @@ use aws_smithy_runtime_api::client::runtime_components::{
 };
 use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
 use aws_smithy_runtime_api::shared::IntoShared;
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
+
+/// The most of any response body the SDK may read, ours and the default
+/// chain's alike. Real STS, IMDS and container-credential answers are a few
+/// KiB; a proxy or wrong endpoint that streams without end must cost a
+/// bounded amount of memory and time.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// What a body cut at [`MAX_RESPONSE_BYTES`] reports, in the error chain
+/// the SDK returns (http-body-util's `LengthLimitError`).
+pub const LENGTH_LIMIT_ERROR: &str = "length limit exceeded";
 
 /// The STS actions irsa-doctor's checks cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +216,8 @@ struct CountingConnector {
 impl HttpConnector for CountingConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let Some(action) = action_of(&request) else {
-            return self.inner.call(request);
+            let response = self.inner.call(request);
+            return HttpConnectorFuture::new(async move { response.await.map(limit_body) });
         };
         let response = self.inner.call(request);
         // Counted when the answer comes, or, if the request is abandoned
@@ -218,9 +233,21 @@ impl HttpConnector for CountingConnector {
                 pending.outcome = Outcome::of_status(r.status().as_u16());
             }
             drop(pending);
-            response
+            response.map(limit_body)
         })
     }
+}
+
+/// Wraps a response's body in a [`MAX_RESPONSE_BYTES`] limit before the
+/// SDK reads it: past the limit, reading fails with [`LENGTH_LIMIT_ERROR`].
+fn limit_body(
+    mut response: aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+) -> aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    let body = response.take_body();
+    *response.body_mut() = body.map(|inner| {
+        SdkBody::from_body_1_x(http_body_util::Limited::new(inner, MAX_RESPONSE_BYTES))
+    });
+    response
 }
 
 /// One request in flight; counts itself when dropped.
@@ -239,7 +266,6 @@ impl Drop for Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_smithy_types::body::SdkBody;
 
     fn request(body: &'static str) -> HttpRequest {
         HttpRequest::new(SdkBody::from(body))

@@ -124,7 +124,7 @@ async fn an_error_quoting_the_canonical_request_leaks_nothing() {
         .unwrap()
         .to_owned();
     assert!(
-        error.contains("SignatureDoesNotMatch") && error.contains("** session token **"),
+        error.contains("SignatureDoesNotMatch") && error.contains("** redacted **"),
         "{error}"
     );
     assert!(!out.termination_log.contains('\n'));

@@ -79,6 +79,11 @@ pub enum Fault {
     Rendezvous,
     /// Holds each call until [`FakeAws::release`].
     Hold,
+    /// An endpoint that echoes the request it got, token and all, in its
+    /// error message.
+    Echo,
+    /// A 200 whose XML names no assumed role.
+    NoAssumedRole,
 }
 
 #[derive(Default)]
@@ -278,6 +283,16 @@ impl FakeAws {
                     let _ =
                         tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|r| *r)).await;
                     return self.assume(&form);
+                }
+                if let Some(Fault::Echo) = fault {
+                    return error(
+                        400,
+                        "InvalidParameterValue",
+                        &format!(
+                            "cannot handle the request {}",
+                            String::from_utf8_lossy(&req.body)
+                        ),
+                    );
                 }
                 match fault {
                     Some(f) => fault_response(&f),
@@ -528,7 +543,17 @@ fn fault_response(fault: &Fault) -> Resp {
         Fault::InvalidToken => error(400, "InvalidIdentityToken", "The web identity token provided could not be validated"),
         Fault::HugeBody => response(200, "text/xml", vec![b'x'; 2 * 1024 * 1024]),
         Fault::ExpiredToken => error(400, "ExpiredTokenException", &format!("Token expired: current date/time {} must be before the expiration date/time{}", super::jwt::now() + 90_000, super::jwt::now() + 86_400)),
-        Fault::Delay(_) | Fault::Rendezvous | Fault::Hold => {
+        Fault::NoAssumedRole => response(
+            200,
+            "text/xml",
+            r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <Audience>sts.amazonaws.com</Audience>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata><RequestId>req-odd-0001</RequestId></ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>"#,
+        ),
+        Fault::Delay(_) | Fault::Rendezvous | Fault::Hold | Fault::Echo => {
             unreachable!("handled by the caller")
         }
     }

@@ -13,7 +13,17 @@ pub const NODE_ASSUMED_ARN: &str =
     "arn:aws:sts::111122223333:assumed-role/eks-node-group-role/i-0123456789abcdef0";
 
 pub async fn start() -> Server {
-    let handler: Handler = Arc::new(|req| {
+    start_with(false).await
+}
+
+/// An IMDS whose credentials answer is 2 MiB of garbage, as from something
+/// else listening at its address.
+pub async fn start_huge() -> Server {
+    start_with(true).await
+}
+
+async fn start_with(huge: bool) -> Server {
+    let handler: Handler = Arc::new(move |req| {
         Box::pin(async move {
             let has_token = req.headers.get("x-aws-ec2-metadata-token").is_some();
             match (req.method.as_str(), req.path.as_str()) {
@@ -28,6 +38,14 @@ pub async fn start() -> Server {
                 (_, _) if !has_token => response(401, "text/plain", ""),
                 ("GET", "/latest/meta-data/iam/security-credentials/") => {
                     response(200, "text/plain", NODE_ROLE)
+                }
+                ("GET", p)
+                    if huge
+                        && p == format!(
+                            "/latest/meta-data/iam/security-credentials/{NODE_ROLE}"
+                        ) =>
+                {
+                    response(200, "application/json", vec![b'{'; 2 * 1024 * 1024])
                 }
                 ("GET", p)
                     if p == format!("/latest/meta-data/iam/security-credentials/{NODE_ROLE}") =>

@@ -29,8 +29,10 @@ const RUN_LIMIT: Duration = Duration::from_secs(120);
 /// `irsa-doctor` as a child process, with nothing inherited from the
 /// developer's environment.
 pub struct Doctor {
-    env: BTreeMap<String, String>,
+    env: BTreeMap<String, std::ffi::OsString>,
     args: Vec<String>,
+    /// A command the binary runs under (`faketime +2h`), if any.
+    wrapper: Vec<String>,
     home: tempfile::TempDir,
     user: Option<(u32, u32)>,
 }
@@ -91,6 +93,7 @@ impl Doctor {
         let mut d = Doctor {
             env: BTreeMap::new(),
             args: vec!["check".into()],
+            wrapper: vec![],
             home,
             user: None,
         };
@@ -123,6 +126,19 @@ impl Doctor {
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets a variable to bytes that need not be UTF-8.
+    pub fn env_os(mut self, key: &str, value: std::ffi::OsString) -> Self {
+        self.env.insert(key.into(), value);
+        self
+    }
+
+    /// Runs the binary under `command` (its path and arguments), as in
+    /// `faketime +2h irsa-doctor ...`.
+    pub fn under(mut self, command: &[&str]) -> Self {
+        self.wrapper = command.iter().map(|s| (*s).to_owned()).collect();
         self
     }
 
@@ -164,7 +180,14 @@ impl Doctor {
             }
             binary = copy;
         }
-        let mut cmd = Command::new(&binary);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&binary);
+                cmd
+            }
+            None => Command::new(&binary),
+        };
         cmd.env_clear()
             .envs(&self.env)
             .args(&self.args)

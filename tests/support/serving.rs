@@ -54,15 +54,19 @@ impl Doctor {
         self.run().await
     }
 
-    /// Starts `irsa-doctor serve` on a free loopback port with JSON logs,
-    /// and waits for its startup line.
+    /// Starts `irsa-doctor serve` on a free loopback port with JSON logs
+    /// (text ones where `IRSA_DOCTOR_LOG_FORMAT=text` is set), and waits
+    /// for its startup line.
     pub async fn serve(mut self) -> Serving {
         self.args[0] = "serve".into();
+        if !self.env.contains_key("IRSA_DOCTOR_LOG_FORMAT") {
+            self.args.extend(["--log-format".into(), "json".into()]);
+        }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_irsa-doctor"));
         cmd.env_clear()
             .envs(&self.env)
             .args(&self.args)
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--listen", "127.0.0.1:0"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -73,6 +77,13 @@ impl Doctor {
         let addr = tokio::time::timeout(WAIT_LIMIT, async {
             while let Ok(Some(line)) = lines.next_line().await {
                 push(&stderr, &line);
+                if let Some(text) = line.split(" listen=").nth(1) {
+                    return text
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                }
                 let Ok(v) = serde_json::from_str::<Value>(&line) else {
                     continue;
                 };

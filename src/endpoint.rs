@@ -1,0 +1,262 @@
+//! Endpoint and region settings, validated before anything is sent.
+//!
+//! A typo in `AWS_ENDPOINT_URL_STS` (`127.0.0.1:9`, a stray space,
+//! `https//...`) does not make the SDK refuse to start: it builds a
+//! request it cannot send, logs it (the token included, in some versions)
+//! and reports a network error, which looks transient and gets retried.
+//! Nothing was ever sent. So these settings are judged here first, with
+//! the same URL parser aws-config uses, and a bad one is a definitive
+//! finding that names the variable; the check then sends nothing at all.
+
+use crate::report::{Code, Finding};
+
+/// The variables that set an endpoint URL, in the order the SDK reads
+/// them: the service-specific one wins over the global one.
+pub const ENDPOINT_VARS: [&str; 3] = [
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+];
+
+/// The variables that name a region, in the SDK's order.
+pub const REGION_VARS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
+
+/// Why an endpoint value cannot be used; completes "... is not a valid
+/// endpoint URL: ".
+fn endpoint_problem(value: &str) -> Option<String> {
+    if let Some(c) = value.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Some(format!(
+            "it contains {} (a stray space or line break from the manifest?)",
+            match c {
+                ' ' => "a space".to_owned(),
+                '\t' => "a tab".to_owned(),
+                '\n' | '\r' => "a line break".to_owned(),
+                other => format!("the character {:?}", other),
+            }
+        ));
+    }
+    let url = match url::Url::parse(value) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Some(
+                if value.starts_with("https//") || value.starts_with("http//") {
+                    "its scheme lacks the colon (https:// is written https//)".to_owned()
+                } else {
+                    "it has no scheme (it must start with https:// or http://)".to_owned()
+                },
+            )
+        }
+        Err(e) => return Some(format!("it does not parse as a URL ({e})")),
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        // "127.0.0.1:9" and "localhost:4566" parse with the host as scheme.
+        return Some(if value.contains("://") {
+            format!(
+                "its scheme is {:?}; only https:// and http:// work",
+                url.scheme()
+            )
+        } else {
+            "it has no scheme (it must start with https:// or http://)".to_owned()
+        });
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Some("it has no host name".to_owned());
+    }
+    None
+}
+
+/// Whether `region` can stand in a host name, which every regional
+/// endpoint needs: letters, digits and hyphens, 1 to 63 of them, not
+/// starting or ending with a hyphen.
+pub fn is_valid_region(region: &str) -> bool {
+    (1..=63).contains(&region.len())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !region.starts_with('-')
+        && !region.ends_with('-')
+}
+
+/// A URL as it may be shown: any `user:password@` masked.
+fn shown(value: &str) -> String {
+    match (value.find("://"), value.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &value[..scheme_end], &value[at + 1..])
+        }
+        _ => value.to_owned(),
+    }
+}
+
+/// Findings for the endpoint and region settings `lookup` returns. An
+/// empty list means nothing stands in the way of sending.
+pub fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
+    let mut found = vec![];
+    let ignore_urls = lookup("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    for name in ENDPOINT_VARS {
+        if ignore_urls && name != "AWS_EC2_METADATA_SERVICE_ENDPOINT" {
+            continue;
+        }
+        let Some(value) = lookup(name).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if let Some(problem) = endpoint_problem(&value) {
+            found.push(endpoint_invalid(name, &value, &problem));
+        }
+    }
+    if let Some(mode) = lookup("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE").filter(|v| !v.is_empty()) {
+        if !mode.eq_ignore_ascii_case("ipv4") && !mode.eq_ignore_ascii_case("ipv6") {
+            found.push(
+                Finding::error(
+                    Code::EndpointInvalid,
+                    format!(
+                        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE is {mode:?}: the SDK's IMDS client \
+                         refuses it, so the node's credentials and region cannot be read"
+                    ),
+                    "Set AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE to IPv4 or IPv6, or remove it \
+                     (IPv4 is the default).",
+                )
+                .expected("IPv4 or IPv6")
+                .found(format!("{mode:?}")),
+            );
+        }
+    }
+    let region = REGION_VARS
+        .iter()
+        .find_map(|name| lookup(name).filter(|v| !v.is_empty()).map(|v| (*name, v)));
+    if let Some((name, value)) = region {
+        if !is_valid_region(&value) {
+            found.push(
+                Finding::error(
+                    Code::RegionInvalid,
+                    format!(
+                        "{name} is {value:?}, which cannot be a region: every regional endpoint \
+                         puts the region in a host name, so the SDK cannot build a request"
+                    ),
+                    format!(
+                        "Set {name} to a region code such as us-west-2 (letters, digits and \
+                         hyphens only), in the container spec or wherever the value comes from \
+                         (envFrom ConfigMaps, the image's ENV). Nothing was sent to STS."
+                    ),
+                )
+                .expected("a region code such as us-west-2")
+                .found(format!("{name}={value:?}")),
+            );
+        }
+    }
+    found
+}
+
+fn endpoint_invalid(name: &str, value: &str, problem: &str) -> Finding {
+    let what = if name == "AWS_EC2_METADATA_SERVICE_ENDPOINT" {
+        "the IMDS endpoint"
+    } else {
+        "the STS endpoint"
+    };
+    let sdk = match name {
+        "AWS_ENDPOINT_URL" => {
+            "aws-config ignores it with a warning and uses AWS's endpoint, while botocore and \
+             the AWS CLI refuse to start"
+        }
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT" => "an SDK falling back to IMDS fails",
+        _ => "an SDK builds requests it cannot send and reports network errors",
+    };
+    Finding::error(
+        Code::EndpointInvalid,
+        format!(
+            "{name} {:?} is not a valid endpoint URL: {problem}; {sdk}",
+            shown(value)
+        ),
+        format!(
+            "Fix {name} in the container spec (or the envFrom ConfigMap or image ENV that sets \
+             it) so that it names {what} as an absolute URL, or remove it to use AWS's default \
+             endpoint. irsa-doctor sent nothing, so this is not a network problem."
+        ),
+    )
+    .expected("an absolute https:// or http:// URL with a host, such as https://sts.us-west-2.amazonaws.com")
+    .found(format!("{name}={:?}", shown(value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(pairs: &[(&str, &str)]) -> Vec<(Code, String)> {
+        findings(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .into_iter()
+        .map(|f| (f.code, f.message))
+        .collect()
+    }
+
+    #[test]
+    fn the_typos_that_once_leaked_the_token_are_each_named() {
+        for (value, words) in [
+            ("127.0.0.1:9", "no scheme"),
+            ("localhost:4566", "no scheme"),
+            (" http://127.0.0.1:9", "a space"),
+            ("http://127.0.0.1:9 ", "a space"),
+            ("https//sts.us-west-2.amazonaws.com", "lacks the colon"),
+            ("ftp://example.invalid", "only https:// and http://"),
+            ("http://", "URL"),
+            ("sts.us-west-2.amazonaws.com", "no scheme"),
+            ("http://a\nb", "a line break"),
+        ] {
+            let found = problems(&[("AWS_ENDPOINT_URL_STS", value)]);
+            assert_eq!(found.len(), 1, "{value:?}: {found:?}");
+            assert_eq!(found[0].0, Code::EndpointInvalid);
+            assert!(found[0].1.contains("AWS_ENDPOINT_URL_STS"), "{found:?}");
+            assert!(found[0].1.contains(words), "{value:?}: {}", found[0].1);
+        }
+    }
+
+    #[test]
+    fn good_endpoints_and_regions_pass() {
+        assert!(problems(&[
+            (
+                "AWS_ENDPOINT_URL_STS",
+                "https://sts.us-west-2.amazonaws.com"
+            ),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566/"),
+            (
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                "http://[fd00:ec2::254]"
+            ),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6"),
+            ("AWS_REGION", "eu-central-1"),
+        ])
+        .is_empty());
+    }
+
+    #[test]
+    fn ignored_endpoint_urls_are_not_judged() {
+        assert!(problems(&[
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+            ("AWS_ENDPOINT_URL_STS", "127.0.0.1:9"),
+        ])
+        .is_empty());
+    }
+
+    #[test]
+    fn invalid_regions_and_imds_modes_are_findings() {
+        let found = problems(&[("AWS_REGION", "us west 2")]);
+        assert_eq!(found[0].0, Code::RegionInvalid);
+        let found = problems(&[("AWS_DEFAULT_REGION", "us-west-2/")]);
+        assert!(found[0].1.contains("AWS_DEFAULT_REGION"), "{found:?}");
+        let found = problems(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "v4")]);
+        assert_eq!(found[0].0, Code::EndpointInvalid);
+        assert!(is_valid_region("us-gov-west-1"));
+        assert!(!is_valid_region("-us"));
+        assert!(!is_valid_region(""));
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_not_shown() {
+        let found = problems(&[("AWS_ENDPOINT_URL_STS", "htp://user:hunter22@proxy.invalid")]);
+        assert!(!found[0].1.contains("hunter22"), "{found:?}");
+    }
+}

@@ -1,0 +1,402 @@
+//! Redaction on the way to every sink: log lines at every level and in
+//! both formats, the report on stdout, the termination message, and every
+//! HTTP answer of `serve`.
+//!
+//! irsa-doctor's own code never prints a secret, but a dependency may: a
+//! typo in `AWS_ENDPOINT_URL_STS` once made aws-config log whole requests,
+//! `WebIdentityToken=<the JWT>` included, at WARN. So nothing is trusted to
+//! be clean. Every sink passes its text through [`redact`], which removes:
+//! - every secret this process has seen: the token, each of its segments,
+//!   and the secret key and session token of any credentials (registered
+//!   with [`register_token`] and [`register`] where they are read);
+//! - anything shaped like a JWT (`eyJ...`.`...`), registered or not;
+//! - the value after `WebIdentityToken`, `X-Amz-Security-Token`,
+//!   `SecretAccessKey`, `SessionToken`, `aws_secret_access_key` or
+//!   `aws_session_token` followed by `=`, `:` or `>` (forms, headers, JSON,
+//!   XML, INI).
+//!
+//! The registry is process-wide because a log line can come from any
+//! thread and any crate; it keeps the most recent [`MAX_SECRETS`] secrets,
+//! so `serve`, which sees new credentials every check, stays bounded.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+/// What a removed secret is replaced with.
+pub const MASK: &str = "** redacted **";
+
+/// Secrets shorter than this are not registered: they would match ordinary
+/// words. Real tokens and keys are far longer.
+pub const MIN_SECRET_LEN: usize = 8;
+
+/// The most secrets kept; the oldest go first.
+pub const MAX_SECRETS: usize = 256;
+
+/// Names whose value is a secret, matched without regard to case.
+const SECRET_KEYS: [&str; 6] = [
+    "webidentitytoken",
+    "x-amz-security-token",
+    "secretaccesskey",
+    "sessiontoken",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
+
+/// The registered secrets and one automaton over them, rebuilt only when
+/// the set changes (a new token or new credentials), never per line.
+pub struct Secrets(RwLock<Registry>);
+
+struct Registry {
+    secrets: VecDeque<String>,
+    matcher: Option<Arc<AhoCorasick>>,
+}
+
+/// The process's secrets: what every sink redacts.
+static GLOBAL: Secrets = Secrets::new();
+
+/// The automaton for [`SECRET_KEYS`].
+static PATTERNS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .build(SECRET_KEYS)
+        .ok()
+});
+
+/// Registers a token with the process's secrets: the whole of it, and
+/// each dot-separated segment.
+pub fn register_token(token: &str) {
+    GLOBAL.register_token(token);
+}
+
+/// Registers one secret (a secret key, a session token) with the
+/// process's secrets. Too short ones are ignored; see [`MIN_SECRET_LEN`].
+pub fn register(secret: &str) {
+    GLOBAL.register(secret);
+}
+
+/// `text` with every secret removed: the process's registered secrets and
+/// everything shaped like one.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    GLOBAL.redact(text)
+}
+
+impl Secrets {
+    pub const fn new() -> Self {
+        Secrets(RwLock::new(Registry {
+            secrets: VecDeque::new(),
+            matcher: None,
+        }))
+    }
+
+    pub fn register_token(&self, token: &str) {
+        self.register(token);
+        for segment in token.split('.') {
+            self.register(segment);
+        }
+    }
+
+    pub fn register(&self, secret: &str) {
+        let secret = secret.trim();
+        if secret.len() < MIN_SECRET_LEN {
+            return;
+        }
+        let mut registry = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if registry.secrets.back().is_some_and(|s| s == secret) {
+            return;
+        }
+        registry.secrets.retain(|s| s != secret);
+        if registry.secrets.len() == MAX_SECRETS {
+            registry.secrets.pop_front();
+        }
+        registry.secrets.push_back(secret.to_owned());
+        // Longest first, so a token is masked whole rather than by segment.
+        registry.matcher = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&registry.secrets)
+            .ok()
+            .map(Arc::new);
+    }
+
+    /// `text` with every secret removed; borrowed when there was nothing
+    /// to remove, which is the usual case and costs one pass per automaton.
+    pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let matcher = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .matcher
+            .clone();
+        let mut out = Cow::Borrowed(text);
+        if let Some(m) = matcher {
+            if m.is_match(text) {
+                out = Cow::Owned(m.replace_all(text, &vec![MASK; m.patterns_len()]));
+            }
+        }
+        if let Some(masked) = mask_jwts(&out) {
+            out = Cow::Owned(masked);
+        }
+        if let Some(masked) = mask_key_values(&out) {
+            out = Cow::Owned(masked);
+        }
+        out
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.read().unwrap().secrets.len()
+    }
+}
+
+impl Default for Secrets {
+    fn default() -> Self {
+        Secrets::new()
+    }
+}
+
+/// Owned convenience for fields that are `String`s.
+pub fn redact_string(text: String) -> String {
+    match redact(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(masked) => masked,
+    }
+}
+
+fn is_b64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// The shortest `eyJ...` run taken for a base64url-encoded JSON object.
+const MIN_JWT_RUN: usize = 20;
+
+/// Masks every JWT, whole or cut: any run of 20 or more base64url
+/// characters that starts with `eyJ` (a JSON object, `{"`, encoded: a JWT's
+/// header and payload both start so), with the dot-separated segments that
+/// follow it. A JWT cut short by a length limit is still masked.
+fn mask_jwts(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let run = |from: usize| from + bytes[from..].iter().take_while(|&&b| is_b64url(b)).count();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = text[search..].find("eyJ") {
+        let start = search + found;
+        let mut end = run(start);
+        // A shorter header still counts when a segment follows it.
+        let dotted = bytes.get(end) == Some(&b'.') && end + 1 < run(end + 1);
+        let long_enough = end - start >= MIN_JWT_RUN || (end - start >= 11 && dotted);
+        if !long_enough || (start > 0 && is_b64url(bytes[start - 1])) {
+            search = start + 3;
+            continue;
+        }
+        // The payload and signature segments that follow.
+        for _ in 0..2 {
+            if bytes.get(end) == Some(&b'.') && run(end + 1) > end + 1 {
+                end = run(end + 1);
+            }
+        }
+        let o = out.get_or_insert_with(String::new);
+        o.push_str(&text[copied..start]);
+        o.push_str(MASK);
+        copied = end;
+        search = end;
+    }
+    out.map(|mut o| {
+        o.push_str(&text[copied..]);
+        o
+    })
+}
+
+/// Masks the value after a [`SECRET_KEYS`] name and `=`, `:` or `>`, with
+/// quotes, backslashes (JSON escapes) and blanks allowed around the
+/// separator. A name not followed by a separator is prose ("AWS_SESSION_TOKEN
+/// set in this container") and is left alone.
+fn mask_key_values(text: &str) -> Option<String> {
+    let patterns = PATTERNS.as_ref()?;
+    let bytes = text.as_bytes();
+    let is_quote = |b: u8| matches!(b, b'"' | b'\'' | b'\\' | b' ' | b'\t');
+    let ends_value = |b: u8| {
+        b.is_ascii_whitespace()
+            || matches!(
+                b,
+                b'&' | b'"' | b'\'' | b'<' | b',' | b';' | b'}' | b'\\' | b')'
+            )
+    };
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for m in patterns.find_iter(text) {
+        if m.start() < copied {
+            continue;
+        }
+        let mut i = m.end();
+        while i < bytes.len() && is_quote(bytes[i]) {
+            i += 1;
+        }
+        if !matches!(bytes.get(i), Some(b'=' | b':' | b'>')) {
+            continue;
+        }
+        i += 1;
+        while i < bytes.len() && is_quote(bytes[i]) {
+            i += 1;
+        }
+        let value_start = i;
+        while i < bytes.len() && !ends_value(bytes[i]) {
+            i += 1;
+        }
+        if i == value_start || text[value_start..].starts_with(MASK) {
+            continue;
+        }
+        let o = out.get_or_insert_with(String::new);
+        o.push_str(&text[copied..value_start]);
+        o.push_str(MASK);
+        copied = i;
+    }
+    out.map(|mut o| {
+        o.push_str(&text[copied..]);
+        o
+    })
+}
+
+/// A `tracing_subscriber` writer that buffers one event and writes it,
+/// redacted, to stderr when the event is done: the formatter hands over
+/// a whole line, so a secret is never split across two writes.
+pub struct RedactingStderr {
+    buf: Vec<u8>,
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MakeRedactingStderr {
+    type Writer = RedactingStderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingStderr { buf: Vec::new() }
+    }
+}
+
+/// Makes one [`RedactingStderr`] per event.
+pub struct MakeRedactingStderr;
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactingStderr {
+    fn drop(&mut self) {
+        use std::io::Write as _;
+        if self.buf.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        let _ = std::io::stderr().lock().write_all(redact(&text).as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registered_token_and_each_segment_are_masked() {
+        let secrets = Secrets::new();
+        secrets.register_token("aGVhZGVyLXNlZ21lbnQ.cGF5bG9hZC1zZWdtZW50.c2lnbmF0dXJlLXNlZ21lbnQ");
+        let text = "a aGVhZGVyLXNlZ21lbnQ.cGF5bG9hZC1zZWdtZW50.c2lnbmF0dXJlLXNlZ21lbnQ b \
+                    c2lnbmF0dXJlLXNlZ21lbnQ c cGF5bG9hZC1zZWdtZW50";
+        let out = secrets.redact(text);
+        for secret in [
+            "aGVhZGVyLXNlZ21lbnQ",
+            "cGF5bG9hZC1zZWdtZW50",
+            "c2lnbmF0dXJlLXNlZ21lbnQ",
+        ] {
+            assert!(!out.contains(secret), "{out}");
+        }
+        assert!(out.starts_with("a ** redacted ** b"), "masked whole: {out}");
+    }
+
+    #[test]
+    fn jwt_shapes_are_masked_even_unregistered_or_cut() {
+        let out = redact("token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.U0lHTkFUVVJF end");
+        assert_eq!(out, "token ** redacted ** end");
+        let unsigned = redact("x=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.");
+        assert_eq!(unsigned, "x=** redacted **.");
+        let cut = redact("... .eyJhdWQiOlsic3RzLmFtYXpvbmF3cy5jb20...");
+        assert_eq!(cut, "... .** redacted **...");
+        assert_eq!(
+            redact("eyJ alone, and eyJshort.x"),
+            "eyJ alone, and eyJshort.x"
+        );
+    }
+
+    #[test]
+    fn values_after_secret_names_are_masked_in_every_syntax() {
+        let cases = [
+            (
+                "Action=AssumeRoleWithWebIdentity&WebIdentityToken=abc.def&Version=1",
+                "WebIdentityToken=** redacted **&Version",
+            ),
+            (
+                "x-amz-security-token: FQoGZXIvYXdzEJr",
+                "x-amz-security-token: ** redacted **",
+            ),
+            (
+                "X-Amz-Security-Token:FQoGZXIvYXdzEJr\n",
+                "X-Amz-Security-Token:** redacted **\n",
+            ),
+            (
+                r#"{"SecretAccessKey":"wJalrXUtnFEMI/K7MDENG"}"#,
+                r#"{"SecretAccessKey":"** redacted **"}"#,
+            ),
+            (
+                r#"{\"SessionToken\":\"FQoGZXIv\"}"#,
+                r#"{\"SessionToken\":\"** redacted **\"}"#,
+            ),
+            (
+                "<SessionToken>FQoGZXIvYXdz</SessionToken>",
+                "<SessionToken>** redacted **</SessionToken>",
+            ),
+            (
+                "aws_secret_access_key = wJalrXUtnFEMI",
+                "aws_secret_access_key = ** redacted **",
+            ),
+        ];
+        for (text, want) in cases {
+            let out = redact(text);
+            assert!(out.contains(want), "{text} gave {out}");
+        }
+    }
+
+    #[test]
+    fn prose_that_names_a_variable_is_left_alone() {
+        for text in [
+            "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN set in this container",
+            "no AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN",
+            "ready: irsa-doctor: pass: acting as arn:aws:sts::111122223333:assumed-role/app/s",
+        ] {
+            assert_eq!(redact(text), text);
+        }
+    }
+
+    #[test]
+    fn short_values_are_not_registered_and_the_registry_is_bounded() {
+        let secrets = Secrets::new();
+        secrets.register("short");
+        assert_eq!(secrets.redact("a short word"), "a short word");
+        for i in 0..MAX_SECRETS + 10 {
+            secrets.register(&format!("bounded-secret-{i:04}"));
+        }
+        assert_eq!(secrets.len(), MAX_SECRETS);
+        assert_eq!(
+            secrets.redact("bounded-secret-0000"),
+            "bounded-secret-0000",
+            "evicted"
+        );
+        assert_eq!(secrets.redact("bounded-secret-0265"), MASK);
+    }
+}

@@ -1,0 +1,481 @@
+//! A hostile or broken environment: typos in endpoint settings, peers that
+//! echo the request or send too much, files that block or never end, a
+//! skewed clock, odd token paths. Each test pins one hole that was found
+//! by attacking an earlier build, and fails on that build.
+
+mod support;
+
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
+
+use support::fake_aws::{self, FakeAws, Fault, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use support::jwt::{Jwt, TokenVolume};
+use support::{imds, Doctor, Outcome};
+
+fn healthy_token() -> (String, TokenVolume) {
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
+    let vol = TokenVolume::new(&token);
+    (token, vol)
+}
+
+fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+}
+
+/// Every way the endpoint setting was seen to go wrong, made from the
+/// stand-in's real URL so that a request, if one were sent, would arrive.
+fn endpoint_typos(url: &str) -> Vec<String> {
+    vec![
+        url.trim_start_matches("http://").to_owned(),
+        format!(" {url}"),
+        format!("{url} "),
+        url.replace("http://", "http//"),
+    ]
+}
+
+/// No part of the token longer than 8 characters appears in `text`.
+fn assert_no_token_in(text: &str, token: &str, context: &str) {
+    for segment in token.split('.').filter(|s| s.len() > 8) {
+        for window in [
+            segment,
+            &segment[..segment.len().min(24)],
+            &segment[segment.len().saturating_sub(24)..],
+        ] {
+            assert!(
+                !text.contains(window),
+                "{context}: a token segment leaked ({window}):\n{text}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn endpoint_typos_are_endpoint_invalid_and_nothing_is_sent() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    for typo in endpoint_typos(&sts.url()) {
+        for var in ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"] {
+            let out = Doctor::new(&sts.url())
+                .unset("AWS_ENDPOINT_URL_STS")
+                .env(var, &typo)
+                .irsa(ROLE_ARN, &vol.path())
+                .json()
+                .await;
+            assert_eq!(
+                out.code, 1,
+                "{var}={typo:?}: {}\n{}",
+                out.stdout, out.stderr
+            );
+            let f = out.finding("ENDPOINT_INVALID");
+            assert!(
+                f["message"].as_str().unwrap().contains(var),
+                "{var}={typo:?}: {f:#}"
+            );
+            assert_eq!(
+                out.json()["sts"]["attempts"],
+                0,
+                "not retried as a network error"
+            );
+        }
+    }
+    assert_eq!(
+        sts.aws.assume_calls(),
+        0,
+        "nothing was sent, not even by the SDK's chain"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_region_is_region_invalid_and_nothing_is_sent() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    for region in ["us west 2", "us-west-2/", "-x"] {
+        let out = Doctor::new(&sts.url())
+            .env("AWS_REGION", region)
+            .irsa(ROLE_ARN, &vol.path())
+            .json()
+            .await;
+        assert_eq!(out.code, 1, "{region:?}: {}\n{}", out.stdout, out.stderr);
+        let f = out.finding("REGION_INVALID");
+        assert!(f["found"].as_str().unwrap().contains("AWS_REGION"), "{f:#}");
+    }
+    assert_eq!(sts.aws.assume_calls(), 0);
+}
+
+/// The leak matrix: every endpoint typo and an endpoint that echoes the
+/// request, in `check` and `serve`, at `info` and `trace`, with text and
+/// JSON logs and reports. No piece of the token may reach any output,
+/// `/status` and the other endpoints included.
+#[tokio::test]
+async fn no_part_of_the_token_reaches_any_output_whatever_the_endpoint_does() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::Echo);
+    let (token, vol) = healthy_token();
+    let mut endpoints = endpoint_typos(&sts.url());
+    endpoints.push(sts.url());
+    for endpoint in &endpoints {
+        for level in ["info", "trace"] {
+            for format in ["text", "json"] {
+                let context = format!("check, endpoint {endpoint:?}, {level}, {format}");
+                let out = Doctor::new(endpoint)
+                    .irsa(ROLE_ARN, &vol.path())
+                    .env("RUST_LOG", level)
+                    .arg("--output")
+                    .arg(format)
+                    .arg("--log-format")
+                    .arg(format)
+                    .run()
+                    .await;
+                assert!(
+                    out.code == 1 || out.code == 3,
+                    "{context}: {}",
+                    out.all_output()
+                );
+                assert_no_token_in(&out.all_output(), &token, &context);
+
+                let context = format!("serve, endpoint {endpoint:?}, {level}, {format}");
+                let serving = Doctor::new(endpoint)
+                    .irsa(ROLE_ARN, &vol.path())
+                    .env("RUST_LOG", level)
+                    .env("IRSA_DOCTOR_LOG_FORMAT", format)
+                    .serve()
+                    .await;
+                serving.first_verdict().await;
+                let mut answers = String::new();
+                for path in ["/status", "/readyz", "/livez", "/metrics"] {
+                    let a = serving.get(path).await;
+                    answers.push_str(&a.head);
+                    answers.push_str(&a.body);
+                }
+                let (code, logs) = serving.stop("TERM").await;
+                assert_eq!(code, 0, "{context}");
+                assert_no_token_in(&answers, &token, &context);
+                assert_no_token_in(&logs, &token, &context);
+            }
+        }
+    }
+    assert!(
+        sts.aws.assume_calls() > 0,
+        "the echoing endpoint was really asked, token and all"
+    );
+}
+
+#[tokio::test]
+async fn an_echoed_request_is_reported_without_the_request() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::Echo);
+    let (token, vol) = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let found = out.finding("STS_ERROR")["found"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(found.starts_with("InvalidParameterValue"), "{found}");
+    assert!(found.contains("WebIdentityToken=** redacted **"), "{found}");
+    assert_no_token_in(&out.all_output(), &token, "echo");
+}
+
+#[tokio::test]
+async fn a_200_without_an_assumed_role_is_inconclusive_not_a_role_mismatch() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::NoAssumedRole);
+    let (_, vol) = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        !out.codes().contains(&"ROLE_MISMATCH".to_owned()),
+        "{:?}",
+        out.codes()
+    );
+    let f = out.finding("STS_ERROR");
+    assert!(
+        f["found"].as_str().unwrap().contains("AssumedRoleUser"),
+        "{f:#}"
+    );
+}
+
+#[tokio::test]
+async fn in_serve_a_200_without_an_assumed_role_leaves_a_fresh_pass_standing() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    let serving = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .arg("--interval")
+        .arg("1s")
+        .arg("--stale-after")
+        .arg("1h")
+        .serve()
+        .await;
+    assert_eq!(serving.first_verdict().await["verdict"], "pass");
+    sts.aws.always(Fault::NoAssumedRole);
+    serving
+        .wait_for("/status", |a| a.json()["verdict"] == "inconclusive")
+        .await;
+    let ready = serving.get("/readyz").await;
+    assert_eq!(ready.status, 200, "{ready:?}");
+    let (code, _) = serving.stop("TERM").await;
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn a_huge_imds_answer_is_cut_at_the_body_limit() {
+    let sts = FakeAws::healthy().await;
+    let imds = imds::start_huge().await;
+    let out = Doctor::new(&sts.url())
+        .unset("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url())
+        .json()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let chain = out.json()["default_chain"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        chain.contains("larger than 1048576 bytes"),
+        "{chain}\n{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn config_files_that_block_or_never_end_are_findings_and_do_not_hang() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    for (var, path) in [
+        ("AWS_CONFIG_FILE", Path::new("/dev/zero")),
+        ("AWS_CONFIG_FILE", fifo.as_path()),
+        ("AWS_SHARED_CREDENTIALS_FILE", fifo.as_path()),
+        ("AWS_SHARED_CREDENTIALS_FILE", dir.path()),
+    ] {
+        let out = Doctor::new(&sts.url())
+            .irsa(ROLE_ARN, &vol.path())
+            .env(var, path.to_str().unwrap())
+            .env("IRSA_DOCTOR_TIMEOUT", "5s")
+            .json()
+            .await;
+        assert_eq!(
+            out.code,
+            1,
+            "{var}={}: {}\n{}",
+            path.display(),
+            out.stdout,
+            out.stderr
+        );
+        let f = out.finding("PROFILE_FILE_INVALID");
+        assert!(f["message"].as_str().unwrap().contains(var), "{f:#}");
+    }
+}
+
+#[tokio::test]
+async fn serve_with_a_fifo_for_a_config_file_answers_and_stops_on_sigterm() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let serving = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("AWS_CONFIG_FILE", fifo.to_str().unwrap())
+        .serve()
+        .await;
+    let status = serving.first_verdict().await;
+    assert_eq!(status["verdict"], "fail", "{status:#}");
+    assert_eq!(serving.get("/readyz").await.status, 503);
+    assert_eq!(serving.get("/livez").await.status, 200);
+    let (code, _) = serving.stop("TERM").await;
+    assert_eq!(code, 0);
+}
+
+/// Something the check cannot bound itself blocks (the SDK's HTTPS client
+/// reads `SSL_CERT_FILE` with a plain blocking read): `check` still ends
+/// by `--timeout`, and `serve` still answers and stops on SIGTERM.
+#[tokio::test]
+async fn a_check_stuck_in_a_blocking_read_is_bounded_by_the_timeout() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("SSL_CERT_FILE", fifo.to_str().unwrap())
+        .env("IRSA_DOCTOR_TIMEOUT", "2s")
+        .json()
+        .await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    out.finding("CHECK_TIMEOUT");
+    assert!(
+        out.termination_log.contains("CHECK_TIMEOUT"),
+        "{}",
+        out.termination_log
+    );
+
+    let serving = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("SSL_CERT_FILE", fifo.to_str().unwrap())
+        .serve()
+        .await;
+    assert_eq!(serving.get("/readyz").await.status, 503);
+    assert_eq!(serving.get("/livez").await.status, 200);
+    let (code, _) = serving.stop("TERM").await;
+    assert_eq!(code, 0, "SIGTERM works while a check is stuck");
+}
+
+#[tokio::test]
+async fn a_fifo_as_the_termination_log_does_not_hang_after_the_verdict() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("IRSA_DOCTOR_TERMINATION_LOG", fifo.to_str().unwrap())
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("could not write the termination log"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn token_paths_that_are_not_files_say_what_they_are_and_how_to_fix_it() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let volume_dir = vol.dir.path().to_owned();
+    for (path, what, fix) in [
+        (
+            volume_dir.clone(),
+            "a directory",
+            volume_dir.join("token").display().to_string(),
+        ),
+        (a.clone(), "a symlink loop", "symlinks".to_owned()),
+        (
+            "/dev/zero".into(),
+            "a character device",
+            "/var/run/secrets/eks.amazonaws.com/serviceaccount/token".to_owned(),
+        ),
+    ] {
+        let out = Doctor::new(&sts.url()).irsa(ROLE_ARN, &path).json().await;
+        assert_eq!(
+            out.code,
+            1,
+            "{}: {}\n{}",
+            path.display(),
+            out.stdout,
+            out.stderr
+        );
+        let f = out.finding("TOKEN_FILE_UNREADABLE");
+        assert!(f["message"].as_str().unwrap().contains(what), "{f:#}");
+        let remedy = f["remedy"].as_str().unwrap();
+        assert!(remedy.contains(&fix), "{remedy}");
+        assert!(
+            !remedy.contains("fsGroup:"),
+            "fsGroup cannot fix this: {remedy}"
+        );
+    }
+    assert_eq!(sts.aws.assume_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_token_missing_from_an_existing_data_dir_is_not_called_a_gone_dir() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    std::fs::remove_file(vol.data_file()).unwrap();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let found = out.finding("TOKEN_FILE_MISSING")["found"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(found.contains("exists but holds no such file"), "{found}");
+    assert!(!found.contains("gone"), "{found}");
+}
+
+#[tokio::test]
+async fn a_role_arn_that_is_not_utf8_is_invalid_not_unset() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    let mut arn = ROLE_ARN.as_bytes().to_vec();
+    arn.push(0xff);
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env_os("AWS_ROLE_ARN", std::ffi::OsString::from_vec(arn))
+        .json()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        !out.codes().contains(&"ENV_NOT_INJECTED".to_owned()),
+        "{:?}",
+        out.codes()
+    );
+    let f = out.finding("ROLE_ARN_INVALID");
+    assert!(f["message"].as_str().unwrap().contains("UTF-8"), "{f:#}");
+}
+
+/// Runs the check with the container's clock shifted by `offset`
+/// (faketime's syntax), against the stand-in, which keeps real time.
+async fn check_with_clock(
+    sts: &fake_aws::FakeAwsServer,
+    vol: &TokenVolume,
+    offset: &str,
+) -> Outcome {
+    Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .under(&["/usr/bin/faketime", "-f", offset])
+        .json()
+        .await
+}
+
+#[tokio::test]
+async fn a_clock_hours_off_is_clock_skew_not_a_pass() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    for (offset, words, sign) in [
+        ("+2h", "2h ahead of", -1),
+        ("+23h", "23h ahead of", -1),
+        ("-2h", "2h behind", 1),
+    ] {
+        let out = check_with_clock(&sts, &vol, offset).await;
+        assert_eq!(out.code, 1, "{offset}: {}\n{}", out.stdout, out.stderr);
+        let f = out.finding("CLOCK_SKEW");
+        assert!(
+            f["message"].as_str().unwrap().contains(words),
+            "{offset}: {f:#}"
+        );
+        let measured = out.json()["sts"]["clock_offset_seconds"].as_i64().unwrap();
+        assert!(
+            measured.signum() == sign && measured.abs() > 3600,
+            "{offset}: {measured}"
+        );
+    }
+    // A minute off is within what every SDK tolerates.
+    let out = check_with_clock(&sts, &vol, "+1m").await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
