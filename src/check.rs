@@ -223,6 +223,11 @@ pub async fn check(
 
     // Step 7: the app's view.
     shadow_findings(env, &chain, &mut report);
+    if let Some(endpoint) = report.sts.endpoint.as_deref() {
+        if let Some(finding) = crate::proxy::finding(|n| env.proxy_var(n), endpoint) {
+            report.findings.push(finding);
+        }
+    }
     let ours_passed = assumed_arn.is_some();
     record_chain(&mut report, &chain, assumed_arn.as_deref());
     if let Some(finding) = chain_mismatch(&chain, ours_passed, &report) {
@@ -1219,6 +1224,37 @@ mod tests {
             assert!(third >= Duration::from_millis(400) && third <= Duration::from_millis(800));
             assert!(backoff(initial, 40) <= MAX_BACKOFF);
         }
+    }
+
+    #[test]
+    fn a_root_process_is_never_told_to_set_fsgroup_zero() {
+        let finding = token_file_finding(TokenFileProblem::Unreadable {
+            path: "/var/run/secrets/eks.amazonaws.com/serviceaccount/token".into(),
+            detail: "open failed: Permission denied".into(),
+            file: Some((0o600, 65534, 65534)),
+            process: Some(crate::token::ProcessIds {
+                uid: 0,
+                gid: 0,
+                groups: vec![],
+            }),
+        });
+        assert!(!finding.remedy.contains("fsGroup: 0"), "{}", finding.remedy);
+        assert!(
+            finding.remedy.contains("fsGroup: 65532"),
+            "{}",
+            finding.remedy
+        );
+    }
+
+    #[test]
+    fn clock_skew_is_past_five_minutes_either_way() {
+        assert!(clock_skew(300).is_none());
+        assert!(clock_skew(-300).is_none());
+        let ahead = clock_skew(-7200).unwrap();
+        assert!(ahead.message.contains("2h ahead of"), "{}", ahead.message);
+        let behind = clock_skew(301).unwrap();
+        assert!(behind.message.contains("behind"), "{}", behind.message);
+        assert_eq!(behind.code, Code::ClockSkew);
     }
 
     #[test]

@@ -46,9 +46,31 @@ pub struct AwsEnv {
     /// Findings for endpoint and region settings that cannot work (see
     /// `endpoint.rs`); when any is there, nothing is sent.
     pub setting_findings: Vec<crate::report::Finding>,
+    /// The proxy variables that are set, by name (see `proxy.rs`).
+    pub proxy_vars: Vec<(&'static str, String)>,
 }
 
+/// The variables the SDKs read for an HTTP(S) proxy.
+pub const PROXY_VARS: [&str; 8] = [
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 impl AwsEnv {
+    /// A proxy variable's value, if set.
+    pub fn proxy_var(&self, name: &str) -> Option<String> {
+        self.proxy_vars
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    }
+
     /// Reads the process environment, registering secret values for
     /// redaction.
     pub fn from_process() -> Self {
@@ -90,6 +112,10 @@ impl AwsEnv {
             container_credentials: set(&CONTAINER_VARS),
             profile: get("AWS_PROFILE"),
             setting_findings: crate::endpoint::findings(&lookup),
+            proxy_vars: PROXY_VARS
+                .iter()
+                .filter_map(|n| lookup(n).map(|v| (*n, v)))
+                .collect(),
         }
     }
 }

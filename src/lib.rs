@@ -7,6 +7,7 @@
 //! - `endpoint`: endpoint and region settings, judged before sending.
 //! - `files`: bounded, non-blocking reads of files settings name.
 //! - `profile`: the shared config files, read within bounds for the SDK.
+//! - `proxy`: whether SDKs agree on reaching STS through the proxy.
 //! - `arn`: role and assumed-role ARNs, and how they compare.
 //! - `token`: reading the projected token safely, decoding its claims.
 //! - `sts`: the only module that talks to AWS.
@@ -32,6 +33,7 @@ pub mod files;
 pub mod metrics;
 pub mod monitor;
 pub mod profile;
+pub mod proxy;
 pub mod redact;
 pub mod report;
 pub mod server;

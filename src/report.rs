@@ -54,10 +54,11 @@ pub enum Code {
     ProfileFileInvalid,
     ClockSkew,
     CheckTimeout,
+    ProxyBypassDiffers,
 }
 
 impl Code {
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 26] = [
         Code::EnvNotInjected,
         Code::RoleArnInvalid,
         Code::SessionNameInvalid,
@@ -83,6 +84,7 @@ impl Code {
         Code::ProfileFileInvalid,
         Code::ClockSkew,
         Code::CheckTimeout,
+        Code::ProxyBypassDiffers,
     ];
 
     /// The stable name, as in the JSON and the README.
@@ -113,6 +115,7 @@ impl Code {
             Code::ProfileFileInvalid => "PROFILE_FILE_INVALID",
             Code::ClockSkew => "CLOCK_SKEW",
             Code::CheckTimeout => "CHECK_TIMEOUT",
+            Code::ProxyBypassDiffers => "PROXY_BYPASS_DIFFERS",
         }
     }
 
@@ -503,7 +506,11 @@ impl Report {
             (
                 "app's view",
                 status(
-                    &[Code::StaticCredentialsShadow, Code::DefaultChainMismatch],
+                    &[
+                        Code::StaticCredentialsShadow,
+                        Code::DefaultChainMismatch,
+                        Code::ProxyBypassDiffers,
+                    ],
                     chain.error.is_none(),
                 ),
                 chain_detail,

@@ -591,7 +591,9 @@ async fn a_body_that_is_not_sts_xml_is_sts_error() {
 async fn an_endless_answer_is_cut_at_the_body_limit() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::HugeBody);
-    let out = check_json(&sts, |d| d.env("IRSA_DOCTOR_TIMEOUT", "2s")).await;
+    // Long enough for the default chain's own retries (the SDK's standard
+    // three attempts with backoff) to end on their own.
+    let out = check_json(&sts, |d| d.env("IRSA_DOCTOR_TIMEOUT", "20s")).await;
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     let found = out.finding("STS_ERROR")["found"]
         .as_str()

@@ -479,3 +479,42 @@ async fn a_clock_hours_off_is_clock_skew_not_a_pass() {
     let out = check_with_clock(&sts, &vol, "+1m").await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
+
+/// `NO_PROXY=*` with an IP-literal endpoint: the AWS SDK for Rust (and so
+/// irsa-doctor) still goes through the proxy, botocore and Go go direct.
+/// The stand-in doubles as the proxy, so the check passes either way; the
+/// warning says who would go where.
+#[tokio::test]
+async fn sdks_that_read_no_proxy_differently_are_named() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("HTTP_PROXY", &sts.url())
+        .env("NO_PROXY", "*")
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("PROXY_BYPASS_DIFFERS");
+    assert_eq!(f["severity"], "warning");
+    let found = f["found"].as_str().unwrap();
+    assert!(
+        found.starts_with(
+            "through the proxy: the AWS SDK for Rust and irsa-doctor; directly: botocore"
+        ),
+        "{found}"
+    );
+
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("HTTP_PROXY", &sts.url())
+        .env("NO_PROXY", "127.0.0.1")
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        !out.codes().contains(&"PROXY_BYPASS_DIFFERS".to_owned()),
+        "{:?}",
+        out.codes()
+    );
+}

@@ -26,6 +26,15 @@ use tokio::process::{Child, Command};
 /// test instead of stalling CI.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
+/// The binary under test: this build's, or the one
+/// `IRSA_DOCTOR_TEST_BINARY` names, so that the black-box tests can be run
+/// against an older build to show that a regression test fails there.
+pub fn binary() -> PathBuf {
+    std::env::var_os("IRSA_DOCTOR_TEST_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_irsa-doctor")))
+}
+
 /// `irsa-doctor` as a child process, with nothing inherited from the
 /// developer's environment.
 pub struct Doctor {
@@ -170,7 +179,7 @@ impl Doctor {
     }
 
     pub async fn run(self) -> Outcome {
-        let mut binary = PathBuf::from(env!("CARGO_BIN_EXE_irsa-doctor"));
+        let mut binary = binary();
         if self.user.is_some() {
             // The checkout may sit in a directory only root can enter (a
             // mktemp -d clone): give the other user a copy it can reach.

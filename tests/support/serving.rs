@@ -62,7 +62,7 @@ impl Doctor {
         if !self.env.contains_key("IRSA_DOCTOR_LOG_FORMAT") {
             self.args.extend(["--log-format".into(), "json".into()]);
         }
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_irsa-doctor"));
+        let mut cmd = Command::new(super::binary());
         cmd.env_clear()
             .envs(&self.env)
             .args(&self.args)
