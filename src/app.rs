@@ -8,6 +8,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -167,7 +168,11 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
     let report = match on_check_thread(work) {
         Ok(done) => match done.recv_timeout(limit) {
             Ok(report) => report,
-            Err(_) => crate::check::timed_out(&cfg, &env, started),
+            Err(RecvTimeoutError::Timeout) => crate::check::timed_out(&cfg, &env, started),
+            Err(RecvTimeoutError::Disconnected) => {
+                error!("the check's thread ended without a verdict");
+                return crate::report::exit::INCONCLUSIVE;
+            }
         },
         Err(e) => {
             error!(%e, "could not start the check's thread");
