@@ -33,16 +33,26 @@ use crate::sts::Sts;
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        // --help and --version land here too, with exit code 0.
+        // --help and --version land here too, with exit code 0. A bad
+        // value is quoted back, so it is redacted like any other output.
         Err(e) => {
-            let _ = e.print();
+            let text = e.render().to_string();
+            let text = crate::redact::redact(&text);
             return if e.use_stderr() {
+                let _ = std::io::stderr().write_all(text.as_bytes());
                 ExitCode::from(crate::report::exit::USAGE)
             } else {
+                let _ = std::io::stdout().write_all(text.as_bytes());
                 ExitCode::SUCCESS
             };
         }
     };
+    // A panic's message can quote whatever it was handed: it goes through
+    // the redaction too, like every other output.
+    std::panic::set_hook(Box::new(|info| {
+        let text = format!("irsa-doctor: internal error: {info}\n");
+        let _ = std::io::stderr().write_all(crate::redact::redact(&text).as_bytes());
+    }));
     crate::telemetry::init(cli.log_format);
     let code = match cli.command {
         Command::Check(args) => run_check(&args, &mut std::io::stdout()),
@@ -97,6 +107,28 @@ fn on_check_thread<T: Send + 'static>(
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
         })?;
     Ok(rx)
+}
+
+/// Why [`wait_on_check_thread`] has no result.
+#[derive(Debug)]
+enum Waited {
+    /// Not done by the limit; the thread is left behind.
+    TimedOut,
+    /// The thread ended without a result (it panicked).
+    Crashed,
+    NoThread(std::io::Error),
+}
+
+/// Runs `work` with [`on_check_thread`] and waits for it until `limit`.
+fn wait_on_check_thread<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+    limit: Duration,
+) -> Result<T, Waited> {
+    let done = on_check_thread(work).map_err(Waited::NoThread)?;
+    done.recv_timeout(limit).map_err(|e| match e {
+        RecvTimeoutError::Timeout => Waited::TimedOut,
+        RecvTimeoutError::Disconnected => Waited::Crashed,
+    })
 }
 
 /// Kubernetes truncates termination messages at 4096 bytes.
@@ -165,16 +197,14 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
             check(&cfg, &env, &sts, SystemTime::now(), started).await
         }
     };
-    let report = match on_check_thread(work) {
-        Ok(done) => match done.recv_timeout(limit) {
-            Ok(report) => report,
-            Err(RecvTimeoutError::Timeout) => crate::check::timed_out(&cfg, &env, started),
-            Err(RecvTimeoutError::Disconnected) => {
-                error!("the check's thread ended without a verdict");
-                return crate::report::exit::INCONCLUSIVE;
-            }
-        },
-        Err(e) => {
+    let report = match wait_on_check_thread(work, limit) {
+        Ok(report) => report,
+        Err(Waited::TimedOut) => crate::check::timed_out(&cfg, &env, started),
+        Err(Waited::Crashed) => {
+            error!("the check's thread ended without a verdict");
+            return crate::report::exit::INCONCLUSIVE;
+        }
+        Err(Waited::NoThread(e)) => {
             error!(%e, "could not start the check's thread");
             return crate::report::exit::INCONCLUSIVE;
         }
@@ -371,6 +401,25 @@ mod tests {
         let written = fs::read_to_string(&path).unwrap();
         assert!(written.len() <= TERMINATION_MESSAGE_LIMIT);
         assert!(written.len() >= TERMINATION_MESSAGE_LIMIT - 1);
+    }
+
+    #[test]
+    fn a_check_stuck_in_a_blocking_call_is_given_up_at_the_limit() {
+        // The work blocks its thread on a channel no one ever sends on,
+        // as a read of a FIFO without a writer would.
+        let (_never, stuck) = std::sync::mpsc::channel::<()>();
+        let work = async move {
+            let _ = stuck.recv();
+        };
+        let waited = wait_on_check_thread(work, Duration::from_millis(50));
+        assert!(matches!(waited, Err(Waited::TimedOut)), "{waited:?}");
+    }
+
+    #[test]
+    fn a_check_that_panics_is_told_from_one_that_is_slow() {
+        let work = async { panic!("boom") };
+        let waited: Result<(), Waited> = wait_on_check_thread(work, Duration::from_secs(60));
+        assert!(matches!(waited, Err(Waited::Crashed)), "{waited:?}");
     }
 
     #[test]

@@ -56,22 +56,20 @@ pub async fn check(
     if sts.region_missing() {
         report.findings.push(region_missing(&sts.region()));
     }
-    // Settings that make every request fail before it is sent: judged
-    // first, and then nothing is sent at all (an SDK handed them logs and
-    // retries what it could not send).
-    report.findings.extend(env.setting_findings.iter().cloned());
+    // Settings judged before anything is sent. When the STS endpoint
+    // cannot be built, nothing is sent at all: an SDK handed it logs and
+    // retries requests it could not send.
     report
         .findings
-        .extend(sts.profile_findings().iter().cloned());
-    let offline = report
-        .findings
-        .iter()
-        .any(|f| matches!(f.code, Code::EndpointInvalid | Code::RegionInvalid));
+        .extend(env.settings.findings.iter().cloned());
+    report.findings.extend(sts.file_findings().iter().cloned());
+    let offline = env.settings.stop_sending || sts.stop_sending();
     let not_sent = || Err(NOT_SENT.to_owned());
+    let no_chain = offline || sts.skip_chain();
 
     // Step 1: was IRSA injected at all? If not, name who the pod is instead.
     let (Some(role_text), Some(token_file)) = (&env.role_arn, &env.token_file) else {
-        let chain = if offline {
+        let chain = if no_chain {
             not_sent()
         } else {
             resolve_chain(sts, deadline, None).await
@@ -134,7 +132,7 @@ pub async fn check(
     };
     let chain = async {
         match &token {
-            _ if offline => not_sent(),
+            _ if no_chain => not_sent(),
             // The SDK would read an unusable file itself, without our size
             // limit or our check for a FIFO: do not let it.
             TokenRead::Unusable => {
@@ -293,8 +291,8 @@ pub fn deadline(started: Instant, timeout: Duration) -> Instant {
 
 /// Why the default chain was not resolved when a setting stopped all
 /// sending.
-const NOT_SENT: &str =
-    "not resolved: an endpoint or region setting is invalid (see the environment step)";
+const NOT_SENT: &str = "not resolved: a setting it would use is not usable (see the environment \
+                        step)";
 
 /// How far this container's clock may be from STS's before SDKs fail.
 /// Most SDKs refresh credentials 5 minutes before they expire; with a
@@ -310,9 +308,15 @@ pub fn clock_skew(offset: i64) -> Option<Finding> {
         return None;
     }
     let ours = if offset < 0 { "ahead of" } else { "behind" };
-    // To the minute: the second is noise at this size.
-    let minutes = (offset.unsigned_abs() + 30) / 60;
-    let amount = humantime::format_duration(Duration::from_secs(minutes * 60));
+    // To the minute past ten minutes, where the second is noise; to the
+    // second near the threshold, where "5m" would read as within it.
+    let secs = offset.unsigned_abs();
+    let shown = if secs < 600 {
+        secs
+    } else {
+        (secs + 30) / 60 * 60
+    };
+    let amount = humantime::format_duration(Duration::from_secs(shown));
     let effect = if offset < 0 {
         "credentials STS issues look expired or about to expire to an app's SDK, which refuses \
          them or refreshes them on every call"

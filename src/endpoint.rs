@@ -8,7 +8,7 @@
 //! the same URL parser aws-config uses, and a bad one is a definitive
 //! finding that names the variable; the check then sends nothing at all.
 
-use crate::report::{Code, Finding};
+use crate::report::{Code, Finding, Severity};
 
 /// The variables that set an endpoint URL, in the order the SDK reads
 /// them: the service-specific one wins over the global one.
@@ -62,7 +62,24 @@ fn endpoint_problem(value: &str) -> Option<String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Some("it has no host name".to_owned());
     }
-    None
+    // The SDK puts the value on its requests with `http::Uri`, which is
+    // stricter than the WHATWG parser above: that one quietly repairs
+    // `https:/host`, `https:host` and `https:\\host`, which the SDK then
+    // fails to apply (and once logged the request it failed on).
+    match value.parse::<hyper::Uri>() {
+        Ok(uri)
+            if matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.host().is_some_and(|h| !h.is_empty()) =>
+        {
+            None
+        }
+        Ok(_) => Some(
+            "the SDK reads no scheme and host in it (the // after https: is missing or \
+             malformed)"
+                .to_owned(),
+        ),
+        Err(e) => Some(format!("the SDK cannot use it as a URI ({e})")),
+    }
 }
 
 /// Whether `region` can stand in a host name, which every regional
@@ -78,7 +95,7 @@ pub fn is_valid_region(region: &str) -> bool {
 }
 
 /// A URL as it may be shown: any `user:password@` masked.
-fn shown(value: &str) -> String {
+pub fn shown(value: &str) -> String {
     match (value.find("://"), value.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             format!("{}://***@{}", &value[..scheme_end], &value[at + 1..])
@@ -87,56 +104,93 @@ fn shown(value: &str) -> String {
     }
 }
 
-/// Findings for the endpoint and region settings `lookup` returns. An
-/// empty list means nothing stands in the way of sending.
-pub fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
-    let mut found = vec![];
-    let ignore_urls = lookup("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+/// What the endpoint and region settings mean for a check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Judged {
+    pub findings: Vec<Finding>,
+    /// The STS endpoint the SDK would use cannot be built: send nothing,
+    /// not even through the SDK's default chain.
+    pub stop_sending: bool,
+}
+
+/// Judges the endpoint and region settings `lookup` returns.
+///
+/// Every bad value is a finding, but only one that breaks the requests to
+/// STS stops sending. aws-config ignores (with a warning) an
+/// `AWS_ENDPOINT_URL` its URL parser refuses, and a custom STS endpoint
+/// makes the region irrelevant to the unsigned call; the IMDS settings
+/// matter only where the pod falls back to the node's role, so beside
+/// IRSA they are warnings.
+pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
+    let mut judged = Judged::default();
+    let set = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let ignore_urls = set("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let irsa = set("AWS_ROLE_ARN").is_some() && set("AWS_WEB_IDENTITY_TOKEN_FILE").is_some();
+    // The endpoint the SDK would put on STS requests, if any, and whether
+    // it can: the service-specific variable, else a global one aws-config
+    // accepts.
+    let mut sts_endpoint_ok = None;
     for name in ENDPOINT_VARS {
-        if ignore_urls && name != "AWS_EC2_METADATA_SERVICE_ENDPOINT" {
+        let imds = name == "AWS_EC2_METADATA_SERVICE_ENDPOINT";
+        if ignore_urls && !imds {
             continue;
         }
-        let Some(value) = lookup(name).filter(|v| !v.is_empty()) else {
+        let Some(value) = set(name) else {
             continue;
         };
-        if let Some(problem) = endpoint_problem(&value) {
-            found.push(endpoint_invalid(name, &value, &problem));
+        let problem = endpoint_problem(&value);
+        if !imds && sts_endpoint_ok.is_none() {
+            let used = name == "AWS_ENDPOINT_URL_STS" || url::Url::parse(&value).is_ok();
+            if used {
+                sts_endpoint_ok = Some(problem.is_none());
+            }
+        }
+        if let Some(problem) = problem {
+            let mut finding = endpoint_invalid(name, &value, &problem);
+            if imds && irsa {
+                finding.severity = Severity::Warning;
+            }
+            judged.findings.push(finding);
         }
     }
-    if let Some(mode) = lookup("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE").filter(|v| !v.is_empty()) {
+    if let Some(mode) = set("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE") {
         if !mode.eq_ignore_ascii_case("ipv4") && !mode.eq_ignore_ascii_case("ipv6") {
-            found.push(
-                Finding::error(
-                    Code::EndpointInvalid,
-                    format!(
-                        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE is {mode:?}: the SDK's IMDS client \
-                         refuses it, so the node's credentials and region cannot be read"
-                    ),
-                    "Set AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE to IPv4 or IPv6, or remove it \
-                     (IPv4 is the default).",
-                )
-                .expected("IPv4 or IPv6")
-                .found(format!("{mode:?}")),
-            );
+            let mut finding = Finding::error(
+                Code::EndpointInvalid,
+                format!(
+                    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE is {mode:?}: the SDK's IMDS client \
+                     refuses it, so the node's credentials and region cannot be read"
+                ),
+                "Set AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE to IPv4 or IPv6, or remove it \
+                 (IPv4 is the default).",
+            )
+            .expected("IPv4 or IPv6")
+            .found(format!("{mode:?}"));
+            if irsa {
+                finding.severity = Severity::Warning;
+            }
+            judged.findings.push(finding);
         }
     }
     let region = REGION_VARS
         .iter()
-        .find_map(|name| lookup(name).filter(|v| !v.is_empty()).map(|v| (*name, v)));
+        .find_map(|name| set(name).map(|v| (*name, v)));
+    let mut region_ok = true;
     if let Some((name, value)) = region {
         if !is_valid_region(&value) {
-            found.push(
+            region_ok = false;
+            judged.findings.push(
                 Finding::error(
                     Code::RegionInvalid,
                     format!(
                         "{name} is {value:?}, which cannot be a region: every regional endpoint \
-                         puts the region in a host name, so the SDK cannot build a request"
+                         puts the region in a host name, so an SDK cannot build its requests"
                     ),
                     format!(
                         "Set {name} to a region code such as us-west-2 (letters, digits and \
                          hyphens only), in the container spec or wherever the value comes from \
-                         (envFrom ConfigMaps, the image's ENV). Nothing was sent to STS."
+                         (envFrom ConfigMaps, the image's ENV)."
                     ),
                 )
                 .expected("a region code such as us-west-2")
@@ -144,7 +198,11 @@ pub fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
             );
         }
     }
-    found
+    judged.stop_sending = match sts_endpoint_ok {
+        Some(ok) => !ok,
+        None => !region_ok,
+    };
+    judged
 }
 
 fn endpoint_invalid(name: &str, value: &str, problem: &str) -> Finding {
@@ -181,16 +239,63 @@ fn endpoint_invalid(name: &str, value: &str, problem: &str) -> Finding {
 mod tests {
     use super::*;
 
-    fn problems(pairs: &[(&str, &str)]) -> Vec<(Code, String)> {
-        findings(|name| {
+    fn judged(pairs: &[(&str, &str)]) -> Judged {
+        judge(|name| {
             pairs
                 .iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         })
-        .into_iter()
-        .map(|f| (f.code, f.message))
-        .collect()
+    }
+
+    fn problems(pairs: &[(&str, &str)]) -> Vec<(Code, String)> {
+        judged(pairs)
+            .findings
+            .into_iter()
+            .map(|f| (f.code, f.message))
+            .collect()
+    }
+
+    #[test]
+    fn only_settings_that_break_sts_requests_stop_sending() {
+        let irsa = [
+            ("AWS_ROLE_ARN", "arn:aws:iam::111122223333:role/app"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = irsa.to_vec();
+            pairs.extend_from_slice(extra);
+            judged(&pairs)
+        };
+        assert!(with(&[("AWS_ENDPOINT_URL_STS", "127.0.0.1:9")]).stop_sending);
+        assert!(
+            with(&[("AWS_ENDPOINT_URL", "https:/sts.invalid")]).stop_sending,
+            "aws-config takes it"
+        );
+        assert!(
+            !with(&[("AWS_ENDPOINT_URL", "127.0.0.1:9")]).stop_sending,
+            "aws-config ignores it"
+        );
+        assert!(
+            !with(&[
+                ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9"),
+                ("AWS_ENDPOINT_URL", "127.0.0.1:9")
+            ])
+            .stop_sending
+        );
+        assert!(with(&[("AWS_REGION", "us west 2")]).stop_sending);
+        assert!(
+            !with(&[
+                ("AWS_REGION", "us west 2"),
+                ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+            ])
+            .stop_sending
+        );
+        let imds = with(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "169.254.169.254")]);
+        assert!(!imds.stop_sending);
+        assert_eq!(imds.findings[0].severity, Severity::Warning, "beside IRSA");
+        let no_irsa = judged(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "169.254.169.254")]);
+        assert_eq!(no_irsa.findings[0].severity, Severity::Error);
     }
 
     #[test]
@@ -205,6 +310,10 @@ mod tests {
             ("http://", "URL"),
             ("sts.us-west-2.amazonaws.com", "no scheme"),
             ("http://a\nb", "a line break"),
+            ("https:/sts.us-west-2.amazonaws.com", "URI"),
+            ("https:sts.us-west-2.amazonaws.com", "scheme and host"),
+            ("https:///sts.us-west-2.amazonaws.com", "URI"),
+            ("https:\\\\sts.us-west-2.amazonaws.com", "URI"),
         ] {
             let found = problems(&[("AWS_ENDPOINT_URL_STS", value)]);
             assert_eq!(found.len(), 1, "{value:?}: {found:?}");

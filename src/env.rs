@@ -43,9 +43,8 @@ pub struct AwsEnv {
     /// Names of the [`CONTAINER_VARS`] that are set.
     pub container_credentials: Vec<&'static str>,
     pub profile: Option<String>,
-    /// Findings for endpoint and region settings that cannot work (see
-    /// `endpoint.rs`); when any is there, nothing is sent.
-    pub setting_findings: Vec<crate::report::Finding>,
+    /// The endpoint and region settings, judged (see `endpoint.rs`).
+    pub settings: crate::endpoint::Judged,
     /// The proxy variables that are set, by name (see `proxy.rs`).
     pub proxy_vars: Vec<(&'static str, String)>,
 }
@@ -76,7 +75,7 @@ impl AwsEnv {
     pub fn from_process() -> Self {
         for name in SECRET_VARS {
             if let Some(value) = std::env::var_os(name) {
-                crate::redact::register(&value.to_string_lossy());
+                crate::redact::register(crate::redact::Kind::Environment, &value.to_string_lossy());
             }
         }
         let mut env = Self::from_lookup(|name| std::env::var(name).ok());
@@ -111,7 +110,7 @@ impl AwsEnv {
             static_keys: set(&STATIC_KEY_VARS),
             container_credentials: set(&CONTAINER_VARS),
             profile: get("AWS_PROFILE"),
-            setting_findings: crate::endpoint::findings(&lookup),
+            settings: crate::endpoint::judge(&lookup),
             proxy_vars: PROXY_VARS
                 .iter()
                 .filter_map(|n| lookup(n).map(|v| (*n, v)))

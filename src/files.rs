@@ -78,11 +78,7 @@ impl ReadProblem {
 /// Reads at most `limit` bytes of the regular file at `path`, following
 /// symlinks, without ever blocking on what the path names.
 pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadProblem> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| open_problem(path, &e))?;
+    let file = open(path)?;
     let meta = file
         .metadata()
         .map_err(|e| ReadProblem::Failed(format!("stat failed: {e}")))?;
@@ -108,6 +104,30 @@ pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadProblem> {
         return Err(ReadProblem::TooLarge { limit });
     }
     Ok(buf)
+}
+
+/// Checks, without reading it, that `path` is a regular file of at most
+/// `limit` bytes: for files another library will read.
+pub fn check_bounded(path: &Path, limit: usize) -> Result<(), ReadProblem> {
+    let file = open(path)?;
+    let meta = file
+        .metadata()
+        .map_err(|e| ReadProblem::Failed(format!("stat failed: {e}")))?;
+    if let Some(kind) = not_a_file(&meta.file_type()) {
+        return Err(ReadProblem::NotAFile(kind));
+    }
+    if meta.len() > limit as u64 {
+        return Err(ReadProblem::TooLarge { limit });
+    }
+    Ok(())
+}
+
+fn open(path: &Path) -> Result<fs::File, ReadProblem> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| open_problem(path, &e))
 }
 
 /// `(mode, uid, gid)` of a file's metadata.

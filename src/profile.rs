@@ -1,16 +1,27 @@
-//! The shared config and credentials files, read within bounds and handed
-//! to aws-config as contents.
+//! The files the SDK would read itself, judged within bounds first: the
+//! shared config and credentials files (read here and handed to aws-config
+//! as contents), the CA bundle, and the token files the default chain
+//! would open.
 //!
-//! aws-config reads them with a plain `std::fs::read` on the async thread:
-//! `AWS_CONFIG_FILE=/dev/zero` once made it read 517 MiB and then pass, and
-//! a FIFO made it hang past `--timeout` and ignore SIGTERM. So irsa-doctor
-//! reads them itself, the way aws-config finds them (`AWS_CONFIG_FILE` and
-//! `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and
-//! `~/.aws/credentials`, `~` being `$HOME`), through [`read_bounded`], and
-//! gives aws-config what it read. A missing, unreadable or non-UTF-8 file
-//! counts as empty, as it does for aws-config. One that is not a regular
-//! file or is over [`MAX_PROFILE_BYTES`] is empty too, with a finding: an
-//! app's SDK would hang on it or read without end.
+//! aws-config and the HTTPS client read these with plain blocking reads
+//! and no size limit: `AWS_CONFIG_FILE=/dev/zero` once made the check read
+//! 517 MiB and then pass, and a FIFO made it hang past `--timeout` and
+//! ignore SIGTERM. So each is opened here through [`read_bounded`]:
+//! - `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` (else
+//!   `~/.aws/config` and `~/.aws/credentials`, `~` being `$HOME`), as
+//!   aws-config finds them. A missing, unreadable or non-UTF-8 one counts
+//!   as empty, as it does for aws-config. aws-config never reads them.
+//! - `SSL_CERT_FILE` and the files in `SSL_CERT_DIR`, which the HTTPS
+//!   client reads when it is built. One that is not usable means nothing
+//!   is sent, so the client is never built.
+//! - `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` and every profile's
+//!   `web_identity_token_file`, which the default chain would read. One
+//!   that is not usable means the chain is not resolved. Their contents are
+//!   registered for redaction.
+//!
+//! A file that is not a regular file or is over its limit is a
+//! `SETTING_FILE_INVALID` finding: an app's SDK would hang on it or exhaust
+//! its memory.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -19,14 +30,25 @@ use aws_runtime::env_config::file::{
 };
 use tracing::debug;
 
-use crate::files::{read_bounded, ReadProblem};
+use crate::files::{check_bounded, read_bounded, ReadProblem};
 use crate::report::{Code, Finding};
 
 /// The most of a config or credentials file read. Real ones are a few KiB;
 /// a generated one with hundreds of profiles stays well under this.
 pub const MAX_PROFILE_BYTES: usize = 1024 * 1024;
 
-/// The two files, as aws-config would find them.
+/// The most of one CA bundle file read. Debian's whole bundle is about
+/// 220 KiB; a corporate bundle a few MiB.
+pub const MAX_CA_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most entries of `SSL_CERT_DIR` looked at.
+pub const MAX_CA_DIR_ENTRIES: usize = 4096;
+
+/// The most of a token file the chain would read: STS's limit on a
+/// `WebIdentityToken`, which also covers the Pod Identity token.
+const MAX_TOKEN_FILE_BYTES: usize = crate::token::MAX_TOKEN_BYTES;
+
+/// The two shared config files, as aws-config would find them.
 const FILES: [(&str, &str, ProfileFileKind); 2] = [
     ("AWS_CONFIG_FILE", "~/.aws/config", ProfileFileKind::Config),
     (
@@ -36,22 +58,41 @@ const FILES: [(&str, &str, ProfileFileKind); 2] = [
     ),
 ];
 
-/// The files' contents for aws-config, and findings for files that could
-/// not be used.
-pub fn load(lookup: impl Fn(&str) -> Option<String>) -> (ProfileFiles, Vec<Finding>) {
+/// What judging the files gave.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The shared config files' contents, for aws-config.
+    pub files: ProfileFiles,
+    pub findings: Vec<Finding>,
+    /// The HTTPS client would read an unusable CA file: send nothing.
+    pub stop_sending: bool,
+    /// The default chain would read an unusable token file: do not
+    /// resolve it.
+    pub skip_chain: bool,
+}
+
+/// Judges every file the SDK would read, and reads the shared config files
+/// for aws-config.
+pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
+    let set = |name: &str| lookup(name).filter(|v| !v.is_empty());
     let home = lookup("HOME");
     let mut files = ProfileFiles::builder();
     let mut findings = vec![];
+    let mut config_text = String::new();
     for (var, default, kind) in FILES {
         let named = lookup(var);
         let path = expand_home(named.as_deref().unwrap_or(default), home.as_deref());
+        let source = match named {
+            Some(_) => format!("{var} names {}", path.display()),
+            None => format!("the default file {}", path.display()),
+        };
         let contents = match read_bounded(&path, MAX_PROFILE_BYTES) {
             Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|_| {
                 debug!(path = %path.display(), "not UTF-8; read as empty, as aws-config does");
                 String::new()
             }),
             Err(problem @ (ReadProblem::NotAFile(_) | ReadProblem::TooLarge { .. })) => {
-                findings.push(unusable(var, named.is_some(), &path, &problem));
+                findings.push(unusable(&source, var, &path, &problem, MAX_PROFILE_BYTES));
                 String::new()
             }
             Err(problem) => {
@@ -59,9 +100,91 @@ pub fn load(lookup: impl Fn(&str) -> Option<String>) -> (ProfileFiles, Vec<Findi
                 String::new()
             }
         };
+        config_text.push_str(&contents);
+        config_text.push('\n');
         files = files.with_contents(kind, contents);
     }
-    (files.build(), findings)
+
+    let mut stop_sending = false;
+    let mut ca_files: Vec<(String, PathBuf)> = vec![];
+    if let Some(file) = set("SSL_CERT_FILE") {
+        ca_files.push((format!("SSL_CERT_FILE names {file}"), PathBuf::from(file)));
+    }
+    if let Some(dir) = set("SSL_CERT_DIR") {
+        // A colon-separated list, as OpenSSL reads it.
+        for dir in dir.split(':').filter(|d| !d.is_empty()) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten().take(MAX_CA_DIR_ENTRIES) {
+                let path = entry.path();
+                ca_files.push((format!("SSL_CERT_DIR holds {}", path.display()), path));
+            }
+        }
+    }
+    for (source, path) in ca_files {
+        if let Err(problem @ (ReadProblem::NotAFile(_) | ReadProblem::TooLarge { .. })) =
+            check_bounded(&path, MAX_CA_BYTES)
+        {
+            let var = source.split_whitespace().next().unwrap_or("SSL_CERT_FILE");
+            findings.push(unusable(&source, var, &path, &problem, MAX_CA_BYTES));
+            stop_sending = true;
+        }
+    }
+
+    let mut skip_chain = false;
+    let mut token_files: Vec<(String, &str, PathBuf)> = vec![];
+    if let Some(file) = set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
+        token_files.push((
+            format!("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE names {file}"),
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            PathBuf::from(file),
+        ));
+    }
+    for file in profile_token_files(&config_text) {
+        token_files.push((
+            format!("a profile's web_identity_token_file names {file}"),
+            "web_identity_token_file",
+            PathBuf::from(file),
+        ));
+    }
+    for (source, var, path) in token_files {
+        match read_bounded(&path, MAX_TOKEN_FILE_BYTES) {
+            Ok(bytes) => crate::redact::register_token(String::from_utf8_lossy(&bytes).trim()),
+            Err(problem @ (ReadProblem::NotAFile(_) | ReadProblem::TooLarge { .. })) => {
+                findings.push(unusable(
+                    &source,
+                    var,
+                    &path,
+                    &problem,
+                    MAX_TOKEN_FILE_BYTES,
+                ));
+                skip_chain = true;
+            }
+            // Missing or unreadable: the SDK fails on it at once, and the
+            // chain says so.
+            Err(_) => {}
+        }
+    }
+    Loaded {
+        files: files.build(),
+        findings,
+        stop_sending,
+        skip_chain,
+    }
+}
+
+/// The values of every `web_identity_token_file` key in the config text,
+/// whatever profile holds it: the chain may be pointed at any of them.
+fn profile_token_files(config: &str) -> Vec<&str> {
+    config
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == "web_identity_token_file").then(|| value.trim())
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// `~/x` with `home` for `~`, as aws-config expands it; other paths as
@@ -79,22 +202,17 @@ fn expand_home(path: &str, home: Option<&str>) -> PathBuf {
     }
 }
 
-fn unusable(var: &str, named: bool, path: &Path, problem: &ReadProblem) -> Finding {
-    let source = if named {
-        format!("{var} names {}", path.display())
-    } else {
-        format!("the default file {}", path.display())
-    };
+fn unusable(source: &str, var: &str, path: &Path, problem: &ReadProblem, limit: usize) -> Finding {
     Finding::error(
-        Code::ProfileFileInvalid,
+        Code::SettingFileInvalid,
         format!(
-            "{source}: {}; an app's AWS SDK reads this file whole at start-up and would hang \
-             or exhaust its memory",
+            "{source}: {}; an app's AWS SDK reads this file whole, with a blocking read, and \
+             would hang or exhaust its memory",
             problem.describe()
         ),
         format!(
-            "Point {var} at a regular shared config file (at most {MAX_PROFILE_BYTES} bytes), \
-             or remove it from the container spec so that the SDK reads nothing."
+            "Point {var} at a regular file (at most {limit} bytes), or remove the setting. \
+             irsa-doctor did not let the SDK read it."
         ),
     )
     .expected("a regular file, or nothing at that path")
@@ -120,13 +238,14 @@ mod tests {
 
     #[test]
     fn a_device_or_fifo_is_a_finding_and_read_as_empty() {
-        let (_, findings) = load(|name| match name {
+        let loaded = load(|name| match name {
             "AWS_CONFIG_FILE" => Some("/dev/zero".into()),
             "AWS_SHARED_CREDENTIALS_FILE" => Some("/nonexistent/credentials".into()),
             _ => None,
         });
+        let findings = loaded.findings;
         assert_eq!(findings.len(), 1, "{findings:?}");
-        assert_eq!(findings[0].code, Code::ProfileFileInvalid);
+        assert_eq!(findings[0].code, Code::SettingFileInvalid);
         assert!(
             findings[0]
                 .message
@@ -139,5 +258,43 @@ mod tests {
             "{}",
             findings[0].message
         );
+        assert!(!loaded.stop_sending && !loaded.skip_chain);
+    }
+
+    #[test]
+    fn an_unusable_ca_file_stops_sending_and_a_token_file_the_chain_would_read_skips_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "[profile x]\nrole_arn = arn:aws:iam::1:role/r\nweb_identity_token_file = /dev/zero\n",
+        )
+        .unwrap();
+        let loaded = load(|name| match name {
+            "AWS_CONFIG_FILE" => Some(config.to_str().unwrap().into()),
+            "SSL_CERT_FILE" => Some("/dev/zero".into()),
+            _ => None,
+        });
+        assert!(
+            loaded.stop_sending && loaded.skip_chain,
+            "{:?}",
+            loaded.findings
+        );
+        let messages: Vec<_> = loaded.findings.iter().map(|f| f.message.as_str()).collect();
+        assert!(
+            messages[0].starts_with("SSL_CERT_FILE names /dev/zero"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].starts_with("a profile's web_identity_token_file names /dev/zero"),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn token_files_in_any_profile_are_found() {
+        let config =
+            "[default]\nregion=us-east-1\n[profile a]\n web_identity_token_file = /a/token \n";
+        assert_eq!(profile_token_files(config), ["/a/token"]);
     }
 }

@@ -17,7 +17,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 
 use crate::report::{Code, Finding};
 
-/// The proxy settings, each the first of its upper- and lower-case names.
+/// One SDK's reading of the proxy variables.
 #[derive(Debug, Default, Clone)]
 struct ProxyEnv {
     all: Option<String>,
@@ -27,18 +27,53 @@ struct ProxyEnv {
 }
 
 impl ProxyEnv {
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let first = |names: [&str; 2]| {
-            names
-                .iter()
-                .find_map(|n| lookup(n).filter(|v| !v.trim().is_empty()))
+    /// hyper-util's reading (the AWS SDK for Rust): the upper-case name if
+    /// it is set at all, even empty, else the lower-case one.
+    fn rust(lookup: &impl Fn(&str) -> Option<String>) -> Self {
+        let first_set = |upper: &str, lower: &str| lookup(upper).or_else(|| lookup(lower));
+        ProxyEnv {
+            all: first_set("ALL_PROXY", "all_proxy"),
+            http: first_set("HTTP_PROXY", "http_proxy"),
+            https: first_set("HTTPS_PROXY", "https_proxy"),
+            no: first_set("NO_PROXY", "no_proxy"),
+        }
+    }
+
+    /// urllib's reading (botocore): the lower-case name wins when set, and
+    /// an empty lower-case one removes the setting; no `all_proxy`.
+    fn python(lookup: &impl Fn(&str) -> Option<String>) -> Self {
+        let read = |upper: &str, lower: &str| match lookup(lower) {
+            Some(v) => Some(v).filter(|v| !v.is_empty()),
+            None => lookup(upper).filter(|v| !v.is_empty()),
         };
         ProxyEnv {
-            all: first(["ALL_PROXY", "all_proxy"]),
-            http: first(["HTTP_PROXY", "http_proxy"]),
-            https: first(["HTTPS_PROXY", "https_proxy"]),
-            no: first(["NO_PROXY", "no_proxy"]),
+            all: None,
+            http: read("HTTP_PROXY", "http_proxy"),
+            https: read("HTTPS_PROXY", "https_proxy"),
+            no: read("NO_PROXY", "no_proxy"),
         }
+    }
+
+    /// Go's reading (httpproxy.FromEnvironment): the first non-empty of
+    /// the upper- and lower-case names; no `ALL_PROXY`.
+    fn go(lookup: &impl Fn(&str) -> Option<String>) -> Self {
+        let any = |upper: &str, lower: &str| {
+            [upper, lower]
+                .iter()
+                .find_map(|n| lookup(n).filter(|v| !v.is_empty()))
+        };
+        ProxyEnv {
+            all: None,
+            http: any("HTTP_PROXY", "http_proxy"),
+            https: any("HTTPS_PROXY", "https_proxy"),
+            no: any("NO_PROXY", "no_proxy"),
+        }
+    }
+
+    fn any_proxy(&self) -> bool {
+        [&self.all, &self.http, &self.https]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()))
     }
 
     /// The proxy a scheme-keyed SDK (botocore, Go) uses for `scheme`.
@@ -51,7 +86,7 @@ impl ProxyEnv {
 }
 
 /// The AWS SDK for Rust's reading: hyper-util's own matcher, built from the
-/// same values.
+/// values it would read.
 fn rust_proxies(env: &ProxyEnv, uri: &Uri) -> bool {
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     Matcher::builder()
@@ -65,8 +100,8 @@ fn rust_proxies(env: &ProxyEnv, uri: &Uri) -> bool {
 }
 
 /// botocore's reading: urllib's `proxy_bypass_environment` on the URL's
-/// netloc (host, and port when the URL has one).
-fn botocore_proxies(env: &ProxyEnv, scheme: &str, host: &str, port: Option<u16>) -> bool {
+/// netloc (`host[:port]`, an IPv6 host in brackets).
+fn botocore_proxies(env: &ProxyEnv, scheme: &str, netloc: &str) -> bool {
     if env.for_scheme(scheme).is_none() {
         return false;
     }
@@ -76,10 +111,11 @@ fn botocore_proxies(env: &ProxyEnv, scheme: &str, host: &str, port: Option<u16>)
     if no.trim() == "*" {
         return false;
     }
-    let host = host.to_ascii_lowercase();
-    let netloc = match port {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
+    let netloc = netloc.to_ascii_lowercase();
+    // urllib's _splitport: a trailing ":digits" is the port.
+    let host = match netloc.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => h,
+        _ => netloc.as_str(),
     };
     let bypass = no
         .split(',')
@@ -106,7 +142,11 @@ fn go_proxies(env: &ProxyEnv, scheme: &str, host: &str, port: u16) -> bool {
     let Some(no) = env.no.as_deref() else {
         return true;
     };
-    for entry in no.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+    let port = port.to_string();
+    for entry in no.split(',').map(|e| e.trim().to_ascii_lowercase()) {
+        if entry.is_empty() {
+            continue;
+        }
         if entry == "*" {
             return false;
         }
@@ -116,36 +156,34 @@ fn go_proxies(env: &ProxyEnv, scheme: &str, host: &str, port: u16) -> bool {
             }
             continue;
         }
-        if let Ok(entry_ip) = entry.parse::<IpAddr>() {
-            if ip == Some(entry_ip) {
+        // host:port and [v6]:port; a bare IPv6 address has colons too.
+        let (entry_host, entry_port) = match entry.rsplit_once(':') {
+            Some((h, p))
+                if !p.is_empty()
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && (!h.contains(':') || h.starts_with('[')) =>
+            {
+                (h.trim_start_matches('[').trim_end_matches(']'), p)
+            }
+            _ => (entry.as_str(), ""),
+        };
+        let port_ok = entry_port.is_empty() || entry_port == port;
+        if let Ok(entry_ip) = entry_host.parse::<IpAddr>() {
+            if ip == Some(entry_ip) && port_ok {
                 return false;
             }
             continue;
         }
-        let (name, entry_port) = match entry.rsplit_once(':') {
-            Some((name, p)) => match p.parse::<u16>() {
-                Ok(p) => (name, Some(p)),
-                Err(_) => (entry, None),
-            },
-            None => (entry, None),
-        };
-        if entry_port.is_some_and(|p| p != port) {
+        // Domain entries never apply to an IP address.
+        if ip.is_some() || entry_host.is_empty() {
             continue;
         }
-        let name = name.to_ascii_lowercase();
-        if let Ok(entry_ip) = name.parse::<IpAddr>() {
-            if ip == Some(entry_ip) {
-                return false;
-            }
-            continue;
-        }
-        let suffix = name.trim_start_matches('*');
-        let matched = if let Some(bare) = suffix.strip_prefix('.') {
-            host.ends_with(suffix) || host == bare
-        } else {
-            host == suffix || host.ends_with(&format!(".{suffix}"))
+        let bare = entry_host.strip_prefix('*').unwrap_or(entry_host);
+        let (suffix, match_host) = match bare.strip_prefix('.') {
+            Some(_) => (bare.to_owned(), false),
+            None => (format!(".{bare}"), true),
         };
-        if matched {
+        if (host.ends_with(&suffix) || (match_host && host == suffix[1..])) && port_ok {
             return false;
         }
     }
@@ -155,12 +193,17 @@ fn go_proxies(env: &ProxyEnv, scheme: &str, host: &str, port: u16) -> bool {
 /// `PROXY_BYPASS_DIFFERS` when SDKs disagree on whether `endpoint` is
 /// reached through the proxy; `None` when they agree or no proxy is set.
 pub fn finding(lookup: impl Fn(&str) -> Option<String>, endpoint: &str) -> Option<Finding> {
-    let env = ProxyEnv::from_lookup(lookup);
-    if env.all.is_none() && env.http.is_none() && env.https.is_none() {
+    let (rust, python, go) = (
+        ProxyEnv::rust(&lookup),
+        ProxyEnv::python(&lookup),
+        ProxyEnv::go(&lookup),
+    );
+    if !rust.any_proxy() && !python.any_proxy() && !go.any_proxy() {
         return None;
     }
     let uri: Uri = endpoint.parse().ok()?;
     let scheme = uri.scheme_str()?.to_owned();
+    let netloc = uri.authority()?.as_str().rsplit('@').next()?.to_owned();
     let host = uri
         .host()?
         .trim_start_matches('[')
@@ -170,15 +213,15 @@ pub fn finding(lookup: impl Fn(&str) -> Option<String>, endpoint: &str) -> Optio
     let readings = [
         (
             "the AWS SDK for Rust and irsa-doctor",
-            rust_proxies(&env, &uri),
+            rust_proxies(&rust, &uri),
         ),
         (
             "botocore (boto3, the AWS CLI)",
-            botocore_proxies(&env, &scheme, &host, uri.port_u16()),
+            botocore_proxies(&python, &scheme, &netloc),
         ),
         (
             "the AWS SDK for Go",
-            go_proxies(&env, &scheme, &host, uri.port_u16().unwrap_or(default_port)),
+            go_proxies(&go, &scheme, &host, uri.port_u16().unwrap_or(default_port)),
         ),
     ];
     if readings.iter().all(|(_, p)| *p == readings[0].1) {
@@ -192,7 +235,7 @@ pub fn finding(lookup: impl Fn(&str) -> Option<String>, endpoint: &str) -> Optio
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let no = env.no.as_deref().unwrap_or("(unset)");
+    let no = rust.no.as_deref().unwrap_or("(unset)");
     Some(
         Finding::warning(
             Code::ProxyBypassDiffers,
@@ -258,6 +301,47 @@ mod tests {
             "through the proxy: botocore (boto3, the AWS CLI); directly: the AWS SDK for Rust \
              and irsa-doctor, the AWS SDK for Go"
         );
+    }
+
+    #[test]
+    fn each_sdk_reads_its_own_variables() {
+        // hyper-util takes the upper-case name even when empty; urllib lets
+        // the lower-case one win; Go takes the first non-empty one.
+        let lookup = |name: &str| match name {
+            "HTTPS_PROXY" => Some(String::new()),
+            "https_proxy" => Some("http://proxy.invalid:3128".to_owned()),
+            _ => None,
+        };
+        let found = finding(lookup, "https://sts.us-west-2.amazonaws.com")
+            .unwrap()
+            .found
+            .unwrap();
+        assert_eq!(
+            found,
+            "through the proxy: botocore (boto3, the AWS CLI), the AWS SDK for Go; directly: \
+             the AWS SDK for Rust and irsa-doctor"
+        );
+    }
+
+    #[test]
+    fn go_domain_entries_follow_x_net() {
+        let env = ProxyEnv {
+            https: Some("http://p.invalid".into()),
+            no: Some(".amazonaws.com".into()),
+            ..ProxyEnv::default()
+        };
+        assert!(!go_proxies(&env, "https", "sts.amazonaws.com", 443));
+        assert!(
+            go_proxies(&env, "https", "amazonaws.com", 443),
+            "a leading dot is subdomains only"
+        );
+        let env = ProxyEnv {
+            no: Some("10.0.0.1:4566,[fd00::1]:443".into()),
+            ..env
+        };
+        assert!(!go_proxies(&env, "https", "10.0.0.1", 4566));
+        assert!(go_proxies(&env, "https", "10.0.0.1", 443), "another port");
+        assert!(!go_proxies(&env, "https", "fd00::1", 443));
     }
 
     #[test]

@@ -49,9 +49,37 @@ const SECRET_KEYS: [&str; 6] = [
 /// the set changes (a new token or new credentials), never per line.
 pub struct Secrets(RwLock<Registry>);
 
+/// What kind of secret, which decides how long it is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Set once in the environment: kept for the process's life.
+    Environment,
+    /// A token and its segments: the most recent [`MAX_TOKENS`] tokens.
+    Token,
+    /// Credentials STS or IMDS handed out: the most recent
+    /// [`MAX_SECRETS`], since `serve` sees new ones every check.
+    Credential,
+}
+
+/// How many tokens' worth of secrets are kept (a token and its three
+/// segments each); the kubelet rotates the token a few times a day.
+pub const MAX_TOKENS: usize = 16;
+
 struct Registry {
-    secrets: VecDeque<String>,
+    environment: VecDeque<String>,
+    tokens: VecDeque<String>,
+    credentials: VecDeque<String>,
     matcher: Option<Arc<AhoCorasick>>,
+}
+
+impl Registry {
+    fn list(&mut self, kind: Kind) -> (&mut VecDeque<String>, usize) {
+        match kind {
+            Kind::Environment => (&mut self.environment, MAX_SECRETS),
+            Kind::Token => (&mut self.tokens, MAX_TOKENS * 4),
+            Kind::Credential => (&mut self.credentials, MAX_SECRETS),
+        }
+    }
 }
 
 /// The process's secrets: what every sink redacts.
@@ -66,15 +94,15 @@ static PATTERNS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
 });
 
 /// Registers a token with the process's secrets: the whole of it, and
-/// each dot-separated segment.
+/// each segment of a JWT.
 pub fn register_token(token: &str) {
     GLOBAL.register_token(token);
 }
 
-/// Registers one secret (a secret key, a session token) with the
+/// Registers one secret (a secret key, a session token) of `kind` with the
 /// process's secrets. Too short ones are ignored; see [`MIN_SECRET_LEN`].
-pub fn register(secret: &str) {
-    GLOBAL.register(secret);
+pub fn register(kind: Kind, secret: &str) {
+    GLOBAL.register(kind, secret);
 }
 
 /// `text` with every secret removed: the process's registered secrets and
@@ -86,38 +114,54 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 impl Secrets {
     pub const fn new() -> Self {
         Secrets(RwLock::new(Registry {
-            secrets: VecDeque::new(),
+            environment: VecDeque::new(),
+            tokens: VecDeque::new(),
+            credentials: VecDeque::new(),
             matcher: None,
         }))
     }
 
+    /// The token, and, when it has a JWT's three parts, each of them (a
+    /// file of other text is not split: its pieces could be ordinary
+    /// words).
     pub fn register_token(&self, token: &str) {
-        self.register(token);
-        for segment in token.split('.') {
-            self.register(segment);
+        self.register(Kind::Token, token);
+        let segments: Vec<&str> = token.split('.').collect();
+        if segments.len() == 3 {
+            for segment in segments {
+                self.register(Kind::Token, segment);
+            }
         }
     }
 
-    pub fn register(&self, secret: &str) {
+    pub fn register(&self, kind: Kind, secret: &str) {
         let secret = secret.trim();
         if secret.len() < MIN_SECRET_LEN {
             return;
         }
         let mut registry = self.0.write().unwrap_or_else(|e| e.into_inner());
-        if registry.secrets.back().is_some_and(|s| s == secret) {
+        let (list, cap) = registry.list(kind);
+        if list.back().is_some_and(|s| s == secret) {
             return;
         }
-        registry.secrets.retain(|s| s != secret);
-        if registry.secrets.len() == MAX_SECRETS {
-            registry.secrets.pop_front();
+        list.retain(|s| s != secret);
+        if list.len() == cap {
+            list.pop_front();
         }
-        registry.secrets.push_back(secret.to_owned());
+        list.push_back(secret.to_owned());
+        let all: Vec<&String> = registry
+            .environment
+            .iter()
+            .chain(&registry.tokens)
+            .chain(&registry.credentials)
+            .collect();
         // Longest first, so a token is masked whole rather than by segment.
-        registry.matcher = AhoCorasickBuilder::new()
+        let matcher = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(&registry.secrets)
+            .build(all)
             .ok()
             .map(Arc::new);
+        registry.matcher = matcher;
     }
 
     /// `text` with every secret removed; borrowed when there was nothing
@@ -146,7 +190,8 @@ impl Secrets {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.0.read().unwrap().secrets.len()
+        let registry = self.0.read().unwrap();
+        registry.environment.len() + registry.tokens.len() + registry.credentials.len()
     }
 }
 
@@ -187,7 +232,13 @@ fn mask_jwts(text: &str) -> Option<String> {
         // A shorter header still counts when a segment follows it.
         let dotted = bytes.get(end) == Some(&b'.') && end + 1 < run(end + 1);
         let long_enough = end - start >= MIN_JWT_RUN || (end - start >= 11 && dotted);
-        if !long_enough || (start > 0 && is_b64url(bytes[start - 1])) {
+        // At a boundary: after a non-base64url byte, or after a
+        // percent-encoded `=` or `:` (a form body, a query string).
+        let after_escape = start >= 3 && {
+            let before = &text[start - 3..start];
+            before.eq_ignore_ascii_case("%3D") || before.eq_ignore_ascii_case("%3A")
+        };
+        if !long_enough || (start > 0 && is_b64url(bytes[start - 1]) && !after_escape) {
             search = start + 3;
             continue;
         }
@@ -234,10 +285,16 @@ fn mask_key_values(text: &str) -> Option<String> {
         while i < bytes.len() && is_quote(bytes[i]) {
             i += 1;
         }
-        if !matches!(bytes.get(i), Some(b'=' | b':' | b'>')) {
+        let escaped = text
+            .get(i..i + 3)
+            .is_some_and(|e| e.eq_ignore_ascii_case("%3D") || e.eq_ignore_ascii_case("%3A"));
+        if escaped {
+            i += 3;
+        } else if matches!(bytes.get(i), Some(b'=' | b':' | b'>')) {
+            i += 1;
+        } else {
             continue;
         }
-        i += 1;
         while i < bytes.len() && is_quote(bytes[i]) {
             i += 1;
         }
@@ -304,6 +361,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_jwt_is_split_into_segments() {
+        let secrets = Secrets::new();
+        secrets.register_token("sts.us-west-2.amazonaws.com");
+        assert_eq!(secrets.redact("region us-west-2"), "region us-west-2");
+        assert_eq!(secrets.redact("sts.us-west-2.amazonaws.com"), MASK);
+    }
+
+    #[test]
     fn a_registered_token_and_each_segment_are_masked() {
         let secrets = Secrets::new();
         secrets.register_token("aGVhZGVyLXNlZ21lbnQ.cGF5bG9hZC1zZWdtZW50.c2lnbmF0dXJlLXNlZ21lbnQ");
@@ -332,6 +397,8 @@ mod tests {
             redact("eyJ alone, and eyJshort.x"),
             "eyJ alone, and eyJshort.x"
         );
+        let escaped = redact("t%3DeyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.U0lHTkFUVVJF");
+        assert_eq!(escaped, "t%3D** redacted **");
     }
 
     #[test]
@@ -365,6 +432,10 @@ mod tests {
                 "aws_secret_access_key = wJalrXUtnFEMI",
                 "aws_secret_access_key = ** redacted **",
             ),
+            (
+                "q=WebIdentityToken%3Dabcdefgh.ijk&x",
+                "WebIdentityToken%3D** redacted **&x",
+            ),
         ];
         for (text, want) in cases {
             let out = redact(text);
@@ -386,12 +457,18 @@ mod tests {
     #[test]
     fn short_values_are_not_registered_and_the_registry_is_bounded() {
         let secrets = Secrets::new();
-        secrets.register("short");
+        secrets.register(Kind::Credential, "short");
         assert_eq!(secrets.redact("a short word"), "a short word");
+        secrets.register(Kind::Environment, "environment-secret");
         for i in 0..MAX_SECRETS + 10 {
-            secrets.register(&format!("bounded-secret-{i:04}"));
+            secrets.register(Kind::Credential, &format!("bounded-secret-{i:04}"));
         }
-        assert_eq!(secrets.len(), MAX_SECRETS);
+        assert_eq!(secrets.len(), MAX_SECRETS + 1);
+        assert_eq!(
+            secrets.redact("environment-secret"),
+            MASK,
+            "secrets from the environment are never evicted by new credentials"
+        );
         assert_eq!(
             secrets.redact("bounded-secret-0000"),
             "bounded-secret-0000",

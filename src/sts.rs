@@ -40,6 +40,9 @@ pub use crate::traffic::MAX_RESPONSE_BYTES;
 /// allows; the credentials' expiry is then STS's clock plus this.
 const SESSION_SECONDS: i32 = 900;
 
+/// 2001-09-09: an expiry before this is not a real one.
+const PLAUSIBLE_EPOCH: i64 = 1_000_000_000;
+
 /// The region used when none is configured anywhere, as the SDKs' global
 /// STS endpoint does. Reported with a `REGION_MISSING` warning.
 pub const FALLBACK_REGION: &str = "us-east-1";
@@ -254,8 +257,12 @@ pub enum ChainOutcome {
 pub struct Sts {
     sdk: SdkConfig,
     region_missing: bool,
-    /// Shared config files that could not be used (see `profile.rs`).
-    profile_findings: Vec<Finding>,
+    /// Files the SDK would read that could not be used (see `profile.rs`).
+    file_findings: Vec<Finding>,
+    /// The HTTPS client would read an unusable file: nothing may be sent.
+    stop_sending: bool,
+    /// The default chain would read an unusable file: do not resolve it.
+    skip_chain: bool,
 }
 
 impl Sts {
@@ -269,11 +276,30 @@ impl Sts {
     /// Every STS request made through this configuration, the default
     /// chain's included, is counted in `counters`.
     ///
-    /// The shared config files are read within bounds first, by
-    /// `profile.rs`, and handed to aws-config as contents, so that the
-    /// SDK never reads them itself.
+    /// The files the SDK would read are judged within bounds first, by
+    /// `profile.rs`; the shared config files are handed to aws-config as
+    /// contents, so that it never reads them itself. When the HTTPS client
+    /// would read an unusable CA file, nothing is loaded that could build
+    /// it: the region comes from the environment alone.
     pub async fn from_env(deadline: Instant, counters: Arc<StsCounters>) -> Self {
-        let (files, profile_findings) = crate::profile::load(|name| std::env::var(name).ok());
+        let loaded = crate::profile::load(|name| std::env::var(name).ok());
+        let with_files = |mut sts: Sts| {
+            sts.file_findings = loaded.findings.clone();
+            sts.stop_sending = loaded.stop_sending;
+            sts.skip_chain = loaded.skip_chain;
+            sts
+        };
+        if loaded.stop_sending {
+            let region = crate::endpoint::REGION_VARS
+                .iter()
+                .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+            let sdk = SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(region.map(Region::new))
+                .build();
+            return with_files(Self::from_sdk_config(sdk));
+        }
+        let files = loaded.files.clone();
         let loader = || {
             let loader =
                 aws_config::defaults(BehaviorVersion::latest()).profile_files(files.clone());
@@ -282,19 +308,19 @@ impl Sts {
                 None => loader,
             }
         };
-        let mut sts = match tokio::time::timeout_at(deadline.into(), loader().load()).await {
+        let sts = match tokio::time::timeout_at(deadline.into(), loader().load()).await {
             Ok(sdk) => Self::from_sdk_config(sdk),
             Err(_) => Sts {
-                sdk: loader()
-                    .region(Region::from_static(FALLBACK_REGION))
-                    .load()
-                    .await,
                 region_missing: true,
-                profile_findings: vec![],
+                ..Self::from_sdk_config(
+                    loader()
+                        .region(Region::from_static(FALLBACK_REGION))
+                        .load()
+                        .await,
+                )
             },
         };
-        sts.profile_findings = profile_findings;
-        sts
+        with_files(sts)
     }
 
     /// Uses an already-loaded configuration (tests, or callers that load
@@ -311,13 +337,25 @@ impl Sts {
         Sts {
             sdk,
             region_missing,
-            profile_findings: vec![],
+            file_findings: vec![],
+            stop_sending: false,
+            skip_chain: false,
         }
     }
 
-    /// Findings about the shared config files, found while loading.
-    pub fn profile_findings(&self) -> &[Finding] {
-        &self.profile_findings
+    /// Findings about the files the SDK would read, found while loading.
+    pub fn file_findings(&self) -> &[Finding] {
+        &self.file_findings
+    }
+
+    /// Whether a file the HTTPS client would read forbids sending anything.
+    pub fn stop_sending(&self) -> bool {
+        self.stop_sending
+    }
+
+    /// Whether a file the default chain would read forbids resolving it.
+    pub fn skip_chain(&self) -> bool {
+        self.skip_chain
     }
 
     pub fn region(&self) -> String {
@@ -363,17 +401,22 @@ impl Sts {
             .send()
             .await;
         let exchange = recorder.get();
+        // STS's clock, by the answer's Date header; failing that, by the
+        // credentials' expiry, which STS set from its own clock at issue
+        // time. An expiry the SDK defaulted (a missing <Expiration> reads
+        // as 1970) is no measure of anything.
         let mut clock_offset = exchange.date_offset();
         let result = match result {
             Ok(out) => {
                 if let Some(creds) = out.credentials() {
-                    crate::redact::register(creds.secret_access_key());
-                    crate::redact::register(creds.session_token());
-                    // STS set the expiry from its own clock at issue time,
-                    // to the second: a better measure than the Date header.
-                    if let Some(received) = exchange.received_at {
-                        let issued = creds.expiration().secs() - i64::from(SESSION_SECONDS);
-                        clock_offset = Some(issued - unix_secs(received));
+                    crate::redact::register(
+                        crate::redact::Kind::Credential,
+                        creds.secret_access_key(),
+                    );
+                    crate::redact::register(crate::redact::Kind::Credential, creds.session_token());
+                    let issued = creds.expiration().secs() - i64::from(SESSION_SECONDS);
+                    if clock_offset.is_none() && issued > PLAUSIBLE_EPOCH {
+                        clock_offset = exchange.received_at.map(|r| issued - unix_secs(r));
                     }
                 }
                 match out
@@ -403,10 +446,16 @@ impl Sts {
             }
             Err(err) => Err(failure_of(&err, Some(token))),
         };
+        // Only STS's own answers say what STS's clock is: not a proxy's
+        // error page, nor a 200 that is not STS's answer.
+        let from_sts = match &result {
+            Ok(_) => true,
+            Err(failure) => failure.code.is_some(),
+        };
         Attempt {
             result,
-            endpoint: exchange.endpoint,
-            clock_offset,
+            endpoint: exchange.endpoint.map(|e| crate::endpoint::shown(&e)),
+            clock_offset: clock_offset.filter(|_| from_sts),
         }
     }
 
@@ -435,9 +484,9 @@ impl Sts {
                 };
             }
         };
-        crate::redact::register(creds.secret_access_key());
+        crate::redact::register(crate::redact::Kind::Credential, creds.secret_access_key());
         if let Some(session_token) = creds.session_token() {
-            crate::redact::register(session_token);
+            crate::redact::register(crate::redact::Kind::Credential, session_token);
         }
         let source = ChainSource::of(&creds);
         if source == ChainSource::WebIdentity {
