@@ -23,11 +23,18 @@
 //! kubelet's probes from the node's address and Prometheus' scrapes are
 //! never the ones closed. Raising the cap or shortening the head timeout
 //! would only move the numbers an attacker needs.
+//!
+//! Two details keep a flood of reconnects from reaching the probes by
+//! another way. The kernel's queue of connections not yet accepted is long
+//! ([`listen`]), so a burst is queued rather than dropped; a dropped probe
+//! would be retried only a second later. And the accept loop yields after
+//! each connection, so a probe reads its head before hundreds of newer
+//! connections from its own address can make it the longest waiting.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -42,7 +49,7 @@ use hyper::service::{service_fn, HttpService};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info, warn};
@@ -69,8 +76,29 @@ pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(30);
 /// How long a connection asked to close may take to finish its request.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// Connections the kernel may hold completed for us before we accept them.
+/// When that queue is full, the kernel drops new connection attempts, and a
+/// dropped probe retries only after TCP's one-second timeout: so room for
+/// bursts many times [`MAX_CONNECTIONS`], not the 128 that tokio's `bind`
+/// asks for. Linux caps it at `net.core.somaxconn` (4096 since 5.4).
+const LISTEN_BACKLOG: u32 = 4096;
+
 /// The paths served, for 404 messages and the README.
 pub const PATHS: [&str; 4] = ["/livez", "/readyz", "/status", "/metrics"];
+
+/// A listener on `addr` for [`serve`], with a [`LISTEN_BACKLOG`] queue.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server can listen again
+    // while the old one's connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Serves `shared` on `listener` until `shutdown` resolves, then stops
 /// accepting and gives in-flight requests up to `grace` to finish.
@@ -128,6 +156,12 @@ pub async fn serve(
                 "connection cap reached; closed a connection waiting for a request head"
             );
         }
+        // Let the new connection read a head that is already there before
+        // accepting more. A flood from the probe's own address could
+        // otherwise accept hundreds of connections behind the probe before
+        // its task ran once, and the probe, its head unread, would then be
+        // the longest waiting.
+        tokio::task::yield_now().await;
     }
     drop(listener);
     info!("stopped accepting connections; finishing in-flight requests");
@@ -585,6 +619,33 @@ mod tests {
             assert_eq!(registry.open.len(), MAX_CONNECTIONS);
         }
         tasks.abort_all();
+    }
+
+    /// A burst of connections far beyond the cap, while nothing accepts:
+    /// every handshake completes, because the kernel queues them. With a
+    /// short queue the rest would be dropped and their connects would hang
+    /// on TCP's retries.
+    #[tokio::test]
+    async fn the_listen_queue_holds_a_burst_far_beyond_the_cap() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let burst = 4 * MAX_CONNECTIONS;
+        let mut connects = JoinSet::new();
+        for _ in 0..burst {
+            connects.spawn(TcpStream::connect(addr));
+        }
+        let all = async {
+            let mut open = vec![];
+            while let Some(conn) = connects.join_next().await {
+                open.push(conn.unwrap().unwrap());
+            }
+            open
+        };
+        // Bounds a hang; a queued handshake takes microseconds.
+        let open = tokio::time::timeout(Duration::from_secs(20), all)
+            .await
+            .expect("connections were dropped instead of queued");
+        assert_eq!(open.len(), burst);
     }
 
     #[test]
