@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: `irsa-doctor serve` against the loopback STS stand-in.
 
-Usage: python3 bench/serve.py [idle seconds] [wrk seconds]   (default 60 and 15)
+Usage: python3 bench/serve.py [idle seconds] [wrk seconds] [probes]   (default 60, 15, 300)
 
 Measures, with the release binary (built by this script with cargo):
   1. /readyz requests per second and latency percentiles under `wrk`
@@ -12,11 +12,26 @@ Measures, with the release binary (built by this script with cargo):
   3. STS requests: per check (from the server's own
      irsa_doctor_sts_requests_total, which counts below the SDK, and from the
      stand-in), across the wrk run and the idle period (both must add none),
-     over many checks at --interval 1s, and so per hour at the defaults.
-Nothing leaves 127.0.0.1; IMDS is disabled.
+     over many checks at --interval 1s, and so per hour at the defaults;
+  4. probes under the connection attack of the cap's issue: a client holds
+     every connection with half a request head and reopens each one the
+     server drops, while fresh connections probe /readyz and /livez
+     (alternately, 10 a second); the share answered 200 within 1 s (the
+     kubelet's default timeout) and within 100 ms, and the percentiles of
+     the time from connect to the whole answer (or to the failure). The
+     server runs on CPU 0, the attacker on CPU 1, the probes on either.
+     Three attacks: 256 connections reopened at 50/s (the issue's), and
+     twice the cap reopened as fast as this client can, so that every
+     connect evicts another; both from 127.0.0.2, as an attacking pod has
+     another address than the kubelet; and the fast one again from
+     127.0.0.1, the probes' own address, where only the wait for a request
+     head tells them apart.
+Nothing leaves loopback; IMDS is disabled.
 """
+import multiprocessing
 import os
 import re
+import selectors
 import shutil
 import socket
 import subprocess
@@ -29,6 +44,10 @@ import standin as standin_proc
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IDLE = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 LOAD = int(sys.argv[2]) if len(sys.argv) > 2 else 15
+PROBES = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+# The server's cap (server::MAX_CONNECTIONS).
+CAP = 256
+HALF_HEAD = b"GET /readyz HTTP/1.1\r\nHost: x\r\n"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -86,14 +105,122 @@ def start_server(doctor, env, port, *extra):
     sys.exit("irsa-doctor serve never became ready")
 
 
+def attacker(port, source, held, rate, filled, stop, result):
+    """Holds `held` connections from `source`, each with half a request
+    head, and reopens each one the server closes, at most `rate` a second
+    (None: as fast as it can). Sets `filled` once every connection has
+    been opened; sends (reopens, seconds since then) to `result`."""
+    os.sched_setaffinity(0, {1})
+    sel = selectors.DefaultSelector()
+
+    def connect():
+        s = socket.socket()
+        s.setblocking(False)
+        s.bind((source, 0))
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        sel.register(s, selectors.EVENT_WRITE, "connecting")
+
+    def drop(s):
+        sel.unregister(s)
+        s.close()
+
+    pending, tokens, last, connects, completed = held, float(held), time.monotonic(), 0, 0
+    started = None
+    while not stop.is_set():
+        now = time.monotonic()
+        if rate is not None:
+            tokens, last = min(float(held), tokens + (now - last) * rate), now
+        while pending and (rate is None or tokens >= 1):
+            connect()
+            pending, tokens, connects = pending - 1, tokens - 1, connects + 1
+        for key, _ in sel.select(timeout=0.002 if pending else 0.05):
+            s = key.fileobj
+            if key.data == "connecting":
+                try:
+                    if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                        s.send(HALF_HEAD)
+                        sel.modify(s, selectors.EVENT_READ, "held")
+                        completed += 1
+                        if completed == held:
+                            started = time.monotonic()
+                            filled.set()
+                        continue
+                except OSError:
+                    pass
+                drop(s)
+            else:
+                # Readable: closed by the server (no half head is answered).
+                drop(s)
+            pending += 1
+    result.send((connects - held, time.monotonic() - (started or time.monotonic())))
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+
+
+def probe(port, path):
+    """A fresh connection's GET, as the kubelet probes (timeoutSeconds 1):
+    (status or None, seconds from connect to the whole answer)."""
+    t0 = time.perf_counter()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := s.recv(4096):
+                answer += chunk
+        status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else None
+    except OSError:
+        status = None
+    return status, time.perf_counter() - t0
+
+
+def evictions(base):
+    _, text = get(base + "/metrics")
+    return int(re.search(r"^irsa_doctor_http_connections_evicted_total (\d+)$", text, re.M).group(1))
+
+
+def under_attack(base, port, source, held, rate):
+    """PROBES probes, 10 a second, while `attacker` runs; the figures."""
+    ctx = multiprocessing.get_context("fork")
+    filled, stop = ctx.Event(), ctx.Event()
+    receive, send = ctx.Pipe(duplex=False)
+    attack = ctx.Process(target=attacker, args=(port, source, held, rate, filled, stop, send))
+    evicted_before = evictions(base)
+    attack.start()
+    if not filled.wait(30):
+        stop.set()
+        attack.join()
+        sys.exit(f"the attacker never held {held} connections")
+    latencies, ok, fast = [], 0, 0
+    next_at = time.monotonic()
+    for i in range(PROBES):
+        next_at += 0.1
+        status, took = probe(port, ["/readyz", "/livez"][i % 2])
+        latencies.append(took)
+        # Within the kubelet's default timeoutSeconds.
+        ok += status == 200 and took <= 1
+        fast += status == 200 and took <= 0.1
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    stop.set()
+    reopened, seconds = receive.recv()
+    attack.join()
+    latencies.sort()
+    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+    return {"ok": ok, "fast": fast, "p50": pct(0.5), "p99": pct(0.99), "max": latencies[-1] * 1000,
+            "reopened_per_s": reopened / seconds, "evicted": evictions(base) - evicted_before}
+
+
 def main():
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install {'wrk' if tool == 'wrk' else 'util-linux'}")
     subprocess.run(["cargo", "build", "--release", "--bin", "irsa-doctor", "--example", "standin"],
                    cwd=ROOT, check=True)
-    doctor = os.path.join(ROOT, "target/release/irsa-doctor")
-    standin = os.path.join(ROOT, "target/release/examples/standin")
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    doctor = os.path.join(target, "release/irsa-doctor")
+    standin = os.path.join(target, "release/examples/standin")
 
     stand_in, pod_env = standin_proc.start(standin, capture_stderr=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",
@@ -135,6 +262,18 @@ def main():
     fast_checks, fast_requests = checks_total(base), sts_requests(base)
     server.terminate()
     server.wait(timeout=10)
+
+    # 4. Probes under the connection attack.
+    attacks = [("127.0.0.2", CAP, 50, "256 connections from 127.0.0.2, reopened at 50/s"),
+               ("127.0.0.2", 2 * CAP, None, "512 connections from 127.0.0.2, reopened at once"),
+               ("127.0.0.1", 2 * CAP, None, "512 connections from 127.0.0.1, reopened at once")]
+    attacked = []
+    for source, held, rate, what in attacks:
+        port = free_port()
+        server, base = start_server(doctor, env, port)
+        attacked.append((what, under_attack(base, port, source, held, rate)))
+        server.terminate()
+        server.wait(timeout=10)
     stand_in.stdin.close()
     stand_in.wait(timeout=10)
     served = stand_in.stderr.read().strip()
@@ -166,6 +305,14 @@ def main():
           f"(3600 s / 300 s interval x {ratio:.2f}; jitter is symmetric), plus {ratio:.0f} "
           "per kubelet token rotation")
     print(f"stand-in: {served}")
+    print()
+    print(f"{PROBES} fresh probes (/readyz, /livez), 10/s, during a half-request-head attack; "
+          "server on CPU 0, attacker on CPU 1:")
+    for what, f in attacked:
+        print(f"  {what} ({f['reopened_per_s']:,.0f} reconnects/s, {f['evicted']:,} evicted):")
+        print(f"    200 within 1 s  {f['ok']}/{PROBES} ({f['ok'] / PROBES:.1%}), within 100 ms "
+              f"{f['fast']}/{PROBES} ({f['fast'] / PROBES:.1%})")
+        print(f"    latency         p50 {f['p50']:.2f} ms, p99 {f['p99']:.2f} ms, max {f['max']:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime};
 use clap::Parser;
 use std::time::Instant;
 
-use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use crate::check::{check, CheckConfig};
@@ -273,7 +272,7 @@ pub async fn run_serve(args: &ServeArgs) -> u8 {
             return crate::report::exit::INCONCLUSIVE;
         }
     };
-    let listener = match TcpListener::bind(args.listen).await {
+    let listener = match crate::server::listen(args.listen) {
         Ok(listener) => listener,
         Err(e) => {
             error!(

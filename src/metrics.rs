@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::monitor::{unix_secs, Histogram, State};
@@ -137,6 +138,19 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
             );
         }
     }
+
+    header(
+        m,
+        "http_connections_evicted_total",
+        "counter",
+        "Connections closed to make room for a new one at the cap of open connections: of the \
+         client address holding the most, the one that had waited longest for a request head.",
+    );
+    let _ = writeln!(
+        m,
+        "irsa_doctor_http_connections_evicted_total {}",
+        state.connections_evicted.load(Ordering::Relaxed)
+    );
 
     let exp = latest.and_then(|l| l.report.token.as_ref()?.claims.exp);
     if let Some(exp) = exp {
@@ -274,6 +288,7 @@ mod tests {
         assert!(text.contains(
             "irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"success\"} 0\n"
         ));
+        assert!(text.contains("irsa_doctor_http_connections_evicted_total 0\n"));
         assert!(!text.contains("finding_active"), "{text}");
     }
 

@@ -11,6 +11,7 @@
 //! readiness at once.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -98,6 +99,9 @@ pub struct State {
     pub durations: Histogram,
     /// STS requests sent, by the loop's AWS configuration.
     pub sts_counters: Arc<StsCounters>,
+    /// Connections the HTTP layer closed at its cap to make room for a new
+    /// one; counted by `server`, like `sts_counters` outside the loop.
+    pub connections_evicted: Arc<AtomicU64>,
 }
 
 /// The state behind a lock the HTTP layer holds only to copy from.
@@ -123,6 +127,7 @@ impl Shared {
             checks: [0; 3],
             durations: Histogram::default(),
             sts_counters: Arc::default(),
+            connections_evicted: Arc::default(),
         }))
     }
 

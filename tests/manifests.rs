@@ -3,7 +3,10 @@
 //! with a tight securityContext and resources, the pod's fsGroup set, the
 //! init container's termination message policy set, every irsa-doctor
 //! setting one that the binary really accepts, and every probe and scrape
-//! annotation pointed at a path and port that `serve` really answers on.
+//! annotation pointed at a path and port that `serve` really answers on;
+//! the NetworkPolicy admits that port only from the node and the
+//! monitoring namespace, and keeps the app's own ports open; and every
+//! manifest passes `kubernetes-validate --strict`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,7 +19,7 @@ use irsa_doctor::config::DEFAULT_LISTEN;
 use irsa_doctor::server::PATHS;
 use yaml_rust2::{Yaml, YamlLoader};
 
-fn manifests() -> Vec<(PathBuf, Yaml)> {
+fn manifest_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/k8s");
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap()
@@ -25,8 +28,12 @@ fn manifests() -> Vec<(PathBuf, Yaml)> {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no manifests in {}", dir.display());
+    files
+}
+
+fn manifests() -> Vec<(PathBuf, Yaml)> {
     let mut docs = vec![];
-    for file in files {
+    for file in manifest_files() {
         let text = fs::read_to_string(&file).unwrap();
         let parsed =
             YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -310,6 +317,191 @@ fn serve_probes_and_scrape_annotations_match_what_serve_exposes() {
         found >= 2,
         "the native and classic sidecar examples run serve"
     );
+}
+
+/// Whether `policy` selects the pods that `doc` runs: the same namespace,
+/// and every label of its `podSelector`.
+fn selects(policy: &Yaml, doc: &Yaml) -> bool {
+    let selector = &policy["spec"]["podSelector"];
+    assert!(
+        selector["matchExpressions"].is_badvalue(),
+        "this test reads matchLabels only"
+    );
+    let labels = &pod_metadata(doc)["labels"];
+    policy["metadata"]["namespace"] == doc["metadata"]["namespace"]
+        && selector["matchLabels"].as_hash().is_none_or(|wanted| {
+            wanted
+                .iter()
+                .all(|(k, v)| k.as_str().is_some_and(|k| labels[k] == *v))
+        })
+}
+
+/// Whether an ingress rule admits TCP to `port` of the pod `spec`. No
+/// `ports` means every port; a named port is the pod's containerPort of
+/// that name.
+fn admits_port(rule: &Yaml, spec: &Yaml, port: u16) -> bool {
+    let Some(ports) = rule["ports"].as_vec() else {
+        return true;
+    };
+    ports.iter().any(|p| {
+        if p["protocol"].as_str().unwrap_or("TCP") != "TCP" {
+            return false;
+        }
+        if p["port"].is_badvalue() {
+            return true;
+        }
+        let first = containers(spec)
+            .into_iter()
+            .find_map(|c| resolve_port(c, &p["port"]));
+        let last = p["endPort"]
+            .as_i64()
+            .and_then(|n| u16::try_from(n).ok())
+            .or(first);
+        first
+            .zip(last)
+            .is_some_and(|(a, b)| (a..=b).contains(&port))
+    })
+}
+
+/// What an ingress peer stands for: `node` (an ipBlock alone), `monitoring`
+/// (exactly the monitoring namespace, optionally narrowed to some of its
+/// pods), or `other`.
+fn peer_kind(peer: &Yaml) -> &'static str {
+    let keys = peer.as_hash().map_or(0, |h| h.len());
+    let namespaces = &peer["namespaceSelector"];
+    let labels = &namespaces["matchLabels"];
+    if keys == 1 && peer["ipBlock"]["cidr"].as_str().is_some() {
+        "node"
+    } else if labels["kubernetes.io/metadata.name"].as_str() == Some("monitoring")
+        && labels.as_hash().map(|h| h.len()) == Some(1)
+        && namespaces["matchExpressions"].is_badvalue()
+    {
+        "monitoring"
+    } else {
+        "other"
+    }
+}
+
+#[test]
+fn the_network_policy_admits_serve_only_from_the_node_and_monitoring_and_keeps_the_apps_ports() {
+    let docs = manifests();
+    let policies: Vec<&Yaml> = docs
+        .iter()
+        .map(|(_, d)| d)
+        .filter(|d| d["kind"].as_str() == Some("NetworkPolicy"))
+        .collect();
+    assert!(!policies.is_empty(), "no NetworkPolicy among the manifests");
+    let mut covered = 0;
+    for (file, doc) in &docs {
+        let Some(spec) = pod_spec(doc) else { continue };
+        let is_serve = |c: &&Yaml| is_irsa_doctor(c) && c["args"][0].as_str() == Some("serve");
+        let Some(serve) = containers(spec).into_iter().find(is_serve) else {
+            continue;
+        };
+        let where_ = file.display();
+        // No policyTypes means Ingress (and Egress if it has egress rules).
+        let ingress_policies: Vec<&&Yaml> = policies
+            .iter()
+            .filter(|p| selects(p, doc))
+            .filter(|p| {
+                let types = p["spec"]["policyTypes"].as_vec();
+                types.is_none_or(|t| t.iter().any(|t| t.as_str() == Some("Ingress")))
+            })
+            .collect();
+        assert!(
+            !ingress_policies.is_empty(),
+            "{where_}: no NetworkPolicy selects this pod for ingress"
+        );
+        covered += 1;
+        let rules: Vec<&Yaml> = ingress_policies
+            .iter()
+            .flat_map(|p| p["spec"]["ingress"].as_vec().into_iter().flatten())
+            .collect();
+        let port = listen_port(serve);
+        let mut peers = vec![];
+        for rule in rules.iter().filter(|r| admits_port(r, spec, port)) {
+            let from = rule["from"]
+                .as_vec()
+                .filter(|f| !f.is_empty())
+                .unwrap_or_else(|| panic!("{where_}: a rule admits port {port} from anywhere"));
+            for peer in from {
+                let kind = peer_kind(peer);
+                assert_ne!(kind, "other", "{where_}: port {port} from {peer:?}");
+                peers.push(kind);
+            }
+        }
+        assert!(
+            peers.contains(&"node") && peers.contains(&"monitoring"),
+            "{where_}: serve's port {port} is admitted from {peers:?}, not the node and monitoring"
+        );
+        // Selecting the pod closes every port no rule admits: the app's
+        // own ports need their rules too.
+        for c in containers(spec) {
+            for declared in c["ports"].as_vec().into_iter().flatten() {
+                let n = resolve_port(c, &declared["containerPort"]).unwrap();
+                assert!(
+                    n == port || rules.iter().any(|r| admits_port(r, spec, n)),
+                    "{where_}: the NetworkPolicy closes {}'s port {n}",
+                    c["name"].as_str().unwrap_or("?")
+                );
+            }
+        }
+    }
+    assert!(
+        covered >= 2,
+        "the native and classic sidecar examples are both covered"
+    );
+}
+
+/// `kubernetes-validate` (PyPI), which `bash .ci/run` installs into `.venv`.
+fn kubernetes_validate() -> PathBuf {
+    if let Some(p) = std::env::var_os("KUBERNETES_VALIDATE") {
+        return p.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/kubernetes-validate");
+    if venv.exists() {
+        return venv;
+    }
+    "kubernetes-validate".into()
+}
+
+/// Every manifest against the API's own OpenAPI schemas, which
+/// kubernetes-validate ships (it needs no cluster and no network).
+/// `--strict` rejects unknown fields, such as a misspelt securityContext
+/// setting that the API server would drop without a word. Two versions:
+/// 1.29, the first with native sidecars on by default, and the newest the
+/// pinned kubernetes-validate knows. Fails, not skips, when the tool is
+/// missing.
+#[test]
+fn every_manifest_passes_kubernetes_validate_strict() {
+    let tool = kubernetes_validate();
+    let files = manifest_files();
+    for version in ["1.29.0", "1.37.0"] {
+        let out = Command::new(&tool)
+            .args(["--strict", "--kubernetes-version", version])
+            .args(&files)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run kubernetes-validate ({}): {e}. Install it with `bash .ci/run` or \
+                     `python3 -m venv .venv && .venv/bin/pip install kubernetes-validate==1.37.0`",
+                    tool.display()
+                )
+            });
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "Kubernetes {version}:\n{said}");
+        for file in &files {
+            assert!(
+                said.contains(&format!("{} passed", file.display())),
+                "Kubernetes {version}: {} was not checked:\n{said}",
+                file.display()
+            );
+        }
+    }
 }
 
 #[test]

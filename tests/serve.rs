@@ -5,14 +5,15 @@
 
 mod support;
 
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
-use irsa_doctor::server::HEADER_READ_TIMEOUT;
+use irsa_doctor::server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 use support::fake_aws::{
     FakeAws, FakeAwsServer, Fault, Trust, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
 };
 use support::jwt::{Jwt, TokenVolume};
-use support::serving::{metric, Conn, Serving};
+use support::serving::{metric, Conn, HalfHeads, Serving, WAIT_LIMIT};
 use support::Doctor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -480,6 +481,50 @@ async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
     let closed = tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "a slow client was never disconnected");
     assert_eq!(serving.get("/readyz").await.status, 200);
+}
+
+/// The attack: a client holds every connection slot with an
+/// unfinished request head and reopens each connection the server drops.
+/// When the cap refused new connections, the kubelet's probes failed almost
+/// every time; now each fresh probe must be answered. The attacker first
+/// connects from 127.0.0.2 and the probes from 127.0.0.1, as an attacking
+/// pod and the kubelet on the node have different addresses; then from
+/// 127.0.0.1 too, as a pod on the node's network would.
+#[tokio::test]
+async fn probes_are_answered_while_a_client_holds_every_connection() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = pod(&sts, &volume).serve().await;
+    serving.first_verdict().await;
+
+    let mut evicted_before = 0;
+    for attacker in [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::LOCALHOST] {
+        let attack = HalfHeads::open(&serving.addr, IpAddr::V4(attacker), MAX_CONNECTIONS).await;
+        // Bounds a hang, not the latency: the probes share this deadline.
+        let deadline = Instant::now() + WAIT_LIMIT;
+        let mut failed = vec![];
+        for i in 0..100 {
+            let path = ["/readyz", "/livez"][i % 2];
+            let limit = deadline.saturating_duration_since(Instant::now());
+            match serving.probe(path, limit).await {
+                Ok(200) => {}
+                other => failed.push(format!("{path}: {other:?}")),
+            }
+        }
+        let reopened = attack.stop().await;
+        assert!(
+            failed.is_empty(),
+            "attacker {attacker}: {} of 100 probes failed: {failed:#?}",
+            failed.len()
+        );
+        // The cap was reached: probes took the attacker's places, and the
+        // attacker came back for them.
+        let metrics = serving.get("/metrics").await.body;
+        let evicted = metric(&metrics, "irsa_doctor_http_connections_evicted_total");
+        assert!(evicted > evicted_before, "attacker {attacker}:\n{metrics}");
+        assert!(reopened > 0, "attacker {attacker}");
+        evicted_before = evicted;
+    }
 }
 
 #[tokio::test]

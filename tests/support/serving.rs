@@ -1,13 +1,16 @@
 //! `irsa-doctor serve` as a child process, and a raw HTTP/1.1 client for
 //! probing it: raw, so tests can also send what no proper client would.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use super::Doctor;
 
@@ -163,6 +166,26 @@ impl Serving {
         parse(&bytes)
     }
 
+    /// GETs `path` on a new connection, as the kubelet probes: the status,
+    /// or why there was none (refused, reset, closed without an answer, no
+    /// answer within `limit`). Never panics, so a test can count failures.
+    pub async fn probe(&self, path: &str, limit: Duration) -> Result<u16, String> {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let exchange = async {
+            let mut conn = TcpStream::connect(&self.addr).await?;
+            conn.write_all(req.as_bytes()).await?;
+            let mut bytes = vec![];
+            conn.read_to_end(&mut bytes).await?;
+            Ok::<_, std::io::Error>(bytes)
+        };
+        match tokio::time::timeout(limit, exchange).await {
+            Err(_) => Err(format!("no answer within {limit:?}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(bytes)) if bytes.is_empty() => Err("closed without an answer".into()),
+            Ok(Ok(bytes)) => Ok(parse(&bytes).status),
+        }
+    }
+
     /// Polls `path` until `done` holds for its answer; panics after
     /// [`WAIT_LIMIT`] with the last answer and the logs.
     pub async fn wait_for(&self, path: &str, done: impl Fn(&Answer) -> bool) -> Answer {
@@ -248,6 +271,82 @@ impl Serving {
             .unwrap();
         assert!(sent.success());
     }
+}
+
+/// Clients that each hold a connection with half a request head and
+/// reopen it as soon as the server closes it: the attack that starved the
+/// probes when `serve` refused connections over its cap. They stop when
+/// told, or by themselves after twice [`WAIT_LIMIT`].
+pub struct HalfHeads {
+    stop: watch::Sender<bool>,
+    clients: JoinSet<u64>,
+}
+
+impl HalfHeads {
+    /// Opens `n` connections to `addr` from the loopback address `source`,
+    /// and returns once each has sent its half head.
+    pub async fn open(addr: &str, source: IpAddr, n: usize) -> HalfHeads {
+        let addr: SocketAddr = addr.parse().unwrap();
+        assert!(source.is_loopback() && addr.ip().is_loopback());
+        let (stop, stopped) = watch::channel(false);
+        let (opened, mut all_opened) = tokio::sync::mpsc::channel(n);
+        let mut clients = JoinSet::new();
+        for _ in 0..n {
+            let mut stopped = stopped.clone();
+            let opened = opened.clone();
+            clients.spawn(async move {
+                let until = tokio::time::Instant::now() + 2 * WAIT_LIMIT;
+                let mut conn = half_head(source, addr).await.expect("the first connect");
+                opened.send(()).await.unwrap();
+                let mut reopened = 0;
+                loop {
+                    let mut buf = [0; 512];
+                    tokio::select! {
+                        _ = stopped.wait_for(|s| *s) => break,
+                        () = tokio::time::sleep_until(until) => break,
+                        // Closed (or answered, which no half head is):
+                        // come straight back, as the attack does.
+                        _ = conn.read(&mut buf) => {}
+                    }
+                    match half_head(source, addr).await {
+                        Ok(c) => conn = c,
+                        // Out of ports, say: nothing more to attack with.
+                        Err(_) => break,
+                    }
+                    reopened += 1;
+                }
+                reopened
+            });
+        }
+        for _ in 0..n {
+            all_opened.recv().await.unwrap();
+        }
+        HalfHeads { stop, clients }
+    }
+
+    /// Stops the clients; returns how many times they reopened a
+    /// connection the server had closed.
+    pub async fn stop(mut self) -> u64 {
+        let _ = self.stop.send(true);
+        let mut reopened = 0;
+        while let Some(n) = self.clients.join_next().await {
+            reopened += n.unwrap();
+        }
+        reopened
+    }
+}
+
+/// A connection from `source` to `addr` with a request head that never ends.
+async fn half_head(source: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = match source {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    let mut conn = socket.connect(addr).await?;
+    conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
+        .await?;
+    Ok(conn)
 }
 
 /// A keep-alive connection for many requests in a row.
