@@ -8,6 +8,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -83,16 +84,15 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// How long blocking work left behind may delay the exit.
 const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(500);
 
-/// How far past `--timeout` a check may run before the watchdog gives up
-/// on it: the check's own deadline covers every network call, so this
+/// How far past `--timeout` a `check` may run before its watchdog gives
+/// up on it: the check's own deadline covers every network call, so this
 /// only matters when something blocks where nothing should.
 pub const WATCHDOG_GRACE: Duration = Duration::from_millis(500);
 
 /// Runs `work` on a thread of its own with its own runtime; its result
-/// arrives on the returned channel. Checks run this way so that nothing a
-/// check does, a blocking read included, can hold up the caller: `check`
-/// still exits by its deadline, and `serve`'s HTTP side and signal
-/// handling stay on a thread no check ever touches.
+/// arrives on the returned channel. `serve`'s checks run this way, so that
+/// nothing a check does, a blocking read included, can hold up the HTTP
+/// side or the signal handling, which stay on a thread no check touches.
 fn on_check_thread<T: Send + 'static>(
     work: impl std::future::Future<Output = T> + Send + 'static,
 ) -> std::io::Result<std::sync::mpsc::Receiver<T>> {
@@ -106,28 +106,6 @@ fn on_check_thread<T: Send + 'static>(
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
         })?;
     Ok(rx)
-}
-
-/// Why [`wait_on_check_thread`] has no result.
-#[derive(Debug)]
-enum Waited {
-    /// Not done by the limit; the thread is left behind.
-    TimedOut,
-    /// The thread ended without a result (it panicked).
-    Crashed,
-    NoThread(std::io::Error),
-}
-
-/// Runs `work` with [`on_check_thread`] and waits for it until `limit`.
-fn wait_on_check_thread<T: Send + 'static>(
-    work: impl std::future::Future<Output = T> + Send + 'static,
-    limit: Duration,
-) -> Result<T, Waited> {
-    let done = on_check_thread(work).map_err(Waited::NoThread)?;
-    done.recv_timeout(limit).map_err(|e| match e {
-        RecvTimeoutError::Timeout => Waited::TimedOut,
-        RecvTimeoutError::Disconnected => Waited::Crashed,
-    })
 }
 
 /// Kubernetes truncates termination messages at 4096 bytes.
@@ -162,7 +140,8 @@ fn hostname() -> Option<String> {
 }
 
 fn read_small(path: &str) -> Option<String> {
-    let text = fs::read_to_string(path).ok()?;
+    let bytes = crate::files::read_bounded(Path::new(path), 4096).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
     let text = text.trim();
     (!text.is_empty() && text.len() <= 253).then(|| text.to_owned())
 }
@@ -187,31 +166,61 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
         retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
         "irsa-doctor check starting"
     );
+    // The check runs on this thread; a watchdog thread gives up on it at
+    // the limit. Whichever finishes first reports; the other stays quiet.
     let limit = cfg.timeout.saturating_add(WATCHDOG_GRACE);
-    let work = {
-        let (cfg, env) = (cfg.clone(), env.clone());
-        async move {
-            let sts =
-                Sts::from_env(crate::check::deadline(started, cfg.timeout), Arc::default()).await;
-            check(&cfg, &env, &sts, SystemTime::now(), started).await
-        }
+    let watchdog = {
+        let (cfg, env, args) = (cfg.clone(), env.clone(), args.clone());
+        Watchdog::start(limit, move || {
+            let report = crate::check::timed_out(&cfg, &env, started);
+            let code = emit(&report, &args, &mut std::io::stdout());
+            // This thread's exit is the process's: the check's thread is
+            // stuck in a call that will not return, and std's exit still
+            // flushes stdout, which `emit` has done anyway.
+            std::process::exit(i32::from(code));
+        })
     };
-    let report = match wait_on_check_thread(work, limit) {
-        Ok(report) => report,
-        Err(Waited::TimedOut) => crate::check::timed_out(&cfg, &env, started),
-        Err(Waited::Crashed) => {
-            error!("the check's thread ended without a verdict");
-            return crate::report::exit::INCONCLUSIVE;
-        }
-        Err(Waited::NoThread(e)) => {
-            error!(%e, "could not start the check's thread");
+    let watchdog = match watchdog {
+        Ok(watchdog) => watchdog,
+        Err(e) => {
+            error!(%e, "could not start the check's watchdog");
             return crate::report::exit::INCONCLUSIVE;
         }
     };
-    log_report(&report);
+    let report = match runtime() {
+        Ok(runtime) => {
+            let report = runtime.block_on(async {
+                let sts =
+                    Sts::from_env(crate::check::deadline(started, cfg.timeout), Arc::default())
+                        .await;
+                check(&cfg, &env, &sts, SystemTime::now(), started).await
+            });
+            // Blocking work left behind (a DNS lookup) may delay the exit
+            // this long at most; the verdict is in hand.
+            runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+            report
+        }
+        Err(e) => {
+            error!(%e, "could not start the async runtime");
+            return crate::report::exit::INCONCLUSIVE;
+        }
+    };
+    if !watchdog.claim() {
+        // The watchdog is reporting CHECK_TIMEOUT and ends the process.
+        loop {
+            std::thread::park();
+        }
+    }
+    emit(&report, args, out)
+}
+
+/// Logs the report, writes it to `out` and the summary to the termination
+/// log, all redacted; returns the exit code.
+fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> u8 {
+    log_report(report);
     let rendered = match args.output {
         Output::Text => report.to_text(),
-        Output::Json => match serde_json::to_string_pretty(&report) {
+        Output::Json => match serde_json::to_string_pretty(report) {
             Ok(json) => json + "\n",
             Err(e) => {
                 error!(%e, "could not serialize the report");
@@ -227,6 +236,50 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
     }
     write_termination_log(&args.termination_log, &report.summary());
     report.verdict.exit_code()
+}
+
+/// Gives up on a check at a limit: a thread that waits for the check to
+/// finish and, if it does not by then, runs `on_timeout`. Exactly one of
+/// the check and the watchdog gets to report: [`Watchdog::claim`] says
+/// whether the check did.
+struct Watchdog {
+    claimed: Arc<AtomicBool>,
+    done: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Watchdog {
+    fn start(limit: Duration, on_timeout: impl FnOnce() + Send + 'static) -> std::io::Result<Self> {
+        let claimed = Arc::new(AtomicBool::new(false));
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let ours = claimed.clone();
+        let thread = std::thread::Builder::new()
+            .name("irsa-doctor-watchdog".into())
+            .spawn(move || {
+                let timed_out =
+                    matches!(finished.recv_timeout(limit), Err(RecvTimeoutError::Timeout));
+                if timed_out && !ours.swap(true, Ordering::SeqCst) {
+                    on_timeout();
+                }
+            })?;
+        Ok(Watchdog {
+            claimed,
+            done,
+            thread,
+        })
+    }
+
+    /// Called when the check is done: true if it is the check's to report,
+    /// false if the watchdog already gave up on it.
+    fn claim(self) -> bool {
+        let won = !self.claimed.swap(true, Ordering::SeqCst);
+        let _ = self.done.send(());
+        if won {
+            // It wakes at once and ends; nothing is left running.
+            let _ = self.thread.join();
+        }
+        won
+    }
 }
 
 /// One log line per finding and one for the verdict: structured fields
@@ -403,22 +456,25 @@ mod tests {
     }
 
     #[test]
-    fn a_check_stuck_in_a_blocking_call_is_given_up_at_the_limit() {
-        // The work blocks its thread on a channel no one ever sends on,
-        // as a read of a FIFO without a writer would.
-        let (_never, stuck) = std::sync::mpsc::channel::<()>();
-        let work = async move {
-            let _ = stuck.recv();
-        };
-        let waited = wait_on_check_thread(work, Duration::from_millis(50));
-        assert!(matches!(waited, Err(Waited::TimedOut)), "{waited:?}");
+    fn the_watchdog_reports_a_check_that_does_not_finish_in_time() {
+        let (fired, told) = std::sync::mpsc::channel();
+        let watchdog = Watchdog::start(Duration::from_millis(20), move || {
+            let _ = fired.send(());
+        })
+        .unwrap();
+        told.recv_timeout(Duration::from_secs(60))
+            .expect("the watchdog fired");
+        assert!(!watchdog.claim(), "the check lost: it must not report");
     }
 
     #[test]
-    fn a_check_that_panics_is_told_from_one_that_is_slow() {
-        let work = async { panic!("boom") };
-        let waited: Result<(), Waited> = wait_on_check_thread(work, Duration::from_secs(60));
-        assert!(matches!(waited, Err(Waited::Crashed)), "{waited:?}");
+    fn a_check_done_in_time_reports_and_the_watchdog_never_fires() {
+        let watchdog = Watchdog::start(Duration::from_secs(3600), || {
+            panic!("the watchdog fired for a check that finished")
+        })
+        .unwrap();
+        // claim() joins the watchdog's thread: it ended without firing.
+        assert!(watchdog.claim());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, RwLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 /// What a removed secret is replaced with.
 pub const MASK: &str = "** redacted **";
@@ -46,7 +46,7 @@ const SECRET_KEYS: [&str; 6] = [
 ];
 
 /// The registered secrets and one automaton over them, rebuilt only when
-/// the set changes (a new token or new credentials), never per line.
+/// the set has changed (a new token or new credentials), never per line.
 pub struct Secrets(RwLock<Registry>);
 
 /// What kind of secret, which decides how long it is kept.
@@ -69,7 +69,10 @@ struct Registry {
     environment: VecDeque<String>,
     tokens: VecDeque<String>,
     credentials: VecDeque<String>,
+    /// Built from the lists on the first redaction after they change, so
+    /// that registering several secrets in a row costs one build.
     matcher: Option<Arc<AhoCorasick>>,
+    stale: bool,
 }
 
 impl Registry {
@@ -89,6 +92,7 @@ static GLOBAL: Secrets = Secrets::new();
 static PATTERNS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
+        .kind(Some(AhoCorasickKind::ContiguousNFA))
         .build(SECRET_KEYS)
         .ok()
 });
@@ -118,6 +122,7 @@ impl Secrets {
             tokens: VecDeque::new(),
             credentials: VecDeque::new(),
             matcher: None,
+            stale: false,
         }))
     }
 
@@ -125,54 +130,75 @@ impl Secrets {
     /// file of other text is not split: its pieces could be ordinary
     /// words).
     pub fn register_token(&self, token: &str) {
-        self.register(Kind::Token, token);
+        let token = token.trim();
         let segments: Vec<&str> = token.split('.').collect();
+        let mut all = vec![token];
         if segments.len() == 3 {
-            for segment in segments {
-                self.register(Kind::Token, segment);
-            }
+            all.extend(segments);
         }
+        self.register_all(Kind::Token, &all);
     }
 
     pub fn register(&self, kind: Kind, secret: &str) {
-        let secret = secret.trim();
-        if secret.len() < MIN_SECRET_LEN {
-            return;
-        }
+        self.register_all(kind, &[secret]);
+    }
+
+    /// Registers several secrets; the automaton is rebuilt at the next
+    /// redaction.
+    fn register_all(&self, kind: Kind, secrets: &[&str]) {
         let mut registry = self.0.write().unwrap_or_else(|e| e.into_inner());
         let (list, cap) = registry.list(kind);
-        if list.back().is_some_and(|s| s == secret) {
-            return;
+        let mut changed = false;
+        for secret in secrets.iter().map(|s| s.trim()) {
+            if secret.len() < MIN_SECRET_LEN || list.iter().any(|s| s == secret) {
+                continue;
+            }
+            if list.len() == cap {
+                list.pop_front();
+            }
+            list.push_back(secret.to_owned());
+            changed = true;
         }
-        list.retain(|s| s != secret);
-        if list.len() == cap {
-            list.pop_front();
+        if changed {
+            registry.stale = true;
         }
-        list.push_back(secret.to_owned());
-        let all: Vec<&String> = registry
-            .environment
-            .iter()
-            .chain(&registry.tokens)
-            .chain(&registry.credentials)
-            .collect();
-        // Longest first, so a token is masked whole rather than by segment.
-        let matcher = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(all)
-            .ok()
-            .map(Arc::new);
-        registry.matcher = matcher;
+    }
+
+    /// The automaton over every registered secret, rebuilt if stale.
+    fn matcher(&self) -> Option<Arc<AhoCorasick>> {
+        {
+            let registry = self.0.read().unwrap_or_else(|e| e.into_inner());
+            if !registry.stale {
+                return registry.matcher.clone();
+            }
+        }
+        let mut registry = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if registry.stale {
+            let all: Vec<&String> = registry
+                .environment
+                .iter()
+                .chain(&registry.tokens)
+                .chain(&registry.credentials)
+                .collect();
+            // Longest first, so a token is masked whole rather than by
+            // segment. A contiguous NFA: a DFA over a thousand-byte token
+            // costs milliseconds to build.
+            let matcher = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .build(all)
+                .ok()
+                .map(Arc::new);
+            registry.matcher = matcher;
+            registry.stale = false;
+        }
+        registry.matcher.clone()
     }
 
     /// `text` with every secret removed; borrowed when there was nothing
     /// to remove, which is the usual case and costs one pass per automaton.
     pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let matcher = self
-            .0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .matcher
-            .clone();
+        let matcher = self.matcher();
         let mut out = Cow::Borrowed(text);
         if let Some(m) = matcher {
             if m.is_match(text) {
