@@ -78,16 +78,7 @@ impl ReadProblem {
 /// Reads at most `limit` bytes of the regular file at `path`, following
 /// symlinks, without ever blocking on what the path names.
 pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadProblem> {
-    let file = open(path)?;
-    let meta = file
-        .metadata()
-        .map_err(|e| ReadProblem::Failed(format!("stat failed: {e}")))?;
-    if let Some(kind) = not_a_file(&meta.file_type()) {
-        return Err(ReadProblem::NotAFile(kind));
-    }
-    if meta.len() > limit as u64 {
-        return Err(ReadProblem::TooLarge { limit });
-    }
+    let (file, meta) = open_regular(path, limit)?;
     let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(limit) + 1);
     file.take(limit as u64 + 1)
         .read_to_end(&mut buf)
@@ -109,6 +100,12 @@ pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, ReadProblem> {
 /// Checks, without reading it, that `path` is a regular file of at most
 /// `limit` bytes: for files another library will read.
 pub fn check_bounded(path: &Path, limit: usize) -> Result<(), ReadProblem> {
+    open_regular(path, limit).map(drop)
+}
+
+/// Opens `path` without blocking and judges the open handle: a regular
+/// file of at most `limit` bytes, by `fstat`.
+fn open_regular(path: &Path, limit: usize) -> Result<(fs::File, fs::Metadata), ReadProblem> {
     let file = open(path)?;
     let meta = file
         .metadata()
@@ -119,7 +116,7 @@ pub fn check_bounded(path: &Path, limit: usize) -> Result<(), ReadProblem> {
     if meta.len() > limit as u64 {
         return Err(ReadProblem::TooLarge { limit });
     }
-    Ok(())
+    Ok((file, meta))
 }
 
 fn open(path: &Path) -> Result<fs::File, ReadProblem> {

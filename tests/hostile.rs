@@ -46,6 +46,14 @@ fn mkfifo(path: &Path) {
     assert!(made.success());
 }
 
+/// A FIFO with no writer, in a directory of its own.
+fn new_fifo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    (dir, fifo)
+}
+
 /// Every way the endpoint setting was seen to go wrong, made from the
 /// stand-in's real URL so that a request, if one were sent, would arrive.
 fn endpoint_typos(url: &str) -> Vec<String> {
@@ -289,9 +297,7 @@ async fn a_huge_imds_answer_is_cut_at_the_body_limit() {
 async fn config_files_that_block_or_never_end_are_findings_and_do_not_hang() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
-    let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("fifo");
-    mkfifo(&fifo);
+    let (dir, fifo) = new_fifo();
     let cert_dir = tempfile::tempdir().unwrap();
     mkfifo(&cert_dir.path().join("ca.pem"));
     let profile = dir.path().join("config");
@@ -350,9 +356,7 @@ async fn config_files_that_block_or_never_end_are_findings_and_do_not_hang() {
 async fn serve_with_a_fifo_for_a_config_file_answers_and_stops_on_sigterm() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
-    let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("fifo");
-    mkfifo(&fifo);
+    let (_dir, fifo) = new_fifo();
     let serving = Doctor::new(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("AWS_CONFIG_FILE", fifo.to_str().unwrap())
@@ -373,9 +377,7 @@ async fn serve_with_a_fifo_for_a_config_file_answers_and_stops_on_sigterm() {
 async fn a_ca_file_that_blocks_is_a_finding_and_nothing_is_sent() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
-    let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("fifo");
-    mkfifo(&fifo);
+    let (_dir, fifo) = new_fifo();
     let out = Doctor::new(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("SSL_CERT_FILE", fifo.to_str().unwrap())
@@ -400,9 +402,7 @@ async fn a_ca_file_that_blocks_is_a_finding_and_nothing_is_sent() {
 async fn a_fifo_as_the_termination_log_does_not_hang_after_the_verdict() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
-    let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("fifo");
-    mkfifo(&fifo);
+    let (_dir, fifo) = new_fifo();
     let out = Doctor::new(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("IRSA_DOCTOR_TERMINATION_LOG", fifo.to_str().unwrap())
