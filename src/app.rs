@@ -25,7 +25,7 @@ use crate::config::{
 };
 use crate::env::AwsEnv;
 use crate::monitor::{Settings, Shared};
-use crate::report::{Report, Severity, Verdict};
+use crate::report::Report;
 use crate::sts::Sts;
 
 /// Parses `args` (program name first), sets up logging, runs the command
@@ -217,7 +217,7 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
 /// Logs the report, writes it to `out` and the summary to the termination
 /// log, all redacted; returns the exit code.
 fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> u8 {
-    log_report(report);
+    report.log();
     let rendered = match args.output {
         Output::Text => report.to_text(),
         Output::Json => match serde_json::to_string_pretty(report) {
@@ -279,37 +279,6 @@ impl Watchdog {
             let _ = self.thread.join();
         }
         won
-    }
-}
-
-/// One log line per finding and one for the verdict: structured fields
-/// for log pipelines, never a token or credential (the report holds none).
-pub(crate) fn log_report(report: &Report) {
-    for f in &report.findings {
-        match f.severity {
-            Severity::Error => error!(
-                code = f.code.as_str(),
-                expected = f.expected.as_deref().unwrap_or(""),
-                found = f.found.as_deref().unwrap_or(""),
-                remedy = %f.remedy,
-                "{}", f.message
-            ),
-            Severity::Warning => warn!(code = f.code.as_str(), remedy = %f.remedy, "{}", f.message),
-            Severity::Info => info!(code = f.code.as_str(), "{}", f.message),
-        }
-    }
-    let summary = report.summary();
-    match report.verdict {
-        Verdict::Pass => info!(
-            verdict = "pass",
-            duration_ms = report.duration_ms,
-            "{summary}"
-        ),
-        v => error!(
-            verdict = v.as_str(),
-            duration_ms = report.duration_ms,
-            "{summary}"
-        ),
     }
 }
 

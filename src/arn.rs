@@ -164,6 +164,15 @@ impl AssumedRoleArn {
     }
 }
 
+/// STS's rule for `RoleSessionName`: 2-64 characters of `[\w+=,.@-]`.
+pub fn is_valid_session_name(s: &str) -> bool {
+    (2..=64).contains(&s.len()) && s.chars().all(is_session_char)
+}
+
+pub fn is_session_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

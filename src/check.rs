@@ -8,18 +8,17 @@
 //! the deadline; definitive answers are final.
 
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, info};
 
+use crate::arn::is_valid_session_name;
 use crate::arn::{AssumedRoleArn, RoleArn};
-use crate::config::is_valid_session_name;
 use crate::env::AwsEnv;
 use crate::files::NotAFile;
-use crate::report::{
-    format_unix, ChainReport, Code, Finding, Report, StsReport, TokenReport, Verdict,
-};
+use crate::report::{ChainReport, Code, Finding, Report, StsReport, TokenReport, Verdict};
 use crate::sts::{Assumed, ChainOutcome, ChainSource, Failure, FailureKind, Sts};
+use crate::time::format_unix;
 use crate::token::{decode_claims, read_token_file, Claims, RawToken, TokenFileProblem};
 
 /// Where the webhook mounts the token; named in remedies.
@@ -423,9 +422,7 @@ fn read_token(cfg: &CheckConfig, path: &Path, now: SystemTime, report: &mut Repo
             return TokenRead::Rejected(token);
         }
     };
-    let now_secs = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let now_secs = crate::time::unix_secs(now);
     let mut usable = true;
     if let Some(exp) = claims.exp.filter(|&exp| exp <= now_secs) {
         usable = false;

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::arn::RoleArn;
+use crate::arn::{is_session_char, is_valid_session_name, RoleArn};
+use crate::telemetry::LogFormat;
 
 /// Proves, from inside a Kubernetes pod and with the pod's own token, that
 /// IAM Roles for Service Accounts (IRSA) works: the token is readable and
@@ -150,12 +151,6 @@ pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
 pub const TERMINATION_LOG_OFF: &str = "off";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Text,
     Json,
@@ -189,15 +184,6 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
         d if d > MAX_TIMEOUT => Err("must be at most 24h".into()),
         d => Ok(d),
     }
-}
-
-/// STS's rule for `RoleSessionName`: 2-64 characters of `[\w+=,.@-]`.
-pub fn is_valid_session_name(s: &str) -> bool {
-    (2..=64).contains(&s.len()) && s.chars().all(is_session_char)
-}
-
-fn is_session_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
 }
 
 fn parse_session_name(s: &str) -> Result<String, String> {

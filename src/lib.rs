@@ -20,6 +20,7 @@
 //! - `app`: each command end to end (flags in, exit code out).
 //! - `telemetry`: logging, with the guard that keeps SDK secrets out.
 //! - `redact`: removes secrets from the text on its way to every sink.
+//! - `time`: Unix seconds and RFC 3339 text.
 
 #![forbid(unsafe_code)]
 
@@ -39,5 +40,6 @@ pub mod report;
 pub mod server;
 pub mod sts;
 pub mod telemetry;
+pub mod time;
 pub mod token;
 pub mod traffic;

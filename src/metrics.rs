@@ -8,10 +8,11 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
-use crate::monitor::{unix_secs, Histogram, State};
+use crate::monitor::{Histogram, State};
 use crate::report::Verdict;
+use crate::time::unix_secs_f64;
 use crate::traffic::{Action, Outcome};
 
 /// The Content-Type of [`render`]'s output.
@@ -95,7 +96,7 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
         let _ = writeln!(
             m,
             "irsa_doctor_last_check_timestamp_seconds {:.3}",
-            unix_secs(latest.checked_at)
+            unix_secs_f64(latest.checked_at)
         );
     }
     if let Some(conclusive) = &state.conclusive {
@@ -108,7 +109,7 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
         let _ = writeln!(
             m,
             "irsa_doctor_last_conclusive_check_timestamp_seconds {:.3}",
-            unix_secs(conclusive.checked_at)
+            unix_secs_f64(conclusive.checked_at)
         );
     }
 
@@ -154,9 +155,7 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
 
     let exp = latest.and_then(|l| l.report.token.as_ref()?.claims.exp);
     if let Some(exp) = exp {
-        let now_secs = wall
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now_secs = crate::time::unix_secs(wall);
         header(
             m,
             "token_expires_in_seconds",

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, error, info, warn};
 
@@ -402,14 +402,14 @@ impl LogLimiter {
         let served = &change.served;
         let since_last = self.last_log.map(|at| at.elapsed());
         if change.first {
-            crate::app::log_report(report);
+            report.log();
             info!(
                 ready = served.verdict == Verdict::Pass,
                 "first check done; /readyz now answers {}; next check in {next}",
                 served.verdict.http_status()
             );
         } else if change.served_before != served.verdict {
-            crate::app::log_report(report);
+            report.log();
             let line = format!(
                 "readiness changed: {} -> {}: {}",
                 change.served_before.as_str(),
@@ -423,7 +423,7 @@ impl LogLimiter {
             }
         } else if report.verdict == Verdict::Pass {
             if change.changed {
-                crate::app::log_report(report);
+                report.log();
             } else {
                 debug!("check passed; nothing changed; next check in {next}");
             }
@@ -439,7 +439,7 @@ impl LogLimiter {
                 return;
             }
             if change.changed {
-                crate::app::log_report(report);
+                report.log();
             }
             if served.verdict == Verdict::Pass {
                 warn!(
@@ -521,12 +521,6 @@ impl RotationWatch {
             return;
         }
     }
-}
-
-/// Unix seconds, for /status and /metrics.
-pub fn unix_secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[cfg(test)]

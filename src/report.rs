@@ -8,7 +8,9 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use tracing::{error, info, warn};
 
+use crate::time::format_unix;
 use crate::token::Claims;
 
 /// Exit codes, read by kubelet (`kubectl describe pod` shows them) and by
@@ -25,111 +27,129 @@ pub mod exit {
     pub const INCONCLUSIVE: u8 = 3;
 }
 
-/// Every finding irsa-doctor can report. Serialized as `SCREAMING_SNAKE_CASE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Code {
-    EnvNotInjected,
-    RoleArnInvalid,
-    SessionNameInvalid,
-    TokenFileMissing,
-    TokenFileUnreadable,
-    TokenMalformed,
-    TokenExpired,
-    TokenAudienceMismatch,
-    OidcProviderMissing,
-    TokenRejected,
-    TrustPolicyDenied,
-    RegionDisabled,
-    RegionMissing,
-    StsUnreachable,
-    StsThrottled,
-    IdpUnreachable,
-    StsError,
-    RoleMismatch,
-    StaticCredentialsShadow,
-    DefaultChainMismatch,
-    EndpointInvalid,
-    RegionInvalid,
-    SettingFileInvalid,
-    ClockSkew,
-    CheckTimeout,
-    ProxyBypassDiffers,
+/// How a finding code counts toward the verdict, as the README's table
+/// says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An error with it fails the check (some are also raised as warnings).
+    Definitive,
+    /// "Could not find out": an error with it makes the verdict
+    /// `inconclusive`, unless something definitive was found.
+    Inconclusive,
+    /// Only ever a warning.
+    Warning,
+}
+
+impl Kind {
+    /// The word the README's table starts its kind column with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Definitive => "definitive",
+            Kind::Inconclusive => "inconclusive",
+            Kind::Warning => "warning",
+        }
+    }
+}
+
+/// The steps of a check, in the order the text report lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Environment,
+    RoleArn,
+    Token,
+    Sts,
+    Role,
+    AppView,
+}
+
+impl Step {
+    /// The step's name, as in the text report and the README.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Environment => "environment",
+            Step::RoleArn => "role ARN",
+            Step::Token => "token",
+            Step::Sts => "STS",
+            Step::Role => "role",
+            Step::AppView => "app's view",
+        }
+    }
+}
+
+/// The one declaration of every finding code: its variant, its stable
+/// name, how it counts, and the step it belongs to. `Code`, `Code::ALL`,
+/// `as_str`, `kind` and `step` all come from this table, so a new code is
+/// one line here (plus its wording, its test and its README row, which
+/// tests/readme.rs checks against this table).
+macro_rules! codes {
+    ($($variant:ident => $name:literal, $kind:ident, $step:ident;)*) => {
+        /// Every finding irsa-doctor can report. Serialized as its name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum Code {
+            $(#[serde(rename = $name)] $variant,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The stable name, as in the JSON and the README.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $name,)*
+                }
+            }
+
+            /// How the code counts toward the verdict.
+            pub fn kind(self) -> Kind {
+                match self {
+                    $(Code::$variant => Kind::$kind,)*
+                }
+            }
+
+            /// The step of the check the code belongs to.
+            pub fn step(self) -> Step {
+                match self {
+                    $(Code::$variant => Step::$step,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    EnvNotInjected => "ENV_NOT_INJECTED", Definitive, Environment;
+    RoleArnInvalid => "ROLE_ARN_INVALID", Definitive, RoleArn;
+    SessionNameInvalid => "SESSION_NAME_INVALID", Definitive, Environment;
+    TokenFileMissing => "TOKEN_FILE_MISSING", Definitive, Token;
+    TokenFileUnreadable => "TOKEN_FILE_UNREADABLE", Definitive, Token;
+    TokenMalformed => "TOKEN_MALFORMED", Definitive, Token;
+    TokenExpired => "TOKEN_EXPIRED", Definitive, Token;
+    TokenAudienceMismatch => "TOKEN_AUDIENCE_MISMATCH", Definitive, Token;
+    OidcProviderMissing => "OIDC_PROVIDER_MISSING", Definitive, Sts;
+    TokenRejected => "TOKEN_REJECTED", Definitive, Sts;
+    TrustPolicyDenied => "TRUST_POLICY_DENIED", Definitive, Sts;
+    RegionDisabled => "REGION_DISABLED", Definitive, Sts;
+    RegionMissing => "REGION_MISSING", Warning, Environment;
+    StsUnreachable => "STS_UNREACHABLE", Inconclusive, Sts;
+    StsThrottled => "STS_THROTTLED", Inconclusive, Sts;
+    IdpUnreachable => "IDP_UNREACHABLE", Inconclusive, Sts;
+    StsError => "STS_ERROR", Inconclusive, Sts;
+    RoleMismatch => "ROLE_MISMATCH", Definitive, Role;
+    StaticCredentialsShadow => "STATIC_CREDENTIALS_SHADOW", Definitive, AppView;
+    DefaultChainMismatch => "DEFAULT_CHAIN_MISMATCH", Definitive, AppView;
+    EndpointInvalid => "ENDPOINT_INVALID", Definitive, Environment;
+    RegionInvalid => "REGION_INVALID", Definitive, Environment;
+    SettingFileInvalid => "SETTING_FILE_INVALID", Definitive, Environment;
+    ClockSkew => "CLOCK_SKEW", Definitive, Sts;
+    CheckTimeout => "CHECK_TIMEOUT", Inconclusive, Sts;
+    ProxyBypassDiffers => "PROXY_BYPASS_DIFFERS", Warning, AppView;
 }
 
 impl Code {
-    pub const ALL: [Code; 26] = [
-        Code::EnvNotInjected,
-        Code::RoleArnInvalid,
-        Code::SessionNameInvalid,
-        Code::TokenFileMissing,
-        Code::TokenFileUnreadable,
-        Code::TokenMalformed,
-        Code::TokenExpired,
-        Code::TokenAudienceMismatch,
-        Code::OidcProviderMissing,
-        Code::TokenRejected,
-        Code::TrustPolicyDenied,
-        Code::RegionDisabled,
-        Code::RegionMissing,
-        Code::StsUnreachable,
-        Code::StsThrottled,
-        Code::IdpUnreachable,
-        Code::StsError,
-        Code::RoleMismatch,
-        Code::StaticCredentialsShadow,
-        Code::DefaultChainMismatch,
-        Code::EndpointInvalid,
-        Code::RegionInvalid,
-        Code::SettingFileInvalid,
-        Code::ClockSkew,
-        Code::CheckTimeout,
-        Code::ProxyBypassDiffers,
-    ];
-
-    /// The stable name, as in the JSON and the README.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::EnvNotInjected => "ENV_NOT_INJECTED",
-            Code::RoleArnInvalid => "ROLE_ARN_INVALID",
-            Code::SessionNameInvalid => "SESSION_NAME_INVALID",
-            Code::TokenFileMissing => "TOKEN_FILE_MISSING",
-            Code::TokenFileUnreadable => "TOKEN_FILE_UNREADABLE",
-            Code::TokenMalformed => "TOKEN_MALFORMED",
-            Code::TokenExpired => "TOKEN_EXPIRED",
-            Code::TokenAudienceMismatch => "TOKEN_AUDIENCE_MISMATCH",
-            Code::OidcProviderMissing => "OIDC_PROVIDER_MISSING",
-            Code::TokenRejected => "TOKEN_REJECTED",
-            Code::TrustPolicyDenied => "TRUST_POLICY_DENIED",
-            Code::RegionDisabled => "REGION_DISABLED",
-            Code::RegionMissing => "REGION_MISSING",
-            Code::StsUnreachable => "STS_UNREACHABLE",
-            Code::StsThrottled => "STS_THROTTLED",
-            Code::IdpUnreachable => "IDP_UNREACHABLE",
-            Code::StsError => "STS_ERROR",
-            Code::RoleMismatch => "ROLE_MISMATCH",
-            Code::StaticCredentialsShadow => "STATIC_CREDENTIALS_SHADOW",
-            Code::DefaultChainMismatch => "DEFAULT_CHAIN_MISMATCH",
-            Code::EndpointInvalid => "ENDPOINT_INVALID",
-            Code::RegionInvalid => "REGION_INVALID",
-            Code::SettingFileInvalid => "SETTING_FILE_INVALID",
-            Code::ClockSkew => "CLOCK_SKEW",
-            Code::CheckTimeout => "CHECK_TIMEOUT",
-            Code::ProxyBypassDiffers => "PROXY_BYPASS_DIFFERS",
-        }
-    }
-
     /// Inconclusive codes mean "could not find out", not "broken": they make
     /// the verdict `inconclusive` rather than `fail`.
     pub fn is_inconclusive(self) -> bool {
-        matches!(
-            self,
-            Code::StsUnreachable
-                | Code::StsThrottled
-                | Code::IdpUnreachable
-                | Code::StsError
-                | Code::CheckTimeout
-        )
+        self.kind() == Kind::Inconclusive
     }
 }
 
@@ -382,6 +402,40 @@ impl Report {
         out
     }
 
+    /// One log line per finding and one for the verdict: structured
+    /// fields for log pipelines, never a token or credential (the report
+    /// holds none, and the log writer redacts whatever else comes).
+    pub fn log(&self) {
+        for f in &self.findings {
+            match f.severity {
+                Severity::Error => error!(
+                    code = f.code.as_str(),
+                    expected = f.expected.as_deref().unwrap_or(""),
+                    found = f.found.as_deref().unwrap_or(""),
+                    remedy = %f.remedy,
+                    "{}", f.message
+                ),
+                Severity::Warning => {
+                    warn!(code = f.code.as_str(), remedy = %f.remedy, "{}", f.message)
+                }
+                Severity::Info => info!(code = f.code.as_str(), "{}", f.message),
+            }
+        }
+        let summary = self.summary();
+        match self.verdict {
+            Verdict::Pass => info!(
+                verdict = "pass",
+                duration_ms = self.duration_ms,
+                "{summary}"
+            ),
+            v => error!(
+                verdict = v.as_str(),
+                duration_ms = self.duration_ms,
+                "{summary}"
+            ),
+        }
+    }
+
     /// `(step, status, detail)` rows, derived from the report's fields and
     /// the step each finding code belongs to.
     fn steps(&self) -> Vec<(&'static str, &'static str, String)> {
@@ -391,11 +445,11 @@ impl Report {
             ("ok", Some(_)) => "FAIL",
             (status, _) => status,
         };
-        let status = |codes: &[Code], ran: bool| -> &'static str {
+        let status = |step: Step, ran: bool| -> &'static str {
             let worst = self
                 .findings
                 .iter()
-                .filter(|f| codes.contains(&f.code))
+                .filter(|f| f.code.step() == step)
                 .map(|f| (f.severity, f.code.is_inconclusive()))
                 .min();
             match worst {
@@ -439,64 +493,31 @@ impl Report {
         };
         vec![
             (
-                "environment",
-                status(
-                    &[
-                        Code::EnvNotInjected,
-                        Code::RegionMissing,
-                        Code::SessionNameInvalid,
-                        Code::EndpointInvalid,
-                        Code::RegionInvalid,
-                        Code::SettingFileInvalid,
-                    ],
-                    true,
-                ),
+                Step::Environment.as_str(),
+                status(Step::Environment, true),
                 format!(
                     "AWS_ROLE_ARN={}",
                     self.role_arn.as_deref().unwrap_or("(unset)")
                 ),
             ),
             (
-                "role ARN",
-                status(&[Code::RoleArnInvalid], self.role_arn.is_some()),
+                Step::RoleArn.as_str(),
+                status(Step::RoleArn, self.role_arn.is_some()),
                 self.role_arn.clone().unwrap_or_else(|| "not set".into()),
             ),
             (
-                "token",
-                status(
-                    &[
-                        Code::TokenFileMissing,
-                        Code::TokenFileUnreadable,
-                        Code::TokenMalformed,
-                        Code::TokenExpired,
-                        Code::TokenAudienceMismatch,
-                    ],
-                    self.token.is_some(),
-                ),
+                Step::Token.as_str(),
+                status(Step::Token, self.token.is_some()),
                 token_detail,
             ),
             (
-                "STS",
-                sts_status(status(
-                    &[
-                        Code::OidcProviderMissing,
-                        Code::TokenRejected,
-                        Code::TrustPolicyDenied,
-                        Code::RegionDisabled,
-                        Code::StsUnreachable,
-                        Code::StsThrottled,
-                        Code::IdpUnreachable,
-                        Code::StsError,
-                        Code::ClockSkew,
-                        Code::CheckTimeout,
-                    ],
-                    sts.attempts > 0,
-                )),
+                Step::Sts.as_str(),
+                sts_status(status(Step::Sts, sts.attempts > 0)),
                 sts_detail,
             ),
             (
-                "role",
-                status(&[Code::RoleMismatch], self.assumed_role_arn.is_some()),
+                Step::Role.as_str(),
+                status(Step::Role, self.assumed_role_arn.is_some()),
                 format!(
                     "assumed {}, expected {}",
                     self.assumed_role_arn.as_deref().unwrap_or("(nothing)"),
@@ -504,30 +525,12 @@ impl Report {
                 ),
             ),
             (
-                "app's view",
-                status(
-                    &[
-                        Code::StaticCredentialsShadow,
-                        Code::DefaultChainMismatch,
-                        Code::ProxyBypassDiffers,
-                    ],
-                    chain.error.is_none(),
-                ),
+                Step::AppView.as_str(),
+                status(Step::AppView, chain.error.is_none()),
                 chain_detail,
             ),
         ]
     }
-}
-
-/// A Unix time as RFC 3339, for people; out-of-range values print raw.
-pub fn format_unix(secs: i64) -> String {
-    aws_smithy_types_fmt(secs).unwrap_or_else(|| secs.to_string())
-}
-
-fn aws_smithy_types_fmt(secs: i64) -> Option<String> {
-    aws_sdk_sts::primitives::DateTime::from_secs(secs)
-        .fmt(aws_sdk_sts::primitives::DateTimeFormat::DateTime)
-        .ok()
 }
 
 #[cfg(test)]
@@ -579,10 +582,5 @@ mod tests {
                 serde_json::Value::String(code.as_str().to_owned())
             );
         }
-    }
-
-    #[test]
-    fn unix_times_format_as_rfc3339() {
-        assert_eq!(format_unix(0), "1970-01-01T00:00:00Z");
     }
 }

@@ -55,7 +55,8 @@ use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use crate::monitor::{Shared, State};
-use crate::report::{format_unix, Report, Verdict};
+use crate::report::{Report, Verdict};
+use crate::time::rfc3339;
 
 /// A request head larger than this gets 431. Probes send a few hundred
 /// bytes; hyper's smallest buffer is 8 KiB.
@@ -415,13 +416,6 @@ fn status_json(state: &State, now: Instant) -> String {
     let mut body = serde_json::to_string_pretty(&json).unwrap_or_else(|_| "{}".to_owned());
     body.push('\n');
     body
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    format_unix(secs)
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

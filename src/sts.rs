@@ -12,7 +12,7 @@
 //! scrubbed of the token in case a validation error quotes it.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -416,7 +416,9 @@ impl Sts {
                     crate::redact::register(crate::redact::Kind::Credential, creds.session_token());
                     let issued = creds.expiration().secs() - i64::from(SESSION_SECONDS);
                     if clock_offset.is_none() && issued > PLAUSIBLE_EPOCH {
-                        clock_offset = exchange.received_at.map(|r| issued - unix_secs(r));
+                        clock_offset = exchange
+                            .received_at
+                            .map(|r| issued - crate::time::unix_secs_rounded(r));
                     }
                 }
                 match out
@@ -709,7 +711,7 @@ struct Exchange {
 impl Exchange {
     /// STS's clock minus ours, by the `Date` header.
     fn date_offset(&self) -> Option<i64> {
-        Some(self.date? - unix_secs(self.received_at?))
+        Some(self.date? - crate::time::unix_secs_rounded(self.received_at?))
     }
 }
 
@@ -760,13 +762,6 @@ impl Intercept for RecordExchange {
         }
         Ok(())
     }
-}
-
-/// Whole seconds since the epoch, rounded to the nearest.
-fn unix_secs(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| {
-        i64::try_from(d.as_millis().saturating_add(500) / 1000).unwrap_or(i64::MAX)
-    })
 }
 
 #[cfg(test)]

@@ -36,12 +36,31 @@ fn the_pasted_help_is_the_real_help() {
 }
 
 #[test]
-fn every_finding_code_has_a_row_in_the_readme() {
+fn every_finding_code_has_a_row_in_the_readme_that_matches_its_declaration() {
     let readme = readme();
     for code in Code::ALL {
+        let start = format!("| `{}` |", code.as_str());
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} is not in the README's finding-code table",
+                    code.as_str()
+                )
+            });
+        let cells: Vec<&str> = row.split(" | ").collect();
         assert!(
-            readme.contains(&format!("| `{}` |", code.as_str())),
-            "{} is not in the README's finding-code table",
+            cells[1].starts_with(code.kind().as_str()),
+            "{}: the README's kind is {:?}, the code's is {}",
+            code.as_str(),
+            cells[1],
+            code.kind().as_str()
+        );
+        assert_eq!(
+            cells[2],
+            code.step().as_str(),
+            "{}: the README's step differs from the code's",
             code.as_str()
         );
     }
