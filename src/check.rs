@@ -62,7 +62,18 @@ pub async fn check(
         .findings
         .extend(env.settings.findings.iter().cloned());
     report.findings.extend(sts.file_findings().iter().cloned());
-    let offline = env.settings.stop_sending || sts.stop_sending();
+    // A region from the shared config file, which the variables' judge
+    // could not see.
+    let profile_region_bad =
+        !report.has(Code::RegionInvalid) && !crate::endpoint::is_valid_region(&sts.region());
+    if profile_region_bad {
+        report
+            .findings
+            .push(crate::endpoint::profile_region_invalid(&sts.region()));
+    }
+    let offline = env.settings.stop_sending
+        || sts.stop_sending()
+        || (profile_region_bad && !env.settings.custom_sts_endpoint);
     let not_sent = || Err(NOT_SENT.to_owned());
     let no_chain = offline || sts.skip_chain();
 

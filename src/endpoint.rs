@@ -94,14 +94,21 @@ pub fn is_valid_region(region: &str) -> bool {
         && !region.ends_with('-')
 }
 
-/// A URL as it may be shown: any `user:password@` masked.
+/// A URL as it may be shown: any `user:password@` masked, whether or not
+/// the URL is well-formed (`https//user:pw@host` too).
 pub fn shown(value: &str) -> String {
-    match (value.find("://"), value.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://***@{}", &value[..scheme_end], &value[at + 1..])
-        }
-        _ => value.to_owned(),
-    }
+    let Some(at) = value.rfind('@') else {
+        return value.to_owned();
+    };
+    let start = match value[..at].find("//") {
+        Some(slashes) => slashes + 2,
+        None => match value[..at].find(':') {
+            Some(colon) if value[..colon].bytes().all(|b| b.is_ascii_alphabetic()) => colon + 1,
+            _ => 0,
+        },
+    };
+    let start = start + value[start..at].bytes().take_while(|&b| b == b'/').count();
+    format!("{}***{}", &value[..start], &value[at..])
 }
 
 /// What the endpoint and region settings mean for a check.
@@ -111,6 +118,9 @@ pub struct Judged {
     /// The STS endpoint the SDK would use cannot be built: send nothing,
     /// not even through the SDK's default chain.
     pub stop_sending: bool,
+    /// A valid custom STS endpoint is set: the region does not decide
+    /// where STS requests go.
+    pub custom_sts_endpoint: bool,
 }
 
 /// Judges the endpoint and region settings `lookup` returns.
@@ -202,7 +212,25 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
         Some(ok) => !ok,
         None => !region_ok,
     };
+    judged.custom_sts_endpoint = sts_endpoint_ok == Some(true);
     judged
+}
+
+/// `REGION_INVALID` for a region that came from the shared config file
+/// (the variables are judged by [`judge`]).
+pub fn profile_region_invalid(region: &str) -> Finding {
+    Finding::error(
+        Code::RegionInvalid,
+        format!(
+            "the shared config file's region is {region:?}, which cannot be a region: every \
+             regional endpoint puts the region in a host name, so an SDK cannot build its \
+             requests"
+        ),
+        "Fix the region key of the profile in use (~/.aws/config, or the file AWS_CONFIG_FILE \
+         names), or set AWS_REGION, which takes precedence, to a region code such as us-west-2.",
+    )
+    .expected("a region code such as us-west-2")
+    .found(format!("region = {region:?} in the shared config file"))
 }
 
 fn endpoint_invalid(name: &str, value: &str, problem: &str) -> Finding {
@@ -365,7 +393,16 @@ mod tests {
 
     #[test]
     fn credentials_in_a_url_are_not_shown() {
-        let found = problems(&[("AWS_ENDPOINT_URL_STS", "htp://user:hunter22@proxy.invalid")]);
-        assert!(!found[0].1.contains("hunter22"), "{found:?}");
+        for value in [
+            "htp://user:hunter22@proxy.invalid",
+            "https//user:hunter22@localhost:18080",
+            "user:hunter22@localhost:18080",
+            "http:/user:hunter22@localhost:18080",
+        ] {
+            let found = problems(&[("AWS_ENDPOINT_URL_STS", value)]);
+            assert!(!found[0].1.contains("hunter22"), "{found:?}");
+        }
+        assert_eq!(shown("http://u:p@h.invalid/x"), "http://***@h.invalid/x");
+        assert_eq!(shown("https://h.invalid"), "https://h.invalid");
     }
 }

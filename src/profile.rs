@@ -116,9 +116,14 @@ pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
             let Ok(entries) = std::fs::read_dir(dir) else {
                 continue;
             };
+            // rustls-native-certs reads only the entries whose metadata
+            // (symlinks followed) says regular file, and skips the rest: a
+            // subdirectory or a FIFO there is harmless, a huge file is not.
             for entry in entries.flatten().take(MAX_CA_DIR_ENTRIES) {
                 let path = entry.path();
-                ca_files.push((format!("SSL_CERT_DIR holds {}", path.display()), path));
+                if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                    ca_files.push((format!("SSL_CERT_DIR holds {}", path.display()), path));
+                }
             }
         }
     }
@@ -181,7 +186,10 @@ fn profile_token_files(config: &str) -> Vec<&str> {
         .lines()
         .filter_map(|line| {
             let (key, value) = line.split_once('=')?;
-            (key.trim() == "web_identity_token_file").then(|| value.trim())
+            // aws-config reads keys without regard to case.
+            key.trim()
+                .eq_ignore_ascii_case("web_identity_token_file")
+                .then(|| value.trim())
         })
         .filter(|v| !v.is_empty())
         .collect()
@@ -294,7 +302,24 @@ mod tests {
     #[test]
     fn token_files_in_any_profile_are_found() {
         let config =
-            "[default]\nregion=us-east-1\n[profile a]\n web_identity_token_file = /a/token \n";
-        assert_eq!(profile_token_files(config), ["/a/token"]);
+            "[default]\nregion=us-east-1\n[profile a]\n web_identity_token_file = /a/token \n\
+                      [profile b]\nWEB_IDENTITY_TOKEN_FILE=/b/token\n";
+        assert_eq!(profile_token_files(config), ["/a/token", "/b/token"]);
+    }
+
+    #[test]
+    fn a_normal_cert_dir_with_subdirectories_is_no_finding() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("java")).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("fifo"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let loaded =
+            load(|name| (name == "SSL_CERT_DIR").then(|| dir.path().to_str().unwrap().to_owned()));
+        assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
+        assert!(!loaded.stop_sending);
     }
 }

@@ -71,7 +71,7 @@ struct Registry {
     credentials: VecDeque<String>,
     /// Built from the lists on the first redaction after they change, so
     /// that registering several secrets in a row costs one build.
-    matcher: Option<Arc<AhoCorasick>>,
+    matcher: Option<Arc<Matcher>>,
     stale: bool,
 }
 
@@ -87,6 +87,89 @@ impl Registry {
 
 /// The process's secrets: what every sink redacts.
 static GLOBAL: Secrets = Secrets::new();
+
+/// How much of a secret's start finds it. A secret is then masked for as
+/// far as the text goes on matching it, so one cut short (a message
+/// truncated by whoever printed it) is masked to its cut, not missed.
+const PREFIX_LEN: usize = 16;
+
+/// Finds registered secrets, whole or cut short, by their first
+/// [`PREFIX_LEN`] bytes.
+struct Matcher {
+    /// One pattern per distinct prefix.
+    prefixes: AhoCorasick,
+    /// The secrets that start with each pattern.
+    secrets: Vec<Vec<String>>,
+}
+
+impl Matcher {
+    fn new(all: Vec<String>) -> Option<Self> {
+        let mut index: Vec<(String, Vec<String>)> = vec![];
+        for secret in all {
+            let mut cut = secret.len().min(PREFIX_LEN);
+            while !secret.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let prefix = secret[..cut].to_owned();
+            match index.iter_mut().find(|(p, _)| *p == prefix) {
+                Some((_, list)) => list.push(secret),
+                None => index.push((prefix, vec![secret])),
+            }
+        }
+        if index.is_empty() {
+            return None;
+        }
+        // A contiguous NFA: cheap to build whenever the set changes.
+        let prefixes = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(index.iter().map(|(p, _)| p))
+            .ok()?;
+        Some(Matcher {
+            prefixes,
+            secrets: index.into_iter().map(|(_, list)| list).collect(),
+        })
+    }
+
+    /// `text` with every secret, or the part of one that it holds, masked;
+    /// `None` when there is none.
+    fn mask(&self, text: &str) -> Option<String> {
+        let mut out: Option<String> = None;
+        let mut copied = 0;
+        let mut at = 0;
+        while let Some(found) = self
+            .prefixes
+            .find(aho_corasick::Input::new(text).span(at..text.len()))
+        {
+            let start = found.start();
+            // As far as the text goes on matching the longest candidate.
+            let len = self.secrets[found.pattern().as_usize()]
+                .iter()
+                .map(|secret| {
+                    secret
+                        .bytes()
+                        .zip(text[start..].bytes())
+                        .take_while(|(a, b)| a == b)
+                        .count()
+                })
+                .max()
+                .unwrap_or(found.len());
+            let mut end = start + len.max(found.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let o = out.get_or_insert_with(String::new);
+            o.push_str(&text[copied..start]);
+            o.push_str(MASK);
+            copied = end;
+            at = end;
+        }
+        out.map(|mut o| {
+            o.push_str(&text[copied..]);
+            o
+        })
+    }
+}
 
 /// The automaton for [`SECRET_KEYS`].
 static PATTERNS: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
@@ -165,7 +248,7 @@ impl Secrets {
     }
 
     /// The automaton over every registered secret, rebuilt if stale.
-    fn matcher(&self) -> Option<Arc<AhoCorasick>> {
+    fn matcher(&self) -> Option<Arc<Matcher>> {
         {
             let registry = self.0.read().unwrap_or_else(|e| e.into_inner());
             if !registry.stale {
@@ -174,22 +257,14 @@ impl Secrets {
         }
         let mut registry = self.0.write().unwrap_or_else(|e| e.into_inner());
         if registry.stale {
-            let all: Vec<&String> = registry
+            let all: Vec<String> = registry
                 .environment
                 .iter()
                 .chain(&registry.tokens)
                 .chain(&registry.credentials)
+                .cloned()
                 .collect();
-            // Longest first, so a token is masked whole rather than by
-            // segment. A contiguous NFA: a DFA over a thousand-byte token
-            // costs milliseconds to build.
-            let matcher = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
-                .build(all)
-                .ok()
-                .map(Arc::new);
-            registry.matcher = matcher;
+            registry.matcher = Matcher::new(all).map(Arc::new);
             registry.stale = false;
         }
         registry.matcher.clone()
@@ -198,17 +273,17 @@ impl Secrets {
     /// `text` with every secret removed; borrowed when there was nothing
     /// to remove, which is the usual case and costs one pass per automaton.
     pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let matcher = self.matcher();
         let mut out = Cow::Borrowed(text);
-        if let Some(m) = matcher {
-            if m.is_match(text) {
-                out = Cow::Owned(m.replace_all(text, &vec![MASK; m.patterns_len()]));
-            }
+        if let Some(masked) = self.matcher().and_then(|m| m.mask(text)) {
+            out = Cow::Owned(masked);
         }
         if let Some(masked) = mask_jwts(&out) {
             out = Cow::Owned(masked);
         }
         if let Some(masked) = mask_key_values(&out) {
+            out = Cow::Owned(masked);
+        }
+        if let Some(masked) = mask_url_passwords(&out) {
             out = Cow::Owned(masked);
         }
         out
@@ -342,6 +417,64 @@ fn mask_key_values(text: &str) -> Option<String> {
     })
 }
 
+/// Masks the password of every `scheme://user:password@host` (an
+/// endpoint or proxy URL an SDK logs whole).
+fn mask_url_passwords(text: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = text[search..].find("://") {
+        let authority_start = search + found + 3;
+        let authority_len = text[authority_start..]
+            .find(|c: char| c.is_whitespace() || "/\"'<>".contains(c))
+            .unwrap_or(text.len() - authority_start);
+        let authority = &text[authority_start..authority_start + authority_len];
+        search = authority_start;
+        let Some(at) = authority.rfind('@') else {
+            continue;
+        };
+        let Some(colon) = authority[..at].find(':') else {
+            continue;
+        };
+        let (start, end) = (authority_start + colon + 1, authority_start + at);
+        if start >= end || text[start..end] == *MASK {
+            continue;
+        }
+        let o = out.get_or_insert_with(String::new);
+        o.push_str(&text[copied..start]);
+        o.push_str(MASK);
+        copied = end;
+        search = end;
+    }
+    out.map(|mut o| {
+        o.push_str(&text[copied..]);
+        o
+    })
+}
+
+/// Control characters in a log line, escaped: a dependency's message
+/// that holds a line break or a terminal escape cannot forge a log line
+/// or repaint a terminal. The event's own final line break stays.
+fn escape_controls(text: &str) -> Cow<'_, str> {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    if !body.chars().any(|c| c.is_control() && c != '\t') {
+        return Cow::Borrowed(text);
+    }
+    let mut out: String = body
+        .chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_owned(),
+            '\r' => "\\r".to_owned(),
+            c if c.is_control() && c != '\t' => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    if body.len() < text.len() {
+        out.push('\n');
+    }
+    Cow::Owned(out)
+}
+
 /// A `tracing_subscriber` writer that buffers one event and writes it,
 /// redacted, to stderr when the event is done: the formatter hands over
 /// a whole line, so a secret is never split across two writes.
@@ -378,13 +511,34 @@ impl Drop for RedactingStderr {
             return;
         }
         let text = String::from_utf8_lossy(&self.buf);
-        let _ = std::io::stderr().lock().write_all(redact(&text).as_bytes());
+        let text = redact(&text);
+        let _ = std::io::stderr()
+            .lock()
+            .write_all(escape_controls(&text).as_bytes());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registered_token_cut_short_is_masked_to_its_cut() {
+        let secrets = Secrets::new();
+        let token =
+            "aGVhZGVyLXNlZ21lbnQ.cGF5bG9hZC1zZWdtZW50.SIGNATURESEGMENTabcdefghijklmnop0123456789";
+        secrets.register_token(token);
+        let cut = &token[..token.len() - 5];
+        assert_eq!(
+            secrets.redact(&format!("echo: {cut}")),
+            format!("echo: {MASK}")
+        );
+        let signature_cut = "SIGNATURESEGMENTabcdefghij";
+        assert_eq!(
+            secrets.redact(&format!("sig {signature_cut}!")),
+            format!("sig {MASK}!")
+        );
+    }
 
     #[test]
     fn only_a_jwt_is_split_into_segments() {
@@ -470,6 +624,20 @@ mod tests {
     }
 
     #[test]
+    fn url_passwords_are_masked_and_controls_escaped() {
+        assert_eq!(
+            redact("endpoint: Some(\"http://user:hunter22@127.0.0.1:18080\")"),
+            format!("endpoint: Some(\"http://user:{MASK}@127.0.0.1:18080\")")
+        );
+        assert_eq!(redact("http://127.0.0.1:9/a@b"), "http://127.0.0.1:9/a@b");
+        assert_eq!(
+            escape_controls("msg one\nfake INFO line \u{1b}[31m\n"),
+            "msg one\\nfake INFO line \\u{1b}[31m\n"
+        );
+        assert_eq!(escape_controls("plain\n"), "plain\n");
+    }
+
+    #[test]
     fn prose_that_names_a_variable_is_left_alone() {
         for text in [
             "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN set in this container",
@@ -487,7 +655,7 @@ mod tests {
         assert_eq!(secrets.redact("a short word"), "a short word");
         secrets.register(Kind::Environment, "environment-secret");
         for i in 0..MAX_SECRETS + 10 {
-            secrets.register(Kind::Credential, &format!("bounded-secret-{i:04}"));
+            secrets.register(Kind::Credential, &format!("{i:04}-bounded-secret"));
         }
         assert_eq!(secrets.len(), MAX_SECRETS + 1);
         assert_eq!(
@@ -496,10 +664,10 @@ mod tests {
             "secrets from the environment are never evicted by new credentials"
         );
         assert_eq!(
-            secrets.redact("bounded-secret-0000"),
-            "bounded-secret-0000",
+            secrets.redact("0000-bounded-secret"),
+            "0000-bounded-secret",
             "evicted"
         );
-        assert_eq!(secrets.redact("bounded-secret-0265"), MASK);
+        assert_eq!(secrets.redact("0265-bounded-secret"), MASK);
     }
 }

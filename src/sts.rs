@@ -682,7 +682,13 @@ fn without_request_dump(text: String) -> String {
 /// longer matches, and its first half would be left standing.
 pub fn one_line(text: String) -> String {
     let text = crate::redact::redact_string(text);
-    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Whitespace folded to one space; other control characters (a terminal
+    // escape in a peer's message) replaced.
+    let folded = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(|c: char| c.is_control(), "\u{fffd}");
     match folded.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((end, _)) => format!("{}...", &folded[..end]),
         None => folded,

@@ -47,7 +47,7 @@ mod tests {
     #[test]
     fn unix_times_format_as_rfc3339() {
         assert_eq!(format_unix(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_unix(1_795_958_400), "2026-11-29T00:00:00Z");
+        assert_eq!(format_unix(1795910400), "2026-11-29T00:00:00Z");
         assert_eq!(format_unix(-5), "-5");
         assert_eq!(format_unix(i64::MAX), i64::MAX.to_string());
     }

@@ -298,13 +298,17 @@ async fn config_files_that_block_or_never_end_are_findings_and_do_not_hang() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
     let (dir, fifo) = new_fifo();
+    // A CA file far over the limit, sparse so that it costs no disk.
     let cert_dir = tempfile::tempdir().unwrap();
-    mkfifo(&cert_dir.path().join("ca.pem"));
+    std::fs::File::create(cert_dir.path().join("ca.pem"))
+        .unwrap()
+        .set_len(64 * 1024 * 1024)
+        .unwrap();
     let profile = dir.path().join("config");
     std::fs::write(
         &profile,
         format!(
-            "[default]\nrole_arn = {ROLE_ARN}\nweb_identity_token_file = {}\n",
+            "[default]\nrole_arn = {ROLE_ARN}\nWEB_IDENTITY_TOKEN_FILE = {}\n",
             fifo.display()
         ),
     )
@@ -576,5 +580,44 @@ async fn sdks_that_read_no_proxy_differently_are_named() {
         !out.codes().contains(&"PROXY_BYPASS_DIFFERS".to_owned()),
         "{:?}",
         out.codes()
+    );
+}
+
+/// A peer that echoes the token cut short: the registered token is masked
+/// to its cut, not left with its tail showing.
+#[tokio::test]
+async fn a_token_echoed_cut_short_is_masked_to_the_cut() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::EchoTokenCut);
+    let (token, vol) = unshaped_token();
+    let out = Doctor::new(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("RUST_LOG", "trace")
+        .json()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_no_token_in(&out.all_output(), &token, "cut echo");
+}
+
+/// A region from the shared config file that cannot be a region is judged
+/// too; with a custom STS endpoint the check still goes on.
+#[tokio::test]
+async fn a_bad_region_in_the_config_file_is_region_invalid() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[default]\nregion = us west 2\n").unwrap();
+    let out = Doctor::new(&sts.url())
+        .unset("AWS_REGION")
+        .env("AWS_CONFIG_FILE", config.to_str().unwrap())
+        .irsa(ROLE_ARN, &vol.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("REGION_INVALID");
+    assert!(
+        f["found"].as_str().unwrap().contains("shared config file"),
+        "{f:#}"
     );
 }

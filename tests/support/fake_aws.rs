@@ -84,6 +84,9 @@ pub enum Fault {
     Echo,
     /// A 200 whose XML names no assumed role.
     NoAssumedRole,
+    /// An error whose message quotes the token cut 5 characters short, as
+    /// a peer that truncates what it echoes would.
+    EchoTokenCut,
 }
 
 #[derive(Default)]
@@ -283,6 +286,11 @@ impl FakeAws {
                     let _ =
                         tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|r| *r)).await;
                     return self.assume(&form);
+                }
+                if let Some(Fault::EchoTokenCut) = fault {
+                    let token = form.get("WebIdentityToken").cloned().unwrap_or_default();
+                    let cut = &token[..token.len().saturating_sub(5)];
+                    return error(400, "InvalidIdentityToken", &format!("bad token {cut}"));
                 }
                 if let Some(Fault::Echo) = fault {
                     return error(
@@ -553,7 +561,7 @@ fn fault_response(fault: &Fault) -> Resp {
   <ResponseMetadata><RequestId>req-odd-0001</RequestId></ResponseMetadata>
 </AssumeRoleWithWebIdentityResponse>"#,
         ),
-        Fault::Delay(_) | Fault::Rendezvous | Fault::Hold | Fault::Echo => {
+        Fault::Delay(_) | Fault::Rendezvous | Fault::Hold | Fault::Echo | Fault::EchoTokenCut => {
             unreachable!("handled by the caller")
         }
     }
