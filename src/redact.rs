@@ -134,8 +134,7 @@ impl Matcher {
     /// `text` with every secret, or the part of one that it holds, masked;
     /// `None` when there is none.
     fn mask(&self, text: &str) -> Option<String> {
-        let mut out: Option<String> = None;
-        let mut copied = 0;
+        let mut out = Masked::new(text);
         let mut at = 0;
         while let Some(found) = self
             .prefixes
@@ -158,16 +157,10 @@ impl Matcher {
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
-            let o = out.get_or_insert_with(String::new);
-            o.push_str(&text[copied..start]);
-            o.push_str(MASK);
-            copied = end;
+            out.mask(start, end);
             at = end;
         }
-        out.map(|mut o| {
-            o.push_str(&text[copied..]);
-            o
-        })
+        out.finish()
     }
 }
 
@@ -310,6 +303,40 @@ pub fn redact_string(text: String) -> String {
     }
 }
 
+/// Text with some spans masked, built only once the first span is.
+struct Masked<'t> {
+    text: &'t str,
+    out: Option<String>,
+    /// How much of `text` is in `out` already.
+    copied: usize,
+}
+
+impl<'t> Masked<'t> {
+    fn new(text: &'t str) -> Self {
+        Masked {
+            text,
+            out: None,
+            copied: 0,
+        }
+    }
+
+    /// Masks `text[start..end]`; spans come in order and do not overlap.
+    fn mask(&mut self, start: usize, end: usize) {
+        let out = self.out.get_or_insert_with(String::new);
+        out.push_str(&self.text[self.copied..start]);
+        out.push_str(MASK);
+        self.copied = end;
+    }
+
+    /// The masked text, or `None` when nothing was masked.
+    fn finish(self) -> Option<String> {
+        self.out.map(|mut out| {
+            out.push_str(&self.text[self.copied..]);
+            out
+        })
+    }
+}
+
 fn is_b64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
@@ -324,8 +351,7 @@ const MIN_JWT_RUN: usize = 20;
 fn mask_jwts(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let run = |from: usize| from + bytes[from..].iter().take_while(|&&b| is_b64url(b)).count();
-    let mut out: Option<String> = None;
-    let mut copied = 0;
+    let mut out = Masked::new(text);
     let mut search = 0;
     while let Some(found) = text[search..].find("eyJ") {
         let start = search + found;
@@ -349,16 +375,10 @@ fn mask_jwts(text: &str) -> Option<String> {
                 end = run(end + 1);
             }
         }
-        let o = out.get_or_insert_with(String::new);
-        o.push_str(&text[copied..start]);
-        o.push_str(MASK);
-        copied = end;
+        out.mask(start, end);
         search = end;
     }
-    out.map(|mut o| {
-        o.push_str(&text[copied..]);
-        o
-    })
+    out.finish()
 }
 
 /// Masks the value after a [`SECRET_KEYS`] name and `=`, `:` or `>`, with
@@ -376,10 +396,9 @@ fn mask_key_values(text: &str) -> Option<String> {
                 b'&' | b'"' | b'\'' | b'<' | b',' | b';' | b'}' | b'\\' | b')'
             )
     };
-    let mut out: Option<String> = None;
-    let mut copied = 0;
+    let mut out = Masked::new(text);
     for m in patterns.find_iter(text) {
-        if m.start() < copied {
+        if m.start() < out.copied {
             continue;
         }
         let mut i = m.end();
@@ -406,22 +425,15 @@ fn mask_key_values(text: &str) -> Option<String> {
         if i == value_start || text[value_start..].starts_with(MASK) {
             continue;
         }
-        let o = out.get_or_insert_with(String::new);
-        o.push_str(&text[copied..value_start]);
-        o.push_str(MASK);
-        copied = i;
+        out.mask(value_start, i);
     }
-    out.map(|mut o| {
-        o.push_str(&text[copied..]);
-        o
-    })
+    out.finish()
 }
 
 /// Masks the password of every `scheme://user:password@host` (an
 /// endpoint or proxy URL an SDK logs whole).
 fn mask_url_passwords(text: &str) -> Option<String> {
-    let mut out: Option<String> = None;
-    let mut copied = 0;
+    let mut out = Masked::new(text);
     let mut search = 0;
     while let Some(found) = text[search..].find("://") {
         let authority_start = search + found + 3;
@@ -440,16 +452,10 @@ fn mask_url_passwords(text: &str) -> Option<String> {
         if start >= end || text[start..end] == *MASK {
             continue;
         }
-        let o = out.get_or_insert_with(String::new);
-        o.push_str(&text[copied..start]);
-        o.push_str(MASK);
-        copied = end;
+        out.mask(start, end);
         search = end;
     }
-    out.map(|mut o| {
-        o.push_str(&text[copied..]);
-        o
-    })
+    out.finish()
 }
 
 /// Control characters in a log line, escaped: a dependency's message
