@@ -77,8 +77,8 @@ pub struct Checked {
     pub finished: Instant,
 }
 
-/// What the HTTP layer reads.
-#[derive(Debug)]
+/// What the HTTP layer reads, from a copy (see `Shared`).
+#[derive(Debug, Clone)]
 pub struct State {
     pub settings: Settings,
     /// The latest check, whatever its verdict.

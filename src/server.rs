@@ -345,7 +345,9 @@ pub fn respond<B: Body>(shared: &Shared, req: &Request<B>) -> Response<Full<Byte
         return response;
     }
     let now = Instant::now();
-    let state = shared.lock();
+    // A copy, so that the lock is held for the copy alone, never for the
+    // rendering of an answer (the checks' thread waits on it to record).
+    let state = shared.lock().clone();
     match path {
         "/livez" => match state.stalled(now) {
             None => text(
@@ -365,16 +367,12 @@ pub fn respond<B: Body>(shared: &Shared, req: &Request<B>) -> Response<Full<Byte
             };
             text(status, format!("{word}: {}\n", r.reason))
         }
-        "/status" => {
-            let body = status_json(&state, now);
-            drop(state);
-            with_type(StatusCode::OK, "application/json", body)
-        }
-        _ => {
-            let body = crate::metrics::render(&state, now, SystemTime::now());
-            drop(state);
-            with_type(StatusCode::OK, crate::metrics::CONTENT_TYPE, body)
-        }
+        "/status" => with_type(StatusCode::OK, "application/json", status_json(&state, now)),
+        _ => with_type(
+            StatusCode::OK,
+            crate::metrics::CONTENT_TYPE,
+            crate::metrics::render(&state, now, SystemTime::now()),
+        ),
     }
 }
 
