@@ -621,3 +621,19 @@ async fn a_bad_region_in_the_config_file_is_region_invalid() {
         "{f:#}"
     );
 }
+
+/// clap quotes a bad value back in its usage error; that goes through the
+/// redaction like every other output.
+#[tokio::test]
+async fn a_usage_error_does_not_quote_a_token_back() {
+    let sts = FakeAws::healthy().await;
+    let (token, _vol) = healthy_token();
+    let out = Doctor::new(&sts.url())
+        .arg("--session-name")
+        .arg(&token)
+        .run()
+        .await;
+    assert_eq!(out.code, 2, "{}", out.all_output());
+    assert!(out.stderr.contains("--session-name"), "{}", out.stderr);
+    assert_no_token_in(&out.all_output(), &token, "usage error");
+}
