@@ -31,6 +31,7 @@ pub mod config;
 pub mod endpoint;
 pub mod env;
 pub mod files;
+pub mod findings;
 pub mod metrics;
 pub mod monitor;
 pub mod profile;

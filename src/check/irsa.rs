@@ -1,0 +1,194 @@
+//! IRSA's steps: the role ARN the webhook injected, the projected token
+//! and its claims, and `AssumeRoleWithWebIdentity` with that token, the
+//! default chain resolved beside it.
+
+use std::path::Path;
+
+use tracing::debug;
+
+use super::mechanism::WebIdentity;
+use super::retry::{assume_with_retries, AssumeOutcome};
+use super::{resolve_chain, Acting, ChainToken, CheckConfig, Run, Sending};
+use crate::arn::{is_valid_session_name, RoleArn};
+use crate::findings::{env as env_findings, role as role_findings, sts as sts_findings, token};
+use crate::report::{Finding, Report, TokenReport};
+use crate::token::{decode_claims, read_token_file, RawToken};
+
+/// Runs IRSA's steps, adding their findings and what STS said to `report`.
+pub(super) async fn verify(
+    run: &Run<'_>,
+    sending: Sending,
+    irsa: &WebIdentity,
+    report: &mut Report,
+) -> Acting {
+    let (role, findings) = role(run, irsa);
+    report.findings.extend(findings);
+
+    let (token, findings, token_report) = read_token(run.cfg, &irsa.token_file, run.now);
+    report.findings.extend(findings);
+    report.token = token_report;
+
+    // STS with the token, and the default chain, concurrently: a healthy
+    // pod's verdict waits for one round trip.
+    let assume = async {
+        match (&role, token.sendable()) {
+            (Some(role), Some(token)) if !sending.offline => {
+                Some(assume_with_retries(run.cfg, run.sts, role, token, run.deadline).await)
+            }
+            _ => None,
+        }
+    };
+    let chain_token = match &token {
+        TokenRead::Unusable => ChainToken::Unusable,
+        TokenRead::Rejected(raw) | TokenRead::Sendable(raw) => ChainToken::Read(raw),
+    };
+    let (assumed, chain) = tokio::join!(assume, resolve_chain(run, sending, chain_token));
+
+    let assumed_arn = assumed.and_then(|outcome| assume_step(run, role.as_ref(), outcome, report));
+    Acting {
+        role,
+        assumed_arn,
+        chain,
+    }
+}
+
+/// The role ARN and the session name, as the webhook (or the spec) set them.
+fn role(run: &Run<'_>, irsa: &WebIdentity) -> (Option<RoleArn>, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let parsed = if irsa.role_not_utf8 {
+        Err(role_findings::ROLE_ARN_NOT_UTF8.to_owned())
+    } else {
+        RoleArn::parse(&irsa.role_text).map_err(|e| e.to_string())
+    };
+    let role = parsed
+        .map_err(|e| findings.push(role_findings::role_arn_invalid(&irsa.role_text, &e)))
+        .ok();
+    if let Some(name) = run.env.role_session_name.as_deref() {
+        if !is_valid_session_name(name) {
+            findings.push(env_findings::session_name_invalid(
+                name,
+                &run.cfg.session_name,
+            ));
+        }
+    }
+    (role, findings)
+}
+
+/// What reading the token gave.
+enum TokenRead {
+    /// The file could not be read within our bounds.
+    Unusable,
+    /// Read, but not worth sending: malformed or expired.
+    Rejected(RawToken),
+    /// Read and decoded; STS may see it.
+    Sendable(RawToken),
+}
+
+impl TokenRead {
+    fn sendable(&self) -> Option<&RawToken> {
+        match self {
+            TokenRead::Sendable(token) => Some(token),
+            _ => None,
+        }
+    }
+}
+
+/// Reads and decodes the token: what it gave, the findings, and the claims
+/// for the report.
+fn read_token(
+    cfg: &CheckConfig,
+    path: &Path,
+    now: std::time::SystemTime,
+) -> (TokenRead, Vec<Finding>, Option<TokenReport>) {
+    let raw = match read_token_file(path) {
+        Ok(raw) => raw,
+        Err(problem) => {
+            return (
+                TokenRead::Unusable,
+                vec![token::token_file_finding(problem)],
+                None,
+            )
+        }
+    };
+    let claims = match decode_claims(&raw) {
+        Ok(claims) => claims,
+        Err(e) => {
+            let finding = token::token_malformed(path, &e.to_string());
+            return (TokenRead::Rejected(raw), vec![finding], None);
+        }
+    };
+    let now_secs = crate::time::unix_secs(now);
+    let mut findings = Vec::new();
+    let expired = claims.exp.filter(|&exp| exp <= now_secs);
+    if let Some(exp) = expired {
+        findings.push(token::token_expired_locally(exp, now_secs, &claims));
+    }
+    if !claims.aud.iter().any(|a| a == &cfg.audience) {
+        findings.push(token::audience_mismatch(&cfg.audience, &claims, None));
+    }
+    debug!(
+        iss = claims.iss.as_deref().unwrap_or(""),
+        sub = claims.sub.as_deref().unwrap_or(""),
+        aud = ?claims.aud,
+        exp = claims.exp,
+        "token claims decoded"
+    );
+    let token_report = TokenReport {
+        file: path.display().to_string(),
+        claims,
+    };
+    // An expired token cannot succeed at STS; asking would only repeat it.
+    let read = if expired.is_some() {
+        TokenRead::Rejected(raw)
+    } else {
+        TokenRead::Sendable(raw)
+    };
+    (read, findings, Some(token_report))
+}
+
+/// Records what STS answered in `report`, with its findings; returns the
+/// assumed-role ARN when STS assumed the role.
+fn assume_step(
+    run: &Run<'_>,
+    role: Option<&RoleArn>,
+    outcome: AssumeOutcome,
+    report: &mut Report,
+) -> Option<String> {
+    report.sts.attempts = outcome.attempts;
+    report.sts.endpoint = outcome.endpoint.clone();
+    report.sts.clock_offset_seconds = outcome.clock_offset;
+    report
+        .findings
+        .extend(outcome.clock_offset.and_then(sts_findings::clock_skew));
+    match outcome.result {
+        Ok(ok) => {
+            report.sts.request_id = ok.request_id;
+            report.sts.subject = ok.subject;
+            report.sts.audience = ok.audience;
+            report.sts.provider = ok.provider;
+            report.assumed_role_arn = Some(ok.arn.clone());
+            Some(ok.arn)
+        }
+        Err(failure) => {
+            report.sts.request_id = failure.request_id.clone();
+            report.sts.error_code = failure.code.clone();
+            let finding = sts_findings::sts_failure(
+                &failure,
+                &sts_findings::Attempted {
+                    role,
+                    claims: report.token.as_ref().map(|t| &t.claims),
+                    audience: &run.cfg.audience,
+                    endpoint: report.sts.endpoint.as_deref(),
+                    region: report.sts.region.as_deref(),
+                    attempts: outcome.attempts,
+                    elapsed: run.started.elapsed(),
+                },
+            );
+            // The local claim check may already have said the same thing.
+            if !report.has(finding.code) {
+                report.findings.push(finding);
+            }
+            None
+        }
+    }
+}

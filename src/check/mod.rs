@@ -1,0 +1,301 @@
+//! One verification, as a pipeline of named steps, each returning its
+//! findings into one report:
+//!
+//! 1. [`environment`]: the endpoint, region and file settings, judged
+//!    before anything is sent;
+//! 2. [`mechanism::choose`]: how this pod gets credentials (today IRSA's
+//!    web identity, or nothing);
+//! 3. the mechanism's own steps ([`irsa::verify`]: role ARN, token, STS,
+//!    with the default chain resolved beside them);
+//! 4. [`expected_role`]: whether the pod acts as the role it should;
+//! 5. [`app_view`]: what an AWS SDK in this container would do.
+//!
+//! Invariant: the steps decide which findings apply; what a finding says
+//! lives in `findings`, and what the verdict is, in `report`. Only `sts`
+//! talks to AWS; the deadline and retries live in `retry`.
+
+mod irsa;
+mod mechanism;
+mod retry;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::arn::{AssumedRoleArn, RoleArn};
+use crate::env::AwsEnv;
+use crate::findings::chain::ChainResult;
+use crate::findings::{chain, env as env_findings, role as role_findings};
+use crate::report::{ChainReport, Code, Finding, Report, StsReport, Verdict};
+use crate::sts::{ChainOutcome, ChainSource, Sts};
+use crate::token::RawToken;
+
+pub use mechanism::Mechanism;
+pub use retry::{backoff, deadline, INITIAL_BACKOFF, MAX_BACKOFF};
+
+/// What one check needs besides the environment and STS.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    pub expected_role_arn: Option<RoleArn>,
+    pub audience: String,
+    pub session_name: String,
+    pub namespace: Option<String>,
+    pub service_account: Option<String>,
+    pub timeout: Duration,
+    pub retry_denied_for: Duration,
+}
+
+/// One check's inputs, handed to every step.
+struct Run<'a> {
+    cfg: &'a CheckConfig,
+    env: &'a AwsEnv,
+    sts: &'a Sts,
+    /// The wall clock, for token expiry.
+    now: SystemTime,
+    /// When the command started: `--timeout` also covers loading the AWS
+    /// configuration.
+    started: Instant,
+    deadline: Instant,
+}
+
+/// What the environment step allows the later steps to send.
+#[derive(Debug, Clone, Copy)]
+struct Sending {
+    /// Nothing at all is sent: a setting the SDK would use to reach STS is
+    /// unusable, and an SDK handed it logs and retries requests it could
+    /// not send.
+    offline: bool,
+    /// The default chain is not resolved: it is offline, or would read a
+    /// file we judged unusable.
+    no_chain: bool,
+}
+
+/// What the mechanism's steps found out, for the steps after them.
+struct Acting {
+    /// The role the pod asked for, when it parsed.
+    role: Option<RoleArn>,
+    /// Who STS says the pod is, when it said so.
+    assumed_arn: Option<String>,
+    /// What the default chain would do.
+    chain: ChainResult,
+}
+
+/// Runs one check. `now` is the wall clock used for token expiry;
+/// `started` is when the command started, so that `--timeout` also covers
+/// loading the AWS configuration.
+pub async fn check(
+    cfg: &CheckConfig,
+    env: &AwsEnv,
+    sts: &Sts,
+    now: SystemTime,
+    started: Instant,
+) -> Report {
+    let run = Run {
+        cfg,
+        env,
+        sts,
+        now,
+        started,
+        deadline: deadline(started, cfg.timeout),
+    };
+    let mut report = empty_report(cfg, env, Some(sts.region()));
+    let (findings, sending) = environment(&run);
+    report.findings.extend(findings);
+
+    let acting = match mechanism::choose(env) {
+        Mechanism::None { missing } => {
+            let chain = resolve_chain(&run, sending, ChainToken::None).await;
+            report
+                .findings
+                .push(not_injected(&run, &report, &missing, &chain));
+            record_chain(&mut report, &chain, None);
+            return finish(report, started);
+        }
+        Mechanism::WebIdentity(irsa) => irsa::verify(&run, sending, &irsa, &mut report).await,
+    };
+
+    report.findings.extend(expected_role(
+        cfg,
+        env,
+        acting.role.as_ref(),
+        acting.assumed_arn.as_deref(),
+    ));
+    let findings = app_view(env, &acting, &report);
+    report.findings.extend(findings);
+    record_chain(&mut report, &acting.chain, acting.assumed_arn.as_deref());
+    finish(report, started)
+}
+
+/// Step 1: the settings, judged before anything is sent. When the STS
+/// endpoint cannot be built, nothing is sent at all.
+fn environment(run: &Run<'_>) -> (Vec<Finding>, Sending) {
+    let (env, sts) = (run.env, run.sts);
+    let mut findings = Vec::new();
+    if sts.region_missing() {
+        findings.push(env_findings::region_missing(&sts.region()));
+    }
+    findings.extend(env.settings.findings.iter().cloned());
+    findings.extend(sts.file_findings().iter().cloned());
+    // A region from the shared config file, which the variables' judge
+    // could not see.
+    let profile_region_bad = !findings.iter().any(|f| f.code == Code::RegionInvalid)
+        && !crate::endpoint::is_valid_region(&sts.region());
+    if profile_region_bad {
+        findings.push(crate::endpoint::profile_region_invalid(&sts.region()));
+    }
+    let offline = env.settings.stop_sending
+        || sts.stop_sending()
+        || (profile_region_bad && !env.settings.custom_sts_endpoint);
+    let sending = Sending {
+        offline,
+        no_chain: offline || sts.skip_chain(),
+    };
+    (findings, sending)
+}
+
+/// `ENV_NOT_INJECTED`, naming who the pod is instead.
+fn not_injected(run: &Run<'_>, report: &Report, missing: &[&str], chain: &ChainResult) -> Finding {
+    env_findings::env_not_injected(
+        &env_findings::NotInjected {
+            missing,
+            namespace: run.cfg.namespace.as_deref(),
+            service_account: run.cfg.service_account.as_deref(),
+            expected_role: report.expected_role_arn.as_deref(),
+        },
+        chain,
+    )
+}
+
+/// Step 4: is it the expected role? Compared on what STS assumed, or,
+/// when STS refused, on the role the webhook injected: a refusal of the
+/// wrong role is first of all the wrong role.
+fn expected_role(
+    cfg: &CheckConfig,
+    env: &AwsEnv,
+    role: Option<&RoleArn>,
+    assumed_arn: Option<&str>,
+) -> Option<Finding> {
+    let expected = cfg.expected_role_arn.as_ref().or(role)?;
+    let found = match (assumed_arn, role) {
+        (Some(arn), _) => AssumedRoleArn::parse(arn)
+            .is_none_or(|a| !expected.matches(&a))
+            .then(|| format!("this pod acts as {arn}")),
+        (None, Some(role)) => {
+            (!expected.same_role(role)).then(|| format!("AWS_ROLE_ARN names {role}"))
+        }
+        (None, None) => None,
+    }?;
+    let found_arn = assumed_arn
+        .map(str::to_owned)
+        .unwrap_or_else(|| env.role_arn.clone().unwrap_or_default());
+    Some(role_findings::role_mismatch(expected, &found, &found_arn))
+}
+
+/// Step 5: the app's view. What shadows the mechanism, whether SDKs agree
+/// on the proxy, and whether the default chain lands where we did.
+fn app_view(env: &AwsEnv, acting: &Acting, report: &Report) -> Vec<Finding> {
+    let mut findings = chain::shadows(env, &acting.chain);
+    if let Some(endpoint) = report.sts.endpoint.as_deref() {
+        findings.extend(crate::proxy::finding(|n| env.proxy_var(n), endpoint));
+    }
+    findings.extend(chain::chain_mismatch(
+        &acting.chain,
+        acting.assumed_arn.is_some(),
+        report.expected_role_arn.as_deref(),
+    ));
+    findings
+}
+
+/// The token the default chain would read, as far as the token step let it.
+enum ChainToken<'a> {
+    /// No web identity configured.
+    None,
+    /// The token file cannot be used: the SDK would read it itself, without
+    /// our size limit or our check for a FIFO, so the chain is not resolved.
+    Unusable,
+    /// The token as read, which the chain's web identity provider sends.
+    Read(&'a RawToken),
+}
+
+/// Resolves the default chain within the deadline, if sending allows.
+async fn resolve_chain(run: &Run<'_>, sending: Sending, token: ChainToken<'_>) -> ChainResult {
+    let token = match token {
+        _ if sending.no_chain => return Err(NOT_SENT.to_owned()),
+        ChainToken::Unusable => {
+            return Err(
+                "not resolved: the token file cannot be used (see the token step)".to_owned(),
+            )
+        }
+        ChainToken::None => None,
+        ChainToken::Read(raw) => Some(raw),
+    };
+    tokio::time::timeout_at(run.deadline.into(), run.sts.default_chain(token))
+        .await
+        .map_err(|_| "did not finish before the --timeout deadline".to_owned())
+}
+
+/// Why the default chain was not resolved when a setting stopped all
+/// sending.
+const NOT_SENT: &str = "not resolved: a setting it would use is not usable (see the environment \
+                        step)";
+
+/// A report with no findings yet.
+fn empty_report(cfg: &CheckConfig, env: &AwsEnv, region: Option<String>) -> Report {
+    Report {
+        verdict: Verdict::Pass,
+        findings: vec![],
+        role_arn: env.role_arn.clone(),
+        expected_role_arn: cfg
+            .expected_role_arn
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| env.role_arn.clone()),
+        assumed_role_arn: None,
+        token: None,
+        sts: StsReport {
+            region,
+            session_name: Some(cfg.session_name.clone()),
+            ..StsReport::default()
+        },
+        default_chain: ChainReport::default(),
+        duration_ms: 0,
+        version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+/// The report for a check that did not finish by its deadline.
+pub fn timed_out(cfg: &CheckConfig, env: &AwsEnv, started: Instant) -> Report {
+    let mut report = empty_report(cfg, env, None);
+    report
+        .findings
+        .push(crate::findings::sts::check_timeout(cfg.timeout));
+    finish(report, started)
+}
+
+fn finish(mut report: Report, started: Instant) -> Report {
+    report.verdict = Verdict::of(&report.findings);
+    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report
+}
+
+fn record_chain(report: &mut Report, chain: &ChainResult, web_identity_arn: Option<&str>) {
+    report.default_chain = match chain {
+        Err(e) => ChainReport {
+            error: Some(e.clone()),
+            ..ChainReport::default()
+        },
+        Ok(ChainOutcome::NoCredentials) => ChainReport::default(),
+        Ok(ChainOutcome::Failed { message, .. }) => ChainReport {
+            error: Some(message.clone()),
+            ..ChainReport::default()
+        },
+        Ok(ChainOutcome::WebIdentity) => ChainReport {
+            provider: Some(ChainSource::WebIdentity.as_str().to_owned()),
+            arn: web_identity_arn.map(str::to_owned),
+            error: None,
+        },
+        Ok(ChainOutcome::Other { source, identity }) => ChainReport {
+            provider: Some(source.as_str().to_owned()),
+            arn: identity.as_ref().ok().cloned(),
+            error: identity.as_ref().err().cloned(),
+        },
+    };
+}

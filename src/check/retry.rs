@@ -1,0 +1,158 @@
+//! The retry policy: the check's deadline, and retrying
+//! `AssumeRoleWithWebIdentity` with jittered exponential backoff until an
+//! answer is final or the deadline comes.
+
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info};
+
+use super::CheckConfig;
+use crate::arn::RoleArn;
+use crate::sts::{Assumed, Failure, FailureKind, Sts};
+use crate::token::RawToken;
+
+/// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// `started + timeout`, saturating: a huge `--timeout` means "no deadline
+/// worth speaking of", not an overflow.
+pub fn deadline(started: Instant, timeout: Duration) -> Instant {
+    started
+        .checked_add(timeout)
+        .unwrap_or_else(|| started + Duration::from_secs(86_400 * 365))
+}
+
+/// The result of retrying `AssumeRoleWithWebIdentity` until an answer is final.
+pub(super) struct AssumeOutcome {
+    pub result: Result<Assumed, Failure>,
+    pub attempts: u32,
+    pub endpoint: Option<String>,
+    /// STS's clock minus ours, from the last attempt that got an answer.
+    pub clock_offset: Option<i64>,
+}
+
+/// Asks STS to assume `role` with `token` until an answer is final:
+/// transient trouble (and, for `--retry-denied-for`, a denial) is retried
+/// with jittered backoff until the deadline.
+pub(super) async fn assume_with_retries(
+    cfg: &CheckConfig,
+    sts: &Sts,
+    role: &RoleArn,
+    token: &RawToken,
+    deadline: Instant,
+) -> AssumeOutcome {
+    let started = Instant::now();
+    let role_arn = role.to_string();
+    let mut attempts = 0u32;
+    let mut endpoint = None;
+    let mut clock_offset = None;
+    // The last failure STS itself answered: when a final attempt only runs
+    // out of time, this says more than "no answer".
+    let mut last_answered: Option<Failure> = None;
+    loop {
+        attempts += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let attempt = tokio::time::timeout(
+            remaining,
+            sts.assume_role_with_web_identity(&role_arn, token, &cfg.session_name, remaining),
+        )
+        .await;
+        let result = match attempt {
+            Ok(attempt) => {
+                endpoint = attempt.endpoint.or(endpoint);
+                clock_offset = attempt.clock_offset.or(clock_offset);
+                attempt.result
+            }
+            Err(_) => Err(Failure {
+                kind: FailureKind::Unreachable,
+                code: None,
+                message: format!(
+                    "no answer within the {} deadline",
+                    humantime::format_duration(cfg.timeout)
+                ),
+                http_status: None,
+                request_id: None,
+                timed_out: true,
+            }),
+        };
+        let failure = match result {
+            Ok(assumed) => {
+                debug!(attempts, arn = %assumed.arn, "AssumeRoleWithWebIdentity succeeded");
+                return AssumeOutcome {
+                    result: Ok(assumed),
+                    attempts,
+                    endpoint,
+                    clock_offset,
+                };
+            }
+            Err(failure) => failure,
+        };
+        let retry_denied =
+            failure.kind == FailureKind::AccessDenied && started.elapsed() < cfg.retry_denied_for;
+        let delay = backoff(INITIAL_BACKOFF, attempts);
+        if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
+            let failure = match last_answered {
+                Some(answered) if failure.timed_out => answered,
+                _ => failure,
+            };
+            return AssumeOutcome {
+                result: Err(failure),
+                attempts,
+                endpoint,
+                clock_offset,
+            };
+        }
+        info!(
+            attempt = attempts,
+            code = failure.code.as_deref().unwrap_or(""),
+            error = %failure.message,
+            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "STS did not give a final answer; retrying"
+        );
+        if failure.code.is_some() {
+            last_answered = Some(failure);
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Exponential backoff with "equal jitter": half the step fixed, half
+/// random, so a fleet started together spreads out.
+pub fn backoff(initial: Duration, attempt: u32) -> Duration {
+    let step = initial
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    let half = step / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let initial = Duration::from_millis(200);
+        for _ in 0..100 {
+            let first = backoff(initial, 1);
+            assert!(
+                first >= Duration::from_millis(100) && first <= initial,
+                "{first:?}"
+            );
+            let third = backoff(initial, 3);
+            assert!(third >= Duration::from_millis(400) && third <= Duration::from_millis(800));
+            assert!(backoff(initial, 40) <= MAX_BACKOFF);
+        }
+    }
+
+    #[test]
+    fn a_huge_timeout_saturates_instead_of_overflowing() {
+        let now = Instant::now();
+        assert!(deadline(now, Duration::MAX) > now + Duration::from_secs(86_400));
+        assert_eq!(
+            deadline(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! The app's-view step's findings: what the AWS SDK's default credential
+//! chain in this container would do, and what shadows web identity.
+
+use crate::env::AwsEnv;
+use crate::report::{Code, Finding};
+use crate::sts::{ChainOutcome, ChainSource};
+
+/// The default chain's outcome, or why it was not resolved.
+pub type ChainResult = Result<ChainOutcome, String>;
+
+/// "this pod would act as ..." for the default chain's outcome.
+pub fn would_act_as(chain: &ChainResult) -> String {
+    match chain {
+        Ok(ChainOutcome::Other {
+            source,
+            identity: Ok(arn),
+        }) => format!(
+            "this pod would act as {arn} (credentials from {})",
+            source_words(source)
+        ),
+        Ok(ChainOutcome::Other {
+            source,
+            identity: Err(e),
+        }) => format!(
+            "this pod would use credentials from {}, whose identity STS would not confirm: {e}",
+            source_words(source)
+        ),
+        Ok(ChainOutcome::NoCredentials) => {
+            "this pod would find no AWS credentials at all".to_owned()
+        }
+        Ok(ChainOutcome::Failed { message, .. }) => {
+            format!("the default credential chain fails: {message}")
+        }
+        Ok(ChainOutcome::WebIdentity) => "this pod would use web identity".to_owned(),
+        Err(e) => format!("the default credential chain {e}"),
+    }
+}
+
+/// Where the chain found credentials, in words.
+pub fn source_words(source: &ChainSource) -> &'static str {
+    match source {
+        ChainSource::Environment => "environment variables (AWS_ACCESS_KEY_ID)",
+        ChainSource::Profile => "a shared config or credentials file profile",
+        ChainSource::WebIdentity => "web identity",
+        ChainSource::Container => "the container credentials endpoint (EKS Pod Identity or ECS)",
+        ChainSource::Imds => "the node's instance profile through IMDS",
+        ChainSource::Unknown => "an unidentified provider",
+    }
+}
+
+/// `STATIC_CREDENTIALS_SHADOW`, for each way credentials the SDKs read
+/// before web identity are present: static keys in the environment,
+/// container credentials beside IRSA, a profile with credentials.
+pub fn shadows(env: &AwsEnv, chain: &ChainResult) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let has = |name: &str| env.static_keys.contains(&name);
+    let remove = "Remove these variables from the container spec; look in env, envFrom Secrets \
+                  and ConfigMaps, and the image's own ENV.";
+    let set = format!("{} set", env.static_keys.join(", "));
+    let finding = match (has("AWS_ACCESS_KEY_ID"), has("AWS_SECRET_ACCESS_KEY")) {
+        (true, true) => Some(Finding::error(
+            Code::StaticCredentialsShadow,
+            format!(
+                "{set} in this container: every AWS SDK uses static keys from the environment \
+                 before web identity, so the app ignores IRSA"
+            ),
+            remove,
+        )),
+        (true, false) | (false, true) => Some(Finding::error(
+            Code::StaticCredentialsShadow,
+            format!(
+                "{set} in this container, half a key pair: botocore (boto3, the AWS CLI) fails \
+                 with PartialCredentialsError instead of using IRSA; other SDKs skip it"
+            ),
+            remove,
+        )),
+        (false, false) if has("AWS_SESSION_TOKEN") => Some(Finding::warning(
+            Code::StaticCredentialsShadow,
+            format!(
+                "{set} in this container without a key pair: SDKs ignore it, but it is a leftover"
+            ),
+            remove,
+        )),
+        (false, false) => None,
+    };
+    if let Some(f) = finding {
+        findings.push(
+            f.expected("no AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN")
+                .found(set),
+        );
+    }
+    if !env.container_credentials.is_empty() {
+        // The EKS user guide: the container provider comes after web identity
+        // in the SDKs' chains, so credentials earlier in the chain keep being
+        // used even with a Pod Identity association.
+        findings.push(
+            Finding::warning(
+                Code::StaticCredentialsShadow,
+                format!(
+                    "{} set in this container beside IRSA: EKS Pod Identity (or ECS) is \
+                     configured too. Current AWS SDKs search web identity first and keep using \
+                     IRSA; a client without web-identity support uses Pod Identity instead",
+                    env.container_credentials.join(", ")
+                ),
+                "Use one mechanism: delete the EKS Pod Identity association for this service \
+                 account (aws eks delete-pod-identity-association), or drop the IRSA \
+                 annotation and verify Pod Identity instead.",
+            )
+            .expected("no AWS_CONTAINER_CREDENTIALS_* variables beside IRSA")
+            .found(format!("{} set", env.container_credentials.join(", "))),
+        );
+    }
+    if let Ok(ChainOutcome::Other {
+        source: ChainSource::Profile,
+        ..
+    }) = chain
+    {
+        let profile = env.profile.as_deref().unwrap_or("default");
+        findings.push(
+            Finding::error(
+                Code::StaticCredentialsShadow,
+                format!(
+                    "the shared config profile {profile:?} provides credentials: SDKs read \
+                     profiles before web identity, so the app ignores IRSA"
+                ),
+                "Remove the credentials from ~/.aws/credentials or ~/.aws/config in the image \
+                 (or the files AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE name), or unset \
+                 AWS_PROFILE.",
+            )
+            .expected("no profile with credentials")
+            .found(format!("profile {profile} with credentials")),
+        );
+    }
+    findings
+}
+
+/// `DEFAULT_CHAIN_MISMATCH`: an SDK's default chain would not use web
+/// identity (an error), or its own web identity failed where ours passed
+/// (`ours_passed`; a warning). `expected_role` names the role it should
+/// act as.
+pub fn chain_mismatch(
+    chain: &ChainResult,
+    ours_passed: bool,
+    expected_role: Option<&str>,
+) -> Option<Finding> {
+    let expected = expected_role.unwrap_or("the IRSA role");
+    const SDK_ADVICE: &str = "irsa-doctor cannot see the app's SDK: old SDKs have no web \
+        identity at all (minimums: boto3 1.9.220, AWS CLI 1.16.232, Java v2 2.10.11, Java v1 \
+        1.11.704 with the STS module, Go v1 1.23.13, JS v2 2.525.0 / v3 3.27.0, Ruby 3.58.0, \
+        .NET 3.3.659.1, PHP 3.110.7).";
+    match chain {
+        Ok(ChainOutcome::Other { source, .. }) => Some(
+            Finding::error(
+                Code::DefaultChainMismatch,
+                format!(
+                    "an AWS SDK in this container would not use IRSA: {}",
+                    would_act_as(chain)
+                ),
+                format!(
+                    "Remove the credentials the chain found first ({}) so that web identity is \
+                     reached. {SDK_ADVICE}",
+                    source_words(source)
+                ),
+            )
+            .expected(format!(
+                "the default credential chain uses web identity, acting as {expected}"
+            ))
+            .found(would_act_as(chain)),
+        ),
+        Ok(ChainOutcome::Failed {
+            message,
+            web_identity,
+        }) if ours_passed => {
+            let (what, remedy) = if *web_identity {
+                (
+                    "the default credential chain's own AssumeRoleWithWebIdentity failed where \
+                     irsa-doctor's succeeded",
+                    format!(
+                        "Usually transient (throttling, a 5xx, IAM propagation): an app's SDK \
+                         retries the same way. If it persists, compare the two calls: the SDK \
+                         uses AWS_ROLE_SESSION_NAME or its own session name and the default \
+                         session duration. {SDK_ADVICE}"
+                    ),
+                )
+            } else {
+                (
+                    "the default credential chain fails before it reaches web identity",
+                    format!(
+                        "A provider before web identity stops the chain: usually a broken \
+                         profile in ~/.aws/config (or the files AWS_CONFIG_FILE and \
+                         AWS_SHARED_CREDENTIALS_FILE name). {SDK_ADVICE}"
+                    ),
+                )
+            };
+            Some(
+                Finding::warning(
+                    Code::DefaultChainMismatch,
+                    format!("{what}: {message}"),
+                    remedy,
+                )
+                .expected("the default credential chain uses web identity")
+                .found(message.clone()),
+            )
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Severity;
+
+    fn env(static_keys: Vec<&'static str>, container: Vec<&'static str>) -> AwsEnv {
+        AwsEnv {
+            static_keys,
+            container_credentials: container,
+            ..AwsEnv::default()
+        }
+    }
+
+    fn imds() -> ChainResult {
+        Ok(ChainOutcome::Other {
+            source: ChainSource::Imds,
+            identity: Ok("arn:aws:sts::111122223333:assumed-role/node/i-0".into()),
+        })
+    }
+
+    #[test]
+    fn a_key_pair_in_the_environment_is_an_error_and_half_a_pair_too() {
+        let both = shadows(
+            &env(vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], vec![]),
+            &Ok(ChainOutcome::WebIdentity),
+        );
+        assert_eq!(both.len(), 1);
+        assert_eq!(
+            (both[0].code, both[0].severity),
+            (Code::StaticCredentialsShadow, Severity::Error)
+        );
+        assert_eq!(
+            both[0].found.as_deref(),
+            Some("AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY set")
+        );
+        let half = shadows(
+            &env(vec!["AWS_ACCESS_KEY_ID"], vec![]),
+            &Ok(ChainOutcome::WebIdentity),
+        );
+        assert!(
+            half[0].message.contains("PartialCredentialsError"),
+            "{}",
+            half[0].message
+        );
+        assert_eq!(half[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn a_lone_session_token_and_container_credentials_are_warnings() {
+        let found = shadows(
+            &env(
+                vec!["AWS_SESSION_TOKEN"],
+                vec!["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+            ),
+            &Ok(ChainOutcome::WebIdentity),
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|f| f.severity == Severity::Warning));
+        assert!(found[1].remedy.contains("delete-pod-identity-association"));
+    }
+
+    #[test]
+    fn a_profile_with_credentials_names_the_profile() {
+        let mut e = env(vec![], vec![]);
+        e.profile = Some("ci".into());
+        let found = shadows(
+            &e,
+            &Ok(ChainOutcome::Other {
+                source: ChainSource::Profile,
+                identity: Ok("arn:aws:iam::111122223333:user/ci".into()),
+            }),
+        );
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains("profile \"ci\""),
+            "{}",
+            found[0].message
+        );
+        assert!(shadows(&env(vec![], vec![]), &imds()).is_empty());
+    }
+
+    #[test]
+    fn a_chain_landing_elsewhere_is_an_error_naming_both_roles() {
+        let f = chain_mismatch(&imds(), true, Some("arn:aws:iam::111122223333:role/app")).unwrap();
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::DefaultChainMismatch, Severity::Error)
+        );
+        assert_eq!(
+            f.expected.as_deref(),
+            Some(
+                "the default credential chain uses web identity, acting as \
+                 arn:aws:iam::111122223333:role/app"
+            )
+        );
+        assert!(f.found.unwrap().contains("assumed-role/node/i-0"));
+        assert!(f
+            .remedy
+            .contains("the node's instance profile through IMDS"));
+        assert!(f.remedy.contains("boto3 1.9.220"));
+    }
+
+    #[test]
+    fn a_failing_chain_is_a_warning_only_when_ours_passed() {
+        let failed = Ok(ChainOutcome::Failed {
+            message: "throttled".into(),
+            web_identity: true,
+        });
+        let f = chain_mismatch(&failed, true, None).unwrap();
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(f
+            .message
+            .contains("failed where irsa-doctor's succeeded: throttled"));
+        assert!(chain_mismatch(&failed, false, None).is_none());
+        let before = Ok(ChainOutcome::Failed {
+            message: "bad profile".into(),
+            web_identity: false,
+        });
+        let f = chain_mismatch(&before, true, None).unwrap();
+        assert!(f.message.contains("fails before it reaches web identity"));
+        assert!(chain_mismatch(&Ok(ChainOutcome::WebIdentity), true, None).is_none());
+    }
+
+    #[test]
+    fn would_act_as_says_each_outcome() {
+        assert!(would_act_as(&imds()).starts_with("this pod would act as arn:aws:sts::"));
+        assert_eq!(
+            would_act_as(&Err("did not finish".into())),
+            "the default credential chain did not finish"
+        );
+        let unconfirmed = Ok(ChainOutcome::Other {
+            source: ChainSource::Container,
+            identity: Err("denied".into()),
+        });
+        assert!(would_act_as(&unconfirmed).contains("would not confirm: denied"));
+    }
+}

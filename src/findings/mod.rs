@@ -1,0 +1,136 @@
+//! What each finding says: pure functions from what a step learned to a
+//! [`Finding`](crate::report::Finding) with its message, expected, found
+//! and remedy, one file per step. No I/O, no clock, no network: each is
+//! unit-tested with plain values.
+//!
+//! Invariant: the check's steps decide *whether* a finding applies; these
+//! functions decide only *what it says*. Settings judged before sending
+//! word their own findings beside their rules (`endpoint`, `profile`,
+//! `proxy`).
+
+pub mod chain;
+pub mod env;
+pub mod role;
+pub mod sts;
+pub mod token;
+
+#[cfg(test)]
+mod tests {
+    //! Every finding code is worded somewhere: a code added to the table in
+    //! `report.rs` without a wording function (and a sample here) fails.
+
+    use std::collections::BTreeSet;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::arn::RoleArn;
+    use crate::report::{Code, Finding};
+    use crate::sts::{ChainOutcome, Failure, FailureKind};
+    use crate::token::{Claims, TokenFileProblem};
+
+    fn samples() -> Vec<Finding> {
+        let role = RoleArn::parse("arn:aws:iam::111122223333:role/app").unwrap();
+        let claims = Claims::default();
+        let chain = Ok(ChainOutcome::NoCredentials);
+        let sts = |kind| {
+            super::sts::sts_failure(
+                &Failure {
+                    kind,
+                    code: None,
+                    message: "m".into(),
+                    http_status: None,
+                    request_id: None,
+                    timed_out: false,
+                },
+                &super::sts::Attempted {
+                    role: Some(&role),
+                    claims: None,
+                    audience: "sts.amazonaws.com",
+                    endpoint: None,
+                    region: None,
+                    attempts: 1,
+                    elapsed: Duration::ZERO,
+                },
+            )
+        };
+        let no_proxy = |name: &str| match name {
+            "HTTPS_PROXY" => Some("http://proxy.invalid:3128".to_owned()),
+            "NO_PROXY" => Some("10.0.0.0/8".to_owned()),
+            _ => None,
+        };
+        let bad_settings = crate::endpoint::judge(|name| match name {
+            "AWS_ENDPOINT_URL_STS" => Some("https//sts.invalid".to_owned()),
+            "AWS_REGION" => Some("eu west 1".to_owned()),
+            _ => None,
+        });
+        let bad_file = crate::profile::load(|name| {
+            (name == "AWS_CONFIG_FILE").then(|| "/dev/zero".to_owned())
+        });
+        let mut all = vec![
+            super::env::env_not_injected(&super::env::NotInjected::default(), &chain),
+            super::env::session_name_invalid("x", "y"),
+            super::env::region_missing("us-east-1"),
+            super::role::role_arn_invalid("x", "is not an ARN"),
+            super::role::role_mismatch(&role, "found", "arn"),
+            super::token::token_file_finding(TokenFileProblem::Missing {
+                path: "/t".into(),
+                detail: "d".into(),
+            }),
+            super::token::token_file_finding(TokenFileProblem::Unreadable {
+                path: "/t".into(),
+                detail: "d".into(),
+                file: None,
+                process: None,
+            }),
+            super::token::token_malformed(Path::new("/t"), "is not a JWT"),
+            super::token::token_expired_locally(1, 2, &claims),
+            super::token::audience_mismatch("sts.amazonaws.com", &claims, None),
+            sts(FailureKind::OidcProviderMissing),
+            sts(FailureKind::TokenRejected),
+            sts(FailureKind::AccessDenied),
+            sts(FailureKind::RegionDisabled),
+            sts(FailureKind::Unreachable),
+            sts(FailureKind::Throttled),
+            sts(FailureKind::IdpUnreachable),
+            sts(FailureKind::Unexpected { retry: true }),
+            super::sts::clock_skew(3600).unwrap(),
+            super::sts::check_timeout(Duration::from_secs(1)),
+            super::chain::chain_mismatch(&chain, false, None).unwrap_or_else(|| {
+                super::chain::chain_mismatch(
+                    &Ok(ChainOutcome::Other {
+                        source: crate::sts::ChainSource::Imds,
+                        identity: Ok("arn".into()),
+                    }),
+                    false,
+                    None,
+                )
+                .unwrap()
+            }),
+            crate::proxy::finding(no_proxy, "https://10.1.2.3").unwrap(),
+            crate::endpoint::profile_region_invalid("eu west 1"),
+        ];
+        all.extend(super::chain::shadows(
+            &crate::env::AwsEnv {
+                static_keys: vec!["AWS_ACCESS_KEY_ID"],
+                ..crate::env::AwsEnv::default()
+            },
+            &chain,
+        ));
+        all.extend(bad_settings.findings);
+        all.extend(bad_file.findings);
+        all
+    }
+
+    #[test]
+    fn every_code_has_wording_with_a_message_and_a_remedy() {
+        let samples = samples();
+        for f in &samples {
+            assert!(!f.message.is_empty() && !f.remedy.is_empty(), "{f:?}");
+            assert!(f.expected.is_some() && f.found.is_some(), "{f:?}");
+        }
+        let worded: BTreeSet<&str> = samples.iter().map(|f| f.code.as_str()).collect();
+        let all: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        let missing: Vec<&&str> = all.difference(&worded).collect();
+        assert!(missing.is_empty(), "codes without a sample: {missing:?}");
+    }
+}

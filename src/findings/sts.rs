@@ -1,0 +1,448 @@
+//! The STS step's findings: STS's refusals and silences, the clock
+//! offset its answers reveal, and a check that never finished.
+
+use std::time::Duration;
+
+use crate::arn::RoleArn;
+use crate::findings::role::role_arn_refused;
+use crate::findings::token::audience_mismatch;
+use crate::report::{Code, Finding};
+use crate::sts::{Failure, FailureKind};
+use crate::time::format_unix;
+use crate::token::Claims;
+
+/// `CHECK_TIMEOUT`: no verdict within `--timeout` (`limit`). Every
+/// network call is bounded, so this means something blocked where nothing
+/// should (a file read the SDK makes itself, say).
+pub fn check_timeout(limit: Duration) -> Finding {
+    let limit = humantime::format_duration(limit);
+    Finding::error(
+        Code::CheckTimeout,
+        format!(
+            "the check did not finish within --timeout {limit}: something it waited on \
+             never answered"
+        ),
+        "Run with RUST_LOG=debug to see the last step it reached. Look for settings that \
+         name files which block when read (a FIFO, a device) or endpoints that accept \
+         connections and never answer; raise --timeout only if STS is merely slow.",
+    )
+    .expected(format!("a verdict within {limit}"))
+    .found(format!("no verdict after {limit}"))
+}
+
+/// How far this container's clock may be from STS's before SDKs fail.
+/// Most SDKs refresh credentials 5 minutes before they expire; with a
+/// clock further ahead than that, fresh credentials look stale or expired
+/// (botocore refuses them), and further behind, expired ones are still
+/// used and refused by AWS.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// `CLOCK_SKEW` when STS's clock minus ours is past
+/// [`MAX_CLOCK_SKEW_SECS`] either way.
+pub fn clock_skew(offset: i64) -> Option<Finding> {
+    if offset.abs() <= MAX_CLOCK_SKEW_SECS {
+        return None;
+    }
+    let ours = if offset < 0 { "ahead of" } else { "behind" };
+    // To the minute past ten minutes, where the second is noise; to the
+    // second near the threshold, where "5m" would read as within it.
+    let secs = offset.unsigned_abs();
+    let shown = if secs < 600 {
+        secs
+    } else {
+        (secs + 30) / 60 * 60
+    };
+    let amount = humantime::format_duration(Duration::from_secs(shown));
+    let effect = if offset < 0 {
+        "credentials STS issues look expired or about to expire to an app's SDK, which refuses \
+         them or refreshes them on every call"
+    } else {
+        "an app's SDK keeps using credentials after they have expired, and AWS refuses them"
+    };
+    Some(
+        Finding::error(
+            Code::ClockSkew,
+            format!("this container's clock is {amount} {ours} STS's: {effect}"),
+            "Fix the node's time sync (chrony or systemd-timesyncd against the Amazon Time Sync \
+             Service, 169.254.169.123). A container shares the node's clock, so a fake clock \
+             (faketime, a time namespace) in the image is the other cause.",
+        )
+        .expected(format!(
+            "a clock within {} of STS's",
+            humantime::format_duration(Duration::from_secs(MAX_CLOCK_SKEW_SECS.unsigned_abs()))
+        ))
+        .found(format!(
+            "this clock {amount} {ours} STS's (offset {offset:+} s)"
+        )),
+    )
+}
+
+/// The trust-policy statement that would admit this token into `role`.
+pub fn trust_policy(role: &RoleArn, claims: &Claims, audience: &str) -> String {
+    let provider = claims
+        .iss
+        .as_deref()
+        .map(|iss| iss.trim_start_matches("https://").trim_end_matches('/'))
+        .unwrap_or("oidc.eks.<region>.amazonaws.com/id/<id>");
+    let sub = claims
+        .sub
+        .as_deref()
+        .unwrap_or("system:serviceaccount:<namespace>:<service account>");
+    // Written out by hand to keep the key order of AWS's documentation;
+    // values go through serde_json for escaping.
+    let q = |v: &str| serde_json::Value::from(v).to_string();
+    let federated = format!(
+        "arn:{}:iam::{}:oidc-provider/{provider}",
+        role.partition, role.account
+    );
+    format!(
+        r#"{{
+  "Version": "2012-10-17",
+  "Statement": [{{
+    "Effect": "Allow",
+    "Principal": {{"Federated": {}}},
+    "Action": "sts:AssumeRoleWithWebIdentity",
+    "Condition": {{"StringEquals": {{
+      {}: {},
+      {}: {}
+    }}}}
+  }}]
+}}"#,
+        q(&federated),
+        q(&format!("{provider}:sub")),
+        q(sub),
+        q(&format!("{provider}:aud")),
+        q(audience),
+    )
+}
+
+/// What STS's step knew when it failed, for the wording of its finding.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempted<'a> {
+    /// The role asked for, when `AWS_ROLE_ARN` parsed.
+    pub role: Option<&'a RoleArn>,
+    /// The token's claims, when it decoded.
+    pub claims: Option<&'a Claims>,
+    /// The audience the token should carry (`--audience`).
+    pub audience: &'a str,
+    /// The endpoint the SDK really used, when known.
+    pub endpoint: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub attempts: u32,
+    pub elapsed: Duration,
+}
+
+/// The finding for STS's final refusal or silence, by [`FailureKind`].
+pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
+    let default_claims = Claims::default();
+    let claims = a.claims.unwrap_or(&default_claims);
+    let iss = claims.iss.as_deref().unwrap_or("(no iss claim)");
+    let endpoint = a.endpoint.unwrap_or("(unknown endpoint)");
+    let region = a.region.unwrap_or("(unknown region)");
+    let role = a.role;
+    let role_text = role.map_or_else(String::new, ToString::to_string);
+    let account = role.map_or("<account>", |r| r.account.as_str());
+    let answered = match (&failure.code, failure.http_status) {
+        (Some(code), _) => format!("{code}: {}", failure.message),
+        (None, Some(status)) => format!("HTTP {status}: {}", failure.message),
+        (None, None) => failure.message.clone(),
+    };
+    let attempts = a.attempts;
+    let tried = format!(
+        "{attempts} attempt{} over {:.1} s",
+        if attempts == 1 { "" } else { "s" },
+        a.elapsed.as_secs_f64()
+    );
+    match failure.kind {
+        FailureKind::OidcProviderMissing => Finding::error(
+            Code::OidcProviderMissing,
+            format!("account {account} has no IAM OIDC provider for the token's issuer {iss}"),
+            format!(
+                "Create the provider in the role's account ({account}): eksctl utils \
+                 associate-iam-oidc-provider --cluster <cluster> --approve, or aws iam \
+                 create-open-id-connect-provider --url {iss} --client-id-list sts.amazonaws.com. \
+                 If the role lives in another account than the cluster, the provider must exist \
+                 in the role's account."
+            ),
+        )
+        .expected(format!("an IAM OIDC provider for {iss} in account {account}"))
+        .found(answered),
+        FailureKind::AudienceMismatch => audience_mismatch(a.audience, claims, Some(&answered)),
+        FailureKind::Thumbprint => Finding::error(
+            Code::TokenRejected,
+            format!("STS rejected the token: the IAM OIDC provider's thumbprint does not match {iss}'s certificate"),
+            "Update the provider's thumbprint (aws iam update-open-id-connect-provider-thumbprint), \
+             or recreate it with eksctl utils associate-iam-oidc-provider.",
+        )
+        .expected(format!("the provider's thumbprint matching {iss}'s TLS certificate"))
+        .found(answered),
+        FailureKind::TokenRejected => Finding::error(
+            Code::TokenRejected,
+            format!("STS rejected the token from {iss}"),
+            "Check that the token comes from this cluster's issuer and that the IAM OIDC \
+             provider for that issuer exists in the role's account with client ID \
+             sts.amazonaws.com; a token copied from another cluster or a hand-made JWT is \
+             refused.",
+        )
+        .expected(format!("a token STS validates against the IAM OIDC provider for {iss}"))
+        .found(answered),
+        FailureKind::TokenExpired => Finding::error(
+            Code::TokenExpired,
+            "STS says the token has expired".to_owned(),
+            "The kubelet refreshes the projected token at 80% of its lifetime: if STS calls it \
+             expired, the refresh stopped or the node's clock is wrong. Restart the pod and \
+             check the kubelet and NTP on the node.",
+        )
+        .expected(format!(
+            "a token STS considers unexpired (exp {})",
+            claims.exp.map_or("(none)".to_owned(), format_unix)
+        ))
+        .found(answered),
+        FailureKind::AccessDenied => {
+            let policy = role.map_or_else(String::new, |r| trust_policy(r, claims, a.audience));
+            let name = role.map_or("<role>", |r| r.name.as_str());
+            Finding::error(
+                Code::TrustPolicyDenied,
+                format!(
+                    "STS denied AssumeRoleWithWebIdentity on {role_text}: its trust policy does \
+                     not admit this token, or the role does not exist"
+                ),
+                format!(
+                    "Make the role's trust policy admit this pod (aws iam update-assume-role-policy \
+                     --role-name {name} --policy-document file://trust.json), with trust.json:\n\
+                     {policy}\n\
+                     Common mistakes: a sub naming another namespace or service account; \
+                     StringEquals with a * (use StringLike); oidc.<region>.eks instead of \
+                     oidc.eks.<region>; an aud of sts.amazon.com; the provider of another account \
+                     or cluster. IAM is eventually consistent: right after a change, STS may deny \
+                     for 10-30 s (--retry-denied-for 30s rides that out)."
+                ),
+            )
+            .expected(format!(
+                "a trust policy on {role_text} admitting sub {}",
+                claims.sub.as_deref().unwrap_or("(no sub claim)")
+            ))
+            .found(format!(
+                "{answered}; token iss {iss}, sub {}, aud [{}]",
+                claims.sub.as_deref().unwrap_or("(none)"),
+                claims.aud.join(", ")
+            ))
+        }
+        FailureKind::RegionDisabled => Finding::error(
+            Code::RegionDisabled,
+            format!("STS is not activated in {region} for account {account}"),
+            format!(
+                "Activate STS in {region} (IAM console, Account settings, Security Token Service \
+                 endpoints), or set AWS_REGION to a region where it is active."
+            ),
+        )
+        .expected(format!("STS activated in {region} for account {account}"))
+        .found(answered),
+        FailureKind::InvalidRoleArn => role_arn_refused(&role_text, &answered),
+        FailureKind::Throttled => Finding::error(
+            Code::StsThrottled,
+            format!("STS throttled every attempt ({tried})"),
+            "Usually transient: the check is retried. If it persists, find what else in this \
+             account calls STS so often (CloudTrail), or raise --timeout.",
+        )
+        .expected("an answer from STS within --timeout")
+        .found(answered),
+        FailureKind::IdpUnreachable => Finding::error(
+            Code::IdpUnreachable,
+            format!("STS could not fetch the signing keys of the token's issuer {iss} ({tried})"),
+            "Usually transient on AWS's side, and retried. If it persists, check that the \
+             issuer's /.well-known/openid-configuration and JWKS are reachable from the \
+             internet (self-managed clusters must publish them).",
+        )
+        .expected(format!("STS able to fetch {iss}'s signing keys"))
+        .found(answered),
+        FailureKind::TlsUntrusted => Finding::error(
+            Code::StsUnreachable,
+            format!("could not reach STS at {endpoint}: the TLS handshake failed ({tried})"),
+            "The container must trust the endpoint's certificate: put a CA bundle at \
+             /etc/ssl/certs/ca-certificates.crt (or name one with SSL_CERT_FILE). Behind a \
+             TLS-intercepting proxy, that bundle must hold the proxy's CA.",
+        )
+        .expected(format!("a certificate for {endpoint} that this container trusts"))
+        .found(answered),
+        FailureKind::Unreachable => Finding::error(
+            Code::StsUnreachable,
+            format!("could not reach STS at {endpoint} ({tried})"),
+            format!(
+                "From a private VPC, create an STS interface endpoint \
+                 (com.amazonaws.{region}.sts) or allow HTTPS egress to it; check \
+                 NetworkPolicies, security groups, DNS and HTTPS_PROXY/NO_PROXY. \
+                 AWS_ENDPOINT_URL_STS, when set, overrides the endpoint."
+            ),
+        )
+        .expected(format!("an HTTP answer from {endpoint} within --timeout"))
+        .found(answered),
+        FailureKind::Unexpected { .. } => Finding::error(
+            Code::StsError,
+            format!("STS at {endpoint} answered unexpectedly ({tried})"),
+            "Check what answers at that endpoint: a proxy, a captive portal or a wrong \
+             AWS_ENDPOINT_URL_STS gives answers that are not STS's. A 5xx from STS itself is \
+             transient.",
+        )
+        .expected("an STS XML answer")
+        .found(answered),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Severity;
+
+    fn failure(kind: FailureKind, code: Option<&str>) -> Failure {
+        Failure {
+            kind,
+            code: code.map(str::to_owned),
+            message: "the message".into(),
+            http_status: Some(400),
+            request_id: None,
+            timed_out: false,
+        }
+    }
+
+    fn finding(kind: FailureKind) -> Finding {
+        let role = RoleArn::parse("arn:aws:iam::111122223333:role/app").unwrap();
+        let claims = Claims {
+            iss: Some("https://oidc.eks.eu-west-1.amazonaws.com/id/ABC".into()),
+            sub: Some("system:serviceaccount:pay:app".into()),
+            aud: vec!["sts.amazonaws.com".into()],
+            ..Claims::default()
+        };
+        sts_failure(
+            &failure(kind, Some("Code")),
+            &Attempted {
+                role: Some(&role),
+                claims: Some(&claims),
+                audience: "sts.amazonaws.com",
+                endpoint: Some("https://sts.eu-west-1.amazonaws.com/"),
+                region: Some("eu-west-1"),
+                attempts: 3,
+                elapsed: Duration::from_millis(1500),
+            },
+        )
+    }
+
+    #[test]
+    fn each_failure_kind_has_its_code_and_shows_stss_answer() {
+        let cases = [
+            (FailureKind::OidcProviderMissing, Code::OidcProviderMissing),
+            (FailureKind::AudienceMismatch, Code::TokenAudienceMismatch),
+            (FailureKind::Thumbprint, Code::TokenRejected),
+            (FailureKind::TokenRejected, Code::TokenRejected),
+            (FailureKind::TokenExpired, Code::TokenExpired),
+            (FailureKind::AccessDenied, Code::TrustPolicyDenied),
+            (FailureKind::RegionDisabled, Code::RegionDisabled),
+            (FailureKind::InvalidRoleArn, Code::RoleArnInvalid),
+            (FailureKind::Throttled, Code::StsThrottled),
+            (FailureKind::IdpUnreachable, Code::IdpUnreachable),
+            (FailureKind::TlsUntrusted, Code::StsUnreachable),
+            (FailureKind::Unreachable, Code::StsUnreachable),
+            (FailureKind::Unexpected { retry: true }, Code::StsError),
+        ];
+        for (kind, code) in cases {
+            let f = finding(kind);
+            assert_eq!((f.code, f.severity), (code, Severity::Error), "{kind:?}");
+            let found = f.found.clone().unwrap_or_default();
+            assert!(
+                found.contains("Code: the message") || f.message.contains("Code: the message"),
+                "{kind:?}: {f:?}"
+            );
+            assert!(!f.remedy.is_empty() && f.expected.is_some(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn remedies_name_the_real_account_region_endpoint_and_issuer() {
+        let missing = finding(FailureKind::OidcProviderMissing);
+        assert!(missing.message.contains("account 111122223333"));
+        assert!(missing
+            .remedy
+            .contains("--url https://oidc.eks.eu-west-1.amazonaws.com/id/ABC"));
+        let disabled = finding(FailureKind::RegionDisabled);
+        assert!(disabled.remedy.contains("Activate STS in eu-west-1"));
+        let unreachable = finding(FailureKind::Unreachable);
+        assert!(unreachable
+            .message
+            .contains("https://sts.eu-west-1.amazonaws.com/ (3 attempts over 1.5 s)"));
+        assert!(unreachable.remedy.contains("com.amazonaws.eu-west-1.sts"));
+        let denied = finding(FailureKind::AccessDenied);
+        assert!(
+            denied.remedy.contains("--role-name app"),
+            "{}",
+            denied.remedy
+        );
+        assert!(denied
+            .found
+            .unwrap()
+            .contains("sub system:serviceaccount:pay:app"));
+    }
+
+    #[test]
+    fn an_answer_without_a_code_shows_the_http_status() {
+        let f = sts_failure(
+            &failure(FailureKind::Unexpected { retry: false }, None),
+            &Attempted {
+                role: None,
+                claims: None,
+                audience: "sts.amazonaws.com",
+                endpoint: None,
+                region: None,
+                attempts: 1,
+                elapsed: Duration::ZERO,
+            },
+        );
+        assert_eq!(f.found.as_deref(), Some("HTTP 400: the message"));
+        assert!(f
+            .message
+            .contains("(unknown endpoint) answered unexpectedly (1 attempt over"));
+    }
+
+    #[test]
+    fn clock_skew_is_past_five_minutes_either_way() {
+        assert!(clock_skew(300).is_none());
+        assert!(clock_skew(-300).is_none());
+        let ahead = clock_skew(-7200).unwrap();
+        assert!(ahead.message.contains("2h ahead of"), "{}", ahead.message);
+        let behind = clock_skew(301).unwrap();
+        assert!(behind.message.contains("behind"), "{}", behind.message);
+        assert_eq!(behind.code, Code::ClockSkew);
+        assert_eq!(
+            behind.found.as_deref(),
+            Some("this clock 5m 1s behind STS's (offset +301 s)")
+        );
+    }
+
+    #[test]
+    fn a_timeout_names_the_limit() {
+        let f = check_timeout(Duration::from_secs(30));
+        assert_eq!((f.code, f.severity), (Code::CheckTimeout, Severity::Error));
+        assert!(f.message.contains("--timeout 30s"), "{}", f.message);
+        assert_eq!(f.found.as_deref(), Some("no verdict after 30s"));
+    }
+
+    #[test]
+    fn trust_policy_names_real_account_provider_and_subject() {
+        let role = RoleArn::parse("arn:aws:iam::111122223333:role/app").unwrap();
+        let claims = Claims {
+            iss: Some("https://oidc.eks.eu-west-1.amazonaws.com/id/ABC".into()),
+            sub: Some("system:serviceaccount:pay:app".into()),
+            ..Claims::default()
+        };
+        let policy: serde_json::Value =
+            serde_json::from_str(&trust_policy(&role, &claims, "sts.amazonaws.com")).unwrap();
+        let statement = &policy["Statement"][0];
+        assert_eq!(
+            statement["Principal"]["Federated"],
+            "arn:aws:iam::111122223333:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+        );
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"],
+            "system:serviceaccount:pay:app"
+        );
+    }
+}

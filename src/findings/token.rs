@@ -1,0 +1,366 @@
+//! The token step's findings: the projected token file and its claims.
+
+use std::path::Path;
+
+use crate::files::NotAFile;
+use crate::report::{Code, Finding};
+use crate::time::format_unix;
+use crate::token::{Claims, TokenFileProblem};
+
+/// Where the webhook mounts the token; named in remedies.
+pub const WEBHOOK_TOKEN_PATH: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token";
+
+/// `TOKEN_FILE_MISSING`, `TOKEN_FILE_UNREADABLE` or `TOKEN_MALFORMED`: the
+/// token file could not be read within our bounds.
+pub fn token_file_finding(problem: TokenFileProblem) -> Finding {
+    match problem {
+        TokenFileProblem::Missing { path, detail } => Finding::error(
+            Code::TokenFileMissing,
+            format!("the token file {} does not exist: {detail}", path.display()),
+            format!(
+                "The webhook mounts the projected token at {WEBHOOK_TOKEN_PATH}. If \
+                 AWS_WEB_IDENTITY_TOKEN_FILE was set by hand, point it there; if the volume \
+                 is missing, the pod was mutated only in part (recreate it); a dangling \
+                 ..data symlink means the kubelet's token volume is broken (restart the pod)."
+            ),
+        )
+        .expected(format!(
+            "a projected service-account token at {}",
+            path.display()
+        ))
+        .found(detail),
+        TokenFileProblem::Unreadable {
+            path,
+            detail,
+            file,
+            process,
+        } => {
+            let found = match (&file, &process) {
+                (Some((mode, uid, gid)), Some(p)) => format!(
+                    "file mode {mode:04o}, owner uid {uid} gid {gid}; this process runs as uid {} \
+                     gid {} groups {:?}",
+                    p.uid, p.gid, p.groups
+                ),
+                (Some((mode, uid, gid)), None) => {
+                    format!("file mode {mode:04o}, owner uid {uid} gid {gid}")
+                }
+                _ => detail.clone(),
+            };
+            // fsGroup: 0 would "work" for a root process, by handing the
+            // token to the root group; never suggest it.
+            let gid = match &process {
+                Some(p) if p.gid != 0 => p.gid.to_string(),
+                Some(_) => "65532 (any non-zero GID)".to_owned(),
+                None => "<the app's gid>".to_owned(),
+            };
+            Finding::error(
+                Code::TokenFileUnreadable,
+                format!("cannot read the token file {}: {detail}", path.display()),
+                format!(
+                    "Set the pod's securityContext.fsGroup (for example fsGroup: {gid}): the \
+                     kubelet then makes the token readable by that group. Without fsGroup the \
+                     token is readable only by root or by the single UID all containers share \
+                     (external-dns#1185)."
+                ),
+            )
+            .expected(format!("{} readable by this process", path.display()))
+            .found(found)
+        }
+        TokenFileProblem::NotAFile { path, kind } => {
+            let fix = match kind {
+                NotAFile::Directory => {
+                    let inside = path.join("token");
+                    format!(
+                        "AWS_WEB_IDENTITY_TOKEN_FILE must name the token file, not the volume's \
+                         directory: point it at {} (the webhook's default is \
+                         {WEBHOOK_TOKEN_PATH}), or remove it from the container spec and let \
+                         the webhook set it. fsGroup does not help here.",
+                        inside.display()
+                    )
+                }
+                NotAFile::SymlinkLoop => format!(
+                    "{} is a chain of symlinks that never ends. The kubelet's projected volume \
+                     never does this: if the path was made by hand (in the image, or by an init \
+                     container), fix or remove the links; otherwise point \
+                     AWS_WEB_IDENTITY_TOKEN_FILE at {WEBHOOK_TOKEN_PATH} and recreate the pod.",
+                    path.display()
+                ),
+                _ => format!(
+                    "AWS_WEB_IDENTITY_TOKEN_FILE must name the projected token, a regular file; \
+                     point it at {WEBHOOK_TOKEN_PATH}, or remove it from the container spec and \
+                     let the webhook set it. fsGroup does not help here."
+                ),
+            };
+            Finding::error(
+                Code::TokenFileUnreadable,
+                format!(
+                    "the token path {} is {}, not a file",
+                    path.display(),
+                    kind.describe()
+                ),
+                fix,
+            )
+            .expected(format!(
+                "a regular file holding a JWT at {}",
+                path.display()
+            ))
+            .found(kind.describe())
+        }
+        TokenFileProblem::Malformed { path, detail } => Finding::error(
+            Code::TokenMalformed,
+            format!(
+                "the token file {} is not a usable token: {detail}",
+                path.display()
+            ),
+            format!(
+                "AWS_WEB_IDENTITY_TOKEN_FILE must name the projected service-account token \
+                 the webhook mounts ({WEBHOOK_TOKEN_PATH}), not another file."
+            ),
+        )
+        .expected("a JWT of at most 20000 characters")
+        .found(detail),
+    }
+}
+
+/// `TOKEN_EXPIRED` seen locally: the token's `exp` is at or before `now`.
+pub fn token_expired_locally(exp: i64, now: i64, claims: &Claims) -> Finding {
+    let node = claims
+        .kubernetes
+        .as_ref()
+        .and_then(|k| k.node.as_deref())
+        .map_or(String::new(), |n| format!(" on node {n}"));
+    Finding::error(
+        Code::TokenExpired,
+        format!(
+            "the token expired at {} ({} s ago)",
+            format_unix(exp),
+            now.saturating_sub(exp)
+        ),
+        format!(
+            "The kubelet refreshes the projected token when it is 80% through its lifetime, so \
+             an expired token means the refresh stopped: check the kubelet{node} and that the \
+             file is the projected volume, not a copy baked into the image or a Secret. \
+             Restarting the pod gets a fresh token. If the node's clock is wrong, fix NTP."
+        ),
+    )
+    .expected(format!("exp after now ({})", format_unix(now)))
+    .found(format!("exp {}", format_unix(exp)))
+}
+
+/// `TOKEN_AUDIENCE_MISMATCH`: the token's `aud` lacks `expected`; with
+/// `sts_message` when STS is the one that said so.
+pub fn audience_mismatch(expected: &str, claims: &Claims, sts_message: Option<&str>) -> Finding {
+    let found = if claims.aud.is_empty() {
+        "no aud claim".to_owned()
+    } else {
+        format!("aud [{}]", claims.aud.join(", "))
+    };
+    let message = match sts_message {
+        Some(m) => format!("STS rejected the token's audience ({m}); the token has {found}"),
+        None => format!("the token's audience does not include {expected}: it has {found}"),
+    };
+    Finding::error(
+        Code::TokenAudienceMismatch,
+        message,
+        format!(
+            "The IAM OIDC provider accepts only its registered client IDs (normally \
+             sts.amazonaws.com). Set the ServiceAccount annotation \
+             eks.amazonaws.com/audience={expected} (or remove it for the default) and recreate \
+             the pod, or register the token's audience on the provider: aws iam \
+             add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn <provider \
+             ARN> --client-id <audience>. If your provider really uses another audience, pass \
+             --audience."
+        ),
+    )
+    .expected(format!("aud containing {expected}"))
+    .found(found)
+}
+
+/// `TOKEN_MALFORMED` after reading: the file at `path` holds something
+/// that `problem` says is not a JWT.
+pub fn token_malformed(path: &Path, problem: &str) -> Finding {
+    Finding::error(
+        Code::TokenMalformed,
+        format!("the token in {} {problem}", path.display()),
+        format!(
+            "AWS_WEB_IDENTITY_TOKEN_FILE must name the projected service-account token the \
+             webhook mounts ({WEBHOOK_TOKEN_PATH}), not another file. If the env is set by hand \
+             in the container spec, remove it and let the webhook set it."
+        ),
+    )
+    .expected("a JWT: three base64url segments, header.payload.signature")
+    .found(format!("a token that {problem}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Severity;
+    use crate::token::{KubernetesClaims, ProcessIds};
+
+    fn claims(aud: &[&str]) -> Claims {
+        Claims {
+            iss: Some("https://oidc.eks.eu-west-1.amazonaws.com/id/ABC".into()),
+            sub: Some("system:serviceaccount:pay:app".into()),
+            aud: aud.iter().map(|a| (*a).to_owned()).collect(),
+            kubernetes: Some(KubernetesClaims {
+                node: Some("ip-10-0-0-1".into()),
+                ..KubernetesClaims::default()
+            }),
+            ..Claims::default()
+        }
+    }
+
+    #[test]
+    fn a_missing_file_names_the_path_and_the_webhook_path() {
+        let f = token_file_finding(TokenFileProblem::Missing {
+            path: "/t/token".into(),
+            detail: "no such file".into(),
+        });
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::TokenFileMissing, Severity::Error)
+        );
+        assert!(f.message.contains("/t/token does not exist: no such file"));
+        assert!(f.remedy.contains(WEBHOOK_TOKEN_PATH));
+        assert_eq!(f.found.as_deref(), Some("no such file"));
+    }
+
+    #[test]
+    fn an_unreadable_file_shows_modes_and_ids_and_the_fsgroup_to_set() {
+        let f = token_file_finding(TokenFileProblem::Unreadable {
+            path: "/t/token".into(),
+            detail: "Permission denied".into(),
+            file: Some((0o600, 0, 0)),
+            process: Some(ProcessIds {
+                uid: 1000,
+                gid: 3000,
+                groups: vec![],
+            }),
+        });
+        assert_eq!(f.code, Code::TokenFileUnreadable);
+        assert_eq!(
+            f.found.as_deref(),
+            Some("file mode 0600, owner uid 0 gid 0; this process runs as uid 1000 gid 3000 groups []")
+        );
+        assert!(f.remedy.contains("fsGroup: 3000"), "{}", f.remedy);
+    }
+
+    #[test]
+    fn a_root_process_is_never_told_to_set_fsgroup_zero() {
+        let finding = token_file_finding(TokenFileProblem::Unreadable {
+            path: WEBHOOK_TOKEN_PATH.into(),
+            detail: "open failed: Permission denied".into(),
+            file: Some((0o600, 65534, 65534)),
+            process: Some(ProcessIds {
+                uid: 0,
+                gid: 0,
+                groups: vec![],
+            }),
+        });
+        assert!(!finding.remedy.contains("fsGroup: 0"), "{}", finding.remedy);
+        assert!(
+            finding.remedy.contains("fsGroup: 65532"),
+            "{}",
+            finding.remedy
+        );
+    }
+
+    #[test]
+    fn a_directory_is_pointed_at_the_token_inside_it() {
+        let f = token_file_finding(TokenFileProblem::NotAFile {
+            path: "/var/run/secrets/eks.amazonaws.com/serviceaccount".into(),
+            kind: NotAFile::Directory,
+        });
+        assert_eq!(f.code, Code::TokenFileUnreadable);
+        assert!(
+            f.message.ends_with("is a directory, not a file"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.remedy
+                .contains("point it at /var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
+            "{}",
+            f.remedy
+        );
+        assert_eq!(f.found.as_deref(), Some("a directory"));
+        let fifo = token_file_finding(TokenFileProblem::NotAFile {
+            path: "/t".into(),
+            kind: NotAFile::Fifo,
+        });
+        assert!(fifo.remedy.contains("a regular file"), "{}", fifo.remedy);
+        let looped = token_file_finding(TokenFileProblem::NotAFile {
+            path: "/t".into(),
+            kind: NotAFile::SymlinkLoop,
+        });
+        assert!(
+            looped.remedy.contains("symlinks that never ends"),
+            "{}",
+            looped.remedy
+        );
+    }
+
+    #[test]
+    fn an_oversized_or_empty_file_is_malformed() {
+        let f = token_file_finding(TokenFileProblem::Malformed {
+            path: "/t".into(),
+            detail: "the file is empty".into(),
+        });
+        assert_eq!(f.code, Code::TokenMalformed);
+        assert_eq!(f.found.as_deref(), Some("the file is empty"));
+    }
+
+    #[test]
+    fn a_token_that_is_not_a_jwt_says_why() {
+        let f = token_malformed(Path::new("/t"), "is not a JWT: it has 1 segments");
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::TokenMalformed, Severity::Error)
+        );
+        assert_eq!(f.message, "the token in /t is not a JWT: it has 1 segments");
+        assert_eq!(
+            f.found.as_deref(),
+            Some("a token that is not a JWT: it has 1 segments")
+        );
+        assert!(f.remedy.contains(WEBHOOK_TOKEN_PATH));
+    }
+
+    #[test]
+    fn an_expired_token_names_when_and_the_node() {
+        let f = token_expired_locally(1_700_000_000, 1_700_000_100, &claims(&[]));
+        assert_eq!((f.code, f.severity), (Code::TokenExpired, Severity::Error));
+        assert!(f.message.contains("(100 s ago)"), "{}", f.message);
+        assert!(
+            f.remedy.contains("the kubelet on node ip-10-0-0-1"),
+            "{}",
+            f.remedy
+        );
+        assert_eq!(f.found, Some(format!("exp {}", format_unix(1_700_000_000))));
+    }
+
+    #[test]
+    fn an_audience_mismatch_names_both_audiences_and_the_annotation() {
+        let f = audience_mismatch("sts.amazonaws.com", &claims(&["vault"]), None);
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::TokenAudienceMismatch, Severity::Error)
+        );
+        assert_eq!(
+            f.message,
+            "the token's audience does not include sts.amazonaws.com: it has aud [vault]"
+        );
+        assert!(f
+            .remedy
+            .contains("eks.amazonaws.com/audience=sts.amazonaws.com"));
+        assert_eq!(
+            f.expected.as_deref(),
+            Some("aud containing sts.amazonaws.com")
+        );
+        let by_sts = audience_mismatch("sts.amazonaws.com", &claims(&[]), Some("no"));
+        assert!(by_sts
+            .message
+            .starts_with("STS rejected the token's audience (no)"));
+        assert_eq!(by_sts.found.as_deref(), Some("no aud claim"));
+    }
+}
