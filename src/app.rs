@@ -20,13 +20,42 @@ use tracing::{error, info, warn};
 
 use crate::check::{check, CheckConfig};
 use crate::config::{
-    resolve_session_name, CheckArgs, Cli, Command, Output, ServeArgs, VerifyArgs,
-    DEFAULT_TERMINATION_LOG, TERMINATION_LOG_OFF,
+    CheckArgs, Cli, Command, Host, Output, ServeArgs, DEFAULT_TERMINATION_LOG, TERMINATION_LOG_OFF,
 };
 use crate::env::AwsEnv;
 use crate::monitor::{Settings, Shared};
 use crate::report::Report;
+use crate::report::{exit, Verdict};
 use crate::sts::Sts;
+
+/// How a command ended. Turned into the process's exit code in one place,
+/// [`Exit::code`], whose numbers the README documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// `check`'s verdict: 0, 1 or 3.
+    Verdict(Verdict),
+    /// `serve` stopped on SIGTERM or SIGINT: 0.
+    Stopped,
+    /// Bad flags or values, or a `--listen` address that cannot be bound:
+    /// 2, as clap uses.
+    Usage,
+    /// irsa-doctor itself could not run (no runtime, thread or signal
+    /// handler; a report it could not write): 3, like any other "could not
+    /// find out".
+    Internal,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Verdict(verdict) => verdict.exit_code(),
+            Exit::Stopped => exit::PASS,
+            Exit::Usage => exit::USAGE,
+            Exit::Internal => exit::INCONCLUSIVE,
+        }
+    }
+}
 
 /// Parses `args` (program name first), sets up logging, runs the command
 /// and maps its outcome to the process exit code.
@@ -38,13 +67,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Err(e) => {
             let text = e.render().to_string();
             let text = crate::redact::redact(&text);
-            return if e.use_stderr() {
+            let exit = if e.use_stderr() {
                 let _ = std::io::stderr().write_all(text.as_bytes());
-                ExitCode::from(crate::report::exit::USAGE)
+                Exit::Usage
             } else {
                 let _ = std::io::stdout().write_all(text.as_bytes());
-                ExitCode::SUCCESS
+                Exit::Verdict(Verdict::Pass)
             };
+            return ExitCode::from(exit.code());
         }
     };
     // A panic's message can quote whatever it was handed: it goes through
@@ -54,23 +84,23 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         let _ = std::io::stderr().write_all(crate::redact::redact(&text).as_bytes());
     }));
     crate::telemetry::init(cli.log_format);
-    let code = match cli.command {
+    let exit = match cli.command {
         Command::Check(args) => run_check(&args, &mut std::io::stdout()),
         Command::Serve(args) => match runtime() {
             Ok(runtime) => {
-                let code = runtime.block_on(run_serve(&args));
+                let exit = runtime.block_on(run_serve(&args));
                 // Dropping a runtime waits for its blocking tasks without
                 // limit; the server is already down.
                 runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
-                code
+                exit
             }
             Err(e) => {
                 error!(%e, "could not start the async runtime");
-                crate::report::exit::INCONCLUSIVE
+                Exit::Internal
             }
         },
     };
-    ExitCode::from(code)
+    ExitCode::from(exit.code())
 }
 
 /// A current-thread runtime: one thread is plenty, a check is a handful of
@@ -111,61 +141,16 @@ fn on_check_thread<T: Send + 'static>(
 /// Kubernetes truncates termination messages at 4096 bytes.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
 
-/// The in-pod file that names the pod's namespace.
-const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-
-/// Builds the check's configuration from flags, the AWS env and the host.
-pub fn check_config(args: &VerifyArgs, env: &AwsEnv) -> CheckConfig {
-    let pod_name = args.pod_name.clone().or_else(hostname);
-    CheckConfig {
-        expected_role_arn: args.expected_role_arn.clone(),
-        audience: args.audience.clone(),
-        session_name: resolve_session_name(
-            args.session_name.as_deref(),
-            env.role_session_name.as_deref(),
-            pod_name.as_deref(),
-        ),
-        namespace: args
-            .namespace
-            .clone()
-            .or_else(|| read_small(NAMESPACE_FILE)),
-        service_account: args.service_account.clone(),
-        timeout: args.timeout,
-        retry_denied_for: args.retry_denied_for,
-    }
-}
-
-fn hostname() -> Option<String> {
-    read_small("/proc/sys/kernel/hostname")
-}
-
-fn read_small(path: &str) -> Option<String> {
-    let bytes = crate::files::read_bounded(Path::new(path), 4096).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let text = text.trim();
-    (!text.is_empty() && text.len() <= 253).then(|| text.to_owned())
-}
-
 /// Runs `check`, writes the report to `out`, the summary to the termination
 /// log, and returns the exit code. The whole run, loading the AWS
 /// configuration included, ends within `--timeout` plus
 /// [`WATCHDOG_GRACE`]: a check that is not done by then is reported as
 /// `CHECK_TIMEOUT` and left behind.
-pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
+pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> Exit {
     let started = Instant::now();
     let env = AwsEnv::from_process();
-    let cfg = check_config(&args.verify, &env);
-    info!(
-        version = env!("CARGO_PKG_VERSION"),
-        role_arn = env.role_arn.as_deref().unwrap_or(""),
-        token_file = %env.token_file.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
-        expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
-        audience = %cfg.audience,
-        session_name = %cfg.session_name,
-        timeout = %humantime::format_duration(cfg.timeout),
-        retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
-        "irsa-doctor check starting"
-    );
+    let cfg = args.verify.check_config(&env, &Host::read());
+    log_start("check", &env, &cfg);
     // The check runs on this thread; a watchdog thread gives up on it at
     // the limit. Whichever finishes first reports; the other stays quiet.
     let limit = cfg.timeout.saturating_add(WATCHDOG_GRACE);
@@ -173,18 +158,19 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
         let (cfg, env, args) = (cfg.clone(), env.clone(), args.clone());
         Watchdog::start(limit, move || {
             let report = crate::check::timed_out(&cfg, &env, started);
-            let code = emit(&report, &args, &mut std::io::stdout());
-            // This thread's exit is the process's: the check's thread is
-            // stuck in a call that will not return, and std's exit still
-            // flushes stdout, which `emit` has done anyway.
-            std::process::exit(i32::from(code));
+            let exit = emit(&report, &args, &mut std::io::stdout());
+            // This thread's exit is the process's, the one exit not taken
+            // through `main`: the check's thread is stuck in a call that
+            // will not return, and std's exit still flushes stdout, which
+            // `emit` has done anyway.
+            std::process::exit(i32::from(exit.code()));
         })
     };
     let watchdog = match watchdog {
         Ok(watchdog) => watchdog,
         Err(e) => {
             error!(%e, "could not start the check's watchdog");
-            return crate::report::exit::INCONCLUSIVE;
+            return Exit::Internal;
         }
     };
     let report = match runtime() {
@@ -202,7 +188,7 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
         }
         Err(e) => {
             error!(%e, "could not start the async runtime");
-            return crate::report::exit::INCONCLUSIVE;
+            return Exit::Internal;
         }
     };
     if !watchdog.claim() {
@@ -216,7 +202,7 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> u8 {
 
 /// Logs the report, writes it to `out` and the summary to the termination
 /// log, all redacted; returns the exit code.
-fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> u8 {
+fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> Exit {
     report.log();
     let rendered = match args.output {
         Output::Text => report.to_text(),
@@ -224,7 +210,7 @@ fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> u8 {
             Ok(json) => json + "\n",
             Err(e) => {
                 error!(%e, "could not serialize the report");
-                return crate::report::exit::INCONCLUSIVE;
+                return Exit::Internal;
             }
         },
     };
@@ -235,7 +221,22 @@ fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> u8 {
         error!(%e, "could not write the report to stdout");
     }
     write_termination_log(&args.termination_log, &report.summary());
-    report.verdict.exit_code()
+    Exit::Verdict(report.verdict)
+}
+
+/// The version and the effective configuration, logged once at start.
+fn log_start(command: &str, env: &AwsEnv, cfg: &CheckConfig) {
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        role_arn = env.role_arn.as_deref().unwrap_or(""),
+        token_file = %env.token_file.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+        expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
+        audience = %cfg.audience,
+        session_name = %cfg.session_name,
+        timeout = %humantime::format_duration(cfg.timeout),
+        retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
+        "irsa-doctor {command} starting"
+    );
 }
 
 /// Gives up on a check at a limit: a thread that waits for the check to
@@ -283,15 +284,15 @@ impl Watchdog {
 }
 
 /// Runs `serve` until SIGTERM or SIGINT; returns 0 then, or
-/// [`exit::USAGE`](crate::report::exit::USAGE) when it cannot listen.
-pub async fn run_serve(args: &ServeArgs) -> u8 {
+/// [`Exit::Usage`] when it cannot listen.
+pub async fn run_serve(args: &ServeArgs) -> Exit {
     // Handlers first: a SIGTERM that arrives while starting up must still
     // mean a clean exit, not the default action of dying by the signal.
     let shutdown = match shutdown_signal() {
         Ok(shutdown) => shutdown,
         Err(e) => {
             error!(%e, "could not install the SIGTERM and SIGINT handlers");
-            return crate::report::exit::INCONCLUSIVE;
+            return Exit::Internal;
         }
     };
     let listener = match crate::server::listen(args.listen) {
@@ -302,33 +303,26 @@ pub async fn run_serve(args: &ServeArgs) -> u8 {
                 %e,
                 "could not listen; choose another --listen (IRSA_DOCTOR_LISTEN) address"
             );
-            return crate::report::exit::USAGE;
+            return Exit::Usage;
         }
     };
     let listen = listener
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
     let env = AwsEnv::from_process();
-    let cfg = check_config(&args.verify, &env);
+    let cfg = args.verify.check_config(&env, &Host::read());
     let settings = Settings {
         interval: args.interval,
         stale_after: args.stale_after(),
         timeout: cfg.timeout,
     };
+    log_start("serve", &env, &cfg);
     info!(
-        version = env!("CARGO_PKG_VERSION"),
         %listen,
         interval = %humantime::format_duration(settings.interval),
         stale_after = %humantime::format_duration(settings.stale_after),
         shutdown_grace = %humantime::format_duration(args.shutdown_grace),
-        role_arn = env.role_arn.as_deref().unwrap_or(""),
-        token_file = %env.token_file.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
-        expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
-        audience = %cfg.audience,
-        session_name = %cfg.session_name,
-        timeout = %humantime::format_duration(cfg.timeout),
-        retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
-        "irsa-doctor serve starting"
+        "irsa-doctor serve listening"
     );
     if settings.stale_after < settings.interval {
         warn!(
@@ -342,11 +336,11 @@ pub async fn run_serve(args: &ServeArgs) -> u8 {
     // It is not joined: it ends with the process.
     if let Err(e) = on_check_thread(crate::monitor::run(cfg, env, shared.clone())) {
         error!(%e, "could not start the check's thread");
-        return crate::report::exit::INCONCLUSIVE;
+        return Exit::Internal;
     }
     crate::server::serve(listener, shared, shutdown, args.shutdown_grace).await;
     info!("irsa-doctor serve stopped");
-    crate::report::exit::PASS
+    Exit::Stopped
 }
 
 /// Resolves on the first SIGTERM (what the kubelet sends a container it
@@ -444,6 +438,16 @@ mod tests {
         .unwrap();
         // claim() joins the watchdog's thread: it ended without firing.
         assert!(watchdog.claim());
+    }
+
+    #[test]
+    fn each_outcome_has_its_documented_exit_code() {
+        assert_eq!(Exit::Verdict(Verdict::Pass).code(), 0);
+        assert_eq!(Exit::Verdict(Verdict::Fail).code(), 1);
+        assert_eq!(Exit::Usage.code(), 2);
+        assert_eq!(Exit::Verdict(Verdict::Inconclusive).code(), 3);
+        assert_eq!(Exit::Internal.code(), 3);
+        assert_eq!(Exit::Stopped.code(), 0);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::arn::{is_session_char, is_valid_session_name, RoleArn};
+use crate::check::CheckConfig;
+use crate::env::AwsEnv;
 use crate::telemetry::LogFormat;
 
 /// Proves, from inside a Kubernetes pod and with the pod's own token, that
@@ -194,6 +196,59 @@ fn parse_session_name(s: &str) -> Result<String, String> {
     }
 }
 
+/// What the check learns from the host it runs on, read once at start.
+/// Tests build one by hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Host {
+    /// The pod's name: a pod's hostname is its name.
+    pub hostname: Option<String>,
+    /// The namespace, from the service account volume.
+    pub namespace: Option<String>,
+}
+
+/// The in-pod file that names the pod's namespace.
+const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+impl Host {
+    /// Reads the hostname and the namespace file, within bounds; either
+    /// is `None` when absent or unusable.
+    pub fn read() -> Self {
+        Host {
+            hostname: read_small("/proc/sys/kernel/hostname"),
+            namespace: read_small(NAMESPACE_FILE),
+        }
+    }
+}
+
+/// A small text file's trimmed contents, if it is one.
+fn read_small(path: &str) -> Option<String> {
+    let bytes = crate::files::read_bounded(std::path::Path::new(path), 4096).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let text = text.trim();
+    (!text.is_empty() && text.len() <= 253).then(|| text.to_owned())
+}
+
+impl VerifyArgs {
+    /// The check's configuration: these flags, then the AWS variables,
+    /// then the host, in that order of precedence.
+    pub fn check_config(&self, env: &AwsEnv, host: &Host) -> CheckConfig {
+        let pod_name = self.pod_name.as_deref().or(host.hostname.as_deref());
+        CheckConfig {
+            expected_role_arn: self.expected_role_arn.clone(),
+            audience: self.audience.clone(),
+            session_name: resolve_session_name(
+                self.session_name.as_deref(),
+                env.role_session_name.as_deref(),
+                pod_name,
+            ),
+            namespace: self.namespace.clone().or_else(|| host.namespace.clone()),
+            service_account: self.service_account.clone(),
+            timeout: self.timeout,
+            retry_denied_for: self.retry_denied_for,
+        }
+    }
+}
+
 /// Picks the session name: the flag, else a valid `AWS_ROLE_SESSION_NAME`,
 /// else `irsa-doctor-<pod>` made to fit STS's rule (so CloudTrail shows
 /// which pod asked). An invalid `AWS_ROLE_SESSION_NAME` is reported by the
@@ -246,6 +301,39 @@ mod tests {
             "irsa-doctor-web-7d9f"
         );
         assert_eq!(resolve_session_name(None, None, None), "irsa-doctor");
+    }
+
+    #[test]
+    fn flags_come_before_the_aws_variables_and_the_host() {
+        let host = Host {
+            hostname: Some("web-7d9f".into()),
+            namespace: Some("pay".into()),
+        };
+        let env = AwsEnv::default();
+        let parsed = Cli::try_parse_from(["irsa-doctor", "check"]).unwrap();
+        let Command::Check(args) = parsed.command else {
+            panic!("check parses as check")
+        };
+        let cfg = args.verify.check_config(&env, &host);
+        assert_eq!(cfg.namespace.as_deref(), Some("pay"));
+        assert_eq!(cfg.session_name, "irsa-doctor-web-7d9f");
+        let parsed = Cli::try_parse_from([
+            "irsa-doctor",
+            "check",
+            "--namespace",
+            "ops",
+            "--pod-name",
+            "job-1",
+        ])
+        .unwrap();
+        let Command::Check(args) = parsed.command else {
+            panic!("check parses as check")
+        };
+        let cfg = args.verify.check_config(&env, &host);
+        assert_eq!(cfg.namespace.as_deref(), Some("ops"));
+        assert_eq!(cfg.session_name, "irsa-doctor-job-1");
+        let cfg = args.verify.check_config(&env, &Host::default());
+        assert_eq!(cfg.namespace.as_deref(), Some("ops"));
     }
 
     #[test]
