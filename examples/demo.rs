@@ -38,7 +38,7 @@ struct Pod {
 
 fn main() -> ExitCode {
     if std::env::var_os(CHILD).is_some() {
-        return irsa_doctor::app::main(std::env::args_os());
+        return irsa_doctor::main(std::env::args_os());
     }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(demo())

@@ -1,5 +1,5 @@
 //! The `irsa-doctor` binary. Flag parsing, logging setup and the mapping
-//! of outcome to exit code live in `irsa_doctor::app::main`, which the demo
+//! of outcome to exit code live in `irsa_doctor::main`, which the demo
 //! runs too.
 
 #![forbid(unsafe_code)]
@@ -7,5 +7,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    irsa_doctor::app::main(std::env::args_os())
+    irsa_doctor::main(std::env::args_os())
 }

@@ -119,15 +119,6 @@ impl StsCounters {
         self.counts[action as usize][outcome as usize].load(Ordering::Relaxed)
     }
 
-    /// All requests, whatever their action and outcome.
-    pub fn total(&self) -> u64 {
-        self.counts
-            .iter()
-            .flatten()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
-    }
-
     fn add(&self, action: Action, outcome: Outcome) {
         self.counts[action as usize][outcome as usize].fetch_add(1, Ordering::Relaxed);
     }

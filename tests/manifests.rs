@@ -14,9 +14,9 @@ use std::process::Command;
 
 use std::net::SocketAddr;
 
-use irsa_doctor::arn::RoleArn;
-use irsa_doctor::config::DEFAULT_LISTEN;
-use irsa_doctor::server::PATHS;
+use irsa_doctor::RoleArn;
+use irsa_doctor::DEFAULT_LISTEN;
+use irsa_doctor::PATHS;
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn manifest_files() -> Vec<PathBuf> {

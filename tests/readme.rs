@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use irsa_doctor::report::Code;
+use irsa_doctor::Code;
 
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()

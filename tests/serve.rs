@@ -8,7 +8,7 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use irsa_doctor::server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
+use irsa_doctor::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 use support::fake_aws::{
     FakeAws, FakeAwsServer, Fault, Trust, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
 };

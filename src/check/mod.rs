@@ -29,7 +29,7 @@ use crate::sts::{ChainOutcome, ChainSource, Sts};
 use crate::token::RawToken;
 
 pub use mechanism::Mechanism;
-pub use retry::{backoff, deadline, INITIAL_BACKOFF, MAX_BACKOFF};
+pub use retry::deadline;
 
 /// What one check needs besides the environment and STS.
 #[derive(Debug, Clone)]
