@@ -166,17 +166,7 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
     }
     if let Some(mode) = set("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE") {
         if !mode.eq_ignore_ascii_case("ipv4") && !mode.eq_ignore_ascii_case("ipv6") {
-            let mut finding = Finding::error(
-                Code::EndpointInvalid,
-                format!(
-                    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE is {mode:?}: the SDK's IMDS client \
-                     refuses it, so the node's credentials and region cannot be read"
-                ),
-                "Set AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE to IPv4 or IPv6, or remove it \
-                 (IPv4 is the default).",
-            )
-            .expected("IPv4 or IPv6")
-            .found(format!("{mode:?}"));
+            let mut finding = imds_mode_invalid(&mode);
             if irsa {
                 finding.severity = Severity::Warning;
             }
@@ -190,22 +180,7 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
     if let Some((name, value)) = region {
         if !is_valid_region(&value) {
             region_ok = false;
-            judged.findings.push(
-                Finding::error(
-                    Code::RegionInvalid,
-                    format!(
-                        "{name} is {value:?}, which cannot be a region: every regional endpoint \
-                         puts the region in a host name, so an SDK cannot build its requests"
-                    ),
-                    format!(
-                        "Set {name} to a region code such as us-west-2 (letters, digits and \
-                         hyphens only), in the container spec or wherever the value comes from \
-                         (envFrom ConfigMaps, the image's ENV)."
-                    ),
-                )
-                .expected("a region code such as us-west-2")
-                .found(format!("{name}={value:?}")),
-            );
+            judged.findings.push(region_invalid(name, &value));
         }
     }
     judged.stop_sending = match sts_endpoint_ok {
@@ -214,6 +189,39 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
     };
     judged.custom_sts_endpoint = sts_endpoint_ok == Some(true);
     judged
+}
+
+/// `ENDPOINT_INVALID` for an IMDS endpoint mode the SDK refuses.
+fn imds_mode_invalid(mode: &str) -> Finding {
+    Finding::error(
+        Code::EndpointInvalid,
+        format!(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE is {mode:?}: the SDK's IMDS client refuses \
+             it, so the node's credentials and region cannot be read"
+        ),
+        "Set AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE to IPv4 or IPv6, or remove it (IPv4 is \
+         the default).",
+    )
+    .expected("IPv4 or IPv6")
+    .found(format!("{mode:?}"))
+}
+
+/// `REGION_INVALID` for a region variable `name` set to `value`.
+fn region_invalid(name: &str, value: &str) -> Finding {
+    Finding::error(
+        Code::RegionInvalid,
+        format!(
+            "{name} is {value:?}, which cannot be a region: every regional endpoint puts the \
+             region in a host name, so an SDK cannot build its requests"
+        ),
+        format!(
+            "Set {name} to a region code such as us-west-2 (letters, digits and hyphens only), \
+             in the container spec or wherever the value comes from (envFrom ConfigMaps, the \
+             image's ENV)."
+        ),
+    )
+    .expected("a region code such as us-west-2")
+    .found(format!("{name}={value:?}"))
 }
 
 /// `REGION_INVALID` for a region that came from the shared config file

@@ -75,9 +75,27 @@ pub struct Loaded {
 /// for aws-config.
 pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
     let set = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let mut findings = vec![];
+    let (files, config_text) = shared_files(&lookup, &mut findings);
+    let stop_sending = judge_ca_files(&set, &mut findings);
+    let skip_chain = judge_token_files(&set, &config_text, &mut findings);
+    Loaded {
+        files,
+        findings,
+        stop_sending,
+        skip_chain,
+    }
+}
+
+/// Reads the shared config and credentials files within bounds, as
+/// aws-config would read them; returns them for aws-config, and their text
+/// together, to find the token files profiles name.
+fn shared_files(
+    lookup: &impl Fn(&str) -> Option<String>,
+    findings: &mut Vec<Finding>,
+) -> (ProfileFiles, String) {
     let home = lookup("HOME");
     let mut files = ProfileFiles::builder();
-    let mut findings = vec![];
     let mut config_text = String::new();
     for (var, default, kind) in FILES {
         let named = lookup(var);
@@ -104,7 +122,12 @@ pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
         config_text.push('\n');
         files = files.with_contents(kind, contents);
     }
+    (files.build(), config_text)
+}
 
+/// Judges the CA files the HTTPS client would read; true when one is
+/// unusable and nothing may be sent.
+fn judge_ca_files(set: &impl Fn(&str) -> Option<String>, findings: &mut Vec<Finding>) -> bool {
     let mut stop_sending = false;
     let mut ca_files: Vec<(String, PathBuf)> = vec![];
     if let Some(file) = set("SSL_CERT_FILE") {
@@ -136,7 +159,17 @@ pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
             stop_sending = true;
         }
     }
+    stop_sending
+}
 
+/// Judges the token files the default chain would read, registering
+/// their contents for redaction; true when one is unusable and the chain
+/// must not be resolved.
+fn judge_token_files(
+    set: &impl Fn(&str) -> Option<String>,
+    config_text: &str,
+    findings: &mut Vec<Finding>,
+) -> bool {
     let mut skip_chain = false;
     let mut token_files: Vec<(String, &str, PathBuf)> = vec![];
     if let Some(file) = set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
@@ -146,7 +179,7 @@ pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
             PathBuf::from(file),
         ));
     }
-    for file in profile_token_files(&config_text) {
+    for file in profile_token_files(config_text) {
         token_files.push((
             format!("a profile's web_identity_token_file names {file}"),
             "web_identity_token_file",
@@ -171,12 +204,7 @@ pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
             Err(_) => {}
         }
     }
-    Loaded {
-        files: files.build(),
-        findings,
-        stop_sending,
-        skip_chain,
-    }
+    skip_chain
 }
 
 /// The values of every `web_identity_token_file` key in the config text,

@@ -444,26 +444,71 @@ impl Report {
     fn steps(&self) -> Vec<(&'static str, &'static str, String)> {
         // STS refused, but the finding belongs to another step (an expired
         // token, a wrong audience): the STS row still says it refused.
-        let sts_status = |status: &'static str| match (status, &self.sts.error_code) {
+        let sts_status = match (
+            self.status(Step::Sts, self.sts.attempts > 0),
+            &self.sts.error_code,
+        ) {
             ("ok", Some(_)) => "FAIL",
             (status, _) => status,
         };
-        let status = |step: Step, ran: bool| -> &'static str {
-            let worst = self
-                .findings
-                .iter()
-                .filter(|f| f.code.step() == step)
-                .map(|f| (f.severity, f.code.is_inconclusive()))
-                .min();
-            match worst {
-                Some((Severity::Error, false)) => "FAIL",
-                Some((Severity::Error, true)) => "inconclusive",
-                Some((Severity::Warning, _)) => "warn",
-                _ if !ran => "skipped",
-                _ => "ok",
-            }
-        };
-        let token_detail = match &self.token {
+        let row =
+            |step: Step, status: &'static str, detail: String| (step.as_str(), status, detail);
+        vec![
+            row(
+                Step::Environment,
+                self.status(Step::Environment, true),
+                format!(
+                    "AWS_ROLE_ARN={}",
+                    self.role_arn.as_deref().unwrap_or("(unset)")
+                ),
+            ),
+            row(
+                Step::RoleArn,
+                self.status(Step::RoleArn, self.role_arn.is_some()),
+                self.role_arn.clone().unwrap_or_else(|| "not set".into()),
+            ),
+            row(
+                Step::Token,
+                self.status(Step::Token, self.token.is_some()),
+                self.token_detail(),
+            ),
+            row(Step::Sts, sts_status, self.sts_detail()),
+            row(
+                Step::Role,
+                self.status(Step::Role, self.assumed_role_arn.is_some()),
+                format!(
+                    "assumed {}, expected {}",
+                    self.assumed_role_arn.as_deref().unwrap_or("(nothing)"),
+                    self.expected_role_arn.as_deref().unwrap_or("(unset)")
+                ),
+            ),
+            row(
+                Step::AppView,
+                self.status(Step::AppView, self.default_chain.error.is_none()),
+                self.chain_detail(),
+            ),
+        ]
+    }
+
+    /// A step's status: its worst finding, else whether it ran.
+    fn status(&self, step: Step, ran: bool) -> &'static str {
+        let worst = self
+            .findings
+            .iter()
+            .filter(|f| f.code.step() == step)
+            .map(|f| (f.severity, f.code.is_inconclusive()))
+            .min();
+        match worst {
+            Some((Severity::Error, false)) => "FAIL",
+            Some((Severity::Error, true)) => "inconclusive",
+            Some((Severity::Warning, _)) => "warn",
+            _ if !ran => "skipped",
+            _ => "ok",
+        }
+    }
+
+    fn token_detail(&self) -> String {
+        match &self.token {
             Some(t) => format!(
                 "{}: sub {}, aud [{}], exp {}",
                 t.file,
@@ -472,9 +517,12 @@ impl Report {
                 t.claims.exp.map_or("(none)".to_owned(), format_unix)
             ),
             None => "not read".to_owned(),
-        };
+        }
+    }
+
+    fn sts_detail(&self) -> String {
         let sts = &self.sts;
-        let sts_detail = format!(
+        format!(
             "AssumeRoleWithWebIdentity at {} (region {}, {} attempt{}{}{})",
             sts.endpoint.as_deref().unwrap_or("(no request sent)"),
             sts.region.as_deref().unwrap_or("unknown"),
@@ -486,53 +534,17 @@ impl Report {
             sts.request_id
                 .as_deref()
                 .map_or(String::new(), |r| format!(", request id {r}")),
-        );
+        )
+    }
+
+    fn chain_detail(&self) -> String {
         let chain = &self.default_chain;
-        let chain_detail = match (&chain.provider, &chain.arn, &chain.error) {
+        match (&chain.provider, &chain.arn, &chain.error) {
             (Some(p), Some(arn), _) => format!("default credential chain uses {p}: {arn}"),
             (Some(p), None, _) => format!("default credential chain uses {p}"),
             (None, _, Some(e)) => format!("default credential chain fails: {e}"),
             (None, _, None) => "default credential chain finds no credentials".to_owned(),
-        };
-        vec![
-            (
-                Step::Environment.as_str(),
-                status(Step::Environment, true),
-                format!(
-                    "AWS_ROLE_ARN={}",
-                    self.role_arn.as_deref().unwrap_or("(unset)")
-                ),
-            ),
-            (
-                Step::RoleArn.as_str(),
-                status(Step::RoleArn, self.role_arn.is_some()),
-                self.role_arn.clone().unwrap_or_else(|| "not set".into()),
-            ),
-            (
-                Step::Token.as_str(),
-                status(Step::Token, self.token.is_some()),
-                token_detail,
-            ),
-            (
-                Step::Sts.as_str(),
-                sts_status(status(Step::Sts, sts.attempts > 0)),
-                sts_detail,
-            ),
-            (
-                Step::Role.as_str(),
-                status(Step::Role, self.assumed_role_arn.is_some()),
-                format!(
-                    "assumed {}, expected {}",
-                    self.assumed_role_arn.as_deref().unwrap_or("(nothing)"),
-                    self.expected_role_arn.as_deref().unwrap_or("(unset)")
-                ),
-            ),
-            (
-                Step::AppView.as_str(),
-                status(Step::AppView, chain.error.is_none()),
-                chain_detail,
-            ),
-        ]
+        }
     }
 }
 

@@ -109,6 +109,20 @@ pub struct Failure {
     pub timed_out: bool,
 }
 
+impl Failure {
+    /// A failure of `kind`, without an answer from STS.
+    pub fn new(kind: FailureKind, message: String) -> Self {
+        Failure {
+            kind,
+            code: None,
+            message,
+            http_status: None,
+            request_id: None,
+            timed_out: false,
+        }
+    }
+}
+
 /// The longest STS or transport message kept for the report and logs.
 pub const MAX_MESSAGE_CHARS: usize = 600;
 
@@ -403,48 +417,13 @@ impl Sts {
         let exchange = recorder.get();
         // STS's clock, by the answer's Date header; failing that, by the
         // credentials' expiry, which STS set from its own clock at issue
-        // time. An expiry the SDK defaulted (a missing <Expiration> reads
-        // as 1970) is no measure of anything.
+        // time.
         let mut clock_offset = exchange.date_offset();
         let result = match result {
             Ok(out) => {
-                if let Some(creds) = out.credentials() {
-                    crate::redact::register(
-                        crate::redact::Kind::Credential,
-                        creds.secret_access_key(),
-                    );
-                    crate::redact::register(crate::redact::Kind::Credential, creds.session_token());
-                    let issued = creds.expiration().secs() - i64::from(SESSION_SECONDS);
-                    if clock_offset.is_none() && issued > PLAUSIBLE_EPOCH {
-                        clock_offset = exchange
-                            .received_at
-                            .map(|r| issued - crate::time::unix_secs_rounded(r));
-                    }
-                }
-                match out
-                    .assumed_role_user()
-                    .map(|u| u.arn())
-                    .filter(|a| !a.is_empty())
-                {
-                    Some(arn) => Ok(Assumed {
-                        arn: arn.to_owned(),
-                        request_id: out.request_id().map(str::to_owned),
-                        subject: out.subject_from_web_identity_token().map(str::to_owned),
-                        audience: out.audience().map(str::to_owned),
-                        provider: out.provider().map(str::to_owned),
-                    }),
-                    // A 200 that names no role proves nothing either way.
-                    None => Err(Failure {
-                        kind: FailureKind::Unexpected { retry: false },
-                        code: None,
-                        message: "HTTP 200 without an AssumedRoleUser ARN: the answer does not \
-                                  say which role was assumed, so this is not STS's answer"
-                            .to_owned(),
-                        http_status: Some(200),
-                        request_id: out.request_id().map(str::to_owned),
-                        timed_out: false,
-                    }),
-                }
+                let (assumed, expiry_offset) = read_answer(&out, exchange.received_at);
+                clock_offset = clock_offset.or(expiry_offset);
+                assumed
             }
             Err(err) => Err(failure_of(&err, Some(token))),
         };
@@ -553,12 +532,11 @@ fn failure_of<E>(err: &SdkError<E>, token: Option<&RawToken>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let request_id = err.request_id().map(str::to_owned);
     let scrub = |text: String| match token {
         Some(t) => scrub_token(text, t),
         None => text,
     };
-    match err {
+    let failure = match err {
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
             let code = se.err().code().map(str::to_owned);
@@ -570,12 +548,9 @@ where
                 message
             };
             Failure {
-                kind,
                 code,
-                message,
                 http_status: Some(status),
-                request_id,
-                timed_out: false,
+                ..Failure::new(kind, message)
             }
         }
         SdkError::ResponseError(re) => {
@@ -589,24 +564,17 @@ where
             } else {
                 format!("HTTP {status} with a body that is not an STS response document ({detail})")
             };
+            let kind = FailureKind::Unexpected {
+                retry: status >= 500,
+            };
             Failure {
-                kind: FailureKind::Unexpected {
-                    retry: status >= 500,
-                },
-                code: None,
-                message,
                 http_status: Some(status),
-                request_id,
-                timed_out: false,
+                ..Failure::new(kind, message)
             }
         }
         SdkError::TimeoutError(_) => Failure {
-            kind: FailureKind::Unreachable,
-            code: None,
-            message: "the request timed out".to_owned(),
-            http_status: None,
-            request_id,
             timed_out: true,
+            ..Failure::new(FailureKind::Unreachable, "the request timed out".to_owned())
         },
         SdkError::DispatchFailure(dispatch) => {
             let message = scrub(one_line(describe(err)));
@@ -620,23 +588,16 @@ where
             } else {
                 FailureKind::Unreachable
             };
-            Failure {
-                kind,
-                code: None,
-                message,
-                http_status: None,
-                request_id,
-                timed_out: false,
-            }
+            Failure::new(kind, message)
         }
-        _ => Failure {
-            kind: FailureKind::Unexpected { retry: false },
-            code: None,
-            message: scrub(one_line(describe(err))),
-            http_status: None,
-            request_id,
-            timed_out: false,
-        },
+        _ => Failure::new(
+            FailureKind::Unexpected { retry: false },
+            scrub(one_line(describe(err))),
+        ),
+    };
+    Failure {
+        request_id: err.request_id().map(str::to_owned),
+        ..failure
     }
 }
 
@@ -768,6 +729,52 @@ impl Intercept for RecordExchange {
         }
         Ok(())
     }
+}
+
+/// What a 200 answer to `AssumeRoleWithWebIdentity` says: the assumed
+/// role, or why the answer is not STS's; and STS's clock offset by the
+/// credentials' expiry, from `received_at`. The credentials are registered
+/// for redaction and dropped.
+fn read_answer(
+    out: &aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput,
+    received_at: Option<SystemTime>,
+) -> (Result<Assumed, Failure>, Option<i64>) {
+    let mut offset = None;
+    if let Some(creds) = out.credentials() {
+        crate::redact::register(crate::redact::Kind::Credential, creds.secret_access_key());
+        crate::redact::register(crate::redact::Kind::Credential, creds.session_token());
+        // An expiry the SDK defaulted (a missing <Expiration> reads as 1970)
+        // is no measure of anything.
+        let issued = creds.expiration().secs() - i64::from(SESSION_SECONDS);
+        if issued > PLAUSIBLE_EPOCH {
+            offset = received_at.map(|r| issued - crate::time::unix_secs_rounded(r));
+        }
+    }
+    let arn = out
+        .assumed_role_user()
+        .map(|u| u.arn())
+        .filter(|a| !a.is_empty());
+    let result = match arn {
+        Some(arn) => Ok(Assumed {
+            arn: arn.to_owned(),
+            request_id: out.request_id().map(str::to_owned),
+            subject: out.subject_from_web_identity_token().map(str::to_owned),
+            audience: out.audience().map(str::to_owned),
+            provider: out.provider().map(str::to_owned),
+        }),
+        // A 200 that names no role proves nothing either way.
+        None => Err(Failure {
+            http_status: Some(200),
+            request_id: out.request_id().map(str::to_owned),
+            ..Failure::new(
+                FailureKind::Unexpected { retry: false },
+                "HTTP 200 without an AssumedRoleUser ARN: the answer does not say which role \
+                 was assumed, so this is not STS's answer"
+                    .to_owned(),
+            )
+        }),
+    };
+    (result, offset)
 }
 
 #[cfg(test)]

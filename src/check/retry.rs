@@ -44,67 +44,31 @@ pub(super) async fn assume_with_retries(
 ) -> AssumeOutcome {
     let started = Instant::now();
     let role_arn = role.to_string();
-    let mut attempts = 0u32;
-    let mut endpoint = None;
-    let mut clock_offset = None;
+    let mut tally = Tally::default();
     // The last failure STS itself answered: when a final attempt only runs
     // out of time, this says more than "no answer".
     let mut last_answered: Option<Failure> = None;
     loop {
-        attempts += 1;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let attempt = tokio::time::timeout(
-            remaining,
-            sts.assume_role_with_web_identity(&role_arn, token, &cfg.session_name, remaining),
-        )
-        .await;
-        let result = match attempt {
-            Ok(attempt) => {
-                endpoint = attempt.endpoint.or(endpoint);
-                clock_offset = attempt.clock_offset.or(clock_offset);
-                attempt.result
-            }
-            Err(_) => Err(Failure {
-                kind: FailureKind::Unreachable,
-                code: None,
-                message: format!(
-                    "no answer within the {} deadline",
-                    humantime::format_duration(cfg.timeout)
-                ),
-                http_status: None,
-                request_id: None,
-                timed_out: true,
-            }),
-        };
-        let failure = match result {
+        let attempt = tally.attempt(cfg, sts, &role_arn, token, deadline).await;
+        let failure = match attempt {
             Ok(assumed) => {
-                debug!(attempts, arn = %assumed.arn, "AssumeRoleWithWebIdentity succeeded");
-                return AssumeOutcome {
-                    result: Ok(assumed),
-                    attempts,
-                    endpoint,
-                    clock_offset,
-                };
+                debug!(attempts = tally.attempts, arn = %assumed.arn, "AssumeRoleWithWebIdentity succeeded");
+                return tally.outcome(Ok(assumed));
             }
             Err(failure) => failure,
         };
         let retry_denied =
             failure.kind == FailureKind::AccessDenied && started.elapsed() < cfg.retry_denied_for;
-        let delay = backoff(INITIAL_BACKOFF, attempts);
+        let delay = backoff(INITIAL_BACKOFF, tally.attempts);
         if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
             let failure = match last_answered {
                 Some(answered) if failure.timed_out => answered,
                 _ => failure,
             };
-            return AssumeOutcome {
-                result: Err(failure),
-                attempts,
-                endpoint,
-                clock_offset,
-            };
+            return tally.outcome(Err(failure));
         }
         info!(
-            attempt = attempts,
+            attempt = tally.attempts,
             code = failure.code.as_deref().unwrap_or(""),
             error = %failure.message,
             retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -114,6 +78,60 @@ pub(super) async fn assume_with_retries(
             last_answered = Some(failure);
         }
         tokio::time::sleep(delay).await;
+    }
+}
+
+/// What the attempts so far have shown, besides their results.
+#[derive(Default)]
+struct Tally {
+    attempts: u32,
+    endpoint: Option<String>,
+    clock_offset: Option<i64>,
+}
+
+impl Tally {
+    /// One attempt, cut off at the deadline.
+    async fn attempt(
+        &mut self,
+        cfg: &CheckConfig,
+        sts: &Sts,
+        role_arn: &str,
+        token: &RawToken,
+        deadline: Instant,
+    ) -> Result<Assumed, Failure> {
+        self.attempts += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let attempt = tokio::time::timeout(
+            remaining,
+            sts.assume_role_with_web_identity(role_arn, token, &cfg.session_name, remaining),
+        )
+        .await;
+        match attempt {
+            Ok(attempt) => {
+                self.endpoint = attempt.endpoint.or(self.endpoint.take());
+                self.clock_offset = attempt.clock_offset.or(self.clock_offset);
+                attempt.result
+            }
+            Err(_) => Err(Failure {
+                timed_out: true,
+                ..Failure::new(
+                    FailureKind::Unreachable,
+                    format!(
+                        "no answer within the {} deadline",
+                        humantime::format_duration(cfg.timeout)
+                    ),
+                )
+            }),
+        }
+    }
+
+    fn outcome(self, result: Result<Assumed, Failure>) -> AssumeOutcome {
+        AssumeOutcome {
+            result,
+            attempts: self.attempts,
+            endpoint: self.endpoint,
+            clock_offset: self.clock_offset,
+        }
     }
 }
 
