@@ -223,7 +223,8 @@ mod tests {
     use crate::monitor::{Settings, Shared};
     use std::time::Duration;
 
-    use crate::monitor::tests::{record, report, settings};
+    use crate::monitor::tests::{record, settings};
+    use crate::report::sample::report;
     use crate::report::{Code, Finding};
     use std::collections::HashSet;
 

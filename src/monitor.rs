@@ -526,7 +526,7 @@ impl RotationWatch {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::report::{ChainReport, Finding, StsReport};
+    use crate::report::sample::{denied, pass, throttled};
 
     pub(crate) fn settings() -> Settings {
         Settings {
@@ -534,41 +534,6 @@ pub(crate) mod tests {
             stale_after: Duration::from_secs(900),
             timeout: Duration::from_secs(60),
         }
-    }
-
-    pub(crate) fn report(findings: Vec<Finding>) -> Report {
-        Report {
-            verdict: Verdict::of(&findings),
-            findings,
-            role_arn: None,
-            expected_role_arn: None,
-            assumed_role_arn: Some("arn:aws:sts::111122223333:assumed-role/app/s".into()),
-            token: None,
-            sts: StsReport::default(),
-            default_chain: ChainReport::default(),
-            duration_ms: 1,
-            version: "test",
-        }
-    }
-
-    pub(crate) fn pass() -> Report {
-        report(vec![])
-    }
-
-    fn throttled() -> Report {
-        report(vec![Finding::error(
-            Code::StsThrottled,
-            "Rate exceeded",
-            "wait",
-        )])
-    }
-
-    fn denied() -> Report {
-        report(vec![Finding::error(
-            Code::TrustPolicyDenied,
-            "no",
-            "fix it",
-        )])
     }
 
     pub(crate) fn record(state: &mut State, report: Report, at: Instant) -> Change {

@@ -548,6 +548,52 @@ impl Report {
     }
 }
 
+/// Reports as a check would make them, for the unit tests of the modules
+/// that keep, serve or count reports (`monitor`, `server`, `metrics`).
+#[cfg(test)]
+pub(crate) mod sample {
+    use super::{ChainReport, Code, Finding, Report, StsReport, Verdict};
+
+    /// A report of `findings`, with the verdict they give.
+    pub(crate) fn report(findings: Vec<Finding>) -> Report {
+        Report {
+            verdict: Verdict::of(&findings),
+            findings,
+            role_arn: None,
+            expected_role_arn: None,
+            assumed_role_arn: Some("arn:aws:sts::111122223333:assumed-role/app/s".into()),
+            token: None,
+            sts: StsReport::default(),
+            default_chain: ChainReport::default(),
+            duration_ms: 1,
+            version: "test",
+        }
+    }
+
+    /// A pass without findings.
+    pub(crate) fn pass() -> Report {
+        report(vec![])
+    }
+
+    /// An inconclusive check: STS throttled it.
+    pub(crate) fn throttled() -> Report {
+        report(vec![Finding::error(
+            Code::StsThrottled,
+            "Rate exceeded",
+            "wait",
+        )])
+    }
+
+    /// A failed check: the role's trust policy refused the token.
+    pub(crate) fn denied() -> Report {
+        report(vec![Finding::error(
+            Code::TrustPolicyDenied,
+            "no",
+            "fix it",
+        )])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

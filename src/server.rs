@@ -441,8 +441,9 @@ mod tests {
     //! The service itself, without a socket: each request is one call.
 
     use super::*;
-    use crate::monitor::tests::{pass, record, settings};
+    use crate::monitor::tests::{record, settings};
     use crate::monitor::Settings;
+    use crate::report::sample::pass;
     use http_body_util::{BodyExt, Empty};
 
     fn call(shared: &Shared, method: Method, path: &str) -> (u16, String, Response<Full<Bytes>>) {
