@@ -17,6 +17,7 @@
 //! - `monitor`: `serve`'s loop of checks, and the state probes read.
 //! - `server`: `serve`'s HTTP endpoints, answered from that state.
 //! - `metrics`: that state in Prometheus' text format.
+//! - `histogram`: check durations in cumulative buckets, for `metrics`.
 //! - `app`: each command end to end (flags in, exit code out).
 //! - `telemetry`: logging, with the guard that keeps SDK secrets out.
 //! - `redact`: removes secrets from the text on its way to every sink.
@@ -32,6 +33,7 @@ mod endpoint;
 mod env;
 mod files;
 mod findings;
+mod histogram;
 mod metrics;
 mod monitor;
 mod profile;

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
-use crate::monitor::{Histogram, State};
+use crate::histogram::Histogram;
+use crate::monitor::State;
 use crate::report::Verdict;
 use crate::time::unix_secs_f64;
 use crate::traffic::{Action, Outcome};

@@ -19,6 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::check::{check, deadline, CheckConfig};
 use crate::env::AwsEnv;
+use crate::histogram::Histogram;
 use crate::report::{Code, Report, Severity, Verdict};
 use crate::sts::Sts;
 use crate::traffic::StsCounters;
@@ -289,35 +290,6 @@ pub(crate) struct Change {
     served_before: Verdict,
     served: Readiness,
     changed: bool,
-}
-
-/// Check durations, as a Prometheus histogram.
-#[derive(Debug, Default, Clone)]
-pub struct Histogram {
-    /// Cumulative counts per bound in [`Histogram::BOUNDS`].
-    pub buckets: [u64; 13],
-    pub count: u64,
-    pub sum_secs: f64,
-}
-
-impl Histogram {
-    /// Upper bounds in seconds: a healthy check is one STS round trip
-    /// (milliseconds); a check riding out throttling can take `--timeout`
-    /// (60 s by default).
-    pub const BOUNDS: [f64; 13] = [
-        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-    ];
-
-    fn observe(&mut self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (bucket, bound) in self.buckets.iter_mut().zip(Self::BOUNDS) {
-            if secs <= bound {
-                *bucket += 1;
-            }
-        }
-        self.count += 1;
-        self.sum_secs += secs;
-    }
 }
 
 /// Runs checks for as long as the returned future is polled: once at
@@ -654,17 +626,6 @@ pub(crate) mod tests {
             let d = jitter(Duration::from_secs(300));
             assert!(d >= Duration::from_secs(270) && d <= Duration::from_secs(330));
         }
-    }
-
-    #[test]
-    fn histogram_buckets_are_cumulative() {
-        let mut h = Histogram::default();
-        h.observe(Duration::from_millis(20));
-        h.observe(Duration::from_secs(40));
-        assert_eq!(h.buckets[0], 0);
-        assert_eq!(h.buckets[1], 1);
-        assert_eq!(h.buckets[10], 1);
-        assert_eq!(h.count, 2);
     }
 
     /// A token volume as the kubelet lays it out, with one token.
