@@ -224,7 +224,7 @@ mod tests {
     use crate::monitor::{Settings, Shared};
     use std::time::Duration;
 
-    use crate::monitor::tests::{record, settings};
+    use crate::monitor::state::tests::{record, settings};
     use crate::report::sample::report;
     use crate::report::{Code, Finding};
     use std::collections::HashSet;

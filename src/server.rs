@@ -441,7 +441,7 @@ mod tests {
     //! The service itself, without a socket: each request is one call.
 
     use super::*;
-    use crate::monitor::tests::{record, settings};
+    use crate::monitor::state::tests::{record, settings};
     use crate::monitor::Settings;
     use crate::report::sample::pass;
     use http_body_util::{BodyExt, Empty};

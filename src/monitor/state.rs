@@ -1,52 +1,18 @@
-//! `serve`'s verification loop, and the state it shares with the HTTP layer.
-//!
-//! The loop is the only writer of [`State`]; the HTTP handlers only read
-//! it, so a probe never causes an STS call: STS traffic depends on the
-//! interval, on token rotations and on inconclusive retries, never on how
-//! often anyone asks.
+//! The state `serve`'s loop shares with the HTTP layer: the latest checks,
+//! what /readyz serves from them, and the loop's counters.
 //!
 //! Invariant: /readyz serves the latest *conclusive* verdict. An
 //! inconclusive check (STS unreachable, throttled) leaves a pass standing
 //! until that pass is older than `--stale-after`; a failing check flips
-//! readiness at once.
+//! readiness at once. [`State::readiness`] is the only place that decides it.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use tracing::{debug, error, info, warn};
-
-use crate::check::{check, deadline, CheckConfig};
-use crate::env::AwsEnv;
 use crate::histogram::Histogram;
 use crate::report::{Code, Report, Severity, Verdict};
-use crate::sts::Sts;
 use crate::traffic::StsCounters;
-
-/// The first retry after an inconclusive check; doubles up to the interval.
-pub const FIRST_INCONCLUSIVE_RETRY: Duration = Duration::from_secs(5);
-
-/// How often the token file is looked at for a rotation: one `readlink`
-/// and one `stat`, cheap enough to be invisible in idle CPU.
-pub const ROTATION_POLL: Duration = Duration::from_secs(1);
-
-/// A rotation is acted on once the token volume has been still this long,
-/// so a swap in progress is not read half-done.
-pub const ROTATION_DEBOUNCE: Duration = Duration::from_secs(1);
-
-/// Rotation-triggered checks start at least this long after the previous
-/// check: a volume that keeps changing must not turn into STS traffic.
-pub const ROTATION_MIN_GAP: Duration = Duration::from_secs(5);
-
-/// While a failure persists unchanged, its reason is logged again at most
-/// this often.
-pub const FAILURE_LOG_EVERY: Duration = Duration::from_secs(600);
-
-/// While the served verdict stays the same, changed findings of failing or
-/// inconclusive checks (throttled, then unreachable, then throttled) are
-/// logged at most this often.
-pub const FINDINGS_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// How the loop is paced.
 #[derive(Debug, Clone, Copy)]
@@ -279,220 +245,17 @@ fn codes(report: &Report) -> Vec<(Code, Severity)> {
     codes
 }
 
-fn round_secs(d: Duration) -> Duration {
+pub(super) fn round_secs(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs())
 }
 
 /// What one check changed, for the log.
 #[derive(Debug)]
 pub(crate) struct Change {
-    first: bool,
-    served_before: Verdict,
-    served: Readiness,
-    changed: bool,
-}
-
-/// Runs checks for as long as the returned future is polled: once at
-/// start, then every interval (jittered), sooner after a token rotation,
-/// and with backoff while checks are inconclusive.
-pub async fn run(cfg: CheckConfig, env: AwsEnv, shared: Arc<Shared>) {
-    let settings = shared.lock().settings;
-    let counters = shared.lock().sts_counters.clone();
-    let sts = Sts::from_env(deadline(Instant::now(), cfg.timeout), counters).await;
-    let mut rotation = RotationWatch::new(env.token_file.clone());
-    let mut retry = FIRST_INCONCLUSIVE_RETRY;
-    let mut log = LogLimiter::default();
-    loop {
-        let started = Instant::now();
-        shared.lock().progress_at = started;
-        let checked_at = SystemTime::now();
-        let report = check(&cfg, &env, &sts, checked_at, started).await;
-        let duration = started.elapsed();
-        let verdict = report.verdict;
-        let wait = if verdict == Verdict::Inconclusive {
-            let wait = retry.min(settings.interval);
-            retry = retry.saturating_mul(2);
-            wait
-        } else {
-            retry = FIRST_INCONCLUSIVE_RETRY;
-            settings.interval
-        };
-        let (latest, change, wait) = {
-            let mut state = shared.lock();
-            let change = state.record(
-                Checked {
-                    report,
-                    checked_at,
-                    started,
-                    finished: Instant::now(),
-                },
-                duration,
-            );
-            // A pass that inconclusive checks ride on is checked again when
-            // it goes stale, so that the flip is logged when it happens.
-            let now = Instant::now();
-            let wait = match state.stale_at() {
-                Some(at) if at > now => jitter(wait).min(at - now + STALE_MARGIN),
-                _ => jitter(wait),
-            };
-            state.next_check_at = SystemTime::now().checked_add(wait);
-            state.progress_at = now;
-            (state.latest.clone(), change, wait)
-        };
-        if let Some(latest) = latest {
-            log.after_check(&latest.report, &change, wait);
-        }
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = rotation.rotated(started) => {
-                info!("the token volume changed (a kubelet rotation); checking again now");
-            }
-        }
-    }
-}
-
-/// How long after a pass goes stale the check that notices it starts.
-const STALE_MARGIN: Duration = Duration::from_millis(100);
-
-/// `d` ±10%, so that a fleet rolled out together spreads its checks.
-fn jitter(d: Duration) -> Duration {
-    d.mul_f64(0.9 + fastrand::f64() * 0.2)
-}
-
-/// Decides which checks are worth a log line: every change of the served
-/// verdict; changed findings while it holds, at most every
-/// [`FINDINGS_LOG_EVERY`]; and a reminder of a failure that persists, at
-/// most every [`FAILURE_LOG_EVERY`]. Quiet while nothing changes.
-#[derive(Debug, Default)]
-struct LogLimiter {
-    last_log: Option<Instant>,
-}
-
-impl LogLimiter {
-    fn after_check(&mut self, report: &Report, change: &Change, wait: Duration) {
-        let next = humantime::format_duration(round_secs(wait));
-        let served = &change.served;
-        let since_last = self.last_log.map(|at| at.elapsed());
-        if change.first {
-            report.log();
-            info!(
-                ready = served.verdict == Verdict::Pass,
-                "first check done; /readyz now answers {}; next check in {next}",
-                served.verdict.http_status()
-            );
-        } else if change.served_before != served.verdict {
-            report.log();
-            let line = format!(
-                "readiness changed: {} -> {}: {}",
-                change.served_before.as_str(),
-                served.verdict.as_str(),
-                served.reason
-            );
-            if served.verdict == Verdict::Pass {
-                info!(ready = true, "{line}");
-            } else {
-                error!(ready = false, "{line}");
-            }
-        } else if report.verdict == Verdict::Pass {
-            if change.changed {
-                report.log();
-            } else {
-                debug!("check passed; nothing changed; next check in {next}");
-            }
-            return;
-        } else {
-            let due = if change.changed {
-                FINDINGS_LOG_EVERY
-            } else {
-                FAILURE_LOG_EVERY
-            };
-            if since_last.is_some_and(|s| s < due) {
-                debug!("still {}; logged recently", report.verdict.as_str());
-                return;
-            }
-            if change.changed {
-                report.log();
-            }
-            if served.verdict == Verdict::Pass {
-                warn!(
-                    ready = true,
-                    "still ready: {}; next check in {next}", served.reason
-                );
-            } else {
-                error!(
-                    ready = false,
-                    "still {}: {}; next check in {next}",
-                    report.verdict.as_str(),
-                    served.reason
-                );
-            }
-        }
-        self.last_log = Some(Instant::now());
-    }
-}
-
-/// Notices the kubelet rotating the token. The kubelet writes a projected
-/// volume atomically: a new timestamped directory, then a rename of the
-/// `..data` symlink onto it. Polling that link (and the file, for tokens
-/// not in such a volume) needs no inotify and cannot miss a swap.
-struct RotationWatch {
-    file: Option<PathBuf>,
-    seen: Option<Fingerprint>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Fingerprint {
-    data_link: Option<PathBuf>,
-    file: Option<(u64, u64, i64, i64, u64)>,
-}
-
-impl Fingerprint {
-    fn of(file: &Path) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        let data_link = file
-            .parent()
-            .and_then(|dir| std::fs::read_link(dir.join("..data")).ok());
-        let file = std::fs::metadata(file)
-            .ok()
-            .map(|m| (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size()));
-        Fingerprint { data_link, file }
-    }
-}
-
-impl RotationWatch {
-    fn new(file: Option<PathBuf>) -> Self {
-        let seen = file.as_deref().map(Fingerprint::of);
-        RotationWatch { file, seen }
-    }
-
-    /// Resolves once the token has changed and has then been still for
-    /// [`ROTATION_DEBOUNCE`], no sooner than [`ROTATION_MIN_GAP`] after
-    /// `last_check`. Never resolves without a token file.
-    async fn rotated(&mut self, last_check: Instant) {
-        let Some(file) = self.file.clone() else {
-            return std::future::pending().await;
-        };
-        loop {
-            tokio::time::sleep(ROTATION_POLL).await;
-            let now = Fingerprint::of(&file);
-            if Some(&now) == self.seen.as_ref() {
-                continue;
-            }
-            // Changed: wait until it holds still.
-            let mut settled = now;
-            loop {
-                tokio::time::sleep(ROTATION_DEBOUNCE).await;
-                let again = Fingerprint::of(&file);
-                if again == settled {
-                    break;
-                }
-                settled = again;
-            }
-            self.seen = Some(settled);
-            tokio::time::sleep_until((last_check + ROTATION_MIN_GAP).into()).await;
-            return;
-        }
-    }
+    pub(super) first: bool,
+    pub(super) served_before: Verdict,
+    pub(super) served: Readiness,
+    pub(super) changed: bool,
 }
 
 #[cfg(test)]
@@ -618,108 +381,5 @@ pub(crate) mod tests {
             timeout: Duration::from_secs(60),
         };
         assert_eq!(s.stall_after(), Duration::from_secs(120));
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        for _ in 0..1000 {
-            let d = jitter(Duration::from_secs(300));
-            assert!(d >= Duration::from_secs(270) && d <= Duration::from_secs(330));
-        }
-    }
-
-    /// A token volume as the kubelet lays it out, with one token.
-    fn volume() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::create_dir(d.join("..2026_1")).unwrap();
-        std::fs::write(d.join("..2026_1/token"), "a").unwrap();
-        std::os::unix::fs::symlink("..2026_1", d.join("..data")).unwrap();
-        std::os::unix::fs::symlink("..data/token", d.join("token")).unwrap();
-        dir
-    }
-
-    /// Swaps `..data` to a new directory, as the kubelet rotates.
-    fn swap(d: &Path, generation: u32) {
-        let data = format!("..2026_{generation}");
-        std::fs::create_dir(d.join(&data)).unwrap();
-        std::fs::write(d.join(&data).join("token"), "b").unwrap();
-        std::os::unix::fs::symlink(&data, d.join("..data_tmp")).unwrap();
-        std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_rotation_is_noticed_after_the_minimum_gap() {
-        let dir = volume();
-        let mut watch = RotationWatch::new(Some(dir.path().join("token")));
-        let last_check = Instant::now();
-        swap(dir.path(), 2);
-        let started = tokio::time::Instant::now();
-        watch.rotated(last_check).await;
-        let waited = started.elapsed();
-        assert!(waited >= ROTATION_MIN_GAP, "{waited:?}");
-        assert!(
-            waited < ROTATION_MIN_GAP + ROTATION_POLL + ROTATION_DEBOUNCE,
-            "{waited:?}"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_rotation_long_after_the_last_check_waits_only_for_the_debounce() {
-        let dir = volume();
-        let mut watch = RotationWatch::new(Some(dir.path().join("token")));
-        let last_check = Instant::now();
-        tokio::time::advance(Duration::from_secs(60)).await;
-        swap(dir.path(), 2);
-        let started = tokio::time::Instant::now();
-        watch.rotated(last_check).await;
-        let waited = started.elapsed();
-        assert!(waited >= ROTATION_DEBOUNCE, "{waited:?}");
-        assert!(waited <= ROTATION_POLL + ROTATION_DEBOUNCE, "{waited:?}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn no_rotation_means_no_recheck() {
-        let dir = volume();
-        let mut watch = RotationWatch::new(Some(dir.path().join("token")));
-        let quiet = tokio::time::timeout(Duration::from_secs(3600), watch.rotated(Instant::now()));
-        assert!(
-            quiet.await.is_err(),
-            "a still volume never triggers a check"
-        );
-        let mut none = RotationWatch::new(None);
-        let never = tokio::time::timeout(Duration::from_secs(3600), none.rotated(Instant::now()));
-        assert!(never.await.is_err(), "no token file, no rotation");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn one_rotation_is_one_recheck() {
-        let dir = volume();
-        let mut watch = RotationWatch::new(Some(dir.path().join("token")));
-        swap(dir.path(), 2);
-        watch.rotated(Instant::now()).await;
-        let again = tokio::time::timeout(Duration::from_secs(3600), watch.rotated(Instant::now()));
-        assert!(
-            again.await.is_err(),
-            "the same rotation is not acted on twice"
-        );
-    }
-
-    #[test]
-    fn a_kubelet_style_swap_changes_the_fingerprint() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::create_dir(d.join("..2026_1")).unwrap();
-        std::fs::write(d.join("..2026_1/token"), "a").unwrap();
-        std::os::unix::fs::symlink("..2026_1", d.join("..data")).unwrap();
-        std::os::unix::fs::symlink("..data/token", d.join("token")).unwrap();
-        let before = Fingerprint::of(&d.join("token"));
-        std::fs::create_dir(d.join("..2026_2")).unwrap();
-        std::fs::write(d.join("..2026_2/token"), "b").unwrap();
-        std::os::unix::fs::symlink("..2026_2", d.join("..data_tmp")).unwrap();
-        std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
-        let after = Fingerprint::of(&d.join("token"));
-        assert_ne!(before, after);
-        assert_eq!(after, Fingerprint::of(&d.join("token")));
     }
 }
