@@ -330,11 +330,11 @@ pub async fn run_serve(args: &ServeArgs) -> Exit {
              throttled or unreachable) will make /readyz answer 503"
         );
     }
-    let shared = Arc::new(Shared::new(settings));
+    let (shared, recorder) = Shared::new(settings);
     // The loop gets a thread of its own: a check parsing a large answer or
     // stuck in a blocking read cannot delay a probe or the SIGTERM handler.
     // It is not joined: it ends with the process.
-    if let Err(e) = on_check_thread(crate::monitor::run(cfg, env, shared.clone())) {
+    if let Err(e) = on_check_thread(crate::monitor::run(cfg, env, recorder)) {
         error!(%e, "could not start the check's thread");
         return Exit::Internal;
     }

@@ -2,16 +2,16 @@
 //! (version 0.0.4), every name under `irsa_doctor_`.
 //!
 //! Written by hand rather than with a metrics crate: a dozen series, all
-//! read from [`State`] at scrape time, with label values drawn from our own
-//! fixed sets (verdicts, finding codes, STS actions) plus the version.
+//! read from a copy of [`State`] at scrape time, with label values drawn
+//! from our own fixed sets (verdicts, finding codes, STS actions) plus the
+//! version.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
 use crate::histogram::Histogram;
-use crate::monitor::State;
+use crate::monitor::state::State;
 use crate::report::Verdict;
 use crate::time::unix_secs_f64;
 use crate::traffic::{Action, Outcome};
@@ -19,8 +19,9 @@ use crate::traffic::{Action, Outcome};
 /// The Content-Type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Renders every series. `now` and `wall` are the scrape's clocks.
-pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
+/// Renders every series: the loop's `state`, and the server's count of
+/// connections closed at its cap. `now` and `wall` are the scrape's clocks.
+pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: SystemTime) -> String {
     let mut out = String::with_capacity(4096);
     let m = &mut out;
 
@@ -40,7 +41,7 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
     header(m, "ready", "gauge", "1 while /readyz answers 200, else 0.");
     let _ = writeln!(m, "irsa_doctor_ready {}", u8::from(ready));
 
-    let latest = state.latest.as_ref();
+    let latest = state.latest();
     header(
         m,
         "verdict",
@@ -64,14 +65,12 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
         "counter",
         "Checks run since start, by verdict.",
     );
-    for (v, n) in [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive]
-        .iter()
-        .zip(state.checks)
-    {
+    for v in [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive] {
         let _ = writeln!(
             m,
-            "irsa_doctor_checks_total{{verdict=\"{}\"}} {n}",
-            v.as_str()
+            "irsa_doctor_checks_total{{verdict=\"{}\"}} {}",
+            v.as_str(),
+            state.checks(v)
         );
     }
 
@@ -84,7 +83,7 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
     let _ = writeln!(
         m,
         "irsa_doctor_consecutive_inconclusive_checks {}",
-        state.consecutive_inconclusive
+        state.consecutive_inconclusive()
     );
 
     if let Some(latest) = latest {
@@ -100,7 +99,7 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
             unix_secs_f64(latest.checked_at)
         );
     }
-    if let Some(conclusive) = &state.conclusive {
+    if let Some(conclusive) = state.conclusive() {
         header(
             m,
             "last_conclusive_check_timestamp_seconds",
@@ -118,7 +117,7 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
         m,
         "check_duration_seconds",
         "How long each check took, retries included.",
-        &state.durations,
+        state.durations(),
     );
 
     header(
@@ -136,7 +135,7 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
                 "irsa_doctor_sts_requests_total{{action=\"{}\",outcome=\"{}\"}} {}",
                 action.as_str(),
                 outcome.as_str(),
-                state.sts_counters.get(action, outcome)
+                state.sts_counters().get(action, outcome)
             );
         }
     }
@@ -150,8 +149,7 @@ pub fn render(state: &State, now: Instant, wall: SystemTime) -> String {
     );
     let _ = writeln!(
         m,
-        "irsa_doctor_http_connections_evicted_total {}",
-        state.connections_evicted.load(Ordering::Relaxed)
+        "irsa_doctor_http_connections_evicted_total {connections_evicted}"
     );
 
     let exp = latest.and_then(|l| l.report.token.as_ref()?.claims.exp);
@@ -221,10 +219,9 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::{Settings, Shared};
+    use crate::monitor::state::{Settings, Shared};
     use std::time::Duration;
 
-    use crate::monitor::state::tests::{record, settings};
     use crate::report::sample::report;
     use crate::report::{Code, Finding};
     use std::collections::HashSet;
@@ -276,12 +273,12 @@ mod tests {
 
     #[test]
     fn before_the_first_check_every_series_is_well_formed() {
-        let shared = Shared::new(Settings {
+        let (shared, _recorder) = Shared::new(Settings {
             interval: Duration::from_secs(300),
             stale_after: Duration::from_secs(900),
             timeout: Duration::from_secs(60),
         });
-        let text = render(&shared.lock(), Instant::now(), SystemTime::now());
+        let text = render(&shared.snapshot(), 0, Instant::now(), SystemTime::now());
         assert_well_formed(&text);
         assert!(text.contains("irsa_doctor_ready 0\n"), "{text}");
         assert!(text.contains("irsa_doctor_verdict{verdict=\"pass\"} 0\n"));
@@ -295,15 +292,14 @@ mod tests {
 
     #[test]
     fn findings_sharing_a_code_and_severity_are_one_series() {
-        let shared = Shared::new(settings());
+        let (shared, mut recorder) = Shared::new(Settings::serve_defaults());
         let shadow = |m: &str| Finding::warning(Code::StaticCredentialsShadow, m, "r");
         let denied = Finding::error(Code::TrustPolicyDenied, "no", "fix");
-        record(
-            &mut shared.lock(),
+        recorder.record_at(
             report(vec![shadow("session token"), shadow("container"), denied]),
             Instant::now(),
         );
-        let text = render(&shared.lock(), Instant::now(), SystemTime::now());
+        let text = render(&shared.snapshot(), 0, Instant::now(), SystemTime::now());
         assert_well_formed(&text);
         assert!(text.contains(
             "irsa_doctor_finding_active{code=\"STATIC_CREDENTIALS_SHADOW\",severity=\"warning\"} 1\n"

@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -54,7 +54,7 @@ use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info, warn};
 
-use crate::monitor::{Shared, State};
+use crate::monitor::state::{Shared, State};
 use crate::report::{Report, Verdict};
 use crate::time::rfc3339;
 
@@ -114,7 +114,9 @@ pub async fn serve(
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
-    let evictions = shared.lock().connections_evicted.clone();
+    // Connections closed at the cap, for /metrics: the server's own count,
+    // kept apart from the loop's state, which only the loop writes.
+    let evictions = Arc::new(AtomicU64::new(0));
     let open = Arc::new(Mutex::new(Registry::default()));
     // Every connection task, evicted ones included, so that shutdown can
     // wait for all of them.
@@ -138,10 +140,12 @@ pub async fn serve(
         while tasks.try_join_next().is_some() {}
         let evicted = admit(&open, peer.ip(), |registered| {
             let shared = shared.clone();
+            let evictions = evictions.clone();
             let service = service_fn(move |req: Request<Incoming>| {
                 // After this answer the connection waits for its next head.
                 registered.touch();
-                let response = respond(&shared, &req);
+                let evicted = evictions.load(Ordering::Relaxed);
+                let response = respond(&shared, evicted, &req);
                 async move { Ok::<_, Infallible>(response) }
             });
             let conn = http.serve_connection(TokioIo::new(stream), service);
@@ -307,9 +311,14 @@ fn lock(open: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
     open.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Answers one request from the state. `HEAD` gets `GET`'s status and
-/// headers; hyper leaves the body out.
-pub fn respond<B: Body>(shared: &Shared, req: &Request<B>) -> Response<Full<Bytes>> {
+/// Answers one request from a copy of the state and, for /metrics, the
+/// count of connections closed at the cap so far. `HEAD` gets `GET`'s
+/// status and headers; hyper leaves the body out.
+pub fn respond<B: Body>(
+    shared: &Shared,
+    connections_evicted: u64,
+    req: &Request<B>,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if !PATHS.contains(&path) {
         return text(
@@ -347,7 +356,7 @@ pub fn respond<B: Body>(shared: &Shared, req: &Request<B>) -> Response<Full<Byte
     let now = Instant::now();
     // A copy, so that the lock is held for the copy alone, never for the
     // rendering of an answer (the checks' thread waits on it to record).
-    let state = shared.lock().clone();
+    let state = shared.snapshot();
     match path {
         "/livez" => match state.stalled(now) {
             None => text(
@@ -371,7 +380,7 @@ pub fn respond<B: Body>(shared: &Shared, req: &Request<B>) -> Response<Full<Byte
         _ => with_type(
             StatusCode::OK,
             crate::metrics::CONTENT_TYPE,
-            crate::metrics::render(&state, now, SystemTime::now()),
+            crate::metrics::render(&state, connections_evicted, now, SystemTime::now()),
         ),
     }
 }
@@ -393,16 +402,16 @@ struct Status<'a> {
 
 fn status_json(state: &State, now: Instant) -> String {
     let readiness = state.readiness(now);
-    let latest = state.latest.as_deref();
+    let latest = state.latest();
     let status = Status {
         report: latest.map(|l| &l.report),
         ready: readiness.verdict == Verdict::Pass,
         ready_reason: readiness.reason,
         checked_at: latest.map(|l| rfc3339(l.checked_at)),
-        next_check_at: state.next_check_at.map(rfc3339),
-        last_change_at: state.last_change_at.map(rfc3339),
-        last_conclusive_at: state.conclusive.as_ref().map(|c| rfc3339(c.checked_at)),
-        consecutive_inconclusive: state.consecutive_inconclusive,
+        next_check_at: state.next_check_at().map(rfc3339),
+        last_change_at: state.last_change_at().map(rfc3339),
+        last_conclusive_at: state.conclusive().map(|c| rfc3339(c.checked_at)),
+        consecutive_inconclusive: state.consecutive_inconclusive(),
     };
     let mut json = serde_json::to_value(&status).unwrap_or_default();
     // Before the first check there is no report; say so in its first field.
@@ -441,8 +450,7 @@ mod tests {
     //! The service itself, without a socket: each request is one call.
 
     use super::*;
-    use crate::monitor::state::tests::{record, settings};
-    use crate::monitor::Settings;
+    use crate::monitor::state::Settings;
     use crate::report::sample::pass;
     use http_body_util::{BodyExt, Empty};
 
@@ -452,7 +460,7 @@ mod tests {
             .uri(path)
             .body(Empty::<Bytes>::new())
             .unwrap();
-        let response = respond(shared, &req);
+        let response = respond(shared, 0, &req);
         let status = response.status().as_u16();
         let body = body_text(&response);
         (status, body, response)
@@ -469,15 +477,15 @@ mod tests {
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 
-    fn passed() -> Shared {
-        let shared = Shared::new(settings());
-        record(&mut shared.lock(), pass(), Instant::now());
+    fn passed() -> Arc<Shared> {
+        let (shared, mut recorder) = Shared::new(Settings::serve_defaults());
+        recorder.record_at(pass(), Instant::now());
         shared
     }
 
     #[test]
     fn before_the_first_verdict_readyz_is_503_and_status_has_no_verdict() {
-        let shared = Shared::new(settings());
+        let (shared, _recorder) = Shared::new(Settings::serve_defaults());
         let (status, body, _) = call(&shared, Method::GET, "/readyz");
         assert_eq!(status, 503);
         assert!(body.starts_with("not ready: no verdict yet"), "{body}");
@@ -539,7 +547,7 @@ mod tests {
             .uri("/readyz")
             .body(Full::new(Bytes::from_static(b"hello")))
             .unwrap();
-        let response = respond(&shared, &req);
+        let response = respond(&shared, 0, &req);
         assert_eq!(response.status(), 413);
         assert_eq!(response.headers()[CONNECTION], "close");
     }
@@ -654,8 +662,8 @@ mod tests {
         let Some(long_ago) = Instant::now().checked_sub(Duration::from_secs(3)) else {
             return; // the machine booted less than 3 s ago
         };
-        let shared = Shared::starting_at(quick, long_ago);
-        record(&mut shared.lock(), pass(), Instant::now());
+        let (shared, mut recorder) = Shared::starting_at(quick, long_ago);
+        recorder.record_at(pass(), Instant::now());
         let (status, body, _) = call(&shared, Method::GET, "/livez");
         assert_eq!(status, 503);
         assert!(body.contains("no progress"), "{body}");

@@ -2,16 +2,18 @@
 //! (jittered), sooner after a token rotation, with backoff while checks are
 //! inconclusive.
 //!
-//! The loop is the only writer of [`State`]; the HTTP handlers only read
-//! it, so a probe never causes an STS call: STS traffic depends on the
-//! interval, on token rotations and on inconclusive retries, never on how
-//! often anyone asks.
+//! Invariant: the loop is the only writer of the [`state`] (it holds the
+//! one [`Recorder`]); the HTTP handlers only read copies, so a probe never
+//! causes an STS call: STS traffic depends on the interval, on token
+//! rotations and on inconclusive retries, never on how often anyone asks.
+//!
+//! Imports `check`, `report`, `sts` and its own submodules; never
+//! `server`, `metrics` or `app`.
 
 mod limiter;
 mod rotation;
 pub mod state;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::info;
@@ -22,72 +24,84 @@ use crate::report::Verdict;
 use crate::sts::Sts;
 use limiter::LogLimiter;
 use rotation::RotationWatch;
-pub use state::{Checked, Settings, Shared, State};
+use state::{Checked, Recorder};
+// What `serve` needs to start the loop.
+pub use state::{Settings, Shared};
 
 /// The first retry after an inconclusive check; doubles up to the interval.
 pub const FIRST_INCONCLUSIVE_RETRY: Duration = Duration::from_secs(5);
 
-/// Runs checks for as long as the returned future is polled: once at
-/// start, then every interval (jittered), sooner after a token rotation,
-/// and with backoff while checks are inconclusive.
-pub async fn run(cfg: CheckConfig, env: AwsEnv, shared: Arc<Shared>) {
-    let settings = shared.lock().settings;
-    let counters = shared.lock().sts_counters.clone();
+/// Runs checks for as long as the returned future is polled, recording
+/// each with `recorder`: once at start, then every interval (jittered),
+/// sooner after a token rotation, and with backoff while checks are
+/// inconclusive.
+pub async fn run(cfg: CheckConfig, env: AwsEnv, mut recorder: Recorder) {
+    let counters = recorder.sts_counters();
     let sts = Sts::from_env(deadline(Instant::now(), cfg.timeout), counters).await;
+    let mut pacing = Pacing::new(recorder.settings().interval);
     let mut rotation = RotationWatch::new(env.token_file.clone());
-    let mut retry = FIRST_INCONCLUSIVE_RETRY;
     let mut log = LogLimiter::default();
     loop {
         let started = Instant::now();
-        shared.lock().progress_at = started;
-        let checked_at = SystemTime::now();
-        let report = check(&cfg, &env, &sts, checked_at, started).await;
-        let duration = started.elapsed();
-        let verdict = report.verdict;
-        let wait = if verdict == Verdict::Inconclusive {
-            let wait = retry.min(settings.interval);
-            retry = retry.saturating_mul(2);
-            wait
-        } else {
-            retry = FIRST_INCONCLUSIVE_RETRY;
-            settings.interval
-        };
-        let (latest, change, wait) = {
-            let mut state = shared.lock();
-            let change = state.record(
-                Checked {
-                    report,
-                    checked_at,
-                    started,
-                    finished: Instant::now(),
-                },
-                duration,
-            );
-            // A pass that inconclusive checks ride on is checked again when
-            // it goes stale, so that the flip is logged when it happens.
-            let now = Instant::now();
-            let wait = match state.stale_at() {
-                Some(at) if at > now => jitter(wait).min(at - now + STALE_MARGIN),
-                _ => jitter(wait),
-            };
-            state.next_check_at = SystemTime::now().checked_add(wait);
-            state.progress_at = now;
-            (state.latest.clone(), change, wait)
-        };
-        if let Some(latest) = latest {
-            log.after_check(&latest.report, &change, wait);
-        }
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = rotation.rotated(started) => {
-                info!("the token volume changed (a kubelet rotation); checking again now");
-            }
+        recorder.note_progress(started);
+        let checked = check_once(&cfg, &env, &sts, started).await;
+        let wait = jitter(pacing.after(checked.report.verdict));
+        let recorded = recorder.record(checked, wait);
+        log.after_check(&recorded.checked.report, &recorded.change, recorded.wait);
+        next_check(recorded.wait, &mut rotation, started).await;
+    }
+}
+
+/// One check, started at `started`, as the state keeps it.
+async fn check_once(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, started: Instant) -> Checked {
+    let checked_at = SystemTime::now();
+    let report = check(cfg, env, sts, checked_at, started).await;
+    Checked {
+        report,
+        checked_at,
+        started,
+        finished: Instant::now(),
+    }
+}
+
+/// Waits `wait`, or less if the kubelet rotates the token meanwhile.
+async fn next_check(wait: Duration, rotation: &mut RotationWatch, last_check: Instant) {
+    tokio::select! {
+        () = tokio::time::sleep(wait) => {}
+        () = rotation.rotated(last_check) => {
+            info!("the token volume changed (a kubelet rotation); checking again now");
         }
     }
 }
 
-/// How long after a pass goes stale the check that notices it starts.
-const STALE_MARGIN: Duration = Duration::from_millis(100);
+/// The wait after a check, before jitter: the interval after a conclusive
+/// check; while checks are inconclusive, [`FIRST_INCONCLUSIVE_RETRY`],
+/// doubling up to the interval.
+#[derive(Debug)]
+struct Pacing {
+    interval: Duration,
+    retry: Duration,
+}
+
+impl Pacing {
+    fn new(interval: Duration) -> Self {
+        Pacing {
+            interval,
+            retry: FIRST_INCONCLUSIVE_RETRY,
+        }
+    }
+
+    fn after(&mut self, verdict: Verdict) -> Duration {
+        if verdict == Verdict::Inconclusive {
+            let wait = self.retry.min(self.interval);
+            self.retry = self.retry.saturating_mul(2);
+            wait
+        } else {
+            self.retry = FIRST_INCONCLUSIVE_RETRY;
+            self.interval
+        }
+    }
+}
 
 /// `d` ±10%, so that a fleet rolled out together spreads its checks.
 fn jitter(d: Duration) -> Duration {
@@ -104,5 +118,24 @@ mod tests {
             let d = jitter(Duration::from_secs(300));
             assert!(d >= Duration::from_secs(270) && d <= Duration::from_secs(330));
         }
+    }
+
+    #[test]
+    fn inconclusive_checks_back_off_from_five_seconds_up_to_the_interval() {
+        let mut pacing = Pacing::new(Duration::from_secs(30));
+        let waits: Vec<u64> = [
+            Verdict::Inconclusive,
+            Verdict::Inconclusive,
+            Verdict::Inconclusive,
+            Verdict::Inconclusive,
+            Verdict::Inconclusive,
+            Verdict::Fail,
+            Verdict::Inconclusive,
+            Verdict::Pass,
+        ]
+        .into_iter()
+        .map(|v| pacing.after(v).as_secs())
+        .collect();
+        assert_eq!(waits, [5, 10, 20, 30, 30, 30, 5, 30]);
     }
 }

@@ -1,12 +1,18 @@
 //! The state `serve`'s loop shares with the HTTP layer: the latest checks,
 //! what /readyz serves from them, and the loop's counters.
 //!
+//! Invariant: the loop is the only writer. [`Shared::new`] makes the one
+//! [`Recorder`], which is not `Clone` and alone can change the state;
+//! everyone else holds an `Arc<Shared>`, which can only take a copy.
+//!
 //! Invariant: /readyz serves the latest *conclusive* verdict. An
 //! inconclusive check (STS unreachable, throttled) leaves a pass standing
 //! until that pass is older than `--stale-after`; a failing check flips
 //! readiness at once. [`State::readiness`] is the only place that decides it.
+//!
+//! Imports `report`, `histogram` and `traffic`'s counters; never `server`,
+//! `metrics` or `app`, which read it.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -32,7 +38,8 @@ impl Settings {
     }
 }
 
-/// A check's result as the loop keeps it.
+/// A check's result as the loop keeps it. Shared, never changed, once
+/// recorded.
 #[derive(Debug)]
 pub struct Checked {
     pub report: Report,
@@ -44,45 +51,46 @@ pub struct Checked {
     pub finished: Instant,
 }
 
-/// What the HTTP layer reads, from a copy (see `Shared`).
+/// What the HTTP layer reads, from a copy ([`Shared::snapshot`]).
 #[derive(Debug, Clone)]
 pub struct State {
-    pub settings: Settings,
+    settings: Settings,
     /// The latest check, whatever its verdict.
-    pub latest: Option<Arc<Checked>>,
+    latest: Option<Arc<Checked>>,
     /// The latest check whose verdict was pass or fail.
-    pub conclusive: Option<Arc<Checked>>,
+    conclusive: Option<Arc<Checked>>,
     /// When the served verdict or the set of findings last changed.
-    pub last_change_at: Option<SystemTime>,
+    last_change_at: Option<SystemTime>,
     /// The verdict /readyz served when the last check was recorded, or
     /// when the loop last noticed a pass going stale.
-    pub served: Option<Verdict>,
-    pub consecutive_inconclusive: u32,
-    pub next_check_at: Option<SystemTime>,
+    served: Option<Verdict>,
+    consecutive_inconclusive: u32,
+    next_check_at: Option<SystemTime>,
     /// When the loop last showed it was alive.
-    pub progress_at: Instant,
+    progress_at: Instant,
     /// Checks run, by verdict: pass, fail, inconclusive.
-    pub checks: [u64; 3],
-    pub durations: Histogram,
-    /// STS requests sent, by the loop's AWS configuration.
-    pub sts_counters: Arc<StsCounters>,
-    /// Connections the HTTP layer closed at its cap to make room for a new
-    /// one; counted by `server`, like `sts_counters` outside the loop.
-    pub connections_evicted: Arc<AtomicU64>,
+    checks: [u64; 3],
+    durations: Histogram,
+    /// STS requests sent, counted by the loop's own HTTP client: a copy
+    /// of the state reads the live counters.
+    sts_counters: Arc<StsCounters>,
 }
 
-/// The state behind a lock the HTTP layer holds only to copy from.
+/// The state behind a lock that readers hold only to copy from.
 #[derive(Debug)]
 pub struct Shared(Mutex<State>);
 
 impl Shared {
-    pub fn new(settings: Settings) -> Self {
+    /// The state of a loop that has not checked yet: the handle readers
+    /// share, and the loop's one [`Recorder`].
+    pub fn new(settings: Settings) -> (Arc<Shared>, Recorder) {
         Shared::starting_at(settings, Instant::now())
     }
 
-    /// A state whose loop last showed progress at `progress_at`.
-    pub fn starting_at(settings: Settings, progress_at: Instant) -> Self {
-        Shared(Mutex::new(State {
+    /// Like [`Shared::new`], for a loop that last showed progress at
+    /// `progress_at`.
+    pub fn starting_at(settings: Settings, progress_at: Instant) -> (Arc<Shared>, Recorder) {
+        let shared = Arc::new(Shared(Mutex::new(State {
             settings,
             latest: None,
             conclusive: None,
@@ -94,16 +102,95 @@ impl Shared {
             checks: [0; 3],
             durations: Histogram::default(),
             sts_counters: Arc::default(),
-            connections_evicted: Arc::default(),
-        }))
+        })));
+        let recorder = Recorder {
+            shared: shared.clone(),
+        };
+        (shared, recorder)
     }
 
-    /// The state. A handler that panicked while holding the lock cannot
-    /// have left it half-written (every write is one assignment), so a
-    /// poisoned lock is still read.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    /// A copy of the state to answer from. The lock is held for the copy
+    /// alone, never while an answer is rendered: the loop waits on it to
+    /// record a check.
+    pub fn snapshot(&self) -> State {
+        self.lock().clone()
+    }
+
+    /// The state. Readers hold the lock only to copy, and the one writer
+    /// is the loop, whose panic ends `serve` (/livez reports the stall
+    /// until then), so a poisoned lock is still read.
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The loop's handle on the state, and the only way to change it: not
+/// `Clone`, and made only by [`Shared::new`] with the state it writes.
+#[derive(Debug)]
+pub struct Recorder {
+    shared: Arc<Shared>,
+}
+
+/// How long after a pass goes stale the check that notices it starts.
+const STALE_MARGIN: Duration = Duration::from_millis(100);
+
+impl Recorder {
+    pub(super) fn settings(&self) -> Settings {
+        self.shared.lock().settings
+    }
+
+    /// The counters the loop's STS client adds to.
+    pub(super) fn sts_counters(&self) -> Arc<StsCounters> {
+        self.shared.lock().sts_counters.clone()
+    }
+
+    /// The loop is alive at `at`: /livez counts a stall from here.
+    pub(super) fn note_progress(&mut self, at: Instant) {
+        self.shared.lock().progress_at = at;
+    }
+
+    /// Records a finished check, and when the next one starts: in `wait`,
+    /// or sooner, just after the pass that inconclusive checks ride on
+    /// goes stale, so that the flip is logged when it happens. One step
+    /// under the lock, so a copy never has a check without its schedule.
+    pub(super) fn record(&mut self, checked: Checked, wait: Duration) -> Recorded {
+        let checked = Arc::new(checked);
+        let mut state = self.shared.lock();
+        let change = state.record(checked.clone());
+        let now = Instant::now();
+        let wait = match state.stale_at() {
+            Some(at) if at > now => wait.min(at - now + STALE_MARGIN),
+            _ => wait,
+        };
+        state.next_check_at = SystemTime::now().checked_add(wait);
+        state.progress_at = now;
+        Recorded {
+            checked,
+            change,
+            wait,
+        }
+    }
+
+    /// Records `report` as a check that started and finished at `at`,
+    /// without a schedule, for tests of the readers.
+    #[cfg(test)]
+    pub(crate) fn record_at(&mut self, report: Report, at: Instant) {
+        self.shared.lock().record(Arc::new(Checked {
+            report,
+            checked_at: SystemTime::now(),
+            started: at,
+            finished: at,
+        }));
+    }
+}
+
+/// A recorded check, for the loop's log and its sleep.
+#[derive(Debug)]
+pub(super) struct Recorded {
+    pub(super) checked: Arc<Checked>,
+    pub(super) change: Change,
+    /// How long until the next check.
+    pub(super) wait: Duration,
 }
 
 /// Whether /readyz answers 200, and the one line that says why.
@@ -115,6 +202,45 @@ pub struct Readiness {
 }
 
 impl State {
+    /// The latest check, whatever its verdict.
+    pub fn latest(&self) -> Option<&Checked> {
+        self.latest.as_deref()
+    }
+
+    /// The latest check whose verdict was pass or fail.
+    pub fn conclusive(&self) -> Option<&Checked> {
+        self.conclusive.as_deref()
+    }
+
+    /// When the served verdict or the set of findings last changed.
+    pub fn last_change_at(&self) -> Option<SystemTime> {
+        self.last_change_at
+    }
+
+    pub fn next_check_at(&self) -> Option<SystemTime> {
+        self.next_check_at
+    }
+
+    /// Inconclusive checks since the last conclusive one.
+    pub fn consecutive_inconclusive(&self) -> u32 {
+        self.consecutive_inconclusive
+    }
+
+    /// Checks run since start with `verdict`.
+    pub fn checks(&self, verdict: Verdict) -> u64 {
+        self.checks[slot(verdict)]
+    }
+
+    /// How long the checks took.
+    pub fn durations(&self) -> &Histogram {
+        &self.durations
+    }
+
+    /// STS requests sent since start, by action and outcome.
+    pub fn sts_counters(&self) -> &StsCounters {
+        &self.sts_counters
+    }
+
     /// The verdict /readyz serves, and why. See the module invariant.
     pub fn readiness(&self, now: Instant) -> Readiness {
         let Some(latest) = &self.latest else {
@@ -188,7 +314,7 @@ impl State {
 
     /// When a pass that inconclusive checks are riding on goes stale, if
     /// that is what /readyz serves now.
-    pub fn stale_at(&self) -> Option<Instant> {
+    fn stale_at(&self) -> Option<Instant> {
         let latest = self.latest.as_ref()?;
         let pass = self.conclusive.as_ref()?;
         (latest.report.verdict == Verdict::Inconclusive && pass.report.verdict == Verdict::Pass)
@@ -197,18 +323,13 @@ impl State {
     }
 
     /// Records a finished check; returns what changed, for the log.
-    pub(crate) fn record(&mut self, checked: Checked, duration: Duration) -> Change {
+    fn record(&mut self, checked: Arc<Checked>) -> Change {
         let served_before = self.served;
         let before_codes = self.latest.as_ref().map(|l| codes(&l.report));
         let verdict = checked.report.verdict;
-        let checked = Arc::new(checked);
-        let slot = match verdict {
-            Verdict::Pass => 0,
-            Verdict::Fail => 1,
-            Verdict::Inconclusive => 2,
-        };
-        self.checks[slot] += 1;
-        self.durations.observe(duration);
+        self.checks[slot(verdict)] += 1;
+        self.durations
+            .observe(checked.finished.saturating_duration_since(checked.started));
         if verdict == Verdict::Inconclusive {
             self.consecutive_inconclusive += 1;
         } else {
@@ -233,6 +354,15 @@ impl State {
     }
 }
 
+/// Where [`State::checks`] counts `verdict`.
+fn slot(verdict: Verdict) -> usize {
+    match verdict {
+        Verdict::Pass => 0,
+        Verdict::Fail => 1,
+        Verdict::Inconclusive => 2,
+    }
+}
+
 /// The findings that make a report different from another, for deciding
 /// whether anything changed: codes with their severity, in order.
 fn codes(report: &Report) -> Vec<(Code, Severity)> {
@@ -251,49 +381,59 @@ pub(super) fn round_secs(d: Duration) -> Duration {
 
 /// What one check changed, for the log.
 #[derive(Debug)]
-pub(crate) struct Change {
+pub(super) struct Change {
     pub(super) first: bool,
     pub(super) served_before: Verdict,
     pub(super) served: Readiness,
     pub(super) changed: bool,
 }
 
+/// `serve`'s defaults (`--interval 5m`, `--stale-after` three intervals,
+/// `--timeout 60s`), for tests of the state and its readers.
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::report::sample::{denied, pass, throttled};
-
-    pub(crate) fn settings() -> Settings {
+impl Settings {
+    pub(crate) fn serve_defaults() -> Self {
         Settings {
             interval: Duration::from_secs(300),
             stale_after: Duration::from_secs(900),
             timeout: Duration::from_secs(60),
         }
     }
+}
 
-    pub(crate) fn record(state: &mut State, report: Report, at: Instant) -> Change {
-        state.record(
-            Checked {
-                report,
-                checked_at: SystemTime::now(),
-                started: at,
-                finished: at,
-            },
-            Duration::from_millis(5),
-        )
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::sample::{denied, pass, throttled};
+
+    fn settings() -> Settings {
+        Settings::serve_defaults()
+    }
+
+    fn checked(report: Report, at: Instant) -> Checked {
+        Checked {
+            report,
+            checked_at: SystemTime::now(),
+            started: at,
+            finished: at,
+        }
+    }
+
+    fn record(state: &mut State, report: Report, at: Instant) -> Change {
+        state.record(Arc::new(checked(report, at)))
     }
 
     #[test]
     fn not_ready_before_the_first_verdict() {
-        let shared = Shared::new(settings());
-        let r = shared.lock().readiness(Instant::now());
+        let (shared, _recorder) = Shared::new(settings());
+        let r = shared.snapshot().readiness(Instant::now());
         assert_eq!(r.verdict.http_status(), 503);
         assert!(r.reason.contains("first check"), "{}", r.reason);
     }
 
     #[test]
     fn an_inconclusive_check_keeps_a_fresh_pass_ready_until_stale_after() {
-        let shared = Shared::new(settings());
+        let (shared, _recorder) = Shared::new(settings());
         let mut state = shared.lock();
         let t0 = Instant::now();
         record(&mut state, pass(), t0);
@@ -317,7 +457,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_pass_going_stale_is_a_change_even_with_the_same_findings() {
-        let shared = Shared::new(settings());
+        let (shared, _recorder) = Shared::new(settings());
         let mut state = shared.lock();
         let t0 = Instant::now();
         record(&mut state, pass(), t0);
@@ -336,7 +476,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_definitive_failure_flips_readiness_at_once() {
-        let shared = Shared::new(settings());
+        let (shared, _recorder) = Shared::new(settings());
         let mut state = shared.lock();
         let t0 = Instant::now();
         record(&mut state, pass(), t0);
@@ -353,7 +493,7 @@ pub(crate) mod tests {
 
     #[test]
     fn an_unchanged_pass_is_not_a_change() {
-        let shared = Shared::new(settings());
+        let (shared, _recorder) = Shared::new(settings());
         let mut state = shared.lock();
         let t0 = Instant::now();
         assert!(record(&mut state, pass(), t0).first);
@@ -365,8 +505,8 @@ pub(crate) mod tests {
 
     #[test]
     fn the_loop_is_stalled_after_two_intervals_without_progress() {
-        let shared = Shared::new(settings());
-        let state = shared.lock();
+        let (shared, _recorder) = Shared::new(settings());
+        let state = shared.snapshot();
         let t0 = state.progress_at;
         assert_eq!(state.stalled(t0 + Duration::from_secs(600)), None);
         let stalled = state.stalled(t0 + Duration::from_secs(601)).unwrap();
@@ -381,5 +521,23 @@ pub(crate) mod tests {
             timeout: Duration::from_secs(60),
         };
         assert_eq!(s.stall_after(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_pass_riding_on_inconclusive_checks_is_checked_again_when_it_goes_stale() {
+        let (shared, mut recorder) = Shared::new(settings());
+        let t0 = Instant::now();
+        let first = recorder.record(checked(pass(), t0), Duration::from_secs(300));
+        assert_eq!(first.wait, Duration::from_secs(300));
+        let riding = recorder.record(checked(throttled(), t0), Duration::from_secs(3600));
+        // The pass of t0 goes stale at t0 + 900 s (--stale-after).
+        let wait = riding.wait;
+        assert!(wait <= Duration::from_secs(900) + STALE_MARGIN, "{wait:?}");
+        assert!(wait > Duration::from_secs(899), "{wait:?}");
+        let copy = shared.snapshot();
+        let latest = copy.latest().map(|l| l.report.verdict);
+        assert_eq!(latest, Some(Verdict::Inconclusive));
+        assert!(copy.next_check_at().is_some());
+        assert_eq!(copy.checks(Verdict::Pass), 1);
     }
 }
