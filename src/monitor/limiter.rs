@@ -23,22 +23,90 @@ const FINDINGS_LOG_EVERY: Duration = Duration::from_secs(60);
 /// most every [`FAILURE_LOG_EVERY`]. Quiet while nothing changes.
 #[derive(Debug, Default)]
 pub(super) struct LogLimiter {
+    /// When the last line that counts against the limits was written.
     last_log: Option<Instant>,
 }
 
+/// What one check is worth in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// The first check: its report, and what /readyz now answers.
+    First,
+    /// The served verdict changed: the report, and the change.
+    ReadinessChanged,
+    /// A pass whose findings changed (a warning came or went): the report.
+    PassChanged,
+    /// A pass like the one before: a debug line.
+    PassUnchanged,
+    /// A failing or inconclusive check due for a line: its report if its
+    /// findings changed, then where readiness stands.
+    Reminder { findings_changed: bool },
+    /// A failing or inconclusive check soon after the last line: a debug
+    /// line.
+    Recent,
+}
+
 impl LogLimiter {
+    /// Logs what a recorded check is worth; `wait` is the time until the
+    /// next one.
     pub(super) fn after_check(&mut self, report: &Report, change: &Change, wait: Duration) {
-        let next = humantime::format_duration(round_secs(wait));
-        let served = &change.served;
-        let since_last = self.last_log.map(|at| at.elapsed());
-        if change.first {
+        let entry = self.entry(report.verdict, change, Instant::now());
+        write(entry, report, change, wait);
+    }
+
+    /// Which entry a check with `verdict` that made `change` is worth at
+    /// `now`; remembers when it wrote a line that counts against the
+    /// limits (a pass's lines do not).
+    fn entry(&mut self, verdict: Verdict, change: &Change, now: Instant) -> Entry {
+        let entry = if change.first {
+            Entry::First
+        } else if change.served_before != change.served.verdict {
+            Entry::ReadinessChanged
+        } else if verdict == Verdict::Pass {
+            if change.changed {
+                Entry::PassChanged
+            } else {
+                Entry::PassUnchanged
+            }
+        } else {
+            let due = if change.changed {
+                FINDINGS_LOG_EVERY
+            } else {
+                FAILURE_LOG_EVERY
+            };
+            let since_last = self.last_log.map(|at| now.saturating_duration_since(at));
+            if since_last.is_some_and(|s| s < due) {
+                Entry::Recent
+            } else {
+                Entry::Reminder {
+                    findings_changed: change.changed,
+                }
+            }
+        };
+        if matches!(
+            entry,
+            Entry::First | Entry::ReadinessChanged | Entry::Reminder { .. }
+        ) {
+            self.last_log = Some(now);
+        }
+        entry
+    }
+}
+
+/// Writes the lines of `entry`.
+fn write(entry: Entry, report: &Report, change: &Change, wait: Duration) {
+    let next = humantime::format_duration(round_secs(wait));
+    let served = &change.served;
+    match entry {
+        Entry::First => {
             report.log();
             info!(
                 ready = served.verdict == Verdict::Pass,
                 "first check done; /readyz now answers {}; next check in {next}",
                 served.verdict.http_status()
             );
-        } else if change.served_before != served.verdict {
+        }
+        Entry::ReadinessChanged => {
             report.log();
             let line = format!(
                 "readiness changed: {} -> {}: {}",
@@ -51,24 +119,12 @@ impl LogLimiter {
             } else {
                 error!(ready = false, "{line}");
             }
-        } else if report.verdict == Verdict::Pass {
-            if change.changed {
-                report.log();
-            } else {
-                debug!("check passed; nothing changed; next check in {next}");
-            }
-            return;
-        } else {
-            let due = if change.changed {
-                FINDINGS_LOG_EVERY
-            } else {
-                FAILURE_LOG_EVERY
-            };
-            if since_last.is_some_and(|s| s < due) {
-                debug!("still {}; logged recently", report.verdict.as_str());
-                return;
-            }
-            if change.changed {
+        }
+        Entry::PassChanged => report.log(),
+        Entry::PassUnchanged => debug!("check passed; nothing changed; next check in {next}"),
+        Entry::Recent => debug!("still {}; logged recently", report.verdict.as_str()),
+        Entry::Reminder { findings_changed } => {
+            if findings_changed {
                 report.log();
             }
             if served.verdict == Verdict::Pass {
@@ -85,6 +141,93 @@ impl LogLimiter {
                 );
             }
         }
-        self.last_log = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::state::Readiness;
+
+    /// A check's change, as `State::record` reports it.
+    fn change(first: bool, before: Verdict, served: Verdict, changed: bool) -> Change {
+        Change {
+            first,
+            served_before: before,
+            served: Readiness {
+                verdict: served,
+                reason: "why".to_owned(),
+            },
+            changed,
+        }
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn the_same_failure_is_logged_again_only_every_failure_log_every() {
+        let mut log = LogLimiter::default();
+        let t0 = Instant::now();
+        let fail = Verdict::Fail;
+        let first = change(true, Verdict::Inconclusive, fail, true);
+        assert_eq!(log.entry(fail, &first, t0), Entry::First);
+        let same = change(false, fail, fail, false);
+        assert_eq!(log.entry(fail, &same, t0 + secs(300)), Entry::Recent);
+        let just_before = t0 + FAILURE_LOG_EVERY - secs(1);
+        assert_eq!(log.entry(fail, &same, just_before), Entry::Recent);
+        let due = Entry::Reminder {
+            findings_changed: false,
+        };
+        assert_eq!(log.entry(fail, &same, t0 + FAILURE_LOG_EVERY), due);
+        // The reminder starts the next period.
+        let after = t0 + FAILURE_LOG_EVERY + secs(300);
+        assert_eq!(log.entry(fail, &same, after), Entry::Recent);
+    }
+
+    #[test]
+    fn a_change_of_readiness_is_always_logged() {
+        let mut log = LogLimiter::default();
+        let t0 = Instant::now();
+        let first = change(true, Verdict::Inconclusive, Verdict::Fail, true);
+        assert_eq!(log.entry(Verdict::Fail, &first, t0), Entry::First);
+        let recovered = change(false, Verdict::Fail, Verdict::Pass, true);
+        let entry = log.entry(Verdict::Pass, &recovered, t0 + secs(1));
+        assert_eq!(entry, Entry::ReadinessChanged);
+        let failed_again = change(false, Verdict::Pass, Verdict::Fail, true);
+        let entry = log.entry(Verdict::Fail, &failed_again, t0 + secs(2));
+        assert_eq!(entry, Entry::ReadinessChanged);
+    }
+
+    #[test]
+    fn changed_findings_of_a_failure_are_logged_at_most_every_findings_log_every() {
+        let mut log = LogLimiter::default();
+        let t0 = Instant::now();
+        let first = change(true, Verdict::Inconclusive, Verdict::Inconclusive, true);
+        assert_eq!(log.entry(Verdict::Inconclusive, &first, t0), Entry::First);
+        // Throttled, then unreachable: the served verdict holds.
+        let churn = change(false, Verdict::Inconclusive, Verdict::Inconclusive, true);
+        let soon = t0 + FINDINGS_LOG_EVERY - secs(1);
+        assert_eq!(
+            log.entry(Verdict::Inconclusive, &churn, soon),
+            Entry::Recent
+        );
+        let due = Entry::Reminder {
+            findings_changed: true,
+        };
+        let later = t0 + FINDINGS_LOG_EVERY;
+        assert_eq!(log.entry(Verdict::Inconclusive, &churn, later), due);
+    }
+
+    #[test]
+    fn a_pass_is_quiet_unless_its_findings_changed() {
+        let mut log = LogLimiter::default();
+        let t0 = Instant::now();
+        let same = change(false, Verdict::Pass, Verdict::Pass, false);
+        assert_eq!(log.entry(Verdict::Pass, &same, t0), Entry::PassUnchanged);
+        let warned = change(false, Verdict::Pass, Verdict::Pass, true);
+        assert_eq!(log.entry(Verdict::Pass, &warned, t0), Entry::PassChanged);
+        assert_eq!(log.last_log, None, "passes do not count against the limits");
     }
 }
