@@ -11,10 +11,10 @@ use std::fmt::Write as _;
 use std::time::{Instant, SystemTime};
 
 use crate::histogram::Histogram;
-use crate::monitor::state::State;
+use crate::monitor::state::{Checked, State};
 use crate::report::Verdict;
 use crate::time::unix_secs_f64;
-use crate::traffic::{Action, Outcome};
+use crate::traffic::{Action, Outcome, StsCounters};
 
 /// The Content-Type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -24,7 +24,22 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: SystemTime) -> String {
     let mut out = String::with_capacity(4096);
     let m = &mut out;
+    build_info(m);
+    verdicts(m, state, now);
+    check_times(m, state);
+    histogram(
+        m,
+        "check_duration_seconds",
+        "How long each check took, retries included.",
+        state.durations(),
+    );
+    traffic(m, state.sts_counters(), connections_evicted);
+    token_expiry(m, state.latest(), wall);
+    findings(m, state.latest());
+    out
+}
 
+fn build_info(m: &mut String) {
     header(
         m,
         "build_info",
@@ -36,12 +51,14 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
         "irsa_doctor_build_info{{version=\"{}\"}} 1",
         escape(env!("CARGO_PKG_VERSION"))
     );
+}
 
+/// Readiness, the latest verdict and the checks run by verdict.
+fn verdicts(m: &mut String, state: &State, now: Instant) {
     let ready = state.readiness(now).verdict == Verdict::Pass;
     header(m, "ready", "gauge", "1 while /readyz answers 200, else 0.");
     let _ = writeln!(m, "irsa_doctor_ready {}", u8::from(ready));
 
-    let latest = state.latest();
     header(
         m,
         "verdict",
@@ -50,7 +67,7 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
          the first check).",
     );
     for v in [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive] {
-        let on = latest.is_some_and(|l| l.report.verdict == v);
+        let on = state.latest().is_some_and(|l| l.report.verdict == v);
         let _ = writeln!(
             m,
             "irsa_doctor_verdict{{verdict=\"{}\"}} {}",
@@ -85,8 +102,10 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
         "irsa_doctor_consecutive_inconclusive_checks {}",
         state.consecutive_inconclusive()
     );
+}
 
-    if let Some(latest) = latest {
+fn check_times(m: &mut String, state: &State) {
+    if let Some(latest) = state.latest() {
         header(
             m,
             "last_check_timestamp_seconds",
@@ -112,14 +131,11 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
             unix_secs_f64(conclusive.checked_at)
         );
     }
+}
 
-    histogram(
-        m,
-        "check_duration_seconds",
-        "How long each check took, retries included.",
-        state.durations(),
-    );
-
+/// The requests that left the process, and the connections closed at
+/// the cap.
+fn traffic(m: &mut String, sts: &StsCounters, connections_evicted: u64) {
     header(
         m,
         "sts_requests_total",
@@ -135,7 +151,7 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
                 "irsa_doctor_sts_requests_total{{action=\"{}\",outcome=\"{}\"}} {}",
                 action.as_str(),
                 outcome.as_str(),
-                state.sts_counters().get(action, outcome)
+                sts.get(action, outcome)
             );
         }
     }
@@ -151,7 +167,9 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
         m,
         "irsa_doctor_http_connections_evicted_total {connections_evicted}"
     );
+}
 
+fn token_expiry(m: &mut String, latest: Option<&Checked>, wall: SystemTime) {
     let exp = latest.and_then(|l| l.report.token.as_ref()?.claims.exp);
     if let Some(exp) = exp {
         let now_secs = crate::time::unix_secs(wall);
@@ -168,7 +186,9 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
             exp.saturating_sub(now_secs)
         );
     }
+}
 
+fn findings(m: &mut String, latest: Option<&Checked>) {
     // One series per code and severity, however many findings share them.
     let active: BTreeSet<(&str, &str)> = latest
         .iter()
@@ -190,7 +210,6 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
             "irsa_doctor_finding_active{{code=\"{code}\",severity=\"{severity}\"}} 1"
         );
     }
-    out
 }
 
 fn header(m: &mut String, name: &str, kind: &str, help: &str) {
