@@ -251,7 +251,7 @@ impl Verdict {
     }
 
     /// The HTTP status `serve`'s /readyz answers for the verdict it serves
-    /// (see `monitor::readiness` for which verdict that is).
+    /// (see `monitor::state::State::readiness` for which verdict that is).
     pub fn http_status(self) -> u16 {
         match self {
             Verdict::Pass => 200,
