@@ -163,17 +163,10 @@ mod tests {
 
     #[test]
     fn a_kubelet_style_swap_changes_the_fingerprint() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = volume();
         let d = dir.path();
-        std::fs::create_dir(d.join("..2026_1")).unwrap();
-        std::fs::write(d.join("..2026_1/token"), "a").unwrap();
-        std::os::unix::fs::symlink("..2026_1", d.join("..data")).unwrap();
-        std::os::unix::fs::symlink("..data/token", d.join("token")).unwrap();
         let before = Fingerprint::of(&d.join("token"));
-        std::fs::create_dir(d.join("..2026_2")).unwrap();
-        std::fs::write(d.join("..2026_2/token"), "b").unwrap();
-        std::os::unix::fs::symlink("..2026_2", d.join("..data_tmp")).unwrap();
-        std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+        swap(d, 2);
         let after = Fingerprint::of(&d.join("token"));
         assert_ne!(before, after);
         assert_eq!(after, Fingerprint::of(&d.join("token")));
