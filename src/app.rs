@@ -26,7 +26,8 @@ use crate::env::AwsEnv;
 use crate::monitor::{Settings, Shared};
 use crate::report::Report;
 use crate::report::{exit, Verdict};
-use crate::sts::Sts;
+use crate::sts::{AwsSource, Sts};
+use aws_config::SdkConfig;
 
 /// How a command ended. Turned into the process's exit code in one place,
 /// [`Exit::code`], whose numbers the README documents.
@@ -283,8 +284,8 @@ impl Watchdog {
     }
 }
 
-/// Runs `serve` until SIGTERM or SIGINT; returns 0 then, or
-/// [`Exit::Usage`] when it cannot listen.
+/// Runs `serve` until SIGTERM or SIGINT; returns [`Exit::Stopped`] then,
+/// or [`Exit::Usage`] when it cannot listen.
 pub async fn run_serve(args: &ServeArgs) -> Exit {
     // Handlers first: a SIGTERM that arrives while starting up must still
     // mean a clean exit, not the default action of dying by the signal.
@@ -306,41 +307,132 @@ pub async fn run_serve(args: &ServeArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    let listen = listener
-        .local_addr()
-        .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
-    let env = AwsEnv::from_process();
-    let cfg = args.verify.check_config(&env, &Host::read());
-    let settings = Settings {
-        interval: args.interval,
-        stale_after: args.stale_after(),
-        timeout: cfg.timeout,
-    };
-    log_start("serve", &env, &cfg);
-    info!(
-        %listen,
-        interval = %humantime::format_duration(settings.interval),
-        stale_after = %humantime::format_duration(settings.stale_after),
-        shutdown_grace = %humantime::format_duration(args.shutdown_grace),
-        "irsa-doctor serve listening"
-    );
-    if settings.stale_after < settings.interval {
-        warn!(
-            "--stale-after is shorter than --interval: a single inconclusive check (STS \
-             throttled or unreachable) will make /readyz answer 503"
-        );
+    let settings = ServeSettings::from_process(args.clone());
+    serve(listener, settings, shutdown).await
+}
+
+/// Everything `serve` runs with besides its listener and its shutdown
+/// future: the flags, the AWS environment, the check's configuration and
+/// where the AWS configuration comes from.
+pub struct ServeSettings {
+    args: ServeArgs,
+    env: AwsEnv,
+    cfg: CheckConfig,
+    aws: AwsSource,
+}
+
+impl ServeSettings {
+    /// This process's: its AWS variables, its host, and AWS as an SDK in
+    /// this container would reach it.
+    fn from_process(args: ServeArgs) -> Self {
+        let env = AwsEnv::from_process();
+        let cfg = args.verify.check_config(&env, &Host::read());
+        ServeSettings {
+            args,
+            env,
+            cfg,
+            aws: AwsSource::Environment,
+        }
     }
-    let (shared, recorder) = Shared::new(settings);
+
+    /// Settings handed in, for tests and embedders: `flags` as they would
+    /// follow `irsa-doctor serve` on the command line (`--listen` is
+    /// ignored: the caller binds), `vars` as the AWS environment (nothing
+    /// is read from this process's), no host, and AWS reached through
+    /// `sdk`. A flag clap refuses is an error, with clap's message.
+    pub fn new(flags: &[&str], vars: &[(&str, &str)], sdk: SdkConfig) -> Result<Self, String> {
+        let argv = ["irsa-doctor", "serve"].iter().chain(flags);
+        let args = match Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Command::Serve(args) => args,
+            Command::Check(_) => return Err("not serve's flags".to_owned()),
+        };
+        let vars: std::collections::HashMap<&str, &str> = vars.iter().copied().collect();
+        let env = AwsEnv::from_lookup(|name| vars.get(name).map(|v| (*v).to_owned()));
+        let cfg = args.verify.check_config(&env, &Host::default());
+        Ok(ServeSettings {
+            args,
+            env,
+            cfg,
+            aws: AwsSource::Given(Box::new(sdk)),
+        })
+    }
+
+    fn monitor(&self) -> Settings {
+        Settings {
+            interval: self.args.interval,
+            stale_after: self.args.stale_after(),
+            timeout: self.cfg.timeout,
+        }
+    }
+}
+
+/// Serves probes on `listener` until `shutdown` resolves, with checks
+/// running on a thread of their own; then lets open requests finish, up to
+/// `--shutdown-grace`, and stops the checks. Takes its I/O as parameters,
+/// so that tests run it in process on `127.0.0.1:0`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    settings: ServeSettings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Exit {
+    let monitor = settings.monitor();
+    let ServeSettings {
+        args,
+        env,
+        cfg,
+        aws,
+    } = settings;
+    log_serve_start(&listener, &args, &env, &cfg, monitor);
+    let (shared, recorder) = Shared::new(monitor);
     // The loop gets a thread of its own: a check parsing a large answer or
     // stuck in a blocking read cannot delay a probe or the SIGTERM handler.
-    // It is not joined: it ends with the process.
-    if let Err(e) = on_check_thread(crate::monitor::run(cfg, env, recorder)) {
+    // Dropping `_stop` when serving ends stops the loop at its next await;
+    // a process that exits does not wait for it.
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let checks = async move {
+        tokio::select! {
+            () = crate::monitor::run(cfg, env, aws, recorder) => {}
+            _ = stopped => {}
+        }
+    };
+    if let Err(e) = on_check_thread(checks) {
         error!(%e, "could not start the check's thread");
         return Exit::Internal;
     }
     crate::server::serve(listener, shared, shutdown, args.shutdown_grace).await;
     info!("irsa-doctor serve stopped");
     Exit::Stopped
+}
+
+/// `serve`'s start lines: the check's configuration, then the address and
+/// the loop's timing.
+fn log_serve_start(
+    listener: &tokio::net::TcpListener,
+    args: &ServeArgs,
+    env: &AwsEnv,
+    cfg: &CheckConfig,
+    monitor: Settings,
+) {
+    let listen = listener
+        .local_addr()
+        .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    log_start("serve", env, cfg);
+    info!(
+        %listen,
+        interval = %humantime::format_duration(monitor.interval),
+        stale_after = %humantime::format_duration(monitor.stale_after),
+        shutdown_grace = %humantime::format_duration(args.shutdown_grace),
+        "irsa-doctor serve listening"
+    );
+    if monitor.stale_after < monitor.interval {
+        warn!(
+            "--stale-after is shorter than --interval: a single inconclusive check (STS \
+             throttled or unreachable) will make /readyz answer 503"
+        );
+    }
 }
 
 /// Resolves on the first SIGTERM (what the kubelet sends a container it

@@ -49,8 +49,8 @@ mod traffic;
 
 // The public surface: what the binary, the demo and the black-box tests
 // use. Everything else is private, so the dead-code lint sees dead code.
-pub use app::main;
+pub use app::{main, serve, Exit, ServeSettings};
 pub use arn::RoleArn;
 pub use config::DEFAULT_LISTEN;
-pub use report::{exit, Code, Kind, Step};
+pub use report::{exit, Code, Kind, Step, Verdict};
 pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, PATHS};

@@ -279,7 +279,32 @@ pub struct Sts {
     skip_chain: bool,
 }
 
+/// Where the AWS configuration comes from.
+#[derive(Debug, Clone)]
+pub enum AwsSource {
+    /// This process's environment and shared config files, as any AWS SDK
+    /// in this container would read them.
+    Environment,
+    /// A configuration the caller loaded: tests point it at a loopback
+    /// stand-in. Its HTTP client is replaced by the counting, bounded one.
+    Given(Box<SdkConfig>),
+}
+
 impl Sts {
+    /// Loads the configuration from `source`; see [`Sts::from_env`].
+    pub async fn load(source: &AwsSource, deadline: Instant, counters: Arc<StsCounters>) -> Self {
+        match source {
+            AwsSource::Environment => Self::from_env(deadline, counters).await,
+            AwsSource::Given(sdk) => {
+                let mut sdk = SdkConfig::clone(sdk).into_builder();
+                if let Some(client) = counting_client(counters) {
+                    sdk.set_http_client(Some(client));
+                }
+                Self::from_sdk_config(sdk.build())
+            }
+        }
+    }
+
     /// Loads region, endpoints and the credential chain from the
     /// environment and shared config files, like any AWS SDK in this
     /// container, with the SDK's default retries for the chain's own calls

@@ -21,7 +21,7 @@ use tracing::info;
 use crate::check::{check, deadline, CheckConfig};
 use crate::env::AwsEnv;
 use crate::report::Verdict;
-use crate::sts::Sts;
+use crate::sts::{AwsSource, Sts};
 use limiter::LogLimiter;
 use rotation::RotationWatch;
 use state::{Checked, Recorder};
@@ -31,13 +31,13 @@ pub use state::{Settings, Shared};
 /// The first retry after an inconclusive check; doubles up to the interval.
 pub const FIRST_INCONCLUSIVE_RETRY: Duration = Duration::from_secs(5);
 
-/// Runs checks for as long as the returned future is polled, recording
-/// each with `recorder`: once at start, then every interval (jittered),
-/// sooner after a token rotation, and with backoff while checks are
-/// inconclusive.
-pub async fn run(cfg: CheckConfig, env: AwsEnv, mut recorder: Recorder) {
+/// Runs checks against AWS as `aws` says, for as long as the returned
+/// future is polled, recording each with `recorder`: once at start, then
+/// every interval (jittered), sooner after a token rotation, and with
+/// backoff while checks are inconclusive.
+pub async fn run(cfg: CheckConfig, env: AwsEnv, aws: AwsSource, mut recorder: Recorder) {
     let counters = recorder.sts_counters();
-    let sts = Sts::from_env(deadline(Instant::now(), cfg.timeout), counters).await;
+    let sts = Sts::load(&aws, deadline(Instant::now(), cfg.timeout), counters).await;
     let mut pacing = Pacing::new(recorder.settings().interval);
     let mut rotation = RotationWatch::new(env.token_file.clone());
     let mut log = LogLimiter::default();
