@@ -8,16 +8,14 @@
 //! Needs root (for the mount namespace and chroot) and the musl release
 //! binary: `bash .ci/run` builds it and runs these tests as root.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::fake_aws::{FakeAws, Trust, ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
-use support::jwt::{Jwt, TokenVolume, ISSUER};
+use testkit::fake_aws::{FakeAws, Trust, ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::jwt::{Jwt, TokenVolume, ISSUER};
 
 /// What the image contains: the destinations of the final stage's COPY
 /// lines, in order.
@@ -171,7 +169,7 @@ async fn run_in_image(
     vol: &TokenVolume,
     sts_url: &str,
     timeout: &str,
-) -> support::Outcome {
+) -> testkit::Outcome {
     let token_mount = root.join(TOKEN_DIR.trim_start_matches('/'));
     let script = r#"set -e
 chroot_bin=$(command -v chroot)
@@ -202,7 +200,7 @@ exec env -i AWS_ROLE_ARN="$ROLE" \
         .await
         .expect("the chrooted run finished")
         .expect("unshare starts");
-    support::Outcome {
+    testkit::Outcome {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -212,13 +210,13 @@ exec env -i AWS_ROLE_ARN="$ROLE" \
 
 /// What both image runs need: root, the musl binary, and the STS stand-in
 /// over HTTPS, with the PEM of the CA that signed its certificate.
-async fn image_binary_and_https_sts() -> (PathBuf, String, support::fake_aws::FakeAwsServer) {
+async fn image_binary_and_https_sts() -> (PathBuf, String, testkit::fake_aws::FakeAwsServer) {
     assert!(
         is_root(),
         "this test needs root for chroot and a mount namespace (bash .ci/run runs as root)"
     );
     let binary = musl_binary();
-    let (ca_pem, acceptor) = support::test_ca_and_acceptor();
+    let (ca_pem, acceptor) = testkit::test_ca_and_acceptor();
     let aws = FakeAws::empty();
     aws.add_provider(ACCOUNT, ISSUER, &["sts.amazonaws.com"]);
     aws.add_role(ROLE_ARN, Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
