@@ -20,7 +20,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 # The test kit, a member of the Cargo workspace: cargo loads every member
-# before it builds anything, though the binary does not use it.
+# before it builds anything, though the binary does not use it
+# (tests/image.rs checks that every member is copied).
 COPY testkit ./testkit
 RUN case "${TARGETARCH:-amd64}" in \
       amd64) target=x86_64-unknown-linux-musl ;; \

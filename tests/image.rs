@@ -36,10 +36,11 @@ fn dockerfile() -> String {
     fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap()
 }
 
-/// The instructions of the last stage, continuation lines joined.
-fn final_stage() -> Vec<String> {
+/// The instructions before the last stage and those of the last stage,
+/// continuation lines joined.
+fn stages() -> (Vec<String>, Vec<String>) {
     let text = dockerfile().replace("\\\n", " ");
-    let lines: Vec<String> = text
+    let mut lines: Vec<String> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -49,7 +50,49 @@ fn final_stage() -> Vec<String> {
         .iter()
         .rposition(|l| l.to_ascii_uppercase().starts_with("FROM "))
         .expect("a FROM line");
-    lines[start..].to_vec()
+    let last = lines.split_off(start);
+    (lines, last)
+}
+
+/// The instructions of the last stage.
+fn final_stage() -> Vec<String> {
+    stages().1
+}
+
+/// The `members` of the `[workspace]` table in Cargo.toml, written on one
+/// line.
+fn workspace_members() -> Vec<String> {
+    let manifest =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let list = manifest
+        .split("\n[workspace]\n")
+        .nth(1)
+        .expect("a [workspace] table")
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("members = "))
+        .expect("members = [...] on one line");
+    list.trim_matches(['[', ']'])
+        .split(',')
+        .map(|m| m.trim().trim_matches('"').to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+#[test]
+fn dockerfile_build_stage_copies_every_workspace_member() {
+    // Cargo reads every member's manifest before it builds anything, so a
+    // member the build stage leaves out breaks `docker build`, which no
+    // test here runs.
+    let members = workspace_members();
+    assert!(!members.is_empty());
+    let (build_stage, _) = stages();
+    for member in members {
+        let copy = format!("COPY {member} ./{member}");
+        assert!(
+            build_stage.contains(&copy),
+            "no {copy:?} in {build_stage:?}"
+        );
+    }
 }
 
 #[test]
