@@ -11,7 +11,7 @@
 //!   client to probe it.
 //! - here: [`Doctor`], `irsa-doctor` as a child process with a cleared
 //!   environment (made with [`doctor!`]), moto's server as a third-party
-//!   STS, and a throwaway CA for HTTPS.
+//!   STS, the Python tools in `.venv`, and a throwaway CA for HTTPS.
 //!
 //! Invariant: every endpoint a test hands the binary is on 127.0.0.1, and
 //! IMDS is either a loopback stand-in or disabled. Nothing leaves the machine.
@@ -261,16 +261,22 @@ impl Drop for Moto {
     }
 }
 
-fn moto_server_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+/// A Python tool that `bash .ci/run` installs into `.venv` (moto's server,
+/// kubernetes-validate): the path the variable `var` names, as `.ci/run`
+/// sets it, else the one in the workspace root's `.venv`, else `name` on
+/// PATH.
+pub fn venv_tool(var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
         return p.into();
     }
-    // `.ci/run` makes the venv at the workspace root, this crate's parent.
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    // The workspace root is this crate's parent.
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.venv/bin")
+        .join(name);
     if venv.exists() {
         return venv;
     }
-    "moto_server".into()
+    name.into()
 }
 
 /// Starts moto's server on a free loopback port and waits for its
@@ -282,7 +288,7 @@ pub async fn start_moto() -> Moto {
         .local_addr()
         .unwrap()
         .port();
-    let path = moto_server_path();
+    let path = venv_tool("MOTO_SERVER", "moto_server");
     let mut child = Command::new(&path)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
