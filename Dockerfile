@@ -19,6 +19,10 @@ RUN apt-get update \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The test kit, a member of the Cargo workspace: cargo loads every member
+# before it builds anything, though the binary does not use it
+# (tests/image.rs checks that every member is copied).
+COPY testkit ./testkit
 RUN case "${TARGETARCH:-amd64}" in \
       amd64) target=x86_64-unknown-linux-musl ;; \
       arm64) target=aarch64-unknown-linux-musl ;; \

@@ -1,30 +1,17 @@
-//! `cargo run --example demo`: irsa-doctor against the embedded loopback
-//! STS stand-in, for one healthy pod and three broken ones, then the
-//! healthy pod's sidecar (`serve`) while its trust policy breaks. Each pod
-//! is a child process with its own environment and token volume, running
-//! exactly what the `irsa-doctor` binary runs; the demo prints each report
-//! and exit code, and what the sidecar's endpoints answer. Nothing leaves
-//! 127.0.0.1, and IMDS is disabled.
+//! `cargo run --example demo`: irsa-doctor against the loopback STS
+//! stand-in the tests use (testkit's), for one healthy pod and three broken
+//! ones, then the healthy pod's sidecar (`serve`) while its trust policy
+//! breaks. Each pod is a child process with its own environment and token
+//! volume, running exactly what the `irsa-doctor` binary runs; the demo
+//! prints each report and exit code, and what the sidecar's endpoints
+//! answer. Nothing leaves 127.0.0.1, and IMDS is disabled.
 
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use testkit::fake_aws::{self, FakeAws, Trust, ACCOUNT, ROLE_ARN};
+use testkit::jwt::{Jwt, TokenVolume, ISSUER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-// The stand-ins the black-box tests use (tests/support), as siblings so
-// that their `super::` paths resolve the same way.
-#[allow(dead_code)]
-#[path = "../tests/support/fake_aws.rs"]
-mod fake_aws;
-#[allow(dead_code)]
-#[path = "../tests/support/http.rs"]
-mod http;
-#[allow(dead_code)]
-#[path = "../tests/support/jwt.rs"]
-mod jwt;
-
-use fake_aws::{FakeAws, Trust, ACCOUNT, ROLE_ARN};
-use jwt::{Jwt, TokenVolume, ISSUER};
 
 /// Set in a child's environment: run irsa-doctor instead of the demo.
 const CHILD: &str = "IRSA_DOCTOR_DEMO_CHILD";

@@ -4,17 +4,8 @@
 //! writes a matching token volume, prints the environment a pod would have,
 //! and runs until its standard input closes.
 
+use testkit::{fake_aws, jwt};
 use tokio::io::AsyncReadExt;
-
-#[allow(dead_code)]
-#[path = "../tests/support/fake_aws.rs"]
-mod fake_aws;
-#[allow(dead_code)]
-#[path = "../tests/support/http.rs"]
-mod http;
-#[allow(dead_code)]
-#[path = "../tests/support/jwt.rs"]
-mod jwt;
 
 #[tokio::main]
 async fn main() {

@@ -2,31 +2,43 @@
 //! stand-ins: at least one per finding code, each provoked the way the real
 //! world provokes it, asserting the exit code and the JSON report.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
-use support::fake_aws::{
+use testkit::fake_aws::{
     self, FakeAws, Fault, Trust, ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
 };
-use support::jwt::{self, Jwt, TokenVolume};
-use support::{imds, Doctor};
+use testkit::jwt::{self, Jwt, TokenVolume};
+use testkit::{doctor, imds, Doctor, Outcome};
 
 fn healthy_token() -> TokenVolume {
     TokenVolume::new(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode())
 }
 
+/// `irsa-doctor check` for a pod the webhook has mutated: `AWS_ROLE_ARN`
+/// names [`ROLE_ARN`] and the token is `vol`'s, against the STS at `sts_url`.
+fn pod(sts_url: &str, vol: &TokenVolume) -> Doctor {
+    doctor!(sts_url).irsa(ROLE_ARN, &vol.path())
+}
+
 /// Runs `check --output json` for a pod with a healthy token against `sts`;
-/// `customize` adds the scenario's env and flags.
+/// `customize` adds the scenario's env, flags and files (in the pod's
+/// [`Doctor::home`]).
 async fn check_json(
     sts: &fake_aws::FakeAwsServer,
     customize: impl FnOnce(Doctor) -> Doctor,
-) -> support::Outcome {
+) -> Outcome {
     let vol = healthy_token();
-    customize(Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path()))
-        .json()
-        .await
+    customize(pod(&sts.url(), &vol)).json().await
+}
+
+/// [`check_json`] with the text report on stdout.
+async fn check_text(
+    sts: &fake_aws::FakeAwsServer,
+    customize: impl FnOnce(Doctor) -> Doctor,
+) -> Outcome {
+    let vol = healthy_token();
+    customize(pod(&sts.url(), &vol)).run().await
 }
 
 fn is_root() -> bool {
@@ -79,11 +91,7 @@ async fn healthy_pod_passes_with_one_concurrent_round_trip() {
 #[tokio::test]
 async fn text_report_puts_the_verdict_first_and_every_step_after() {
     let sts = FakeAws::healthy().await;
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .run()
-        .await;
+    let out = check_text(&sts, |d| d).await;
     assert_eq!(out.code, 0, "{}", out.stdout);
     let first = out.stdout.lines().next().unwrap();
     assert_eq!(
@@ -113,7 +121,7 @@ async fn env_not_injected_names_the_node_role_the_pod_falls_back_to() {
     let sts = FakeAws::healthy().await;
     sts.aws.add_key(imds::NODE_KEY, imds::NODE_ASSUMED_ARN);
     let imds = imds::start().await;
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .unset("AWS_EC2_METADATA_DISABLED")
         .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url())
         .arg("--expected-role-arn")
@@ -144,7 +152,7 @@ async fn env_not_injected_names_the_node_role_the_pod_falls_back_to() {
 #[tokio::test]
 async fn env_half_injected_says_the_webhook_adds_neither() {
     let sts = FakeAws::healthy().await;
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .env("AWS_ROLE_ARN", ROLE_ARN)
         .json()
         .await;
@@ -164,11 +172,10 @@ async fn env_half_injected_says_the_webhook_adds_neither() {
 #[tokio::test]
 async fn role_arn_invalid_is_caught_before_sts() {
     let sts = FakeAws::healthy().await;
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa("arn:aws:iam::1234:role/app", &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| {
+        d.env("AWS_ROLE_ARN", "arn:aws:iam::1234:role/app")
+    })
+    .await;
     assert_eq!(out.code, 1);
     let f = out.finding("ROLE_ARN_INVALID");
     assert!(f["message"]
@@ -183,10 +190,7 @@ async fn dangling_data_symlink_is_token_file_missing() {
     let sts = FakeAws::healthy().await;
     let vol = healthy_token();
     vol.break_data_link();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = pod(&sts.url(), &vol).json().await;
     assert_eq!(out.code, 1);
     let f = out.finding("TOKEN_FILE_MISSING");
     let message = f["message"].as_str().unwrap();
@@ -200,7 +204,7 @@ async fn dangling_data_symlink_is_token_file_missing() {
 #[tokio::test]
 async fn unmounted_volume_is_token_file_missing() {
     let sts = FakeAws::healthy().await;
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .irsa(
             ROLE_ARN,
             std::path::Path::new("/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
@@ -219,7 +223,7 @@ async fn token_owned_by_another_uid_is_unreadable_with_the_fsgroup_remedy() {
     let sts = FakeAws::healthy().await;
     let vol = healthy_token();
     let file = vol.data_file();
-    let mut doctor = Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path());
+    let mut doctor = pod(&sts.url(), &vol);
     if is_root() {
         // Like a kubelet without fsGroup: 0600, owned by root; we run as 65534.
         std::fs::set_permissions(vol.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -241,10 +245,7 @@ async fn token_owned_by_another_uid_is_unreadable_with_the_fsgroup_remedy() {
 async fn a_file_that_is_not_a_jwt_is_token_malformed() {
     let sts = FakeAws::healthy().await;
     let vol = TokenVolume::new("this-is-not-a-jwt\n");
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = pod(&sts.url(), &vol).json().await;
     assert_eq!(out.code, 1);
     assert!(out.finding("TOKEN_MALFORMED")["message"]
         .as_str()
@@ -257,10 +258,7 @@ async fn a_file_that_is_not_a_jwt_is_token_malformed() {
 async fn a_ten_megabyte_token_file_is_refused_not_read_whole() {
     let sts = FakeAws::healthy().await;
     let vol = TokenVolume::new(&"a".repeat(10 * 1024 * 1024));
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = pod(&sts.url(), &vol).json().await;
     assert_eq!(out.code, 1);
     assert!(out.finding("TOKEN_MALFORMED")["message"]
         .as_str()
@@ -273,10 +271,7 @@ async fn expired_token_is_token_expired() {
     let sts = FakeAws::healthy().await;
     let stale = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("exp", json!(jwt::now() - 3600));
     let vol = TokenVolume::new(&stale.encode());
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = pod(&sts.url(), &vol).json().await;
     assert_eq!(out.code, 1);
     let f = out.finding("TOKEN_EXPIRED");
     assert!(f["remedy"]
@@ -295,10 +290,7 @@ async fn wrong_audience_is_one_audience_mismatch_finding() {
     let sts = FakeAws::healthy().await;
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("aud", json!(["vault"]));
     let vol = TokenVolume::new(&token.encode());
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = pod(&sts.url(), &vol).json().await;
     assert_eq!(out.code, 1);
     assert_eq!(
         out.codes(),
@@ -318,10 +310,7 @@ async fn missing_audience_is_audience_mismatch() {
             .without("aud")
             .encode(),
     );
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = pod(&sts.url(), &vol).json().await;
     assert_eq!(out.code, 1);
     assert_eq!(
         out.finding("TOKEN_AUDIENCE_MISMATCH")["found"],
@@ -343,8 +332,7 @@ async fn custom_audience_passes_when_the_provider_registers_it() {
     let sts = aws.start().await;
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("aud", json!(["irsa.example.com"]));
     let vol = TokenVolume::new(&token.encode());
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
+    let out = pod(&sts.url(), &vol)
         .arg("--audience")
         .arg("irsa.example.com")
         .json()
@@ -423,11 +411,7 @@ async fn trust_denied_text_report_shows_expected_found_and_fix() {
     let sts = FakeAws::healthy().await;
     sts.aws
         .set_trust(ROLE_ARN, Trust::for_sa("other-namespace", SERVICE_ACCOUNT));
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .run()
-        .await;
+    let out = check_text(&sts, |d| d).await;
     assert_eq!(out.code, 1);
     assert!(
         out.stdout
@@ -475,12 +459,7 @@ async fn access_denied_is_final_by_default() {
 async fn sts_off_in_the_region_is_region_disabled() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::RegionDisabled);
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .env("AWS_REGION", "ap-east-1")
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d.env("AWS_REGION", "ap-east-1")).await;
     assert_eq!(out.code, 1);
     let f = out.finding("REGION_DISABLED");
     assert!(f["message"].as_str().unwrap().contains("ap-east-1"));
@@ -489,12 +468,7 @@ async fn sts_off_in_the_region_is_region_disabled() {
 #[tokio::test]
 async fn no_region_anywhere_is_a_warning_not_a_failure() {
     let sts = FakeAws::healthy().await;
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .unset("AWS_REGION")
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d.unset("AWS_REGION")).await;
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert_eq!(out.finding("REGION_MISSING")["severity"], "warning");
 }
@@ -505,8 +479,7 @@ async fn closed_port_is_sts_unreachable_and_inconclusive() {
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let vol = healthy_token();
-    let out = Doctor::new(&url)
-        .irsa(ROLE_ARN, &vol.path())
+    let out = pod(&url, &vol)
         .env("IRSA_DOCTOR_TIMEOUT", "2s")
         .json()
         .await;
@@ -576,12 +549,7 @@ async fn a_body_that_is_not_sts_xml_is_sts_error() {
     for fault in [Fault::Garbage, Fault::HtmlError] {
         let sts = FakeAws::healthy().await;
         sts.aws.always(fault.clone());
-        let vol = healthy_token();
-        let out = Doctor::new(&sts.url())
-            .irsa(ROLE_ARN, &vol.path())
-            .env("IRSA_DOCTOR_TIMEOUT", "2s")
-            .json()
-            .await;
+        let out = check_json(&sts, |d| d.env("IRSA_DOCTOR_TIMEOUT", "2s")).await;
         assert_eq!(out.code, 3, "{fault:?}: {}\n{}", out.stdout, out.stderr);
         out.finding("STS_ERROR");
     }
@@ -640,15 +608,13 @@ async fn a_refused_role_that_is_not_the_expected_one_is_role_mismatch_too() {
     let sts = FakeAws::healthy().await;
     sts.aws
         .set_trust(ROLE_ARN, Trust::for_sa("elsewhere", SERVICE_ACCOUNT));
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .env(
+    let out = check_json(&sts, |d| {
+        d.env(
             "IRSA_DOCTOR_EXPECTED_ROLE_ARN",
             "arn:aws:iam::111122223333:role/billing",
         )
-        .json()
-        .await;
+    })
+    .await;
     assert_eq!(out.code, 1);
     assert_eq!(out.codes(), ["TRUST_POLICY_DENIED", "ROLE_MISMATCH"]);
     let f = out.finding("ROLE_MISMATCH");
@@ -677,13 +643,7 @@ async fn json_logs_are_one_object_per_line() {
     let sts = FakeAws::healthy().await;
     sts.aws
         .set_trust(ROLE_ARN, Trust::for_sa("elsewhere", SERVICE_ACCOUNT));
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .arg("--log-format")
-        .arg("json")
-        .run()
-        .await;
+    let out = check_text(&sts, |d| d.arg("--log-format").arg("json")).await;
     assert_eq!(out.code, 1);
     let lines: Vec<serde_json::Value> = out
         .stderr
@@ -702,15 +662,13 @@ async fn json_logs_are_one_object_per_line() {
 #[tokio::test]
 async fn expected_role_with_another_path_but_same_name_matches() {
     let sts = FakeAws::healthy().await;
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .env(
+    let out = check_json(&sts, |d| {
+        d.env(
             "IRSA_DOCTOR_EXPECTED_ROLE_ARN",
             "arn:aws:iam::111122223333:role/app",
         )
-        .json()
-        .await;
+    })
+    .await;
     assert_eq!(out.code, 0, "{}", out.stdout);
 }
 
@@ -754,14 +712,15 @@ async fn a_credentials_file_profile_shadows_irsa() {
         "AKIAPROFILEEXAMPLE01",
         "arn:aws:iam::111122223333:user/dev-laptop",
     );
-    let vol = healthy_token();
-    let doctor = Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path());
-    std::fs::write(
-        doctor.home().join("aws-credentials"),
-        "[default]\naws_access_key_id = AKIAPROFILEEXAMPLE01\naws_secret_access_key = PROFILESECRETDONOTLOG\n",
-    )
-    .unwrap();
-    let out = doctor.json().await;
+    let out = check_json(&sts, |d| {
+        std::fs::write(
+            d.home().join("aws-credentials"),
+            "[default]\naws_access_key_id = AKIAPROFILEEXAMPLE01\naws_secret_access_key = PROFILESECRETDONOTLOG\n",
+        )
+        .unwrap();
+        d
+    })
+    .await;
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(out.finding("STATIC_CREDENTIALS_SHADOW")["message"]
         .as_str()
@@ -819,10 +778,7 @@ async fn a_fifo_at_the_token_path_is_unreadable_and_does_not_hang() {
         .status()
         .unwrap();
     assert!(made.success());
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = pod(&sts.url(), &vol).json().await;
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let f = out.finding("TOKEN_FILE_UNREADABLE");
     assert!(f["message"].as_str().unwrap().contains("a FIFO"), "{f:#}");
@@ -863,11 +819,7 @@ async fn an_invalid_aws_role_session_name_is_session_name_invalid() {
 #[tokio::test]
 async fn a_role_arn_with_a_trailing_newline_is_role_arn_invalid() {
     let sts = FakeAws::healthy().await;
-    let vol = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(&format!("{ROLE_ARN}\n"), &vol.path())
-        .json()
-        .await;
+    let out = check_json(&sts, |d| d.env("AWS_ROLE_ARN", &format!("{ROLE_ARN}\n"))).await;
     assert_eq!(out.code, 1);
     assert!(out.finding("ROLE_ARN_INVALID")["message"]
         .as_str()
@@ -878,16 +830,17 @@ async fn a_role_arn_with_a_trailing_newline_is_role_arn_invalid() {
 #[tokio::test]
 async fn a_broken_profile_before_web_identity_is_a_chain_warning() {
     let sts = FakeAws::healthy().await;
-    let vol = healthy_token();
-    let doctor = Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path());
-    // A role profile with a credential_source no SDK knows: the chain's
-    // profile provider fails before web identity is reached.
-    std::fs::write(
-        doctor.home().join("aws-config"),
-        "[default]\nrole_arn = arn:aws:iam::111122223333:role/other\ncredential_source = Bogus\n",
-    )
-    .unwrap();
-    let out = doctor.json().await;
+    let out = check_json(&sts, |d| {
+        // A role profile with a credential_source no SDK knows: the chain's
+        // profile provider fails before web identity is reached.
+        std::fs::write(
+            d.home().join("aws-config"),
+            "[default]\nrole_arn = arn:aws:iam::111122223333:role/other\ncredential_source = Bogus\n",
+        )
+        .unwrap();
+        d
+    })
+    .await;
     assert_eq!(out.code, 0, "a warning: {}\n{}", out.stdout, out.stderr);
     let f = out.finding("DEFAULT_CHAIN_MISMATCH");
     assert_eq!(f["severity"], "warning");
@@ -903,7 +856,7 @@ async fn a_broken_profile_before_web_identity_is_a_chain_warning() {
 #[tokio::test]
 async fn a_huge_timeout_is_a_usage_error_not_a_panic() {
     let sts = FakeAws::healthy().await;
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .arg("--timeout")
         .arg("10000000000000000000s")
         .run()
@@ -921,7 +874,7 @@ async fn bad_flags_are_usage_errors() {
         vec!["--output", "yaml"],
         vec!["--session-name", "has space"],
     ] {
-        let mut doctor = Doctor::new(&sts.url());
+        let mut doctor = doctor!(&sts.url());
         for a in &args {
             doctor = doctor.arg(a);
         }

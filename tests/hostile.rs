@@ -3,16 +3,14 @@
 //! skewed clock, odd token paths. Each test pins one hole that was found
 //! by attacking an earlier build, and fails on that build.
 
-mod support;
-
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 use base64::Engine as _;
 
-use support::fake_aws::{self, FakeAws, Fault, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
-use support::jwt::{Jwt, TokenVolume};
-use support::{imds, Doctor, Outcome};
+use testkit::fake_aws::{self, FakeAws, Fault, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::jwt::{Jwt, TokenVolume};
+use testkit::{doctor, imds, Outcome};
 
 fn healthy_token() -> (String, TokenVolume) {
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
@@ -31,7 +29,7 @@ fn unshaped_token() -> (String, TokenVolume) {
         "{}.{}.{}",
         b64(r#"{ "alg": "RS256", "kid": "test-key" }"#.to_owned()),
         b64(format!("{{ {}", &claims[1..])),
-        support::jwt::SIGNATURE
+        testkit::jwt::SIGNATURE
     );
     assert!(!token.split('.').any(|s| s.starts_with("eyJ")), "{token}");
     let vol = TokenVolume::new(&token);
@@ -87,7 +85,7 @@ async fn sts_endpoint_typos_are_endpoint_invalid_and_nothing_is_sent() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
     for typo in endpoint_typos(&sts.url()) {
-        let out = Doctor::new(&typo).irsa(ROLE_ARN, &vol.path()).json().await;
+        let out = doctor!(&typo).irsa(ROLE_ARN, &vol.path()).json().await;
         assert_eq!(out.code, 1, "{typo:?}: {}\n{}", out.stdout, out.stderr);
         let f = out.finding("ENDPOINT_INVALID");
         assert!(
@@ -118,7 +116,7 @@ async fn a_global_endpoint_typo_is_endpoint_invalid_beside_a_good_sts_endpoint()
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
     for typo in endpoint_typos(&sts.url()) {
-        let out = Doctor::new(&sts.url())
+        let out = doctor!(&sts.url())
             .env("AWS_ENDPOINT_URL", &typo)
             .irsa(ROLE_ARN, &vol.path())
             .json()
@@ -139,7 +137,7 @@ async fn an_invalid_region_is_region_invalid() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
     for region in ["us west 2", "us-west-2/", "-x"] {
-        let out = Doctor::new(&sts.url())
+        let out = doctor!(&sts.url())
             .env("AWS_REGION", region)
             .irsa(ROLE_ARN, &vol.path())
             .json()
@@ -165,7 +163,7 @@ async fn no_part_of_the_token_reaches_any_output_whatever_the_endpoint_does() {
         for level in ["info", "trace"] {
             for format in ["text", "json"] {
                 let context = format!("check, endpoint {endpoint:?}, {level}, {format}");
-                let out = Doctor::new(endpoint)
+                let out = doctor!(endpoint)
                     .irsa(ROLE_ARN, &vol.path())
                     .env("RUST_LOG", level)
                     .arg("--output")
@@ -182,7 +180,7 @@ async fn no_part_of_the_token_reaches_any_output_whatever_the_endpoint_does() {
                 assert_no_token_in(&out.all_output(), &token, &context);
 
                 let context = format!("serve, endpoint {endpoint:?}, {level}, {format}");
-                let serving = Doctor::new(endpoint)
+                let serving = doctor!(endpoint)
                     .irsa(ROLE_ARN, &vol.path())
                     .env("RUST_LOG", level)
                     .env("IRSA_DOCTOR_LOG_FORMAT", format)
@@ -213,10 +211,7 @@ async fn an_echoed_request_is_reported_without_the_request() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::Echo);
     let (token, vol) = unshaped_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = doctor!(&sts.url()).irsa(ROLE_ARN, &vol.path()).json().await;
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     let found = out.finding("STS_ERROR")["found"]
         .as_str()
@@ -232,10 +227,7 @@ async fn a_200_without_an_assumed_role_is_inconclusive_not_a_role_mismatch() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::NoAssumedRole);
     let (_, vol) = healthy_token();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = doctor!(&sts.url()).irsa(ROLE_ARN, &vol.path()).json().await;
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     assert!(
         !out.codes().contains(&"ROLE_MISMATCH".to_owned()),
@@ -253,7 +245,7 @@ async fn a_200_without_an_assumed_role_is_inconclusive_not_a_role_mismatch() {
 async fn in_serve_a_200_without_an_assumed_role_leaves_a_fresh_pass_standing() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
-    let serving = Doctor::new(&sts.url())
+    let serving = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .arg("--interval")
         .arg("1s")
@@ -276,7 +268,7 @@ async fn in_serve_a_200_without_an_assumed_role_leaves_a_fresh_pass_standing() {
 async fn a_huge_imds_answer_is_cut_at_the_body_limit() {
     let sts = FakeAws::healthy().await;
     let imds = imds::start_huge().await;
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .unset("AWS_EC2_METADATA_DISABLED")
         .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url())
         .json()
@@ -325,7 +317,7 @@ async fn config_files_that_block_or_never_end_are_findings_and_do_not_hang() {
         // The default chain would read the FIFO a profile names.
         ("AWS_CONFIG_FILE", profile.as_path()),
     ] {
-        let out = Doctor::new(&sts.url())
+        let out = doctor!(&sts.url())
             .irsa(ROLE_ARN, &vol.path())
             .env(var, path.to_str().unwrap())
             .env("IRSA_DOCTOR_TIMEOUT", "5s")
@@ -361,7 +353,7 @@ async fn serve_with_a_fifo_for_a_config_file_answers_and_stops_on_sigterm() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
     let (_dir, fifo) = new_fifo();
-    let serving = Doctor::new(&sts.url())
+    let serving = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("AWS_CONFIG_FILE", fifo.to_str().unwrap())
         .serve()
@@ -382,7 +374,7 @@ async fn a_ca_file_that_blocks_is_a_finding_and_nothing_is_sent() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
     let (_dir, fifo) = new_fifo();
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("SSL_CERT_FILE", fifo.to_str().unwrap())
         .json()
@@ -390,7 +382,7 @@ async fn a_ca_file_that_blocks_is_a_finding_and_nothing_is_sent() {
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     out.finding("SETTING_FILE_INVALID");
 
-    let serving = Doctor::new(&sts.url())
+    let serving = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("SSL_CERT_FILE", fifo.to_str().unwrap())
         .serve()
@@ -407,7 +399,7 @@ async fn a_fifo_as_the_termination_log_does_not_hang_after_the_verdict() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
     let (_dir, fifo) = new_fifo();
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("IRSA_DOCTOR_TERMINATION_LOG", fifo.to_str().unwrap())
         .json()
@@ -443,7 +435,7 @@ async fn token_paths_that_are_not_files_say_what_they_are_and_how_to_fix_it() {
             "/var/run/secrets/eks.amazonaws.com/serviceaccount/token".to_owned(),
         ),
     ] {
-        let out = Doctor::new(&sts.url()).irsa(ROLE_ARN, &path).json().await;
+        let out = doctor!(&sts.url()).irsa(ROLE_ARN, &path).json().await;
         assert_eq!(
             out.code,
             1,
@@ -469,10 +461,7 @@ async fn a_token_missing_from_an_existing_data_dir_is_not_called_a_gone_dir() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
     std::fs::remove_file(vol.data_file()).unwrap();
-    let out = Doctor::new(&sts.url())
-        .irsa(ROLE_ARN, &vol.path())
-        .json()
-        .await;
+    let out = doctor!(&sts.url()).irsa(ROLE_ARN, &vol.path()).json().await;
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let found = out.finding("TOKEN_FILE_MISSING")["found"]
         .as_str()
@@ -488,7 +477,7 @@ async fn a_role_arn_that_is_not_utf8_is_invalid_not_unset() {
     let (_, vol) = healthy_token();
     let mut arn = ROLE_ARN.as_bytes().to_vec();
     arn.push(0xff);
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env_os("AWS_ROLE_ARN", std::ffi::OsString::from_vec(arn))
         .json()
@@ -510,7 +499,7 @@ async fn check_with_clock(
     vol: &TokenVolume,
     offset: &str,
 ) -> Outcome {
-    Doctor::new(&sts.url())
+    doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .under(&["/usr/bin/faketime", "-f", offset])
         .json()
@@ -552,7 +541,7 @@ async fn a_clock_hours_off_is_clock_skew_not_a_pass() {
 async fn sdks_that_read_no_proxy_differently_are_named() {
     let sts = FakeAws::healthy().await;
     let (_, vol) = healthy_token();
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("HTTP_PROXY", &sts.url())
         .env("NO_PROXY", "*")
@@ -569,7 +558,7 @@ async fn sdks_that_read_no_proxy_differently_are_named() {
         "{found}"
     );
 
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("HTTP_PROXY", &sts.url())
         .env("NO_PROXY", "127.0.0.1")
@@ -590,7 +579,7 @@ async fn a_token_echoed_cut_short_is_masked_to_the_cut() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::EchoTokenCut);
     let (token, vol) = unshaped_token();
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("RUST_LOG", "trace")
         .json()
@@ -608,7 +597,7 @@ async fn a_bad_region_in_the_config_file_is_region_invalid() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
     std::fs::write(&config, "[default]\nregion = us west 2\n").unwrap();
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .unset("AWS_REGION")
         .env("AWS_CONFIG_FILE", config.to_str().unwrap())
         .irsa(ROLE_ARN, &vol.path())
@@ -628,7 +617,7 @@ async fn a_bad_region_in_the_config_file_is_region_invalid() {
 async fn a_usage_error_does_not_quote_a_token_back() {
     let sts = FakeAws::healthy().await;
     let (token, _vol) = healthy_token();
-    let out = Doctor::new(&sts.url())
+    let out = doctor!(&sts.url())
         .arg("--session-name")
         .arg(&token)
         .run()

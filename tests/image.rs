@@ -8,16 +8,14 @@
 //! Needs root (for the mount namespace and chroot) and the musl release
 //! binary: `bash .ci/run` builds it and runs these tests as root.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::fake_aws::{FakeAws, Trust, ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
-use support::jwt::{Jwt, TokenVolume, ISSUER};
+use testkit::fake_aws::{FakeAws, Trust, ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::jwt::{Jwt, TokenVolume, ISSUER};
 
 /// What the image contains: the destinations of the final stage's COPY
 /// lines, in order.
@@ -38,10 +36,11 @@ fn dockerfile() -> String {
     fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap()
 }
 
-/// The instructions of the last stage, continuation lines joined.
-fn final_stage() -> Vec<String> {
+/// The instructions before the last stage and those of the last stage,
+/// continuation lines joined.
+fn stages() -> (Vec<String>, Vec<String>) {
     let text = dockerfile().replace("\\\n", " ");
-    let lines: Vec<String> = text
+    let mut lines: Vec<String> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -51,7 +50,49 @@ fn final_stage() -> Vec<String> {
         .iter()
         .rposition(|l| l.to_ascii_uppercase().starts_with("FROM "))
         .expect("a FROM line");
-    lines[start..].to_vec()
+    let last = lines.split_off(start);
+    (lines, last)
+}
+
+/// The instructions of the last stage.
+fn final_stage() -> Vec<String> {
+    stages().1
+}
+
+/// The `members` of the `[workspace]` table in Cargo.toml, written on one
+/// line.
+fn workspace_members() -> Vec<String> {
+    let manifest =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let list = manifest
+        .split("\n[workspace]\n")
+        .nth(1)
+        .expect("a [workspace] table")
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("members = "))
+        .expect("members = [...] on one line");
+    list.trim_matches(['[', ']'])
+        .split(',')
+        .map(|m| m.trim().trim_matches('"').to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+#[test]
+fn dockerfile_build_stage_copies_every_workspace_member() {
+    // Cargo reads every member's manifest before it builds anything, so a
+    // member the build stage leaves out breaks `docker build`, which no
+    // test here runs.
+    let members = workspace_members();
+    assert!(!members.is_empty());
+    let (build_stage, _) = stages();
+    for member in members {
+        let copy = format!("COPY {member} ./{member}");
+        assert!(
+            build_stage.contains(&copy),
+            "no {copy:?} in {build_stage:?}"
+        );
+    }
 }
 
 #[test]
@@ -171,7 +212,7 @@ async fn run_in_image(
     vol: &TokenVolume,
     sts_url: &str,
     timeout: &str,
-) -> support::Outcome {
+) -> testkit::Outcome {
     let token_mount = root.join(TOKEN_DIR.trim_start_matches('/'));
     let script = r#"set -e
 chroot_bin=$(command -v chroot)
@@ -202,7 +243,7 @@ exec env -i AWS_ROLE_ARN="$ROLE" \
         .await
         .expect("the chrooted run finished")
         .expect("unshare starts");
-    support::Outcome {
+    testkit::Outcome {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -212,13 +253,13 @@ exec env -i AWS_ROLE_ARN="$ROLE" \
 
 /// What both image runs need: root, the musl binary, and the STS stand-in
 /// over HTTPS, with the PEM of the CA that signed its certificate.
-async fn image_binary_and_https_sts() -> (PathBuf, String, support::fake_aws::FakeAwsServer) {
+async fn image_binary_and_https_sts() -> (PathBuf, String, testkit::fake_aws::FakeAwsServer) {
     assert!(
         is_root(),
         "this test needs root for chroot and a mount namespace (bash .ci/run runs as root)"
     );
     let binary = musl_binary();
-    let (ca_pem, acceptor) = support::test_ca_and_acceptor();
+    let (ca_pem, acceptor) = testkit::test_ca_and_acceptor();
     let aws = FakeAws::empty();
     aws.add_provider(ACCOUNT, ISSUER, &["sts.amazonaws.com"]);
     aws.add_role(ROLE_ARN, Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));

@@ -453,18 +453,6 @@ fn the_network_policy_admits_serve_only_from_the_node_and_monitoring_and_keeps_t
     );
 }
 
-/// `kubernetes-validate` (PyPI), which `bash .ci/run` installs into `.venv`.
-fn kubernetes_validate() -> PathBuf {
-    if let Some(p) = std::env::var_os("KUBERNETES_VALIDATE") {
-        return p.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/kubernetes-validate");
-    if venv.exists() {
-        return venv;
-    }
-    "kubernetes-validate".into()
-}
-
 /// Every manifest against the API's own OpenAPI schemas, which
 /// kubernetes-validate ships (it needs no cluster and no network).
 /// `--strict` rejects unknown fields, such as a misspelt securityContext
@@ -474,7 +462,7 @@ fn kubernetes_validate() -> PathBuf {
 /// missing.
 #[test]
 fn every_manifest_passes_kubernetes_validate_strict() {
-    let tool = kubernetes_validate();
+    let tool = testkit::venv_tool("KUBERNETES_VALIDATE", "kubernetes-validate");
     let files = manifest_files();
     for version in ["1.29.0", "1.37.0"] {
         let out = Command::new(&tool)

@@ -3,11 +3,9 @@
 //! with itself. moto accepts any token, so it serves the healthy path and
 //! the default-chain check, not the refusals.
 
-mod support;
-
-use support::fake_aws::{NAMESPACE, SERVICE_ACCOUNT};
-use support::jwt::{Jwt, TokenVolume};
-use support::{start_moto, Doctor};
+use testkit::fake_aws::{NAMESPACE, SERVICE_ACCOUNT};
+use testkit::jwt::{Jwt, TokenVolume};
+use testkit::{doctor, start_moto};
 
 const MOTO_ROLE: &str = "arn:aws:iam::123456789012:role/platform/moto-app";
 
@@ -15,10 +13,7 @@ const MOTO_ROLE: &str = "arn:aws:iam::123456789012:role/platform/moto-app";
 async fn healthy_pod_passes_against_moto() {
     let moto = start_moto().await;
     let vol = TokenVolume::new(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode());
-    let out = Doctor::new(&moto.url)
-        .irsa(MOTO_ROLE, &vol.path())
-        .json()
-        .await;
+    let out = doctor!(&moto.url).irsa(MOTO_ROLE, &vol.path()).json().await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let report = out.json();
     assert_eq!(report["verdict"], "pass");
@@ -37,7 +32,7 @@ async fn healthy_pod_passes_against_moto() {
 async fn moto_assumes_a_role_other_than_expected_is_role_mismatch() {
     let moto = start_moto().await;
     let vol = TokenVolume::new(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode());
-    let out = Doctor::new(&moto.url)
+    let out = doctor!(&moto.url)
         .irsa(MOTO_ROLE, &vol.path())
         .arg("--expected-role-arn")
         .arg("arn:aws:iam::123456789012:role/billing")
@@ -51,7 +46,7 @@ async fn moto_assumes_a_role_other_than_expected_is_role_mismatch() {
 async fn static_keys_make_moto_name_another_identity() {
     let moto = start_moto().await;
     let vol = TokenVolume::new(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode());
-    let out = Doctor::new(&moto.url)
+    let out = doctor!(&moto.url)
         .irsa(MOTO_ROLE, &vol.path())
         .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
         .env(

@@ -1,13 +1,11 @@
 //! The token and every credential stay out of stdout, stderr and the
 //! termination log, even at `RUST_LOG=trace`, in passing and failing runs.
 
-mod support;
-
-use support::fake_aws::{
+use testkit::fake_aws::{
     FakeAws, Trust, NAMESPACE, ROLE_ARN, SECRET_PREFIX, SERVICE_ACCOUNT, SESSION_TOKEN_PREFIX,
 };
-use support::jwt::{Jwt, TokenVolume, SIGNATURE};
-use support::{imds, Doctor, Outcome};
+use testkit::jwt::{Jwt, TokenVolume, SIGNATURE};
+use testkit::{doctor, imds, Doctor, Outcome};
 
 const STATIC_KEY_ID: &str = "AKIASTATICEXAMPLE002";
 const STATIC_SECRET: &str = "STATICSECRETKEYDONOTLOG";
@@ -66,11 +64,7 @@ async fn healthy_run_at_trace_leaks_nothing() {
     let sts = FakeAws::healthy().await;
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
     let vol = TokenVolume::new(&token);
-    run_all_formats(
-        || Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path()),
-        &token,
-    )
-    .await;
+    run_all_formats(|| doctor!(&sts.url()).irsa(ROLE_ARN, &vol.path()), &token).await;
     assert!(
         sts.aws.assume_calls() >= 4,
         "STS really answered with credentials"
@@ -84,11 +78,7 @@ async fn denied_run_at_trace_leaks_nothing() {
         .set_trust(ROLE_ARN, Trust::for_sa("elsewhere", SERVICE_ACCOUNT));
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
     let vol = TokenVolume::new(&token);
-    run_all_formats(
-        || Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path()),
-        &token,
-    )
-    .await;
+    run_all_formats(|| doctor!(&sts.url()).irsa(ROLE_ARN, &vol.path()), &token).await;
 }
 
 #[tokio::test]
@@ -99,7 +89,7 @@ async fn signed_calls_with_static_keys_at_trace_leak_nothing() {
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
     let vol = TokenVolume::new(&token);
     run_all_formats(
-        || with_static_keys(Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path())),
+        || with_static_keys(doctor!(&sts.url()).irsa(ROLE_ARN, &vol.path())),
         &token,
     )
     .await;
@@ -115,7 +105,7 @@ async fn an_error_quoting_the_canonical_request_leaks_nothing() {
     sts.aws.fail_signatures();
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
     let vol = TokenVolume::new(&token);
-    let doctor = || with_static_keys(Doctor::new(&sts.url()).irsa(ROLE_ARN, &vol.path()));
+    let doctor = || with_static_keys(doctor!(&sts.url()).irsa(ROLE_ARN, &vol.path()));
     run_all_formats(doctor, &token).await;
     let out = doctor().json().await;
     // The error is reported, without the token it quoted, on one line.
@@ -137,7 +127,7 @@ async fn node_role_credentials_from_imds_at_trace_leak_nothing() {
     let imds = imds::start().await;
     run_all_formats(
         || {
-            Doctor::new(&sts.url())
+            doctor!(&sts.url())
                 .unset("AWS_EC2_METADATA_DISABLED")
                 .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url())
         },
@@ -159,7 +149,7 @@ async fn serve_at_trace_leaks_nothing_in_logs_or_endpoints() {
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
     let refused = Jwt::for_sa(NAMESPACE, "batch-job").encode();
     let mut vol = TokenVolume::new(&token);
-    let serving = Doctor::new(&sts.url())
+    let serving = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
         .env("RUST_LOG", "trace")
         .serve()

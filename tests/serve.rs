@@ -3,18 +3,16 @@
 //! shorter and longer than `--stale-after`, definitive failures, signals,
 //! and clients that misbehave.
 
-mod support;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use irsa_doctor::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
-use support::fake_aws::{
+use testkit::fake_aws::{
     FakeAws, FakeAwsServer, Fault, Trust, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
 };
-use support::jwt::{Jwt, TokenVolume};
-use support::serving::{metric, Conn, HalfHeads, Serving, WAIT_LIMIT};
-use support::Doctor;
+use testkit::jwt::{Jwt, TokenVolume};
+use testkit::serving::{metric, Conn, HalfHeads, Serving, WAIT_LIMIT};
+use testkit::{doctor, Doctor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn good_token() -> String {
@@ -27,7 +25,7 @@ fn other_sa_token() -> String {
 }
 
 fn pod(sts: &FakeAwsServer, volume: &TokenVolume) -> Doctor {
-    Doctor::new(&sts.url()).irsa(ROLE_ARN, &volume.path())
+    doctor!(&sts.url()).irsa(ROLE_ARN, &volume.path())
 }
 
 /// A pod that checks every second and gives each check a second, so that
@@ -531,7 +529,7 @@ async fn probes_are_answered_while_a_client_holds_every_connection() {
 async fn a_port_in_use_is_a_clear_usage_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = Doctor::new("http://127.0.0.1:9")
+    let out = doctor!("http://127.0.0.1:9")
         .arg("--listen")
         .arg(&addr)
         .serve_once()
@@ -543,9 +541,9 @@ async fn a_port_in_use_is_a_clear_usage_error() {
 
 #[tokio::test]
 async fn serve_against_moto_passes_and_counts_its_requests() {
-    let moto = support::start_moto().await;
+    let moto = testkit::start_moto().await;
     let volume = TokenVolume::new(&good_token());
-    let serving = Doctor::new(&moto.url)
+    let serving = doctor!(&moto.url)
         .irsa(
             "arn:aws:iam::123456789012:role/platform/moto-app",
             &volume.path(),

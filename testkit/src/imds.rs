@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::http::{response, serve, Handler, Server};
+use crate::http::{response, serve, Handler, Server};
 
 pub const NODE_ROLE: &str = "eks-node-group-role";
 pub const NODE_KEY: &str = "ASIANODEEXAMPLE00001";
@@ -51,8 +51,8 @@ async fn start_with(huge: bool) -> Server {
                     if p == format!("/latest/meta-data/iam/security-credentials/{NODE_ROLE}") =>
                 {
                     let expiration =
-                        aws_sdk_sts::primitives::DateTime::from_secs(super::jwt::now() + 3600)
-                            .fmt(aws_sdk_sts::primitives::DateTimeFormat::DateTime)
+                        aws_smithy_types::DateTime::from_secs(crate::jwt::now() + 3600)
+                            .fmt(aws_smithy_types::date_time::Format::DateTime)
                             .unwrap();
                     response(
                         200,

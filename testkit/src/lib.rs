@@ -1,11 +1,22 @@
-//! Shared test support: loopback stand-ins for STS and IMDS, token
-//! builders, a runner for the real `irsa-doctor` binary with a clean
-//! environment, and moto's server as a third-party STS.
+//! The test kit: everything irsa-doctor's black-box tests, its demo and its
+//! benchmark stand-in share, so that each builds its scenario in a few lines
+//! and runs the real binary against it.
+//!
+//! Layout:
+//! - `fake_aws`: the STS stand-in, a small model of IAM with fault injection.
+//! - `imds`: the IMDSv2 stand-in, serving a node role's credentials.
+//! - `jwt`: kubelet-like tokens and projected token volumes.
+//! - `http`: the loopback HTTP/1 server both stand-ins answer through.
+//! - `serving`: `irsa-doctor serve` as a child process, and a raw HTTP
+//!   client to probe it.
+//! - here: [`Doctor`], `irsa-doctor` as a child process with a cleared
+//!   environment (made with [`doctor!`]), moto's server as a third-party
+//!   STS, the Python tools in `.venv`, and a throwaway CA for HTTPS.
 //!
 //! Invariant: every endpoint a test hands the binary is on 127.0.0.1, and
 //! IMDS is either a loopback stand-in or disabled. Nothing leaves the machine.
 
-#![allow(dead_code)] // each test binary uses its own part of this module
+#![forbid(unsafe_code)]
 
 pub mod fake_aws;
 pub mod http;
@@ -26,18 +37,33 @@ use tokio::process::{Child, Command};
 /// test instead of stalling CI.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-/// The binary under test: this build's, or the one
-/// `IRSA_DOCTOR_TEST_BINARY` names, so that the black-box tests can be run
-/// against an older build to show that a regression test fails there.
-pub fn binary() -> PathBuf {
+/// The binary under test: `built` (the one Cargo built for the tests), or
+/// the one `IRSA_DOCTOR_TEST_BINARY` names, so that the black-box tests can
+/// be run against an older build to show that a regression test fails there.
+pub fn binary(built: &str) -> PathBuf {
     std::env::var_os("IRSA_DOCTOR_TEST_BINARY")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_irsa-doctor")))
+        .unwrap_or_else(|| PathBuf::from(built))
+}
+
+/// A [`Doctor`] for the binary under test (see [`binary`]), whose STS
+/// endpoint is the given URL.
+///
+/// A macro, so that `env!("CARGO_BIN_EXE_irsa-doctor")` is read where it is
+/// used: Cargo sets that variable only while it compiles the integration
+/// tests of the package that has the `irsa-doctor` binary, never while it
+/// compiles this library.
+#[macro_export]
+macro_rules! doctor {
+    ($sts_url:expr) => {
+        $crate::Doctor::new($crate::binary(env!("CARGO_BIN_EXE_irsa-doctor")), $sts_url)
+    };
 }
 
 /// `irsa-doctor` as a child process, with nothing inherited from the
 /// developer's environment.
 pub struct Doctor {
+    binary: PathBuf,
     env: BTreeMap<String, std::ffi::OsString>,
     args: Vec<String>,
     /// A command the binary runs under (`faketime +2h`), if any.
@@ -46,6 +72,7 @@ pub struct Doctor {
     user: Option<(u32, u32)>,
 }
 
+/// What one run of the binary left behind.
 #[derive(Debug)]
 pub struct Outcome {
     pub code: i32,
@@ -95,11 +122,13 @@ impl Outcome {
 }
 
 impl Doctor {
-    /// A pod whose STS endpoint is `sts_url`, region us-east-1, IMDS off,
-    /// and an empty HOME (no shared config or credentials files).
-    pub fn new(sts_url: &str) -> Self {
+    /// `binary check` for a pod whose STS endpoint is `sts_url`, region
+    /// us-east-1, IMDS off, and an empty HOME (no shared config or
+    /// credentials files). [`doctor!`] passes the binary under test.
+    pub fn new(binary: PathBuf, sts_url: &str) -> Self {
         let home = tempfile::tempdir().unwrap();
         let mut d = Doctor {
+            binary,
             env: BTreeMap::new(),
             args: vec!["check".into()],
             wrapper: vec![],
@@ -179,7 +208,7 @@ impl Doctor {
     }
 
     pub async fn run(self) -> Outcome {
-        let mut binary = binary();
+        let mut binary = self.binary.clone();
         if self.user.is_some() {
             // The checkout may sit in a directory only root can enter (a
             // mktemp -d clone): give the other user a copy it can reach.
@@ -232,15 +261,22 @@ impl Drop for Moto {
     }
 }
 
-fn moto_server_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+/// A Python tool that `bash .ci/run` installs into `.venv` (moto's server,
+/// kubernetes-validate): the path the variable `var` names, as `.ci/run`
+/// sets it, else the one in the workspace root's `.venv`, else `name` on
+/// PATH.
+pub fn venv_tool(var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
         return p.into();
     }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    // The workspace root is this crate's parent.
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.venv/bin")
+        .join(name);
     if venv.exists() {
         return venv;
     }
-    "moto_server".into()
+    name.into()
 }
 
 /// Starts moto's server on a free loopback port and waits for its
@@ -252,7 +288,7 @@ pub async fn start_moto() -> Moto {
         .local_addr()
         .unwrap()
         .port();
-    let path = moto_server_path();
+    let path = venv_tool("MOTO_SERVER", "moto_server");
     let mut child = Command::new(&path)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())

@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::Doctor;
+use crate::Doctor;
 
 /// How long a test waits for the server to reach a state before failing.
 /// Generous: it bounds a hang, it is not a performance claim.
@@ -52,7 +52,7 @@ impl Answer {
 
 impl Doctor {
     /// Runs `irsa-doctor serve` to its end, for runs that must not start.
-    pub async fn serve_once(mut self) -> super::Outcome {
+    pub async fn serve_once(mut self) -> crate::Outcome {
         self.args[0] = "serve".into();
         self.run().await
     }
@@ -65,7 +65,7 @@ impl Doctor {
         if !self.env.contains_key("IRSA_DOCTOR_LOG_FORMAT") {
             self.args.extend(["--log-format".into(), "json".into()]);
         }
-        let mut cmd = Command::new(super::binary());
+        let mut cmd = Command::new(&self.binary);
         cmd.env_clear()
             .envs(&self.env)
             .args(&self.args)

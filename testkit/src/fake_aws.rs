@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::http::{response, serve, serve_tls, Handler, Req, Resp, Server};
+use crate::http::{response, serve, serve_tls, Handler, Req, Resp, Server};
 
 pub const ACCOUNT: &str = "111122223333";
 pub const ROLE_ARN: &str = "arn:aws:iam::111122223333:role/team/payments/app";
@@ -35,7 +35,7 @@ pub struct Trust {
 impl Trust {
     pub fn for_sa(namespace: &str, sa: &str) -> Self {
         Trust {
-            issuer: strip_scheme(super::jwt::ISSUER),
+            issuer: strip_scheme(crate::jwt::ISSUER),
             sub: format!("system:serviceaccount:{namespace}:{sa}"),
             sub_like: false,
             aud: "sts.amazonaws.com".into(),
@@ -136,7 +136,7 @@ impl FakeAws {
     /// `payments/app`: a healthy IRSA setup.
     pub async fn healthy() -> FakeAwsServer {
         let aws = FakeAws::empty();
-        aws.add_provider(ACCOUNT, super::jwt::ISSUER, &["sts.amazonaws.com"]);
+        aws.add_provider(ACCOUNT, crate::jwt::ISSUER, &["sts.amazonaws.com"]);
         aws.add_role(ROLE_ARN, Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
         aws.start().await
     }
@@ -379,7 +379,7 @@ impl FakeAws {
                 .collect(),
             _ => vec![],
         };
-        let now = super::jwt::now();
+        let now = crate::jwt::now();
         if let Some(exp) = claims["exp"].as_i64() {
             if exp <= now {
                 return error(400, "ExpiredTokenException", &format!("Token expired: current date/time {now} must be before the expiration date/time{exp}"));
@@ -424,8 +424,8 @@ impl FakeAws {
             .unwrap()
             .session_names
             .push(session.clone());
-        let expiration = aws_sdk_sts::primitives::DateTime::from_secs(now + 900)
-            .fmt(aws_sdk_sts::primitives::DateTimeFormat::DateTime)
+        let expiration = aws_smithy_types::DateTime::from_secs(now + 900)
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
             .unwrap();
         let body = format!(
             r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
@@ -550,7 +550,7 @@ fn fault_response(fault: &Fault) -> Resp {
         Fault::IdpRejectedClaim => error(403, "IDPRejectedClaim", "The claim in the token was rejected by the identity provider."),
         Fault::InvalidToken => error(400, "InvalidIdentityToken", "The web identity token provided could not be validated"),
         Fault::HugeBody => response(200, "text/xml", vec![b'x'; 2 * 1024 * 1024]),
-        Fault::ExpiredToken => error(400, "ExpiredTokenException", &format!("Token expired: current date/time {} must be before the expiration date/time{}", super::jwt::now() + 90_000, super::jwt::now() + 86_400)),
+        Fault::ExpiredToken => error(400, "ExpiredTokenException", &format!("Token expired: current date/time {} must be before the expiration date/time{}", crate::jwt::now() + 90_000, crate::jwt::now() + 86_400)),
         Fault::NoAssumedRole => response(
             200,
             "text/xml",
