@@ -2,11 +2,17 @@
 //! rotation, probe traffic that never reaches STS, inconclusive spells
 //! shorter and longer than `--stale-after`, definitive failures, signals,
 //! and clients that misbehave.
+//!
+//! Most tests run `irsa_doctor::serve` in process, on a listener they bind
+//! and with a shutdown future they hold ([`in_process`]). The binary runs
+//! as a child where only a process shows it: signals, exit codes, a port
+//! already in use, the log lines, and the default credential chain an app
+//! in the container would resolve (which reads the process environment).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use irsa_doctor::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
+use irsa_doctor::{serve, Exit, ServeSettings, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 use testkit::fake_aws::{
     FakeAws, FakeAwsServer, Fault, Trust, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
 };
@@ -37,11 +43,46 @@ fn fast_pod(sts: &FakeAwsServer, volume: &TokenVolume) -> Doctor {
         .arg("1s")
 }
 
+/// [`fast_pod`]'s flags.
+const FAST: [&str; 4] = ["--timeout", "3s", "--interval", "1s"];
+
+/// `irsa_doctor::serve` on a task of this test, listening on 127.0.0.1:0,
+/// for a pod whose token is in `volume` and whose STS is at `sts_url`,
+/// with `flags` as on the command line after `serve`. Nothing is read from
+/// this process's environment: the AWS variables and the SDK's
+/// configuration are handed in. The server stops when the returned
+/// [`Serving`] is shut down or dropped; it must then return `Stopped`.
+async fn in_process(sts_url: &str, volume: &TokenVolume, flags: &[&str]) -> Serving {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let token = volume.path().display().to_string();
+    let vars = [
+        ("AWS_ROLE_ARN", ROLE_ARN),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL_STS", sts_url),
+    ];
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(sts_url)
+        .build();
+    let settings = ServeSettings::new(flags, &vars, sdk).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        assert_eq!(serve(listener, settings, shutdown).await, Exit::Stopped);
+    });
+    Serving::in_process(addr, task, stop)
+}
+
 #[tokio::test]
 async fn every_endpoint_answers_over_a_socket() {
     let sts = FakeAws::healthy().await;
     let volume = TokenVolume::new(&good_token());
-    let serving = pod(&sts, &volume).serve().await;
+    let serving = in_process(&sts.url(), &volume, &[]).await;
     let status = serving.first_verdict().await;
     assert_eq!(status["verdict"], "pass", "{status:#}");
 
@@ -142,7 +183,7 @@ async fn readiness_is_503_until_the_first_verdict() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::Hold);
     let volume = TokenVolume::new(&good_token());
-    let serving = pod(&sts, &volume).serve().await;
+    let serving = in_process(&sts.url(), &volume, &[]).await;
 
     let ready = serving.get("/readyz").await;
     assert_eq!(ready.status, 503, "{ready:?}");
@@ -194,7 +235,7 @@ async fn a_rotated_token_is_used_and_readiness_follows_within_seconds() {
 async fn thousands_of_probes_cause_no_sts_calls() {
     let sts = FakeAws::healthy().await;
     let volume = TokenVolume::new(&good_token());
-    let serving = pod(&sts, &volume).serve().await;
+    let serving = in_process(&sts.url(), &volume, &[]).await;
     serving.first_verdict().await;
     let before = (sts.aws.assume_calls(), sts.aws.caller_identity_calls());
     let counted = serving.sts_requests().await;
@@ -228,11 +269,8 @@ async fn thousands_of_probes_cause_no_sts_calls() {
 async fn a_throttling_spell_shorter_than_stale_after_keeps_the_pod_ready() {
     let sts = FakeAws::healthy().await;
     let volume = TokenVolume::new(&good_token());
-    let serving = fast_pod(&sts, &volume)
-        .arg("--stale-after")
-        .arg("5m")
-        .serve()
-        .await;
+    let flags = [&FAST[..], &["--stale-after", "5m"]].concat();
+    let serving = in_process(&sts.url(), &volume, &flags).await;
     assert_eq!(serving.first_verdict().await["verdict"], "pass");
 
     sts.aws.always(Fault::Throttle);
@@ -277,11 +315,8 @@ async fn a_throttling_spell_shorter_than_stale_after_keeps_the_pod_ready() {
 async fn a_throttling_spell_longer_than_stale_after_takes_the_pod_out() {
     let sts = FakeAws::healthy().await;
     let volume = TokenVolume::new(&good_token());
-    let serving = fast_pod(&sts, &volume)
-        .arg("--stale-after")
-        .arg("2s")
-        .serve()
-        .await;
+    let flags = [&FAST[..], &["--stale-after", "2s"]].concat();
+    let serving = in_process(&sts.url(), &volume, &flags).await;
     assert_eq!(serving.first_verdict().await["verdict"], "pass");
 
     sts.aws.always(Fault::Throttle);
@@ -396,6 +431,40 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     assert_eq!(code, 0, "{logs}");
 }
 
+/// The shutdown future is `serve`'s only way to stop: in process, with no
+/// signal, a request in flight still gets its answer and `serve` returns
+/// `Stopped` (asserted by [`in_process`]'s task).
+#[tokio::test]
+async fn the_shutdown_future_stops_serve_after_the_request_in_flight() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = in_process(&sts.url(), &volume, &["--shutdown-grace", "1h"]).await;
+    serving.first_verdict().await;
+    let mut conn = tokio::net::TcpStream::connect(&serving.addr).await.unwrap();
+    conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The accept queue is first in, first out: once a later connection is
+    // answered, the server has taken this one and read what it sent.
+    assert_eq!(serving.get("/livez").await.status, 200);
+    let addr = serving.addr.clone();
+    let stopping = tokio::spawn(serving.shut_down());
+    // Connections are refused once the listener is closed (polled, as
+    // the kit polls for states); the request in flight is still answered.
+    let limit = Instant::now() + WAIT_LIMIT;
+    while let Ok(probe) = tokio::net::TcpStream::connect(&addr).await {
+        drop(probe);
+        assert!(Instant::now() < limit, "the listener was never closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    conn.write_all(b"\r\n").await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains("ready: irsa-doctor: pass"), "{answer}");
+    stopping.await.unwrap();
+}
+
 #[tokio::test]
 async fn a_request_that_never_finishes_is_cut_off_after_the_grace_period() {
     let (_sts, _volume, serving, _conn) = half_a_request_with_grace("1s").await;
@@ -424,7 +493,7 @@ async fn sigterm_during_a_hanging_sts_call_still_exits_zero() {
 async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
     let sts = FakeAws::healthy().await;
     let volume = TokenVolume::new(&good_token());
-    let serving = pod(&sts, &volume).serve().await;
+    let serving = in_process(&sts.url(), &volume, &[]).await;
     serving.first_verdict().await;
 
     let huge_header = format!(
@@ -492,7 +561,7 @@ async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
 async fn probes_are_answered_while_a_client_holds_every_connection() {
     let sts = FakeAws::healthy().await;
     let volume = TokenVolume::new(&good_token());
-    let serving = pod(&sts, &volume).serve().await;
+    let serving = in_process(&sts.url(), &volume, &[]).await;
     serving.first_verdict().await;
 
     let mut evicted_before = 0;
@@ -565,10 +634,7 @@ async fn sts_requests_given_up_on_are_counted_as_transport_errors() {
     let sts = FakeAws::healthy().await;
     sts.aws.always(Fault::Delay(Duration::from_secs(20)));
     let volume = TokenVolume::new(&good_token());
-    let serving = pod(&sts, &volume)
-        .env("IRSA_DOCTOR_TIMEOUT", "1s")
-        .serve()
-        .await;
+    let serving = in_process(&sts.url(), &volume, &["--timeout", "1s"]).await;
     let status = serving.first_verdict().await;
     assert_eq!(status["verdict"], "inconclusive", "{status:#}");
     let metrics = serving.get("/metrics").await.body;

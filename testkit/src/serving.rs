@@ -1,5 +1,6 @@
-//! `irsa-doctor serve` as a child process, and a raw HTTP/1.1 client for
-//! probing it: raw, so tests can also send what no proper client would.
+//! `irsa-doctor serve`, as a child process or as a task of the test's own
+//! (`irsa_doctor::serve`, started by the test), and a raw HTTP/1.1 client
+//! for probing it: raw, so tests can also send what no proper client would.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -20,12 +21,26 @@ pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
 
 /// A running `irsa-doctor serve`.
 pub struct Serving {
-    child: Child,
     pub addr: String,
-    stderr: Arc<Mutex<String>>,
-    /// Reads stderr into `stderr` until the process closes it.
-    reader: tokio::task::JoinHandle<()>,
-    _home: tempfile::TempDir,
+    run: Run,
+}
+
+/// How the server runs.
+enum Run {
+    /// The binary, as a child process: signals, exit codes and logs.
+    Child {
+        child: Box<Child>,
+        stderr: Arc<Mutex<String>>,
+        /// Reads stderr into `stderr` until the process closes it.
+        reader: tokio::task::JoinHandle<()>,
+        _home: tempfile::TempDir,
+    },
+    /// `irsa_doctor::serve` on a task; it shuts down when `stop` is sent
+    /// or dropped.
+    InProcess {
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        task: tokio::task::JoinHandle<()>,
+    },
 }
 
 /// One HTTP response.
@@ -108,11 +123,13 @@ impl Doctor {
             }
         });
         Serving {
-            child,
             addr,
-            stderr,
-            reader,
-            _home: self.home,
+            run: Run::Child {
+                child: Box::new(child),
+                stderr,
+                reader,
+                _home: self.home,
+            },
         }
     }
 }
@@ -124,9 +141,49 @@ fn push(buf: &Arc<Mutex<String>>, line: &str) {
 }
 
 impl Serving {
-    /// Everything logged so far.
+    /// A server the test started in process on `addr`: `task` runs
+    /// `irsa_doctor::serve` with a shutdown future that resolves when
+    /// `stop` is sent or dropped.
+    pub fn in_process(
+        addr: std::net::SocketAddr,
+        task: tokio::task::JoinHandle<()>,
+        stop: tokio::sync::oneshot::Sender<()>,
+    ) -> Serving {
+        Serving {
+            addr: addr.to_string(),
+            run: Run::InProcess {
+                stop: Some(stop),
+                task,
+            },
+        }
+    }
+
+    /// Shuts an in-process server down and waits for `serve` to return.
+    pub async fn shut_down(self) {
+        let Run::InProcess { mut stop, task } = self.run else {
+            panic!("shut_down is for in-process servers; signal a child")
+        };
+        let _ = stop.take().map(|s| s.send(()));
+        tokio::time::timeout(WAIT_LIMIT, task)
+            .await
+            .expect("serve did not return after its shutdown future resolved")
+            .expect("serve's task panicked");
+    }
+
+    /// Everything logged so far (a child's stderr; an in-process server's
+    /// logs go to the test's own subscriber, so none here).
     pub fn logs(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        match &self.run {
+            Run::Child { stderr, .. } => stderr.lock().unwrap().clone(),
+            Run::InProcess { .. } => "(in process: logs are not captured)".to_owned(),
+        }
+    }
+
+    fn child(&self) -> &Child {
+        match &self.run {
+            Run::Child { child, .. } => child,
+            Run::InProcess { .. } => panic!("a child-process method on an in-process server"),
+        }
     }
 
     /// Waits until the logs hold `needle`. The loop publishes a verdict
@@ -222,7 +279,7 @@ impl Serving {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id().expect("still running")
+        self.child().id().expect("still running")
     }
 
     /// Sends `signal` (as `kill` names it) and waits for the exit; returns
@@ -244,23 +301,33 @@ impl Serving {
         self.wait_exit().await
     }
 
-    async fn wait_exit(mut self) -> (i32, String, Duration) {
+    async fn wait_exit(self) -> (i32, String, Duration) {
+        let Run::Child {
+            mut child,
+            stderr,
+            mut reader,
+            _home,
+        } = self.run
+        else {
+            panic!("a child-process method on an in-process server")
+        };
         let sent_at = Instant::now();
-        let status = tokio::time::timeout(WAIT_LIMIT, self.child.wait())
+        let status = tokio::time::timeout(WAIT_LIMIT, child.wait())
             .await
             .expect("irsa-doctor serve did not exit after the signal")
             .unwrap();
         let took = sent_at.elapsed();
         // The exit closed stderr: the reader ends once it has read it all.
-        tokio::time::timeout(WAIT_LIMIT, &mut self.reader)
+        tokio::time::timeout(WAIT_LIMIT, &mut reader)
             .await
             .expect("stderr was not closed")
             .unwrap();
         let mut stdout = String::new();
-        if let Some(mut out) = self.child.stdout.take() {
+        if let Some(mut out) = child.stdout.take() {
             let _ = out.read_to_string(&mut stdout).await;
         }
-        (status.code().unwrap_or(-1), self.logs() + &stdout, took)
+        let logs = stderr.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), logs + &stdout, took)
     }
 
     /// Sends `signal` (as `kill` names it) without waiting.
