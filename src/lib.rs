@@ -1,24 +1,29 @@
 //! irsa-doctor proves, from inside a pod and with the pod's own token, that
 //! IAM Roles for Service Accounts works, or says exactly why not.
 //!
-//! Layout:
-//! - `config`: the clap flags (every one also an `IRSA_DOCTOR_*` env var).
-//! - `env`: the AWS variables that decide the pod's identity.
-//! - `endpoint`: endpoint and region settings, judged before sending.
-//! - `files`: bounded, non-blocking reads of files settings name.
-//! - `profile`: the shared config files, read within bounds for the SDK.
-//! - `proxy`: whether SDKs agree on reaching STS through the proxy.
-//! - `arn`: role and assumed-role ARNs, and how they compare.
-//! - `token`: reading the projected token safely, decoding its claims.
+//! Layout, top down (ARCHITECTURE.md has each module's invariant):
+//! - `app`: each command end to end (flags in, [`Exit`] out); `serve` takes
+//!   its listener and shutdown future.
+//! - `config`: the clap flags (every one also an `IRSA_DOCTOR_*` env var),
+//!   and the check's configuration from flags, AWS variables and `Host`.
+//! - `server`, `metrics`: `serve`'s HTTP endpoints and Prometheus text,
+//!   answered from a copy of the loop's state.
+//! - `monitor`: `serve`'s loop of checks, its state (one writer), the
+//!   token-rotation watch and the log limiter.
+//! - `check`: one verification as named steps into a `Report`: the
+//!   settings, the mechanism (IRSA today), its steps, the expected role
+//!   and the app's view; the retry policy.
+//! - `findings`: what each finding says, as pure functions per step.
 //! - `sts`: the only module that talks to AWS.
-//! - `traffic`: counts the STS requests leaving the process, for metrics.
-//! - `check`: one verification, step by step, into a `Report`.
-//! - `report`: finding codes, the verdict, exit codes, text rendering.
-//! - `monitor`: `serve`'s loop of checks, and the state probes read.
-//! - `server`: `serve`'s HTTP endpoints, answered from that state.
-//! - `metrics`: that state in Prometheus' text format.
-//! - `histogram`: check durations in cumulative buckets, for `metrics`.
-//! - `app`: each command end to end (flags in, exit code out).
+//! - `endpoint`, `profile`, `proxy`: settings judged before sending.
+//! - `env`: the AWS variables that decide the pod's identity.
+//! - `token`: reading the projected token safely, decoding its claims.
+//! - `arn`: role and assumed-role ARNs, how they compare, session names.
+//! - `report`: finding codes (one table), the verdict, exit codes, the text
+//!   rendering and the log lines of a report.
+//! - `traffic`: the bounded HTTPS client that counts STS requests.
+//! - `histogram`: check durations in cumulative buckets.
+//! - `files`: bounded, non-blocking reads of files settings name.
 //! - `telemetry`: logging, with the guard that keeps SDK secrets out.
 //! - `redact`: removes secrets from the text on its way to every sink.
 //! - `time`: Unix seconds and RFC 3339 text.

@@ -67,7 +67,7 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// At most this many connections are open at once; a new one beyond it
-/// takes the place of the [`victim`].
+/// takes the place of the one `victim` picks.
 pub const MAX_CONNECTIONS: usize = 256;
 
 /// A connection older than this is asked to close after its current

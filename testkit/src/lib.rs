@@ -7,8 +7,8 @@
 //! - `imds`: the IMDSv2 stand-in, serving a node role's credentials.
 //! - `jwt`: kubelet-like tokens and projected token volumes.
 //! - `http`: the loopback HTTP/1 server both stand-ins answer through.
-//! - `serving`: `irsa-doctor serve` as a child process, and a raw HTTP
-//!   client to probe it.
+//! - `serving`: `irsa-doctor serve` as a child process or as a task the
+//!   test started (`irsa_doctor::serve`), and a raw HTTP client to probe it.
 //! - here: [`Doctor`], `irsa-doctor` as a child process with a cleared
 //!   environment (made with [`doctor!`]), moto's server as a third-party
 //!   STS, the Python tools in `.venv`, and a throwaway CA for HTTPS.
