@@ -9,7 +9,9 @@ Needs the release binary and stand-in (built by this script with cargo),
 GNU time (`apt-get install time`) and the AWS CLI (`.venv/bin/aws`, else
 PATH; `.venv/bin/pip install awscli` puts it there).
 Prints the median wall time and the peak RSS of each, their ratios, and the
-release binary's size. Nothing leaves 127.0.0.1; IMDS is disabled.
+release binary's size. With IRSA_DOCTOR_BASELINE=path, another build's
+`check` runs too, interleaved, to compare two builds. Nothing leaves
+127.0.0.1; IMDS is disabled.
 """
 import os
 import shutil
@@ -69,26 +71,32 @@ def main():
         "irsa-doctor check": [doctor, "check", "--termination-log", "off"],
         "aws sts get-caller-identity": [aws, "sts", "get-caller-identity"],
     }
-    results = {}
+    # IRSA_DOCTOR_BASELINE=path/to/older/irsa-doctor adds a row for another
+    # build, to show a change is within noise; runs are interleaved, so
+    # both builds see the same machine.
+    baseline = os.environ.get("IRSA_DOCTOR_BASELINE")
+    if baseline:
+        tools["irsa-doctor check (baseline)"] = [baseline, "check", "--termination-log", "off"]
+    samples = {name: ([], []) for name in tools}
     try:
-        for name, argv in tools.items():
-            walls, rss = [], []
-            for _ in range(RUNS):
+        for _ in range(RUNS):
+            for name, argv in tools.items():
                 wall, peak, code, out = run_measured(argv, env)
                 if code != 0:
                     sys.exit(f"{name} failed (exit {code}):\n{out}")
-                walls.append(wall)
-                rss.append(peak)
-            results[name] = (statistics.median(walls), max(rss), min(walls))
+                samples[name][0].append(wall)
+                samples[name][1].append(peak)
     finally:
         server.stdin.close()
         server.wait()
+    results = {name: (statistics.median(w), max(r), min(w)) for name, (w, r) in samples.items()}
 
     print(f"\n{RUNS} runs each, loopback STS stand-in, {os.cpu_count()} cores")
     print(f"{'':30} {'median wall':>12} {'best wall':>10} {'peak RSS':>10}")
     for name, (median, peak, best) in results.items():
         print(f"{name:30} {median * 1000:9.1f} ms {best * 1000:7.1f} ms {peak / 1024:7.1f} MiB")
-    (d_wall, d_rss, _), (c_wall, c_rss, _) = results.values()
+    d_wall, d_rss, _ = results["irsa-doctor check"]
+    c_wall, c_rss, _ = results["aws sts get-caller-identity"]
     print(f"\nwall time: irsa-doctor is {c_wall / d_wall:.1f}x faster (target >= 30x)")
     print(f"peak RSS:  irsa-doctor uses {c_rss / d_rss:.1f}x less memory (target >= 6x)")
     size = os.path.getsize(doctor)
