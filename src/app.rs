@@ -37,6 +37,8 @@ pub enum Exit {
     Verdict(Verdict),
     /// `serve` stopped on SIGTERM or SIGINT: 0.
     Stopped,
+    /// `--help` or `--version` was printed: 0.
+    Help,
     /// Bad flags or values, or a `--listen` address that cannot be bound:
     /// 2, as clap uses.
     Usage,
@@ -51,7 +53,7 @@ impl Exit {
     pub fn code(self) -> u8 {
         match self {
             Exit::Verdict(verdict) => verdict.exit_code(),
-            Exit::Stopped => exit::PASS,
+            Exit::Stopped | Exit::Help => exit::PASS,
             Exit::Usage => exit::USAGE,
             Exit::Internal => exit::INCONCLUSIVE,
         }
@@ -73,7 +75,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 Exit::Usage
             } else {
                 let _ = std::io::stdout().write_all(text.as_bytes());
-                Exit::Verdict(Verdict::Pass)
+                Exit::Help
             };
             return ExitCode::from(exit.code());
         }
@@ -120,23 +122,21 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(500);
 /// only matters when something blocks where nothing should.
 pub const WATCHDOG_GRACE: Duration = Duration::from_millis(500);
 
-/// Runs `work` on a thread of its own with its own runtime; its result
-/// arrives on the returned channel. `serve`'s checks run this way, so that
-/// nothing a check does, a blocking read included, can hold up the HTTP
-/// side or the signal handling, which stay on a thread no check touches.
-fn on_check_thread<T: Send + 'static>(
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> std::io::Result<std::sync::mpsc::Receiver<T>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+/// Runs `work` on a thread of its own with its own runtime. `serve`'s
+/// checks run this way, so that nothing a check does, a blocking read
+/// included, can hold up the HTTP side or the signal handling, which stay
+/// on a thread no check touches.
+fn on_check_thread(
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let runtime = runtime()?;
     std::thread::Builder::new()
         .name("irsa-doctor-check".into())
         .spawn(move || {
-            let result = runtime.block_on(work);
-            let _ = tx.send(result);
+            runtime.block_on(work);
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
         })?;
-    Ok(rx)
+    Ok(())
 }
 
 /// Kubernetes truncates termination messages at 4096 bytes.
@@ -151,7 +151,7 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> Exit {
     let started = Instant::now();
     let env = AwsEnv::from_process();
     let cfg = args.verify.check_config(&env, &Host::read());
-    log_start("check", &env, &cfg);
+    log_start("check", &env, &cfg, None);
     // The check runs on this thread; a watchdog thread gives up on it at
     // the limit. Whichever finishes first reports; the other stays quiet.
     let limit = cfg.timeout.saturating_add(WATCHDOG_GRACE);
@@ -226,9 +226,16 @@ fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> Exit {
 }
 
 /// The version and the effective configuration, logged once at start.
-fn log_start(command: &str, env: &AwsEnv, cfg: &CheckConfig) {
+/// `serve` adds its own settings to the same line.
+fn log_start(command: &str, env: &AwsEnv, cfg: &CheckConfig, serving: Option<Serving<'_>>) {
+    let fmt = |d: Duration| humantime::format_duration(d).to_string();
+    let serving = serving.as_ref();
     info!(
         version = env!("CARGO_PKG_VERSION"),
+        listen = serving.map(|s| s.listen),
+        interval = serving.map(|s| fmt(s.monitor.interval)),
+        stale_after = serving.map(|s| fmt(s.monitor.stale_after)),
+        shutdown_grace = serving.map(|s| fmt(s.shutdown_grace)),
         role_arn = env.role_arn.as_deref().unwrap_or(""),
         token_file = %env.token_file.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
         expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
@@ -238,6 +245,13 @@ fn log_start(command: &str, env: &AwsEnv, cfg: &CheckConfig) {
         retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
         "irsa-doctor {command} starting"
     );
+}
+
+/// `serve`'s part of the start line.
+struct Serving<'a> {
+    listen: &'a str,
+    monitor: &'a Settings,
+    shutdown_grace: Duration,
 }
 
 /// Gives up on a check at a limit: a thread that waits for the check to
@@ -336,10 +350,12 @@ impl ServeSettings {
     }
 
     /// Settings handed in, for tests and embedders: `flags` as they would
-    /// follow `irsa-doctor serve` on the command line (`--listen` is
-    /// ignored: the caller binds), `vars` as the AWS environment (nothing
-    /// is read from this process's), no host, and AWS reached through
-    /// `sdk`. A flag clap refuses is an error, with clap's message.
+    /// follow `irsa-doctor serve` on the command line (`--listen` and
+    /// `--log-format` are ignored: the caller binds and sets up logging;
+    /// clap falls back to `IRSA_DOCTOR_*` variables for flags not given),
+    /// `vars` as the AWS environment (the process's AWS variables are not
+    /// read), no host, and AWS reached through `sdk`. A flag clap refuses
+    /// is an error, with clap's message.
     pub fn new(flags: &[&str], vars: &[(&str, &str)], sdk: SdkConfig) -> Result<Self, String> {
         let argv = ["irsa-doctor", "serve"].iter().chain(flags);
         let args = match Cli::try_parse_from(argv)
@@ -347,6 +363,7 @@ impl ServeSettings {
             .command
         {
             Command::Serve(args) => args,
+            // Unreachable: `serve` is the subcommand parsed.
             Command::Check(_) => return Err("not serve's flags".to_owned()),
         };
         let vars: std::collections::HashMap<&str, &str> = vars.iter().copied().collect();
@@ -407,8 +424,8 @@ pub async fn serve(
     Exit::Stopped
 }
 
-/// `serve`'s start lines: the check's configuration, then the address and
-/// the loop's timing.
+/// `serve`'s start line: the check's configuration, the address and the
+/// loop's timing, in one event.
 fn log_serve_start(
     listener: &tokio::net::TcpListener,
     args: &ServeArgs,
@@ -419,14 +436,12 @@ fn log_serve_start(
     let listen = listener
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
-    log_start("serve", env, cfg);
-    info!(
-        %listen,
-        interval = %humantime::format_duration(monitor.interval),
-        stale_after = %humantime::format_duration(monitor.stale_after),
-        shutdown_grace = %humantime::format_duration(args.shutdown_grace),
-        "irsa-doctor serve listening"
-    );
+    let serving = Serving {
+        listen: &listen,
+        monitor: &monitor,
+        shutdown_grace: args.shutdown_grace,
+    };
+    log_start("serve", env, cfg, Some(serving));
     if monitor.stale_after < monitor.interval {
         warn!(
             "--stale-after is shorter than --interval: a single inconclusive check (STS \
@@ -540,6 +555,7 @@ mod tests {
         assert_eq!(Exit::Verdict(Verdict::Inconclusive).code(), 3);
         assert_eq!(Exit::Internal.code(), 3);
         assert_eq!(Exit::Stopped.code(), 0);
+        assert_eq!(Exit::Help.code(), 0);
     }
 
     #[test]

@@ -806,6 +806,58 @@ fn read_answer(
 mod tests {
     use super::*;
 
+    fn answer(
+        expiry_secs: i64,
+        arn: Option<&str>,
+    ) -> aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput
+    {
+        let creds = aws_sdk_sts::types::Credentials::builder()
+            .access_key_id("ASIAEXAMPLE")
+            .secret_access_key("READANSWERSECRET0123456789")
+            .session_token("READANSWERTOKEN0123456789")
+            .expiration(DateTime::from_secs(expiry_secs))
+            .build()
+            .unwrap();
+        let mut out = aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput::builder()
+            .credentials(creds);
+        if let Some(arn) = arn {
+            out = out.assumed_role_user(
+                aws_sdk_sts::types::AssumedRoleUser::builder()
+                    .arn(arn)
+                    .assumed_role_id("AROA:x")
+                    .build()
+                    .unwrap(),
+            );
+        }
+        out.build()
+    }
+
+    #[test]
+    fn an_answer_names_the_role_and_gives_the_offset_by_its_expiry() {
+        let received = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let arn = "arn:aws:sts::111122223333:assumed-role/app/s";
+        // STS issued the credentials 60 s after our clock's "now".
+        let (result, offset) = read_answer(
+            &answer(1_800_000_060 + i64::from(SESSION_SECONDS), Some(arn)),
+            Some(received),
+        );
+        assert_eq!(result.unwrap().arn, arn);
+        assert_eq!(offset, Some(60));
+        let shown = crate::redact::redact("READANSWERSECRET0123456789 READANSWERTOKEN0123456789");
+        assert!(!shown.contains("READANSWER"), "{shown}");
+    }
+
+    #[test]
+    fn a_defaulted_expiry_gives_no_offset_and_no_role_is_not_a_pass() {
+        let received = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        // A missing <Expiration> reads as 1970: no measure of STS's clock.
+        let (result, offset) = read_answer(&answer(0, None), Some(received));
+        assert_eq!(offset, None);
+        let failure = result.err().unwrap();
+        assert_eq!(failure.kind, FailureKind::Unexpected { retry: false });
+        assert_eq!(failure.http_status, Some(200));
+    }
+
     #[test]
     fn verbatim_sts_messages_classify() {
         use FailureKind::*;

@@ -48,9 +48,10 @@ const FAST: [&str; 4] = ["--timeout", "3s", "--interval", "1s"];
 
 /// `irsa_doctor::serve` on a task of this test, listening on 127.0.0.1:0,
 /// for a pod whose token is in `volume` and whose STS is at `sts_url`,
-/// with `flags` as on the command line after `serve`. Nothing is read from
-/// this process's environment: the AWS variables and the SDK's
-/// configuration are handed in. The server stops when the returned
+/// with `flags` as on the command line after `serve`. The AWS variables
+/// and the SDK's configuration are handed in, not read from this process;
+/// clap still falls back to `IRSA_DOCTOR_*` variables for flags not given,
+/// as it does for the binary (CI sets none). The server stops when the returned
 /// [`Serving`] is shut down or dropped; it must then return `Stopped`.
 async fn in_process(sts_url: &str, volume: &TokenVolume, flags: &[&str]) -> Serving {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -140,9 +141,11 @@ async fn every_endpoint_answers_over_a_socket() {
     }
     let expires_in = metric(&metrics.body, "irsa_doctor_token_expires_in_seconds");
     assert!((80_000..=86_400).contains(&expires_in), "{expires_in}");
-    // The count is taken below the SDK: it matches what the stand-in saw,
-    // the default chain's own call included. (The extra `check` above went
-    // to the same stand-in, hence the subtraction.)
+    // The count is taken below the SDK: it matches what the stand-in saw.
+    // In process there is no default chain to resolve (it reads the
+    // process environment), so the server made one request; the extra
+    // `check` above made two (its own and its chain's), hence the
+    // subtraction. serve_against_moto counts the chain's request too.
     let seen = sts.aws.assume_calls() + sts.aws.caller_identity_calls();
     assert_eq!(serving.sts_requests().await, seen - 2);
 

@@ -28,7 +28,7 @@ use crate::report::{ChainReport, Code, Finding, Report, StsReport, Verdict};
 use crate::sts::{ChainOutcome, ChainSource, Sts};
 use crate::token::RawToken;
 
-pub use mechanism::Mechanism;
+use mechanism::Mechanism;
 pub use retry::deadline;
 
 /// What one check needs besides the environment and STS.

@@ -52,7 +52,20 @@ pub fn source_words(source: &ChainSource) -> &'static str {
 /// before web identity are present: static keys in the environment,
 /// container credentials beside IRSA, a profile with credentials.
 pub fn shadows(env: &AwsEnv, chain: &ChainResult) -> Vec<Finding> {
-    let mut findings = Vec::new();
+    let mut findings: Vec<Finding> = static_keys(env).into_iter().collect();
+    findings.extend(container_beside_irsa(env));
+    if let Ok(ChainOutcome::Other {
+        source: ChainSource::Profile,
+        ..
+    }) = chain
+    {
+        findings.push(profile_shadow(env.profile.as_deref()));
+    }
+    findings
+}
+
+/// Static keys in the environment, which every SDK uses first.
+fn static_keys(env: &AwsEnv) -> Option<Finding> {
     let has = |name: &str| env.static_keys.contains(&name);
     let remove = "Remove these variables from the container spec; look in env, envFrom Secrets \
                   and ConfigMaps, and the image's own ENV.";
@@ -83,17 +96,19 @@ pub fn shadows(env: &AwsEnv, chain: &ChainResult) -> Vec<Finding> {
         )),
         (false, false) => None,
     };
-    if let Some(f) = finding {
-        findings.push(
-            f.expected("no AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN")
-                .found(set),
-        );
-    }
+    finding.map(|f| {
+        f.expected("no AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN")
+            .found(set)
+    })
+}
+
+/// Container credentials beside IRSA: the SDKs search web identity first.
+fn container_beside_irsa(env: &AwsEnv) -> Option<Finding> {
     if !env.container_credentials.is_empty() {
         // The EKS user guide: the container provider comes after web identity
         // in the SDKs' chains, so credentials earlier in the chain keep being
         // used even with a Pod Identity association.
-        findings.push(
+        return Some(
             Finding::warning(
                 Code::StaticCredentialsShadow,
                 format!(
@@ -110,28 +125,24 @@ pub fn shadows(env: &AwsEnv, chain: &ChainResult) -> Vec<Finding> {
             .found(format!("{} set", env.container_credentials.join(", "))),
         );
     }
-    if let Ok(ChainOutcome::Other {
-        source: ChainSource::Profile,
-        ..
-    }) = chain
-    {
-        let profile = env.profile.as_deref().unwrap_or("default");
-        findings.push(
-            Finding::error(
-                Code::StaticCredentialsShadow,
-                format!(
-                    "the shared config profile {profile:?} provides credentials: SDKs read \
-                     profiles before web identity, so the app ignores IRSA"
-                ),
-                "Remove the credentials from ~/.aws/credentials or ~/.aws/config in the image \
+    None
+}
+
+/// A profile with credentials, which SDKs read before web identity.
+fn profile_shadow(profile: Option<&str>) -> Finding {
+    let profile = profile.unwrap_or("default");
+    Finding::error(
+        Code::StaticCredentialsShadow,
+        format!(
+            "the shared config profile {profile:?} provides credentials: SDKs read profiles \
+             before web identity, so the app ignores IRSA"
+        ),
+        "Remove the credentials from ~/.aws/credentials or ~/.aws/config in the image \
                  (or the files AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE name), or unset \
                  AWS_PROFILE.",
-            )
-            .expected("no profile with credentials")
-            .found(format!("profile {profile} with credentials")),
-        );
-    }
-    findings
+    )
+    .expected("no profile with credentials")
+    .found(format!("profile {profile} with credentials"))
 }
 
 /// `DEFAULT_CHAIN_MISMATCH`: an SDK's default chain would not use web

@@ -32,6 +32,10 @@ mod tests {
         let role = RoleArn::parse("arn:aws:iam::111122223333:role/app").unwrap();
         let claims = Claims::default();
         let chain = Ok(ChainOutcome::NoCredentials);
+        let imds = Ok(ChainOutcome::Other {
+            source: crate::sts::ChainSource::Imds,
+            identity: Ok("arn".into()),
+        });
         let sts = |kind| {
             super::sts::sts_failure(
                 &Failure {
@@ -95,17 +99,7 @@ mod tests {
             sts(FailureKind::Unexpected { retry: true }),
             super::sts::clock_skew(3600).unwrap(),
             super::sts::check_timeout(Duration::from_secs(1)),
-            super::chain::chain_mismatch(&chain, false, None).unwrap_or_else(|| {
-                super::chain::chain_mismatch(
-                    &Ok(ChainOutcome::Other {
-                        source: crate::sts::ChainSource::Imds,
-                        identity: Ok("arn".into()),
-                    }),
-                    false,
-                    None,
-                )
-                .unwrap()
-            }),
+            super::chain::chain_mismatch(&imds, false, None).unwrap(),
             crate::proxy::finding(no_proxy, "https://10.1.2.3").unwrap(),
             crate::endpoint::profile_region_invalid("eu west 1"),
         ];

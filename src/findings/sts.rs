@@ -383,6 +383,38 @@ mod tests {
     }
 
     #[test]
+    fn issuer_and_retry_findings_name_the_issuer_and_the_attempts() {
+        let iss = "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC";
+        let thumbprint = finding(FailureKind::Thumbprint);
+        assert!(thumbprint.message.contains(iss), "{}", thumbprint.message);
+        assert!(thumbprint
+            .remedy
+            .contains("update-open-id-connect-provider-thumbprint"));
+        let idp = finding(FailureKind::IdpUnreachable);
+        assert!(idp.message.contains(iss), "{}", idp.message);
+        assert!(
+            idp.message.contains("3 attempts over 1.5 s"),
+            "{}",
+            idp.message
+        );
+        assert_eq!(
+            idp.expected,
+            Some(format!("STS able to fetch {iss}'s signing keys"))
+        );
+        let throttled = finding(FailureKind::Throttled);
+        assert!(
+            throttled.message.contains("3 attempts over 1.5 s"),
+            "{}",
+            throttled.message
+        );
+        assert!(
+            throttled.remedy.contains("--timeout"),
+            "{}",
+            throttled.remedy
+        );
+    }
+
+    #[test]
     fn an_answer_without_a_code_shows_the_http_status() {
         let f = sts_failure(
             &failure(FailureKind::Unexpected { retry: false }, None),

@@ -117,8 +117,10 @@ impl Shared {
     }
 
     /// The state. Readers hold the lock only to copy, and the one writer
-    /// is the loop, whose panic ends `serve` (/livez reports the stall
-    /// until then), so a poisoned lock is still read.
+    /// is the loop: a panic there ends the process in a release build
+    /// (`panic = "abort"`), and in a debug build leaves the state as it
+    /// was, with /livez reporting the stall; so a poisoned lock is still
+    /// read.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
