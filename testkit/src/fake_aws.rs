@@ -1,9 +1,14 @@
 //! A loopback stand-in for STS (Query protocol, XML answers) backed by a
 //! small model of IAM: OIDC providers with their client IDs, roles with
-//! web-identity trust statements, and access keys. It refuses tokens the way
-//! STS does, with STS's verbatim codes and messages, and can inject every
-//! fault: delays, throttling, 5xx, garbage, transient IdP errors, IAM's
-//! propagation delay.
+//! web-identity trust statements (and whether they trust EKS Pod Identity),
+//! and access keys. It refuses tokens the way STS does, with STS's verbatim
+//! codes and messages, and can inject every fault: delays, throttling, 5xx,
+//! garbage, transient IdP errors, IAM's propagation delay.
+//!
+//! Sessions minted for Pod Identity ([`FakeAws::mint_session`]) are checked
+//! as AWS checks them: GetCallerIdentity must carry their session token and
+//! a SigV4 signature made with their secret. Other keys are recognised by
+//! their key ID alone.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -13,6 +18,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::http::{response, serve, serve_tls, Handler, Req, Resp, Server};
+use crate::sigv4::{self, Credentials};
 
 pub const ACCOUNT: &str = "111122223333";
 pub const ROLE_ARN: &str = "arn:aws:iam::111122223333:role/team/payments/app";
@@ -94,6 +100,10 @@ struct State {
     providers: Vec<(String, String, Vec<String>)>, // account, issuer without scheme, client ids
     roles: HashMap<String, Vec<Trust>>,
     keys: HashMap<String, String>, // access key id -> principal ARN
+    /// Keys whose requests are verified: access key id -> secret and token.
+    sessions: HashMap<String, Credentials>,
+    /// Roles whose trust policy admits `pods.eks.amazonaws.com`.
+    trust_pods: Vec<String>,
     queued: VecDeque<Fault>,
     always: Option<Fault>,
     next_key: u64,
@@ -197,6 +207,47 @@ impl FakeAws {
             .unwrap()
             .keys
             .insert(access_key_id.into(), principal_arn.into());
+    }
+
+    /// The role's trust policy also admits EKS Pod Identity: the principal
+    /// `pods.eks.amazonaws.com` with `sts:AssumeRole` and `sts:TagSession`.
+    /// Roles need not exist otherwise (an association may name any role).
+    pub fn trust_pod_identity(&self, role_arn: &str) {
+        self.state.lock().unwrap().trust_pods.push(role_arn.into());
+    }
+
+    /// Whether [`FakeAws::trust_pod_identity`] was called for the role.
+    pub fn trusts_pod_identity(&self, role_arn: &str) -> bool {
+        self.state
+            .lock()
+            .unwrap()
+            .trust_pods
+            .iter()
+            .any(|r| r == role_arn)
+    }
+
+    /// A session of `role_arn` named `session_name`, valid for 6 hours, as
+    /// EKS Auth mints one for a pod; trust is not checked here. The
+    /// credentials name
+    /// `arn:aws:sts::<account>:assumed-role/<role name>/<session_name>` in
+    /// GetCallerIdentity, which checks their token and signature.
+    pub fn mint_session(&self, role_arn: &str, session_name: &str) -> Credentials {
+        let account = role_arn.split(':').nth(4).unwrap_or_default();
+        let name = role_arn.rsplit('/').next().unwrap_or_default();
+        let assumed = format!("arn:aws:sts::{account}:assumed-role/{name}/{session_name}");
+        let key = self.issue_key(&assumed);
+        let creds = Credentials {
+            secret_access_key: format!("{SECRET_PREFIX}{key}"),
+            session_token: format!("{SESSION_TOKEN_PREFIX}{key}"),
+            expiration: crate::jwt::now() + 6 * 3600,
+            access_key_id: key,
+        };
+        self.state
+            .lock()
+            .unwrap()
+            .sessions
+            .insert(creds.access_key_id.clone(), creds.clone());
+        creds
     }
 
     /// irsa-doctor's own next `n` AssumeRoleWithWebIdentity calls get
@@ -424,9 +475,7 @@ impl FakeAws {
             .unwrap()
             .session_names
             .push(session.clone());
-        let expiration = aws_smithy_types::DateTime::from_secs(now + 900)
-            .fmt(aws_smithy_types::date_time::Format::DateTime)
-            .unwrap();
+        let expiration = crate::jwt::rfc3339(now + 900);
         let body = format!(
             r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithWebIdentityResult>
@@ -481,23 +530,26 @@ impl FakeAws {
                 ),
             );
         }
-        let auth = req
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let key = auth
-            .split("Credential=")
-            .nth(1)
-            .and_then(|c| c.split('/').next())
-            .unwrap_or("");
-        let Some(arn) = s.keys.get(key).cloned() else {
-            return error(
+        let key = sigv4::access_key_id(req).unwrap_or("");
+        let invalid = || {
+            error(
                 403,
                 "InvalidClientTokenId",
                 "The security token included in the request is invalid.",
-            );
+            )
         };
+        let Some(arn) = s.keys.get(key).cloned() else {
+            return invalid();
+        };
+        if let Some(session) = s.sessions.get(key) {
+            let token = req.headers.get("x-amz-security-token");
+            if token.is_none_or(|t| t.as_bytes() != session.session_token.as_bytes()) {
+                return invalid();
+            }
+            if !sigv4::verify(req, &session.secret_access_key) {
+                return error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.");
+            }
+        }
         let account = arn.split(':').nth(4).unwrap_or("").to_owned();
         response(
             200,

@@ -50,10 +50,7 @@ async fn start_with(huge: bool) -> Server {
                 ("GET", p)
                     if p == format!("/latest/meta-data/iam/security-credentials/{NODE_ROLE}") =>
                 {
-                    let expiration =
-                        aws_smithy_types::DateTime::from_secs(crate::jwt::now() + 3600)
-                            .fmt(aws_smithy_types::date_time::Format::DateTime)
-                            .unwrap();
+                    let expiration = crate::jwt::rfc3339(crate::jwt::now() + 3600);
                     response(
                         200,
                         "application/json",

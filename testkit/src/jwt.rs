@@ -21,6 +21,14 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// `epoch_secs` as RFC 3339 (`2026-11-29T17:00:00Z`), as AWS writes an
+/// expiration.
+pub fn rfc3339(epoch_secs: i64) -> String {
+    aws_smithy_types::DateTime::from_secs(epoch_secs)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .expect("a time in range")
+}
+
 /// A JWT shaped like the kubelet's projected service-account token.
 #[derive(Clone)]
 pub struct Jwt {
@@ -28,11 +36,22 @@ pub struct Jwt {
 }
 
 impl Jwt {
+    /// The IRSA token: audience `sts.amazonaws.com`.
     pub fn for_sa(namespace: &str, sa: &str) -> Self {
+        Self::projected(namespace, sa, "sts.amazonaws.com")
+    }
+
+    /// The EKS Pod Identity token (the volume `eks-pod-identity-token`):
+    /// audience `pods.eks.amazonaws.com`, same issuer and claims.
+    pub fn for_pod_identity(namespace: &str, sa: &str) -> Self {
+        Self::projected(namespace, sa, crate::agent::AUDIENCE)
+    }
+
+    fn projected(namespace: &str, sa: &str, audience: &str) -> Self {
         let now = now();
         Jwt {
             claims: json!({
-                "aud": ["sts.amazonaws.com"],
+                "aud": [audience],
                 "exp": now + 86_400,
                 "iat": now,
                 "nbf": now,
@@ -72,20 +91,37 @@ impl Jwt {
 /// A directory laid out like the kubelet's projected token volume.
 pub struct TokenVolume {
     pub dir: tempfile::TempDir,
+    /// The token file's name: `token` (IRSA) or `eks-pod-identity-token`.
+    name: &'static str,
     generation: u32,
 }
 
 impl TokenVolume {
+    /// The IRSA volume: the file is `token`.
     pub fn new(contents: &str) -> Self {
+        Self::named("token", contents)
+    }
+
+    /// The Pod Identity volume: the file is `eks-pod-identity-token`, as
+    /// the webhook names it.
+    pub fn pod_identity(contents: &str) -> Self {
+        Self::named("eks-pod-identity-token", contents)
+    }
+
+    fn named(name: &'static str, contents: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut vol = TokenVolume { dir, generation: 0 };
+        let mut vol = TokenVolume {
+            dir,
+            name,
+            generation: 0,
+        };
         vol.rotate(contents);
-        std::os::unix::fs::symlink("..data/token", vol.dir.path().join("token")).unwrap();
+        std::os::unix::fs::symlink(format!("..data/{name}"), vol.path()).unwrap();
         vol
     }
 
     pub fn path(&self) -> PathBuf {
-        self.dir.path().join("token")
+        self.dir.path().join(self.name)
     }
 
     /// Writes a new timestamped directory and swaps `..data` to it
@@ -95,7 +131,7 @@ impl TokenVolume {
         let root = self.dir.path();
         let data = format!("..2026_11_28_17_00_00.{:04}", self.generation);
         std::fs::create_dir(root.join(&data)).unwrap();
-        std::fs::write(root.join(&data).join("token"), contents).unwrap();
+        std::fs::write(root.join(&data).join(self.name), contents).unwrap();
         let tmp = root.join("..data_tmp");
         std::os::unix::fs::symlink(&data, &tmp).unwrap();
         std::fs::rename(&tmp, root.join("..data")).unwrap();
@@ -111,6 +147,6 @@ impl TokenVolume {
     pub fn data_file(&self) -> PathBuf {
         let root: &Path = self.dir.path();
         root.join(std::fs::read_link(root.join("..data")).unwrap())
-            .join("token")
+            .join(self.name)
     }
 }

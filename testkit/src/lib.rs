@@ -4,25 +4,32 @@
 //!
 //! Layout:
 //! - `fake_aws`: the STS stand-in, a small model of IAM with fault injection.
+//! - `agent`: the EKS Pod Identity agent stand-in, handing out sessions the
+//!   STS stand-in (or moto) minted, with fault injection.
 //! - `imds`: the IMDSv2 stand-in, serving a node role's credentials.
 //! - `jwt`: kubelet-like tokens and projected token volumes.
-//! - `http`: the loopback HTTP/1 server both stand-ins answer through.
+//! - `http`: the loopback HTTP/1 server the stand-ins answer through, and a
+//!   raw client.
+//! - `sigv4`: verifying the binary's signatures, signing the kit's own calls.
 //! - `serving`: `irsa-doctor serve` as a child process or as a task the
 //!   test started (`irsa_doctor::serve`), and a raw HTTP client to probe it.
 //! - here: [`Doctor`], `irsa-doctor` as a child process with a cleared
 //!   environment (made with [`doctor!`]), moto's server as a third-party
 //!   STS, the Python tools in `.venv`, and a throwaway CA for HTTPS.
 //!
-//! Invariant: every endpoint a test hands the binary is on 127.0.0.1, and
-//! IMDS is either a loopback stand-in or disabled. Nothing leaves the machine.
+//! Invariant: every endpoint a test hands the binary is on loopback
+//! (127.0.0.1, or ::1 for the agent's IPv6 form), and IMDS is either a
+//! loopback stand-in or disabled. Nothing leaves the machine.
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod fake_aws;
 pub mod http;
 pub mod imds;
 pub mod jwt;
 pub mod serving;
+pub mod sigv4;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -160,6 +167,17 @@ impl Doctor {
     pub fn irsa(self, role_arn: &str, token_file: &Path) -> Self {
         self.env("AWS_ROLE_ARN", role_arn)
             .env("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap())
+    }
+
+    /// The env the Pod Identity webhook injects: the agent's URI and the
+    /// token file. Leaves the IRSA pair as it is, so that `.irsa(..)` with
+    /// this gives a pod with both.
+    pub fn pod_identity(self, full_uri: &str, token_file: &Path) -> Self {
+        self.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri)
+            .env(
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.to_str().unwrap(),
+            )
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {

@@ -15,9 +15,8 @@ use tokio::task::JoinSet;
 
 use crate::Doctor;
 
-/// How long a test waits for the server to reach a state before failing.
-/// Generous: it bounds a hang, it is not a performance claim.
-pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
+use crate::http::{exchange, parse};
+pub use crate::http::{Answer, WAIT_LIMIT};
 
 /// A running `irsa-doctor serve`.
 pub struct Serving {
@@ -41,28 +40,6 @@ enum Run {
         stop: Option<tokio::sync::oneshot::Sender<()>>,
         task: tokio::task::JoinHandle<()>,
     },
-}
-
-/// One HTTP response.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub head: String,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.body))
-    }
-
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
-    }
 }
 
 impl Doctor {
@@ -213,14 +190,7 @@ impl Serving {
     }
 
     pub async fn request_bytes(&self, raw: &[u8]) -> Answer {
-        let mut conn = TcpStream::connect(&self.addr).await.unwrap();
-        conn.write_all(raw).await.unwrap();
-        let mut bytes = vec![];
-        tokio::time::timeout(WAIT_LIMIT, conn.read_to_end(&mut bytes))
-            .await
-            .expect("the server did not close the connection")
-            .ok();
-        parse(&bytes)
+        exchange(&self.addr, raw).await
     }
 
     /// GETs `path` on a new connection, as the kubelet probes: the status,
@@ -457,21 +427,6 @@ impl Conn {
             body: String::from_utf8(body).unwrap(),
             ..answer
         }
-    }
-}
-
-fn parse(bytes: &[u8]) -> Answer {
-    let text = String::from_utf8_lossy(bytes).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Answer {
-        status,
-        head: head.to_owned(),
-        body: body.to_owned(),
     }
 }
 
