@@ -232,12 +232,13 @@ fn log_start(command: &str, env: &AwsEnv, cfg: &CheckConfig, serving: Option<Ser
     let serving = serving.as_ref();
     info!(
         version = env!("CARGO_PKG_VERSION"),
-        listen = serving.map(|s| s.listen),
-        interval = serving.map(|s| fmt(s.monitor.interval)),
-        stale_after = serving.map(|s| fmt(s.monitor.stale_after)),
-        shutdown_grace = serving.map(|s| fmt(s.shutdown_grace)),
+        listen = serving.map(|s| display(s.listen)),
+        interval = serving.map(|s| display(fmt(s.monitor.interval))),
+        stale_after = serving.map(|s| display(fmt(s.monitor.stale_after))),
+        shutdown_grace = serving.map(|s| display(fmt(s.shutdown_grace))),
         role_arn = env.role_arn.as_deref().unwrap_or(""),
-        token_file = %env.token_file.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+        full_uri = env.container_full_uri.as_deref().unwrap_or(""),
+        token_file = %crate::check::watched_token_file(env).as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
         expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
         audience = %cfg.audience,
         session_name = %cfg.session_name,

@@ -42,6 +42,10 @@ pub struct AwsEnv {
     pub static_keys: Vec<&'static str>,
     /// Names of the [`CONTAINER_VARS`] that are set.
     pub container_credentials: Vec<&'static str>,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`: EKS Pod Identity's agent.
+    pub container_full_uri: Option<String>,
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`: EKS Pod Identity's token.
+    pub container_token_file: Option<PathBuf>,
     pub profile: Option<String>,
     /// The endpoint and region settings, judged (see `endpoint.rs`).
     pub settings: crate::endpoint::Judged,
@@ -109,6 +113,8 @@ impl AwsEnv {
             role_session_name: lookup("AWS_ROLE_SESSION_NAME"),
             static_keys: set(&STATIC_KEY_VARS),
             container_credentials: set(&CONTAINER_VARS),
+            container_full_uri: get("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+            container_token_file: get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map(PathBuf::from),
             profile: get("AWS_PROFILE"),
             settings: crate::endpoint::judge(&lookup),
             proxy_vars: PROXY_VARS

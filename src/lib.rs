@@ -30,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+mod agent;
 mod app;
 mod arn;
 mod check;

@@ -25,6 +25,7 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
     let mut out = String::with_capacity(4096);
     let m = &mut out;
     build_info(m);
+    mechanism(m, state);
     verdicts(m, state, now);
     check_times(m, state);
     histogram(
@@ -51,6 +52,22 @@ fn build_info(m: &mut String) {
         "irsa_doctor_build_info{{version=\"{}\"}} 1",
         escape(env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// How the pod gets credentials, by the latest check: `irsa`,
+/// `pod_identity`, or `none`; absent before the first check.
+fn mechanism(m: &mut String, state: &State) {
+    let Some(latest) = state.latest() else {
+        return;
+    };
+    header(
+        m,
+        "mechanism_info",
+        "gauge",
+        "How the pod gets credentials by the latest check (irsa, pod_identity or none), as a label.",
+    );
+    let name = latest.report.mechanism.map_or("none", |n| n.as_str());
+    let _ = writeln!(m, "irsa_doctor_mechanism_info{{mechanism=\"{name}\"}} 1");
 }
 
 /// Readiness, the latest verdict and the checks run by verdict.

@@ -190,18 +190,21 @@ fn go_proxies(env: &ProxyEnv, scheme: &str, host: &str, port: u16) -> bool {
     true
 }
 
-/// `PROXY_BYPASS_DIFFERS` when SDKs disagree on whether `endpoint` is
-/// reached through the proxy; `None` when they agree or no proxy is set.
-pub fn finding(lookup: impl Fn(&str) -> Option<String>, endpoint: &str) -> Option<Finding> {
+/// Each SDK's answer to "does a request to `url` go through the proxy?";
+/// `None` when no proxy is set at all, or `url` is not a URL.
+fn readings(
+    lookup: &impl Fn(&str) -> Option<String>,
+    url: &str,
+) -> Option<[(&'static str, bool); 3]> {
     let (rust, python, go) = (
-        ProxyEnv::rust(&lookup),
-        ProxyEnv::python(&lookup),
-        ProxyEnv::go(&lookup),
+        ProxyEnv::rust(lookup),
+        ProxyEnv::python(lookup),
+        ProxyEnv::go(lookup),
     );
     if !rust.any_proxy() && !python.any_proxy() && !go.any_proxy() {
         return None;
     }
-    let uri: Uri = endpoint.parse().ok()?;
+    let uri: Uri = url.parse().ok()?;
     let scheme = uri.scheme_str()?.to_owned();
     let netloc = uri.authority()?.as_str().rsplit('@').next()?.to_owned();
     let host = uri
@@ -210,7 +213,7 @@ pub fn finding(lookup: impl Fn(&str) -> Option<String>, endpoint: &str) -> Optio
         .trim_end_matches(']')
         .to_owned();
     let default_port = if scheme == "https" { 443 } else { 80 };
-    let readings = [
+    Some([
         (
             "the AWS SDK for Rust and irsa-doctor",
             rust_proxies(&rust, &uri),
@@ -223,7 +226,27 @@ pub fn finding(lookup: impl Fn(&str) -> Option<String>, endpoint: &str) -> Optio
             "the AWS SDK for Go",
             go_proxies(&go, &scheme, &host, uri.port_u16().unwrap_or(default_port)),
         ),
-    ];
+    ])
+}
+
+/// The SDKs that would send a request to `url` through the proxy.
+pub fn proxied_by(lookup: impl Fn(&str) -> Option<String>, url: &str) -> Vec<&'static str> {
+    readings(&lookup, url).map_or(vec![], |r| {
+        r.iter().filter(|(_, p)| *p).map(|(who, _)| *who).collect()
+    })
+}
+
+/// `PROXY_BYPASS_DIFFERS` when SDKs disagree on whether `endpoint` is
+/// reached through the proxy; `None` when they agree or no proxy is set.
+pub fn finding(lookup: impl Fn(&str) -> Option<String>, endpoint: &str) -> Option<Finding> {
+    let readings = readings(&lookup, endpoint)?;
+    let uri: Uri = endpoint.parse().ok()?;
+    let host = uri
+        .host()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let rust = ProxyEnv::rust(&lookup);
     if readings.iter().all(|(_, p)| *p == readings[0].1) {
         return None;
     }

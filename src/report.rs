@@ -57,6 +57,8 @@ pub enum Step {
     Environment,
     RoleArn,
     Token,
+    /// EKS Pod Identity's agent, asked for credentials.
+    Agent,
     Sts,
     Role,
     AppView,
@@ -69,6 +71,7 @@ impl Step {
             Step::Environment => "environment",
             Step::RoleArn => "role ARN",
             Step::Token => "token",
+            Step::Agent => "agent",
             Step::Sts => "STS",
             Step::Role => "role",
             Step::AppView => "app's view",
@@ -143,6 +146,16 @@ codes! {
     ClockSkew => "CLOCK_SKEW", Definitive, Sts;
     CheckTimeout => "CHECK_TIMEOUT", Inconclusive, Sts;
     ProxyBypassDiffers => "PROXY_BYPASS_DIFFERS", Warning, AppView;
+    PodIdentityUnused => "POD_IDENTITY_UNUSED", Warning, Environment;
+    PodIdentityUriInvalid => "POD_IDENTITY_URI_INVALID", Definitive, Environment;
+    PodIdentityAgentUnreachable => "POD_IDENTITY_AGENT_UNREACHABLE", Inconclusive, Agent;
+    PodIdentityTrustDenied => "POD_IDENTITY_TRUST_DENIED", Definitive, Agent;
+    PodIdentityTokenRejected => "POD_IDENTITY_TOKEN_REJECTED", Definitive, Agent;
+    PodIdentityAssociationMissing => "POD_IDENTITY_ASSOCIATION_MISSING", Definitive, Agent;
+    PodIdentityThrottled => "POD_IDENTITY_THROTTLED", Inconclusive, Agent;
+    EksAuthUnreachable => "EKS_AUTH_UNREACHABLE", Inconclusive, Agent;
+    PodIdentityAgentError => "POD_IDENTITY_AGENT_ERROR", Definitive, Agent;
+    ProxyInterceptsCredentials => "PROXY_INTERCEPTS_CREDENTIALS", Warning, AppView;
 }
 
 impl Code {
@@ -309,15 +322,63 @@ pub struct ChainReport {
     pub error: Option<String>,
 }
 
+/// How the pod gets its credentials, as its environment says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MechanismName {
+    /// IAM Roles for Service Accounts: web identity with the projected token.
+    Irsa,
+    /// EKS Pod Identity: the node agent, with the projected token.
+    PodIdentity,
+}
+
+impl MechanismName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MechanismName::Irsa => "irsa",
+            MechanismName::PodIdentity => "pod_identity",
+        }
+    }
+
+    /// The name people know it by.
+    pub fn words(self) -> &'static str {
+        match self {
+            MechanismName::Irsa => "IRSA",
+            MechanismName::PodIdentity => "EKS Pod Identity",
+        }
+    }
+}
+
+/// How the EKS Pod Identity agent was asked, and what it answered; never
+/// the credentials.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AgentReport {
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`, as asked.
+    pub uri: String,
+    /// Requests made (retries included).
+    pub attempts: u32,
+    /// The HTTP status of the last answer, if any.
+    pub status: Option<u16>,
+    /// The account the agent's credentials belong to (`AccountId`).
+    pub account_id: Option<String>,
+    /// When the agent's credentials expire (`Expiration`).
+    pub expiration: Option<String>,
+}
+
 /// The whole result of one check. Serialized as-is by `--output json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub verdict: Verdict,
+    /// `irsa`, `pod_identity`, or `null` when neither is configured.
+    pub mechanism: Option<MechanismName>,
     pub findings: Vec<Finding>,
     pub role_arn: Option<String>,
     pub expected_role_arn: Option<String>,
     pub assumed_role_arn: Option<String>,
     pub token: Option<TokenReport>,
+    /// EKS Pod Identity's agent; absent for IRSA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentReport>,
     pub sts: StsReport,
     pub default_chain: ChainReport,
     pub duration_ms: u64,
@@ -440,7 +501,8 @@ impl Report {
     }
 
     /// `(step, status, detail)` rows, derived from the report's fields and
-    /// the step each finding code belongs to.
+    /// the step each finding code belongs to; Pod Identity has an agent
+    /// row where IRSA has a role ARN row.
     fn steps(&self) -> Vec<(&'static str, &'static str, String)> {
         // STS refused, but the finding belongs to another step (an expired
         // token, a wrong audience): the STS row still says it refused.
@@ -453,41 +515,94 @@ impl Report {
         };
         let row =
             |step: Step, status: &'static str, detail: String| (step.as_str(), status, detail);
-        vec![
-            row(
-                Step::Environment,
-                self.status(Step::Environment, true),
-                format!(
-                    "AWS_ROLE_ARN={}",
-                    self.role_arn.as_deref().unwrap_or("(unset)")
-                ),
-            ),
-            row(
-                Step::RoleArn,
-                self.status(Step::RoleArn, self.role_arn.is_some()),
-                self.role_arn.clone().unwrap_or_else(|| "not set".into()),
-            ),
-            row(
+        let pod_identity = self.mechanism == Some(MechanismName::PodIdentity);
+        let mut rows = vec![row(
+            Step::Environment,
+            self.status(Step::Environment, true),
+            self.environment_detail(),
+        )];
+        if pod_identity {
+            rows.push(row(
                 Step::Token,
                 self.status(Step::Token, self.token.is_some()),
                 self.token_detail(),
-            ),
-            row(Step::Sts, sts_status, self.sts_detail()),
-            row(
-                Step::Role,
-                self.status(Step::Role, self.assumed_role_arn.is_some()),
-                format!(
-                    "assumed {}, expected {}",
-                    self.assumed_role_arn.as_deref().unwrap_or("(nothing)"),
-                    self.expected_role_arn.as_deref().unwrap_or("(unset)")
+            ));
+            rows.push(row(
+                Step::Agent,
+                self.status(
+                    Step::Agent,
+                    self.agent.as_ref().is_some_and(|a| a.attempts > 0),
                 ),
+                self.agent_detail(),
+            ));
+        } else {
+            rows.push(row(
+                Step::RoleArn,
+                self.status(Step::RoleArn, self.role_arn.is_some()),
+                self.role_arn.clone().unwrap_or_else(|| "not set".into()),
+            ));
+            rows.push(row(
+                Step::Token,
+                self.status(Step::Token, self.token.is_some()),
+                self.token_detail(),
+            ));
+        }
+        rows.push(row(Step::Sts, sts_status, self.sts_detail()));
+        rows.push(row(
+            Step::Role,
+            self.status(Step::Role, self.assumed_role_arn.is_some()),
+            format!(
+                "assumed {}, expected {}",
+                self.assumed_role_arn.as_deref().unwrap_or("(nothing)"),
+                self.expected_role_arn
+                    .as_deref()
+                    .unwrap_or(if pod_identity {
+                        "(none given: pass --expected-role-arn to compare)"
+                    } else {
+                        "(unset)"
+                    })
             ),
-            row(
-                Step::AppView,
-                self.status(Step::AppView, self.default_chain.error.is_none()),
-                self.chain_detail(),
+        ));
+        rows.push(row(
+            Step::AppView,
+            self.status(Step::AppView, self.default_chain.error.is_none()),
+            self.chain_detail(),
+        ));
+        rows
+    }
+
+    fn environment_detail(&self) -> String {
+        match self.mechanism {
+            Some(MechanismName::PodIdentity) => format!(
+                "EKS Pod Identity: AWS_CONTAINER_CREDENTIALS_FULL_URI={}",
+                self.agent.as_ref().map_or("(unset)", |a| a.uri.as_str())
             ),
-        ]
+            Some(MechanismName::Irsa) => format!(
+                "IRSA: AWS_ROLE_ARN={}",
+                self.role_arn.as_deref().unwrap_or("(unset)")
+            ),
+            None => format!(
+                "no mechanism: AWS_ROLE_ARN={}",
+                self.role_arn.as_deref().unwrap_or("(unset)")
+            ),
+        }
+    }
+
+    fn agent_detail(&self) -> String {
+        match &self.agent {
+            Some(a) => format!(
+                "GET {} ({} attempt{}{}{})",
+                a.uri,
+                a.attempts,
+                if a.attempts == 1 { "" } else { "s" },
+                a.status
+                    .map_or(String::new(), |s| format!(", answered HTTP {s}")),
+                a.account_id
+                    .as_deref()
+                    .map_or(String::new(), |id| format!(", account {id}")),
+            ),
+            None => "not asked".to_owned(),
+        }
     }
 
     /// A step's status: its worst finding, else whether it ran.
@@ -522,8 +637,13 @@ impl Report {
 
     fn sts_detail(&self) -> String {
         let sts = &self.sts;
+        let action = if self.mechanism == Some(MechanismName::PodIdentity) {
+            "GetCallerIdentity"
+        } else {
+            "AssumeRoleWithWebIdentity"
+        };
         format!(
-            "AssumeRoleWithWebIdentity at {} (region {}, {} attempt{}{}{})",
+            "{action} at {} (region {}, {} attempt{}{}{})",
             sts.endpoint.as_deref().unwrap_or("(no request sent)"),
             sts.region.as_deref().unwrap_or("unknown"),
             sts.attempts,
@@ -552,12 +672,14 @@ impl Report {
 /// that keep, serve or count reports (`monitor`, `server`, `metrics`).
 #[cfg(test)]
 pub(crate) mod sample {
-    use super::{ChainReport, Code, Finding, Report, StsReport, Verdict};
+    use super::{ChainReport, Code, Finding, MechanismName, Report, StsReport, Verdict};
 
     /// A report of `findings`, with the verdict they give.
     pub(crate) fn report(findings: Vec<Finding>) -> Report {
         Report {
             verdict: Verdict::of(&findings),
+            mechanism: Some(MechanismName::Irsa),
+            agent: None,
             findings,
             role_arn: None,
             expected_role_arn: None,

@@ -504,28 +504,64 @@ impl Sts {
 
     /// `GetCallerIdentity` signed with `creds`, which are dropped afterwards.
     async fn caller_identity(&self, creds: Credentials) -> Result<String, String> {
+        self.identity_with(creds)
+            .await
+            .map(|i| i.arn)
+            .map_err(|f| match f.code {
+                Some(code) => format!("GetCallerIdentity failed: {code}: {}", f.message),
+                None => format!("GetCallerIdentity failed: {}", f.message),
+            })
+    }
+
+    /// Who `creds` are: `GetCallerIdentity` signed with them, once, without
+    /// the SDK's retries; the credentials are dropped afterwards, and
+    /// scrubbed from any error text.
+    pub async fn identity_with(&self, creds: Credentials) -> Result<Identity, Failure> {
         let conf = aws_sdk_sts::config::Builder::from(&self.sdk)
             .retry_config(RetryConfig::disabled())
             .credentials_provider(creds.clone())
             .build();
         let client = aws_sdk_sts::Client::from_conf(conf);
-        match client.get_caller_identity().send().await {
-            Ok(out) => out
-                .arn()
-                .map(str::to_owned)
-                .ok_or_else(|| "GetCallerIdentity answered without an ARN".to_owned()),
+        let recorder = RecordExchange::default();
+        let result = client
+            .get_caller_identity()
+            .customize()
+            .interceptor(recorder.clone())
+            .send()
+            .await;
+        let endpoint = recorder.get().endpoint.map(|e| crate::endpoint::shown(&e));
+        match result {
+            Ok(out) => match out.arn() {
+                Some(arn) => Ok(Identity {
+                    arn: arn.to_owned(),
+                    account: out.account().map(str::to_owned),
+                    request_id: out.request_id().map(str::to_owned),
+                    endpoint,
+                }),
+                None => Err(Failure::new(
+                    FailureKind::Unexpected { retry: false },
+                    "GetCallerIdentity answered without an ARN".to_owned(),
+                )),
+            },
             Err(err) => {
-                let f = failure_of(&err, None);
-                let text = match f.code {
-                    Some(code) => format!("GetCallerIdentity failed: {code}: {}", f.message),
-                    None => format!("GetCallerIdentity failed: {}", f.message),
-                };
+                let mut f = failure_of(&err, None);
                 // A SignatureDoesNotMatch message can quote the canonical
                 // request, session token included.
-                Err(scrub_credentials(text, &creds))
+                f.message = scrub_credentials(f.message, &creds);
+                Err(f)
             }
         }
     }
+}
+
+/// Who a set of credentials is, by `GetCallerIdentity`.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub arn: String,
+    pub account: Option<String>,
+    pub request_id: Option<String>,
+    /// The endpoint the SDK really used.
+    pub endpoint: Option<String>,
 }
 
 /// Whether a chain error is its web-identity provider's STS call failing.

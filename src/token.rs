@@ -24,18 +24,32 @@ pub const MAX_TOKEN_BYTES: usize = 20_000;
 
 /// The token's text. Deliberately not `Display`, and `Debug` shows no byte of it.
 #[derive(Clone)]
-pub struct RawToken(String);
+pub struct RawToken {
+    text: String,
+    /// The file's bytes, untrimmed, can travel as an HTTP header value: no
+    /// CR, LF or other control character. The SDKs send the Pod Identity
+    /// token file's bytes as they are in `Authorization`, and refuse it
+    /// otherwise (the AWS SDK for Rust with `InvalidAuthToken`).
+    header_safe: bool,
+}
 
 impl RawToken {
-    /// The token itself, for the one place that must send it: the STS call.
+    /// The token itself, trimmed, for the places that must send it: the STS
+    /// call and the Pod Identity agent.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// Whether the file's bytes, as an SDK would send them in a header,
+    /// are a valid header value.
+    pub fn header_safe(&self) -> bool {
+        self.header_safe
     }
 }
 
 impl fmt::Debug for RawToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RawToken(** redacted, {} bytes **)", self.0.len())
+        write!(f, "RawToken(** redacted, {} bytes **)", self.text.len())
     }
 }
 
@@ -139,12 +153,18 @@ pub fn read_token_file(path: &Path) -> Result<RawToken, TokenFileProblem> {
         };
     let text = String::from_utf8_lossy(&buf);
     crate::redact::register_token(text.trim());
+    // What http's HeaderValue accepts: visible ASCII, space, tab and
+    // obs-text; no control character.
+    let header_safe = buf.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f));
     let text = String::from_utf8(buf).map_err(|_| malformed("the file is not UTF-8 text"))?;
     let token = text.trim();
     if token.is_empty() {
         return Err(malformed("the file is empty"));
     }
-    Ok(RawToken(token.to_owned()))
+    Ok(RawToken {
+        text: token.to_owned(),
+        header_safe,
+    })
 }
 
 /// Says where a path's symlink chain breaks: the usual sight is a `..data`
@@ -262,7 +282,7 @@ fn decode_segment(segment: &str, which: &'static str) -> Result<Vec<u8>, Malform
 
 /// Decodes the claims of a compact JWT without verifying it.
 pub fn decode_claims(token: &RawToken) -> Result<Claims, MalformedToken> {
-    let segments: Vec<&str> = token.0.split('.').collect();
+    let segments: Vec<&str> = token.text.split('.').collect();
     if segments.len() != 3 {
         return Err(MalformedToken::Segments(segments.len()));
     }
@@ -297,7 +317,10 @@ pub fn decode_claims(token: &RawToken) -> Result<Claims, MalformedToken> {
 pub(crate) mod tests_support {
     /// A token from text, for unit tests elsewhere in the crate.
     pub fn raw(text: &str) -> super::RawToken {
-        super::RawToken(text.to_owned())
+        super::RawToken {
+            text: text.to_owned(),
+            header_safe: true,
+        }
     }
 }
 
@@ -310,7 +333,7 @@ mod tests {
     }
 
     fn jwt(payload: &str) -> RawToken {
-        RawToken(format!(
+        tests_support::raw(&format!(
             "{}.{}.c2lnbmF0dXJl",
             b64(r#"{"alg":"RS256"}"#),
             b64(payload)
@@ -352,7 +375,7 @@ mod tests {
             "e30.!!!.x",
             "e30.bm90IGpzb24.x",
         ] {
-            assert!(decode_claims(&RawToken(bad.into())).is_err(), "{bad:?}");
+            assert!(decode_claims(&tests_support::raw(bad)).is_err(), "{bad:?}");
         }
         assert_eq!(
             decode_claims(&jwt(r#"{"exp":"tomorrow"}"#))
@@ -364,7 +387,7 @@ mod tests {
 
     #[test]
     fn debug_of_a_token_shows_no_byte_of_it() {
-        let token = RawToken("eyJhbGciOiJSUzI1NiJ9.e30.SECRETSIG".into());
+        let token = tests_support::raw("eyJhbGciOiJSUzI1NiJ9.e30.SECRETSIG");
         assert!(!format!("{token:?}").contains("SECRET"));
     }
 

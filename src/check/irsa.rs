@@ -4,15 +4,13 @@
 
 use std::path::Path;
 
-use tracing::debug;
-
 use super::mechanism::WebIdentity;
 use super::retry::{assume_with_retries, AssumeOutcome};
-use super::{resolve_chain, Acting, ChainToken, CheckConfig, Run, Sending};
+use super::{resolve_chain, Acting, ChainToken, CheckConfig, Run, Sending, TokenRead};
 use crate::arn::{is_valid_session_name, RoleArn};
 use crate::findings::{env as env_findings, role as role_findings, sts as sts_findings, token};
 use crate::report::{Finding, Report, TokenReport};
-use crate::token::{decode_claims, read_token_file, RawToken};
+use crate::token::{decode_claims, read_token_file};
 
 /// Runs IRSA's steps, adding their findings and what STS said to `report`.
 pub(super) async fn verify(
@@ -74,25 +72,6 @@ fn role(run: &Run<'_>, irsa: &WebIdentity) -> (Option<RoleArn>, Vec<Finding>) {
     (role, findings)
 }
 
-/// What reading the token gave.
-enum TokenRead {
-    /// The file could not be read within our bounds.
-    Unusable,
-    /// Read, but not worth sending: malformed or expired.
-    Rejected(RawToken),
-    /// Read and decoded; STS may see it.
-    Sendable(RawToken),
-}
-
-impl TokenRead {
-    fn sendable(&self) -> Option<&RawToken> {
-        match self {
-            TokenRead::Sendable(token) => Some(token),
-            _ => None,
-        }
-    }
-}
-
 /// Reads and decodes the token: what it gave, the findings, and the claims
 /// for the report.
 fn read_token(
@@ -105,7 +84,7 @@ fn read_token(
         Err(problem) => {
             return (
                 TokenRead::Unusable,
-                vec![token::token_file_finding(problem)],
+                vec![token::token_file_finding(problem, &token::IRSA)],
                 None,
             )
         }
@@ -113,7 +92,7 @@ fn read_token(
     let claims = match decode_claims(&raw) {
         Ok(claims) => claims,
         Err(e) => {
-            let finding = token::token_malformed(path, &e.to_string());
+            let finding = token::token_malformed(path, &e.to_string(), &token::IRSA);
             return (TokenRead::Rejected(raw), vec![finding], None);
         }
     };
@@ -126,13 +105,7 @@ fn read_token(
     if !claims.aud.iter().any(|a| a == &cfg.audience) {
         findings.push(token::audience_mismatch(&cfg.audience, &claims, None));
     }
-    debug!(
-        iss = claims.iss.as_deref().unwrap_or(""),
-        sub = claims.sub.as_deref().unwrap_or(""),
-        aud = ?claims.aud,
-        exp = claims.exp,
-        "token claims decoded"
-    );
+    super::log_claims(&claims);
     let token_report = TokenReport {
         file: path.display().to_string(),
         claims,

@@ -16,6 +16,7 @@
 
 mod irsa;
 mod mechanism;
+mod pod_identity;
 mod retry;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -24,7 +25,7 @@ use crate::arn::{AssumedRoleArn, RoleArn};
 use crate::env::AwsEnv;
 use crate::findings::chain::ChainResult;
 use crate::findings::{chain, env as env_findings, role as role_findings};
-use crate::report::{ChainReport, Code, Finding, Report, StsReport, Verdict};
+use crate::report::{ChainReport, Code, Finding, MechanismName, Report, StsReport, Verdict};
 use crate::sts::{ChainOutcome, ChainSource, Sts};
 use crate::token::RawToken;
 
@@ -100,17 +101,28 @@ pub async fn check(
     let (findings, sending) = environment(&run);
     report.findings.extend(findings);
 
-    let acting = match mechanism::choose(env) {
-        Mechanism::None { missing } => {
+    let mechanism = mechanism::choose(env);
+    report.mechanism = mechanism.name();
+    let acting = match &mechanism {
+        Mechanism::None { half } => {
             let chain = resolve_chain(&run, sending, ChainToken::None).await;
             report
                 .findings
-                .push(not_injected(&run, &report, &missing, &chain));
+                .push(not_injected(&run, &report, half, &chain));
             record_chain(&mut report, &chain, None);
             return finish(report, started);
         }
-        Mechanism::WebIdentity(irsa) => irsa::verify(&run, sending, &irsa, &mut report).await,
+        Mechanism::WebIdentity(irsa) => {
+            if let Some(uri) = &irsa.pod_identity_too {
+                report
+                    .findings
+                    .push(crate::findings::pod_identity::unused(uri));
+            }
+            irsa::verify(&run, sending, irsa, &mut report).await
+        }
+        Mechanism::PodIdentity(pi) => pod_identity::verify(&run, sending, pi, &mut report).await,
     };
+    let name = mechanism.name().unwrap_or(MechanismName::Irsa);
 
     report.findings.extend(expected_role(
         cfg,
@@ -118,10 +130,19 @@ pub async fn check(
         acting.role.as_ref(),
         acting.assumed_arn.as_deref(),
     ));
-    let findings = app_view(env, &acting, &report);
+    let findings = app_view(env, &acting, &report, name);
     report.findings.extend(findings);
-    record_chain(&mut report, &acting.chain, acting.assumed_arn.as_deref());
+    let web_identity_arn = (name == MechanismName::Irsa)
+        .then_some(acting.assumed_arn.as_deref())
+        .flatten();
+    record_chain(&mut report, &acting.chain, web_identity_arn);
     finish(report, started)
+}
+
+/// The token file the pod's mechanism reads: the one `serve` watches for
+/// the kubelet's rotation.
+pub fn watched_token_file(env: &AwsEnv) -> Option<std::path::PathBuf> {
+    mechanism::choose(env).token_file().cloned()
 }
 
 /// Step 1: the settings, judged before anything is sent. When the STS
@@ -152,10 +173,23 @@ fn environment(run: &Run<'_>) -> (Vec<Finding>, Sending) {
 }
 
 /// `ENV_NOT_INJECTED`, naming who the pod is instead.
-fn not_injected(run: &Run<'_>, report: &Report, missing: &[&str], chain: &ChainResult) -> Finding {
+fn not_injected(
+    run: &Run<'_>,
+    report: &Report,
+    half: &[mechanism::Half],
+    chain: &ChainResult,
+) -> Finding {
+    let half: Vec<env_findings::Half> = half
+        .iter()
+        .map(|h| env_findings::Half {
+            mechanism: h.mechanism,
+            set: h.set,
+            missing: h.missing,
+        })
+        .collect();
     env_findings::env_not_injected(
         &env_findings::NotInjected {
-            missing,
+            half: &half,
             namespace: run.cfg.namespace.as_deref(),
             service_account: run.cfg.service_account.as_deref(),
             expected_role: report.expected_role_arn.as_deref(),
@@ -191,17 +225,54 @@ fn expected_role(
 
 /// Step 5: the app's view. What shadows the mechanism, whether SDKs agree
 /// on the proxy, and whether the default chain lands where we did.
-fn app_view(env: &AwsEnv, acting: &Acting, report: &Report) -> Vec<Finding> {
-    let mut findings = chain::shadows(env, &acting.chain);
+fn app_view(
+    env: &AwsEnv,
+    acting: &Acting,
+    report: &Report,
+    mechanism: MechanismName,
+) -> Vec<Finding> {
+    let mut findings = chain::shadows(env, &acting.chain, mechanism);
     if let Some(endpoint) = report.sts.endpoint.as_deref() {
         findings.extend(crate::proxy::finding(|n| env.proxy_var(n), endpoint));
     }
     findings.extend(chain::chain_mismatch(
         &acting.chain,
+        mechanism,
         acting.assumed_arn.is_some(),
         report.expected_role_arn.as_deref(),
     ));
     findings
+}
+
+/// What reading the token gave.
+pub(super) enum TokenRead {
+    /// The file could not be read within our bounds.
+    Unusable,
+    /// Read, but not worth sending: malformed, expired, or (for Pod
+    /// Identity) bytes no SDK sends in a header.
+    Rejected(RawToken),
+    /// Read and decoded; STS may see it.
+    Sendable(RawToken),
+}
+
+impl TokenRead {
+    pub(super) fn sendable(&self) -> Option<&RawToken> {
+        match self {
+            TokenRead::Sendable(token) => Some(token),
+            _ => None,
+        }
+    }
+}
+
+/// The decoded claims, at debug level: never the token itself.
+fn log_claims(claims: &crate::token::Claims) {
+    tracing::debug!(
+        iss = claims.iss.as_deref().unwrap_or(""),
+        sub = claims.sub.as_deref().unwrap_or(""),
+        aud = ?claims.aud,
+        exp = claims.exp,
+        "token claims decoded"
+    );
 }
 
 /// The token the default chain would read, as far as the token step let it.
@@ -241,6 +312,7 @@ const NOT_SENT: &str = "not resolved: a setting it would use is not usable (see 
 fn empty_report(cfg: &CheckConfig, env: &AwsEnv, region: Option<String>) -> Report {
     Report {
         verdict: Verdict::Pass,
+        mechanism: None,
         findings: vec![],
         role_arn: env.role_arn.clone(),
         expected_role_arn: cfg
@@ -250,6 +322,7 @@ fn empty_report(cfg: &CheckConfig, env: &AwsEnv, region: Option<String>) -> Repo
             .or_else(|| env.role_arn.clone()),
         assumed_role_arn: None,
         token: None,
+        agent: None,
         sts: StsReport {
             region,
             session_name: Some(cfg.session_name.clone()),

@@ -1,6 +1,7 @@
 //! The retry policy: the check's deadline, and retrying
-//! `AssumeRoleWithWebIdentity` with jittered exponential backoff until an
-//! answer is final or the deadline comes.
+//! `AssumeRoleWithWebIdentity` and the EKS Pod Identity agent with
+//! jittered exponential backoff until an answer is final or the deadline
+//! comes.
 
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,20 @@ pub(super) async fn assume_with_retries(
     }
 }
 
+/// The failure of a call cut off at the `--timeout` deadline.
+pub(super) fn no_answer(timeout: Duration) -> Failure {
+    Failure {
+        timed_out: true,
+        ..Failure::new(
+            FailureKind::Unreachable,
+            format!(
+                "no answer within the {} deadline",
+                humantime::format_duration(timeout)
+            ),
+        )
+    }
+}
+
 /// What the attempts so far have shown, besides their results.
 #[derive(Default)]
 struct Tally {
@@ -112,16 +127,7 @@ impl Tally {
                 self.clock_offset = attempt.clock_offset.or(self.clock_offset);
                 attempt.result
             }
-            Err(_) => Err(Failure {
-                timed_out: true,
-                ..Failure::new(
-                    FailureKind::Unreachable,
-                    format!(
-                        "no answer within the {} deadline",
-                        humantime::format_duration(cfg.timeout)
-                    ),
-                )
-            }),
+            Err(_) => Err(no_answer(cfg.timeout)),
         }
     }
 
@@ -132,6 +138,65 @@ impl Tally {
             endpoint: self.endpoint,
             clock_offset: self.clock_offset,
         }
+    }
+}
+
+/// The result of asking the EKS Pod Identity agent until an answer is
+/// final.
+pub(super) struct AgentOutcome {
+    pub result: Result<crate::agent::Issued, crate::agent::Failure>,
+    pub attempts: u32,
+    /// The HTTP status of the last answer, if any.
+    pub status: Option<u16>,
+}
+
+/// Asks the agent at `uri` until its answer is final: no answer, a 429
+/// and EKS Auth's transient failures are retried with the same jittered
+/// backoff as STS, until the deadline.
+pub(super) async fn ask_agent_with_retries(
+    uri: &hyper::Uri,
+    token: &RawToken,
+    deadline: Instant,
+) -> AgentOutcome {
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let answer = crate::agent::ask(uri, token, remaining).await;
+        let status = match &answer {
+            crate::agent::Answer::Http { status, .. } => Some(*status),
+            crate::agent::Answer::NoAnswer(_) => None,
+        };
+        let failure = match crate::agent::judge(answer) {
+            Ok(issued) => {
+                debug!(
+                    attempts,
+                    "the EKS Pod Identity agent handed out credentials"
+                );
+                return AgentOutcome {
+                    result: Ok(issued),
+                    attempts,
+                    status,
+                };
+            }
+            Err(failure) => failure,
+        };
+        let delay = backoff(INITIAL_BACKOFF, attempts);
+        if !failure.kind.is_transient() || Instant::now() + delay >= deadline {
+            return AgentOutcome {
+                result: Err(failure),
+                attempts,
+                status,
+            };
+        }
+        info!(
+            attempt = attempts,
+            status = status.unwrap_or(0),
+            error = %failure.detail,
+            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "the EKS Pod Identity agent did not give a final answer; retrying"
+        );
+        tokio::time::sleep(delay).await;
     }
 }
 

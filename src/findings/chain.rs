@@ -2,7 +2,7 @@
 //! chain in this container would do, and what shadows web identity.
 
 use crate::env::AwsEnv;
-use crate::report::{Code, Finding};
+use crate::report::{Code, Finding, MechanismName};
 use crate::sts::{ChainOutcome, ChainSource};
 
 /// The default chain's outcome, or why it was not resolved.
@@ -48,24 +48,57 @@ pub fn source_words(source: &ChainSource) -> &'static str {
     }
 }
 
+/// The provider of the SDKs' chain a mechanism is reached through, in
+/// words.
+fn provider(mechanism: MechanismName) -> &'static str {
+    match mechanism {
+        MechanismName::Irsa => "web identity",
+        MechanismName::PodIdentity => "container credentials",
+    }
+}
+
+/// What to say of SDKs that predate the mechanism.
+fn sdk_advice(mechanism: MechanismName) -> &'static str {
+    match mechanism {
+        MechanismName::Irsa => {
+            "irsa-doctor cannot see the app's SDK: old SDKs have no web identity at all \
+             (minimums: boto3 1.9.220, AWS CLI 1.16.232, Java v2 2.10.11, Java v1 1.11.704 with \
+             the STS module, Go v1 1.23.13, JS v2 2.525.0 / v3 3.27.0, Ruby 3.58.0, .NET \
+             3.3.659.1, PHP 3.110.7)."
+        }
+        MechanismName::PodIdentity => {
+            "irsa-doctor cannot see the app's SDK: old SDKs refuse the agent's address or do \
+             not send the token (minimums for EKS Pod Identity: Java v2 2.21.30, Java v1 \
+             1.12.746, Go v1 1.47.11, Go v2 release-2023-11-14, boto3 and botocore 1.34.41, AWS \
+             CLI 1.30.0 / 2.15.0, JS v2 2.1550.0, JS v3 3.458.0, Ruby 3.188.0, Rust aws-config \
+             1.1.8, .NET 3.7.734.0, PHP 3.287.1, C++ 1.11.263, Kotlin 1.0.1)."
+        }
+    }
+}
+
 /// `STATIC_CREDENTIALS_SHADOW`, for each way credentials the SDKs read
-/// before web identity are present: static keys in the environment,
-/// container credentials beside IRSA, a profile with credentials.
-pub fn shadows(env: &AwsEnv, chain: &ChainResult) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = static_keys(env).into_iter().collect();
-    findings.extend(container_beside_irsa(env));
+/// before the mechanism's provider are present: static keys in the
+/// environment, container credentials beside IRSA (when Pod Identity is
+/// not configured in full: that is `POD_IDENTITY_UNUSED`), a profile with
+/// credentials.
+pub fn shadows(env: &AwsEnv, chain: &ChainResult, mechanism: MechanismName) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = static_keys(env, mechanism).into_iter().collect();
+    if mechanism == MechanismName::Irsa {
+        findings.extend(container_beside_irsa(env));
+    }
     if let Ok(ChainOutcome::Other {
         source: ChainSource::Profile,
         ..
     }) = chain
     {
-        findings.push(profile_shadow(env.profile.as_deref()));
+        findings.push(profile_shadow(env.profile.as_deref(), mechanism));
     }
     findings
 }
 
 /// Static keys in the environment, which every SDK uses first.
-fn static_keys(env: &AwsEnv) -> Option<Finding> {
+fn static_keys(env: &AwsEnv, mechanism: MechanismName) -> Option<Finding> {
+    let (p, m) = (provider(mechanism), mechanism.words());
     let has = |name: &str| env.static_keys.contains(&name);
     let remove = "Remove these variables from the container spec; look in env, envFrom Secrets \
                   and ConfigMaps, and the image's own ENV.";
@@ -75,7 +108,7 @@ fn static_keys(env: &AwsEnv) -> Option<Finding> {
             Code::StaticCredentialsShadow,
             format!(
                 "{set} in this container: every AWS SDK uses static keys from the environment \
-                 before web identity, so the app ignores IRSA"
+                 before {p}, so the app ignores {m}"
             ),
             remove,
         )),
@@ -83,7 +116,7 @@ fn static_keys(env: &AwsEnv) -> Option<Finding> {
             Code::StaticCredentialsShadow,
             format!(
                 "{set} in this container, half a key pair: botocore (boto3, the AWS CLI) fails \
-                 with PartialCredentialsError instead of using IRSA; other SDKs skip it"
+                 with PartialCredentialsError instead of using {m}; other SDKs skip it"
             ),
             remove,
         )),
@@ -103,8 +136,10 @@ fn static_keys(env: &AwsEnv) -> Option<Finding> {
 }
 
 /// Container credentials beside IRSA: the SDKs search web identity first.
+/// With EKS Pod Identity configured in full, that is `POD_IDENTITY_UNUSED`.
 fn container_beside_irsa(env: &AwsEnv) -> Option<Finding> {
-    if !env.container_credentials.is_empty() {
+    let pod_identity_whole = env.container_full_uri.is_some() && env.container_token_file.is_some();
+    if !env.container_credentials.is_empty() && !pod_identity_whole {
         // The EKS user guide: the container provider comes after web identity
         // in the SDKs' chains, so credentials earlier in the chain keep being
         // used even with a Pod Identity association.
@@ -128,14 +163,16 @@ fn container_beside_irsa(env: &AwsEnv) -> Option<Finding> {
     None
 }
 
-/// A profile with credentials, which SDKs read before web identity.
-fn profile_shadow(profile: Option<&str>) -> Finding {
+/// A profile with credentials, which SDKs read before the mechanism's
+/// provider.
+fn profile_shadow(profile: Option<&str>, mechanism: MechanismName) -> Finding {
+    let (p, m) = (provider(mechanism), mechanism.words());
     let profile = profile.unwrap_or("default");
     Finding::error(
         Code::StaticCredentialsShadow,
         format!(
             "the shared config profile {profile:?} provides credentials: SDKs read profiles \
-             before web identity, so the app ignores IRSA"
+             before {p}, so the app ignores {m}"
         ),
         "Remove the credentials from ~/.aws/credentials or ~/.aws/config in the image \
                  (or the files AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE name), or unset \
@@ -145,75 +182,104 @@ fn profile_shadow(profile: Option<&str>) -> Finding {
     .found(format!("profile {profile} with credentials"))
 }
 
-/// `DEFAULT_CHAIN_MISMATCH`: an SDK's default chain would not use web
-/// identity (an error), or its own web identity failed where ours passed
-/// (`ours_passed`; a warning). `expected_role` names the role it should
-/// act as.
+/// `DEFAULT_CHAIN_MISMATCH`: an SDK's default chain would not use the
+/// mechanism's provider (an error), or that provider failed where ours
+/// passed (`ours_passed`; a warning). `expected_role` names the role it
+/// should act as.
 pub fn chain_mismatch(
     chain: &ChainResult,
+    mechanism: MechanismName,
     ours_passed: bool,
     expected_role: Option<&str>,
 ) -> Option<Finding> {
-    let expected = expected_role.unwrap_or("the IRSA role");
-    const SDK_ADVICE: &str = "irsa-doctor cannot see the app's SDK: old SDKs have no web \
-        identity at all (minimums: boto3 1.9.220, AWS CLI 1.16.232, Java v2 2.10.11, Java v1 \
-        1.11.704 with the STS module, Go v1 1.23.13, JS v2 2.525.0 / v3 3.27.0, Ruby 3.58.0, \
-        .NET 3.3.659.1, PHP 3.110.7).";
-    match chain {
-        Ok(ChainOutcome::Other { source, .. }) => Some(
+    let (p, m) = (provider(mechanism), mechanism.words());
+    let expected = expected_role.map_or_else(|| format!("the {m} role"), str::to_owned);
+    let advice = sdk_advice(mechanism);
+    match (chain, mechanism) {
+        (
+            Ok(ChainOutcome::Other {
+                source: ChainSource::Container,
+                ..
+            }),
+            MechanismName::PodIdentity,
+        ) => None,
+        (Ok(ChainOutcome::Other { source, .. }), _) => Some(
             Finding::error(
                 Code::DefaultChainMismatch,
                 format!(
-                    "an AWS SDK in this container would not use IRSA: {}",
+                    "an AWS SDK in this container would not use {m}: {}",
                     would_act_as(chain)
                 ),
                 format!(
-                    "Remove the credentials the chain found first ({}) so that web identity is \
-                     reached. {SDK_ADVICE}",
+                    "Remove the credentials the chain found first ({}) so that {p} is \
+                     reached. {advice}",
                     source_words(source)
                 ),
             )
             .expected(format!(
-                "the default credential chain uses web identity, acting as {expected}"
+                "the default credential chain uses {p}, acting as {expected}"
             ))
             .found(would_act_as(chain)),
         ),
-        Ok(ChainOutcome::Failed {
-            message,
-            web_identity,
-        }) if ours_passed => {
-            let (what, remedy) = if *web_identity {
-                (
-                    "the default credential chain's own AssumeRoleWithWebIdentity failed where \
-                     irsa-doctor's succeeded",
-                    format!(
-                        "Usually transient (throttling, a 5xx, IAM propagation): an app's SDK \
-                         retries the same way. If it persists, compare the two calls: the SDK \
-                         uses AWS_ROLE_SESSION_NAME or its own session name and the default \
-                         session duration. {SDK_ADVICE}"
-                    ),
-                )
-            } else {
-                (
-                    "the default credential chain fails before it reaches web identity",
-                    format!(
-                        "A provider before web identity stops the chain: usually a broken \
-                         profile in ~/.aws/config (or the files AWS_CONFIG_FILE and \
-                         AWS_SHARED_CREDENTIALS_FILE name). {SDK_ADVICE}"
-                    ),
-                )
-            };
+        (Ok(ChainOutcome::WebIdentity), MechanismName::PodIdentity) => Some(
+            Finding::error(
+                Code::DefaultChainMismatch,
+                "an AWS SDK in this container would use web identity, not EKS Pod Identity"
+                    .to_owned(),
+                format!("Remove the web identity settings the chain found. {advice}"),
+            )
+            .expected(format!(
+                "the default credential chain uses {p}, acting as {expected}"
+            ))
+            .found(would_act_as(chain)),
+        ),
+        (
+            Ok(ChainOutcome::Failed {
+                message,
+                web_identity,
+            }),
+            _,
+        ) if ours_passed => {
+            let (what, remedy) = failed_chain(mechanism, *web_identity);
             Some(
                 Finding::warning(
                     Code::DefaultChainMismatch,
                     format!("{what}: {message}"),
-                    remedy,
+                    format!("{remedy} {advice}"),
                 )
-                .expected("the default credential chain uses web identity")
+                .expected(format!("the default credential chain uses {p}"))
                 .found(message.clone()),
             )
         }
         _ => None,
+    }
+}
+
+/// What a failing chain means, and what to do, when ours passed.
+fn failed_chain(mechanism: MechanismName, web_identity: bool) -> (&'static str, &'static str) {
+    match (mechanism, web_identity) {
+        (MechanismName::Irsa, true) => (
+            "the default credential chain's own AssumeRoleWithWebIdentity failed where \
+             irsa-doctor's succeeded",
+            "Usually transient (throttling, a 5xx, IAM propagation): an app's SDK retries the \
+             same way. If it persists, compare the two calls: the SDK uses \
+             AWS_ROLE_SESSION_NAME or its own session name and the default session duration.",
+        ),
+        (MechanismName::Irsa, false) => (
+            "the default credential chain fails before it reaches web identity",
+            "A provider before web identity stops the chain: usually a broken profile in \
+             ~/.aws/config (or the files AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE \
+             name).",
+        ),
+        (MechanismName::PodIdentity, _) => (
+            "the default credential chain fails where irsa-doctor's request to the EKS Pod \
+             Identity agent succeeded",
+            "The AWS SDK for Rust keeps only the agent's status, so its message says little. \
+             Either a provider before the container provider stops the chain (a broken profile \
+             in ~/.aws/config, or the files AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE \
+             name), or the agent failed for the SDK alone (throttling, a transient EKS Auth \
+             error: an app's SDK retries).",
+        ),
     }
 }
 
@@ -242,6 +308,7 @@ mod tests {
         let both = shadows(
             &env(vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], vec![]),
             &Ok(ChainOutcome::WebIdentity),
+            crate::report::MechanismName::Irsa,
         );
         assert_eq!(both.len(), 1);
         assert_eq!(
@@ -255,6 +322,7 @@ mod tests {
         let half = shadows(
             &env(vec!["AWS_ACCESS_KEY_ID"], vec![]),
             &Ok(ChainOutcome::WebIdentity),
+            crate::report::MechanismName::Irsa,
         );
         assert!(
             half[0].message.contains("PartialCredentialsError"),
@@ -272,6 +340,7 @@ mod tests {
                 vec!["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
             ),
             &Ok(ChainOutcome::WebIdentity),
+            crate::report::MechanismName::Irsa,
         );
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found.iter().all(|f| f.severity == Severity::Warning));
@@ -288,6 +357,7 @@ mod tests {
                 source: ChainSource::Profile,
                 identity: Ok("arn:aws:iam::111122223333:user/ci".into()),
             }),
+            crate::report::MechanismName::Irsa,
         );
         assert_eq!(found.len(), 1);
         assert!(
@@ -295,12 +365,23 @@ mod tests {
             "{}",
             found[0].message
         );
-        assert!(shadows(&env(vec![], vec![]), &imds()).is_empty());
+        assert!(shadows(
+            &env(vec![], vec![]),
+            &imds(),
+            crate::report::MechanismName::Irsa
+        )
+        .is_empty());
     }
 
     #[test]
     fn a_chain_landing_elsewhere_is_an_error_naming_both_roles() {
-        let f = chain_mismatch(&imds(), true, Some("arn:aws:iam::111122223333:role/app")).unwrap();
+        let f = chain_mismatch(
+            &imds(),
+            crate::report::MechanismName::Irsa,
+            true,
+            Some("arn:aws:iam::111122223333:role/app"),
+        )
+        .unwrap();
         assert_eq!(
             (f.code, f.severity),
             (Code::DefaultChainMismatch, Severity::Error)
@@ -325,19 +406,25 @@ mod tests {
             message: "throttled".into(),
             web_identity: true,
         });
-        let f = chain_mismatch(&failed, true, None).unwrap();
+        let f = chain_mismatch(&failed, crate::report::MechanismName::Irsa, true, None).unwrap();
         assert_eq!(f.severity, Severity::Warning);
         assert!(f
             .message
             .contains("failed where irsa-doctor's succeeded: throttled"));
-        assert!(chain_mismatch(&failed, false, None).is_none());
+        assert!(chain_mismatch(&failed, crate::report::MechanismName::Irsa, false, None).is_none());
         let before = Ok(ChainOutcome::Failed {
             message: "bad profile".into(),
             web_identity: false,
         });
-        let f = chain_mismatch(&before, true, None).unwrap();
+        let f = chain_mismatch(&before, crate::report::MechanismName::Irsa, true, None).unwrap();
         assert!(f.message.contains("fails before it reaches web identity"));
-        assert!(chain_mismatch(&Ok(ChainOutcome::WebIdentity), true, None).is_none());
+        assert!(chain_mismatch(
+            &Ok(ChainOutcome::WebIdentity),
+            crate::report::MechanismName::Irsa,
+            true,
+            None
+        )
+        .is_none());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! name and the region.
 
 use crate::findings::chain::{would_act_as, ChainResult};
-use crate::report::{Code, Finding};
+use crate::report::{Code, Finding, MechanismName};
 
 /// `SESSION_NAME_INVALID`: `AWS_ROLE_SESSION_NAME` breaks STS's rules;
 /// `used` is the name irsa-doctor sent instead.
@@ -35,29 +35,63 @@ pub fn region_missing(region: &str) -> Finding {
     .found("no region")
 }
 
-/// What `ENV_NOT_INJECTED` needs to name: which variables are missing, and
+/// One variable of a mechanism's pair set without the other.
+#[derive(Debug, Clone, Copy)]
+pub struct Half<'a> {
+    pub mechanism: MechanismName,
+    pub set: &'a str,
+    pub missing: &'a str,
+}
+
+/// What `ENV_NOT_INJECTED` needs to name: the half-set pairs, if any, and
 /// where the fix goes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NotInjected<'a> {
-    /// The variables that are not set, of `AWS_ROLE_ARN` and
-    /// `AWS_WEB_IDENTITY_TOKEN_FILE`.
-    pub missing: &'a [&'a str],
+    /// Pairs of which one variable is set; empty when neither mechanism's
+    /// variables are there at all.
+    pub half: &'a [Half<'a>],
     pub namespace: Option<&'a str>,
     pub service_account: Option<&'a str>,
     /// The expected role: `--expected-role-arn`, else `AWS_ROLE_ARN`.
     pub expected_role: Option<&'a str>,
 }
 
-/// `ENV_NOT_INJECTED`: the webhook's variables are missing; `chain` says
-/// who the pod is instead.
+/// IRSA's and Pod Identity's variables, as the message names them.
+const BOTH_PAIRS: &str = "AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (IRSA) and \
+                          AWS_CONTAINER_CREDENTIALS_FULL_URI and \
+                          AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (EKS Pod Identity)";
+
+/// `ENV_NOT_INJECTED`: neither mechanism's variables are there in full;
+/// `chain` says who the pod is instead. The remedy covers both.
 pub fn env_not_injected(n: &NotInjected<'_>, chain: &ChainResult) -> Finding {
-    let missing = n.missing;
-    let partial = if missing.len() == 1 {
-        " One of the two is set: when the container spec sets either, the webhook adds \
-         neither, so set both by hand or remove the one that is there."
+    let missing = if n.half.is_empty() {
+        BOTH_PAIRS.to_owned()
     } else {
-        ""
+        n.half
+            .iter()
+            .map(|h| h.missing)
+            .collect::<Vec<_>>()
+            .join(" and ")
     };
+    let consequence = match n.half {
+        [one] => format!("{} is not in use", one.mechanism.words()),
+        _ => "neither IRSA nor EKS Pod Identity is in use".to_owned(),
+    };
+    let partial: String = n
+        .half
+        .iter()
+        .map(|h| match h.mechanism {
+            MechanismName::Irsa => " One of the two is set: when the container spec sets \
+                either, the webhook adds neither, so set both by hand or remove the one that is \
+                there."
+                .to_owned(),
+            MechanismName::PodIdentity => format!(
+                " {} is set without {}: the webhook sets both or neither (and neither when the \
+                 container spec sets one), so set both by hand or remove the one that is there.",
+                h.set, h.missing
+            ),
+        })
+        .collect();
     let ns = n.namespace.unwrap_or("<namespace>");
     let sa = n.service_account.unwrap_or("<service account>");
     let role = n
@@ -66,26 +100,27 @@ pub fn env_not_injected(n: &NotInjected<'_>, chain: &ChainResult) -> Finding {
     Finding::error(
         Code::EnvNotInjected,
         format!(
-            "{} not set in this container, so IRSA is not in use: {}",
-            missing.join(" and "),
+            "{missing} not set in this container, so {consequence}: {}",
             would_act_as(chain)
         ),
         format!(
-            "1. Annotate the ServiceAccount: kubectl annotate serviceaccount -n {ns} {sa} \
-             eks.amazonaws.com/role-arn={role}\n\
+            "1. Give the pod a role, one of two ways. IRSA: annotate the ServiceAccount: \
+             kubectl annotate serviceaccount -n {ns} {sa} eks.amazonaws.com/role-arn={role} \
+             (the role trusts the cluster's OIDC provider). EKS Pod Identity: install the \
+             eks-pod-identity-agent add-on and associate the role: aws eks \
+             create-pod-identity-association --cluster-name <cluster> --namespace {ns} \
+             --service-account {sa} --role-arn {role} (the role trusts pods.eks.amazonaws.com).\n\
              2. Make sure the pod's spec.serviceAccountName is that ServiceAccount.\n\
              3. Recreate the pod (kubectl rollout restart): the webhook mutates pods only at \
-             creation, so a pod created before the annotation, or while the webhook was down, \
-             never gets the env.\n\
+             creation, so a pod created before the annotation or association, or while the \
+             webhook was down, never gets the env.\n\
              4. Check that the pod identity webhook is running and that this container is not \
              listed in the pod annotation eks.amazonaws.com/skip-containers.{partial}"
         ),
     )
     .expected(match n.expected_role {
-        Some(role) => {
-            format!("AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE injected, acting as {role}")
-        }
-        None => "AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE injected by the webhook".to_owned(),
+        Some(role) => format!("IRSA's or EKS Pod Identity's variables injected, acting as {role}"),
+        None => "IRSA's or EKS Pod Identity's variables injected by the webhook".to_owned(),
     })
     .found(would_act_as(chain))
 }
@@ -127,7 +162,11 @@ mod tests {
         });
         let f = env_not_injected(
             &NotInjected {
-                missing: &["AWS_ROLE_ARN"],
+                half: &[Half {
+                    mechanism: MechanismName::Irsa,
+                    set: "AWS_WEB_IDENTITY_TOKEN_FILE",
+                    missing: "AWS_ROLE_ARN",
+                }],
                 namespace: Some("pay"),
                 service_account: Some("app"),
                 expected_role: Some("arn:aws:iam::111122223333:role/app"),
@@ -167,13 +206,7 @@ mod tests {
 
     #[test]
     fn not_injected_without_names_uses_placeholders() {
-        let f = env_not_injected(
-            &NotInjected {
-                missing: &["AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"],
-                ..NotInjected::default()
-            },
-            &Ok(ChainOutcome::NoCredentials),
-        );
+        let f = env_not_injected(&NotInjected::default(), &Ok(ChainOutcome::NoCredentials));
         assert!(
             f.remedy.contains("-n <namespace> <service account>"),
             "{}",
@@ -182,7 +215,7 @@ mod tests {
         assert!(!f.remedy.contains("One of the two"), "{}", f.remedy);
         assert!(f
             .message
-            .contains("AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE not set"));
+            .contains("AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (IRSA)"));
         assert!(
             f.message.ends_with("no AWS credentials at all"),
             "{}",

@@ -10,6 +10,7 @@
 
 pub mod chain;
 pub mod env;
+pub mod pod_identity;
 pub mod role;
 pub mod sts;
 pub mod token;
@@ -23,6 +24,7 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
+    use crate::agent::FailureKind as AgentKind;
     use crate::arn::RoleArn;
     use crate::report::{Code, Finding};
     use crate::sts::{ChainOutcome, Failure, FailureKind};
@@ -76,17 +78,23 @@ mod tests {
             super::env::region_missing("us-east-1"),
             super::role::role_arn_invalid("x", "is not an ARN"),
             super::role::role_mismatch(&role, "found", "arn"),
-            super::token::token_file_finding(TokenFileProblem::Missing {
-                path: "/t".into(),
-                detail: "d".into(),
-            }),
-            super::token::token_file_finding(TokenFileProblem::Unreadable {
-                path: "/t".into(),
-                detail: "d".into(),
-                file: None,
-                process: None,
-            }),
-            super::token::token_malformed(Path::new("/t"), "is not a JWT"),
+            super::token::token_file_finding(
+                TokenFileProblem::Missing {
+                    path: "/t".into(),
+                    detail: "d".into(),
+                },
+                &super::token::IRSA,
+            ),
+            super::token::token_file_finding(
+                TokenFileProblem::Unreadable {
+                    path: "/t".into(),
+                    detail: "d".into(),
+                    file: None,
+                    process: None,
+                },
+                &super::token::IRSA,
+            ),
+            super::token::token_malformed(Path::new("/t"), "is not a JWT", &super::token::IRSA),
             super::token::token_expired_locally(1, 2, &claims),
             super::token::audience_mismatch("sts.amazonaws.com", &claims, None),
             sts(FailureKind::OidcProviderMissing),
@@ -99,16 +107,50 @@ mod tests {
             sts(FailureKind::Unexpected { retry: true }),
             super::sts::clock_skew(3600).unwrap(),
             super::sts::check_timeout(Duration::from_secs(1)),
-            super::chain::chain_mismatch(&imds, false, None).unwrap(),
+            super::chain::chain_mismatch(&imds, crate::report::MechanismName::Irsa, false, None)
+                .unwrap(),
             crate::proxy::finding(no_proxy, "https://10.1.2.3").unwrap(),
             crate::endpoint::profile_region_invalid("eu west 1"),
         ];
+        let asked = super::pod_identity::Asked {
+            uri: super::pod_identity::AGENT_URI,
+            attempts: 1,
+            elapsed: Duration::ZERO,
+            expected_role: None,
+        };
+        for kind in [
+            AgentKind::Unreachable,
+            AgentKind::TrustDenied,
+            AgentKind::TokenRejected,
+            AgentKind::AssociationMissing,
+            AgentKind::Throttled,
+            AgentKind::EksAuthUnreachable,
+            AgentKind::Other,
+        ] {
+            let failure = crate::agent::Failure {
+                kind,
+                status: Some(400),
+                detail: "d".into(),
+            };
+            all.push(super::pod_identity::agent_failure(&failure, &asked));
+        }
+        all.push(super::pod_identity::unused(super::pod_identity::AGENT_URI));
+        all.push(super::pod_identity::uri_invalid(
+            "ftp://x",
+            "has the scheme ftp",
+        ));
+        all.push(super::pod_identity::proxy_intercepts(
+            &[super::pod_identity::AGENT_URI],
+            &["the AWS SDK for Go"],
+            None,
+        ));
         all.extend(super::chain::shadows(
             &crate::env::AwsEnv {
                 static_keys: vec!["AWS_ACCESS_KEY_ID"],
                 ..crate::env::AwsEnv::default()
             },
             &chain,
+            crate::report::MechanismName::Irsa,
         ));
         all.extend(bad_settings.findings);
         all.extend(bad_file.findings);

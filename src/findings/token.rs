@@ -10,16 +10,37 @@ use crate::token::{Claims, TokenFileProblem};
 /// Where the webhook mounts the token; named in remedies.
 pub const WEBHOOK_TOKEN_PATH: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token";
 
+/// Which token a finding is about: the variable that names it, and where
+/// the webhook mounts it.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSource {
+    pub var: &'static str,
+    pub webhook_path: &'static str,
+}
+
+/// IRSA's token.
+pub const IRSA: TokenSource = TokenSource {
+    var: "AWS_WEB_IDENTITY_TOKEN_FILE",
+    webhook_path: WEBHOOK_TOKEN_PATH,
+};
+
+/// EKS Pod Identity's token.
+pub const POD_IDENTITY: TokenSource = TokenSource {
+    var: "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    webhook_path: crate::findings::pod_identity::TOKEN_PATH,
+};
+
 /// `TOKEN_FILE_MISSING`, `TOKEN_FILE_UNREADABLE` or `TOKEN_MALFORMED`: the
 /// token file could not be read within our bounds.
-pub fn token_file_finding(problem: TokenFileProblem) -> Finding {
+pub fn token_file_finding(problem: TokenFileProblem, source: &TokenSource) -> Finding {
+    let (var, webhook) = (source.var, source.webhook_path);
     match problem {
         TokenFileProblem::Missing { path, detail } => Finding::error(
             Code::TokenFileMissing,
             format!("the token file {} does not exist: {detail}", path.display()),
             format!(
-                "The webhook mounts the projected token at {WEBHOOK_TOKEN_PATH}. If \
-                 AWS_WEB_IDENTITY_TOKEN_FILE was set by hand, point it there; if the volume \
+                "The webhook mounts the projected token at {webhook}. If \
+                 {var} was set by hand, point it there; if the volume \
                  is missing, the pod was mutated only in part (recreate it); a dangling \
                  ..data symlink means the kubelet's token volume is broken (restart the pod)."
             ),
@@ -71,9 +92,9 @@ pub fn token_file_finding(problem: TokenFileProblem) -> Finding {
                 NotAFile::Directory => {
                     let inside = path.join("token");
                     format!(
-                        "AWS_WEB_IDENTITY_TOKEN_FILE must name the token file, not the volume's \
+                        "{var} must name the token file, not the volume's \
                          directory: point it at {} (the webhook's default is \
-                         {WEBHOOK_TOKEN_PATH}), or remove it from the container spec and let \
+                         {webhook}), or remove it from the container spec and let \
                          the webhook set it. fsGroup does not help here.",
                         inside.display()
                     )
@@ -82,12 +103,12 @@ pub fn token_file_finding(problem: TokenFileProblem) -> Finding {
                     "{} is a chain of symlinks that never ends. The kubelet's projected volume \
                      never does this: if the path was made by hand (in the image, or by an init \
                      container), fix or remove the links; otherwise point \
-                     AWS_WEB_IDENTITY_TOKEN_FILE at {WEBHOOK_TOKEN_PATH} and recreate the pod.",
+                     {var} at {webhook} and recreate the pod.",
                     path.display()
                 ),
                 _ => format!(
-                    "AWS_WEB_IDENTITY_TOKEN_FILE must name the projected token, a regular file; \
-                     point it at {WEBHOOK_TOKEN_PATH}, or remove it from the container spec and \
+                    "{var} must name the projected token, a regular file; \
+                     point it at {webhook}, or remove it from the container spec and \
                      let the webhook set it. fsGroup does not help here."
                 ),
             };
@@ -113,8 +134,8 @@ pub fn token_file_finding(problem: TokenFileProblem) -> Finding {
                 path.display()
             ),
             format!(
-                "AWS_WEB_IDENTITY_TOKEN_FILE must name the projected service-account token \
-                 the webhook mounts ({WEBHOOK_TOKEN_PATH}), not another file."
+                "{var} must name the projected service-account token \
+                 the webhook mounts ({webhook}), not another file."
             ),
         )
         .expected("a JWT of at most 20000 characters")
@@ -178,13 +199,14 @@ pub fn audience_mismatch(expected: &str, claims: &Claims, sts_message: Option<&s
 
 /// `TOKEN_MALFORMED` after reading: the file at `path` holds something
 /// that `problem` says is not a JWT.
-pub fn token_malformed(path: &Path, problem: &str) -> Finding {
+pub fn token_malformed(path: &Path, problem: &str, source: &TokenSource) -> Finding {
+    let (var, webhook) = (source.var, source.webhook_path);
     Finding::error(
         Code::TokenMalformed,
         format!("the token in {} {problem}", path.display()),
         format!(
-            "AWS_WEB_IDENTITY_TOKEN_FILE must name the projected service-account token the \
-             webhook mounts ({WEBHOOK_TOKEN_PATH}), not another file. If the env is set by hand \
+            "{var} must name the projected service-account token the \
+             webhook mounts ({webhook}), not another file. If the env is set by hand \
              in the container spec, remove it and let the webhook set it."
         ),
     )
@@ -195,6 +217,10 @@ pub fn token_malformed(path: &Path, problem: &str) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn irsa(problem: TokenFileProblem) -> Finding {
+        token_file_finding(problem, &IRSA)
+    }
     use crate::report::Severity;
     use crate::token::{KubernetesClaims, ProcessIds};
 
@@ -213,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_missing_file_names_the_path_and_the_webhook_path() {
-        let f = token_file_finding(TokenFileProblem::Missing {
+        let f = irsa(TokenFileProblem::Missing {
             path: "/t/token".into(),
             detail: "no such file".into(),
         });
@@ -228,7 +254,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_file_shows_modes_and_ids_and_the_fsgroup_to_set() {
-        let f = token_file_finding(TokenFileProblem::Unreadable {
+        let f = irsa(TokenFileProblem::Unreadable {
             path: "/t/token".into(),
             detail: "Permission denied".into(),
             file: Some((0o600, 0, 0)),
@@ -248,7 +274,7 @@ mod tests {
 
     #[test]
     fn a_root_process_is_never_told_to_set_fsgroup_zero() {
-        let finding = token_file_finding(TokenFileProblem::Unreadable {
+        let finding = irsa(TokenFileProblem::Unreadable {
             path: WEBHOOK_TOKEN_PATH.into(),
             detail: "open failed: Permission denied".into(),
             file: Some((0o600, 65534, 65534)),
@@ -268,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_directory_is_pointed_at_the_token_inside_it() {
-        let f = token_file_finding(TokenFileProblem::NotAFile {
+        let f = irsa(TokenFileProblem::NotAFile {
             path: "/var/run/secrets/eks.amazonaws.com/serviceaccount".into(),
             kind: NotAFile::Directory,
         });
@@ -285,12 +311,12 @@ mod tests {
             f.remedy
         );
         assert_eq!(f.found.as_deref(), Some("a directory"));
-        let fifo = token_file_finding(TokenFileProblem::NotAFile {
+        let fifo = irsa(TokenFileProblem::NotAFile {
             path: "/t".into(),
             kind: NotAFile::Fifo,
         });
         assert!(fifo.remedy.contains("a regular file"), "{}", fifo.remedy);
-        let looped = token_file_finding(TokenFileProblem::NotAFile {
+        let looped = irsa(TokenFileProblem::NotAFile {
             path: "/t".into(),
             kind: NotAFile::SymlinkLoop,
         });
@@ -302,8 +328,36 @@ mod tests {
     }
 
     #[test]
+    fn pod_identity_s_token_names_its_own_variable_and_path() {
+        let f = token_file_finding(
+            TokenFileProblem::Missing {
+                path: "/p".into(),
+                detail: "no such file".into(),
+            },
+            &POD_IDENTITY,
+        );
+        assert!(
+            f.remedy.contains("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+            "{}",
+            f.remedy
+        );
+        assert!(f.remedy.contains("eks-pod-identity-token"), "{}", f.remedy);
+        assert!(
+            !f.remedy.contains("AWS_WEB_IDENTITY_TOKEN_FILE"),
+            "{}",
+            f.remedy
+        );
+        let f = token_malformed(Path::new("/p"), "is not a JWT", &POD_IDENTITY);
+        assert!(
+            f.remedy.contains("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+            "{}",
+            f.remedy
+        );
+    }
+
+    #[test]
     fn an_oversized_or_empty_file_is_malformed() {
-        let f = token_file_finding(TokenFileProblem::Malformed {
+        let f = irsa(TokenFileProblem::Malformed {
             path: "/t".into(),
             detail: "the file is empty".into(),
         });
@@ -313,7 +367,7 @@ mod tests {
 
     #[test]
     fn a_token_that_is_not_a_jwt_says_why() {
-        let f = token_malformed(Path::new("/t"), "is not a JWT: it has 1 segments");
+        let f = token_malformed(Path::new("/t"), "is not a JWT: it has 1 segments", &IRSA);
         assert_eq!(
             (f.code, f.severity),
             (Code::TokenMalformed, Severity::Error)

@@ -39,7 +39,7 @@ pub async fn run(cfg: CheckConfig, env: AwsEnv, aws: AwsSource, mut recorder: Re
     let counters = recorder.sts_counters();
     let sts = Sts::load(&aws, deadline(Instant::now(), cfg.timeout), counters).await;
     let mut pacing = Pacing::new(recorder.settings().interval);
-    let mut rotation = RotationWatch::new(env.token_file.clone());
+    let mut rotation = RotationWatch::new(crate::check::watched_token_file(&env));
     let mut log = LogLimiter::default();
     loop {
         let started = Instant::now();

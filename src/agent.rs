@@ -1,0 +1,376 @@
+//! EKS Pod Identity's node agent, asked the way the SDKs' container
+//! credentials provider asks it: `GET <AWS_CONTAINER_CREDENTIALS_FULL_URI>`
+//! with the raw token in `Authorization` (no `Bearer `) and the URI's host
+//! as `Host`. Unlike the AWS SDK for Rust, which keeps only the status, this
+//! keeps the agent's answer, so the check can quote it.
+//!
+//! Invariant: the only module that talks to the agent. Never through a
+//! proxy (the token must not reach one), with the connect time and the
+//! whole request bounded, and at most [`MAX_BODY_BYTES`] of answer read.
+//! Credentials in an answer are registered for redaction as they are
+//! parsed and never kept in anything that is logged or serialized.
+//! Imports `token`, `redact` and `sts`'s text helpers; nothing above them.
+
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::header::{AUTHORIZATION, HOST};
+use hyper::{Request, Uri};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::net::TcpStream;
+
+use crate::token::RawToken;
+
+/// The most of an answer read: the agent's are a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a connection to the agent may take: it is on the node, so a
+/// connection that takes longer is not coming.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The audience of EKS Pod Identity's token.
+pub const AUDIENCE: &str = "pods.eks.amazonaws.com";
+
+/// What one request to the agent gave.
+pub enum Answer {
+    /// An HTTP answer: its status and its body, cut at [`MAX_BODY_BYTES`].
+    Http {
+        status: u16,
+        body: Bytes,
+        /// The body was longer than [`MAX_BODY_BYTES`].
+        cut: bool,
+    },
+    /// No HTTP answer: refused, timed out, no route. Says why.
+    NoAnswer(String),
+}
+
+impl std::fmt::Debug for Answer {
+    // The body of a 200 holds credentials: never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Http { status, body, .. } => {
+                write!(f, "Answer::Http({status}, {} bytes)", body.len())
+            }
+            Answer::NoAnswer(why) => write!(f, "Answer::NoAnswer({why})"),
+        }
+    }
+}
+
+/// Asks the agent at `uri` for credentials with `token`, giving up after
+/// `timeout`. Only `http` URIs are asked (the EKS agent's); the caller has
+/// judged the URI.
+pub async fn ask(uri: &Uri, token: &RawToken, timeout: Duration) -> Answer {
+    match tokio::time::timeout(timeout, request(uri, token, timeout)).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(why)) => Answer::NoAnswer(why),
+        Err(_) => Answer::NoAnswer(format!(
+            "no answer within {}",
+            humantime::format_duration(timeout)
+        )),
+    }
+}
+
+async fn request(uri: &Uri, token: &RawToken, timeout: Duration) -> Result<Answer, String> {
+    let host = uri.host().ok_or("the URI has no host")?;
+    let authority = uri.authority().map_or(host, |a| a.as_str());
+    let port = uri.port_u16().unwrap_or(80);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let connect_limit = CONNECT_TIMEOUT.min(timeout);
+    let stream = tokio::time::timeout(connect_limit, connect(bare, port))
+        .await
+        .map_err(|_| {
+            format!(
+                "no connection to {authority} within {}",
+                humantime::format_duration(connect_limit)
+            )
+        })??;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
+    let driver = tokio::spawn(conn);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let req = Request::get(path)
+        .header(HOST, authority)
+        .header(AUTHORIZATION, token.expose())
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("the request cannot be built: {e}"))?;
+    let result = async {
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("{authority} closed the connection without an answer: {e}"))?;
+        let status = resp.status().as_u16();
+        let (body, cut) = match Limited::new(resp.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await
+        {
+            Ok(collected) => (collected.to_bytes(), false),
+            Err(e) if e.to_string().contains("length limit exceeded") => (Bytes::new(), true),
+            Err(e) => return Err(format!("the answer from {authority} broke off: {e}")),
+        };
+        Ok(Answer::Http { status, body, cut })
+    }
+    .await;
+    driver.abort();
+    result
+}
+
+async fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = format!("{host} resolves to no address");
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// Why the agent gave no credentials, as its answer says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// No HTTP answer. Transient.
+    Unreachable,
+    /// `AccessDeniedException`: EKS may not assume the associated role.
+    TrustDenied,
+    /// The token is empty, not a JWT, or `InvalidTokenException`.
+    TokenRejected,
+    /// The agent's or EKS Auth's expiry answer.
+    TokenExpired,
+    /// `ResourceNotFoundException` or 404: no association (unverified).
+    AssociationMissing,
+    /// 429. Transient.
+    Throttled,
+    /// EKS Auth could not be reached or failed: a 500 with `[]`,
+    /// `ServiceUnavailableException`, `InternalServerException`. Transient.
+    EksAuthUnreachable,
+    /// Anything else, a 200 without credentials included.
+    Other,
+}
+
+impl FailureKind {
+    /// Whether asking again could give another answer.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            FailureKind::Unreachable | FailureKind::Throttled | FailureKind::EksAuthUnreachable
+        )
+    }
+}
+
+/// An answer without credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub status: Option<u16>,
+    /// The agent's body, or why there was none: one line, bounded, cleaned
+    /// of control characters, redacted.
+    pub detail: String,
+}
+
+/// Classifies an error answer by its status and body, with the bodies the
+/// agent and EKS Auth are known to send (pod-identity-facts.md).
+pub fn classify(status: u16, body: &str) -> FailureKind {
+    let has = |s: &str| body.contains(s);
+    if status == 429 || has("(ThrottlingException)") {
+        FailureKind::Throttled
+    } else if body.trim() == "[]"
+        || has("(ServiceUnavailableException)")
+        || has("(InternalServerException)")
+        || status == 503
+    {
+        FailureKind::EksAuthUnreachable
+    } else if has("(AccessDeniedException)")
+        && has("EKS does not have permissions to assume the associated role")
+    {
+        FailureKind::TrustDenied
+    } else if has("token is expired") || has("(ExpiredTokenException)") {
+        FailureKind::TokenExpired
+    } else if has("cannot be empty") || has("cannot be parsed") || has("(InvalidTokenException)") {
+        FailureKind::TokenRejected
+    } else if status == 404 || has("(ResourceNotFoundException)") {
+        FailureKind::AssociationMissing
+    } else {
+        FailureKind::Other
+    }
+}
+
+/// The credentials of a 200, with what the agent said of them. Not
+/// `Debug`: it holds a secret key.
+pub struct Issued {
+    pub credentials: Credentials,
+    pub account_id: Option<String>,
+    pub expiration: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Body {
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    token: Option<String>,
+    account_id: Option<String>,
+    expiration: Option<String>,
+}
+
+/// Reads an answer: the credentials of a 200, or why there are none.
+pub fn judge(answer: Answer) -> Result<Issued, Failure> {
+    let (status, body, cut) = match answer {
+        Answer::Http { status, body, cut } => (status, body, cut),
+        Answer::NoAnswer(why) => {
+            return Err(Failure {
+                kind: FailureKind::Unreachable,
+                status: None,
+                detail: clean(&why),
+            })
+        }
+    };
+    let failure = |kind, detail: String| Failure {
+        kind,
+        status: Some(status),
+        detail,
+    };
+    if cut {
+        return Err(failure(
+            FailureKind::Other,
+            format!(
+                "an answer longer than {MAX_BODY_BYTES} bytes, which irsa-doctor stopped reading"
+            ),
+        ));
+    }
+    if status != 200 {
+        let text = String::from_utf8_lossy(&body);
+        let detail = if text.trim().is_empty() {
+            "(an empty body)".to_owned()
+        } else {
+            clean(&text)
+        };
+        return Err(failure(classify(status, &text), detail));
+    }
+    let parsed: Body = serde_json::from_slice(&body).map_err(|e| {
+        failure(
+            FailureKind::Other,
+            format!(
+                "a 200 whose body is not the agent's JSON: {}",
+                clean(&e.to_string())
+            ),
+        )
+    })?;
+    for secret in [&parsed.secret_access_key, &parsed.token]
+        .into_iter()
+        .flatten()
+    {
+        crate::redact::register(crate::redact::Kind::Credential, secret);
+    }
+    match (parsed.access_key_id, parsed.secret_access_key) {
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Ok(Issued {
+            credentials: Credentials::new(id, secret, parsed.token, None, "eks-pod-identity"),
+            account_id: parsed.account_id,
+            expiration: parsed.expiration,
+        }),
+        _ => Err(failure(
+            FailureKind::Other,
+            "a 200 without AccessKeyId and SecretAccessKey".to_owned(),
+        )),
+    }
+}
+
+/// One line of at most 600 characters, control characters replaced,
+/// secrets removed: safe to quote in a finding.
+fn clean(text: &str) -> String {
+    crate::sts::one_line(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_known_bodies_are_classified() {
+        let cases = [
+            (400, "Service account token cannot be empty\n", FailureKind::TokenRejected),
+            (400, "Service account token cannot be parsed: token is malformed: x\n", FailureKind::TokenRejected),
+            (400, "Service account token failed basic claim validations: token is expired\n", FailureKind::TokenExpired),
+            (400, "[r-1]: (ExpiredTokenException): The token included in the request is expired: x, fault: client\n", FailureKind::TokenExpired),
+            (400, "[r-1]: (InvalidTokenException): bad, fault: client\n", FailureKind::TokenRejected),
+            (400, "[r-1]: (AccessDeniedException): Unauthorized Exception! EKS does not have permissions to assume the associated role., fault: client\n", FailureKind::TrustDenied),
+            (400, "[r-1]: (AccessDeniedException): not authorized to perform eks-auth:AssumeRoleForPodIdentity, fault: client\n", FailureKind::Other),
+            (404, "[r-1]: (ResourceNotFoundException): no association, fault: client\n", FailureKind::AssociationMissing),
+            (429, "Too Many Requests\n", FailureKind::Throttled),
+            (400, "[r-1]: (ThrottlingException): Rate exceeded, fault: client\n", FailureKind::Throttled),
+            (500, "[]\n", FailureKind::EksAuthUnreachable),
+            (503, "[r-1]: (ServiceUnavailableException): down, fault: server\n", FailureKind::EksAuthUnreachable),
+            (500, "[r-1]: (InternalServerException): oops, fault: server\n", FailureKind::EksAuthUnreachable),
+            (403, "Access Denied. Called agent through invalid address, please use either [169.254.170.23 fd00:ec2::23] address not 10.0.0.1\n", FailureKind::Other),
+        ];
+        for (status, body, kind) in cases {
+            assert_eq!(classify(status, body), kind, "{status} {body}");
+        }
+    }
+
+    #[test]
+    fn a_200_gives_credentials_registered_for_redaction() {
+        let body = r#"{"AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"AGENTSECRETKEY0123456789","Token":"AGENTSESSIONTOKEN0123456789","AccountId":"111122223333","Expiration":"2030-01-01T00:00:00Z"}"#;
+        let issued = judge(Answer::Http {
+            status: 200,
+            body: Bytes::from(body),
+            cut: false,
+        })
+        .unwrap_or_else(|f| panic!("{f:?}"));
+        assert_eq!(issued.credentials.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(issued.account_id.as_deref(), Some("111122223333"));
+        let shown =
+            crate::redact::redact("key AGENTSECRETKEY0123456789 token AGENTSESSIONTOKEN0123456789");
+        assert!(
+            !shown.contains("AGENTSECRETKEY") && !shown.contains("AGENTSESSIONTOKEN"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn odd_answers_are_failures_that_quote_them_safely() {
+        let missing = judge(Answer::Http {
+            status: 200,
+            body: Bytes::from(r#"{"AccountId":"1"}"#),
+            cut: false,
+        })
+        .err()
+        .unwrap();
+        assert_eq!(missing.kind, FailureKind::Other);
+        let huge = judge(Answer::Http {
+            status: 200,
+            body: Bytes::new(),
+            cut: true,
+        })
+        .err()
+        .unwrap();
+        assert!(huge.detail.contains("65536 bytes"), "{}", huge.detail);
+        let forged = judge(Answer::Http {
+            status: 400,
+            body: Bytes::from("bad\nINFO forged line\u{1b}[31m"),
+            cut: false,
+        })
+        .err()
+        .unwrap();
+        assert!(
+            !forged.detail.contains('\n') && !forged.detail.contains('\u{1b}'),
+            "{}",
+            forged.detail
+        );
+        let refused = judge(Answer::NoAnswer("connection refused".into()))
+            .err()
+            .unwrap();
+        assert_eq!(
+            (refused.kind, refused.status),
+            (FailureKind::Unreachable, None)
+        );
+        assert!(refused.kind.is_transient());
+    }
+}

@@ -1,0 +1,328 @@
+//! EKS Pod Identity's steps: the agent's URI, the projected token as the
+//! agent will see it, the agent asked for credentials (the default chain
+//! resolved beside it), and `GetCallerIdentity` with those credentials to
+//! name the role.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::mechanism::PodIdentity;
+use super::retry::{ask_agent_with_retries, no_answer, AgentOutcome};
+use super::{resolve_chain, Acting, ChainToken, Run, Sending, TokenRead};
+use crate::agent::{Issued, AUDIENCE};
+use crate::findings::{pod_identity as words, sts as sts_findings, token};
+use crate::report::{AgentReport, Finding, Report, TokenReport};
+use crate::sts::{ChainOutcome, ChainSource, Failure};
+use crate::token::{decode_claims, read_token_file};
+use hyper::Uri;
+
+/// IMDS's address: with a proxy set, SDKs falling back to the node's role
+/// would send its requests through the proxy too.
+const IMDS_URL: &str = "http://169.254.169.254/";
+
+/// Runs Pod Identity's steps, adding their findings, the agent's answer
+/// and what STS said to `report`.
+pub(super) async fn verify(
+    run: &Run<'_>,
+    sending: Sending,
+    pi: &PodIdentity,
+    report: &mut Report,
+) -> Acting {
+    report.agent = Some(AgentReport {
+        uri: pi.uri.clone(),
+        ..AgentReport::default()
+    });
+    let uri = match judge_uri(&pi.uri) {
+        Ok(uri) => Some(uri),
+        Err(problem) => {
+            report.findings.push(words::uri_invalid(&pi.uri, &problem));
+            None
+        }
+    };
+    let (token, findings, token_report) = read_token(&pi.token_file, run.now);
+    report.findings.extend(findings);
+    report.token = token_report;
+
+    // The agent, and the default chain, concurrently. An https URI is not
+    // the EKS agent's: irsa-doctor asks only http agents itself, and
+    // takes such a pod's identity from the chain's container provider.
+    let http = uri.as_ref().filter(|u| u.scheme_str() == Some("http"));
+    let ask = async {
+        match (http, token.sendable()) {
+            (Some(uri), Some(raw)) if !sending.offline => {
+                Some(ask_agent_with_retries(uri, raw, run.deadline).await)
+            }
+            _ => None,
+        }
+    };
+    let chain_token = match &token {
+        TokenRead::Unusable => ChainToken::Unusable,
+        TokenRead::Rejected(raw) | TokenRead::Sendable(raw) => ChainToken::Read(raw),
+    };
+    let (asked, chain) = tokio::join!(ask, resolve_chain(run, sending, chain_token));
+
+    let assumed_arn = match asked {
+        Some(outcome) => agent_step(run, outcome, report).await,
+        None if uri.is_some() && http.is_none() => https_identity(&chain, report),
+        None => None,
+    };
+    if let Some(finding) = proxy_step(run, &pi.uri) {
+        report.findings.push(finding);
+    }
+    Acting {
+        role: None,
+        assumed_arn,
+        chain,
+    }
+}
+
+/// Whether SDKs accept `uri` as `AWS_CONTAINER_CREDENTIALS_FULL_URI`: an
+/// http URI on loopback, 169.254.170.2, 169.254.170.23 or fd00:ec2::23,
+/// or any https URI. Says why not.
+fn judge_uri(uri: &str) -> Result<Uri, String> {
+    if !uri.contains("://") {
+        return Err("has no scheme (http://)".to_owned());
+    }
+    let parsed: Uri = uri.parse().map_err(|e| format!("is not a URI ({e})"))?;
+    let host = parsed.host().ok_or("has no host")?;
+    match parsed.scheme_str() {
+        Some("https") => return Ok(parsed),
+        Some("http") => {}
+        Some(other) => return Err(format!("has the scheme {other}, not http or https")),
+        None => return Err("has no scheme (http://)".to_owned()),
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let allowed = match bare.parse::<IpAddr>() {
+        Ok(ip) => {
+            ip.is_loopback()
+                || ["169.254.170.2", "169.254.170.23", "fd00:ec2::23"]
+                    .iter()
+                    .any(|a| a.parse::<IpAddr>().is_ok_and(|a| a == ip))
+        }
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    };
+    if allowed {
+        Ok(parsed)
+    } else {
+        Err(format!(
+            "names the host {host}, which SDKs refuse for an http URI (only loopback, \
+             169.254.170.2, 169.254.170.23 and fd00:ec2::23 are allowed)"
+        ))
+    }
+}
+
+/// Reads and decodes the token with IRSA's bounds, judging it as the agent
+/// and the SDKs will.
+fn read_token(path: &Path, now: SystemTime) -> (TokenRead, Vec<Finding>, Option<TokenReport>) {
+    let raw = match read_token_file(path) {
+        Ok(raw) => raw,
+        Err(problem) => {
+            let finding = token::token_file_finding(problem, &token::POD_IDENTITY);
+            return (TokenRead::Unusable, vec![finding], None);
+        }
+    };
+    let claims = match decode_claims(&raw) {
+        Ok(claims) => claims,
+        Err(e) => {
+            let finding = token::token_malformed(path, &e.to_string(), &token::POD_IDENTITY);
+            return (TokenRead::Rejected(raw), vec![finding], None);
+        }
+    };
+    let mut findings = Vec::new();
+    if !raw.header_safe() {
+        findings.push(words::token_not_a_header(&path.display().to_string()));
+    }
+    let now_secs = crate::time::unix_secs(now);
+    let expired = claims.exp.filter(|&exp| exp <= now_secs);
+    if let Some(exp) = expired {
+        findings.push(token::token_expired_locally(exp, now_secs, &claims));
+    }
+    if !claims.aud.iter().any(|a| a == AUDIENCE) {
+        findings.push(words::audience_mismatch(&claims));
+    }
+    super::log_claims(&claims);
+    let rejected = expired.is_some() || !raw.header_safe();
+    let token_report = TokenReport {
+        file: path.display().to_string(),
+        claims,
+    };
+    let read = if rejected {
+        TokenRead::Rejected(raw)
+    } else {
+        TokenRead::Sendable(raw)
+    };
+    (read, findings, Some(token_report))
+}
+
+/// Records the agent's answer; with credentials, asks STS who they are.
+async fn agent_step(run: &Run<'_>, outcome: AgentOutcome, report: &mut Report) -> Option<String> {
+    let agent = report.agent.get_or_insert_with(AgentReport::default);
+    agent.attempts = outcome.attempts;
+    agent.status = outcome.status;
+    let uri = agent.uri.clone();
+    match outcome.result {
+        Ok(issued) => {
+            agent.account_id = issued.account_id.clone();
+            agent.expiration = issued.expiration.clone();
+            identity_step(run, issued, report).await
+        }
+        Err(failure) => {
+            let asked = words::Asked {
+                uri: &uri,
+                attempts: outcome.attempts,
+                elapsed: run.started.elapsed(),
+                expected_role: run.cfg.expected_role_arn.as_ref().map(|r| r.name.as_str()),
+            };
+            let finding = words::agent_failure(&failure, &asked);
+            // The local claim check may already have said the same thing.
+            if !report.has(finding.code) {
+                report.findings.push(finding);
+            }
+            None
+        }
+    }
+}
+
+/// `GetCallerIdentity` signed with the agent's credentials: who the pod
+/// is. The credentials are dropped when it returns.
+async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Option<String> {
+    report.sts.attempts = 1;
+    let call = run.sts.identity_with(issued.credentials);
+    let result = match tokio::time::timeout_at(run.deadline.into(), call).await {
+        Ok(result) => result,
+        Err(_) => Err(no_answer(run.cfg.timeout)),
+    };
+    match result {
+        Ok(identity) => {
+            report.sts.endpoint = identity.endpoint.clone();
+            report.sts.request_id = identity.request_id.clone();
+            report.assumed_role_arn = Some(identity.arn.clone());
+            let account = identity
+                .account
+                .as_deref()
+                .or_else(|| identity.arn.split(':').nth(4));
+            if let (Some(said), Some(account)) = (issued.account_id.as_deref(), account) {
+                if said != account {
+                    report
+                        .findings
+                        .push(words::account_mismatch(&identity.arn, said));
+                }
+            }
+            Some(identity.arn)
+        }
+        Err(failure) => {
+            report.sts.request_id = failure.request_id.clone();
+            report.sts.error_code = failure.code.clone();
+            report
+                .findings
+                .push(identity_failure(run, &failure, report));
+            None
+        }
+    }
+}
+
+/// STS could not be asked (inconclusive, worded as for IRSA), or refused
+/// the agent's credentials (definitive).
+fn identity_failure(run: &Run<'_>, failure: &Failure, report: &Report) -> Finding {
+    let answered = match (&failure.code, failure.http_status) {
+        (Some(code), _) => format!("{code}: {}", failure.message),
+        (None, Some(status)) => format!("HTTP {status}: {}", failure.message),
+        (None, None) => failure.message.clone(),
+    };
+    if failure.code.is_some() && !failure.kind.is_transient() {
+        return words::credentials_refused(&answered);
+    }
+    sts_findings::sts_failure(
+        failure,
+        &sts_findings::Attempted {
+            role: None,
+            claims: report.token.as_ref().map(|t| &t.claims),
+            audience: AUDIENCE,
+            endpoint: report.sts.endpoint.as_deref(),
+            region: report.sts.region.as_deref(),
+            attempts: 1,
+            elapsed: run.started.elapsed(),
+        },
+    )
+}
+
+/// For an https URI, which irsa-doctor does not ask itself: the identity
+/// the default chain's container provider found, if any.
+fn https_identity(chain: &super::ChainResult, report: &mut Report) -> Option<String> {
+    match chain {
+        Ok(ChainOutcome::Other {
+            source: ChainSource::Container,
+            identity: Ok(arn),
+        }) => {
+            report.assumed_role_arn = Some(arn.clone());
+            Some(arn.clone())
+        }
+        _ => None,
+    }
+}
+
+/// `PROXY_INTERCEPTS_CREDENTIALS` when an SDK would send the request for
+/// credentials (the agent's, or IMDS's on fallback) through a proxy.
+fn proxy_step(run: &Run<'_>, uri: &str) -> Option<Finding> {
+    let lookup = |name: &str| run.env.proxy_var(name);
+    let mut urls = vec![];
+    let mut who: Vec<&str> = vec![];
+    for url in [uri, IMDS_URL] {
+        let proxied = crate::proxy::proxied_by(lookup, url);
+        if !proxied.is_empty() {
+            urls.push(url);
+        }
+        for sdk in proxied {
+            if !who.contains(&sdk) {
+                who.push(sdk);
+            }
+        }
+    }
+    (!urls.is_empty()).then(|| {
+        words::proxy_intercepts(
+            &urls,
+            &who,
+            lookup("NO_PROXY").or_else(|| lookup("no_proxy")).as_deref(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_addresses_loopback_and_https_are_accepted() {
+        for ok in [
+            "http://169.254.170.23/v1/credentials",
+            "http://[fd00:ec2::23]/v1/credentials",
+            "http://169.254.170.2/creds",
+            "http://127.0.0.1:8080/v1/credentials",
+            "http://[::1]:9/v1/credentials",
+            "http://localhost/v1/credentials",
+            "https://creds.example.invalid/v1/credentials",
+        ] {
+            assert!(judge_uri(ok).is_ok(), "{ok}: {:?}", judge_uri(ok));
+        }
+    }
+
+    #[test]
+    fn other_hosts_schemes_and_garbage_are_refused() {
+        for (bad, why) in [
+            ("http://10.0.0.1/v1/credentials", "names the host 10.0.0.1"),
+            (
+                "http://agent.example.invalid/v1/credentials",
+                "names the host",
+            ),
+            ("ftp://169.254.170.23/v1/credentials", "scheme ftp"),
+            ("169.254.170.23/v1/credentials", "no scheme"),
+            ("http://exa mple/", "is not a URI"),
+        ] {
+            let problem = judge_uri(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad} passed"));
+            assert!(problem.contains(why), "{bad}: {problem}");
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! EKS Pod Identity's findings: the agent's URI, the token as the agent
+//! sees it, the agent's answers, and who its credentials turn out to be.
+
+use std::time::Duration;
+
+use crate::agent::{Failure, FailureKind, AUDIENCE};
+use crate::report::{Code, Finding};
+use crate::token::Claims;
+
+/// Where the webhook mounts the Pod Identity token; named in remedies.
+pub const TOKEN_PATH: &str =
+    "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token";
+
+/// The agent's address the webhook injects.
+pub const AGENT_URI: &str = "http://169.254.170.23/v1/credentials";
+
+/// The trust statement a Pod Identity role needs, as AWS documents it.
+pub const TRUST_STATEMENT: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [{
+    "Effect": "Allow",
+    "Principal": {"Service": "pods.eks.amazonaws.com"},
+    "Action": ["sts:AssumeRole", "sts:TagSession"]
+  }]
+}"#;
+
+/// `POD_IDENTITY_UNUSED`: both mechanisms are configured; every SDK uses
+/// IRSA's web identity first.
+pub fn unused(uri: &str) -> Finding {
+    Finding::warning(
+        Code::PodIdentityUnused,
+        format!(
+            "EKS Pod Identity is configured too (AWS_CONTAINER_CREDENTIALS_FULL_URI={uri}), but \
+             every AWS SDK searches web identity first: this pod uses IRSA, and the Pod Identity \
+             association goes unused"
+        ),
+        "Use one mechanism. The webhook never injects both: the IRSA variables were set by \
+         hand in the container spec (or the image). To use Pod Identity, remove \
+         AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE from the spec; to keep IRSA, delete the \
+         association (aws eks delete-pod-identity-association). Recreate the pod either way.",
+    )
+    .expected("one mechanism configured")
+    .found("IRSA and EKS Pod Identity variables both set")
+}
+
+/// `POD_IDENTITY_URI_INVALID`: `AWS_CONTAINER_CREDENTIALS_FULL_URI` is
+/// `uri`, which `problem` says SDKs refuse.
+pub fn uri_invalid(uri: &str, problem: &str) -> Finding {
+    Finding::error(
+        Code::PodIdentityUriInvalid,
+        format!("AWS_CONTAINER_CREDENTIALS_FULL_URI {uri:?} {problem}, so no SDK will ask it"),
+        format!(
+            "The webhook sets {AGENT_URI} (http://[fd00:ec2::23]/v1/credentials on IPv6 \
+             clusters). If the variable was set by hand, remove it and let the webhook set it, \
+             or use an http URI on 169.254.170.23, [fd00:ec2::23], 169.254.170.2 or loopback, \
+             or an https URI."
+        ),
+    )
+    .expected("http://169.254.170.23/v1/credentials, [fd00:ec2::23], loopback or https")
+    .found(uri)
+}
+
+/// `TOKEN_MALFORMED`: the token file holds bytes (a trailing newline, say)
+/// that cannot travel in the `Authorization` header.
+pub fn token_not_a_header(path: &str) -> Finding {
+    Finding::error(
+        Code::TokenMalformed,
+        format!(
+            "the token file {path} holds a CR, LF or other control character: SDKs send the \
+             file's bytes as they are in the Authorization header, and the AWS SDK for Rust \
+             and botocore refuse such a token, so the app gets no credentials"
+        ),
+        format!(
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE must name the projected token the webhook \
+             mounts ({TOKEN_PATH}), which holds the JWT alone. A file written by hand (echo adds \
+             a newline) needs printf '%s' instead."
+        ),
+    )
+    .expected("a JWT without line breaks or control characters")
+    .found("control characters in the file")
+}
+
+/// `TOKEN_AUDIENCE_MISMATCH` for the Pod Identity token.
+pub fn audience_mismatch(claims: &Claims) -> Finding {
+    let found = if claims.aud.is_empty() {
+        "no aud claim".to_owned()
+    } else {
+        format!("aud [{}]", claims.aud.join(", "))
+    };
+    Finding::error(
+        Code::TokenAudienceMismatch,
+        format!("the token's audience does not include {AUDIENCE}: it has {found}, and EKS Auth refuses it"),
+        format!(
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE must name the token the webhook projects \
+             for Pod Identity ({TOKEN_PATH}, audience {AUDIENCE}), not the IRSA token or \
+             another service-account token. Remove the variable from the container spec and \
+             let the webhook set it, and recreate the pod."
+        ),
+    )
+    .expected(format!("aud containing {AUDIENCE}"))
+    .found(found)
+}
+
+/// What the agent step knew when it failed.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub uri: &'a str,
+    pub attempts: u32,
+    pub elapsed: Duration,
+    /// The role expected, if given, for the trust remedy.
+    pub expected_role: Option<&'a str>,
+}
+
+/// The finding for the agent's final refusal or silence.
+pub fn agent_failure(failure: &Failure, a: &Asked<'_>) -> Finding {
+    let found = match failure.status {
+        Some(status) => format!("HTTP {status}: {}", failure.detail),
+        None => failure.detail.clone(),
+    };
+    let tried = format!(
+        "{} attempt{} over {:.1} s",
+        a.attempts,
+        if a.attempts == 1 { "" } else { "s" },
+        a.elapsed.as_secs_f64()
+    );
+    let uri = a.uri;
+    let role = a.expected_role.unwrap_or("<role>");
+    let name = role.rsplit('/').next().unwrap_or(role);
+    match failure.kind {
+        FailureKind::Unreachable => Finding::error(
+            Code::PodIdentityAgentUnreachable,
+            format!("the EKS Pod Identity agent at {uri} did not answer ({tried})"),
+            "Install the Amazon EKS Pod Identity Agent add-on (aws eks create-addon \
+             --addon-name eks-pod-identity-agent) and check that its DaemonSet \
+             (kube-system/eks-pod-identity-agent) has a ready pod on this node. Pod Identity \
+             does not work on Fargate or Windows nodes. On IPv6 clusters the agent must bind \
+             [fd00:ec2::23]; EKS Auto Mode runs the agent itself. A NetworkPolicy or hostNetwork \
+             setting that blocks 169.254.170.23:80 has the same effect.",
+        )
+        .expected(format!("an HTTP answer from {uri}"))
+        .found(found),
+        FailureKind::TrustDenied => Finding::error(
+            Code::PodIdentityTrustDenied,
+            "EKS cannot assume the associated role: its trust policy does not admit \
+             pods.eks.amazonaws.com"
+                .to_owned(),
+            format!(
+                "Make the role trust EKS Pod Identity, with both actions (aws iam \
+                 update-assume-role-policy --role-name {name} --policy-document \
+                 file://trust.json), trust.json:\n{TRUST_STATEMENT}\n\
+                 A role made for IRSA trusts only the cluster's OIDC provider and gives exactly \
+                 this error; add the statement beside the OIDC one to keep both. Conditions on \
+                 aws:RequestTag/... (the session tags kubernetes-namespace, \
+                 kubernetes-service-account, eks-cluster-name) can also be what refuses."
+            ),
+        )
+        .expected("a trust policy admitting pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession")
+        .found(found),
+        FailureKind::TokenRejected => Finding::error(
+            Code::PodIdentityTokenRejected,
+            format!("the EKS Pod Identity agent rejected the token ({tried})"),
+            format!(
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE must name the token the webhook projects \
+                 ({TOKEN_PATH}); the agent wants the JWT itself, with no Bearer prefix, from \
+                 this cluster, with audience {AUDIENCE}. Remove hand-set variables and recreate \
+                 the pod."
+            ),
+        )
+        .expected("a token the agent accepts")
+        .found(found),
+        FailureKind::TokenExpired => Finding::error(
+            Code::TokenExpired,
+            "the EKS Pod Identity agent says the token has expired".to_owned(),
+            "The kubelet refreshes the projected token well before it expires: an expired one \
+             means the refresh stopped or the node's clock is wrong. Restart the pod, and check \
+             the kubelet and NTP on the node. An SDK that reads the token once and caches it \
+             (boto3 before 1.34.41) fails like this after about a day."
+                .to_owned(),
+        )
+        .expected("a token the agent considers unexpired")
+        .found(found),
+        FailureKind::AssociationMissing => Finding::error(
+            Code::PodIdentityAssociationMissing,
+            format!("the EKS Pod Identity agent found no association for this pod ({tried})"),
+            "This answer is not yet confirmed on a live cluster: it most likely means the \
+             association for this namespace and service account was deleted after the pod \
+             started. Check with aws eks list-pod-identity-associations --cluster-name \
+             <cluster> --namespace <namespace>, create it again if it is gone, and recreate \
+             the pod. A 404 can also mean the URI's path is not /v1/credentials."
+                .to_owned(),
+        )
+        .expected("an association for this pod's service account")
+        .found(found),
+        FailureKind::Throttled => Finding::error(
+            Code::PodIdentityThrottled,
+            format!("the EKS Pod Identity agent or EKS Auth throttled every attempt ({tried})"),
+            "Usually transient: the check is retried. If it persists, many pods on this node \
+             are asking at once (a rollout, or an app that does not cache its credentials): \
+             make apps reuse their SDK clients, or raise --timeout."
+                .to_owned(),
+        )
+        .expected(format!("an answer from {uri} within --timeout"))
+        .found(found),
+        FailureKind::EksAuthUnreachable => Finding::error(
+            Code::EksAuthUnreachable,
+            format!("the EKS Pod Identity agent could not get credentials from EKS Auth ({tried})"),
+            "The agent reached no answer from the EKS Auth API (eks-auth.<region>.api.aws). In \
+             a private cluster, create the com.amazonaws.<region>.eks-auth interface VPC \
+             endpoint; otherwise check the node's egress (NAT, security groups, DNS) and the \
+             agent's own proxy settings (HTTPS_PROXY on the agent's DaemonSet). A 5xx from \
+             EKS Auth itself is transient."
+                .to_owned(),
+        )
+        .expected("credentials from EKS Auth through the agent")
+        .found(found),
+        FailureKind::Other => Finding::error(
+            Code::PodIdentityAgentError,
+            format!("the EKS Pod Identity agent at {uri} gave no credentials ({tried})"),
+            "Read the agent's answer below. A 403 naming an invalid address means the request \
+             did not reach the agent by 169.254.170.23 or [fd00:ec2::23] (a proxy, or a \
+             hand-set URI); an AccessDeniedException that does not name the role means the \
+             node role lacks eks-auth:AssumeRoleForPodIdentity (AmazonEKSWorkerNodePolicy \
+             grants it). The agent's logs (kubectl logs -n kube-system ds/eks-pod-identity-agent) \
+             say more."
+                .to_owned(),
+        )
+        .expected("HTTP 200 with AccessKeyId, SecretAccessKey, Token, AccountId and Expiration")
+        .found(found),
+    }
+}
+
+/// `POD_IDENTITY_AGENT_ERROR`: STS names an account other than the one the
+/// agent said the credentials belong to.
+pub fn account_mismatch(arn: &str, account_id: &str) -> Finding {
+    Finding::error(
+        Code::PodIdentityAgentError,
+        format!(
+            "the agent said its credentials belong to account {account_id}, but STS says they \
+             are {arn}"
+        ),
+        "Something other than the EKS Pod Identity agent answers at the URI (a proxy, or a \
+         stand-in left in the image): check AWS_CONTAINER_CREDENTIALS_FULL_URI and what \
+         listens there."
+            .to_owned(),
+    )
+    .expected(format!("an identity in account {account_id}"))
+    .found(arn)
+}
+
+/// `POD_IDENTITY_AGENT_ERROR` when STS refuses the agent's credentials
+/// (its code and message are in `answered`).
+pub fn credentials_refused(answered: &str) -> Finding {
+    Finding::error(
+        Code::PodIdentityAgentError,
+        "STS refused the credentials the EKS Pod Identity agent handed out".to_owned(),
+        "The agent's credentials should always work at once. Check the node's clock (NTP), \
+         that AWS_ENDPOINT_URL_STS (if set) points at STS, and what answers at \
+         AWS_CONTAINER_CREDENTIALS_FULL_URI."
+            .to_owned(),
+    )
+    .expected("GetCallerIdentity to succeed with the agent's credentials")
+    .found(answered)
+}
+
+/// `PROXY_INTERCEPTS_CREDENTIALS`: SDKs named in `who` would send requests
+/// for `urls` (the agent's, IMDS's) through the proxy, token included.
+pub fn proxy_intercepts(urls: &[&str], who: &[&str], no_proxy: Option<&str>) -> Finding {
+    let hosts: Vec<&str> = urls
+        .iter()
+        .filter_map(|u| u.split("//").nth(1))
+        .map(|rest| rest.split('/').next().unwrap_or(rest))
+        .collect();
+    Finding::warning(
+        Code::ProxyInterceptsCredentials,
+        format!(
+            "a proxy is set and NO_PROXY does not cover {}: {} would send the request for \
+             credentials, with the pod's token, through the proxy",
+            hosts.join(" and "),
+            who.join(", ")
+        ),
+        format!(
+            "Add the agent's and IMDS's addresses to NO_PROXY, as the EKS documentation says: \
+             NO_PROXY=169.254.170.23,[fd00:ec2::23],169.254.169.254,{} plus what is there \
+             already.",
+            hosts.join(",")
+        ),
+    )
+    .expected(format!("NO_PROXY covering {}", hosts.join(", ")))
+    .found(format!("NO_PROXY={}", no_proxy.unwrap_or("(unset)")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Severity;
+
+    fn failure(kind: FailureKind, status: Option<u16>) -> Failure {
+        Failure {
+            kind,
+            status,
+            detail: "the body".into(),
+        }
+    }
+
+    fn asked() -> Asked<'static> {
+        Asked {
+            uri: AGENT_URI,
+            attempts: 2,
+            elapsed: Duration::from_millis(1500),
+            expected_role: Some("arn:aws:iam::111122223333:role/team/app"),
+        }
+    }
+
+    #[test]
+    fn each_agent_failure_has_its_code_and_quotes_the_body() {
+        let cases = [
+            (
+                FailureKind::Unreachable,
+                None,
+                Code::PodIdentityAgentUnreachable,
+            ),
+            (
+                FailureKind::TrustDenied,
+                Some(400),
+                Code::PodIdentityTrustDenied,
+            ),
+            (
+                FailureKind::TokenRejected,
+                Some(400),
+                Code::PodIdentityTokenRejected,
+            ),
+            (FailureKind::TokenExpired, Some(400), Code::TokenExpired),
+            (
+                FailureKind::AssociationMissing,
+                Some(404),
+                Code::PodIdentityAssociationMissing,
+            ),
+            (
+                FailureKind::Throttled,
+                Some(429),
+                Code::PodIdentityThrottled,
+            ),
+            (
+                FailureKind::EksAuthUnreachable,
+                Some(500),
+                Code::EksAuthUnreachable,
+            ),
+            (FailureKind::Other, Some(403), Code::PodIdentityAgentError),
+        ];
+        for (kind, status, code) in cases {
+            let f = agent_failure(&failure(kind, status), &asked());
+            assert_eq!((f.code, f.severity), (code, Severity::Error), "{kind:?}");
+            let found = f.found.unwrap();
+            assert!(found.ends_with("the body"), "{kind:?}: {found}");
+            if let Some(status) = status {
+                assert!(found.starts_with(&format!("HTTP {status}: ")), "{found}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_trust_remedy_prints_the_statement_with_both_actions_and_names_the_role() {
+        let f = agent_failure(&failure(FailureKind::TrustDenied, Some(400)), &asked());
+        assert!(
+            f.remedy.contains("\"Service\": \"pods.eks.amazonaws.com\""),
+            "{}",
+            f.remedy
+        );
+        assert!(f
+            .remedy
+            .contains("[\"sts:AssumeRole\", \"sts:TagSession\"]"));
+        assert!(f.remedy.contains("--role-name app"), "{}", f.remedy);
+        assert!(f.remedy.contains("trusts only the cluster's OIDC provider"));
+        assert!(f.remedy.contains("aws:RequestTag"));
+        let _: serde_json::Value = serde_json::from_str(TRUST_STATEMENT).unwrap();
+    }
+
+    #[test]
+    fn the_unreachable_remedy_names_the_add_on_fargate_ipv6_and_auto_mode() {
+        let f = agent_failure(&failure(FailureKind::Unreachable, None), &asked());
+        for needle in [
+            "eks-pod-identity-agent",
+            "Fargate",
+            "Windows",
+            "[fd00:ec2::23]",
+            "Auto Mode",
+        ] {
+            assert!(f.remedy.contains(needle), "{needle}: {}", f.remedy);
+        }
+        assert!(
+            f.message.contains("(2 attempts over 1.5 s)"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn the_association_remedy_says_it_is_unverified_and_eks_auth_names_the_endpoint() {
+        let f = agent_failure(
+            &failure(FailureKind::AssociationMissing, Some(404)),
+            &asked(),
+        );
+        assert!(f.remedy.contains("not yet confirmed"), "{}", f.remedy);
+        let f = agent_failure(
+            &failure(FailureKind::EksAuthUnreachable, Some(500)),
+            &asked(),
+        );
+        assert!(
+            f.remedy.contains("eks-auth interface VPC endpoint"),
+            "{}",
+            f.remedy
+        );
+    }
+
+    #[test]
+    fn the_environment_findings_name_the_values() {
+        let f = unused(AGENT_URI);
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::PodIdentityUnused, Severity::Warning)
+        );
+        assert!(f.message.contains(AGENT_URI));
+        let f = uri_invalid("http://10.0.0.1/creds", "names a host SDKs refuse");
+        assert_eq!(f.code, Code::PodIdentityUriInvalid);
+        assert_eq!(f.found.as_deref(), Some("http://10.0.0.1/creds"));
+        let f = token_not_a_header("/t");
+        assert_eq!(f.code, Code::TokenMalformed);
+        assert!(f.remedy.contains("printf"));
+        let f = audience_mismatch(&Claims {
+            aud: vec!["sts.amazonaws.com".into()],
+            ..Claims::default()
+        });
+        assert_eq!(f.code, Code::TokenAudienceMismatch);
+        assert_eq!(f.found.as_deref(), Some("aud [sts.amazonaws.com]"));
+    }
+
+    #[test]
+    fn identity_findings_name_both_sides() {
+        let f = account_mismatch("arn:aws:sts::999999999999:assumed-role/x/y", "111122223333");
+        assert_eq!(f.code, Code::PodIdentityAgentError);
+        assert!(f.message.contains("account 111122223333") && f.message.contains("999999999999"));
+        let f = credentials_refused("InvalidClientTokenId: no");
+        assert_eq!(f.found.as_deref(), Some("InvalidClientTokenId: no"));
+        let f = proxy_intercepts(
+            &[
+                "http://169.254.170.23/v1/credentials",
+                "http://169.254.169.254/",
+            ],
+            &["botocore (boto3, the AWS CLI)"],
+            Some("localhost"),
+        );
+        assert_eq!(
+            (f.code, f.severity),
+            (Code::ProxyInterceptsCredentials, Severity::Warning)
+        );
+        assert!(
+            f.message.contains("169.254.170.23 and 169.254.169.254"),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.found.as_deref(), Some("NO_PROXY=localhost"));
+    }
+}
