@@ -32,7 +32,7 @@ use aws_smithy_types::DateTime;
 
 use crate::report::Finding;
 use crate::token::RawToken;
-use crate::traffic::{counting_client, StsCounters, LENGTH_LIMIT_ERROR};
+use crate::traffic::{counting_client, Replay, StsCounters, LENGTH_LIMIT_ERROR};
 
 pub use crate::traffic::MAX_RESPONSE_BYTES;
 
@@ -277,6 +277,8 @@ pub struct Sts {
     stop_sending: bool,
     /// The default chain would read an unusable file: do not resolve it.
     skip_chain: bool,
+    /// Answers handed to the SDK's own requests instead of asking again.
+    replay: Arc<Replay>,
 }
 
 /// Where the AWS configuration comes from.
@@ -296,11 +298,15 @@ impl Sts {
         match source {
             AwsSource::Environment => Self::from_env(deadline, counters).await,
             AwsSource::Given(sdk) => {
+                let replay = Arc::new(Replay::default());
                 let mut sdk = SdkConfig::clone(sdk).into_builder();
-                if let Some(client) = counting_client(counters) {
+                if let Some(client) = counting_client(counters, replay.clone()) {
                     sdk.set_http_client(Some(client));
                 }
-                Self::from_sdk_config(sdk.build())
+                Sts {
+                    replay,
+                    ..Self::from_sdk_config(sdk.build())
+                }
             }
         }
     }
@@ -339,10 +345,11 @@ impl Sts {
             return with_files(Self::from_sdk_config(sdk));
         }
         let files = loaded.files.clone();
+        let replay = Arc::new(Replay::default());
         let loader = || {
             let loader =
                 aws_config::defaults(BehaviorVersion::latest()).profile_files(files.clone());
-            match counting_client(counters.clone()) {
+            match counting_client(counters.clone(), replay.clone()) {
                 Some(client) => loader.http_client(client),
                 None => loader,
             }
@@ -359,7 +366,7 @@ impl Sts {
                 )
             },
         };
-        with_files(sts)
+        with_files(Sts { replay, ..sts })
     }
 
     /// Uses an already-loaded configuration (tests, or callers that load
@@ -379,7 +386,15 @@ impl Sts {
             file_findings: vec![],
             stop_sending: false,
             skip_chain: false,
+            replay: Arc::default(),
         }
+    }
+
+    /// Answers the SDK's own next request for a URI with an answer
+    /// irsa-doctor already got (the Pod Identity agent's); see
+    /// `traffic::Replay`.
+    pub fn replay(&self) -> &Replay {
+        &self.replay
     }
 
     /// Findings about the files the SDK would read, found while loading.
@@ -469,7 +484,15 @@ impl Sts {
     /// container would, and names the identity it lands on unless that is
     /// web identity (which the explicit call already names). `token`, when
     /// known, is scrubbed from any error text.
-    pub async fn default_chain(&self, token: Option<&RawToken>) -> ChainOutcome {
+    ///
+    /// `known` is an identity irsa-doctor has already established, with
+    /// the access key ID of its credentials: when the chain lands on the
+    /// same credentials, STS is not asked again who they are.
+    pub async fn default_chain(
+        &self,
+        token: Option<&RawToken>,
+        known: Option<&Known>,
+    ) -> ChainOutcome {
         let Some(provider) = self.sdk.credentials_provider() else {
             return ChainOutcome::NoCredentials;
         };
@@ -498,7 +521,10 @@ impl Sts {
         if source == ChainSource::WebIdentity {
             return ChainOutcome::WebIdentity;
         }
-        let identity = self.caller_identity(creds).await;
+        let identity = match known {
+            Some(k) if k.access_key_id == creds.access_key_id() => Ok(k.arn.clone()),
+            _ => self.caller_identity(creds).await,
+        };
         ChainOutcome::Other { source, identity }
     }
 
@@ -552,6 +578,14 @@ impl Sts {
             }
         }
     }
+}
+
+/// An identity irsa-doctor established, and the key ID of the credentials
+/// it was established with.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub access_key_id: String,
+    pub arn: String,
 }
 
 /// Who a set of credentials is, by `GetCallerIdentity`.

@@ -10,10 +10,17 @@
 //! built from that configuration, the chain's and IMDS's included, goes
 //! through it. A peer that streams without end therefore costs at most
 //! [`MAX_RESPONSE_BYTES`], whoever asked.
+//!
+//! It also replays: the default chain's request to the EKS Pod Identity
+//! agent gets the answer irsa-doctor's own request just got ([`Replay`]),
+//! so a healthy Pod Identity check asks the agent once. The SDK still
+//! builds the request and parses the answer itself.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use aws_config::BehaviorVersion;
 use aws_smithy_runtime::client::defaults::default_http_client_plugin_v2;
@@ -124,14 +131,76 @@ impl StsCounters {
     }
 }
 
+/// An answer irsa-doctor already got for a `GET`, handed to the SDK's own
+/// `GET` of the same URI instead of asking again, once. It may hold
+/// credentials: it is never shown, and is cleared once used.
+#[derive(Default)]
+pub struct Replay(Mutex<Option<Recorded>>);
+
+struct Recorded {
+    uri: hyper::Uri,
+    status: u16,
+    body: Bytes,
+}
+
+impl fmt::Debug for Replay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Replay(..)")
+    }
+}
+
+impl Replay {
+    /// Keeps `status` and `body` for the next `GET` of `uri`.
+    pub fn set(&self, uri: &hyper::Uri, status: u16, body: Bytes) {
+        *self.slot() = Some(Recorded {
+            uri: uri.clone(),
+            status,
+            body,
+        });
+    }
+
+    /// Forgets the answer, used or not.
+    pub fn clear(&self) {
+        *self.slot() = None;
+    }
+
+    /// The answer for a `GET` of `uri`, if one is kept for it; it is then
+    /// gone.
+    fn take_for(&self, uri: &str) -> Option<(u16, Bytes)> {
+        let asked: hyper::Uri = uri.parse().ok()?;
+        let mut slot = self.slot();
+        let kept = slot.as_ref()?;
+        let same = kept.uri.scheme() == asked.scheme()
+            && kept.uri.authority() == asked.authority()
+            && kept.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+                == asked.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        same.then(|| slot.take().map(|r| (r.status, r.body)))?
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Recorded>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The SDK's default HTTPS client, counting the STS requests it sends into
-/// `counters`. `None` when this build of the SDK has no default client.
-pub fn counting_client(counters: Arc<StsCounters>) -> Option<SharedHttpClient> {
+/// `counters` and answering from `replay` where it can. `None` when this
+/// build of the SDK has no default client.
+pub fn counting_client(
+    counters: Arc<StsCounters>,
+    replay: Arc<Replay>,
+) -> Option<SharedHttpClient> {
     let plugin = default_http_client_plugin_v2(BehaviorVersion::latest())?;
     let inner = plugin
         .runtime_components(&RuntimeComponentsBuilder::new("irsa-doctor"))
         .http_client()?;
-    Some(Counting { inner, counters }.into_shared())
+    Some(
+        Counting {
+            inner,
+            counters,
+            replay,
+        }
+        .into_shared(),
+    )
 }
 
 /// The STS action of a request: STS's query protocol posts it as
@@ -152,6 +221,7 @@ fn action_of(request: &HttpRequest) -> Option<Action> {
 struct Counting {
     inner: SharedHttpClient,
     counters: Arc<StsCounters>,
+    replay: Arc<Replay>,
 }
 
 impl fmt::Debug for Counting {
@@ -171,6 +241,7 @@ impl HttpClient for Counting {
         SharedHttpConnector::new(CountingConnector {
             inner: self.inner.http_connector(settings, components),
             counters: self.counters.clone(),
+            replay: self.replay.clone(),
         })
     }
 
@@ -202,10 +273,16 @@ impl HttpClient for Counting {
 struct CountingConnector {
     inner: SharedHttpConnector,
     counters: Arc<StsCounters>,
+    replay: Arc<Replay>,
 }
 
 impl HttpConnector for CountingConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if request.method() == "GET" {
+            if let Some((status, body)) = self.replay.take_for(request.uri()) {
+                return HttpConnectorFuture::ready(replayed(status, body));
+            }
+        }
         let Some(action) = action_of(&request) else {
             let response = self.inner.call(request);
             return HttpConnectorFuture::new(async move { response.await.map(limit_body) });
@@ -231,6 +308,27 @@ impl HttpConnector for CountingConnector {
 
 /// Wraps a response's body in a [`MAX_RESPONSE_BYTES`] limit before the
 /// SDK reads it: past the limit, reading fails with [`LENGTH_LIMIT_ERROR`].
+/// A kept answer as the SDK's response.
+fn replayed(
+    status: u16,
+    body: Bytes,
+) -> Result<
+    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    aws_smithy_runtime_api::client::result::ConnectorError,
+> {
+    let status = aws_smithy_runtime_api::http::StatusCode::try_from(status).map_err(|e| {
+        aws_smithy_runtime_api::client::result::ConnectorError::other(e.into(), None)
+    })?;
+    let mut response = aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+        status,
+        SdkBody::from(body),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/json");
+    Ok(response)
+}
+
 fn limit_body(
     mut response: aws_smithy_runtime_api::client::orchestrator::HttpResponse,
 ) -> aws_smithy_runtime_api::client::orchestrator::HttpResponse {
@@ -257,6 +355,30 @@ impl Drop for Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_answer_is_given_once_and_only_for_its_uri() {
+        let replay = Replay::default();
+        let uri: hyper::Uri = "http://127.0.0.1:9/v1/credentials".parse().unwrap();
+        replay.set(&uri, 200, Bytes::from_static(b"{}"));
+        assert!(replay.take_for("http://127.0.0.1:9/other").is_none());
+        assert!(replay
+            .take_for("http://127.0.0.2:9/v1/credentials")
+            .is_none());
+        assert_eq!(
+            replay.take_for("http://127.0.0.1:9/v1/credentials"),
+            Some((200, Bytes::from_static(b"{}")))
+        );
+        assert!(replay
+            .take_for("http://127.0.0.1:9/v1/credentials")
+            .is_none());
+        replay.set(&uri, 400, Bytes::new());
+        replay.clear();
+        assert!(replay
+            .take_for("http://127.0.0.1:9/v1/credentials")
+            .is_none());
+        assert_eq!(format!("{replay:?}"), "Replay(..)");
+    }
 
     fn request(body: &'static str) -> HttpRequest {
         HttpRequest::new(SdkBody::from(body))
@@ -288,6 +410,6 @@ mod tests {
     #[test]
     fn the_sdk_default_client_is_there_to_wrap() {
         let counters = Arc::new(StsCounters::default());
-        assert!(counting_client(counters).is_some());
+        assert!(counting_client(counters, Arc::default()).is_some());
     }
 }

@@ -314,7 +314,7 @@ fn each_module_imports_only_what_its_invariant_allows() {
             "check",
             &[
                 "agent", "arn", "endpoint", "env", "findings", "proxy", "report", "sts", "time",
-                "token",
+                "token", "traffic",
             ][..],
         ),
         (

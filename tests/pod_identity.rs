@@ -2,10 +2,10 @@
 //! agent stand-ins, each finding provoked the way the real world does, and
 //! the two mechanisms told apart.
 
-use testkit::agent::{Agent, AgentServer};
+use testkit::agent::{Agent, AgentServer, Fault};
 use testkit::fake_aws::{FakeAws, FakeAwsServer, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::jwt::{Jwt, TokenVolume};
-use testkit::{doctor, Doctor};
+use testkit::{doctor, Doctor, Outcome};
 
 fn token() -> String {
     Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode()
@@ -55,10 +55,457 @@ async fn a_healthy_pod_passes_with_one_agent_call_and_names_its_role() {
             .nth(1),
         Some("app")
     );
-    // irsa-doctor's own request, and the default chain's.
-    assert_eq!(agent.agent.request_count(), 2);
+    // One agent call and one STS call: the default chain's request to the
+    // agent is answered with irsa-doctor's answer, below the SDK, and its
+    // identity is not asked again.
+    assert_eq!(agent.agent.request_count(), 1);
+    assert_eq!(sts.aws.caller_identity_calls(), 1);
     let seen = &agent.agent.requests()[0];
     assert_eq!(seen.host(), Some(agent.url().split('/').nth(2).unwrap()));
-    assert_eq!(seen.authorization(), Some(token().as_str()));
+    let sent = std::fs::read_to_string(volume.path()).unwrap();
+    assert_eq!(seen.authorization(), Some(sent.as_str()));
     assert_eq!(sts.aws.our_assume_calls(), 0);
+}
+
+/// A run of `pod` with `fault` on every request to the agent.
+async fn with_fault(fault: Fault) -> (Outcome, AgentServer) {
+    let (sts, agent, volume) = healthy().await;
+    agent.agent.always(fault);
+    let out = pod(&sts, &agent, &volume)
+        .env("IRSA_DOCTOR_TIMEOUT", "3s")
+        .run()
+        .await;
+    (out, agent)
+}
+
+#[tokio::test]
+async fn an_irsa_role_that_trusts_only_the_oidc_provider_is_trust_denied() {
+    let sts = FakeAws::healthy().await;
+    // Agent::new leaves the role as FakeAws made it: an IRSA role.
+    let agent = Agent::new(&sts.aws).start().await;
+    let volume = TokenVolume::pod_identity(&token());
+    let out = pod(&sts, &agent, &volume)
+        .arg("--expected-role-arn")
+        .arg(ROLE_ARN)
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("POD_IDENTITY_TRUST_DENIED");
+    let found = f["found"].as_str().unwrap();
+    assert!(found.starts_with("HTTP 400: ["), "{found}");
+    assert!(
+        found.contains("EKS does not have permissions to assume the associated role"),
+        "{found}"
+    );
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(remedy.contains("pods.eks.amazonaws.com"), "{remedy}");
+    assert!(remedy.contains("sts:TagSession"), "{remedy}");
+    assert!(remedy.contains("--role-name app"), "{remedy}");
+    // A definitive answer: asked once.
+    assert_eq!(out.json()["agent"]["attempts"], 1);
+}
+
+#[tokio::test]
+async fn each_agent_error_has_its_code_and_quotes_the_body() {
+    let cases = [
+        (Fault::TokenRejected, "POD_IDENTITY_TOKEN_REJECTED", 1, "InvalidTokenException"),
+        (Fault::ExpiredToken, "TOKEN_EXPIRED", 1, "ExpiredTokenException"),
+        (Fault::AssociationMissing, "POD_IDENTITY_ASSOCIATION_MISSING", 1, "ResourceNotFoundException"),
+        (Fault::NodeRoleDenied, "POD_IDENTITY_AGENT_ERROR", 1, "AccessDeniedException"),
+        (Fault::TooManyRequests, "POD_IDENTITY_THROTTLED", 3, "Too Many Requests"),
+        (Fault::Throttling, "POD_IDENTITY_THROTTLED", 3, "ThrottlingException"),
+        (Fault::EksAuthUnreachable, "EKS_AUTH_UNREACHABLE", 3, "HTTP 500: []"),
+        (Fault::ServiceUnavailable, "EKS_AUTH_UNREACHABLE", 3, "ServiceUnavailableException"),
+        (Fault::InternalServerError, "EKS_AUTH_UNREACHABLE", 3, "InternalServerException"),
+        (
+            Fault::Status(403, "Access Denied. Called agent through invalid address, please use either [169.254.170.23 fd00:ec2::23] address not 10.1.2.3\n".into()),
+            "POD_IDENTITY_AGENT_ERROR",
+            1,
+            "HTTP 403: Access Denied. Called agent through invalid address",
+        ),
+    ];
+    for (fault, code, exit, quoted) in cases {
+        let context = format!("{fault:?}");
+        let (out, agent) = with_fault(fault).await;
+        assert_eq!(out.code, exit, "{context}:\n{}", out.stdout);
+        let f = out.finding(code);
+        let found = f["found"].as_str().unwrap();
+        assert!(found.contains(quoted), "{context}: {found}");
+        assert!(!found.contains('\n'), "{context}: {found}");
+        if exit == 3 {
+            // Transient: asked again until the deadline.
+            assert!(agent.agent.request_count() > 1, "{context}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_agent_that_is_not_there_is_unreachable_and_inconclusive() {
+    let (sts, agent, volume) = healthy().await;
+    agent.refuse().await;
+    let out = pod(&sts, &agent, &volume)
+        .env("IRSA_DOCTOR_TIMEOUT", "2s")
+        .run()
+        .await;
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    let f = out.finding("POD_IDENTITY_AGENT_UNREACHABLE");
+    assert!(f["message"].as_str().unwrap().contains(&agent.url()));
+    let remedy = f["remedy"].as_str().unwrap();
+    for needle in ["eks-pod-identity-agent", "Fargate", "Windows", "Auto Mode"] {
+        assert!(remedy.contains(needle), "{needle}: {remedy}");
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_agent_is_cut_off_at_the_timeout() {
+    let (out, agent) = with_fault(Fault::Hang).await;
+    agent.agent.release();
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    let f = out.finding("POD_IDENTITY_AGENT_UNREACHABLE");
+    assert!(
+        f["found"].as_str().unwrap().contains("no answer within"),
+        "{f}"
+    );
+}
+
+#[tokio::test]
+async fn odd_successes_are_agent_errors() {
+    for (fault, quoted) in [
+        (Fault::HugeBody, "longer than 65536 bytes"),
+        (
+            Fault::Omit(&["SecretAccessKey"]),
+            "without AccessKeyId and SecretAccessKey",
+        ),
+        (
+            Fault::AccountId("999999999999".into()),
+            "account 999999999999",
+        ),
+    ] {
+        let context = format!("{fault:?}");
+        let (out, _agent) = with_fault(fault).await;
+        assert_eq!(out.code, 1, "{context}:\n{}", out.stdout);
+        let f = out.finding("POD_IDENTITY_AGENT_ERROR");
+        let text = format!("{} {}", f["message"], f["found"]);
+        assert!(text.contains(quoted), "{context}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_uri_sdks_refuse_is_invalid_and_never_asked() {
+    let (sts, agent, volume) = healthy().await;
+    let out = doctor!(&sts.url())
+        .pod_identity("http://10.1.2.3/v1/credentials", &volume.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("POD_IDENTITY_URI_INVALID");
+    assert!(f["message"].as_str().unwrap().contains("10.1.2.3"));
+    assert_eq!(agent.agent.request_count(), 0);
+}
+
+#[tokio::test]
+async fn the_ipv6_form_of_the_uri_is_asked() {
+    let (sts, agent, volume) = healthy().await;
+    assert!(agent.has_ipv6(), "no IPv6 loopback on this machine");
+    let out = doctor!(&sts.url())
+        .pod_identity(&agent.url_v6(), &volume.path())
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let seen = &agent.agent.requests()[0];
+    assert!(seen.host().unwrap().starts_with("[::1]"), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_token_file_with_a_trailing_newline_is_malformed_and_not_sent() {
+    let (sts, agent, _) = healthy().await;
+    let volume = TokenVolume::pod_identity(&format!("{}\n", token()));
+    let out = pod(&sts, &agent, &volume).run().await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("TOKEN_MALFORMED");
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .contains("Authorization header"));
+    assert_eq!(
+        agent.agent.request_count(),
+        0,
+        "irsa-doctor did not send it"
+    );
+}
+
+#[tokio::test]
+async fn an_irsa_token_in_the_pod_identity_variable_has_the_wrong_audience() {
+    let (sts, agent, _) = healthy().await;
+    let volume = TokenVolume::pod_identity(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode());
+    let out = pod(&sts, &agent, &volume).run().await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("TOKEN_AUDIENCE_MISMATCH");
+    assert!(f["message"]
+        .as_str()
+        .unwrap()
+        .contains("pods.eks.amazonaws.com"));
+    // The agent agrees.
+    out.finding("POD_IDENTITY_TOKEN_REJECTED");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_caught_before_the_agent() {
+    let (sts, agent, _) = healthy().await;
+    let expired = Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT)
+        .set("exp", serde_json::json!(1_000_000_000))
+        .encode();
+    let volume = TokenVolume::pod_identity(&expired);
+    let out = pod(&sts, &agent, &volume).run().await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    out.finding("TOKEN_EXPIRED");
+    // irsa-doctor did not ask; the default chain's SDK, which does not look
+    // at the expiry, did.
+    assert_eq!(out.json()["agent"]["attempts"], 0);
+    assert!(agent.agent.request_count() <= 1);
+}
+
+#[tokio::test]
+async fn both_mechanisms_check_irsa_and_warn_that_the_association_is_unused() {
+    let (sts, agent, volume) = healthy().await;
+    let irsa_volume = TokenVolume::new(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode());
+    let out = pod(&sts, &agent, &volume)
+        .irsa(ROLE_ARN, &irsa_volume.path())
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let report = out.json();
+    assert_eq!(report["mechanism"], "irsa");
+    let f = out.finding("POD_IDENTITY_UNUSED");
+    assert_eq!(f["severity"], "warning");
+    assert!(!out
+        .codes()
+        .contains(&"STATIC_CREDENTIALS_SHADOW".to_owned()));
+    assert_eq!(report["default_chain"]["provider"], "web_identity");
+    assert_eq!(agent.agent.request_count(), 0);
+}
+
+#[tokio::test]
+async fn half_a_pod_identity_pair_names_the_missing_variable() {
+    let sts = FakeAws::healthy().await;
+    let out = doctor!(&sts.url())
+        .env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://169.254.170.23/v1/credentials",
+        )
+        .json()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("ENV_NOT_INJECTED");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE not set in this container, so EKS Pod Identity is not in use"),
+        "{message}"
+    );
+    assert!(f["remedy"]
+        .as_str()
+        .unwrap()
+        .contains("create-pod-identity-association"));
+    assert!(out.json()["mechanism"].is_null());
+}
+
+#[tokio::test]
+async fn static_keys_shadow_pod_identity_and_name_who_the_app_is() {
+    let (sts, agent, volume) = healthy().await;
+    sts.aws.add_key(
+        "AKIASTATICPODID0001",
+        "arn:aws:iam::999988887777:user/ci-bot",
+    );
+    let out = pod(&sts, &agent, &volume)
+        .env("AWS_ACCESS_KEY_ID", "AKIASTATICPODID0001")
+        .env("AWS_SECRET_ACCESS_KEY", "STATICPODIDSECRETDONOTLOG")
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let shadow = out.finding("STATIC_CREDENTIALS_SHADOW");
+    assert!(shadow["message"]
+        .as_str()
+        .unwrap()
+        .contains("ignores EKS Pod Identity"));
+    let mismatch = out.finding("DEFAULT_CHAIN_MISMATCH");
+    assert!(mismatch["message"]
+        .as_str()
+        .unwrap()
+        .contains("would not use EKS Pod Identity"));
+    assert!(mismatch["found"].as_str().unwrap().contains("user/ci-bot"));
+    assert!(!out.all_output().contains("STATICPODIDSECRETDONOTLOG"));
+}
+
+#[tokio::test]
+async fn a_credentials_profile_shadows_pod_identity() {
+    let (sts, agent, volume) = healthy().await;
+    sts.aws.add_key(
+        "AKIAPROFILEPODID001",
+        "arn:aws:iam::111122223333:user/dev-laptop",
+    );
+    let doctor = pod(&sts, &agent, &volume);
+    std::fs::write(
+        doctor.home().join("aws-credentials"),
+        "[default]\naws_access_key_id = AKIAPROFILEPODID001\naws_secret_access_key = PODIDPROFILESECRET\n",
+    )
+    .unwrap();
+    let out = doctor.run().await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.finding("STATIC_CREDENTIALS_SHADOW")["message"]
+        .as_str()
+        .unwrap()
+        .contains("profile \"default\""));
+    assert_eq!(out.json()["default_chain"]["provider"], "profile");
+    assert!(!out.all_output().contains("PODIDPROFILESECRET"));
+}
+
+#[tokio::test]
+async fn the_wrong_role_is_a_mismatch_and_no_expected_role_is_said_so() {
+    let (sts, agent, volume) = healthy().await;
+    let out = pod(&sts, &agent, &volume)
+        .arg("--expected-role-arn")
+        .arg("arn:aws:iam::111122223333:role/other")
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    out.finding("ROLE_MISMATCH");
+    let text = doctor!(&sts.url())
+        .pod_identity(&agent.url(), &volume.path())
+        .run()
+        .await;
+    assert_eq!(text.code, 0, "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("EKS Pod Identity: AWS_CONTAINER_CREDENTIALS_FULL_URI="),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("agent"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("none given: pass --expected-role-arn"),
+        "{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains("role ARN "), "{}", text.stdout);
+}
+
+#[tokio::test]
+async fn a_proxy_that_would_see_the_request_for_credentials_is_a_warning_and_not_used() {
+    let (sts, agent, volume) = healthy().await;
+    let out = pod(&sts, &agent, &volume)
+        // A proxy nothing listens on: had the agent call gone through it,
+        // the check would fail.
+        .env("HTTP_PROXY", &testkit::agent::refused_url())
+        .env("NO_PROXY", "127.0.0.1")
+        .run()
+        .await;
+    let f = out.finding("PROXY_INTERCEPTS_CREDENTIALS");
+    assert_eq!(f["severity"], "warning");
+    assert!(
+        f["message"].as_str().unwrap().contains("169.254.169.254"),
+        "{f}"
+    );
+    assert_eq!(out.json()["agent"]["status"], 200, "{}", out.stdout);
+    assert_eq!(agent.agent.request_count(), 1);
+}
+
+#[tokio::test]
+async fn nothing_secret_reaches_any_output_at_trace_level() {
+    for fault in [None, Some(Fault::TrustDenied)] {
+        let (sts, agent, volume) = healthy().await;
+        if let Some(fault) = fault.clone() {
+            agent.agent.always(fault);
+        }
+        for (output, format) in [("text", "text"), ("json", "json")] {
+            let out = doctor!(&sts.url())
+                .pod_identity(&agent.url(), &volume.path())
+                .env("RUST_LOG", "trace")
+                .arg("--output")
+                .arg(output)
+                .arg("--log-format")
+                .arg(format)
+                .run()
+                .await;
+            // Trace level is on (a failing run may emit no event at that
+            // level: the SDK's own trace events are dropped by design).
+            assert!(
+                out.stderr.contains("DEBUG"),
+                "no verbose output:\n{}",
+                out.stderr
+            );
+            let all = out.all_output();
+            let token = token();
+            let signature = token.rsplit('.').next().unwrap();
+            assert!(
+                !all.contains(signature),
+                "{fault:?}: the token leaked:\n{all}"
+            );
+            for creds in agent.agent.handed_out() {
+                assert!(
+                    !all.contains(&creds.secret_access_key),
+                    "{fault:?}: the secret key leaked"
+                );
+                assert!(
+                    !all.contains(&creds.session_token),
+                    "{fault:?}: the session token leaked"
+                );
+            }
+            for prefix in [
+                testkit::fake_aws::SECRET_PREFIX,
+                testkit::fake_aws::SESSION_TOKEN_PREFIX,
+            ] {
+                assert!(!all.contains(prefix), "{fault:?}: {prefix} leaked:\n{all}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn moto_names_the_role_the_agent_s_credentials_belong_to() {
+    let moto = testkit::start_moto().await;
+    let role = "arn:aws:iam::123456789012:role/platform/moto-app";
+    let agent = Agent::from_moto(&moto, role).await;
+    let volume = TokenVolume::pod_identity(&token());
+    let out = doctor!(&moto.url)
+        .pod_identity(&agent.url(), &volume.path())
+        .arg("--expected-role-arn")
+        .arg(role)
+        .json()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let arn = out.json()["assumed_role_arn"].as_str().unwrap().to_owned();
+    assert!(
+        arn.starts_with("arn:aws:sts::123456789012:assumed-role/moto-app/"),
+        "{arn}"
+    );
+}
+
+#[tokio::test]
+async fn serve_follows_a_rotated_pod_identity_token_and_exports_the_mechanism() {
+    let (sts, agent, mut volume) = healthy().await;
+    let serving = doctor!(&sts.url())
+        .pod_identity(&agent.url(), &volume.path())
+        .serve()
+        .await;
+    let status = serving.first_verdict().await;
+    assert_eq!(status["verdict"], "pass", "{status:#}");
+    assert_eq!(status["mechanism"], "pod_identity");
+    let metrics = serving.get("/metrics").await.body;
+    assert!(
+        metrics.contains("irsa_doctor_mechanism_info{mechanism=\"pod_identity\"} 1\n"),
+        "{metrics}"
+    );
+    // A token for a service account without an association: the kubelet's
+    // rotation is noticed at the default 5-minute interval.
+    volume.rotate(&Jwt::for_pod_identity(NAMESPACE, "batch-job").encode());
+    let ready = serving.wait_for("/readyz", |a| a.status == 503).await;
+    assert!(
+        ready.body.contains("POD_IDENTITY_ASSOCIATION_MISSING"),
+        "{}",
+        ready.body
+    );
+    volume.rotate(&token());
+    serving.wait_for("/readyz", |a| a.status == 200).await;
+    let (code, logs) = serving.stop("TERM").await;
+    assert_eq!(code, 0, "{logs}");
 }

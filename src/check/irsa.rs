@@ -40,7 +40,7 @@ pub(super) async fn verify(
         TokenRead::Unusable => ChainToken::Unusable,
         TokenRead::Rejected(raw) | TokenRead::Sendable(raw) => ChainToken::Read(raw),
     };
-    let (assumed, chain) = tokio::join!(assume, resolve_chain(run, sending, chain_token));
+    let (assumed, chain) = tokio::join!(assume, resolve_chain(run, sending, chain_token, None));
 
     let assumed_arn = assumed.and_then(|outcome| assume_step(run, role.as_ref(), outcome, report));
     Acting {

@@ -105,7 +105,7 @@ pub async fn check(
     report.mechanism = mechanism.name();
     let acting = match &mechanism {
         Mechanism::None { half } => {
-            let chain = resolve_chain(&run, sending, ChainToken::None).await;
+            let chain = resolve_chain(&run, sending, ChainToken::None, None).await;
             report
                 .findings
                 .push(not_injected(&run, &report, half, &chain));
@@ -286,8 +286,15 @@ enum ChainToken<'a> {
     Read(&'a RawToken),
 }
 
-/// Resolves the default chain within the deadline, if sending allows.
-async fn resolve_chain(run: &Run<'_>, sending: Sending, token: ChainToken<'_>) -> ChainResult {
+/// Resolves the default chain within the deadline, if sending allows;
+/// `known` spares asking STS again who credentials irsa-doctor already
+/// named are.
+async fn resolve_chain(
+    run: &Run<'_>,
+    sending: Sending,
+    token: ChainToken<'_>,
+    known: Option<&crate::sts::Known>,
+) -> ChainResult {
     let token = match token {
         _ if sending.no_chain => return Err(NOT_SENT.to_owned()),
         ChainToken::Unusable => {
@@ -298,7 +305,7 @@ async fn resolve_chain(run: &Run<'_>, sending: Sending, token: ChainToken<'_>) -
         ChainToken::None => None,
         ChainToken::Read(raw) => Some(raw),
     };
-    tokio::time::timeout_at(run.deadline.into(), run.sts.default_chain(token))
+    tokio::time::timeout_at(run.deadline.into(), run.sts.default_chain(token, known))
         .await
         .map_err(|_| "did not finish before the --timeout deadline".to_owned())
 }

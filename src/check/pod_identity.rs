@@ -13,7 +13,7 @@ use super::{resolve_chain, Acting, ChainToken, Run, Sending, TokenRead};
 use crate::agent::{Issued, AUDIENCE};
 use crate::findings::{pod_identity as words, sts as sts_findings, token};
 use crate::report::{AgentReport, Finding, Report, TokenReport};
-use crate::sts::{ChainOutcome, ChainSource, Failure};
+use crate::sts::{ChainOutcome, ChainSource, Failure, Known};
 use crate::token::{decode_claims, read_token_file};
 use hyper::Uri;
 
@@ -44,28 +44,33 @@ pub(super) async fn verify(
     report.findings.extend(findings);
     report.token = token_report;
 
-    // The agent, and the default chain, concurrently. An https URI is not
-    // the EKS agent's: irsa-doctor asks only http agents itself, and
-    // takes such a pod's identity from the chain's container provider.
+    // The agent first, then the default chain, whose own request to the
+    // agent gets the same answer replayed below the SDK: a healthy pod
+    // costs one agent call and one STS call. An https URI is not the EKS
+    // agent's: irsa-doctor asks only http agents itself, and takes such a
+    // pod's identity from the chain's container provider.
     let http = uri.as_ref().filter(|u| u.scheme_str() == Some("http"));
-    let ask = async {
-        match (http, token.sendable()) {
-            (Some(uri), Some(raw)) if !sending.offline => {
-                Some(ask_agent_with_retries(uri, raw, run.deadline).await)
-            }
-            _ => None,
+    let asked = match (http, token.sendable()) {
+        (Some(uri), Some(raw)) if !sending.offline => {
+            Some(ask_agent_with_retries(uri, raw, run.deadline, run.sts.replay()).await)
         }
+        _ => None,
+    };
+    let mut known = None;
+    let assumed_arn = match asked {
+        Some(outcome) => agent_step(run, outcome, report, &mut known).await,
+        None => None,
     };
     let chain_token = match &token {
         TokenRead::Unusable => ChainToken::Unusable,
         TokenRead::Rejected(raw) | TokenRead::Sendable(raw) => ChainToken::Read(raw),
     };
-    let (asked, chain) = tokio::join!(ask, resolve_chain(run, sending, chain_token));
-
-    let assumed_arn = match asked {
-        Some(outcome) => agent_step(run, outcome, report).await,
+    let chain = resolve_chain(run, sending, chain_token, known.as_ref()).await;
+    // The kept answer holds credentials: gone, used or not.
+    run.sts.replay().clear();
+    let assumed_arn = match assumed_arn {
         None if uri.is_some() && http.is_none() => https_identity(&chain, report),
-        None => None,
+        found => found,
     };
     if let Some(finding) = proxy_step(run, &pi.uri) {
         report.findings.push(finding);
@@ -156,7 +161,13 @@ fn read_token(path: &Path, now: SystemTime) -> (TokenRead, Vec<Finding>, Option<
 }
 
 /// Records the agent's answer; with credentials, asks STS who they are.
-async fn agent_step(run: &Run<'_>, outcome: AgentOutcome, report: &mut Report) -> Option<String> {
+/// `known` receives the identity and its key ID, for the default chain.
+async fn agent_step(
+    run: &Run<'_>,
+    outcome: AgentOutcome,
+    report: &mut Report,
+    known: &mut Option<Known>,
+) -> Option<String> {
     let agent = report.agent.get_or_insert_with(AgentReport::default);
     agent.attempts = outcome.attempts;
     agent.status = outcome.status;
@@ -165,7 +176,13 @@ async fn agent_step(run: &Run<'_>, outcome: AgentOutcome, report: &mut Report) -
         Ok(issued) => {
             agent.account_id = issued.account_id.clone();
             agent.expiration = issued.expiration.clone();
-            identity_step(run, issued, report).await
+            let access_key_id = issued.credentials.access_key_id().to_owned();
+            let arn = identity_step(run, issued, report).await?;
+            *known = Some(Known {
+                access_key_id,
+                arn: arn.clone(),
+            });
+            Some(arn)
         }
         Err(failure) => {
             let asked = words::Asked {

@@ -153,10 +153,15 @@ pub(super) struct AgentOutcome {
 /// Asks the agent at `uri` until its answer is final: no answer, a 429
 /// and EKS Auth's transient failures are retried with the same jittered
 /// backoff as STS, until the deadline.
+///
+/// Every answer is also kept in `replay`, so that the default chain's own
+/// request to the agent, which follows, gets the last one instead of
+/// asking again.
 pub(super) async fn ask_agent_with_retries(
     uri: &hyper::Uri,
     token: &RawToken,
     deadline: Instant,
+    replay: &crate::traffic::Replay,
 ) -> AgentOutcome {
     let mut attempts = 0u32;
     loop {
@@ -164,7 +169,12 @@ pub(super) async fn ask_agent_with_retries(
         let remaining = deadline.saturating_duration_since(Instant::now());
         let answer = crate::agent::ask(uri, token, remaining).await;
         let status = match &answer {
-            crate::agent::Answer::Http { status, .. } => Some(*status),
+            crate::agent::Answer::Http { status, body, cut } => {
+                if !cut {
+                    replay.set(uri, *status, body.clone());
+                }
+                Some(*status)
+            }
             crate::agent::Answer::NoAnswer(_) => None,
         };
         let failure = match crate::agent::judge(answer) {
