@@ -12,7 +12,10 @@ Measures, with the release binary (built by this script with cargo):
   3. STS requests: per check (from the server's own
      irsa_doctor_sts_requests_total, which counts below the SDK, and from the
      stand-in), across the wrk run and the idle period (both must add none),
-     over many checks at --interval 1s, and so per hour at the defaults;
+     over [wrk seconds] checks at --interval 1s, and so per hour at the
+     defaults; and the same for an EKS Pod Identity pod (the agent
+     stand-in on loopback), with the agent requests per check beside the
+     STS ones (the target: one of each);
   4. probes under the connection attack of the cap's issue: a client holds
      every connection with half a request head and reopens each one the
      server drops, while fresh connections probe /readyz and /livez
@@ -26,7 +29,8 @@ Measures, with the release binary (built by this script with cargo):
      another address than the kubelet; and the fast one again from
      127.0.0.1, the probes' own address, where only the wait for a request
      head tells them apart.
-Nothing leaves loopback; IMDS is disabled.
+Checks are counted by the server's own log line after each (CHECK_DONE),
+not by sleeping. Nothing leaves loopback; IMDS is disabled.
 """
 import multiprocessing
 import os
@@ -36,6 +40,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -87,22 +92,83 @@ def checks_total(base):
                if line.startswith("irsa_doctor_checks_total{"))
 
 
+# The log line the server writes after recording each check while its checks
+# pass (the first, then each unchanged pass at debug level): the signal that
+# a check has finished and the next is an interval away.
+CHECK_DONE = "next check in"
+# Enough for CHECK_DONE, and nothing louder than info elsewhere.
+SERVE_LOG = "info,irsa_doctor::monitor::limiter=debug"
+
+
+class Server:
+    """`irsa-doctor serve` on 127.0.0.1:port, pinned to CPU 0. A thread
+    drains its stderr and counts the checks it has recorded (CHECK_DONE
+    lines), so that callers wait on the server's own signal."""
+
+    def __init__(self, doctor, env, port, *extra):
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", "0", doctor, "serve", "--listen", f"127.0.0.1:{port}", *extra],
+            env={**env, "RUST_LOG": SERVE_LOG}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+        self.base = f"http://127.0.0.1:{port}"
+        self.checked = 0
+        self.exited = False
+        self.changed = threading.Condition()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            if CHECK_DONE in line:
+                with self.changed:
+                    self.checked += 1
+                    self.changed.notify_all()
+        with self.changed:
+            self.exited = True
+            self.changed.notify_all()
+
+    def wait_checks(self, n, limit=30):
+        """Waits until the server has recorded n checks since it started."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: self.checked >= n or self.exited, limit):
+                self.stop()
+                sys.exit(f"irsa-doctor serve recorded {self.checked} checks in {limit} s, "
+                         f"not {n}")
+            if self.checked < n:
+                sys.exit(f"irsa-doctor serve exited (code {self.proc.wait()}) after "
+                         f"{self.checked} checks")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 def start_server(doctor, env, port, *extra):
-    server = subprocess.Popen(
-        ["taskset", "-c", "0", doctor, "serve", "--listen", f"127.0.0.1:{port}", *extra],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            status, _ = get(base + "/readyz")
-            if status == 200:
-                return server, base
-        except OSError:
-            pass
-        time.sleep(0.05)
-    server.kill()
-    sys.exit("irsa-doctor serve never became ready")
+    """A server whose first check has been recorded and passed."""
+    server = Server(doctor, env, port, *extra)
+    server.wait_checks(1)
+    status, body = get(server.base + "/readyz")
+    if status != 200:
+        server.stop()
+        sys.exit(f"irsa-doctor serve is not ready after its first check: {status} {body}")
+    return server, server.base
+
+
+def checks_in_a_row(doctor, env, stand_in, checks):
+    """`serve --interval 1s` for `checks` checks; the STS requests its own
+    irsa_doctor_sts_requests_total counted, and the calls the stand-ins
+    served, over those checks. Read right after the last check is recorded,
+    with the next an interval away, so that no check is half counted."""
+    before = stand_in.counts()
+    server, base = start_server(doctor, env, free_port(), "--interval", "1s")
+    server.wait_checks(checks, limit=30 + 2 * checks)
+    calls = standin_proc.since(before, stand_in.counts())
+    recorded, requests = checks_total(base), sts_requests(base)
+    server.stop()
+    if recorded != checks:
+        sys.exit(f"irsa-doctor serve had recorded {recorded} checks, not {checks}: "
+                 "its log lines and its metrics disagree")
+    return requests, calls
 
 
 def attacker(port, source, held, rate, filled, stop, result):
@@ -222,9 +288,11 @@ def main():
     doctor = os.path.join(target, "release/irsa-doctor")
     standin = os.path.join(target, "release/examples/standin")
 
-    stand_in, pod_env = standin_proc.start(standin, capture_stderr=True)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",
-           "IRSA_DOCTOR_POD_NAME": "bench-pod", "RUST_LOG": "info", **pod_env}
+    stand_in = standin_proc.StandIn(standin, capture_stderr=True)
+    base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",
+                "IRSA_DOCTOR_POD_NAME": "bench-pod"}
+    env = {**base_env, **stand_in.env}
+    pi_env = {**base_env, **stand_in.pod_identity_env}
 
     # 1. Throughput and latency on one core.
     port = free_port()
@@ -235,8 +303,7 @@ def main():
         check=True, capture_output=True, text=True).stdout
     after_load = sts_requests(base)
     _, load_hwm, _ = proc_figures(server.pid)
-    server.terminate()
-    server.wait(timeout=10)
+    server.stop()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
     pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", wrk, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
@@ -252,16 +319,13 @@ def main():
     rss1, hwm1, cpu1 = proc_figures(server.pid)
     elapsed = time.monotonic() - t0
     after_idle = sts_requests(base)
-    server.terminate()
-    server.wait(timeout=10)
+    server.stop()
 
-    # 3. STS requests per check, over many checks at a short interval.
-    port = free_port()
-    server, base = start_server(doctor, env, port, "--interval", "1s")
-    time.sleep(LOAD)
-    fast_checks, fast_requests = checks_total(base), sts_requests(base)
-    server.terminate()
-    server.wait(timeout=10)
+    # 3. STS (and agent) requests per check, over many checks at a short
+    # interval, for each mechanism.
+    checks = max(LOAD, 2)
+    irsa_requests, irsa_calls = checks_in_a_row(doctor, env, stand_in, checks)
+    pi_requests, pi_calls = checks_in_a_row(doctor, pi_env, stand_in, checks)
 
     # 4. Probes under the connection attack.
     attacks = [("127.0.0.2", CAP, 50, "256 connections from 127.0.0.2, reopened at 50/s"),
@@ -272,11 +336,8 @@ def main():
         port = free_port()
         server, base = start_server(doctor, env, port)
         attacked.append((what, under_attack(base, port, source, held, rate)))
-        server.terminate()
-        server.wait(timeout=10)
-    stand_in.stdin.close()
-    stand_in.wait(timeout=10)
-    served = stand_in.stderr.read().strip()
+        server.stop()
+    served = stand_in.stop()
 
     print(f"irsa-doctor {os.path.getsize(doctor)} bytes, release build, server pinned to 1 core")
     print()
@@ -296,15 +357,32 @@ def main():
     print(f"  CPU             {cpu1 - cpu0:.2f} s ({(cpu1 - cpu0) / elapsed * 100:.3f}% of a core)")
     print(f"  STS requests    {after_idle - per_check} during the idle period")
     print()
-    ratio = fast_requests / fast_checks
-    print(f"STS requests per check: {per_check} for the first check at the defaults; "
-          f"{fast_requests} over {fast_checks} checks at --interval 1s for {LOAD} s "
-          f"({ratio:.2f} per check: irsa-doctor's AssumeRoleWithWebIdentity and the "
-          "default chain's)")
-    print(f"STS requests per hour at the defaults: {ratio * 3600 / 300:.0f} "
-          f"(3600 s / 300 s interval x {ratio:.2f}; jitter is symmetric), plus {ratio:.0f} "
-          "per kubelet token rotation")
-    print(f"stand-in: {served}")
+    print(f"Requests per check over {checks} checks at --interval 1s (server: its "
+          "irsa_doctor_sts_requests_total; stand-in: the calls it served):")
+    per_hour = []
+    for mechanism, requests, calls in (("IRSA", irsa_requests, irsa_calls),
+                                       ("EKS Pod Identity", pi_requests, pi_calls)):
+        served_sts = calls["assume_role_with_web_identity"] + calls["get_caller_identity"]
+        ratio = requests / checks
+        print(f"  {mechanism}:")
+        print(f"    STS, server     {requests} ({ratio:.2f} per check)")
+        print(f"    STS, stand-in   {served_sts} ({served_sts / checks:.2f} per check: "
+              f"{calls['assume_role_with_web_identity']} AssumeRoleWithWebIdentity, "
+              f"{calls['get_caller_identity']} GetCallerIdentity)")
+        print(f"    agent, stand-in {calls['agent']} ({calls['agent'] / checks:.2f} per check)")
+        per_hour.append((mechanism, ratio, calls["agent"] / checks))
+    print(f"  (IRSA: irsa-doctor's AssumeRoleWithWebIdentity and the default chain's; "
+          f"first check at the defaults: {per_check} STS requests.")
+    met = pi_calls["agent"] == checks and pi_requests == checks and (
+        pi_calls["assume_role_with_web_identity"] + pi_calls["get_caller_identity"] == checks)
+    print("   EKS Pod Identity, the target: 1 agent call and 1 STS call per check: "
+          f"{'met' if met else 'NOT met'}.)")
+    print("Requests per hour at the defaults (3600 s / 300 s interval x per check; jitter "
+          "is symmetric), plus one check's worth per kubelet token rotation:")
+    for mechanism, sts_ratio, agent_ratio in per_hour:
+        agent = f", agent {agent_ratio * 3600 / 300:.0f}" if agent_ratio else ""
+        print(f"  {mechanism + ':':17} STS {sts_ratio * 3600 / 300:.0f}{agent}")
+    print(served)
     print()
     print(f"{PROBES} fresh probes (/readyz, /livez), 10/s, during a half-request-head attack; "
           "server on CPU 0, attacker on CPU 1:")
