@@ -1,14 +1,17 @@
-//! `cargo run --example demo`: irsa-doctor against the loopback STS
-//! stand-in the tests use (testkit's), for one healthy pod and three broken
-//! ones, then the healthy pod's sidecar (`serve`) while its trust policy
-//! breaks. Each pod is a child process with its own environment and token
-//! volume, running exactly what the `irsa-doctor` binary runs; the demo
-//! prints each report and exit code, and what the sidecar's endpoints
-//! answer. Nothing leaves 127.0.0.1, and IMDS is disabled.
+//! `cargo run --example demo`: irsa-doctor against the loopback STS and EKS
+//! Pod Identity agent stand-ins the tests use (testkit's): an IRSA pod that
+//! is healthy and three broken ones, a Pod Identity pod that is healthy and
+//! one whose role trusts only the OIDC provider, then the healthy IRSA
+//! pod's sidecar (`serve`) while its trust policy breaks. Each pod is a
+//! child process with its own environment and token volume, running
+//! exactly what the `irsa-doctor` binary runs; the demo prints each report
+//! and exit code, and what the sidecar's endpoints answer. Nothing leaves
+//! 127.0.0.1, and IMDS is disabled.
 
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use testkit::agent::Agent;
 use testkit::fake_aws::{self, FakeAws, Trust, ACCOUNT, ROLE_ARN};
 use testkit::jwt::{Jwt, TokenVolume, ISSUER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,11 +19,31 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Set in a child's environment: run irsa-doctor instead of the demo.
 const CHILD: &str = "IRSA_DOCTOR_DEMO_CHILD";
 
+/// An IRSA role that trusts only the OIDC provider, associated with
+/// `orders/app` through Pod Identity: what EKS Auth refuses.
+const IRSA_ONLY_ROLE_ARN: &str = "arn:aws:iam::111122223333:role/orders-app";
+
 struct Pod {
     title: &'static str,
     namespace: &'static str,
-    role_arn: &'static str,
+    how: How,
+    /// The exit code this pod must get, and the finding code its report
+    /// must lead with (none for a pass).
+    expect: (i32, Option<&'static str>),
     extra_env: Vec<(&'static str, &'static str)>,
+}
+
+/// What the webhook injected into the pod.
+enum How {
+    /// `AWS_ROLE_ARN` (this role) and `AWS_WEB_IDENTITY_TOKEN_FILE`.
+    Irsa(&'static str),
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` (this agent's URL) and
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`; `IRSA_DOCTOR_EXPECTED_ROLE_ARN`
+    /// names the role, as Pod Identity has no `AWS_ROLE_ARN`.
+    PodIdentity {
+        agent_url: String,
+        expected_role: &'static str,
+    },
 }
 
 fn main() -> ExitCode {
@@ -43,51 +66,107 @@ async fn demo() -> ExitCode {
         "AKIALEGACYDEPLOYBOT1",
         "arn:aws:iam::111122223333:user/legacy-deploy-bot",
     );
+    // Pod Identity: payments/app's association reaches ROLE_ARN, which
+    // trusts pods.eks.amazonaws.com; orders/app's reaches an IRSA role.
+    aws.add_role(IRSA_ONLY_ROLE_ARN, Trust::for_sa("orders", "app"));
     let sts = aws.start().await;
-    println!("loopback STS stand-in at {}\n", sts.url());
+    let agent = Agent::healthy(&sts.aws).await;
+    let irsa_role_agent = Agent::new(&sts.aws);
+    irsa_role_agent.associate("orders", "app", IRSA_ONLY_ROLE_ARN);
+    let irsa_role_agent = irsa_role_agent.start().await;
+    println!("loopback STS stand-in at {}", sts.url());
+    println!(
+        "loopback EKS Pod Identity agent stand-ins at {} and {}\n",
+        agent.url(),
+        irsa_role_agent.url()
+    );
 
     let pods = [
         Pod {
             title: "healthy pod: payments/app, role team/payments/app",
             namespace: "payments",
-            role_arn: ROLE_ARN,
+            how: How::Irsa(ROLE_ARN),
+            expect: (0, None),
             extra_env: vec![],
         },
         Pod {
             title: "no IAM OIDC provider: the role is in account 444455556666, the provider is not",
             namespace: "payments",
-            role_arn: "arn:aws:iam::444455556666:role/app",
+            how: How::Irsa("arn:aws:iam::444455556666:role/app"),
+            expect: (1, Some("OIDC_PROVIDER_MISSING")),
             extra_env: vec![],
         },
         Pod {
             title: "trust policy for another namespace: checkout/app, trust names checkout-staging",
             namespace: "checkout",
-            role_arn: "arn:aws:iam::111122223333:role/checkout-app",
+            how: How::Irsa("arn:aws:iam::111122223333:role/checkout-app"),
+            expect: (1, Some("TRUST_POLICY_DENIED")),
             extra_env: vec![],
         },
         Pod {
             title: "static keys shadowing IRSA: AWS_ACCESS_KEY_ID left in the Deployment",
             namespace: "payments",
-            role_arn: ROLE_ARN,
+            how: How::Irsa(ROLE_ARN),
+            expect: (1, Some("STATIC_CREDENTIALS_SHADOW")),
             extra_env: vec![
                 ("AWS_ACCESS_KEY_ID", "AKIALEGACYDEPLOYBOT1"),
                 ("AWS_SECRET_ACCESS_KEY", "demo-secret-never-printed"),
             ],
         },
+        Pod {
+            title: "healthy EKS Pod Identity pod: payments/app, associated with team/payments/app",
+            namespace: "payments",
+            how: How::PodIdentity {
+                agent_url: agent.url(),
+                expected_role: ROLE_ARN,
+            },
+            expect: (0, None),
+            extra_env: vec![],
+        },
+        Pod {
+            title: "EKS Pod Identity with an IRSA role: orders/app's role trusts only the OIDC provider",
+            namespace: "orders",
+            how: How::PodIdentity {
+                agent_url: irsa_role_agent.url(),
+                expected_role: IRSA_ONLY_ROLE_ARN,
+            },
+            expect: (1, Some("POD_IDENTITY_TRUST_DENIED")),
+            extra_env: vec![],
+        },
     ];
 
     let me = std::env::current_exe().expect("own path");
     let mut results = vec![];
+    let mut unexpected = vec![];
     for pod in &pods {
-        let volume = TokenVolume::new(&Jwt::for_sa(pod.namespace, "app").encode());
         let home = tempfile::tempdir().expect("temp dir");
         println!("=== {} ===\n", pod.title);
-        let status = tokio::process::Command::new(&me)
-            .arg("check")
-            .env_clear()
+        let mut command = tokio::process::Command::new(&me);
+        command.arg("check").env_clear();
+        // Held until the pod has run: dropping it removes the token.
+        let _volume = match &pod.how {
+            How::Irsa(role_arn) => {
+                let volume = TokenVolume::new(&Jwt::for_sa(pod.namespace, "app").encode());
+                command
+                    .env("AWS_ROLE_ARN", role_arn)
+                    .env("AWS_WEB_IDENTITY_TOKEN_FILE", volume.path());
+                volume
+            }
+            How::PodIdentity {
+                agent_url,
+                expected_role,
+            } => {
+                let token = Jwt::for_pod_identity(pod.namespace, "app").encode();
+                let volume = TokenVolume::pod_identity(&token);
+                command
+                    .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", agent_url)
+                    .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", volume.path())
+                    .env("IRSA_DOCTOR_EXPECTED_ROLE_ARN", expected_role);
+                volume
+            }
+        };
+        let output = command
             .env(CHILD, "1")
-            .env("AWS_ROLE_ARN", pod.role_arn)
-            .env("AWS_WEB_IDENTITY_TOKEN_FILE", volume.path())
             .env("AWS_ENDPOINT_URL_STS", sts.url())
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -101,11 +180,24 @@ async fn demo() -> ExitCode {
             .env("RUST_LOG", "off")
             .envs(pod.extra_env.iter().copied())
             .stdin(Stdio::null())
-            .status()
+            .stderr(Stdio::inherit())
+            .output()
             .await
             .expect("run irsa-doctor");
-        let code = status.code().unwrap_or(-1);
+        let report = String::from_utf8_lossy(&output.stdout);
+        print!("{report}");
+        let code = output.status.code().unwrap_or(-1);
         println!("exit code: {code}\n");
+        let (want_code, want_finding) = pod.expect;
+        let summary = report.lines().next().unwrap_or_default();
+        let led_by = |finding: &str| summary.starts_with(&format!("irsa-doctor: fail: {finding}:"));
+        if code != want_code || !want_finding.is_none_or(led_by) {
+            let want = want_finding.unwrap_or("a pass");
+            unexpected.push(format!(
+                "{}: exit {code}, wanted {want_code} with {want}",
+                pod.title
+            ));
+        }
         results.push((pod.title, code));
     }
     let sidecar = sidecar(&me, &sts).await;
@@ -119,11 +211,12 @@ async fn demo() -> ExitCode {
         ),
         Err(e) => println!("  serve   unexpected: {e}"),
     }
-    let expected = [0, 1, 1, 1];
-    if results.iter().map(|(_, c)| *c).eq(expected) && sidecar.is_ok() {
+    if unexpected.is_empty() && sidecar.is_ok() {
         ExitCode::SUCCESS
     } else {
-        println!("unexpected exit codes: wanted {expected:?}");
+        for line in unexpected {
+            println!("unexpected: {line}");
+        }
         ExitCode::FAILURE
     }
 }

@@ -5,7 +5,9 @@
 //! setting one that the binary really accepts, and every probe and scrape
 //! annotation pointed at a path and port that `serve` really answers on;
 //! the NetworkPolicy admits that port only from the node and the
-//! monitoring namespace, and keeps the app's own ports open; and every
+//! monitoring namespace, and keeps the app's own ports open; IRSA's
+//! ServiceAccounts name a valid role, and EKS Pod Identity's pods name
+//! their association's role in `IRSA_DOCTOR_EXPECTED_ROLE_ARN`; and every
 //! manifest passes `kubernetes-validate --strict`.
 
 use std::fs;
@@ -492,20 +494,209 @@ fn every_manifest_passes_kubernetes_validate_strict() {
     }
 }
 
+/// The IRSA annotation the webhook reads on a ServiceAccount.
+const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
+/// An `aws eks create-pod-identity-association` command shown in a
+/// manifest's comments: the service account it names and its role.
+#[derive(Debug)]
+struct Association {
+    namespace: String,
+    service_account: String,
+    role_arn: String,
+}
+
+/// Every `aws eks create-pod-identity-association` command in the
+/// manifests' comments, continued over lines that end in `\`.
+fn associations() -> Vec<Association> {
+    let mut found = vec![];
+    for file in manifest_files() {
+        let text = fs::read_to_string(&file).unwrap();
+        let comments: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix('#'))
+            .collect();
+        for (i, line) in comments.iter().enumerate() {
+            if !line.contains("aws eks create-pod-identity-association") {
+                continue;
+            }
+            let mut command = String::new();
+            for part in &comments[i..] {
+                let part = part.trim();
+                command.push_str(part.trim_end_matches('\\'));
+                command.push(' ');
+                if !part.ends_with('\\') {
+                    break;
+                }
+            }
+            let words: Vec<&str> = command.split_whitespace().collect();
+            let flag = |name: &str| {
+                let at = words.iter().position(|w| *w == name);
+                at.and_then(|i| words.get(i + 1)).map(|v| (*v).to_owned())
+            };
+            let (Some(namespace), Some(service_account), Some(role_arn)) = (
+                flag("--namespace"),
+                flag("--service-account"),
+                flag("--role-arn"),
+            ) else {
+                panic!(
+                    "{}: the association command lacks --namespace, --service-account or \
+                     --role-arn: {command}",
+                    file.display()
+                );
+            };
+            assert!(
+                flag("--cluster-name").is_some(),
+                "{}: {command}",
+                file.display()
+            );
+            found.push(Association {
+                namespace,
+                service_account,
+                role_arn,
+            });
+        }
+    }
+    found
+}
+
+/// The association command naming `namespace/service_account`, if any.
+fn association_for<'a>(
+    associations: &'a [Association],
+    namespace: &str,
+    service_account: &str,
+) -> Option<&'a Association> {
+    associations
+        .iter()
+        .find(|a| a.namespace == namespace && a.service_account == service_account)
+}
+
+/// IRSA's ServiceAccounts name a valid role in the annotation; EKS Pod
+/// Identity's carry no annotation (with an association the webhook ignores
+/// it, so it would only mislead) and are named by an association command
+/// with a valid role.
 #[test]
-fn service_accounts_name_valid_roles() {
-    let mut found = 0;
+fn service_accounts_name_valid_roles_by_annotation_or_association() {
+    let associations = associations();
+    let (mut irsa, mut pod_identity) = (0, 0);
     for (file, doc) in manifests() {
         if doc["kind"].as_str() != Some("ServiceAccount") {
             continue;
         }
-        found += 1;
-        let arn = doc["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{}: no role-arn annotation", file.display()));
-        RoleArn::parse(arn).unwrap_or_else(|e| panic!("{}: the role ARN {e}", file.display()));
+        let where_ = file.display();
+        let (namespace, name) = (
+            doc["metadata"]["namespace"].as_str().unwrap(),
+            doc["metadata"]["name"].as_str().unwrap(),
+        );
+        match doc["metadata"]["annotations"][ROLE_ARN_ANNOTATION].as_str() {
+            Some(arn) => {
+                irsa += 1;
+                RoleArn::parse(arn).unwrap_or_else(|e| panic!("{where_}: the role ARN {e}"));
+                assert!(
+                    association_for(&associations, namespace, name).is_none(),
+                    "{where_}: {namespace}/{name} has a Pod Identity association and the \
+                     {ROLE_ARN_ANNOTATION} annotation, which the webhook then ignores"
+                );
+            }
+            None => {
+                pod_identity += 1;
+                let association =
+                    association_for(&associations, namespace, name).unwrap_or_else(|| {
+                        panic!(
+                            "{where_}: {namespace}/{name} has neither the {ROLE_ARN_ANNOTATION} \
+                             annotation nor a create-pod-identity-association command: \
+                             {associations:?}"
+                        )
+                    });
+                RoleArn::parse(&association.role_arn)
+                    .unwrap_or_else(|e| panic!("{where_}: the association's role ARN {e}"));
+            }
+        }
     }
-    assert!(found > 0);
+    assert!(
+        irsa > 0 && pod_identity > 0,
+        "{irsa} IRSA and {pod_identity} Pod Identity service accounts"
+    );
+}
+
+/// Every pod runs as a ServiceAccount of the manifests. A pod whose
+/// ServiceAccount has no role annotation relies on EKS Pod Identity, which
+/// injects no `AWS_ROLE_ARN`: its irsa-doctor containers must name the
+/// association's role in `IRSA_DOCTOR_EXPECTED_ROLE_ARN`, or the check
+/// compares the role it gets with nothing. No container may set the
+/// variables the webhook injects (it skips a container that sets one, and
+/// a hand-set IRSA pair makes every SDK use IRSA), and the pod carries no
+/// role annotation either.
+#[test]
+fn pod_identity_pods_expect_the_association_s_role() {
+    let docs = manifests();
+    let associations = associations();
+    let mut pod_identity = 0;
+    for (file, doc) in &docs {
+        let Some(spec) = pod_spec(doc) else { continue };
+        let namespace = doc["metadata"]["namespace"].as_str().unwrap();
+        let sa_name = spec["serviceAccountName"].as_str().unwrap_or("default");
+        let where_ = format!("{}: {namespace}/{sa_name}", file.display());
+        let sa = docs
+            .iter()
+            .map(|(_, d)| d)
+            .find(|d| {
+                d["kind"].as_str() == Some("ServiceAccount")
+                    && d["metadata"]["namespace"].as_str() == Some(namespace)
+                    && d["metadata"]["name"].as_str() == Some(sa_name)
+            })
+            .unwrap_or_else(|| {
+                panic!("{where_}: the pod's ServiceAccount is not in the manifests")
+            });
+        if !sa["metadata"]["annotations"][ROLE_ARN_ANNOTATION].is_badvalue() {
+            continue;
+        }
+        pod_identity += 1;
+        assert!(
+            pod_metadata(doc)["annotations"][ROLE_ARN_ANNOTATION].is_badvalue(),
+            "{where_}: a Pod Identity pod with the {ROLE_ARN_ANNOTATION} annotation"
+        );
+        let association = association_for(&associations, namespace, sa_name)
+            .unwrap_or_else(|| panic!("{where_}: no association command names it"));
+        let mut doctors = 0;
+        for c in containers(spec) {
+            let name = c["name"].as_str().unwrap_or("?");
+            for var in [
+                "AWS_ROLE_ARN",
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            ] {
+                let set = c["env"]
+                    .as_vec()
+                    .into_iter()
+                    .flatten()
+                    .any(|v| v["name"].as_str() == Some(var));
+                assert!(
+                    !set,
+                    "{where_}/{name}: sets {var}, which the webhook injects"
+                );
+            }
+            if !is_irsa_doctor(c) {
+                continue;
+            }
+            doctors += 1;
+            let expected = env_value(c, "IRSA_DOCTOR_EXPECTED_ROLE_ARN").unwrap_or_else(|| {
+                panic!("{where_}/{name}: no IRSA_DOCTOR_EXPECTED_ROLE_ARN value")
+            });
+            RoleArn::parse(expected)
+                .unwrap_or_else(|e| panic!("{where_}/{name}: IRSA_DOCTOR_EXPECTED_ROLE_ARN {e}"));
+            assert_eq!(
+                expected, association.role_arn,
+                "{where_}/{name}: IRSA_DOCTOR_EXPECTED_ROLE_ARN is not the association's role"
+            );
+        }
+        assert!(doctors > 0, "{where_}: no irsa-doctor container");
+    }
+    assert!(
+        pod_identity > 0,
+        "no EKS Pod Identity pod among the manifests"
+    );
 }
 
 #[test]
