@@ -15,8 +15,9 @@ use crate::env::AwsEnv;
 use crate::telemetry::LogFormat;
 
 /// Proves, from inside a Kubernetes pod and with the pod's own token, that
-/// IAM Roles for Service Accounts (IRSA) works: the token is readable and
-/// valid, STS lets it assume the role, the role is the expected one, and an
+/// the pod gets its IAM role, by IAM Roles for Service Accounts (IRSA) or by
+/// EKS Pod Identity: the token is readable and valid, STS (or the Pod
+/// Identity agent) hands out the role, the role is the expected one, and an
 /// AWS SDK in this container would really use it. Otherwise it says exactly
 /// what is wrong and what to change.
 #[derive(Debug, Parser)]
@@ -100,11 +101,13 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:8475";
 /// What one verification needs, shared by `check` and `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// The role this pod must act as [default: $AWS_ROLE_ARN]
+    /// The role this pod must act as [default: $AWS_ROLE_ARN; EKS Pod
+    /// Identity has none, so give it there]
     #[arg(long, env = "IRSA_DOCTOR_EXPECTED_ROLE_ARN", value_parser = parse_role_arn)]
     pub expected_role_arn: Option<RoleArn>,
 
-    /// The audience the token must carry: a client ID of the IAM OIDC provider
+    /// The audience IRSA's token must carry: a client ID of the IAM OIDC
+    /// provider (EKS Pod Identity's is always pods.eks.amazonaws.com)
     #[arg(
         long,
         env = "IRSA_DOCTOR_AUDIENCE",
@@ -112,7 +115,7 @@ pub struct VerifyArgs {
     )]
     pub audience: String,
 
-    /// STS session name [default: $AWS_ROLE_SESSION_NAME, else irsa-doctor-<pod name>]
+    /// STS session name for IRSA [default: $AWS_ROLE_SESSION_NAME, else irsa-doctor-<pod name>]
     #[arg(long, env = "IRSA_DOCTOR_SESSION_NAME", value_parser = parse_session_name)]
     pub session_name: Option<String>,
 
@@ -133,8 +136,10 @@ pub struct VerifyArgs {
     #[arg(long, env = "IRSA_DOCTOR_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 
-    /// Also retry AccessDenied for this long, to ride out IAM's propagation
-    /// delay right after a role or trust policy is created
+    /// Also retry AccessDenied (and the Pod Identity agent's trust and
+    /// association answers) for this long, to ride out IAM's and EKS's
+    /// propagation delay right after a role, trust policy or association is
+    /// created
     #[arg(long, env = "IRSA_DOCTOR_RETRY_DENIED_FOR", default_value = "0s", value_parser = parse_duration)]
     pub retry_denied_for: Duration,
 }

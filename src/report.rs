@@ -637,7 +637,11 @@ impl Report {
 
     fn sts_detail(&self) -> String {
         let sts = &self.sts;
-        let action = if self.mechanism == Some(MechanismName::PodIdentity) {
+        let pod_identity = self.mechanism == Some(MechanismName::PodIdentity);
+        if pod_identity && sts.attempts == 0 {
+            return "GetCallerIdentity not sent: the agent gave no credentials".to_owned();
+        }
+        let action = if pod_identity {
             "GetCallerIdentity"
         } else {
             "AssumeRoleWithWebIdentity"

@@ -52,7 +52,7 @@ pub(super) async fn verify(
     let http = uri.as_ref().filter(|u| u.scheme_str() == Some("http"));
     let asked = match (http, token.sendable()) {
         (Some(uri), Some(raw)) if !sending.offline => {
-            Some(ask_agent_with_retries(uri, raw, run.deadline, run.sts.replay()).await)
+            Some(ask_agent_with_retries(run.cfg, uri, raw, run.deadline, run.sts.replay()).await)
         }
         _ => None,
     };

@@ -158,11 +158,13 @@ pub(super) struct AgentOutcome {
 /// request to the agent, which follows, gets the last one instead of
 /// asking again.
 pub(super) async fn ask_agent_with_retries(
+    cfg: &CheckConfig,
     uri: &hyper::Uri,
     token: &RawToken,
     deadline: Instant,
     replay: &crate::traffic::Replay,
 ) -> AgentOutcome {
+    let started = Instant::now();
     let mut attempts = 0u32;
     loop {
         attempts += 1;
@@ -191,8 +193,14 @@ pub(super) async fn ask_agent_with_retries(
             }
             Err(failure) => failure,
         };
+        // A new association or trust policy takes a moment to reach EKS
+        // Auth: --retry-denied-for rides that out, as for STS.
+        let retry_denied = matches!(
+            failure.kind,
+            crate::agent::FailureKind::TrustDenied | crate::agent::FailureKind::AssociationMissing
+        ) && started.elapsed() < cfg.retry_denied_for;
         let delay = backoff(INITIAL_BACKOFF, attempts);
-        if !failure.kind.is_transient() || Instant::now() + delay >= deadline {
+        if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
             return AgentOutcome {
                 result: Err(failure),
                 attempts,
