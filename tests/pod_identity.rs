@@ -509,3 +509,22 @@ async fn serve_follows_a_rotated_pod_identity_token_and_exports_the_mechanism() 
     let (code, logs) = serving.stop("TERM").await;
     assert_eq!(code, 0, "{logs}");
 }
+
+#[tokio::test]
+async fn retry_denied_for_rides_out_a_new_association_or_trust_policy() {
+    let (sts, agent, volume) = healthy().await;
+    agent.agent.fail_next(1, Fault::AssociationMissing);
+    agent.agent.fail_next(1, Fault::TrustDenied);
+    let out = pod(&sts, &agent, &volume)
+        .arg("--retry-denied-for")
+        .arg("30s")
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.json()["agent"]["attempts"], 3);
+    // Without it, the first answer is final.
+    agent.agent.fail_next(1, Fault::TrustDenied);
+    let out = pod(&sts, &agent, &volume).run().await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    out.finding("POD_IDENTITY_TRUST_DENIED");
+}
