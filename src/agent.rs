@@ -31,6 +31,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// connection that takes longer is not coming.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The longest one request to the agent may take: the AWS SDK for Rust
+/// gives up after 2 s to connect and 5 s to read, so an answer slower than
+/// that is no answer for an app either. Asked again while time remains.
+pub const ATTEMPT_LIMIT: Duration = Duration::from_secs(7);
+
 /// The audience of EKS Pod Identity's token.
 pub const AUDIENCE: &str = "pods.eks.amazonaws.com";
 
@@ -63,13 +68,11 @@ impl std::fmt::Debug for Answer {
 /// `timeout`. Only `http` URIs are asked (the EKS agent's); the caller has
 /// judged the URI.
 pub async fn ask(uri: &Uri, token: &RawToken, timeout: Duration) -> Answer {
-    match tokio::time::timeout(timeout, request(uri, token, timeout)).await {
+    let limit = timeout.min(ATTEMPT_LIMIT);
+    match tokio::time::timeout(limit, request(uri, token, limit)).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(why)) => Answer::NoAnswer(why),
-        Err(_) => Answer::NoAnswer(format!(
-            "no answer within {}",
-            humantime::format_duration(timeout)
-        )),
+        Err(_) => Answer::NoAnswer(format!("no answer within {:.1} s", limit.as_secs_f64())),
     }
 }
 
@@ -83,8 +86,8 @@ async fn request(uri: &Uri, token: &RawToken, timeout: Duration) -> Result<Answe
         .await
         .map_err(|_| {
             format!(
-                "no connection to {authority} within {}",
-                humantime::format_duration(connect_limit)
+                "no connection to {authority} within {:.1} s",
+                connect_limit.as_secs_f64()
             )
         })??;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -108,7 +111,12 @@ async fn request(uri: &Uri, token: &RawToken, timeout: Duration) -> Result<Answe
             .await
         {
             Ok(collected) => (collected.to_bytes(), false),
-            Err(e) if e.to_string().contains("length limit exceeded") => (Bytes::new(), true),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                (Bytes::new(), true)
+            }
             Err(e) => return Err(format!("the answer from {authority} broke off: {e}")),
         };
         Ok(Answer::Http { status, body, cut })
@@ -184,7 +192,7 @@ pub fn classify(status: u16, body: &str) -> FailureKind {
     } else if body.trim() == "[]"
         || has("(ServiceUnavailableException)")
         || has("(InternalServerException)")
-        || status == 503
+        || (500..=599).contains(&status)
     {
         FailureKind::EksAuthUnreachable
     } else if has("(AccessDeniedException)")
@@ -195,7 +203,9 @@ pub fn classify(status: u16, body: &str) -> FailureKind {
         FailureKind::TokenExpired
     } else if has("cannot be empty") || has("cannot be parsed") || has("(InvalidTokenException)") {
         FailureKind::TokenRejected
-    } else if status == 404 || has("(ResourceNotFoundException)") {
+    } else if has("(ResourceNotFoundException)") {
+        // A bare 404 is the agent's answer for another path than
+        // /v1/credentials: a wrong URI, not a missing association.
         FailureKind::AssociationMissing
     } else {
         FailureKind::Other
@@ -213,6 +223,7 @@ pub struct Issued {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Body {
+    code: Option<String>,
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
     token: Option<String>,
@@ -245,7 +256,7 @@ pub fn judge(answer: Answer) -> Result<Issued, Failure> {
             ),
         ));
     }
-    if status != 200 {
+    if !(200..300).contains(&status) {
         let text = String::from_utf8_lossy(&body);
         let detail = if text.trim().is_empty() {
             "(an empty body)".to_owned()
@@ -254,12 +265,22 @@ pub fn judge(answer: Answer) -> Result<Issued, Failure> {
         };
         return Err(failure(classify(status, &text), detail));
     }
+    if status != 200 {
+        // A 2xx may carry credentials: never quoted.
+        return Err(failure(
+            FailureKind::Other,
+            format!("HTTP {status} instead of 200 (the body is not shown)"),
+        ));
+    }
     let parsed: Body = serde_json::from_slice(&body).map_err(|e| {
+        // serde's message can quote the input: only where it broke.
         failure(
             FailureKind::Other,
             format!(
-                "a 200 whose body is not the agent's JSON: {}",
-                clean(&e.to_string())
+                "a 200 whose body is not the agent's JSON ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
             ),
         )
     })?;
@@ -269,17 +290,51 @@ pub fn judge(answer: Answer) -> Result<Issued, Failure> {
     {
         crate::redact::register(crate::redact::Kind::Credential, secret);
     }
-    match (parsed.access_key_id, parsed.secret_access_key) {
-        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Ok(Issued {
-            credentials: Credentials::new(id, secret, parsed.token, None, "eks-pod-identity"),
-            account_id: parsed.account_id,
-            expiration: parsed.expiration,
-        }),
-        _ => Err(failure(
-            FailureKind::Other,
-            "a 200 without AccessKeyId and SecretAccessKey".to_owned(),
-        )),
+    issued(parsed).map_err(|missing| failure(FailureKind::Other, missing))
+}
+
+/// The credentials of a 200, as the SDKs require them: every field, an
+/// RFC 3339 `Expiration`, and a `Code` of `Success` where there is one.
+fn issued(body: Body) -> Result<Issued, String> {
+    if let Some(code) = body.code.as_deref().filter(|c| *c != "Success") {
+        return Err(format!("a 200 whose Code is {code:?}, not \"Success\""));
     }
+    let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    let missing: Vec<&str> = [
+        ("AccessKeyId", present(&body.access_key_id)),
+        ("SecretAccessKey", present(&body.secret_access_key)),
+        ("Token", present(&body.token)),
+        ("Expiration", present(&body.expiration)),
+    ]
+    .into_iter()
+    .filter_map(|(name, here)| (!here).then_some(name))
+    .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "a 200 without {}, which SDKs refuse",
+            missing.join(", ")
+        ));
+    }
+    let expiration = body.expiration.unwrap_or_default();
+    let expires = aws_smithy_types::DateTime::from_str(
+        &expiration,
+        aws_smithy_types::date_time::Format::DateTime,
+    )
+    .map_err(|_| {
+        format!("a 200 whose Expiration {expiration:?} is not an RFC 3339 time, which SDKs refuse")
+    })?;
+    let expiry = std::time::SystemTime::try_from(expires).ok();
+    Ok(Issued {
+        credentials: Credentials::new(
+            body.access_key_id.unwrap_or_default(),
+            body.secret_access_key.unwrap_or_default(),
+            body.token,
+            expiry,
+            "eks-pod-identity",
+        ),
+        account_id: body.account_id,
+        expiration: Some(expiration),
+    })
 }
 
 /// One line of at most 600 characters, control characters replaced,
@@ -303,6 +358,8 @@ mod tests {
             (400, "[r-1]: (AccessDeniedException): Unauthorized Exception! EKS does not have permissions to assume the associated role., fault: client\n", FailureKind::TrustDenied),
             (400, "[r-1]: (AccessDeniedException): not authorized to perform eks-auth:AssumeRoleForPodIdentity, fault: client\n", FailureKind::Other),
             (404, "[r-1]: (ResourceNotFoundException): no association, fault: client\n", FailureKind::AssociationMissing),
+            (404, "404 page not found\n", FailureKind::Other),
+            (502, "Bad Gateway\n", FailureKind::EksAuthUnreachable),
             (429, "Too Many Requests\n", FailureKind::Throttled),
             (400, "[r-1]: (ThrottlingException): Rate exceeded, fault: client\n", FailureKind::Throttled),
             (500, "[]\n", FailureKind::EksAuthUnreachable),
@@ -344,6 +401,53 @@ mod tests {
         .err()
         .unwrap();
         assert_eq!(missing.kind, FailureKind::Other);
+        assert!(
+            missing
+                .detail
+                .contains("without AccessKeyId, SecretAccessKey, Token, Expiration"),
+            "{}",
+            missing.detail
+        );
+        let no_token = judge(Answer::Http {
+            status: 200,
+            body: Bytes::from(
+                r#"{"AccessKeyId":"A","SecretAccessKey":"S","Expiration":"2030-01-01T00:00:00Z"}"#,
+            ),
+            cut: false,
+        })
+        .err()
+        .unwrap();
+        assert!(
+            no_token.detail.contains("without Token"),
+            "{}",
+            no_token.detail
+        );
+        let bad_expiry = judge(Answer::Http {
+            status: 200,
+            body: Bytes::from(
+                r#"{"AccessKeyId":"A","SecretAccessKey":"S","Token":"T","Expiration":"tomorrow"}"#,
+            ),
+            cut: false,
+        })
+        .err()
+        .unwrap();
+        assert!(
+            bad_expiry.detail.contains("not an RFC 3339 time"),
+            "{}",
+            bad_expiry.detail
+        );
+        let quoted = judge(Answer::Http {
+            status: 200,
+            body: Bytes::from(r#""SECRETINASTRINGBODY""#),
+            cut: false,
+        })
+        .err()
+        .unwrap();
+        assert!(
+            !quoted.detail.contains("SECRETINASTRINGBODY"),
+            "{}",
+            quoted.detail
+        );
         let huge = judge(Answer::Http {
             status: 200,
             body: Bytes::new(),

@@ -214,10 +214,7 @@ fn readings(
         .to_owned();
     let default_port = if scheme == "https" { 443 } else { 80 };
     Some([
-        (
-            "the AWS SDK for Rust and irsa-doctor",
-            rust_proxies(&rust, &uri),
-        ),
+        (RUST, rust_proxies(&rust, &uri)),
         (
             "botocore (boto3, the AWS CLI)",
             botocore_proxies(&python, &scheme, &netloc),
@@ -228,6 +225,9 @@ fn readings(
         ),
     ])
 }
+
+/// Who [`proxied_by`] names for the AWS SDK for Rust.
+pub const RUST: &str = "the AWS SDK for Rust and irsa-doctor";
 
 /// The SDKs that would send a request to `url` through the proxy.
 pub fn proxied_by(lookup: impl Fn(&str) -> Option<String>, url: &str) -> Vec<&'static str> {

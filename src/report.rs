@@ -639,7 +639,8 @@ impl Report {
         let sts = &self.sts;
         let pod_identity = self.mechanism == Some(MechanismName::PodIdentity);
         if pod_identity && sts.attempts == 0 {
-            return "GetCallerIdentity not sent: the agent gave no credentials".to_owned();
+            return "GetCallerIdentity not sent: irsa-doctor got no credentials from the agent"
+                .to_owned();
         }
         let action = if pod_identity {
             "GetCallerIdentity"

@@ -3,10 +3,12 @@
 //!
 //! 1. [`environment`]: the endpoint, region and file settings, judged
 //!    before anything is sent;
-//! 2. [`mechanism::choose`]: how this pod gets credentials (today IRSA's
-//!    web identity, or nothing);
+//! 2. [`mechanism::choose`]: how this pod gets credentials (IRSA's web
+//!    identity, EKS Pod Identity, or nothing);
 //! 3. the mechanism's own steps ([`irsa::verify`]: role ARN, token, STS,
-//!    with the default chain resolved beside them);
+//!    with the default chain resolved beside them; [`pod_identity::verify`]:
+//!    the agent's URI, the token, the agent, `GetCallerIdentity`, then the
+//!    default chain);
 //! 4. [`expected_role`]: whether the pod acts as the role it should;
 //! 5. [`app_view`]: what an AWS SDK in this container would do.
 //!
@@ -238,7 +240,7 @@ fn app_view(
     findings.extend(chain::chain_mismatch(
         &acting.chain,
         mechanism,
-        acting.assumed_arn.is_some(),
+        acting.assumed_arn.as_deref(),
         report.expected_role_arn.as_deref(),
     ));
     findings

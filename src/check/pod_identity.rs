@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use super::mechanism::PodIdentity;
 use super::retry::{ask_agent_with_retries, no_answer, AgentOutcome};
@@ -34,7 +34,14 @@ pub(super) async fn verify(
         ..AgentReport::default()
     });
     let uri = match judge_uri(&pi.uri) {
-        Ok(uri) => Some(uri),
+        Ok(uri) => {
+            if uri.scheme_str() == Some("https") && !uri.host().is_some_and(allowed_host) {
+                report
+                    .findings
+                    .push(words::https_host_not_everywhere(&pi.uri));
+            }
+            Some(uri)
+        }
         Err(problem) => {
             report.findings.push(words::uri_invalid(&pi.uri, &problem));
             None
@@ -50,6 +57,9 @@ pub(super) async fn verify(
     // agent's: irsa-doctor asks only http agents itself, and takes such a
     // pod's identity from the chain's container provider.
     let http = uri.as_ref().filter(|u| u.scheme_str() == Some("http"));
+    // The kept answer holds credentials: gone when this step ends, however
+    // it ends.
+    let _forget = ForgetReplay(run.sts.replay());
     let asked = match (http, token.sendable()) {
         (Some(uri), Some(raw)) if !sending.offline => {
             Some(ask_agent_with_retries(run.cfg, uri, raw, run.deadline, run.sts.replay()).await)
@@ -61,25 +71,47 @@ pub(super) async fn verify(
         Some(outcome) => agent_step(run, outcome, report, &mut known).await,
         None => None,
     };
+    // An SDK for Rust that sends the agent's request through a proxy must
+    // be seen doing so: no replayed answer then.
+    let lookup = |name: &str| run.env.proxy_var(name);
+    if crate::proxy::proxied_by(lookup, &pi.uri).contains(&crate::proxy::RUST) {
+        run.sts.replay().clear();
+    }
     let chain_token = match &token {
         TokenRead::Unusable => ChainToken::Unusable,
         TokenRead::Rejected(raw) | TokenRead::Sendable(raw) => ChainToken::Read(raw),
     };
     let chain = resolve_chain(run, sending, chain_token, known.as_ref()).await;
-    // The kept answer holds credentials: gone, used or not.
-    run.sts.replay().clear();
     let assumed_arn = match assumed_arn {
         None if uri.is_some() && http.is_none() => https_identity(&chain, report),
         found => found,
     };
-    if let Some(finding) = proxy_step(run, &pi.uri) {
-        report.findings.push(finding);
-    }
+    report.findings.extend(proxy_step(run, &pi.uri));
+    report.findings.extend(relative_uri_first(run));
     Acting {
         role: None,
         assumed_arn,
         chain,
     }
+}
+
+/// Clears the kept answer when dropped.
+struct ForgetReplay<'a>(&'a crate::traffic::Replay);
+
+impl Drop for ForgetReplay<'_> {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// `STATIC_CREDENTIALS_SHADOW` when `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`
+/// is set too: every SDK uses it before the full URI, so apps ask
+/// 169.254.170.2 (ECS), not the Pod Identity agent.
+fn relative_uri_first(run: &Run<'_>) -> Option<Finding> {
+    run.env
+        .container_credentials
+        .contains(&"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .then(words::relative_uri_first)
 }
 
 /// Whether SDKs accept `uri` as `AWS_CONTAINER_CREDENTIALS_FULL_URI`: an
@@ -97,17 +129,7 @@ fn judge_uri(uri: &str) -> Result<Uri, String> {
         Some(other) => return Err(format!("has the scheme {other}, not http or https")),
         None => return Err("has no scheme (http://)".to_owned()),
     }
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let allowed = match bare.parse::<IpAddr>() {
-        Ok(ip) => {
-            ip.is_loopback()
-                || ["169.254.170.2", "169.254.170.23", "fd00:ec2::23"]
-                    .iter()
-                    .any(|a| a.parse::<IpAddr>().is_ok_and(|a| a == ip))
-        }
-        Err(_) => bare.eq_ignore_ascii_case("localhost"),
-    };
-    if allowed {
+    if allowed_host(host) {
         Ok(parsed)
     } else {
         Err(format!(
@@ -204,12 +226,28 @@ async fn agent_step(
 /// `GetCallerIdentity` signed with the agent's credentials: who the pod
 /// is. The credentials are dropped when it returns.
 async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Option<String> {
-    report.sts.attempts = 1;
-    let call = run.sts.identity_with(issued.credentials);
-    let result = match tokio::time::timeout_at(run.deadline.into(), call).await {
-        Ok(result) => result,
-        Err(_) => Err(no_answer(run.cfg.timeout)),
+    // Transient trouble (throttling, a 5xx, no answer) is retried with the
+    // same backoff as IRSA's STS call, until the deadline.
+    let mut attempts = 0u32;
+    let result = loop {
+        attempts += 1;
+        let call = run.sts.identity_with(issued.credentials.clone());
+        let result = match tokio::time::timeout_at(run.deadline.into(), call).await {
+            Ok(result) => result,
+            Err(_) => Err(no_answer(run.cfg.timeout)),
+        };
+        let delay = super::retry::backoff(super::retry::INITIAL_BACKOFF, attempts);
+        match result {
+            Err(f) if f.kind.is_transient() && Instant::now() + delay < run.deadline => {
+                tokio::time::sleep(delay).await;
+            }
+            done => break done,
+        }
     };
+    let account_id = issued.account_id.clone();
+    // The credentials are not needed any more.
+    drop(issued);
+    report.sts.attempts = attempts;
     match result {
         Ok(identity) => {
             report.sts.endpoint = identity.endpoint.clone();
@@ -219,7 +257,7 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
                 .account
                 .as_deref()
                 .or_else(|| identity.arn.split(':').nth(4));
-            if let (Some(said), Some(account)) = (issued.account_id.as_deref(), account) {
+            if let (Some(said), Some(account)) = (account_id.as_deref(), account) {
                 if said != account {
                     report
                         .findings
@@ -242,6 +280,7 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
 /// STS could not be asked (inconclusive, worded as for IRSA), or refused
 /// the agent's credentials (definitive).
 fn identity_failure(run: &Run<'_>, failure: &Failure, report: &Report) -> Finding {
+    let attempts = report.sts.attempts;
     let answered = match (&failure.code, failure.http_status) {
         (Some(code), _) => format!("{code}: {}", failure.message),
         (None, Some(status)) => format!("HTTP {status}: {}", failure.message),
@@ -258,7 +297,7 @@ fn identity_failure(run: &Run<'_>, failure: &Failure, report: &Report) -> Findin
             audience: AUDIENCE,
             endpoint: report.sts.endpoint.as_deref(),
             region: report.sts.region.as_deref(),
-            attempts: 1,
+            attempts,
             elapsed: run.started.elapsed(),
         },
     )
@@ -275,7 +314,12 @@ fn https_identity(chain: &super::ChainResult, report: &mut Report) -> Option<Str
             report.assumed_role_arn = Some(arn.clone());
             Some(arn.clone())
         }
-        _ => None,
+        _ => {
+            report.findings.push(words::https_no_identity(
+                &crate::findings::chain::would_act_as(chain),
+            ));
+            None
+        }
     }
 }
 
@@ -303,6 +347,21 @@ fn proxy_step(run: &Run<'_>, uri: &str) -> Option<Finding> {
             lookup("NO_PROXY").or_else(|| lookup("no_proxy")).as_deref(),
         )
     })
+}
+
+/// Whether every SDK accepts `host` for an http URI: loopback or one of
+/// the ECS and EKS agents' addresses.
+fn allowed_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => {
+            ip.is_loopback()
+                || ["169.254.170.2", "169.254.170.23", "fd00:ec2::23"]
+                    .iter()
+                    .any(|a| a.parse::<IpAddr>().is_ok_and(|a| a == ip))
+        }
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 #[cfg(test)]

@@ -189,20 +189,24 @@ fn profile_shadow(profile: Option<&str>, mechanism: MechanismName) -> Finding {
 pub fn chain_mismatch(
     chain: &ChainResult,
     mechanism: MechanismName,
-    ours_passed: bool,
+    ours: Option<&str>,
     expected_role: Option<&str>,
 ) -> Option<Finding> {
+    let ours_passed = ours.is_some();
     let (p, m) = (provider(mechanism), mechanism.words());
     let expected = expected_role.map_or_else(|| format!("the {m} role"), str::to_owned);
     let advice = sdk_advice(mechanism);
     match (chain, mechanism) {
+        // The container provider, as it should: but with another identity
+        // than irsa-doctor's (another endpoint answered, or STS refused its
+        // credentials), the app is not who irsa-doctor says.
         (
             Ok(ChainOutcome::Other {
                 source: ChainSource::Container,
-                ..
+                identity,
             }),
             MechanismName::PodIdentity,
-        ) => None,
+        ) => container_mismatch(chain, identity, ours, &expected, advice),
         (Ok(ChainOutcome::Other { source, .. }), _) => Some(
             Finding::error(
                 Code::DefaultChainMismatch,
@@ -241,8 +245,14 @@ pub fn chain_mismatch(
             _,
         ) if ours_passed => {
             let (what, remedy) = failed_chain(mechanism, *web_identity);
+            // For EKS Pod Identity the SDK was handed irsa-doctor's own
+            // answer from the agent: its failure is the app's, not luck.
+            let finding = match mechanism {
+                MechanismName::Irsa => Finding::warning,
+                MechanismName::PodIdentity => Finding::error,
+            };
             Some(
-                Finding::warning(
+                finding(
                     Code::DefaultChainMismatch,
                     format!("{what}: {message}"),
                     format!("{remedy} {advice}"),
@@ -251,6 +261,49 @@ pub fn chain_mismatch(
                 .found(message.clone()),
             )
         }
+        _ => None,
+    }
+}
+
+/// For EKS Pod Identity, a chain on the container provider with another
+/// identity than irsa-doctor's, or whose identity STS would not confirm.
+fn container_mismatch(
+    chain: &ChainResult,
+    identity: &Result<String, String>,
+    ours: Option<&str>,
+    expected: &str,
+    advice: &str,
+) -> Option<Finding> {
+    match (identity, ours) {
+        (Ok(arn), Some(ours)) if arn != ours => Some(
+            Finding::error(
+                Code::DefaultChainMismatch,
+                format!(
+                    "an AWS SDK in this container gets other credentials from the container \
+                     provider than irsa-doctor got from the agent: {}",
+                    would_act_as(chain)
+                ),
+                format!(
+                    "Check AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and \
+                     AWS_CONTAINER_CREDENTIALS_FULL_URI: SDKs use the relative URI first. \
+                     {advice}"
+                ),
+            )
+            .expected(format!("the container provider acting as {ours}"))
+            .found(would_act_as(chain)),
+        ),
+        (Err(_), Some(_)) => Some(
+            Finding::error(
+                Code::DefaultChainMismatch,
+                format!(
+                    "an AWS SDK in this container would fail: {}",
+                    would_act_as(chain)
+                ),
+                format!("Compare with irsa-doctor's own answer from the agent above. {advice}"),
+            )
+            .expected(format!("the container provider acting as {expected}"))
+            .found(would_act_as(chain)),
+        ),
         _ => None,
     }
 }
@@ -274,11 +327,12 @@ fn failed_chain(mechanism: MechanismName, web_identity: bool) -> (&'static str, 
         (MechanismName::PodIdentity, _) => (
             "the default credential chain fails where irsa-doctor's request to the EKS Pod \
              Identity agent succeeded",
-            "The AWS SDK for Rust keeps only the agent's status, so its message says little. \
-             Either a provider before the container provider stops the chain (a broken profile \
-             in ~/.aws/config, or the files AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE \
-             name), or the agent failed for the SDK alone (throttling, a transient EKS Auth \
-             error: an app's SDK retries).",
+            "The SDK got the agent's answer irsa-doctor got (or went through the proxy), so \
+             the failure is on the SDK's side: a provider before the container provider stops \
+             the chain (a broken profile in ~/.aws/config, or the files AWS_CONFIG_FILE and \
+             AWS_SHARED_CREDENTIALS_FILE name, or half of IRSA's variables), the token file \
+             holds bytes the SDK will not send, or a proxy the SDK uses for the agent's \
+             address.",
         ),
     }
 }
@@ -378,7 +432,7 @@ mod tests {
         let f = chain_mismatch(
             &imds(),
             crate::report::MechanismName::Irsa,
-            true,
+            Some("arn"),
             Some("arn:aws:iam::111122223333:role/app"),
         )
         .unwrap();
@@ -406,25 +460,94 @@ mod tests {
             message: "throttled".into(),
             web_identity: true,
         });
-        let f = chain_mismatch(&failed, crate::report::MechanismName::Irsa, true, None).unwrap();
+        let f = chain_mismatch(
+            &failed,
+            crate::report::MechanismName::Irsa,
+            Some("arn"),
+            None,
+        )
+        .unwrap();
         assert_eq!(f.severity, Severity::Warning);
         assert!(f
             .message
             .contains("failed where irsa-doctor's succeeded: throttled"));
-        assert!(chain_mismatch(&failed, crate::report::MechanismName::Irsa, false, None).is_none());
+        assert!(chain_mismatch(&failed, crate::report::MechanismName::Irsa, None, None).is_none());
         let before = Ok(ChainOutcome::Failed {
             message: "bad profile".into(),
             web_identity: false,
         });
-        let f = chain_mismatch(&before, crate::report::MechanismName::Irsa, true, None).unwrap();
+        let f = chain_mismatch(
+            &before,
+            crate::report::MechanismName::Irsa,
+            Some("arn"),
+            None,
+        )
+        .unwrap();
         assert!(f.message.contains("fails before it reaches web identity"));
         assert!(chain_mismatch(
             &Ok(ChainOutcome::WebIdentity),
             crate::report::MechanismName::Irsa,
-            true,
+            Some("arn"),
             None
         )
         .is_none());
+    }
+
+    #[test]
+    fn for_pod_identity_the_container_provider_must_name_our_identity() {
+        let pi = crate::report::MechanismName::PodIdentity;
+        let container = |identity: Result<String, String>| {
+            Ok(ChainOutcome::Other {
+                source: ChainSource::Container,
+                identity,
+            })
+        };
+        let ours = "arn:aws:sts::111122223333:assumed-role/app/eks-x";
+        assert!(chain_mismatch(&container(Ok(ours.into())), pi, Some(ours), None).is_none());
+        let other = chain_mismatch(
+            &container(Ok("arn:aws:sts::1:assumed-role/ecs/x".into())),
+            pi,
+            Some(ours),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (other.code, other.severity),
+            (Code::DefaultChainMismatch, Severity::Error)
+        );
+        assert!(other
+            .remedy
+            .contains("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
+        let refused =
+            chain_mismatch(&container(Err("denied".into())), pi, Some(ours), None).unwrap();
+        assert!(
+            refused.message.contains("would fail"),
+            "{}",
+            refused.message
+        );
+        // A failing chain after irsa-doctor's own answer was replayed to it
+        // is an error for Pod Identity, a warning for IRSA.
+        let failed = Ok(ChainOutcome::Failed {
+            message: "StatusCode(400)".into(),
+            web_identity: false,
+        });
+        assert_eq!(
+            chain_mismatch(&failed, pi, Some(ours), None)
+                .unwrap()
+                .severity,
+            Severity::Error
+        );
+        assert_eq!(
+            chain_mismatch(
+                &failed,
+                crate::report::MechanismName::Irsa,
+                Some(ours),
+                None
+            )
+            .unwrap()
+            .severity,
+            Severity::Warning
+        );
     }
 
     #[test]

@@ -107,7 +107,7 @@ mod tests {
             sts(FailureKind::Unexpected { retry: true }),
             super::sts::clock_skew(3600).unwrap(),
             super::sts::check_timeout(Duration::from_secs(1)),
-            super::chain::chain_mismatch(&imds, crate::report::MechanismName::Irsa, false, None)
+            super::chain::chain_mismatch(&imds, crate::report::MechanismName::Irsa, None, None)
                 .unwrap(),
             crate::proxy::finding(no_proxy, "https://10.1.2.3").unwrap(),
             crate::endpoint::profile_region_invalid("eu west 1"),

@@ -60,6 +60,25 @@ pub fn uri_invalid(uri: &str, problem: &str) -> Finding {
     .found(uri)
 }
 
+/// `POD_IDENTITY_URI_INVALID`, as a warning: an https URI on a host only
+/// the AWS SDKs for Go v2 and Rust accept.
+pub fn https_host_not_everywhere(uri: &str) -> Finding {
+    Finding::warning(
+        Code::PodIdentityUriInvalid,
+        format!(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI {uri:?} is an https URI on a host other than \
+             the agents' addresses: only the AWS SDKs for Go v2 and Rust accept it; botocore \
+             (boto3, the AWS CLI), JavaScript and Java refuse it"
+        ),
+        format!(
+            "The webhook sets {AGENT_URI}. If the variable was set by hand, remove it and let \
+             the webhook set it."
+        ),
+    )
+    .expected("http://169.254.170.23/v1/credentials or [fd00:ec2::23]")
+    .found(uri)
+}
+
 /// `TOKEN_MALFORMED`: the token file holds bytes (a trailing newline, say)
 /// that cannot travel in the `Authorization` header.
 pub fn token_not_a_header(path: &str) -> Finding {
@@ -229,22 +248,61 @@ pub fn agent_failure(failure: &Failure, a: &Asked<'_>) -> Finding {
     }
 }
 
-/// `POD_IDENTITY_AGENT_ERROR`: STS names an account other than the one the
-/// agent said the credentials belong to.
+/// `POD_IDENTITY_AGENT_ERROR`, as a warning: STS names an account other
+/// than the one the agent said the credentials belong to. Which account
+/// `AccountId` names for a cross-account association (`targetRoleArn`) is
+/// not known, so this does not fail the check.
 pub fn account_mismatch(arn: &str, account_id: &str) -> Finding {
-    Finding::error(
+    Finding::warning(
         Code::PodIdentityAgentError,
         format!(
             "the agent said its credentials belong to account {account_id}, but STS says they \
              are {arn}"
         ),
-        "Something other than the EKS Pod Identity agent answers at the URI (a proxy, or a \
-         stand-in left in the image): check AWS_CONTAINER_CREDENTIALS_FULL_URI and what \
-         listens there."
+        "Expected with a cross-account association (targetRoleArn). Otherwise something \
+         other than the EKS Pod Identity agent answers at the URI (a proxy, or a stand-in \
+         left in the image): check AWS_CONTAINER_CREDENTIALS_FULL_URI and what listens \
+         there."
             .to_owned(),
     )
     .expected(format!("an identity in account {account_id}"))
     .found(arn)
+}
+
+/// `POD_IDENTITY_AGENT_ERROR` for an `https` URI, which irsa-doctor does
+/// not ask itself, when the SDK's container provider got no identity
+/// either (`found` says what the default chain did).
+pub fn https_no_identity(found: &str) -> Finding {
+    Finding::error(
+        Code::PodIdentityAgentError,
+        format!(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI is an https URI, which irsa-doctor does not ask \
+             itself, and the SDK's container provider got no identity from it: {found}"
+        ),
+        "The EKS Pod Identity agent answers on http://169.254.170.23/v1/credentials: remove \
+         the hand-set variable and let the webhook set it. Only the AWS SDKs for Go v2 and \
+         Rust accept an https host other than the agent's addresses."
+            .to_owned(),
+    )
+    .expected("credentials from the container credentials provider")
+    .found(found)
+}
+
+/// `STATIC_CREDENTIALS_SHADOW`: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`
+/// (ECS) is set beside Pod Identity's full URI, and SDKs use it first.
+pub fn relative_uri_first() -> Finding {
+    Finding::error(
+        Code::StaticCredentialsShadow,
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is set: every AWS SDK uses it before \
+         AWS_CONTAINER_CREDENTIALS_FULL_URI, so apps ask 169.254.170.2 (the ECS endpoint), not \
+         the EKS Pod Identity agent irsa-doctor asked"
+            .to_owned(),
+        "Remove AWS_CONTAINER_CREDENTIALS_RELATIVE_URI from the container spec or the image: \
+         on EKS it only leads SDKs away from the Pod Identity agent."
+            .to_owned(),
+    )
+    .expected("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI not set beside EKS Pod Identity")
+    .found("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI set")
 }
 
 /// `POD_IDENTITY_AGENT_ERROR` when STS refuses the agent's credentials
