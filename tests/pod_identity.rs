@@ -622,3 +622,24 @@ async fn retry_denied_for_rides_out_a_new_association_or_trust_policy() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     out.finding("POD_IDENTITY_TRUST_DENIED");
 }
+
+#[tokio::test]
+async fn half_of_irsa_s_pair_beside_pod_identity_is_skipped_by_the_sdk_s_chain() {
+    let (sts, agent, volume) = healthy().await;
+    let irsa_volume = TokenVolume::new(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode());
+    // AWS_WEB_IDENTITY_TOKEN_FILE without AWS_ROLE_ARN: the AWS SDK for
+    // Rust's web identity provider is not enabled by half the pair, and the
+    // chain goes on to the container provider. (Whether every SDK skips it
+    // is not verified; irsa-doctor judges it by the SDK it runs.)
+    let out = pod(&sts, &agent, &volume)
+        .env(
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            irsa_volume.path().to_str().unwrap(),
+        )
+        .run()
+        .await;
+    let report = out.json();
+    assert_eq!(report["mechanism"], "pod_identity");
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(report["default_chain"]["provider"], "container");
+}
