@@ -555,6 +555,26 @@ async fn a_body_that_is_not_sts_xml_is_sts_error() {
     }
 }
 
+/// Regression: the verdict's class once depended on how busy the machine
+/// was. When the last attempt only ran out of time, an earlier answer
+/// without an STS error code (a proxy's HTML 502) was forgotten and the
+/// report said STS_UNREACHABLE instead of STS_ERROR.
+#[tokio::test]
+async fn a_last_attempt_that_runs_out_of_time_keeps_the_last_answer() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.fail_next(1, Fault::HtmlError);
+    sts.aws
+        .always(Fault::Delay(std::time::Duration::from_secs(30)));
+    let out = check_json(&sts, |d| d.env("IRSA_DOCTOR_TIMEOUT", "2s")).await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    out.finding("STS_ERROR");
+    assert!(
+        !out.codes().contains(&"STS_UNREACHABLE".to_owned()),
+        "{}",
+        out.stdout
+    );
+}
+
 #[tokio::test]
 async fn an_endless_answer_is_cut_at_the_body_limit() {
     let sts = FakeAws::healthy().await;

@@ -643,3 +643,31 @@ async fn half_of_irsa_s_pair_beside_pod_identity_is_skipped_by_the_sdk_s_chain()
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert_eq!(report["default_chain"]["provider"], "container");
 }
+
+/// As for STS: a last request that only runs out of time does not hide the
+/// agent's last answer.
+#[tokio::test]
+async fn a_last_agent_request_that_runs_out_of_time_keeps_the_last_answer() {
+    let (sts, agent, volume) = healthy().await;
+    agent
+        .agent
+        .fail_next(1, Fault::Status(502, "Bad Gateway\n".into()));
+    agent.agent.always(Fault::Hang);
+    let out = pod(&sts, &agent, &volume)
+        .env("IRSA_DOCTOR_TIMEOUT", "2s")
+        .run()
+        .await;
+    agent.agent.release();
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    let f = out.finding("EKS_AUTH_UNREACHABLE");
+    assert!(
+        f["found"]
+            .as_str()
+            .unwrap()
+            .starts_with("HTTP 502: Bad Gateway"),
+        "{f}"
+    );
+    assert!(!out
+        .codes()
+        .contains(&"POD_IDENTITY_AGENT_UNREACHABLE".to_owned()));
+}

@@ -46,8 +46,9 @@ pub(super) async fn assume_with_retries(
     let started = Instant::now();
     let role_arn = role.to_string();
     let mut tally = Tally::default();
-    // The last failure STS itself answered: when a final attempt only runs
-    // out of time, this says more than "no answer".
+    // The last failure that came with an HTTP answer: when a final attempt
+    // only runs out of time, this says more than "no answer" (and does not
+    // depend on how busy the machine was when the deadline came).
     let mut last_answered: Option<Failure> = None;
     loop {
         let attempt = tally.attempt(cfg, sts, &role_arn, token, deadline).await;
@@ -75,7 +76,7 @@ pub(super) async fn assume_with_retries(
             retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             "STS did not give a final answer; retrying"
         );
-        if failure.code.is_some() {
+        if failure.code.is_some() || failure.http_status.is_some() {
             last_answered = Some(failure);
         }
         tokio::time::sleep(delay).await;
@@ -166,6 +167,7 @@ pub(super) async fn ask_agent_with_retries(
 ) -> AgentOutcome {
     let started = Instant::now();
     let mut attempts = 0u32;
+    let mut last_answered = None;
     loop {
         attempts += 1;
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -201,6 +203,12 @@ pub(super) async fn ask_agent_with_retries(
         ) && started.elapsed() < cfg.retry_denied_for;
         let delay = backoff(INITIAL_BACKOFF, attempts);
         if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
+            // A last attempt that only ran out of time says less than the
+            // last answer the agent gave.
+            let (failure, status) = match last_answered {
+                Some(answered) if status.is_none() => answered,
+                _ => (failure, status),
+            };
             return AgentOutcome {
                 result: Err(failure),
                 attempts,
@@ -214,6 +222,9 @@ pub(super) async fn ask_agent_with_retries(
             retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             "the EKS Pod Identity agent did not give a final answer; retrying"
         );
+        if status.is_some() {
+            last_answered = Some((failure, status));
+        }
         tokio::time::sleep(delay).await;
     }
 }
