@@ -240,7 +240,7 @@ fn log_start(command: &str, env: &AwsEnv, cfg: &CheckConfig, serving: Option<Ser
         full_uri = env.container_full_uri.as_deref().unwrap_or(""),
         token_file = %crate::check::watched_token_file(env).as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
         expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
-        audience = %cfg.audience,
+        audience = cfg.audience.as_deref().unwrap_or(""),
         session_name = %cfg.session_name,
         timeout = %humantime::format_duration(cfg.timeout),
         retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),

@@ -106,14 +106,12 @@ pub struct VerifyArgs {
     #[arg(long, env = "IRSA_DOCTOR_EXPECTED_ROLE_ARN", value_parser = parse_role_arn)]
     pub expected_role_arn: Option<RoleArn>,
 
-    /// The audience IRSA's token must carry: a client ID of the IAM OIDC
-    /// provider (EKS Pod Identity's is always pods.eks.amazonaws.com)
-    #[arg(
-        long,
-        env = "IRSA_DOCTOR_AUDIENCE",
-        default_value = "sts.amazonaws.com"
-    )]
-    pub audience: String,
+    /// The audience IRSA's token must carry, checked before STS is asked.
+    /// Unset, any audience STS accepts passes, as it does for the app; the
+    /// webhook's default is sts.amazonaws.com (EKS Pod Identity's is always
+    /// pods.eks.amazonaws.com)
+    #[arg(long, env = "IRSA_DOCTOR_AUDIENCE")]
+    pub audience: Option<String>,
 
     /// STS session name for IRSA [default: $AWS_ROLE_SESSION_NAME, else irsa-doctor-<pod name>]
     #[arg(long, env = "IRSA_DOCTOR_SESSION_NAME", value_parser = parse_session_name)]

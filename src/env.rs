@@ -51,6 +51,12 @@ pub struct AwsEnv {
     pub settings: crate::endpoint::Judged,
     /// The proxy variables that are set, by name (see `proxy.rs`).
     pub proxy_vars: Vec<(&'static str, String)>,
+    /// The region variables that are set, by name: with
+    /// `AWS_STS_REGIONAL_ENDPOINTS`, they decide whether the webhook has
+    /// anything left to add to a container.
+    pub region_vars: Vec<&'static str>,
+    /// `AWS_STS_REGIONAL_ENDPOINTS`, as set.
+    pub sts_regional_endpoints: Option<String>,
 }
 
 /// The variables the SDKs read for an HTTP(S) proxy.
@@ -121,6 +127,8 @@ impl AwsEnv {
                 .iter()
                 .filter_map(|n| lookup(n).map(|v| (*n, v)))
                 .collect(),
+            region_vars: set(&crate::endpoint::REGION_VARS),
+            sts_regional_endpoints: get("AWS_STS_REGIONAL_ENDPOINTS"),
         }
     }
 }

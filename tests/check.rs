@@ -215,7 +215,43 @@ async fn unmounted_volume_is_token_file_missing() {
     assert!(out.finding("TOKEN_FILE_MISSING")["message"]
         .as_str()
         .unwrap()
-        .contains("not mounted"));
+        .starts_with("no token volume is mounted in this container"));
+}
+
+#[tokio::test]
+async fn hand_set_variables_without_a_volume_say_the_webhook_skipped_the_container() {
+    // A container that sets AWS_ROLE_ARN, a region and
+    // AWS_STS_REGIONAL_ENDPOINTS itself leaves the webhook nothing to add:
+    // it mounts no volume, and recreating the pod cannot help.
+    let sts = FakeAws::healthy().await;
+    let out = doctor!(&sts.url())
+        .irsa(
+            ROLE_ARN,
+            std::path::Path::new("/var/run/secrets/eks.amazonaws.com/serviceaccount/token"),
+        )
+        .env("AWS_STS_REGIONAL_ENDPOINTS", "regional")
+        .json()
+        .await;
+    assert_eq!(out.code, 1);
+    assert_eq!(out.codes(), ["TOKEN_FILE_MISSING"]);
+    let f = out.finding("TOKEN_FILE_MISSING");
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(!remedy.contains("(recreate it)"), "{remedy}");
+    assert!(
+        remedy.contains("recreating the pod changes nothing"),
+        "{remedy}"
+    );
+    assert!(
+        remedy.contains("projected volume named aws-iam-token"),
+        "{remedy}"
+    );
+    assert!(remedy.contains("drop the hand-set variables"), "{remedy}");
+    let found = f["found"].as_str().unwrap();
+    assert!(
+        found.starts_with("no /var/run/secrets/eks.amazonaws.com/serviceaccount; this container sets AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_REGION"),
+        "{found}"
+    );
+    assert!(found.ends_with("AWS_STS_REGIONAL_ENDPOINTS"), "{found}");
 }
 
 #[tokio::test]
@@ -290,7 +326,11 @@ async fn wrong_audience_is_one_audience_mismatch_finding() {
     let sts = FakeAws::healthy().await;
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("aud", json!(["vault"]));
     let vol = TokenVolume::new(&token.encode());
-    let out = pod(&sts.url(), &vol).json().await;
+    let out = pod(&sts.url(), &vol)
+        .arg("--audience")
+        .arg("sts.amazonaws.com")
+        .json()
+        .await;
     assert_eq!(out.code, 1);
     assert_eq!(
         out.codes(),
@@ -300,6 +340,62 @@ async fn wrong_audience_is_one_audience_mismatch_finding() {
     let f = out.finding("TOKEN_AUDIENCE_MISMATCH");
     assert_eq!(f["expected"], "aud containing sts.amazonaws.com");
     assert_eq!(f["found"], "aud [vault]");
+}
+
+#[tokio::test]
+async fn an_audience_sts_refuses_names_the_token_audience_and_the_provider() {
+    let sts = FakeAws::healthy().await;
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("aud", json!(["vault"]));
+    let vol = TokenVolume::new(&token.encode());
+    let out = pod(&sts.url(), &vol).json().await;
+    assert_eq!(out.code, 1);
+    assert_eq!(out.codes(), ["TOKEN_AUDIENCE_MISMATCH"]);
+    assert_eq!(sts.aws.our_assume_calls(), 1, "STS is the judge");
+    let f = out.finding("TOKEN_AUDIENCE_MISMATCH");
+    assert!(
+        f["message"].as_str().unwrap().starts_with(
+            "STS rejected the token's audience (InvalidIdentityToken: Incorrect token audience)"
+        ),
+        "{f}"
+    );
+    assert_eq!(f["found"], "aud [vault]");
+    assert_eq!(
+        f["expected"],
+        format!(
+            "aud containing a client ID registered on the IAM OIDC provider for {} (by default \
+             sts.amazonaws.com)",
+            jwt::ISSUER
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_custom_audience_sts_accepts_passes_without_audience() {
+    // The webhook honours eks.amazonaws.com/audience: the token carries
+    // my-aud, the provider registers it, and the app's chain works.
+    let aws = FakeAws::empty();
+    aws.add_provider(ACCOUNT, jwt::ISSUER, &["my-aud"]);
+    aws.add_role(
+        ROLE_ARN,
+        Trust {
+            aud: "my-aud".into(),
+            ..Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT)
+        },
+    );
+    let sts = aws.start().await;
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("aud", json!(["my-aud"]));
+    let vol = TokenVolume::new(&token.encode());
+    let out = pod(&sts.url(), &vol).json().await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.json()["sts"]["audience"], "my-aud");
+    // An explicit --audience keeps the strict check.
+    let strict = pod(&sts.url(), &vol)
+        .arg("--audience")
+        .arg("sts.amazonaws.com")
+        .json()
+        .await;
+    assert_eq!(strict.code, 1);
+    assert_eq!(strict.codes(), ["TOKEN_AUDIENCE_MISMATCH"]);
 }
 
 #[tokio::test]

@@ -8,9 +8,10 @@ use super::mechanism::WebIdentity;
 use super::retry::{assume_with_retries, AssumeOutcome};
 use super::{resolve_chain, Acting, ChainToken, CheckConfig, Run, Sending, TokenRead};
 use crate::arn::{is_valid_session_name, RoleArn};
+use crate::env::AwsEnv;
 use crate::findings::{env as env_findings, role as role_findings, sts as sts_findings, token};
 use crate::report::{Finding, Report, TokenReport};
-use crate::token::{decode_claims, read_token_file};
+use crate::token::{decode_claims, read_token_file, TokenFileProblem};
 
 /// Runs IRSA's steps, adding their findings and what STS said to `report`.
 pub(super) async fn verify(
@@ -22,7 +23,7 @@ pub(super) async fn verify(
     let (role, findings) = role(run, irsa);
     report.findings.extend(findings);
 
-    let (token, findings, token_report) = read_token(run.cfg, &irsa.token_file, run.now);
+    let (token, findings, token_report) = read_token(run.cfg, run.env, &irsa.token_file, run.now);
     report.findings.extend(findings);
     report.token = token_report;
 
@@ -76,11 +77,15 @@ fn role(run: &Run<'_>, irsa: &WebIdentity) -> (Option<RoleArn>, Vec<Finding>) {
 /// for the report.
 fn read_token(
     cfg: &CheckConfig,
+    env: &AwsEnv,
     path: &Path,
     now: std::time::SystemTime,
 ) -> (TokenRead, Vec<Finding>, Option<TokenReport>) {
     let raw = match read_token_file(path) {
         Ok(raw) => raw,
+        Err(TokenFileProblem::Missing { path, detail }) => {
+            return (TokenRead::Unusable, vec![missing(env, &path, detail)], None)
+        }
         Err(problem) => {
             return (
                 TokenRead::Unusable,
@@ -102,8 +107,14 @@ fn read_token(
     if let Some(exp) = expired {
         findings.push(token::token_expired_locally(exp, now_secs, &claims));
     }
-    if !claims.aud.iter().any(|a| a == &cfg.audience) {
-        findings.push(token::audience_mismatch(&cfg.audience, &claims, None));
+    // Only an audience the user named is checked here: the webhook sets a
+    // custom one from the eks.amazonaws.com/audience annotation, and STS
+    // accepts any client ID of the provider, so without `--audience` STS
+    // alone decides, as it does for the app.
+    if let Some(expected) = cfg.audience.as_deref() {
+        if !claims.aud.iter().any(|a| a == expected) {
+            findings.push(token::audience_mismatch(Some(expected), &claims, None));
+        }
     }
     super::log_claims(&claims);
     let token_report = TokenReport {
@@ -117,6 +128,35 @@ fn read_token(
         TokenRead::Sendable(raw)
     };
     (read, findings, Some(token_report))
+}
+
+/// `TOKEN_FILE_MISSING`, told by what is around the missing file: the
+/// webhook's token at its own path (the variable was set by hand to
+/// another), no volume at all (the container's own variables made the
+/// webhook skip it), or a volume without the file.
+fn missing(env: &AwsEnv, path: &Path, detail: String) -> Finding {
+    let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    let webhook = Path::new(token::WEBHOOK_TOKEN_PATH);
+    if path != webhook && exists(webhook) {
+        return token::token_at_webhook_path(path, &detail);
+    }
+    match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) if !exists(dir) => {
+            let mut set: Vec<&str> = ["AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"].to_vec();
+            set.extend(env.region_vars.iter().copied());
+            if env.sts_regional_endpoints.is_some() {
+                set.push("AWS_STS_REGIONAL_ENDPOINTS");
+            }
+            token::token_volume_missing(path, dir, &set)
+        }
+        _ => token::token_file_finding(
+            TokenFileProblem::Missing {
+                path: path.to_owned(),
+                detail,
+            },
+            &token::IRSA,
+        ),
+    }
 }
 
 /// Records what STS answered in `report`, with its findings; returns the
@@ -150,7 +190,7 @@ fn assume_step(
                 &sts_findings::Attempted {
                     role,
                     claims: report.token.as_ref().map(|t| &t.claims),
-                    audience: &run.cfg.audience,
+                    audience: run.cfg.audience.as_deref(),
                     endpoint: report.sts.endpoint.as_deref(),
                     region: report.sts.region.as_deref(),
                     attempts: outcome.attempts,

@@ -38,7 +38,9 @@ pub use retry::deadline;
 #[derive(Debug, Clone)]
 pub struct CheckConfig {
     pub expected_role_arn: Option<RoleArn>,
-    pub audience: String,
+    /// The audience given with `--audience`: checked in the token before
+    /// STS is asked. `None` leaves the audience to STS, as the app does.
+    pub audience: Option<String>,
     pub session_name: String,
     pub namespace: Option<String>,
     pub service_account: Option<String>,

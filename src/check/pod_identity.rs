@@ -294,7 +294,7 @@ fn identity_failure(run: &Run<'_>, failure: &Failure, report: &Report) -> Findin
         &sts_findings::Attempted {
             role: None,
             claims: report.token.as_ref().map(|t| &t.claims),
-            audience: AUDIENCE,
+            audience: Some(AUDIENCE),
             endpoint: report.sts.endpoint.as_deref(),
             region: report.sts.region.as_deref(),
             attempts,

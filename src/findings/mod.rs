@@ -51,7 +51,7 @@ mod tests {
                 &super::sts::Attempted {
                     role: Some(&role),
                     claims: None,
-                    audience: "sts.amazonaws.com",
+                    audience: Some("sts.amazonaws.com"),
                     endpoint: None,
                     region: None,
                     attempts: 1,
@@ -96,7 +96,7 @@ mod tests {
             ),
             super::token::token_malformed(Path::new("/t"), "is not a JWT", &super::token::IRSA),
             super::token::token_expired_locally(1, 2, &claims),
-            super::token::audience_mismatch("sts.amazonaws.com", &claims, None),
+            super::token::audience_mismatch(Some("sts.amazonaws.com"), &claims, None),
             sts(FailureKind::OidcProviderMissing),
             sts(FailureKind::TokenRejected),
             sts(FailureKind::AccessDenied),

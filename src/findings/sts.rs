@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::arn::RoleArn;
 use crate::findings::role::role_arn_refused;
-use crate::findings::token::audience_mismatch;
+use crate::findings::token::{audience_mismatch, DEFAULT_AUDIENCE};
 use crate::report::{Code, Finding};
 use crate::sts::{Failure, FailureKind};
 use crate::time::format_unix;
@@ -116,6 +116,17 @@ pub fn trust_policy(role: &RoleArn, claims: &Claims, audience: &str) -> String {
     )
 }
 
+/// The audience a trust policy's `aud` condition should name: the one
+/// required, else the token's own when it has exactly one, else the
+/// webhook's default.
+fn policy_audience<'a>(required: Option<&'a str>, claims: &'a Claims) -> &'a str {
+    match (required, claims.aud.as_slice()) {
+        (Some(required), _) => required,
+        (None, [only]) => only,
+        (None, _) => DEFAULT_AUDIENCE,
+    }
+}
+
 /// What STS's step knew when it failed, for the wording of its finding.
 #[derive(Debug, Clone, Copy)]
 pub struct Attempted<'a> {
@@ -123,8 +134,9 @@ pub struct Attempted<'a> {
     pub role: Option<&'a RoleArn>,
     /// The token's claims, when it decoded.
     pub claims: Option<&'a Claims>,
-    /// The audience the token should carry (`--audience`).
-    pub audience: &'a str,
+    /// The audience the token must carry, when known: `--audience`, or
+    /// Pod Identity's fixed one. `None` leaves it to the provider.
+    pub audience: Option<&'a str>,
     /// The endpoint the SDK really used, when known.
     pub endpoint: Option<&'a str>,
     pub region: Option<&'a str>,
@@ -199,7 +211,7 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
         ))
         .found(answered),
         FailureKind::AccessDenied => {
-            let policy = role.map_or_else(String::new, |r| trust_policy(r, claims, a.audience));
+            let policy = role.map_or_else(String::new, |r| trust_policy(r, claims, policy_audience(a.audience, claims)));
             let name = role.map_or("<role>", |r| r.name.as_str());
             Finding::error(
                 Code::TrustPolicyDenied,
@@ -318,7 +330,7 @@ mod tests {
             &Attempted {
                 role: Some(&role),
                 claims: Some(&claims),
-                audience: "sts.amazonaws.com",
+                audience: Some("sts.amazonaws.com"),
                 endpoint: Some("https://sts.eu-west-1.amazonaws.com/"),
                 region: Some("eu-west-1"),
                 attempts: 3,
@@ -421,7 +433,7 @@ mod tests {
             &Attempted {
                 role: None,
                 claims: None,
-                audience: "sts.amazonaws.com",
+                audience: Some("sts.amazonaws.com"),
                 endpoint: None,
                 region: None,
                 attempts: 1,

@@ -168,32 +168,118 @@ pub fn token_expired_locally(exp: i64, now: i64, claims: &Claims) -> Finding {
     .found(format!("exp {}", format_unix(exp)))
 }
 
-/// `TOKEN_AUDIENCE_MISMATCH`: the token's `aud` lacks `expected`; with
-/// `sts_message` when STS is the one that said so.
-pub fn audience_mismatch(expected: &str, claims: &Claims, sts_message: Option<&str>) -> Finding {
+/// `TOKEN_FILE_MISSING` when no token volume is mounted at all: `dir`, the
+/// token file's directory, does not exist. The webhook mounts the volume
+/// whenever it injects the variables, so the variables came from the
+/// container's own spec; `set_vars` names the ones that are set.
+pub fn token_volume_missing(path: &Path, dir: &Path, set_vars: &[&str]) -> Finding {
+    let mount = Path::new(WEBHOOK_TOKEN_PATH)
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .display();
+    Finding::error(
+        Code::TokenFileMissing,
+        format!(
+            "no token volume is mounted in this container: {} does not exist, so the token \
+             file {} cannot either",
+            dir.display(),
+            path.display()
+        ),
+        format!(
+            "The webhook injects AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE and mounts the \
+             token volume together. A container whose own spec sets either variable gets \
+             neither from the webhook, and when it also sets the region and \
+             AWS_STS_REGIONAL_ENDPOINTS the webhook has nothing left to add and mounts no \
+             volume: recreating the pod changes nothing. Either drop the hand-set variables \
+             (from env, envFrom ConfigMaps and the image's ENV) and let the webhook set them \
+             from the ServiceAccount's eks.amazonaws.com/role-arn annotation; or mount the \
+             token yourself: a projected volume named aws-iam-token with a \
+             serviceAccountToken source (audience sts.amazonaws.com, expirationSeconds 86400, \
+             path token), mounted read-only at {mount}, with AWS_WEB_IDENTITY_TOKEN_FILE \
+             naming {WEBHOOK_TOKEN_PATH}."
+        ),
+    )
+    .expected(format!("a token volume mounted at {}", dir.display()))
+    .found(format!(
+        "no {}; this container sets {}",
+        dir.display(),
+        set_vars.join(", ")
+    ))
+}
+
+/// `TOKEN_FILE_MISSING` when the variable names a path that does not
+/// exist while the webhook's token is where it mounts it.
+pub fn token_at_webhook_path(path: &Path, detail: &str) -> Finding {
+    Finding::error(
+        Code::TokenFileMissing,
+        format!(
+            "the token file {} does not exist ({detail}), but the webhook's token is at \
+             {WEBHOOK_TOKEN_PATH}",
+            path.display()
+        ),
+        format!(
+            "AWS_WEB_IDENTITY_TOKEN_FILE was set by hand to another path: remove it from the \
+             container spec (env, envFrom ConfigMaps, the image's ENV) so the webhook sets \
+             it, or set it to {WEBHOOK_TOKEN_PATH}."
+        ),
+    )
+    .expected(format!("AWS_WEB_IDENTITY_TOKEN_FILE={WEBHOOK_TOKEN_PATH}"))
+    .found(format!("AWS_WEB_IDENTITY_TOKEN_FILE={}", path.display()))
+}
+
+/// The audience the pod identity webhook puts in IRSA's token unless the
+/// ServiceAccount's `eks.amazonaws.com/audience` annotation names another.
+pub const DEFAULT_AUDIENCE: &str = "sts.amazonaws.com";
+
+/// `TOKEN_AUDIENCE_MISMATCH`: the token's `aud` lacks `expected` (given
+/// with `--audience`), or, with `sts_message`, STS refused it. Without an
+/// expected audience the provider's client IDs decide, and the finding
+/// names the provider.
+pub fn audience_mismatch(
+    expected: Option<&str>,
+    claims: &Claims,
+    sts_message: Option<&str>,
+) -> Finding {
     let found = if claims.aud.is_empty() {
         "no aud claim".to_owned()
     } else {
         format!("aud [{}]", claims.aud.join(", "))
     };
-    let message = match sts_message {
-        Some(m) => format!("STS rejected the token's audience ({m}); the token has {found}"),
-        None => format!("the token's audience does not include {expected}: it has {found}"),
+    let provider = claims.iss.as_deref().map_or_else(
+        || "the IAM OIDC provider for the token's issuer".to_owned(),
+        |iss| format!("the IAM OIDC provider for {iss}"),
+    );
+    let message = match (sts_message, expected) {
+        (Some(m), _) => format!("STS rejected the token's audience ({m}); the token has {found}"),
+        (None, Some(expected)) => {
+            format!("the token's audience does not include {expected}: it has {found}")
+        }
+        (None, None) => {
+            format!("the token's audience is not one {provider} accepts: it has {found}")
+        }
     };
+    let (wanted, expected_text) = match expected {
+        Some(expected) => (expected.to_owned(), format!("aud containing {expected}")),
+        None => (
+            DEFAULT_AUDIENCE.to_owned(),
+            format!("aud containing a client ID registered on {provider} (by default {DEFAULT_AUDIENCE})"),
+        ),
+    };
+    let audience = claims.aud.first().map_or("<audience>", String::as_str);
     Finding::error(
         Code::TokenAudienceMismatch,
         message,
         format!(
-            "The IAM OIDC provider accepts only its registered client IDs (normally \
-             sts.amazonaws.com). Set the ServiceAccount annotation \
-             eks.amazonaws.com/audience={expected} (or remove it for the default) and recreate \
-             the pod, or register the token's audience on the provider: aws iam \
+            "{provider} accepts only its registered client IDs (normally {DEFAULT_AUDIENCE}). \
+             Either register the token's audience on the provider: aws iam \
              add-client-id-to-open-id-connect-provider --open-id-connect-provider-arn <provider \
-             ARN> --client-id <audience>. If your provider really uses another audience, pass \
-             --audience."
+             ARN> --client-id {audience}; or make the token carry a registered one: set the \
+             ServiceAccount annotation eks.amazonaws.com/audience={wanted} (or remove it for \
+             the default) and recreate the pod. If your provider really uses another audience, \
+             pass --audience."
         ),
     )
-    .expected(format!("aud containing {expected}"))
+    .expected(expected_text)
     .found(found)
 }
 
@@ -395,7 +481,7 @@ mod tests {
 
     #[test]
     fn an_audience_mismatch_names_both_audiences_and_the_annotation() {
-        let f = audience_mismatch("sts.amazonaws.com", &claims(&["vault"]), None);
+        let f = audience_mismatch(Some("sts.amazonaws.com"), &claims(&["vault"]), None);
         assert_eq!(
             (f.code, f.severity),
             (Code::TokenAudienceMismatch, Severity::Error)
@@ -411,10 +497,76 @@ mod tests {
             f.expected.as_deref(),
             Some("aud containing sts.amazonaws.com")
         );
-        let by_sts = audience_mismatch("sts.amazonaws.com", &claims(&[]), Some("no"));
+        let by_sts = audience_mismatch(Some("sts.amazonaws.com"), &claims(&[]), Some("no"));
         assert!(by_sts
             .message
             .starts_with("STS rejected the token's audience (no)"));
         assert_eq!(by_sts.found.as_deref(), Some("no aud claim"));
+    }
+
+    #[test]
+    fn a_missing_volume_says_the_variables_were_set_by_hand_and_gives_both_fixes() {
+        let path = Path::new(WEBHOOK_TOKEN_PATH);
+        let dir = path.parent().unwrap();
+        let f = token_volume_missing(
+            path,
+            dir,
+            &["AWS_ROLE_ARN", "AWS_REGION", "AWS_STS_REGIONAL_ENDPOINTS"],
+        );
+        assert_eq!(f.code, Code::TokenFileMissing);
+        assert!(
+            f.message.starts_with("no token volume is mounted"),
+            "{}",
+            f.message
+        );
+        assert!(!f.remedy.contains("recreate the pod"), "{}", f.remedy);
+        assert!(f.remedy.contains("recreating the pod changes nothing"));
+        assert!(f.remedy.contains("aws-iam-token"), "{}", f.remedy);
+        assert!(
+            f.remedy.contains("drop the hand-set variables"),
+            "{}",
+            f.remedy
+        );
+        assert_eq!(
+            f.found.as_deref(),
+            Some(
+                "no /var/run/secrets/eks.amazonaws.com/serviceaccount; this container sets \
+                 AWS_ROLE_ARN, AWS_REGION, AWS_STS_REGIONAL_ENDPOINTS"
+            )
+        );
+        let elsewhere = token_at_webhook_path(Path::new("/tokens/token"), "no such file");
+        assert!(elsewhere.remedy.contains(WEBHOOK_TOKEN_PATH));
+        assert_eq!(
+            elsewhere.found.as_deref(),
+            Some("AWS_WEB_IDENTITY_TOKEN_FILE=/tokens/token")
+        );
+    }
+
+    #[test]
+    fn an_audience_sts_refused_without_audience_names_the_provider_and_the_token_audience() {
+        let f = audience_mismatch(
+            None,
+            &claims(&["my-aud"]),
+            Some("InvalidIdentityToken: Incorrect token audience"),
+        );
+        assert_eq!(
+            f.message,
+            "STS rejected the token's audience (InvalidIdentityToken: Incorrect token \
+             audience); the token has aud [my-aud]"
+        );
+        assert_eq!(
+            f.expected.as_deref(),
+            Some(
+                "aud containing a client ID registered on the IAM OIDC provider for \
+                 https://oidc.eks.eu-west-1.amazonaws.com/id/ABC (by default sts.amazonaws.com)"
+            )
+        );
+        assert!(f.remedy.contains("--client-id my-aud"), "{}", f.remedy);
+        assert!(
+            f.remedy
+                .contains("eks.amazonaws.com/audience=sts.amazonaws.com"),
+            "{}",
+            f.remedy
+        );
     }
 }
