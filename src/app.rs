@@ -27,6 +27,7 @@ use crate::monitor::{Settings, Shared};
 use crate::report::Report;
 use crate::report::{exit, Verdict};
 use crate::sts::{AwsSource, Sts};
+use crate::telemetry::LogFormat;
 use aws_config::SdkConfig;
 
 /// How a command ended. Turned into the process's exit code in one place,
@@ -63,10 +64,18 @@ impl Exit {
 /// Parses `args` (program name first), sets up logging, runs the command
 /// and maps its outcome to the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         // --help and --version land here too, with exit code 0. A bad
         // value is quoted back, so it is redacted like any other output.
+        Err(e) if e.use_stderr() && requested_log_format(&args) == LogFormat::Json => {
+            // One JSON line, as every other line on stderr: a log pipeline
+            // that parses JSON keeps it whole.
+            crate::telemetry::init(LogFormat::Json);
+            error!(error = %e.render().to_string().trim_end(), "invalid command line");
+            return ExitCode::from(Exit::Usage.code());
+        }
         Err(e) => {
             let text = e.render().to_string();
             let text = crate::redact::redact(&text);
@@ -104,6 +113,29 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         },
     };
     ExitCode::from(exit.code())
+}
+
+/// The `--log-format` a command line asks for, read as clap reads it (the
+/// last flag, else `IRSA_DOCTOR_LOG_FORMAT`) but past any other error in
+/// it: clap's own lenient parse stops at the first bad value.
+fn requested_log_format(args: &[OsString]) -> LogFormat {
+    let mut asked = None;
+    let mut rest = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--log-format" {
+            asked = rest.next().map(|v| v.into_owned());
+        } else if let Some(value) = arg.strip_prefix("--log-format=") {
+            asked = Some(value.to_owned());
+        }
+    }
+    let asked = asked.or_else(|| std::env::var("IRSA_DOCTOR_LOG_FORMAT").ok());
+    match asked.as_deref() {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
 }
 
 /// A current-thread runtime: one thread is plenty, a check is a handful of
@@ -207,7 +239,16 @@ fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> Exit {
     report.log();
     let rendered = match args.output {
         Output::Text => report.to_text(),
-        Output::Json => match serde_json::to_string_pretty(report) {
+        // One line: the kubelet makes each line of stdout its own log
+        // record.
+        Output::Json => match serde_json::to_string(report) {
+            Ok(json) => json + "\n",
+            Err(e) => {
+                error!(%e, "could not serialize the report");
+                return Exit::Internal;
+            }
+        },
+        Output::JsonPretty => match serde_json::to_string_pretty(report) {
             Ok(json) => json + "\n",
             Err(e) => {
                 error!(%e, "could not serialize the report");

@@ -53,7 +53,8 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub verify: VerifyArgs,
 
-    /// Report format on stdout
+    /// Report format on stdout: json is one line, json-pretty the same
+    /// report indented
     #[arg(long, env = "IRSA_DOCTOR_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
 
@@ -158,7 +159,9 @@ pub const TERMINATION_LOG_OFF: &str = "off";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Text,
+    // One line, which a log pipeline keeps as one record.
     Json,
+    JsonPretty,
 }
 
 fn parse_role_arn(s: &str) -> Result<RoleArn, String> {

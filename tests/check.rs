@@ -999,3 +999,51 @@ async fn bad_flags_are_usage_errors() {
     }
     assert_eq!(sts.aws.our_assume_calls(), 0);
 }
+
+#[tokio::test]
+async fn json_output_is_one_line_and_json_pretty_is_the_same_report_indented() {
+    // The kubelet makes each line of stdout its own log record.
+    let sts = FakeAws::healthy().await;
+    let out = check_json(&sts, |d| d).await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert!(out.stdout.ends_with('\n'));
+    let pretty = check_text(&sts, |d| d.arg("--output").arg("json-pretty")).await;
+    assert!(pretty.stdout.lines().count() > 20, "{}", pretty.stdout);
+    let mut one = out.json();
+    let mut other = pretty.json();
+    for report in [&mut one, &mut other] {
+        // The fields that differ between two runs.
+        report["duration_ms"] = serde_json::Value::Null;
+        report["token"]["file"] = serde_json::Value::Null;
+        report["sts"]["clock_offset_seconds"] = serde_json::Value::Null;
+    }
+    assert_eq!(one, other);
+}
+
+#[tokio::test]
+async fn a_usage_error_with_json_logs_is_one_json_line_on_stderr() {
+    let sts = FakeAws::healthy().await;
+    for (flag, env) in [(true, false), (false, true)] {
+        let mut doctor = doctor!(&sts.url()).arg("--timeout").arg("soon");
+        if flag {
+            doctor = doctor.arg("--log-format=json");
+        }
+        if env {
+            doctor = doctor.env("IRSA_DOCTOR_LOG_FORMAT", "json");
+        }
+        let out = doctor.run().await;
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        let line: serde_json::Value = serde_json::from_str(&out.stderr).unwrap();
+        assert_eq!(line["level"], "ERROR");
+        assert_eq!(line["message"], "invalid command line");
+        assert!(
+            line["error"]
+                .as_str()
+                .unwrap()
+                .contains("invalid value 'soon'"),
+            "{line}"
+        );
+    }
+}

@@ -46,7 +46,7 @@ fn assert_no_secret_in(out: &Outcome, token: &str) {
 }
 
 async fn run_all_formats(doctor: impl Fn() -> Doctor, token: &str) {
-    for (output, log_format) in [("text", "text"), ("json", "json")] {
+    for (output, log_format) in [("text", "text"), ("json", "json"), ("json-pretty", "json")] {
         let out = doctor()
             .env("RUST_LOG", "trace")
             .arg("--output")
