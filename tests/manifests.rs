@@ -6,8 +6,8 @@
 //! annotation pointed at a path and port that `serve` really answers on;
 //! the NetworkPolicy admits that port only from the node and the
 //! monitoring namespace, and keeps the app's own ports open; IRSA's
-//! ServiceAccounts name a valid role, and EKS Pod Identity's pods name
-//! their association's role in `IRSA_DOCTOR_EXPECTED_ROLE_ARN`; and every
+//! ServiceAccounts name a valid role, and every irsa-doctor container names
+//! its ServiceAccount's role in `IRSA_DOCTOR_EXPECTED_ROLE_ARN`; and every
 //! manifest passes `kubernetes-validate --strict`.
 
 use std::fs;
@@ -619,19 +619,20 @@ fn service_accounts_name_valid_roles_by_annotation_or_association() {
     );
 }
 
-/// Every pod runs as a ServiceAccount of the manifests. A pod whose
-/// ServiceAccount has no role annotation relies on EKS Pod Identity, which
-/// injects no `AWS_ROLE_ARN`: its irsa-doctor containers must name the
-/// association's role in `IRSA_DOCTOR_EXPECTED_ROLE_ARN`, or the check
-/// compares the role it gets with nothing. No container may set the
-/// variables the webhook injects (it skips a container that sets one, and
-/// a hand-set IRSA pair makes every SDK use IRSA), and the pod carries no
-/// role annotation either.
+/// Every pod runs as a ServiceAccount of the manifests, and every
+/// irsa-doctor container names the role the pod must act as in
+/// `IRSA_DOCTOR_EXPECTED_ROLE_ARN`: the ServiceAccount's role annotation
+/// (IRSA) or its association's role (EKS Pod Identity). Without it the
+/// expected role is whatever `AWS_ROLE_ARN` says, so a pod pointed at the
+/// wrong role passes; and Pod Identity injects no `AWS_ROLE_ARN` at all.
+/// No container may set the variables the webhook injects (it skips a
+/// container that sets one, and a hand-set IRSA pair makes every SDK use
+/// IRSA), and a Pod Identity pod carries no role annotation either.
 #[test]
-fn pod_identity_pods_expect_the_association_s_role() {
+fn every_irsa_doctor_container_expects_its_service_account_s_role() {
     let docs = manifests();
     let associations = associations();
-    let mut pod_identity = 0;
+    let (mut irsa, mut pod_identity) = (0, 0);
     for (file, doc) in &docs {
         let Some(spec) = pod_spec(doc) else { continue };
         let namespace = doc["metadata"]["namespace"].as_str().unwrap();
@@ -648,16 +649,23 @@ fn pod_identity_pods_expect_the_association_s_role() {
             .unwrap_or_else(|| {
                 panic!("{where_}: the pod's ServiceAccount is not in the manifests")
             });
-        if !sa["metadata"]["annotations"][ROLE_ARN_ANNOTATION].is_badvalue() {
-            continue;
-        }
-        pod_identity += 1;
-        assert!(
-            pod_metadata(doc)["annotations"][ROLE_ARN_ANNOTATION].is_badvalue(),
-            "{where_}: a Pod Identity pod with the {ROLE_ARN_ANNOTATION} annotation"
-        );
-        let association = association_for(&associations, namespace, sa_name)
-            .unwrap_or_else(|| panic!("{where_}: no association command names it"));
+        let role = match sa["metadata"]["annotations"][ROLE_ARN_ANNOTATION].as_str() {
+            Some(annotated) => {
+                irsa += 1;
+                annotated.to_owned()
+            }
+            None => {
+                pod_identity += 1;
+                assert!(
+                    pod_metadata(doc)["annotations"][ROLE_ARN_ANNOTATION].is_badvalue(),
+                    "{where_}: a Pod Identity pod with the {ROLE_ARN_ANNOTATION} annotation"
+                );
+                association_for(&associations, namespace, sa_name)
+                    .unwrap_or_else(|| panic!("{where_}: no association command names it"))
+                    .role_arn
+                    .clone()
+            }
+        };
         let mut doctors = 0;
         for c in containers(spec) {
             let name = c["name"].as_str().unwrap_or("?");
@@ -682,20 +690,23 @@ fn pod_identity_pods_expect_the_association_s_role() {
             }
             doctors += 1;
             let expected = env_value(c, "IRSA_DOCTOR_EXPECTED_ROLE_ARN").unwrap_or_else(|| {
-                panic!("{where_}/{name}: no IRSA_DOCTOR_EXPECTED_ROLE_ARN value")
+                panic!(
+                    "{where_}/{name}: no IRSA_DOCTOR_EXPECTED_ROLE_ARN value: a pod pointed at \
+                     the wrong role would pass"
+                )
             });
             RoleArn::parse(expected)
                 .unwrap_or_else(|e| panic!("{where_}/{name}: IRSA_DOCTOR_EXPECTED_ROLE_ARN {e}"));
             assert_eq!(
-                expected, association.role_arn,
-                "{where_}/{name}: IRSA_DOCTOR_EXPECTED_ROLE_ARN is not the association's role"
+                expected, role,
+                "{where_}/{name}: IRSA_DOCTOR_EXPECTED_ROLE_ARN is not the ServiceAccount's role"
             );
         }
         assert!(doctors > 0, "{where_}: no irsa-doctor container");
     }
     assert!(
-        pod_identity > 0,
-        "no EKS Pod Identity pod among the manifests"
+        irsa >= 3 && pod_identity > 0,
+        "{irsa} IRSA and {pod_identity} EKS Pod Identity pods among the manifests"
     );
 }
 
