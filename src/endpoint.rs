@@ -21,6 +21,40 @@ pub const ENDPOINT_VARS: [&str; 3] = [
 /// The variables that name a region, in the SDK's order.
 pub const REGION_VARS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
 
+/// The regions whose STS requests go to the global endpoint
+/// `sts.amazonaws.com` under `AWS_STS_REGIONAL_ENDPOINTS=legacy` (STS's
+/// endpoint rules, `UseGlobalEndpoint`); every other region stays regional.
+const LEGACY_GLOBAL_REGIONS: [&str; 15] = [
+    "ap-northeast-1",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// STS's global endpoint.
+pub const GLOBAL_STS_ENDPOINT: &str = "https://sts.amazonaws.com";
+
+/// Whether an SDK that reads `AWS_STS_REGIONAL_ENDPOINTS` (`setting`)
+/// sends STS requests for `region` to [`GLOBAL_STS_ENDPOINT`]: `legacy`, a
+/// region on the legacy list, and no custom STS endpoint (which every
+/// current SDK puts first).
+pub fn uses_global_sts(setting: Option<&str>, region: &str, custom_sts_endpoint: bool) -> bool {
+    setting.is_some_and(|v| v.trim().eq_ignore_ascii_case("legacy"))
+        && !custom_sts_endpoint
+        && LEGACY_GLOBAL_REGIONS.contains(&region)
+}
+
 /// Why an endpoint value cannot be used; completes "... is not a valid
 /// endpoint URL: ".
 fn endpoint_problem(value: &str) -> Option<String> {
@@ -274,6 +308,16 @@ fn endpoint_invalid(name: &str, value: &str, problem: &str) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_legacy_in_a_legacy_region_without_a_custom_endpoint_is_global() {
+        assert!(uses_global_sts(Some("legacy"), "us-west-2", false));
+        assert!(uses_global_sts(Some(" LEGACY "), "eu-west-1", false));
+        assert!(!uses_global_sts(Some("regional"), "us-west-2", false));
+        assert!(!uses_global_sts(None, "us-west-2", false));
+        assert!(!uses_global_sts(Some("legacy"), "ap-east-1", false));
+        assert!(!uses_global_sts(Some("legacy"), "us-west-2", true));
+    }
 
     fn judged(pairs: &[(&str, &str)]) -> Judged {
         judge(|name| {

@@ -156,6 +156,7 @@ codes! {
     EksAuthUnreachable => "EKS_AUTH_UNREACHABLE", Inconclusive, Agent;
     PodIdentityAgentError => "POD_IDENTITY_AGENT_ERROR", Definitive, Agent;
     ProxyInterceptsCredentials => "PROXY_INTERCEPTS_CREDENTIALS", Warning, AppView;
+    StsGlobalEndpoint => "STS_GLOBAL_ENDPOINT", Warning, AppView;
 }
 
 impl Code {
@@ -295,6 +296,10 @@ pub struct TokenReport {
 pub struct StsReport {
     /// The URL of the last request sent, as the SDK resolved it.
     pub endpoint: Option<String>,
+    /// IRSA: where the app's SDK sends its own AssumeRoleWithWebIdentity,
+    /// when that differs from `endpoint` (`AWS_STS_REGIONAL_ENDPOINTS=legacy`
+    /// sends SDKs that read it to the global endpoint).
+    pub app_endpoint: Option<String>,
     pub region: Option<String>,
     pub request_id: Option<String>,
     pub session_name: Option<String>,
@@ -659,7 +664,9 @@ impl Report {
             sts.request_id
                 .as_deref()
                 .map_or(String::new(), |r| format!(", request id {r}")),
-        )
+        ) + &sts.app_endpoint.as_deref().map_or(String::new(), |e| {
+            format!("; the app's SDK may use {e} (AWS_STS_REGIONAL_ENDPOINTS=legacy)")
+        })
     }
 
     fn chain_detail(&self) -> String {

@@ -54,21 +54,34 @@ const FAST: [&str; 4] = ["--timeout", "3s", "--interval", "1s"];
 /// as it does for the binary (CI sets none). The server stops when the returned
 /// [`Serving`] is shut down or dropped; it must then return `Stopped`.
 async fn in_process(sts_url: &str, volume: &TokenVolume, flags: &[&str]) -> Serving {
+    in_process_with(sts_url, volume, flags, &[("AWS_ENDPOINT_URL_STS", sts_url)]).await
+}
+
+/// [`in_process`] for a pod whose environment is IRSA's pair, a region
+/// (us-east-1) and `vars`; its STS requests go to `sts_url` whatever
+/// `vars` say, so a test can leave out the custom endpoint variable that
+/// the real endpoint rules cannot be tested without.
+async fn in_process_with(
+    sts_url: &str,
+    volume: &TokenVolume,
+    flags: &[&str],
+    vars: &[(&str, &str)],
+) -> Serving {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let token = volume.path().display().to_string();
-    let vars = [
+    let mut all = vec![
         ("AWS_ROLE_ARN", ROLE_ARN),
         ("AWS_WEB_IDENTITY_TOKEN_FILE", token.as_str()),
         ("AWS_REGION", "us-east-1"),
-        ("AWS_ENDPOINT_URL_STS", sts_url),
     ];
+    all.extend_from_slice(vars);
     let sdk = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(sts_url)
         .build();
-    let settings = ServeSettings::new(flags, &vars, sdk).unwrap();
+    let settings = ServeSettings::new(flags, &all, sdk).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let shutdown = async {
@@ -646,4 +659,40 @@ async fn sts_requests_given_up_on_are_counted_as_transport_errors() {
         "irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"transport_error\"}",
     );
     assert!(abandoned >= 1, "{metrics}");
+}
+
+#[tokio::test]
+async fn legacy_sts_regional_endpoints_warns_that_the_app_may_use_the_global_endpoint() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let legacy = in_process_with(
+        &sts.url(),
+        &volume,
+        &[],
+        &[("AWS_STS_REGIONAL_ENDPOINTS", "legacy")],
+    )
+    .await;
+    let status = legacy.first_verdict().await;
+    assert_eq!(status["verdict"], "pass", "a warning: {status:#}");
+    let codes: Vec<&str> = status["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["STS_GLOBAL_ENDPOINT"], "{status:#}");
+    assert_eq!(status["sts"]["app_endpoint"], "https://sts.amazonaws.com");
+    legacy.shut_down().await;
+
+    let regional = in_process_with(
+        &sts.url(),
+        &volume,
+        &[],
+        &[("AWS_STS_REGIONAL_ENDPOINTS", "regional")],
+    )
+    .await;
+    let status = regional.first_verdict().await;
+    assert_eq!(status["findings"], serde_json::json!([]), "{status:#}");
+    assert!(status["sts"]["app_endpoint"].is_null());
+    regional.shut_down().await;
 }

@@ -8,8 +8,11 @@ use super::mechanism::WebIdentity;
 use super::retry::{assume_with_retries, AssumeOutcome};
 use super::{resolve_chain, Acting, ChainToken, CheckConfig, Run, Sending, TokenRead};
 use crate::arn::{is_valid_session_name, RoleArn};
+use crate::endpoint::{uses_global_sts, GLOBAL_STS_ENDPOINT};
 use crate::env::AwsEnv;
-use crate::findings::{env as env_findings, role as role_findings, sts as sts_findings, token};
+use crate::findings::{
+    chain as chain_findings, env as env_findings, role as role_findings, sts as sts_findings, token,
+};
 use crate::report::{Finding, Report, TokenReport};
 use crate::token::{decode_claims, read_token_file, TokenFileProblem};
 
@@ -44,6 +47,19 @@ pub(super) async fn verify(
     let (assumed, chain) = tokio::join!(assume, resolve_chain(run, sending, chain_token, None));
 
     let assumed_arn = assumed.and_then(|outcome| assume_step(run, role.as_ref(), outcome, report));
+    let region = run.sts.region();
+    let settings = &run.env.settings;
+    if uses_global_sts(
+        run.env.sts_regional_endpoints.as_deref(),
+        &region,
+        settings.custom_sts_endpoint,
+    ) {
+        let ours = report.sts.endpoint.as_deref();
+        report
+            .findings
+            .push(chain_findings::global_endpoint(&region, ours));
+        report.sts.app_endpoint = Some(GLOBAL_STS_ENDPOINT.to_owned());
+    }
     Acting {
         role,
         assumed_arn,

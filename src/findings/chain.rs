@@ -8,6 +8,37 @@ use crate::sts::{ChainOutcome, ChainSource};
 /// The default chain's outcome, or why it was not resolved.
 pub type ChainResult = Result<ChainOutcome, String>;
 
+/// `STS_GLOBAL_ENDPOINT`: `AWS_STS_REGIONAL_ENDPOINTS=legacy` sends SDKs
+/// that read it to STS's global endpoint for `region`, while irsa-doctor
+/// asked `ours`.
+pub fn global_endpoint(region: &str, ours: Option<&str>) -> Finding {
+    let global = crate::endpoint::GLOBAL_STS_ENDPOINT;
+    let regional = ours.map_or_else(
+        || format!("https://sts.{region}.amazonaws.com"),
+        str::to_owned,
+    );
+    Finding::warning(
+        Code::StsGlobalEndpoint,
+        format!(
+            "AWS_STS_REGIONAL_ENDPOINTS=legacy: an SDK that reads it (botocore, so boto3 and \
+             the AWS CLI, among others) sends the app's AssumeRoleWithWebIdentity to {global}, \
+             not to {regional}"
+        ),
+        format!(
+            "The global endpoint is served from us-east-1: it adds latency, fails when \
+             us-east-1's STS does, and is not reachable through a VPC's regional STS \
+             interface endpoint. Set AWS_STS_REGIONAL_ENDPOINTS=regional (the \
+             ServiceAccount annotation eks.amazonaws.com/sts-regional-endpoints: \"true\" \
+             makes the webhook set it), or remove the legacy value. irsa-doctor itself and \
+             the SDKs for Rust, Go v2, Java v2 and JavaScript v3 always use {regional}."
+        ),
+    )
+    .expected(format!("AWS_STS_REGIONAL_ENDPOINTS=regional: {regional}"))
+    .found(format!(
+        "AWS_STS_REGIONAL_ENDPOINTS=legacy: {global} in {region}"
+    ))
+}
+
 /// "this pod would act as ..." for the default chain's outcome.
 pub fn would_act_as(chain: &ChainResult) -> String {
     match chain {

@@ -111,6 +111,7 @@ mod tests {
                 .unwrap(),
             crate::proxy::finding(no_proxy, "https://10.1.2.3").unwrap(),
             crate::endpoint::profile_region_invalid("eu west 1"),
+            super::chain::global_endpoint("us-west-2", None),
         ];
         let asked = super::pod_identity::Asked {
             uri: super::pod_identity::AGENT_URI,
