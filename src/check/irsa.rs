@@ -129,6 +129,7 @@ fn assume_step(
 ) -> Option<String> {
     report.sts.attempts = outcome.attempts;
     report.sts.endpoint = outcome.endpoint.clone();
+    report.sts.proxy = super::sts_proxy(run.env, outcome.endpoint.as_deref());
     report.sts.clock_offset_seconds = outcome.clock_offset;
     report
         .findings
@@ -152,6 +153,7 @@ fn assume_step(
                     claims: report.token.as_ref().map(|t| &t.claims),
                     audience: &run.cfg.audience,
                     endpoint: report.sts.endpoint.as_deref(),
+                    proxy: report.sts.proxy.as_deref(),
                     region: report.sts.region.as_deref(),
                     attempts: outcome.attempts,
                     elapsed: run.started.elapsed(),

@@ -38,7 +38,7 @@ mod tests {
             source: crate::sts::ChainSource::Imds,
             identity: Ok("arn".into()),
         });
-        let sts = |kind| {
+        let sts_via = |kind, proxy| {
             super::sts::sts_failure(
                 &Failure {
                     kind,
@@ -53,12 +53,14 @@ mod tests {
                     claims: None,
                     audience: "sts.amazonaws.com",
                     endpoint: None,
+                    proxy,
                     region: None,
                     attempts: 1,
                     elapsed: Duration::ZERO,
                 },
             )
         };
+        let sts = |kind| sts_via(kind, None);
         let no_proxy = |name: &str| match name {
             "HTTPS_PROXY" => Some("http://proxy.invalid:3128".to_owned()),
             "NO_PROXY" => Some("10.0.0.0/8".to_owned()),
@@ -102,6 +104,8 @@ mod tests {
             sts(FailureKind::AccessDenied),
             sts(FailureKind::RegionDisabled),
             sts(FailureKind::Unreachable),
+            sts_via(FailureKind::Unreachable, Some("http://127.0.0.1:3128")),
+            crate::ca_bundle::invalid("/ca.pem", &crate::ca_bundle::Invalid::Empty),
             sts(FailureKind::Throttled),
             sts(FailureKind::IdpUnreachable),
             sts(FailureKind::Unexpected { retry: true }),
