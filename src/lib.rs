@@ -16,6 +16,8 @@
 //! - `findings`: what each finding says, as pure functions per step.
 //! - `sts`: the only module that talks to AWS.
 //! - `endpoint`, `profile`, `proxy`: settings judged before sending.
+//! - `ca_bundle`: `AWS_CA_BUNDLE`, read within bounds and proven loadable,
+//!   added to the system's roots.
 //! - `env`: the AWS variables that decide the pod's identity.
 //! - `token`: reading the projected token safely, decoding its claims.
 //! - `arn`: role and assumed-role ARNs, how they compare, session names.
@@ -33,6 +35,7 @@
 mod agent;
 mod app;
 mod arn;
+mod ca_bundle;
 mod check;
 mod config;
 mod endpoint;

@@ -14,6 +14,10 @@
 //! - `SSL_CERT_FILE` and the files in `SSL_CERT_DIR`, which the HTTPS
 //!   client reads when it is built. One that is not usable means nothing
 //!   is sent, so the client is never built.
+//! - `AWS_CA_BUNDLE`, which the AWS SDK for Rust ignores and irsa-doctor
+//!   reads as the other SDKs do (see `ca_bundle.rs`). One that is not
+//!   usable is `CA_BUNDLE_INVALID`, and nothing is sent: the other SDKs
+//!   fail with it, so a pass on the system's roots alone would be false.
 //! - `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` and every profile's
 //!   `web_identity_token_file`, which the default chain would read. One
 //!   that is not usable means the chain is not resolved. Their contents are
@@ -30,6 +34,7 @@ use aws_runtime::env_config::file::{
 };
 use tracing::debug;
 
+use crate::ca_bundle::CaBundle;
 use crate::files::{check_bounded, read_bounded, ReadProblem};
 use crate::report::{Code, Finding};
 
@@ -64,7 +69,10 @@ pub struct Loaded {
     /// The shared config files' contents, for aws-config.
     pub files: ProfileFiles,
     pub findings: Vec<Finding>,
-    /// The HTTPS client would read an unusable CA file: send nothing.
+    /// `AWS_CA_BUNDLE`'s certificates, proven loadable, when it is set.
+    pub ca_bundle: Option<CaBundle>,
+    /// The HTTPS client would read an unusable CA file, or
+    /// `AWS_CA_BUNDLE` is unusable: send nothing.
     pub stop_sending: bool,
     /// The default chain would read an unusable token file: do not
     /// resolve it.
@@ -77,11 +85,27 @@ pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
     let set = |name: &str| lookup(name).filter(|v| !v.is_empty());
     let mut findings = vec![];
     let (files, config_text) = shared_files(&lookup, &mut findings);
-    let stop_sending = judge_ca_files(&set, &mut findings);
+    let mut stop_sending = judge_ca_files(&set, &mut findings);
+    let ca_bundle = set(crate::ca_bundle::VAR).and_then(|path| {
+        CaBundle::read(Path::new(&path))
+            .inspect(|bundle| {
+                tracing::info!(
+                    ca_bundle = %path,
+                    certificates = bundle.certificates(),
+                    "AWS_CA_BUNDLE's certificates are trusted besides the system's roots"
+                );
+            })
+            .map_err(|problem| {
+                findings.push(crate::ca_bundle::invalid(&path, &problem));
+                stop_sending = true;
+            })
+            .ok()
+    });
     let skip_chain = judge_token_files(&set, &config_text, &mut findings);
     Loaded {
         files,
         findings,
+        ca_bundle,
         stop_sending,
         skip_chain,
     }

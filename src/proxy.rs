@@ -87,7 +87,7 @@ impl ProxyEnv {
 
 /// The AWS SDK for Rust's reading: hyper-util's own matcher, built from the
 /// values it would read.
-fn rust_proxies(env: &ProxyEnv, uri: &Uri) -> bool {
+fn rust_matcher(env: &ProxyEnv) -> Matcher {
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     Matcher::builder()
         .all(value(&env.all))
@@ -95,8 +95,22 @@ fn rust_proxies(env: &ProxyEnv, uri: &Uri) -> bool {
         .https(value(&env.https))
         .no(value(&env.no))
         .build()
-        .intercept(uri)
-        .is_some()
+}
+
+fn rust_proxies(env: &ProxyEnv, uri: &Uri) -> bool {
+    rust_matcher(env).intercept(uri).is_some()
+}
+
+/// The proxy the AWS SDK for Rust, and so irsa-doctor, sends a request for
+/// `url` through, as `scheme://host:port`: never the user and password a
+/// proxy variable may carry. `None` when the request goes directly.
+pub fn rust_proxy(lookup: impl Fn(&str) -> Option<String>, url: &str) -> Option<String> {
+    let uri: Uri = url.parse().ok()?;
+    let intercept = rust_matcher(&ProxyEnv::rust(&lookup)).intercept(&uri)?;
+    let proxy = intercept.uri();
+    // hyper-util keeps the credentials apart already; cut them anyway.
+    let authority = proxy.authority()?.as_str().rsplit('@').next()?;
+    Some(format!("{}://{authority}", proxy.scheme_str()?))
 }
 
 /// botocore's reading: urllib's `proxy_bypass_environment` on the URL's
@@ -365,6 +379,27 @@ mod tests {
         assert!(!go_proxies(&env, "https", "10.0.0.1", 4566));
         assert!(go_proxies(&env, "https", "10.0.0.1", 443), "another port");
         assert!(!go_proxies(&env, "https", "fd00::1", 443));
+    }
+
+    #[test]
+    fn the_proxy_is_named_without_its_credentials() {
+        let lookup = |name: &str| match name {
+            "HTTPS_PROXY" => Some("http://user:s3cr3t-pass@proxy.invalid:3128".to_owned()),
+            "HTTP_PROXY" => Some("plain.invalid:8080".to_owned()),
+            "NO_PROXY" => Some("sts.internal.invalid".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            rust_proxy(lookup, "https://sts.us-west-2.amazonaws.com").as_deref(),
+            Some("http://proxy.invalid:3128")
+        );
+        assert_eq!(
+            rust_proxy(lookup, "http://sts.example.invalid:4566").as_deref(),
+            Some("http://plain.invalid:8080"),
+            "no scheme means http"
+        );
+        assert_eq!(rust_proxy(lookup, "https://sts.internal.invalid"), None);
+        assert_eq!(rust_proxy(|_| None, "https://sts.amazonaws.com"), None);
     }
 
     #[test]

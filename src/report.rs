@@ -156,6 +156,8 @@ codes! {
     EksAuthUnreachable => "EKS_AUTH_UNREACHABLE", Inconclusive, Agent;
     PodIdentityAgentError => "POD_IDENTITY_AGENT_ERROR", Definitive, Agent;
     ProxyInterceptsCredentials => "PROXY_INTERCEPTS_CREDENTIALS", Warning, AppView;
+    CaBundleInvalid => "CA_BUNDLE_INVALID", Definitive, Environment;
+    ProxyUnreachable => "PROXY_UNREACHABLE", Inconclusive, Sts;
     StsGlobalEndpoint => "STS_GLOBAL_ENDPOINT", Warning, AppView;
 }
 
@@ -309,6 +311,12 @@ pub struct StsReport {
     pub error_code: Option<String>,
     /// STS's clock minus this container's, in seconds, when STS answered.
     pub clock_offset_seconds: Option<i64>,
+    /// The proxy the STS requests went through, as the AWS SDK for Rust
+    /// reads the proxy variables: scheme, host and port, never credentials.
+    pub proxy: Option<String>,
+    /// The `AWS_CA_BUNDLE` file whose certificates were trusted besides the
+    /// system's.
+    pub ca_bundle: Option<String>,
     /// What STS reported from the token, on success.
     pub subject: Option<String>,
     pub audience: Option<String>,
@@ -652,18 +660,21 @@ impl Report {
         } else {
             "AssumeRoleWithWebIdentity"
         };
+        let via = |label: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map_or(String::new(), |v| format!(", {label} {v}"))
+        };
         format!(
-            "{action} at {} (region {}, {} attempt{}{}{})",
+            "{action} at {} (region {}, {} attempt{}{}{}{}{})",
             sts.endpoint.as_deref().unwrap_or("(no request sent)"),
             sts.region.as_deref().unwrap_or("unknown"),
             sts.attempts,
             if sts.attempts == 1 { "" } else { "s" },
-            sts.error_code
-                .as_deref()
-                .map_or(String::new(), |c| format!(", answered {c}")),
-            sts.request_id
-                .as_deref()
-                .map_or(String::new(), |r| format!(", request id {r}")),
+            via("through proxy", &sts.proxy),
+            via("trusting AWS_CA_BUNDLE", &sts.ca_bundle),
+            via("answered", &sts.error_code),
+            via("request id", &sts.request_id),
         ) + &sts.app_endpoint.as_deref().map_or(String::new(), |e| {
             format!("; the app's SDK may use {e} (AWS_STS_REGIONAL_ENDPOINTS=legacy)")
         })

@@ -277,6 +277,8 @@ pub struct Sts {
     stop_sending: bool,
     /// The default chain would read an unusable file: do not resolve it.
     skip_chain: bool,
+    /// The `AWS_CA_BUNDLE` file trusted besides the system's roots.
+    ca_bundle: Option<String>,
     /// Answers handed to the SDK's own requests instead of asking again.
     replay: Arc<Replay>,
 }
@@ -300,7 +302,9 @@ impl Sts {
             AwsSource::Given(sdk) => {
                 let replay = Arc::new(Replay::default());
                 let mut sdk = SdkConfig::clone(sdk).into_builder();
-                if let Some(client) = counting_client(counters, replay.clone()) {
+                // A configuration handed in carries no AWS_CA_BUNDLE: that
+                // is the environment's, read by `from_env`.
+                if let Some(client) = counting_client(counters, replay.clone(), None) {
                     sdk.set_http_client(Some(client));
                 }
                 Sts {
@@ -324,11 +328,17 @@ impl Sts {
     /// The files the SDK would read are judged within bounds first, by
     /// `profile.rs`; the shared config files are handed to aws-config as
     /// contents, so that it never reads them itself. When the HTTPS client
-    /// would read an unusable CA file, nothing is loaded that could build
-    /// it: the region comes from the environment alone.
+    /// would read an unusable CA file, or `AWS_CA_BUNDLE` is unusable,
+    /// nothing is loaded that could build it: the region comes from the
+    /// environment alone. A usable `AWS_CA_BUNDLE` is added to the system's
+    /// roots for every call, the default chain's included.
     pub async fn from_env(deadline: Instant, counters: Arc<StsCounters>) -> Self {
         let loaded = crate::profile::load(|name| std::env::var(name).ok());
         let with_files = |mut sts: Sts| {
+            sts.ca_bundle = loaded
+                .ca_bundle
+                .as_ref()
+                .map(|b| b.path().display().to_string());
             sts.file_findings = loaded.findings.clone();
             sts.stop_sending = loaded.stop_sending;
             sts.skip_chain = loaded.skip_chain;
@@ -349,7 +359,8 @@ impl Sts {
         let loader = || {
             let loader =
                 aws_config::defaults(BehaviorVersion::latest()).profile_files(files.clone());
-            match counting_client(counters.clone(), replay.clone()) {
+            let tls = loaded.ca_bundle.as_ref().map(|b| b.tls_context());
+            match counting_client(counters.clone(), replay.clone(), tls) {
                 Some(client) => loader.http_client(client),
                 None => loader,
             }
@@ -386,6 +397,7 @@ impl Sts {
             file_findings: vec![],
             stop_sending: false,
             skip_chain: false,
+            ca_bundle: None,
             replay: Arc::default(),
         }
     }
@@ -405,6 +417,12 @@ impl Sts {
     /// Whether a file the HTTPS client would read forbids sending anything.
     pub fn stop_sending(&self) -> bool {
         self.stop_sending
+    }
+
+    /// The `AWS_CA_BUNDLE` file whose certificates every call trusts
+    /// besides the system's roots, when one is set and usable.
+    pub fn ca_bundle(&self) -> Option<&str> {
+        self.ca_bundle.as_deref()
     }
 
     /// Whether a file the default chain would read forbids resolving it.
@@ -678,6 +696,10 @@ where
                 // bad URL, say): nothing was sent, and trying again cannot
                 // help.
                 FailureKind::Unexpected { retry: false }
+            } else if message.contains(PROXY_AUTH_REQUIRED) {
+                // The proxy answered CONNECT with 407: asking again without
+                // credentials cannot help.
+                FailureKind::Unexpected { retry: false }
             } else if message.to_ascii_lowercase().contains("certificate") {
                 FailureKind::TlsUntrusted
             } else {
@@ -695,6 +717,9 @@ where
         ..failure
     }
 }
+
+/// What hyper-util's tunnel says when the proxy answers CONNECT with 407.
+const PROXY_AUTH_REQUIRED: &str = "tunnel error: proxy authorization required";
 
 /// What the SDK says when it cannot put the endpoint on a request; the
 /// request was never sent.

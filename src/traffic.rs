@@ -11,6 +11,9 @@
 //! through it. A peer that streams without end therefore costs at most
 //! [`MAX_RESPONSE_BYTES`], whoever asked.
 //!
+//! With `AWS_CA_BUNDLE` set, the client is the same one built here, its
+//! trust the system's roots and the bundle's certificates.
+//!
 //! It also replays: the default chain's request to the EKS Pod Identity
 //! agent gets the answer irsa-doctor's own request just got ([`Replay`]),
 //! so a healthy Pod Identity check asks the agent once. The SDK still
@@ -23,6 +26,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use aws_config::BehaviorVersion;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, TlsContext};
+use aws_smithy_http_client::ConnectorBuilder;
 use aws_smithy_runtime::client::defaults::default_http_client_plugin_v2;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
@@ -183,16 +189,20 @@ impl Replay {
 }
 
 /// The SDK's default HTTPS client, counting the STS requests it sends into
-/// `counters` and answering from `replay` where it can. `None` when this
-/// build of the SDK has no default client.
+/// `counters` and answering from `replay` where it can; with `tls`, the
+/// same client trusting what `tls` says. `None` when this build of the SDK
+/// has no default client.
 pub fn counting_client(
     counters: Arc<StsCounters>,
     replay: Arc<Replay>,
+    tls: Option<TlsContext>,
 ) -> Option<SharedHttpClient> {
-    let plugin = default_http_client_plugin_v2(BehaviorVersion::latest())?;
-    let inner = plugin
-        .runtime_components(&RuntimeComponentsBuilder::new("irsa-doctor"))
-        .http_client()?;
+    let inner = match tls {
+        Some(context) => https_client(context),
+        None => default_http_client_plugin_v2(BehaviorVersion::latest())?
+            .runtime_components(&RuntimeComponentsBuilder::new("irsa-doctor"))
+            .http_client()?,
+    };
     Some(
         Counting {
             inner,
@@ -201,6 +211,27 @@ pub fn counting_client(
         }
         .into_shared(),
     )
+}
+
+/// The client `default_http_client_plugin_v2` builds for the latest
+/// behaviour version (aws-smithy-runtime's `default_https_client`), with
+/// `context`'s trust: rustls on aws-lc, the connector settings and sleep
+/// the SDK hands it, and the proxy from the environment (`HTTP_PROXY`,
+/// `HTTPS_PROXY`, `NO_PROXY`), as the SDK reads it since behaviour version
+/// 2025-08-07.
+fn https_client(context: TlsContext) -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.set_tls_context(context.clone());
+        connector.build()
+    })
 }
 
 /// The STS action of a request: STS's query protocol posts it as
@@ -410,6 +441,8 @@ mod tests {
     #[test]
     fn the_sdk_default_client_is_there_to_wrap() {
         let counters = Arc::new(StsCounters::default());
-        assert!(counting_client(counters, Arc::default()).is_some());
+        assert!(counting_client(counters.clone(), Arc::default(), None).is_some());
+        let trusting = counting_client(counters, Arc::default(), Some(TlsContext::default()));
+        assert!(trusting.is_some());
     }
 }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 
 use testkit::fake_aws::{self, FakeAws, Fault, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::jwt::{Jwt, TokenVolume};
-use testkit::{doctor, imds, Outcome};
+use testkit::{doctor, imds, mkfifo, Outcome};
 
 fn healthy_token() -> (String, TokenVolume) {
     let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
@@ -34,14 +34,6 @@ fn unshaped_token() -> (String, TokenVolume) {
     assert!(!token.split('.').any(|s| s.starts_with("eyJ")), "{token}");
     let vol = TokenVolume::new(&token);
     (token, vol)
-}
-
-fn mkfifo(path: &Path) {
-    let made = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success());
 }
 
 /// A FIFO with no writer, in a directory of its own.

@@ -332,7 +332,13 @@ fn each_module_imports_only_what_its_invariant_allows() {
         ),
         ("agent", &["redact", "sts", "token"][..]),
         ("endpoint", &["report"][..]),
-        ("profile", &["files", "redact", "report", "token"][..]),
+        (
+            "profile",
+            &["ca_bundle", "files", "redact", "report", "token"][..],
+        ),
+        // AWS_CA_BUNDLE, read within bounds (files) and worded beside its
+        // rule (report), as profile's files are.
+        ("ca_bundle", &["files", "report"][..]),
         ("proxy", &["report"][..]),
         ("env", &["endpoint", "redact"][..]),
         ("token", &["files", "redact"][..]),

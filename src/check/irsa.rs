@@ -55,9 +55,11 @@ pub(super) async fn verify(
         settings.custom_sts_endpoint,
     ) {
         let ours = report.sts.endpoint.as_deref();
-        report
-            .findings
-            .push(chain_findings::global_endpoint(&region, ours));
+        report.findings.push(chain_findings::global_endpoint(
+            GLOBAL_STS_ENDPOINT,
+            &region,
+            ours,
+        ));
         report.sts.app_endpoint = Some(GLOBAL_STS_ENDPOINT.to_owned());
     }
     Acting {
@@ -185,6 +187,7 @@ fn assume_step(
 ) -> Option<String> {
     report.sts.attempts = outcome.attempts;
     report.sts.endpoint = outcome.endpoint.clone();
+    report.sts.proxy = super::sts_proxy(run.env, outcome.endpoint.as_deref());
     report.sts.clock_offset_seconds = outcome.clock_offset;
     report
         .findings
@@ -208,6 +211,7 @@ fn assume_step(
                     claims: report.token.as_ref().map(|t| &t.claims),
                     audience: run.cfg.audience.as_deref(),
                     endpoint: report.sts.endpoint.as_deref(),
+                    proxy: report.sts.proxy.as_deref(),
                     region: report.sts.region.as_deref(),
                     attempts: outcome.attempts,
                     elapsed: run.started.elapsed(),

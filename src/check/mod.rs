@@ -102,6 +102,7 @@ pub async fn check(
         deadline: deadline(started, cfg.timeout),
     };
     let mut report = empty_report(cfg, env, Some(sts.region()));
+    report.sts.ca_bundle = sts.ca_bundle().map(str::to_owned);
     let (findings, sending) = environment(&run);
     report.findings.extend(findings);
 
@@ -246,6 +247,12 @@ fn app_view(
         report.expected_role_arn.as_deref(),
     ));
     findings
+}
+
+/// The proxy the requests to the STS `endpoint` went through, as the AWS
+/// SDK for Rust reads the proxy variables; never its credentials.
+fn sts_proxy(env: &AwsEnv, endpoint: Option<&str>) -> Option<String> {
+    crate::proxy::rust_proxy(|name| env.proxy_var(name), endpoint?)
 }
 
 /// What reading the token gave.

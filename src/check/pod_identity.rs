@@ -251,6 +251,7 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
     match result {
         Ok(identity) => {
             report.sts.endpoint = identity.endpoint.clone();
+            report.sts.proxy = super::sts_proxy(run.env, identity.endpoint.as_deref());
             report.sts.request_id = identity.request_id.clone();
             report.assumed_role_arn = Some(identity.arn.clone());
             let account = identity
@@ -296,6 +297,7 @@ fn identity_failure(run: &Run<'_>, failure: &Failure, report: &Report) -> Findin
             claims: report.token.as_ref().map(|t| &t.claims),
             audience: Some(AUDIENCE),
             endpoint: report.sts.endpoint.as_deref(),
+            proxy: report.sts.proxy.as_deref(),
             region: report.sts.region.as_deref(),
             attempts,
             elapsed: run.started.elapsed(),

@@ -9,10 +9,9 @@ use crate::sts::{ChainOutcome, ChainSource};
 pub type ChainResult = Result<ChainOutcome, String>;
 
 /// `STS_GLOBAL_ENDPOINT`: `AWS_STS_REGIONAL_ENDPOINTS=legacy` sends SDKs
-/// that read it to STS's global endpoint for `region`, while irsa-doctor
+/// that read it to STS's `global` endpoint for `region`, while irsa-doctor
 /// asked `ours`.
-pub fn global_endpoint(region: &str, ours: Option<&str>) -> Finding {
-    let global = crate::endpoint::GLOBAL_STS_ENDPOINT;
+pub fn global_endpoint(global: &str, region: &str, ours: Option<&str>) -> Finding {
     let regional = ours.map_or_else(
         || format!("https://sts.{region}.amazonaws.com"),
         str::to_owned,

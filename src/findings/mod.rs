@@ -38,7 +38,7 @@ mod tests {
             source: crate::sts::ChainSource::Imds,
             identity: Ok("arn".into()),
         });
-        let sts = |kind| {
+        let sts_via = |kind, proxy| {
             super::sts::sts_failure(
                 &Failure {
                     kind,
@@ -53,12 +53,14 @@ mod tests {
                     claims: None,
                     audience: Some("sts.amazonaws.com"),
                     endpoint: None,
+                    proxy,
                     region: None,
                     attempts: 1,
                     elapsed: Duration::ZERO,
                 },
             )
         };
+        let sts = |kind| sts_via(kind, None);
         let no_proxy = |name: &str| match name {
             "HTTPS_PROXY" => Some("http://proxy.invalid:3128".to_owned()),
             "NO_PROXY" => Some("10.0.0.0/8".to_owned()),
@@ -102,6 +104,8 @@ mod tests {
             sts(FailureKind::AccessDenied),
             sts(FailureKind::RegionDisabled),
             sts(FailureKind::Unreachable),
+            sts_via(FailureKind::Unreachable, Some("http://127.0.0.1:3128")),
+            crate::ca_bundle::invalid("/ca.pem", &crate::ca_bundle::Invalid::Empty),
             sts(FailureKind::Throttled),
             sts(FailureKind::IdpUnreachable),
             sts(FailureKind::Unexpected { retry: true }),
@@ -111,7 +115,7 @@ mod tests {
                 .unwrap(),
             crate::proxy::finding(no_proxy, "https://10.1.2.3").unwrap(),
             crate::endpoint::profile_region_invalid("eu west 1"),
-            super::chain::global_endpoint("us-west-2", None),
+            super::chain::global_endpoint("https://sts.amazonaws.com", "us-west-2", None),
         ];
         let asked = super::pod_identity::Asked {
             uri: super::pod_identity::AGENT_URI,

@@ -139,6 +139,9 @@ pub struct Attempted<'a> {
     pub audience: Option<&'a str>,
     /// The endpoint the SDK really used, when known.
     pub endpoint: Option<&'a str>,
+    /// The proxy the requests to `endpoint` went through, as the AWS SDK
+    /// for Rust reads the proxy variables (shown without credentials).
+    pub proxy: Option<&'a str>,
     pub region: Option<&'a str>,
     pub attempts: u32,
     pub elapsed: Duration,
@@ -165,6 +168,12 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
         if attempts == 1 { "" } else { "s" },
         a.elapsed.as_secs_f64()
     );
+    if let Some(finding) = a
+        .proxy
+        .and_then(|proxy| proxy_failure(failure, proxy, endpoint, &answered, &tried))
+    {
+        return finding;
+    }
     match failure.kind {
         FailureKind::OidcProviderMissing => Finding::error(
             Code::OidcProviderMissing,
@@ -272,7 +281,9 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
             Code::StsUnreachable,
             format!("could not reach STS at {endpoint}: the TLS handshake failed ({tried})"),
             "The container must trust the endpoint's certificate: put a CA bundle at \
-             /etc/ssl/certs/ca-certificates.crt (or name one with SSL_CERT_FILE). Behind a \
+             /etc/ssl/certs/ca-certificates.crt (or name one with SSL_CERT_FILE), or name the \
+             extra CA in AWS_CA_BUNDLE (botocore, the AWS CLI and the AWS SDKs for Go, Java \
+             and JavaScript read it; the AWS SDK for Rust does not). Behind a \
              TLS-intercepting proxy, that bundle must hold the proxy's CA.",
         )
         .expected(format!("a certificate for {endpoint} that this container trusts"))
@@ -299,6 +310,64 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
         .expected("an STS XML answer")
         .found(answered),
     }
+}
+
+/// `PROXY_UNREACHABLE` when the failure is the proxy's: no connection to
+/// it (every connection the client makes goes to the proxy), a tunnel it
+/// would not open, or a forwarded request it refused (407, or a 403 that is
+/// not STS's). `None` for anything STS itself may have said or not said.
+fn proxy_failure(
+    failure: &Failure,
+    proxy: &str,
+    endpoint: &str,
+    answered: &str,
+    tried: &str,
+) -> Option<Finding> {
+    let refused_status = failure.code.is_none()
+        && matches!(failure.http_status, Some(403 | 407))
+        && !failure.kind.is_transient();
+    // hyper-util's tunnel errors: the proxy answered CONNECT with something
+    // other than 200 (407 has its own wording), or hung up. "failed to
+    // create underlying connection" is no connection at all.
+    let tunnel = [
+        "tunnel error: unsuccessful",
+        "tunnel error: proxy authorization required",
+        "tunnel error: unexpected end of file",
+    ]
+    .iter()
+    .any(|t| failure.message.contains(t));
+    let what = if refused_status {
+        format!("the proxy {proxy} refused to forward the request to STS at {endpoint} ({tried})")
+    } else if tunnel {
+        format!(
+            "the proxy {proxy} would not open a tunnel (CONNECT) to STS at {endpoint} ({tried})"
+        )
+    } else if failure.kind == FailureKind::Unreachable && !failure.timed_out {
+        format!("could not connect to the proxy {proxy} on the way to STS at {endpoint} ({tried})")
+    } else {
+        return None;
+    };
+    let auth = failure.http_status == Some(407) || answered.contains("authorization required");
+    let remedy = if auth {
+        format!(
+            "The proxy {proxy} asks for credentials: give them in the proxy variable \
+             (HTTPS_PROXY=http://user:password@host:port, HTTP_PROXY for http endpoints), or \
+             have the proxy admit this pod. If STS should be reached directly (an STS VPC \
+             endpoint), add its host to NO_PROXY."
+        )
+    } else {
+        format!(
+            "Check that the proxy {proxy} is up, reachable from this pod (NetworkPolicies, \
+             security groups) and allows {endpoint}; the proxy comes from HTTPS_PROXY (or \
+             HTTP_PROXY for an http endpoint, or ALL_PROXY). If STS should be reached \
+             directly (an STS VPC endpoint), add its host to NO_PROXY."
+        )
+    };
+    Some(
+        Finding::error(Code::ProxyUnreachable, what, remedy)
+            .expected(format!("the proxy {proxy} passing requests to {endpoint}"))
+            .found(answered.to_owned()),
+    )
 }
 
 #[cfg(test)]
@@ -332,6 +401,7 @@ mod tests {
                 claims: Some(&claims),
                 audience: Some("sts.amazonaws.com"),
                 endpoint: Some("https://sts.eu-west-1.amazonaws.com/"),
+                proxy: None,
                 region: Some("eu-west-1"),
                 attempts: 3,
                 elapsed: Duration::from_millis(1500),
@@ -435,6 +505,7 @@ mod tests {
                 claims: None,
                 audience: Some("sts.amazonaws.com"),
                 endpoint: None,
+                proxy: None,
                 region: None,
                 attempts: 1,
                 elapsed: Duration::ZERO,
@@ -444,6 +515,64 @@ mod tests {
         assert!(f
             .message
             .contains("(unknown endpoint) answered unexpectedly (1 attempt over"));
+    }
+
+    #[test]
+    fn through_a_proxy_the_proxys_own_failures_name_it() {
+        let via_proxy = |failure: Failure| {
+            sts_failure(
+                &failure,
+                &Attempted {
+                    role: None,
+                    claims: None,
+                    audience: Some("sts.amazonaws.com"),
+                    endpoint: Some("https://sts.eu-west-1.amazonaws.com/"),
+                    proxy: Some("http://proxy.invalid:3128"),
+                    region: None,
+                    attempts: 2,
+                    elapsed: Duration::ZERO,
+                },
+            )
+        };
+        let refused = Failure {
+            http_status: None,
+            ..failure(FailureKind::Unreachable, None)
+        };
+        let f = via_proxy(refused.clone());
+        assert_eq!(f.code, Code::ProxyUnreachable);
+        assert!(
+            f.message
+                .starts_with("could not connect to the proxy http://proxy.invalid:3128"),
+            "{}",
+            f.message
+        );
+        assert!(f.remedy.contains("NO_PROXY"), "{}", f.remedy);
+
+        let tunnel = Failure {
+            message: "io error: tunnel error: unsuccessful".into(),
+            ..refused.clone()
+        };
+        assert!(via_proxy(tunnel)
+            .message
+            .contains("would not open a tunnel (CONNECT)"));
+
+        let auth = Failure {
+            http_status: Some(407),
+            ..failure(FailureKind::Unexpected { retry: false }, None)
+        };
+        let f = via_proxy(auth);
+        assert_eq!(f.code, Code::ProxyUnreachable);
+        assert!(f.message.contains("refused to forward"), "{}", f.message);
+        assert!(f.remedy.contains("asks for credentials"), "{}", f.remedy);
+
+        // STS's own answers, and silences, stay STS's.
+        let denied = failure(FailureKind::AccessDenied, Some("AccessDenied"));
+        assert_eq!(via_proxy(denied).code, Code::TrustPolicyDenied);
+        let slow = Failure {
+            timed_out: true,
+            ..refused
+        };
+        assert_eq!(via_proxy(slow).code, Code::StsUnreachable);
     }
 
     #[test]

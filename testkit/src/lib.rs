@@ -10,6 +10,8 @@
 //! - `jwt`: kubelet-like tokens and projected token volumes.
 //! - `http`: the loopback HTTP/1 server the stand-ins answer through, and a
 //!   raw client.
+//! - `proxy`: a loopback HTTP proxy that forwards everything to one
+//!   stand-in (plain or `CONNECT`), or refuses everything.
 //! - `sigv4`: verifying the binary's signatures, signing the kit's own calls.
 //! - `serving`: `irsa-doctor serve` as a child process or as a task the
 //!   test started (`irsa_doctor::serve`), and a raw HTTP client to probe it.
@@ -28,6 +30,7 @@ pub mod fake_aws;
 pub mod http;
 pub mod imds;
 pub mod jwt;
+pub mod proxy;
 pub mod serving;
 pub mod sigv4;
 
@@ -341,6 +344,16 @@ pub async fn start_moto() -> Moto {
         child,
         url: format!("http://127.0.0.1:{port}"),
     }
+}
+
+/// Makes a FIFO (named pipe) at `path`: what a setting may name to make a
+/// reader block.
+pub fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
 }
 
 /// A throwaway CA and a server certificate for 127.0.0.1 signed by it:
