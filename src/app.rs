@@ -20,12 +20,14 @@ use tracing::{error, info, warn};
 
 use crate::check::{check, CheckConfig};
 use crate::config::{
-    CheckArgs, Cli, Command, Host, Output, ServeArgs, DEFAULT_TERMINATION_LOG, TERMINATION_LOG_OFF,
+    CheckArgs, Cli, Command, ExecArgs, Host, OnVerdict, Output, ServeArgs, VerifyArgs,
+    DEFAULT_TERMINATION_LOG, TERMINATION_LOG_OFF,
 };
 use crate::env::AwsEnv;
+use crate::launch::NotStarted;
 use crate::monitor::{Settings, Shared};
-use crate::report::Report;
 use crate::report::{exit, Verdict};
+use crate::report::{Report, SeenFrom};
 use crate::sts::{AwsSource, Sts};
 use crate::telemetry::LogFormat;
 use aws_config::SdkConfig;
@@ -47,6 +49,15 @@ pub enum Exit {
     /// handler; a report it could not write): 3, like any other "could not
     /// find out".
     Internal,
+    /// `install` wrote its copy: 0.
+    Installed,
+    /// `install` could not write its copy: 1.
+    NotInstalled,
+    /// `exec`'s command does not exist: 127, as a shell says it.
+    CommandNotFound,
+    /// `exec`'s command exists but cannot be executed: 126, as a shell
+    /// says it.
+    CommandNotExecutable,
 }
 
 impl Exit {
@@ -54,9 +65,12 @@ impl Exit {
     pub fn code(self) -> u8 {
         match self {
             Exit::Verdict(verdict) => verdict.exit_code(),
-            Exit::Stopped | Exit::Help => exit::PASS,
+            Exit::Stopped | Exit::Help | Exit::Installed => exit::PASS,
             Exit::Usage => exit::USAGE,
             Exit::Internal => exit::INCONCLUSIVE,
+            Exit::NotInstalled => exit::FAIL,
+            Exit::CommandNotFound => exit::NOT_FOUND,
+            Exit::CommandNotExecutable => exit::NOT_EXECUTABLE,
         }
     }
 }
@@ -97,7 +111,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }));
     crate::telemetry::init(cli.log_format);
     let exit = match cli.command {
-        Command::Check(args) => run_check(&args, &mut std::io::stdout()),
+        Command::Check(args) => run_check(&args),
+        Command::Exec(args) => run_exec(&args),
+        Command::Install(args) => run_install(&args.dir),
         Command::Serve(args) => match runtime() {
             Ok(runtime) => {
                 let exit = runtime.block_on(run_serve(&args));
@@ -174,24 +190,120 @@ fn on_check_thread(
 /// Kubernetes truncates termination messages at 4096 bytes.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
 
-/// Runs `check`, writes the report to `out`, the summary to the termination
-/// log, and returns the exit code. The whole run, loading the AWS
-/// configuration included, ends within `--timeout` plus
-/// [`WATCHDOG_GRACE`]: a check that is not done by then is reported as
-/// `CHECK_TIMEOUT` and left behind.
-pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> Exit {
+/// Runs `check`, writes the report to stdout, the summary to the
+/// termination log, and returns the exit code.
+pub fn run_check(args: &CheckArgs) -> Exit {
+    let sink = Sink {
+        output: args.output,
+        stream: Stream::Stdout,
+        termination_log: Some(args.termination_log.clone()),
+    };
+    run_once(
+        "check",
+        &args.verify,
+        SeenFrom::OwnContainer,
+        move |report| emit(report, &sink),
+    )
+}
+
+/// Runs `exec`: the check, with the report on stderr, then the app in this
+/// process's place when the verdict and `--on-fail`/`--on-inconclusive`
+/// allow it. Returns only when the app was not started.
+pub fn run_exec(args: &ExecArgs) -> Exit {
+    let sink = Sink {
+        output: args.output,
+        stream: Stream::Stderr,
+        termination_log: args.termination_log.clone(),
+    };
+    let args = args.clone();
+    run_once(
+        "exec",
+        &args.verify.clone(),
+        SeenFrom::AppContainer,
+        move |report| {
+            let exit = emit(report, &sink);
+            let policy = match report.verdict {
+                Verdict::Pass => OnVerdict::Warn,
+                Verdict::Fail => args.on_fail,
+                Verdict::Inconclusive => args.on_inconclusive,
+            };
+            if exit == Exit::Internal || policy == OnVerdict::Exit {
+                if exit != Exit::Internal {
+                    error!(
+                        verdict = report.verdict.as_str(),
+                        "not starting the app: the check did not pass"
+                    );
+                }
+                return exit;
+            }
+            if report.verdict != Verdict::Pass {
+                error!(
+                    verdict = report.verdict.as_str(),
+                    "starting the app although the check did not pass"
+                );
+            }
+            start_app(&args.command)
+        },
+    )
+}
+
+/// Becomes the app; returns the exit code a shell would give when that
+/// fails.
+fn start_app(command: &[OsString]) -> Exit {
+    let program = command.first().map(|p| p.to_string_lossy().into_owned());
+    let program = program.unwrap_or_default();
+    match crate::launch::become_app(command) {
+        NotStarted::NotFound(e) => {
+            error!(command = %program, error = %e, "cannot start the app: command not found");
+            Exit::CommandNotFound
+        }
+        NotStarted::NotExecutable(e) => {
+            error!(command = %program, error = %e, "cannot start the app: not executable");
+            Exit::CommandNotExecutable
+        }
+    }
+}
+
+/// Runs `install`: prints the installed path on stdout.
+fn run_install(dir: &Path) -> Exit {
+    match crate::launch::install(dir) {
+        Ok(path) => {
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "{}", path.display()).and_then(|()| out.flush());
+            Exit::Installed
+        }
+        Err(e) => {
+            error!(dir = %dir.display(), error = %e, "could not install irsa-doctor");
+            Exit::NotInstalled
+        }
+    }
+}
+
+/// Runs one check for `command` and hands its report to `finish`, whose
+/// exit code it returns. The whole run, loading the AWS configuration
+/// included, ends within `--timeout` plus [`WATCHDOG_GRACE`]: a check that
+/// is not done by then is reported as `CHECK_TIMEOUT` to `finish`, on the
+/// watchdog's thread, and left behind.
+fn run_once(
+    command: &'static str,
+    verify: &VerifyArgs,
+    seen_from: SeenFrom,
+    finish: impl Fn(&Report) -> Exit + Send + Sync + 'static,
+) -> Exit {
     let started = Instant::now();
     let env = AwsEnv::from_process();
-    let cfg = args.verify.check_config(&env, &Host::read());
-    log_start("check", &env, &cfg, None);
+    let mut cfg = verify.check_config(&env, &Host::read());
+    cfg.seen_from = seen_from;
+    log_start(command, &env, &cfg, None);
+    let finish = Arc::new(finish);
     // The check runs on this thread; a watchdog thread gives up on it at
     // the limit. Whichever finishes first reports; the other stays quiet.
     let limit = cfg.timeout.saturating_add(WATCHDOG_GRACE);
     let watchdog = {
-        let (cfg, env, args) = (cfg.clone(), env.clone(), args.clone());
+        let (cfg, env, finish) = (cfg.clone(), env.clone(), finish.clone());
         Watchdog::start(limit, move || {
             let report = crate::check::timed_out(&cfg, &env, started);
-            let exit = emit(&report, &args, &mut std::io::stdout());
+            let exit = finish(&report);
             // This thread's exit is the process's, the one exit not taken
             // through `main`: the check's thread is stuck in a call that
             // will not return, and std's exit still flushes stdout, which
@@ -230,14 +342,29 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> Exit {
             std::thread::park();
         }
     }
-    emit(&report, args, out)
+    finish(&report)
 }
 
-/// Logs the report, writes it to `out` and the summary to the termination
-/// log, all redacted; returns the exit code.
-fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> Exit {
+/// Where a one-shot check's report goes.
+struct Sink {
+    output: Output,
+    stream: Stream,
+    termination_log: Option<std::path::PathBuf>,
+}
+
+/// The standard stream the report is written to: `exec` leaves stdout to
+/// the app.
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Logs the report, writes it to the sink's stream and the summary to its
+/// termination log, all redacted; returns the exit code.
+fn emit(report: &Report, sink: &Sink) -> Exit {
     report.log();
-    let rendered = match args.output {
+    let rendered = match sink.output {
         Output::Text => report.to_text(),
         // One line: the kubelet makes each line of stdout its own log
         // record.
@@ -256,13 +383,21 @@ fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> Exit {
             }
         },
     };
-    if let Err(e) = out
-        .write_all(crate::redact::redact(&rendered).as_bytes())
-        .and_then(|()| out.flush())
-    {
-        error!(%e, "could not write the report to stdout");
+    let redacted = crate::redact::redact(&rendered);
+    let written = match sink.stream {
+        Stream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(redacted.as_bytes())
+                .and_then(|()| out.flush())
+        }
+        Stream::Stderr => std::io::stderr().lock().write_all(redacted.as_bytes()),
+    };
+    if let Err(e) = written {
+        error!(%e, "could not write the report");
     }
-    write_termination_log(&args.termination_log, &report.summary());
+    if let Some(path) = &sink.termination_log {
+        write_termination_log(path, &report.summary());
+    }
     Exit::Verdict(report.verdict)
 }
 
@@ -406,7 +541,7 @@ impl ServeSettings {
         {
             Command::Serve(args) => args,
             // Unreachable: `serve` is the subcommand parsed.
-            Command::Check(_) => return Err("not serve's flags".to_owned()),
+            _ => return Err("not serve's flags".to_owned()),
         };
         let vars: std::collections::HashMap<&str, &str> = vars.iter().copied().collect();
         let env = AwsEnv::from_lookup(|name| vars.get(name).map(|v| (*v).to_owned()));

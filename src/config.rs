@@ -45,6 +45,14 @@ pub enum Command {
     /// Keep checking for the pod's whole life and serve the verdict on
     /// /livez, /readyz, /status and /metrics. Made for sidecars.
     Serve(ServeArgs),
+    /// Check from inside the app's own container, then become the app:
+    /// `exec [OPTIONS] -- CMD [ARGS]...` replaces itself with CMD (same PID,
+    /// argv, environment and descriptors). The report goes to stderr.
+    Exec(ExecArgs),
+    /// Copy this binary into DIR (an emptyDir the app's container mounts),
+    /// atomically and with mode 0555, and print its path. Made for an init
+    /// container before `exec`.
+    Install(InstallArgs),
 }
 
 /// `check`: one verification, then a report and an exit code.
@@ -67,6 +75,54 @@ pub struct CheckArgs {
         default_value = DEFAULT_TERMINATION_LOG
     )]
     pub termination_log: PathBuf,
+}
+
+/// `exec`: one verification in the app's container, then the app.
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+
+    /// Report format on stderr (stdout is the app's): json is one line,
+    /// json-pretty the same report indented
+    #[arg(long, env = "IRSA_DOCTOR_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+
+    /// Where to write the one-line summary that `kubectl describe pod`
+    /// shows (at most 4 KiB); not written unless given
+    #[arg(long, env = "IRSA_DOCTOR_TERMINATION_LOG")]
+    pub termination_log: Option<PathBuf>,
+
+    /// On a failing check: exit 1 without starting CMD, or warn (log the
+    /// report at error level) and start it anyway
+    #[arg(long, env = "IRSA_DOCTOR_ON_FAIL", value_enum, default_value_t = OnVerdict::Exit)]
+    pub on_fail: OnVerdict,
+
+    /// On an inconclusive check (STS unreachable, throttled): warn and start
+    /// CMD, or exit 3 without starting it
+    #[arg(long, env = "IRSA_DOCTOR_ON_INCONCLUSIVE", value_enum, default_value_t = OnVerdict::Warn)]
+    pub on_inconclusive: OnVerdict,
+
+    /// The app's command and its arguments, after `--`; found through PATH
+    /// as execvp finds it
+    #[arg(last = true, required = true, num_args = 1.., value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// What `exec` does with a verdict that is not a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnVerdict {
+    Exit,
+    Warn,
+}
+
+/// `install`: the binary, copied where `exec` can run it.
+#[derive(Debug, Clone, Args)]
+pub struct InstallArgs {
+    /// The directory to install into, created if missing; the binary is
+    /// DIR/irsa-doctor
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// `serve`: verification in a loop, its verdict over HTTP.
@@ -251,6 +307,7 @@ impl VerifyArgs {
             service_account: self.service_account.clone(),
             timeout: self.timeout,
             retry_denied_for: self.retry_denied_for,
+            seen_from: crate::report::SeenFrom::OwnContainer,
         }
     }
 }

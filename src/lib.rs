@@ -4,6 +4,8 @@
 //! Layout, top down (ARCHITECTURE.md has each module's invariant):
 //! - `app`: each command end to end (flags in, [`Exit`] out); `serve` takes
 //!   its listener and shutdown future.
+//! - `launch`: `install`'s copy of the binary and `exec`'s `execve` into
+//!   the app.
 //! - `config`: the clap flags (every one also an `IRSA_DOCTOR_*` env var),
 //!   and the check's configuration from flags, AWS variables and `Host`.
 //! - `server`, `metrics`: `serve`'s HTTP endpoints and Prometheus text,
@@ -43,6 +45,7 @@ mod env;
 mod files;
 mod findings;
 mod histogram;
+mod launch;
 mod metrics;
 mod monitor;
 mod profile;

@@ -25,6 +25,11 @@ pub mod exit {
     /// No definitive error, but the check could not finish (STS unreachable,
     /// throttled, deadline reached).
     pub const INCONCLUSIVE: u8 = 3;
+    /// `exec`: the app's command exists but cannot be executed (a shell's
+    /// 126).
+    pub const NOT_EXECUTABLE: u8 = 126;
+    /// `exec`: the app's command was not found (a shell's 127).
+    pub const NOT_FOUND: u8 = 127;
 }
 
 /// How a finding code counts toward the verdict, as the README's table
@@ -335,6 +340,19 @@ pub struct ChainReport {
     pub error: Option<String>,
 }
 
+/// Whose container a check saw. The app's environment, profile files and
+/// image are visible only from the app's own container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeenFrom {
+    /// A container of irsa-doctor's own: `check` as an init container,
+    /// `serve` as a sidecar.
+    #[default]
+    OwnContainer,
+    /// The app's container: `exec`.
+    AppContainer,
+}
+
 /// How the pod gets its credentials, as its environment says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -382,6 +400,9 @@ pub struct AgentReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub verdict: Verdict,
+    /// Whose container the check saw: the app's (`exec`) or one of
+    /// irsa-doctor's own (`check`, `serve`).
+    pub seen_from: SeenFrom,
     /// `irsa`, `pod_identity`, or `null` when neither is configured.
     pub mechanism: Option<MechanismName>,
     pub findings: Vec<Finding>,
@@ -700,6 +721,7 @@ pub(crate) mod sample {
     /// A report of `findings`, with the verdict they give.
     pub(crate) fn report(findings: Vec<Finding>) -> Report {
         Report {
+            seen_from: super::SeenFrom::OwnContainer,
             verdict: Verdict::of(&findings),
             mechanism: Some(MechanismName::Irsa),
             agent: None,

@@ -278,6 +278,7 @@ fn each_module_imports_only_what_its_invariant_allows() {
                 "endpoint",
                 "env",
                 "files",
+                "launch",
                 "monitor",
                 "redact",
                 "report",
@@ -288,7 +289,14 @@ fn each_module_imports_only_what_its_invariant_allows() {
                 "token",
             ][..],
         ),
-        ("config", &["arn", "check", "env", "files", "telemetry"][..]),
+        // The check's configuration names whose container it sees
+        // (`report::SeenFrom`).
+        (
+            "config",
+            &["arn", "check", "env", "files", "report", "telemetry"][..],
+        ),
+        // exec's execve and install's copy: process-level, a leaf.
+        ("launch", &[][..]),
         // Serving: reads the state; never runs a check or reaches AWS.
         (
             "server",

@@ -72,10 +72,39 @@ fn containers(spec: &Yaml) -> Vec<&Yaml> {
     all
 }
 
+fn strings(list: &Yaml) -> Vec<&str> {
+    list.as_vec()
+        .map(|v| v.iter().filter_map(Yaml::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// A container that runs irsa-doctor: from its image, or as the app
+/// container's command (`exec`, from the binary `install` copied).
 fn is_irsa_doctor(container: &Yaml) -> bool {
     container["image"]
         .as_str()
         .is_some_and(|i| i.contains("irsa-doctor"))
+        || runs_installed_binary(container)
+}
+
+/// The app container of `exec`: its command is an installed irsa-doctor.
+fn runs_installed_binary(container: &Yaml) -> bool {
+    strings(&container["command"])
+        .first()
+        .is_some_and(|c| c.ends_with("/irsa-doctor"))
+}
+
+/// irsa-doctor's arguments in `container`, subcommand first: the image's
+/// args, or what follows the installed binary in the command.
+fn doctor_args(container: &Yaml) -> Vec<&str> {
+    if runs_installed_binary(container) {
+        let mut all = strings(&container["command"]);
+        all.remove(0);
+        all.extend(strings(&container["args"]));
+        all
+    } else {
+        strings(&container["args"])
+    }
 }
 
 /// The `IRSA_DOCTOR_*` variables `<command> --help` lists.
@@ -207,6 +236,7 @@ fn every_container_runs_non_root_with_a_tight_security_context() {
 fn irsa_doctor_containers_use_real_commands_and_settings() {
     let known_check = known_env_vars("check");
     let known_serve = known_env_vars("serve");
+    let known_exec = known_env_vars("exec");
     let known = &known_check;
     assert!(
         known.contains(&"IRSA_DOCTOR_TIMEOUT".to_owned()),
@@ -222,11 +252,15 @@ fn irsa_doctor_containers_use_real_commands_and_settings() {
         for c in containers(spec).into_iter().filter(|c| is_irsa_doctor(c)) {
             found += 1;
             let where_ = format!("{}/{}", file.display(), c["name"].as_str().unwrap_or("?"));
-            let command = c["args"][0].as_str();
+            let command = doctor_args(c).first().copied();
             let known = match command {
                 Some("check") => known,
                 Some("serve") => &known_serve,
-                other => panic!("{where_}: the command {other:?} is not check or serve"),
+                Some("exec") => &known_exec,
+                Some("install") => &vec![],
+                other => {
+                    panic!("{where_}: the command {other:?} is not check, serve, exec or install")
+                }
             };
             let sidecar = c["restartPolicy"].as_str() == Some("Always");
             assert!(
@@ -685,7 +719,7 @@ fn every_irsa_doctor_container_expects_its_service_account_s_role() {
                     "{where_}/{name}: sets {var}, which the webhook injects"
                 );
             }
-            if !is_irsa_doctor(c) {
+            if !is_irsa_doctor(c) || doctor_args(c).first() == Some(&"install") {
                 continue;
             }
             doctors += 1;
@@ -708,6 +742,71 @@ fn every_irsa_doctor_container_expects_its_service_account_s_role() {
         irsa >= 3 && pod_identity > 0,
         "{irsa} IRSA and {pod_identity} EKS Pod Identity pods among the manifests"
     );
+}
+
+/// `exec`'s wiring: an init container from the image runs `install DIR`
+/// into an emptyDir; the app container mounts that volume read-only at the
+/// same DIR, and its command is DIR/irsa-doctor, `exec`, `--`, then the
+/// app's own command.
+#[test]
+fn exec_pods_install_into_a_shared_volume_and_exec_the_app_from_it() {
+    let mut found = 0;
+    for (file, doc) in manifests() {
+        let Some(spec) = pod_spec(&doc) else { continue };
+        let all = containers(spec);
+        for app in all.iter().filter(|c| runs_installed_binary(c)) {
+            found += 1;
+            let where_ = format!("{}/{}", file.display(), app["name"].as_str().unwrap_or("?"));
+            let command = strings(&app["command"]);
+            assert_eq!(
+                command.get(1..3),
+                Some(&["exec", "--"][..]),
+                "{where_}: the command must start with `irsa-doctor exec --`: {command:?}"
+            );
+            assert!(
+                command.len() > 3,
+                "{where_}: no app command after `exec --`"
+            );
+            let dir = command[0].strip_suffix("/irsa-doctor").unwrap();
+            let installer = spec["initContainers"]
+                .as_vec()
+                .into_iter()
+                .flatten()
+                .find(|c| is_irsa_doctor(c) && strings(&c["args"]) == ["install", dir])
+                .unwrap_or_else(|| panic!("{where_}: no init container runs `install {dir}`"));
+            let mount = |c: &Yaml| -> Option<(String, bool)> {
+                c["volumeMounts"].as_vec()?.iter().find_map(|m| {
+                    (m["mountPath"].as_str() == Some(dir)).then(|| {
+                        (
+                            m["name"].as_str().unwrap_or("").to_owned(),
+                            m["readOnly"].as_bool() == Some(true),
+                        )
+                    })
+                })
+            };
+            let (installed_into, installer_read_only) = mount(installer)
+                .unwrap_or_else(|| panic!("{where_}: the installer mounts nothing at {dir}"));
+            assert!(
+                !installer_read_only,
+                "{where_}: the installer cannot write {dir}"
+            );
+            let (app_volume, app_read_only) = mount(app)
+                .unwrap_or_else(|| panic!("{where_}: the app container mounts nothing at {dir}"));
+            assert_eq!(app_volume, installed_into, "{where_}: not the same volume");
+            assert!(app_read_only, "{where_}: mount {dir} read-only in the app");
+            let volume = spec["volumes"]
+                .as_vec()
+                .into_iter()
+                .flatten()
+                .find(|v| v["name"].as_str() == Some(app_volume.as_str()))
+                .unwrap_or_else(|| panic!("{where_}: no volume {app_volume}"));
+            assert!(
+                !volume["emptyDir"].is_badvalue(),
+                "{where_}: {app_volume} must be an emptyDir"
+            );
+        }
+    }
+    assert!(found > 0, "no manifest runs `exec`");
 }
 
 #[test]

@@ -27,7 +27,9 @@ use crate::arn::{AssumedRoleArn, RoleArn};
 use crate::env::AwsEnv;
 use crate::findings::chain::ChainResult;
 use crate::findings::{chain, env as env_findings, role as role_findings};
-use crate::report::{ChainReport, Code, Finding, MechanismName, Report, StsReport, Verdict};
+use crate::report::{
+    ChainReport, Code, Finding, MechanismName, Report, SeenFrom, StsReport, Verdict,
+};
 use crate::sts::{ChainOutcome, ChainSource, Sts};
 use crate::token::RawToken;
 
@@ -46,6 +48,8 @@ pub struct CheckConfig {
     pub service_account: Option<String>,
     pub timeout: Duration,
     pub retry_denied_for: Duration,
+    /// Whose container this is, for the findings' wording.
+    pub seen_from: SeenFrom,
 }
 
 /// One check's inputs, handed to every step.
@@ -330,6 +334,7 @@ const NOT_SENT: &str = "not resolved: a setting it would use is not usable (see 
 fn empty_report(cfg: &CheckConfig, env: &AwsEnv, region: Option<String>) -> Report {
     Report {
         verdict: Verdict::Pass,
+        seen_from: cfg.seen_from,
         mechanism: None,
         findings: vec![],
         role_arn: env.role_arn.clone(),
@@ -362,6 +367,7 @@ pub fn timed_out(cfg: &CheckConfig, env: &AwsEnv, started: Instant) -> Report {
 }
 
 fn finish(mut report: Report, started: Instant) -> Report {
+    crate::findings::seen_from(&mut report.findings, report.seen_from);
     report.verdict = Verdict::of(&report.findings);
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     report

@@ -15,6 +15,36 @@ pub mod role;
 pub mod sts;
 pub mod token;
 
+use crate::report::{Code, Finding, SeenFrom, Step};
+
+/// Whether a finding is about what the app's container holds (its
+/// environment, profile files, image), which a separate container cannot
+/// see.
+fn about_the_app_container(code: Code) -> bool {
+    code.step() == Step::AppView || matches!(code, Code::EnvNotInjected | Code::PodIdentityUnused)
+}
+
+/// Says in each finding about the app's container where it was seen from:
+/// from the app's own container (`exec`) the message says so; from a
+/// container of irsa-doctor's own, the remedy says what it could not see
+/// and points to `exec`.
+pub fn seen_from(findings: &mut [Finding], from: SeenFrom) {
+    for f in findings
+        .iter_mut()
+        .filter(|f| about_the_app_container(f.code))
+    {
+        match from {
+            SeenFrom::AppContainer => f.message.push_str(" (seen from the app's container)"),
+            SeenFrom::OwnContainer => f.remedy.push_str(
+                "\nSeen from irsa-doctor's own container, not the app's: the app container's \
+                 env, envFrom and image (a ~/.aws baked in, a container named in \
+                 eks.amazonaws.com/skip-containers) were not visible. Run the check in the \
+                 app's container to judge what the app sees: irsa-doctor exec -- <app command>.",
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Every finding code is worded somewhere: a code added to the table in

@@ -75,7 +75,7 @@ macro_rules! doctor {
 pub struct Doctor {
     binary: PathBuf,
     env: BTreeMap<String, std::ffi::OsString>,
-    args: Vec<String>,
+    args: Vec<std::ffi::OsString>,
     /// A command the binary runs under (`faketime +2h`), if any.
     wrapper: Vec<String>,
     home: tempfile::TempDir,
@@ -209,6 +209,37 @@ impl Doctor {
     pub fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.into());
         self
+    }
+
+    /// An argument that need not be UTF-8.
+    pub fn arg_os(mut self, arg: impl Into<std::ffi::OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Runs another subcommand than `check` (`exec`, `install`), with the
+    /// same environment.
+    pub fn subcommand(mut self, name: &str) -> Self {
+        self.args[0] = name.into();
+        self
+    }
+
+    /// The environment the binary gets, as set so far.
+    pub fn environment(&self) -> &BTreeMap<String, std::ffi::OsString> {
+        &self.env
+    }
+
+    /// The command [`Doctor::run`] would run (stdin, stdout and stderr
+    /// left for the caller to set), for tests that need the child itself:
+    /// its PID, its stdin. Keep the `Doctor` alive while it runs: it owns
+    /// the pod's HOME.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.env_clear()
+            .envs(&self.env)
+            .args(&self.args)
+            .kill_on_drop(true);
+        cmd
     }
 
     /// Runs the binary as another user (the test must run as root), with a
