@@ -24,7 +24,13 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn the_pasted_help_is_the_real_help() {
     let readme = readme();
-    for args in [&["--help"][..], &["check", "--help"], &["serve", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["check", "--help"],
+        &["serve", "--help"],
+        &["exec", "--help"],
+        &["install", "--help"],
+    ] {
         let text = help(args);
         let pasted = format!("$ irsa-doctor {}\n{text}", args.join(" "));
         assert!(
