@@ -192,3 +192,42 @@ async fn serve_at_trace_leaks_nothing_in_logs_or_endpoints() {
     }
     assert_no_secret_in(&out, &token);
 }
+
+#[tokio::test]
+async fn exec_at_trace_leaks_nothing_whether_or_not_it_starts_the_app() {
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .add_key(STATIC_KEY_ID, "arn:aws:iam::999988887777:user/ci-bot");
+    let token = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
+    let vol = TokenVolume::new(&token);
+    let exec = || {
+        doctor!(&sts.url())
+            .irsa(ROLE_ARN, &vol.path())
+            .subcommand("exec")
+            .env("PATH", "/usr/bin:/bin")
+    };
+    // A pass that becomes the app, and a fail (static keys) that does not.
+    for keys in [false, true] {
+        for (output, log_format) in [("text", "text"), ("json", "json")] {
+            let doctor = if keys {
+                with_static_keys(exec())
+            } else {
+                exec()
+            };
+            let out = doctor
+                .env("RUST_LOG", "trace")
+                .arg("--output")
+                .arg(output)
+                .arg("--log-format")
+                .arg(log_format)
+                .arg("--")
+                .arg("echo")
+                .arg("APP-STARTED")
+                .run()
+                .await;
+            let started = out.stdout == "APP-STARTED\n";
+            assert_eq!(started, !keys, "{}", out.stderr);
+            assert_no_secrets(&out, &token);
+        }
+    }
+}
