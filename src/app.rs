@@ -98,7 +98,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 exit
             }
             Err(e) => {
-                error!(%e, "could not start the async runtime");
+                error!(error = %e, "could not start the async runtime");
                 Exit::Internal
             }
         },
@@ -170,7 +170,7 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> Exit {
     let watchdog = match watchdog {
         Ok(watchdog) => watchdog,
         Err(e) => {
-            error!(%e, "could not start the check's watchdog");
+            error!(error = %e, "could not start the check's watchdog");
             return Exit::Internal;
         }
     };
@@ -188,7 +188,7 @@ pub fn run_check(args: &CheckArgs, out: &mut impl Write) -> Exit {
             report
         }
         Err(e) => {
-            error!(%e, "could not start the async runtime");
+            error!(error = %e, "could not start the async runtime");
             return Exit::Internal;
         }
     };
@@ -210,7 +210,7 @@ fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> Exit {
         Output::Json => match serde_json::to_string_pretty(report) {
             Ok(json) => json + "\n",
             Err(e) => {
-                error!(%e, "could not serialize the report");
+                error!(error = %e, "could not serialize the report");
                 return Exit::Internal;
             }
         },
@@ -219,7 +219,7 @@ fn emit(report: &Report, args: &CheckArgs, out: &mut impl Write) -> Exit {
         .write_all(crate::redact::redact(&rendered).as_bytes())
         .and_then(|()| out.flush())
     {
-        error!(%e, "could not write the report to stdout");
+        error!(error = %e, "could not write the report to stdout");
     }
     write_termination_log(&args.termination_log, &report.summary());
     Exit::Verdict(report.verdict)
@@ -307,7 +307,7 @@ pub async fn run_serve(args: &ServeArgs) -> Exit {
     let shutdown = match shutdown_signal() {
         Ok(shutdown) => shutdown,
         Err(e) => {
-            error!(%e, "could not install the SIGTERM and SIGINT handlers");
+            error!(error = %e, "could not install the SIGTERM and SIGINT handlers");
             return Exit::Internal;
         }
     };
@@ -316,7 +316,7 @@ pub async fn run_serve(args: &ServeArgs) -> Exit {
         Err(e) => {
             error!(
                 listen = %args.listen,
-                %e,
+                error = %e,
                 "could not listen; choose another --listen (IRSA_DOCTOR_LISTEN) address"
             );
             return Exit::Usage;
@@ -417,7 +417,7 @@ pub async fn serve(
         }
     };
     if let Err(e) = on_check_thread(checks) {
-        error!(%e, "could not start the check's thread");
+        error!(error = %e, "could not start the check's thread");
         return Exit::Internal;
     }
     crate::server::serve(listener, shared, shutdown, args.shutdown_grace).await;
@@ -506,7 +506,7 @@ pub fn write_termination_log(path: &Path, summary: &str) {
         });
     if let Err(e) = result {
         if !is_default {
-            warn!(path = %path.display(), %e, "could not write the termination log");
+            warn!(path = %path.display(), error = %e, "could not write the termination log");
         }
     }
 }

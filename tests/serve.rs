@@ -647,3 +647,63 @@ async fn sts_requests_given_up_on_are_counted_as_transport_errors() {
     );
     assert!(abandoned >= 1, "{metrics}");
 }
+
+/// Polls `done` until it holds; panics with `what` after [`WAIT_LIMIT`].
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let limit = Instant::now() + WAIT_LIMIT;
+    while !done() {
+        assert!(Instant::now() < limit, "{what} never happened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The log lines (JSON) whose target is not irsa-doctor's own.
+fn dependency_lines(logs: &str) -> Vec<&str> {
+    logs.lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
+                !v["target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("irsa_doctor"))
+            })
+        })
+        .collect()
+}
+
+/// aws-config and aws-runtime logged two WARN lines on every check of a
+/// persistent failure (about 1.8 KB each, with `Debug` dumps of the SDK's
+/// error, raw headers and XML body), beside irsa-doctor's own lines, which
+/// are limited to changes.
+#[tokio::test]
+async fn a_persistent_failure_does_not_repeat_the_sdks_warnings() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::AccessDenied);
+    let volume = TokenVolume::new(&good_token());
+    // RUST_LOG unset: the default level.
+    let serving = fast_pod(&sts, &volume).unset("RUST_LOG").serve().await;
+    until("five checks", || sts.aws.our_assume_calls() >= 5).await;
+    let (code, logs) = serving.stop("TERM").await;
+    assert_eq!(code, 0, "{logs}");
+    let lines = dependency_lines(&logs);
+    assert!(
+        lines.len() <= 1,
+        "{} SDK lines:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    assert!(logs.contains("TRUST_POLICY_DENIED"), "{logs}");
+
+    // Asked for by name, they are there.
+    let serving = fast_pod(&sts, &volume)
+        .env("RUST_LOG", "aws_config=warn")
+        .serve()
+        .await;
+    let before = sts.aws.our_assume_calls();
+    until("two checks", || sts.aws.our_assume_calls() >= before + 2).await;
+    let (_, logs) = serving.stop("TERM").await;
+    assert!(!dependency_lines(&logs).is_empty(), "{logs}");
+    assert!(
+        logs.contains("TRUST_POLICY_DENIED"),
+        "our own lines too: {logs}"
+    );
+}
