@@ -279,6 +279,8 @@ pub struct Sts {
     skip_chain: bool,
     /// Answers handed to the SDK's own requests instead of asking again.
     replay: Arc<Replay>,
+    /// The files the default chain reads (none for a given configuration).
+    chain_files: crate::profile::ChainFiles,
 }
 
 /// Where the AWS configuration comes from.
@@ -332,6 +334,7 @@ impl Sts {
             sts.file_findings = loaded.findings.clone();
             sts.stop_sending = loaded.stop_sending;
             sts.skip_chain = loaded.skip_chain;
+            sts.chain_files = loaded.chain_files.clone();
             sts
         };
         if loaded.stop_sending {
@@ -387,6 +390,7 @@ impl Sts {
             stop_sending: false,
             skip_chain: false,
             replay: Arc::default(),
+            chain_files: crate::profile::ChainFiles::default(),
         }
     }
 
@@ -395,6 +399,13 @@ impl Sts {
     /// `traffic::Replay`.
     pub fn replay(&self) -> &Replay {
         &self.replay
+    }
+
+    /// The files the default chain reads, which `serve` watches: a change
+    /// means the chain must be resolved again, and for a profile file, the
+    /// configuration loaded again.
+    pub fn chain_files(&self) -> &crate::profile::ChainFiles {
+        &self.chain_files
     }
 
     /// Findings about the files the SDK would read, found while loading.
