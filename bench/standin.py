@@ -47,6 +47,15 @@ class StandIn:
         return {key: int(value) for key, value in
                 (field.split("=", 1) for field in line.split())}
 
+    def command(self, line):
+        """Sends a command that changes the stand-in (`fail access-denied`,
+        `heal`) and waits for its `ok`."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        if answer != "ok":
+            raise RuntimeError(f"the stand-in answered {answer!r} to {line!r}")
+
     def stop(self):
         """Closes its stdin and waits for it; returns what it wrote to
         stderr (its totals) when that was captured, else None."""

@@ -14,7 +14,12 @@
 //! It runs until its standard input closes, then writes the calls it served
 //! to standard error. Each `counts` line on standard input is answered on
 //! standard output, at once, with the calls served so far:
-//! `assume_role_with_web_identity=N get_caller_identity=N agent=N`.
+//! `assume_role_with_web_identity=N get_caller_identity=N agent=N
+//! chain_assume_role_with_web_identity=N` (the last: those of the first
+//! that the default chain made, not irsa-doctor itself).
+//! `fail access-denied` makes every AssumeRoleWithWebIdentity answer
+//! `AccessDenied` (a trust policy that does not admit the pod: a
+//! persistent, definitive failure) until `heal`; both are answered `ok`.
 
 use testkit::agent::Agent;
 use testkit::{fake_aws, jwt};
@@ -61,18 +66,30 @@ async fn main() {
     // Serve until whoever started us closes our stdin, answering `counts`.
     let counts = || {
         format!(
-            "assume_role_with_web_identity={} get_caller_identity={} agent={}",
+            "assume_role_with_web_identity={} get_caller_identity={} agent={} \
+             chain_assume_role_with_web_identity={}",
             sts.aws.assume_calls(),
             sts.aws.caller_identity_calls(),
-            agent.agent.request_count()
+            agent.agent.request_count(),
+            sts.aws.chain_assume_calls()
         )
     };
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         match line.trim() {
             "counts" => println!("{}", counts()),
+            "fail access-denied" => {
+                sts.aws.always(fake_aws::Fault::AccessDenied);
+                println!("ok");
+            }
+            "heal" => {
+                sts.aws.clear_always();
+                println!("ok");
+            }
             "" => {}
-            other => eprintln!("stand-in: unknown command {other:?} (known: counts)"),
+            other => eprintln!(
+                "stand-in: unknown command {other:?} (known: counts, fail access-denied, heal)"
+            ),
         }
     }
     eprintln!(

@@ -123,7 +123,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 exit
             }
             Err(e) => {
-                error!(%e, "could not start the async runtime");
+                error!(error = %e, "could not start the async runtime");
                 Exit::Internal
             }
         },
@@ -314,7 +314,7 @@ fn run_once(
     let watchdog = match watchdog {
         Ok(watchdog) => watchdog,
         Err(e) => {
-            error!(%e, "could not start the check's watchdog");
+            error!(error = %e, "could not start the check's watchdog");
             return Exit::Internal;
         }
     };
@@ -332,7 +332,7 @@ fn run_once(
             report
         }
         Err(e) => {
-            error!(%e, "could not start the async runtime");
+            error!(error = %e, "could not start the async runtime");
             return Exit::Internal;
         }
     };
@@ -371,14 +371,14 @@ fn emit(report: &Report, sink: &Sink) -> Exit {
         Output::Json => match serde_json::to_string(report) {
             Ok(json) => json + "\n",
             Err(e) => {
-                error!(%e, "could not serialize the report");
+                error!(error = %e, "could not serialize the report");
                 return Exit::Internal;
             }
         },
         Output::JsonPretty => match serde_json::to_string_pretty(report) {
             Ok(json) => json + "\n",
             Err(e) => {
-                error!(%e, "could not serialize the report");
+                error!(error = %e, "could not serialize the report");
                 return Exit::Internal;
             }
         },
@@ -393,7 +393,7 @@ fn emit(report: &Report, sink: &Sink) -> Exit {
         Stream::Stderr => std::io::stderr().lock().write_all(redacted.as_bytes()),
     };
     if let Err(e) = written {
-        error!(%e, "could not write the report");
+        error!(error = %e, "could not write the report");
     }
     if let Some(path) = &sink.termination_log {
         write_termination_log(path, &report.summary());
@@ -483,7 +483,7 @@ pub async fn run_serve(args: &ServeArgs) -> Exit {
     let shutdown = match shutdown_signal() {
         Ok(shutdown) => shutdown,
         Err(e) => {
-            error!(%e, "could not install the SIGTERM and SIGINT handlers");
+            error!(error = %e, "could not install the SIGTERM and SIGINT handlers");
             return Exit::Internal;
         }
     };
@@ -492,7 +492,7 @@ pub async fn run_serve(args: &ServeArgs) -> Exit {
         Err(e) => {
             error!(
                 listen = %args.listen,
-                %e,
+                error = %e,
                 "could not listen; choose another --listen (IRSA_DOCTOR_LISTEN) address"
             );
             return Exit::Usage;
@@ -593,7 +593,7 @@ pub async fn serve(
         }
     };
     if let Err(e) = on_check_thread(checks) {
-        error!(%e, "could not start the check's thread");
+        error!(error = %e, "could not start the check's thread");
         return Exit::Internal;
     }
     crate::server::serve(listener, shared, shutdown, args.shutdown_grace).await;
@@ -682,7 +682,7 @@ pub fn write_termination_log(path: &Path, summary: &str) {
         });
     if let Err(e) = result {
         if !is_default {
-            warn!(path = %path.display(), %e, "could not write the termination log");
+            warn!(path = %path.display(), error = %e, "could not write the termination log");
         }
     }
 }

@@ -77,6 +77,18 @@ pub struct Loaded {
     /// The default chain would read an unusable token file: do not
     /// resolve it.
     pub skip_chain: bool,
+    /// The files the default chain reads, for `serve` to notice a change.
+    pub chain_files: ChainFiles,
+}
+
+/// The files behind the default chain's outcome that can change while the
+/// container runs (its environment cannot).
+#[derive(Debug, Clone, Default)]
+pub struct ChainFiles {
+    /// The shared config and credentials files, as found.
+    pub profiles: Vec<PathBuf>,
+    /// The token files profiles name (`web_identity_token_file`).
+    pub tokens: Vec<PathBuf>,
 }
 
 /// Judges every file the SDK would read, and reads the shared config files
@@ -84,7 +96,7 @@ pub struct Loaded {
 pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
     let set = |name: &str| lookup(name).filter(|v| !v.is_empty());
     let mut findings = vec![];
-    let (files, config_text) = shared_files(&lookup, &mut findings);
+    let (files, config_text, profiles) = shared_files(&lookup, &mut findings);
     let mut stop_sending = judge_ca_files(&set, &mut findings);
     let ca_bundle = set(crate::ca_bundle::VAR).and_then(|path| {
         CaBundle::read(Path::new(&path))
@@ -102,25 +114,31 @@ pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
             .ok()
     });
     let skip_chain = judge_token_files(&set, &config_text, &mut findings);
+    let tokens = profile_token_files(&config_text)
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
     Loaded {
         files,
         findings,
         ca_bundle,
         stop_sending,
         skip_chain,
+        chain_files: ChainFiles { profiles, tokens },
     }
 }
 
 /// Reads the shared config and credentials files within bounds, as
-/// aws-config would read them; returns them for aws-config, and their text
-/// together, to find the token files profiles name.
+/// aws-config would read them; returns them for aws-config, their text
+/// together, to find the token files profiles name, and their paths.
 fn shared_files(
     lookup: &impl Fn(&str) -> Option<String>,
     findings: &mut Vec<Finding>,
-) -> (ProfileFiles, String) {
+) -> (ProfileFiles, String, Vec<PathBuf>) {
     let home = lookup("HOME");
     let mut files = ProfileFiles::builder();
     let mut config_text = String::new();
+    let mut paths = vec![];
     for (var, default, kind) in FILES {
         let named = lookup(var);
         let path = expand_home(named.as_deref().unwrap_or(default), home.as_deref());
@@ -145,8 +163,9 @@ fn shared_files(
         config_text.push_str(&contents);
         config_text.push('\n');
         files = files.with_contents(kind, contents);
+        paths.push(path);
     }
-    (files.build(), config_text)
+    (files.build(), config_text, paths)
 }
 
 /// Judges the CA files the HTTPS client would read; true when one is

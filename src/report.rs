@@ -338,6 +338,10 @@ pub struct ChainReport {
     pub arn: Option<String>,
     /// Why the chain, or the call naming its identity, failed.
     pub error: Option<String>,
+    /// `serve` only: when the chain was last resolved, if this check showed
+    /// that outcome again instead of resolving it (nothing it reads had
+    /// changed, and irsa-doctor's own call still assumed the same role).
+    pub reused_since: Option<String>,
 }
 
 /// Whose container a check saw. The app's environment, profile files and
@@ -704,7 +708,13 @@ impl Report {
     fn chain_detail(&self) -> String {
         let chain = &self.default_chain;
         match (&chain.provider, &chain.arn, &chain.error) {
-            (Some(p), Some(arn), _) => format!("default credential chain uses {p}: {arn}"),
+            (Some(p), Some(arn), _) => format!(
+                "default credential chain uses {p}: {arn}{}",
+                chain
+                    .reused_since
+                    .as_deref()
+                    .map_or(String::new(), |t| format!(" (as resolved at {t})"))
+            ),
             (Some(p), None, _) => format!("default credential chain uses {p}"),
             (None, _, Some(e)) => format!("default credential chain fails: {e}"),
             (None, _, None) => "default credential chain finds no credentials".to_owned(),

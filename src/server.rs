@@ -130,7 +130,7 @@ pub async fn serve(
                 Err(e) => {
                     // Out of file descriptors, usually: back off instead
                     // of spinning on the error.
-                    warn!(%e, "could not accept a connection");
+                    warn!(error = %e, "could not accept a connection");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -207,7 +207,7 @@ async fn drive<S>(
         }
     };
     if let Err(e) = ended {
-        debug!(%e, "connection ended with an error");
+        debug!(error = %e, "connection ended with an error");
     }
 }
 

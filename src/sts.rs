@@ -281,6 +281,8 @@ pub struct Sts {
     ca_bundle: Option<String>,
     /// Answers handed to the SDK's own requests instead of asking again.
     replay: Arc<Replay>,
+    /// The files the default chain reads (none for a given configuration).
+    chain_files: crate::profile::ChainFiles,
 }
 
 /// Where the AWS configuration comes from.
@@ -342,6 +344,7 @@ impl Sts {
             sts.file_findings = loaded.findings.clone();
             sts.stop_sending = loaded.stop_sending;
             sts.skip_chain = loaded.skip_chain;
+            sts.chain_files = loaded.chain_files.clone();
             sts
         };
         if loaded.stop_sending {
@@ -399,6 +402,7 @@ impl Sts {
             skip_chain: false,
             ca_bundle: None,
             replay: Arc::default(),
+            chain_files: crate::profile::ChainFiles::default(),
         }
     }
 
@@ -407,6 +411,13 @@ impl Sts {
     /// `traffic::Replay`.
     pub fn replay(&self) -> &Replay {
         &self.replay
+    }
+
+    /// The files the default chain reads, which `serve` watches: a change
+    /// means the chain must be resolved again, and for a profile file, the
+    /// configuration loaded again.
+    pub fn chain_files(&self) -> &crate::profile::ChainFiles {
+        &self.chain_files
     }
 
     /// Findings about the files the SDK would read, found while loading.

@@ -420,3 +420,43 @@ fn only_sts_builds_an_sdk_client() {
         .collect();
     assert!(clients.is_empty(), "{clients:?}");
 }
+
+/// Log fields are an API (README, "Logs"): an error is `error` everywhere,
+/// never `e` (what `%e` names the field) or `err`; `code` is a finding's
+/// code, and STS's own code is `error_code`, as in the JSON report.
+#[test]
+fn log_fields_name_an_error_error_and_a_code_a_finding_code() {
+    let mut files = vec![];
+    rust_files(&src(), &mut files);
+    let mut wrong = vec![];
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        for (n, line) in without_comments(without_tests(&text)).lines().enumerate() {
+            let field = |name: &str| {
+                line.match_indices(name).any(|(at, _)| {
+                    !line[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                })
+            };
+            // A bare `%e` names its field `e`: it follows `(`, `,` or
+            // nothing, never `=`.
+            let bare = |name: &str| {
+                line.match_indices(name).any(|(at, _)| {
+                    let before = line[..at].trim_end();
+                    before.is_empty() || before.ends_with(['(', ','])
+                })
+            };
+            let bad = ["%e,", "%e)", "?e,", "?e)", "%err", "?err"]
+                .iter()
+                .any(|f| bare(f))
+                || field("err =")
+                || field("err=")
+                || (field("code = ")
+                    && !line.trim_start().starts_with("let ")
+                    && !line.contains(".code.as_str()"));
+            if bad {
+                wrong.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

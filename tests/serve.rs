@@ -696,3 +696,167 @@ async fn legacy_sts_regional_endpoints_warns_that_the_app_may_use_the_global_end
     assert!(status["sts"]["app_endpoint"].is_null());
     regional.shut_down().await;
 }
+
+/// Polls `done` until it holds; panics with `what` after [`WAIT_LIMIT`].
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let limit = Instant::now() + WAIT_LIMIT;
+    while !done() {
+        assert!(Instant::now() < limit, "{what} never happened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The log lines (JSON) whose target is not irsa-doctor's own.
+fn dependency_lines(logs: &str) -> Vec<&str> {
+    logs.lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
+                !v["target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("irsa_doctor"))
+            })
+        })
+        .collect()
+}
+
+/// aws-config and aws-runtime logged two WARN lines on every check of a
+/// persistent failure (about 1.8 KB each, with `Debug` dumps of the SDK's
+/// error, raw headers and XML body), beside irsa-doctor's own lines, which
+/// are limited to changes.
+#[tokio::test]
+async fn a_persistent_failure_does_not_repeat_the_sdks_warnings() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.always(Fault::AccessDenied);
+    let volume = TokenVolume::new(&good_token());
+    // RUST_LOG unset: the default level.
+    let serving = fast_pod(&sts, &volume).unset("RUST_LOG").serve().await;
+    until("five checks", || sts.aws.our_assume_calls() >= 5).await;
+    let (code, logs) = serving.stop("TERM").await;
+    assert_eq!(code, 0, "{logs}");
+    let lines = dependency_lines(&logs);
+    assert!(
+        lines.len() <= 1,
+        "{} SDK lines:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    assert!(logs.contains("TRUST_POLICY_DENIED"), "{logs}");
+
+    // Asked for by name, they are there.
+    let serving = fast_pod(&sts, &volume)
+        .env("RUST_LOG", "aws_config=warn")
+        .serve()
+        .await;
+    let before = sts.aws.our_assume_calls();
+    until("two checks", || sts.aws.our_assume_calls() >= before + 2).await;
+    let (_, logs) = serving.stop("TERM").await;
+    assert!(!dependency_lines(&logs).is_empty(), "{logs}");
+    assert!(
+        logs.contains("TRUST_POLICY_DENIED"),
+        "our own lines too: {logs}"
+    );
+}
+
+/// Waits for `n` more of irsa-doctor's own AssumeRoleWithWebIdentity calls
+/// (one per healthy check) than `before`.
+async fn checks_after(sts: &FakeAwsServer, before: u64, n: u64) -> u64 {
+    until(&format!("{n} more checks"), || {
+        sts.aws.our_assume_calls() >= before + n
+    })
+    .await;
+    sts.aws.our_assume_calls()
+}
+
+/// Every healthy check cost two STS calls: irsa-doctor's own
+/// AssumeRoleWithWebIdentity and the default chain's. STS quotas are per
+/// account and region, shared with the apps.
+#[tokio::test]
+async fn n_healthy_checks_cost_n_plus_one_sts_calls() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let serving = fast_pod(&sts, &volume).serve().await;
+    let checks = checks_after(&sts, 0, 5).await;
+    assert_eq!(sts.aws.chain_assume_calls(), 1, "{}", serving.logs());
+    assert_eq!(sts.aws.assume_calls(), checks + 1);
+    assert_eq!(sts.aws.caller_identity_calls(), 0);
+
+    // The report still shows the app's view, and says since when.
+    let status = serving.get("/status").await.json();
+    assert_eq!(status["verdict"], "pass", "{status:#}");
+    let chain = &status["default_chain"];
+    assert_eq!(chain["provider"], "web_identity", "{status:#}");
+    assert_eq!(chain["arn"], status["assumed_role_arn"], "{status:#}");
+    assert!(
+        chain["reused_since"].as_str().unwrap().ends_with('Z'),
+        "{status:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_rotation_resolves_the_default_chain_again() {
+    let sts = FakeAws::healthy().await;
+    let mut volume = TokenVolume::new(&good_token());
+    let serving = fast_pod(&sts, &volume).serve().await;
+    let checks = checks_after(&sts, 0, 3).await;
+    assert_eq!(sts.aws.chain_assume_calls(), 1, "{}", serving.logs());
+
+    volume.rotate(&good_token());
+    until("the chain resolved again", || {
+        sts.aws.chain_assume_calls() == 2
+    })
+    .await;
+    let checks = checks_after(&sts, checks, 3).await;
+    assert_eq!(sts.aws.chain_assume_calls(), 2, "{}", serving.logs());
+    assert_eq!(sts.aws.assume_calls(), checks + 2);
+}
+
+#[tokio::test]
+async fn a_changed_profile_file_resolves_the_default_chain_again() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let pod = fast_pod(&sts, &volume);
+    // The file AWS_CONFIG_FILE names; absent at first.
+    let config = pod.home().join("aws-config");
+    let serving = pod.serve().await;
+    let checks = checks_after(&sts, 0, 3).await;
+    assert_eq!(sts.aws.chain_assume_calls(), 1, "{}", serving.logs());
+
+    std::fs::write(&config, "[default]\nregion = us-east-1\n").unwrap();
+    until("the chain resolved again", || {
+        sts.aws.chain_assume_calls() == 2
+    })
+    .await;
+    serving
+        .wait_for_log("a shared config or credentials file changed")
+        .await;
+    checks_after(&sts, checks, 3).await;
+    assert_eq!(sts.aws.chain_assume_calls(), 2, "{}", serving.logs());
+}
+
+/// A chain outcome that failed (STS throttled the chain's own call) is not
+/// kept: the next check resolves the chain again, and a pass is kept.
+#[tokio::test]
+async fn a_default_chain_that_failed_is_resolved_again_at_the_next_check() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.fail_chain(Fault::Throttle);
+    let volume = TokenVolume::new(&good_token());
+    let serving = fast_pod(&sts, &volume).serve().await;
+    let status = serving.first_verdict().await;
+    assert!(status["default_chain"]["error"].is_string(), "{status:#}");
+
+    sts.aws.clear_chain_fault();
+    serving
+        .wait_for("/status", |a| {
+            a.json()["default_chain"]["reused_since"].is_string()
+        })
+        .await;
+    let resolved = sts.aws.chain_assume_calls();
+    checks_after(&sts, sts.aws.our_assume_calls(), 3).await;
+    assert_eq!(sts.aws.chain_assume_calls(), resolved, "{}", serving.logs());
+    let status = serving.get("/status").await.json();
+    assert_eq!(
+        status["default_chain"]["provider"], "web_identity",
+        "{status:#}"
+    );
+    assert!(status["default_chain"]["error"].is_null(), "{status:#}");
+}

@@ -1,12 +1,13 @@
 //! IRSA's steps: the role ARN the webhook injected, the projected token
 //! and its claims, and `AssumeRoleWithWebIdentity` with that token, the
-//! default chain resolved beside it.
+//! default chain resolved beside it (or, in `serve`, its outcome shown
+//! again while it stands: see `ChainMemo`).
 
 use std::path::Path;
 
 use super::mechanism::WebIdentity;
 use super::retry::{assume_with_retries, AssumeOutcome};
-use super::{resolve_chain, Acting, ChainToken, CheckConfig, Run, Sending, TokenRead};
+use super::{resolve_chain, Acting, ChainMemo, ChainToken, CheckConfig, Run, Sending, TokenRead};
 use crate::arn::{is_valid_session_name, RoleArn};
 use crate::endpoint::{uses_global_sts, GLOBAL_STS_ENDPOINT};
 use crate::env::AwsEnv;
@@ -14,6 +15,7 @@ use crate::findings::{
     chain as chain_findings, env as env_findings, role as role_findings, sts as sts_findings, token,
 };
 use crate::report::{Finding, Report, TokenReport};
+use crate::sts::ChainOutcome;
 use crate::token::{decode_claims, read_token_file, TokenFileProblem};
 
 /// Runs IRSA's steps, adding their findings and what STS said to `report`.
@@ -30,23 +32,66 @@ pub(super) async fn verify(
     report.findings.extend(findings);
     report.token = token_report;
 
-    // STS with the token, and the default chain, concurrently: a healthy
-    // pod's verdict waits for one round trip.
-    let assume = async {
-        match (&role, token.sendable()) {
-            (Some(role), Some(token)) if !sending.offline => {
-                Some(assume_with_retries(run.cfg, run.sts, role, token, run.deadline).await)
-            }
-            _ => None,
-        }
-    };
     let chain_token = match &token {
         TokenRead::Unusable => ChainToken::Unusable,
         TokenRead::Rejected(raw) | TokenRead::Sendable(raw) => ChainToken::Read(raw),
     };
-    let (assumed, chain) = tokio::join!(assume, resolve_chain(run, sending, chain_token, None));
+    let sendable = match (&role, token.sendable()) {
+        (Some(role), Some(token)) if !sending.offline => Some((role, token)),
+        _ => None,
+    };
+    let (assumed, chain, reused) = match (sendable, run.memo) {
+        // `serve`, with the chain's outcome kept: our call first, and the
+        // chain only if our call no longer says what it said then.
+        (Some((role, raw)), Some(memo)) if !sending.no_chain => {
+            let outcome = assume_with_retries(run.cfg, run.sts, role, raw, run.deadline).await;
+            if memo.holds_for(&outcome) {
+                tracing::debug!("the default chain's outcome still stands; not resolved again");
+                (Some(outcome), Ok(ChainOutcome::WebIdentity), Some(memo))
+            } else {
+                let chain = resolve_chain(run, sending, chain_token, None).await;
+                (Some(outcome), chain, None)
+            }
+        }
+        // STS with the token, and the default chain, concurrently: a
+        // healthy pod's verdict waits for one round trip.
+        (sendable, _) => {
+            let assume = async {
+                match sendable {
+                    Some((role, raw)) => {
+                        Some(assume_with_retries(run.cfg, run.sts, role, raw, run.deadline).await)
+                    }
+                    None => None,
+                }
+            };
+            let (assumed, chain) =
+                tokio::join!(assume, resolve_chain(run, sending, chain_token, None));
+            (assumed, chain, None)
+        }
+    };
 
     let assumed_arn = assumed.and_then(|outcome| assume_step(run, role.as_ref(), outcome, report));
+    global_endpoint_step(run, report);
+    let memo = match (&chain, &assumed_arn) {
+        (Ok(ChainOutcome::WebIdentity), Some(arn)) => Some(ChainMemo {
+            assumed_arn: arn.clone(),
+            resolved_at: reused.map_or(run.now, |m| m.resolved_at),
+        }),
+        _ => None,
+    };
+    Acting {
+        role,
+        assumed_arn,
+        chain,
+        memo,
+        reused: reused.is_some(),
+    }
+}
+
+/// `STS_GLOBAL_ENDPOINT`: `AWS_STS_REGIONAL_ENDPOINTS=legacy` sends the
+/// app's SDK, if it reads the variable, to the global endpoint, while
+/// irsa-doctor asked the regional one.
+fn global_endpoint_step(run: &Run<'_>, report: &mut Report) {
     let region = run.sts.region();
     let settings = &run.env.settings;
     if uses_global_sts(
@@ -61,11 +106,6 @@ pub(super) async fn verify(
             ours,
         ));
         report.sts.app_endpoint = Some(GLOBAL_STS_ENDPOINT.to_owned());
-    }
-    Acting {
-        role,
-        assumed_arn,
-        chain,
     }
 }
 

@@ -52,11 +52,38 @@ pub struct CheckConfig {
     pub seen_from: SeenFrom,
 }
 
+/// A default-chain outcome `serve` may show again instead of resolving
+/// the chain anew: the chain landed on web identity, when irsa-doctor's own
+/// `AssumeRoleWithWebIdentity` assumed `assumed_arn`.
+///
+/// It stands only while nothing the chain reads has changed (`serve` drops
+/// it when the token or a profile file changes) and while irsa-doctor's own
+/// call, made on every check with the same token, role and endpoint as the
+/// chain's web identity provider, still assumes the same role. Any other
+/// outcome (another provider, no credentials, a failure, a timeout) is
+/// never kept: the chain is resolved again at the next check.
+#[derive(Debug, Clone)]
+pub struct ChainMemo {
+    assumed_arn: String,
+    /// When the chain was last resolved.
+    resolved_at: SystemTime,
+}
+
+impl ChainMemo {
+    /// Whether this check's own call says what it said when the chain was
+    /// resolved.
+    fn holds_for(&self, outcome: &retry::AssumeOutcome) -> bool {
+        matches!(&outcome.result, Ok(assumed) if assumed.arn == self.assumed_arn)
+    }
+}
+
 /// One check's inputs, handed to every step.
 struct Run<'a> {
     cfg: &'a CheckConfig,
     env: &'a AwsEnv,
     sts: &'a Sts,
+    /// The chain's outcome `serve` kept, if any (never for `check`).
+    memo: Option<&'a ChainMemo>,
     /// The wall clock, for token expiry.
     now: SystemTime,
     /// When the command started: `--timeout` also covers loading the AWS
@@ -85,11 +112,16 @@ struct Acting {
     assumed_arn: Option<String>,
     /// What the default chain would do.
     chain: ChainResult,
+    /// What `serve` may keep of the chain's outcome for later checks.
+    memo: Option<ChainMemo>,
+    /// The chain's outcome was not resolved in this check but kept from
+    /// an earlier one.
+    reused: bool,
 }
 
 /// Runs one check. `now` is the wall clock used for token expiry;
 /// `started` is when the command started, so that `--timeout` also covers
-/// loading the AWS configuration.
+/// loading the AWS configuration. The default chain is always resolved.
 pub async fn check(
     cfg: &CheckConfig,
     env: &AwsEnv,
@@ -97,29 +129,67 @@ pub async fn check(
     now: SystemTime,
     started: Instant,
 ) -> Report {
-    let run = Run {
-        cfg,
-        env,
-        sts,
-        now,
-        started,
-        deadline: deadline(started, cfg.timeout),
-    };
-    let mut report = empty_report(cfg, env, Some(sts.region()));
-    report.sts.ca_bundle = sts.ca_bundle().map(str::to_owned);
-    let (findings, sending) = environment(&run);
+    let run = Run::new(cfg, env, sts, now, started, None);
+    run_steps(&run).await.0
+}
+
+/// [`check`], showing the default chain's outcome kept in `memo` again
+/// where it still stands (see [`ChainMemo`]) instead of resolving the
+/// chain; `memo` is left with what the next check may reuse.
+pub async fn check_reusing(
+    cfg: &CheckConfig,
+    env: &AwsEnv,
+    sts: &Sts,
+    now: SystemTime,
+    started: Instant,
+    memo: &mut Option<ChainMemo>,
+) -> Report {
+    let run = Run::new(cfg, env, sts, now, started, memo.as_ref());
+    let (report, kept) = run_steps(&run).await;
+    *memo = kept;
+    report
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        cfg: &'a CheckConfig,
+        env: &'a AwsEnv,
+        sts: &'a Sts,
+        now: SystemTime,
+        started: Instant,
+        memo: Option<&'a ChainMemo>,
+    ) -> Self {
+        Run {
+            cfg,
+            env,
+            sts,
+            memo,
+            now,
+            started,
+            deadline: deadline(started, cfg.timeout),
+        }
+    }
+}
+
+/// The steps, in order: the report, and what `serve` may keep of the
+/// chain's outcome.
+async fn run_steps(run: &Run<'_>) -> (Report, Option<ChainMemo>) {
+    let (cfg, env, started) = (run.cfg, run.env, run.started);
+    let mut report = empty_report(cfg, env, Some(run.sts.region()));
+    report.sts.ca_bundle = run.sts.ca_bundle().map(str::to_owned);
+    let (findings, sending) = environment(run);
     report.findings.extend(findings);
 
     let mechanism = mechanism::choose(env);
     report.mechanism = mechanism.name();
     let acting = match &mechanism {
         Mechanism::None { half } => {
-            let chain = resolve_chain(&run, sending, ChainToken::None, None).await;
+            let chain = resolve_chain(run, sending, ChainToken::None, None).await;
             report
                 .findings
-                .push(not_injected(&run, &report, half, &chain));
+                .push(not_injected(run, &report, half, &chain));
             record_chain(&mut report, &chain, None);
-            return finish(report, started);
+            return (finish(report, started), None);
         }
         Mechanism::WebIdentity(irsa) => {
             if let Some(uri) = &irsa.pod_identity_too {
@@ -127,9 +197,9 @@ pub async fn check(
                     .findings
                     .push(crate::findings::pod_identity::unused(uri));
             }
-            irsa::verify(&run, sending, irsa, &mut report).await
+            irsa::verify(run, sending, irsa, &mut report).await
         }
-        Mechanism::PodIdentity(pi) => pod_identity::verify(&run, sending, pi, &mut report).await,
+        Mechanism::PodIdentity(pi) => pod_identity::verify(run, sending, pi, &mut report).await,
     };
     let name = mechanism.name().unwrap_or(MechanismName::Irsa);
 
@@ -145,7 +215,13 @@ pub async fn check(
         .then_some(acting.assumed_arn.as_deref())
         .flatten();
     record_chain(&mut report, &acting.chain, web_identity_arn);
-    finish(report, started)
+    if acting.reused {
+        report.default_chain.reused_since = acting
+            .memo
+            .as_ref()
+            .map(|m| crate::time::rfc3339(m.resolved_at));
+    }
+    (finish(report, started), acting.memo)
 }
 
 /// The token file the pod's mechanism reads: the one `serve` watches for
@@ -387,12 +463,13 @@ fn record_chain(report: &mut Report, chain: &ChainResult, web_identity_arn: Opti
         Ok(ChainOutcome::WebIdentity) => ChainReport {
             provider: Some(ChainSource::WebIdentity.as_str().to_owned()),
             arn: web_identity_arn.map(str::to_owned),
-            error: None,
+            ..ChainReport::default()
         },
         Ok(ChainOutcome::Other { source, identity }) => ChainReport {
             provider: Some(source.as_str().to_owned()),
             arn: identity.as_ref().ok().cloned(),
             error: identity.as_ref().err().cloned(),
+            ..ChainReport::default()
         },
     };
 }

@@ -88,10 +88,16 @@ pub(super) async fn verify(
     };
     report.findings.extend(proxy_step(run, &pi.uri));
     report.findings.extend(relative_uri_first(run));
+    // The chain is resolved on every check, in `serve` too: its request to
+    // the agent is answered by the replay and, on the same credentials, its
+    // identity by `known`, so it costs no call; and what it lands on is the
+    // agent's answer of this very check.
     Acting {
         role: None,
         assumed_arn,
         chain,
+        memo: None,
+        reused: false,
     }
 }
 

@@ -71,7 +71,7 @@ pub(super) async fn assume_with_retries(
         }
         info!(
             attempt = tally.attempts,
-            code = failure.code.as_deref().unwrap_or(""),
+            error_code = failure.code.as_deref().unwrap_or(""),
             error = %failure.message,
             retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             "STS did not give a final answer; retrying"

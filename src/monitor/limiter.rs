@@ -1,5 +1,5 @@
 //! Which of the loop's checks are worth a log line, so that a failure that
-//! persists for hours is a line every ten minutes, not one per check.
+//! persists for a day is a dozen lines, not one per check.
 
 use std::time::{Duration, Instant};
 
@@ -8,9 +8,14 @@ use tracing::{debug, error, info, warn};
 use super::state::{round_secs, Change};
 use crate::report::{Report, Verdict};
 
-/// While a failure persists unchanged, its reason is logged again at most
-/// this often.
+/// While a failure persists unchanged, its reason is logged again this
+/// long after the line that reported it, then after twice as long each
+/// time, up to [`FAILURE_LOG_MAX`]: a reminder that it still stands, at a
+/// cost of about 9 lines a day (at the default interval), not 144.
 const FAILURE_LOG_EVERY: Duration = Duration::from_secs(600);
+
+/// The longest wait between two reminders of an unchanged failure.
+const FAILURE_LOG_MAX: Duration = Duration::from_secs(4 * 3600);
 
 /// While the served verdict stays the same, changed findings of failing or
 /// inconclusive checks (throttled, then unreachable, then throttled) are
@@ -19,12 +24,24 @@ const FINDINGS_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Decides which checks are worth a log line: every change of the served
 /// verdict; changed findings while it holds, at most every
-/// [`FINDINGS_LOG_EVERY`]; and a reminder of a failure that persists, at
-/// most every [`FAILURE_LOG_EVERY`]. Quiet while nothing changes.
-#[derive(Debug, Default)]
+/// [`FINDINGS_LOG_EVERY`]; and a reminder of a failure that persists,
+/// after [`FAILURE_LOG_EVERY`], then at doubling intervals up to
+/// [`FAILURE_LOG_MAX`]. Quiet while nothing changes.
+#[derive(Debug)]
 pub(super) struct LogLimiter {
     /// When the last line that counts against the limits was written.
     last_log: Option<Instant>,
+    /// How long after `last_log` an unchanged failure is due a reminder.
+    failure_gap: Duration,
+}
+
+impl Default for LogLimiter {
+    fn default() -> Self {
+        LogLimiter {
+            last_log: None,
+            failure_gap: FAILURE_LOG_EVERY,
+        }
+    }
 }
 
 /// What one check is worth in the log.
@@ -72,7 +89,7 @@ impl LogLimiter {
             let due = if change.changed {
                 FINDINGS_LOG_EVERY
             } else {
-                FAILURE_LOG_EVERY
+                self.failure_gap
             };
             let since_last = self.last_log.map(|at| now.saturating_duration_since(at));
             if since_last.is_some_and(|s| s < due) {
@@ -83,11 +100,18 @@ impl LogLimiter {
                 }
             }
         };
-        if matches!(
-            entry,
-            Entry::First | Entry::ReadinessChanged | Entry::Reminder { .. }
-        ) {
-            self.last_log = Some(now);
+        match entry {
+            Entry::Reminder {
+                findings_changed: false,
+            } => {
+                self.last_log = Some(now);
+                self.failure_gap = (self.failure_gap * 2).min(FAILURE_LOG_MAX);
+            }
+            Entry::First | Entry::ReadinessChanged | Entry::Reminder { .. } => {
+                self.last_log = Some(now);
+                self.failure_gap = FAILURE_LOG_EVERY;
+            }
+            _ => {}
         }
         entry
     }
@@ -166,14 +190,20 @@ mod tests {
         Duration::from_secs(n)
     }
 
+    /// A limiter that logged a first, failing check at `t0`; and the
+    /// change a check with the same failure makes.
+    fn failing(t0: Instant) -> (LogLimiter, Change) {
+        let mut log = LogLimiter::default();
+        let first = change(true, Verdict::Inconclusive, Verdict::Fail, true);
+        assert_eq!(log.entry(Verdict::Fail, &first, t0), Entry::First);
+        (log, change(false, Verdict::Fail, Verdict::Fail, false))
+    }
+
     #[test]
     fn the_same_failure_is_logged_again_only_every_failure_log_every() {
-        let mut log = LogLimiter::default();
         let t0 = Instant::now();
+        let (mut log, same) = failing(t0);
         let fail = Verdict::Fail;
-        let first = change(true, Verdict::Inconclusive, fail, true);
-        assert_eq!(log.entry(fail, &first, t0), Entry::First);
-        let same = change(false, fail, fail, false);
         assert_eq!(log.entry(fail, &same, t0 + secs(300)), Entry::Recent);
         let just_before = t0 + FAILURE_LOG_EVERY - secs(1);
         assert_eq!(log.entry(fail, &same, just_before), Entry::Recent);
@@ -181,9 +211,44 @@ mod tests {
             findings_changed: false,
         };
         assert_eq!(log.entry(fail, &same, t0 + FAILURE_LOG_EVERY), due);
-        // The reminder starts the next period.
+        // The reminder starts the next period, twice as long.
         let after = t0 + FAILURE_LOG_EVERY + secs(300);
         assert_eq!(log.entry(fail, &same, after), Entry::Recent);
+        let next = t0 + FAILURE_LOG_EVERY * 3;
+        assert_eq!(log.entry(fail, &same, next - secs(1)), Entry::Recent);
+        assert_eq!(log.entry(fail, &same, next), due);
+    }
+
+    /// An unchanged failure was a line every ten minutes, 144 a day.
+    #[test]
+    fn a_day_of_the_same_failure_at_the_default_interval_is_nine_reminders() {
+        let t0 = Instant::now();
+        let (mut log, same) = failing(t0);
+        let fail = Verdict::Fail;
+        let reminders = (1..288)
+            .map(|n| log.entry(fail, &same, t0 + secs(300 * n)))
+            .filter(|e| matches!(e, Entry::Reminder { .. }))
+            .count();
+        assert_eq!(reminders, 9);
+        assert_eq!(log.failure_gap, FAILURE_LOG_MAX);
+
+        // A change starts over at ten minutes.
+        let t1 = t0 + secs(86_400);
+        let recovered = change(false, fail, Verdict::Pass, true);
+        assert_eq!(
+            log.entry(Verdict::Pass, &recovered, t1),
+            Entry::ReadinessChanged
+        );
+        let failed = change(false, Verdict::Pass, fail, true);
+        assert_eq!(
+            log.entry(fail, &failed, t1 + secs(300)),
+            Entry::ReadinessChanged
+        );
+        let due = t1 + secs(300) + FAILURE_LOG_EVERY;
+        assert!(matches!(
+            log.entry(fail, &same, due),
+            Entry::Reminder { .. }
+        ));
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! (jittered), sooner after a token rotation, with backoff while checks are
 //! inconclusive.
 //!
+//! The default chain is resolved at the first check and again only when
+//! something it reads changed ([`inputs`]) or when its kept outcome no
+//! longer stands (`check::ChainMemo`): a healthy IRSA pod makes one STS
+//! call per check, not two.
+//!
 //! Invariant: the loop is the only writer of the [`state`] (it holds the
 //! one [`Recorder`]); the HTTP handlers only read copies, so a probe never
 //! causes an STS call: STS traffic depends on the interval, on token
@@ -10,18 +15,23 @@
 //! Imports `check`, `report`, `sts` and its own submodules; never
 //! `server`, `metrics` or `app`.
 
+mod inputs;
 mod limiter;
 mod rotation;
 pub mod state;
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tracing::info;
+use tracing::{debug, info};
 
-use crate::check::{check, deadline, CheckConfig};
+use crate::check::{check_reusing, deadline, ChainMemo, CheckConfig};
 use crate::env::AwsEnv;
 use crate::report::Verdict;
 use crate::sts::{AwsSource, Sts};
+use crate::traffic::StsCounters;
+use inputs::{ChainInputs, Changed};
 use limiter::LogLimiter;
 use rotation::RotationWatch;
 use state::{Checked, Recorder};
@@ -37,14 +47,16 @@ pub const FIRST_INCONCLUSIVE_RETRY: Duration = Duration::from_secs(5);
 /// backoff while checks are inconclusive.
 pub async fn run(cfg: CheckConfig, env: AwsEnv, aws: AwsSource, mut recorder: Recorder) {
     let counters = recorder.sts_counters();
-    let sts = Sts::load(&aws, deadline(Instant::now(), cfg.timeout), counters).await;
+    let token_file = crate::check::watched_token_file(&env);
+    let mut aws = Aws::load(aws, counters, &cfg, &token_file, Instant::now()).await;
     let mut pacing = Pacing::new(recorder.settings().interval);
-    let mut rotation = RotationWatch::new(crate::check::watched_token_file(&env));
+    let mut rotation = RotationWatch::new(token_file.clone());
     let mut log = LogLimiter::default();
     loop {
         let started = Instant::now();
         recorder.note_progress(started);
-        let checked = check_once(&cfg, &env, &sts, started).await;
+        aws.notice_changes(&cfg, &token_file, started).await;
+        let checked = check_once(&cfg, &env, &mut aws, started).await;
         let wait = jitter(pacing.after(checked.report.verdict));
         let recorded = recorder.record(checked, wait);
         log.after_check(&recorded.checked.report, &recorded.change, recorded.wait);
@@ -52,10 +64,68 @@ pub async fn run(cfg: CheckConfig, env: AwsEnv, aws: AwsSource, mut recorder: Re
     }
 }
 
+/// The AWS configuration the checks use, and what the loop keeps of the
+/// default chain between checks.
+struct Aws {
+    source: AwsSource,
+    counters: Arc<StsCounters>,
+    sts: Sts,
+    /// The chain's files as they were when `memo` was made.
+    inputs: ChainInputs,
+    memo: Option<ChainMemo>,
+}
+
+impl Aws {
+    async fn load(
+        source: AwsSource,
+        counters: Arc<StsCounters>,
+        cfg: &CheckConfig,
+        token_file: &Option<PathBuf>,
+        started: Instant,
+    ) -> Self {
+        let sts = Sts::load(&source, deadline(started, cfg.timeout), counters.clone()).await;
+        let inputs = ChainInputs::look(&sts, token_file.as_ref());
+        Aws {
+            source,
+            counters,
+            sts,
+            inputs,
+            memo: None,
+        }
+    }
+
+    /// Before a check: drops the kept chain outcome when a file the chain
+    /// reads changed, and loads the configuration again when that file is
+    /// a shared config or credentials file (the SDK was handed their
+    /// contents at load).
+    async fn notice_changes(
+        &mut self,
+        cfg: &CheckConfig,
+        token_file: &Option<PathBuf>,
+        started: Instant,
+    ) {
+        let now = ChainInputs::look(&self.sts, token_file.as_ref());
+        match self.inputs.changed(&now) {
+            Changed::Nothing => return,
+            Changed::Token => {
+                debug!("a token file the default chain reads changed; resolving it again");
+                self.inputs = now;
+            }
+            Changed::Profile => {
+                info!("a shared config or credentials file changed; loading the AWS configuration again");
+                let deadline = deadline(started, cfg.timeout);
+                self.sts = Sts::load(&self.source, deadline, self.counters.clone()).await;
+                self.inputs = ChainInputs::look(&self.sts, token_file.as_ref());
+            }
+        }
+        self.memo = None;
+    }
+}
+
 /// One check, started at `started`, as the state keeps it.
-async fn check_once(cfg: &CheckConfig, env: &AwsEnv, sts: &Sts, started: Instant) -> Checked {
+async fn check_once(cfg: &CheckConfig, env: &AwsEnv, aws: &mut Aws, started: Instant) -> Checked {
     let checked_at = SystemTime::now();
-    let report = check(cfg, env, sts, checked_at, started).await;
+    let report = check_reusing(cfg, env, &aws.sts, checked_at, started, &mut aws.memo).await;
     Checked {
         report,
         checked_at,

@@ -25,14 +25,16 @@ pub(super) struct RotationWatch {
     seen: Option<Fingerprint>,
 }
 
+/// What a file looks like from outside: the `..data` link beside it and
+/// its metadata (symlinks followed). A kubelet swap or a rewrite changes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Fingerprint {
+pub(super) struct Fingerprint {
     data_link: Option<PathBuf>,
     file: Option<(u64, u64, i64, i64, u64)>,
 }
 
 impl Fingerprint {
-    fn of(file: &Path) -> Self {
+    pub(super) fn of(file: &Path) -> Self {
         use std::os::unix::fs::MetadataExt;
         let data_link = file
             .parent()

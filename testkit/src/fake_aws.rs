@@ -106,6 +106,8 @@ struct State {
     trust_pods: Vec<String>,
     queued: VecDeque<Fault>,
     always: Option<Fault>,
+    /// A fault for the default chain's calls alone (not irsa-doctor's own).
+    chain_fault: Option<Fault>,
     next_key: u64,
     assume_calls: u64,
     /// Calls asking for 900 s sessions: irsa-doctor's own (the default
@@ -270,6 +272,25 @@ impl FakeAws {
         self.state.lock().unwrap().always = None;
     }
 
+    /// Every AssumeRoleWithWebIdentity call of the default chain's (one not
+    /// asking for irsa-doctor's 900 s session) gets `fault`, until
+    /// [`FakeAws::clear_chain_fault`]; irsa-doctor's own calls are answered
+    /// as before.
+    pub fn fail_chain(&self, fault: Fault) {
+        self.state.lock().unwrap().chain_fault = Some(fault);
+    }
+
+    pub fn clear_chain_fault(&self) {
+        self.state.lock().unwrap().chain_fault = None;
+    }
+
+    /// AssumeRoleWithWebIdentity calls the default chain made: all of them
+    /// but irsa-doctor's own.
+    pub fn chain_assume_calls(&self) -> u64 {
+        let s = self.state.lock().unwrap();
+        s.assume_calls - s.short_session_calls
+    }
+
     /// Lets calls held by [`Fault::Hold`] go on, answered normally.
     pub fn release(&self) {
         let mut s = self.state.lock().unwrap();
@@ -315,7 +336,7 @@ impl FakeAws {
                         s.short_session_calls += 1;
                         s.queued.pop_front()
                     } else {
-                        None
+                        s.chain_fault.clone()
                     };
                     queued.or_else(|| s.always.clone())
                 };
