@@ -140,6 +140,15 @@ async fn node_role_credentials_from_imds_at_trace_leak_nothing() {
     );
 }
 
+/// Reads every endpoint of `serving` into `answers`, heads and bodies.
+async fn read_every_endpoint(serving: &testkit::serving::Serving, answers: &mut String) {
+    for path in ["/livez", "/readyz", "/status", "/metrics"] {
+        let a = serving.get(path).await;
+        answers.push_str(&a.head);
+        answers.push_str(&a.body);
+    }
+}
+
 /// `serve` at trace, through a pass, a rotation to a refused token and
 /// back, with every endpoint read along the way: neither the logs nor
 /// any answer holds a secret.
@@ -155,21 +164,14 @@ async fn serve_at_trace_leaks_nothing_in_logs_or_endpoints() {
         .serve()
         .await;
     let mut answers = String::new();
-    let read_all = async |answers: &mut String| {
-        for path in ["/livez", "/readyz", "/status", "/metrics"] {
-            let a = serving.get(path).await;
-            answers.push_str(&a.head);
-            answers.push_str(&a.body);
-        }
-    };
     serving.first_verdict().await;
-    read_all(&mut answers).await;
+    read_every_endpoint(&serving, &mut answers).await;
     vol.rotate(&refused);
     serving.wait_for("/readyz", |a| a.status == 503).await;
-    read_all(&mut answers).await;
+    read_every_endpoint(&serving, &mut answers).await;
     vol.rotate(&token);
     serving.wait_for("/readyz", |a| a.status == 200).await;
-    read_all(&mut answers).await;
+    read_every_endpoint(&serving, &mut answers).await;
     let (code, logs) = serving.stop("TERM").await;
     assert_eq!(code, 0);
     let out = Outcome {
@@ -254,21 +256,14 @@ async fn serve_for_pod_identity_at_trace_leaks_nothing_in_logs_or_endpoints() {
             .serve()
             .await;
         let mut answers = String::new();
-        let read_all = async |answers: &mut String| {
-            for path in ["/livez", "/readyz", "/status", "/metrics"] {
-                let a = serving.get(path).await;
-                answers.push_str(&a.head);
-                answers.push_str(&a.body);
-            }
-        };
         serving.wait_for("/readyz", |a| a.status == 200).await;
-        read_all(&mut answers).await;
+        read_every_endpoint(&serving, &mut answers).await;
         agent.agent.always(Fault::TrustDenied);
         serving.wait_for("/readyz", |a| a.status == 503).await;
-        read_all(&mut answers).await;
+        read_every_endpoint(&serving, &mut answers).await;
         agent.agent.clear_always();
         serving.wait_for("/readyz", |a| a.status == 200).await;
-        read_all(&mut answers).await;
+        read_every_endpoint(&serving, &mut answers).await;
         let (code, logs) = serving.stop("TERM").await;
         assert_eq!(code, 0);
         assert!(logs.contains("TRACE"), "{format}: no trace output");
