@@ -140,6 +140,15 @@ async fn node_role_credentials_from_imds_at_trace_leak_nothing() {
     );
 }
 
+/// Reads every endpoint of `serving` into `answers`, heads and bodies.
+async fn read_every_endpoint(serving: &testkit::serving::Serving, answers: &mut String) {
+    for path in ["/livez", "/readyz", "/status", "/metrics"] {
+        let a = serving.get(path).await;
+        answers.push_str(&a.head);
+        answers.push_str(&a.body);
+    }
+}
+
 /// `serve` at trace, through a pass, a rotation to a refused token and
 /// back, with every endpoint read along the way: neither the logs nor
 /// any answer holds a secret.
@@ -155,21 +164,14 @@ async fn serve_at_trace_leaks_nothing_in_logs_or_endpoints() {
         .serve()
         .await;
     let mut answers = String::new();
-    let read_all = async |answers: &mut String| {
-        for path in ["/livez", "/readyz", "/status", "/metrics"] {
-            let a = serving.get(path).await;
-            answers.push_str(&a.head);
-            answers.push_str(&a.body);
-        }
-    };
     serving.first_verdict().await;
-    read_all(&mut answers).await;
+    read_every_endpoint(&serving, &mut answers).await;
     vol.rotate(&refused);
     serving.wait_for("/readyz", |a| a.status == 503).await;
-    read_all(&mut answers).await;
+    read_every_endpoint(&serving, &mut answers).await;
     vol.rotate(&token);
     serving.wait_for("/readyz", |a| a.status == 200).await;
-    read_all(&mut answers).await;
+    read_every_endpoint(&serving, &mut answers).await;
     let (code, logs) = serving.stop("TERM").await;
     assert_eq!(code, 0);
     let out = Outcome {
@@ -229,5 +231,55 @@ async fn exec_at_trace_leaks_nothing_whether_or_not_it_starts_the_app() {
             assert_eq!(started, !keys, "{}", out.stderr);
             assert_no_secrets(&out, &token);
         }
+    }
+}
+
+/// `serve` for an EKS Pod Identity pod at trace, with text and with JSON
+/// logs, through a pass, the agent refusing (trust denied) and back: the
+/// token and the agent's credentials are in neither the logs nor any
+/// endpoint's answer.
+#[tokio::test]
+async fn serve_for_pod_identity_at_trace_leaks_nothing_in_logs_or_endpoints() {
+    use testkit::agent::{Agent, Fault};
+    let sts = FakeAws::healthy().await;
+    let agent = Agent::healthy(&sts.aws).await;
+    let token = Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode();
+    let vol = TokenVolume::pod_identity(&token);
+    for format in ["text", "json"] {
+        let serving = doctor!(&sts.url())
+            .pod_identity(&agent.url(), &vol.path())
+            .env("RUST_LOG", "trace")
+            .env("IRSA_DOCTOR_LOG_FORMAT", format)
+            .env("IRSA_DOCTOR_TIMEOUT", "2s")
+            .arg("--interval")
+            .arg("1s")
+            .serve()
+            .await;
+        let mut answers = String::new();
+        serving.wait_for("/readyz", |a| a.status == 200).await;
+        read_every_endpoint(&serving, &mut answers).await;
+        agent.agent.always(Fault::TrustDenied);
+        serving.wait_for("/readyz", |a| a.status == 503).await;
+        read_every_endpoint(&serving, &mut answers).await;
+        agent.agent.clear_always();
+        serving.wait_for("/readyz", |a| a.status == 200).await;
+        read_every_endpoint(&serving, &mut answers).await;
+        let (code, logs) = serving.stop("TERM").await;
+        assert_eq!(code, 0);
+        assert!(logs.contains("TRACE"), "{format}: no trace output");
+        let all = format!("{answers}\n{logs}");
+        let handed_out = agent.agent.handed_out();
+        assert!(!handed_out.is_empty(), "the agent handed out credentials");
+        for creds in handed_out {
+            assert!(
+                !all.contains(&creds.secret_access_key),
+                "{format}: the agent's secret key leaked"
+            );
+            assert!(
+                !all.contains(&creds.session_token),
+                "{format}: the agent's session token leaked"
+            );
+        }
+        testkit::leaks::assert_no_secret(&all, &token, format);
     }
 }

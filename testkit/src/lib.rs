@@ -10,6 +10,10 @@
 //! - `jwt`: kubelet-like tokens and projected token volumes.
 //! - `http`: the loopback HTTP/1 server the stand-ins answer through, and a
 //!   raw client.
+//! - `faulty`: a loopback TCP front for a stand-in that misbehaves at the
+//!   socket level on command (refuses, stalls, trickles, streams 100 MB,
+//!   resets), and relays to the stand-in when told to stop.
+//! - `leaks`: the assertion that no secret the kit hands out is in a text.
 //! - `proxy`: a loopback HTTP proxy that forwards everything to one
 //!   stand-in (plain or `CONNECT`), or refuses everything.
 //! - `sigv4`: verifying the binary's signatures, signing the kit's own calls.
@@ -27,9 +31,11 @@
 
 pub mod agent;
 pub mod fake_aws;
+pub mod faulty;
 pub mod http;
 pub mod imds;
 pub mod jwt;
+pub mod leaks;
 pub mod proxy;
 pub mod serving;
 pub mod sigv4;
