@@ -3,7 +3,8 @@
 # irsa-doctor as a container: a fully static musl binary on `scratch`, with
 # only a CA bundle beside it. No shell, no package manager, non-root.
 #
-#   docker buildx build --platform linux/amd64,linux/arm64 -t irsa-doctor:0.1.0 .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t irsa-doctor:0.1.0 \
+#     --build-arg IRSA_DOCTOR_REVISION=$(git rev-parse HEAD) .
 #
 # The build stage runs on the target platform (emulated where needed), so
 # TARGETARCH picks a native musl target and no cross toolchain is involved.
@@ -13,6 +14,10 @@
 
 FROM rust:1.95-bookworm AS build
 ARG TARGETARCH
+# The source revision /metrics shows in irsa_doctor_build_info, read at
+# compile time (option_env!): --build-arg IRSA_DOCTOR_REVISION=$(git rev-parse HEAD).
+ARG IRSA_DOCTOR_REVISION=unknown
+ENV IRSA_DOCTOR_REVISION=${IRSA_DOCTOR_REVISION}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools ca-certificates \
  && rm -rf /var/lib/apt/lists/*
