@@ -21,6 +21,11 @@
 # rust:1.95-bookworm` gives the digest to pin.
 FROM rust:1.95-bookworm AS build
 ARG TARGETARCH
+# The commit, REVISION (see the build command above), read at compile time
+# (option_env!) for /metrics' irsa_doctor_build_info, and the final stage's
+# label.
+ARG REVISION=unknown
+ENV IRSA_DOCTOR_REVISION=${REVISION}
 # The packages' versions follow the pinned base image's Debian release; an
 # exact Debian version (DL3008) is dropped from the archive at the next
 # point release and would break the build.

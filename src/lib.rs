@@ -27,6 +27,8 @@
 //!   rendering and the log lines of a report.
 //! - `traffic`: the bounded HTTPS client that counts STS requests.
 //! - `histogram`: check durations in cumulative buckets.
+//! - `process`: the `process_*` figures (CPU, memory, descriptors) from
+//!   `/proc`, for /metrics.
 //! - `files`: bounded, non-blocking reads of files settings name.
 //! - `telemetry`: logging, with the guard that keeps SDK secrets out.
 //! - `redact`: removes secrets from the text on its way to every sink.
@@ -48,6 +50,7 @@ mod histogram;
 mod launch;
 mod metrics;
 mod monitor;
+mod process;
 mod profile;
 mod proxy;
 mod redact;

@@ -4,7 +4,14 @@
 //! Written by hand rather than with a metrics crate: a dozen series, all
 //! read from a copy of [`State`] at scrape time, with label values drawn
 //! from our own fixed sets (verdicts, finding codes, STS actions) plus the
-//! version.
+//! version and revision. The `process_*` families are the ones every
+//! Prometheus client library serves, from [`crate::process`].
+//!
+//! Every family is served in every state, its `HELP` and `TYPE` included,
+//! so that `promtool check metrics` and dashboards see the same names
+//! before the first check, with no findings, and after; only the series
+//! that have no value yet (the timestamps, the token's expiry) are left
+//! out until they do.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -12,6 +19,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::histogram::Histogram;
 use crate::monitor::state::{Checked, State};
+use crate::process;
 use crate::report::Verdict;
 use crate::time::unix_secs_f64;
 use crate::traffic::{Action, Outcome, StsCounters};
@@ -24,9 +32,10 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: SystemTime) -> String {
     let mut out = String::with_capacity(4096);
     let m = &mut out;
-    build_info(m);
+    build_info(m, state);
     mechanism(m, state);
     verdicts(m, state, now);
+    liveness(m, state, now);
     check_times(m, state);
     histogram(
         m,
@@ -37,20 +46,54 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
     traffic(m, state.sts_counters(), connections_evicted);
     token_expiry(m, state.latest(), wall);
     findings(m, state.latest());
+    process_figures(m, process::read());
     out
 }
 
-fn build_info(m: &mut String) {
+/// The source revision the binary was built from: `IRSA_DOCTOR_REVISION`
+/// at compile time (the Dockerfile's build argument), else `unknown`.
+pub const REVISION: &str = match option_env!("IRSA_DOCTOR_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};
+
+/// Version, revision, and the mechanism the latest check chose (`unknown`
+/// before the first check), so that one join tells what runs where.
+fn build_info(m: &mut String, state: &State) {
     header(
         m,
         "build_info",
         "gauge",
-        "irsa-doctor's version, as a label.",
+        "irsa-doctor's version, source revision and the mechanism in use (irsa, pod_identity, \
+         none; unknown before the first check), as labels.",
+    );
+    let mechanism = state.latest().map_or("unknown", |l| {
+        l.report.mechanism.map_or("none", |n| n.as_str())
+    });
+    let _ = writeln!(
+        m,
+        "irsa_doctor_build_info{{version=\"{}\",revision=\"{}\",mechanism=\"{mechanism}\"}} 1",
+        escape(env!("CARGO_PKG_VERSION")),
+        escape(REVISION)
+    );
+}
+
+/// What /livez answers, and the interval the loop keeps: with the
+/// timestamps, a rule can tell a loop that stopped checking.
+fn liveness(m: &mut String, state: &State, now: Instant) {
+    header(m, "live", "gauge", "1 while /livez answers 200, else 0.");
+    let live = state.stalled(now).is_none();
+    let _ = writeln!(m, "irsa_doctor_live {}", u8::from(live));
+    header(
+        m,
+        "check_interval_seconds",
+        "gauge",
+        "--interval: the time between checks while nothing changes.",
     );
     let _ = writeln!(
         m,
-        "irsa_doctor_build_info{{version=\"{}\"}} 1",
-        escape(env!("CARGO_PKG_VERSION"))
+        "irsa_doctor_check_interval_seconds {}",
+        state.settings().interval.as_secs_f64()
     );
 }
 
@@ -212,20 +255,72 @@ fn findings(m: &mut String, latest: Option<&Checked>) {
         .flat_map(|l| &l.report.findings)
         .map(|f| (f.code.as_str(), f.severity.as_str()))
         .collect();
-    if !active.is_empty() {
-        header(
-            m,
-            "finding_active",
-            "gauge",
-            "1 for each finding of the latest check, by code and severity; codes not found are \
-             absent.",
-        );
-    }
+    // The family stays, HELP and TYPE, while there is no finding.
+    header(
+        m,
+        "finding_active",
+        "gauge",
+        "1 for each finding of the latest check, by code and severity; codes not found are \
+         absent.",
+    );
     for (code, severity) in active {
         let _ = writeln!(
             m,
             "irsa_doctor_finding_active{{code=\"{code}\",severity=\"{severity}\"}} 1"
         );
+    }
+}
+
+/// The `process_*` families, under their standard names (no prefix);
+/// none off Linux.
+fn process_figures(m: &mut String, figures: Option<process::Figures>) {
+    let Some(f) = figures else {
+        return;
+    };
+    let families: [(&str, &str, &str, f64); 5] = [
+        (
+            "start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch, in seconds.",
+            f.start_time_seconds,
+        ),
+        (
+            "cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent, in seconds.",
+            f.cpu_seconds,
+        ),
+        (
+            "resident_memory_bytes",
+            "gauge",
+            "Resident memory size, in bytes.",
+            f.resident_memory_bytes as f64,
+        ),
+        (
+            "virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size, in bytes.",
+            f.virtual_memory_bytes as f64,
+        ),
+        (
+            "open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            f.open_fds as f64,
+        ),
+    ];
+    let max = f.max_fds.map(|max| {
+        (
+            "max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            max as f64,
+        )
+    });
+    for (name, kind, help, value) in families.into_iter().chain(max) {
+        let _ = writeln!(m, "# HELP process_{name} {help}");
+        let _ = writeln!(m, "# TYPE process_{name} {kind}");
+        let _ = writeln!(m, "process_{name} {value}");
     }
 }
 
@@ -263,7 +358,8 @@ mod tests {
     use std::collections::HashSet;
 
     /// Checks the exposition rules a scraper relies on: every family has
-    /// one HELP and one TYPE, before its samples, and at least one sample;
+    /// one HELP and one TYPE, before its samples, and at least one sample
+    /// (but `finding_active`, which has none while nothing is found);
     /// samples belong to the family above them; no series twice; every
     /// value a number.
     fn assert_well_formed(text: &str) {
@@ -272,7 +368,11 @@ mod tests {
         let mut series = HashSet::new();
         let close = |current: &Option<(String, String, usize)>| {
             if let Some((name, _, samples)) = current {
-                assert!(*samples > 0, "{name} has no samples:\n{text}");
+                let may_be_empty = name == "irsa_doctor_finding_active";
+                assert!(
+                    may_be_empty || *samples > 0,
+                    "{name} has no samples:\n{text}"
+                );
             }
         };
         for line in text.lines() {
@@ -323,7 +423,62 @@ mod tests {
             "irsa_doctor_sts_requests_total{action=\"AssumeRoleWithWebIdentity\",outcome=\"success\"} 0\n"
         ));
         assert!(text.contains("irsa_doctor_http_connections_evicted_total 0\n"));
-        assert!(!text.contains("finding_active"), "{text}");
+        // The family is there without a series.
+        assert!(
+            text.contains("# TYPE irsa_doctor_finding_active gauge\n"),
+            "{text}"
+        );
+        assert!(!text.contains("irsa_doctor_finding_active{"), "{text}");
+        assert!(text.contains("irsa_doctor_live 1\n"), "{text}");
+        assert!(
+            text.contains("irsa_doctor_check_interval_seconds 300\n"),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "irsa_doctor_build_info{{version=\"{}\",revision=\"{REVISION}\",mechanism=\"unknown\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+
+    #[test]
+    fn a_stalled_loop_is_not_live() {
+        let settings = Settings::serve_defaults();
+        let long_ago = Instant::now() - settings.stall_after() - Duration::from_secs(1);
+        let (shared, _recorder) = Shared::starting_at(settings, long_ago);
+        let text = render(&shared.snapshot(), 0, Instant::now(), SystemTime::now());
+        assert_well_formed(&text);
+        assert!(text.contains("irsa_doctor_live 0\n"), "{text}");
+    }
+
+    #[test]
+    fn build_info_names_the_mechanism_of_the_latest_check() {
+        let (shared, mut recorder) = Shared::new(Settings::serve_defaults());
+        recorder.record_at(report(vec![]), Instant::now());
+        let text = render(&shared.snapshot(), 0, Instant::now(), SystemTime::now());
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("irsa_doctor_build_info{"))
+            .unwrap();
+        assert!(line.contains(",mechanism=\"irsa\"}"), "{line}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_process_families_are_served_under_their_standard_names() {
+        let (shared, _recorder) = Shared::new(Settings::serve_defaults());
+        let text = render(&shared.snapshot(), 0, Instant::now(), SystemTime::now());
+        for family in [
+            "process_start_time_seconds gauge",
+            "process_cpu_seconds_total counter",
+            "process_resident_memory_bytes gauge",
+            "process_virtual_memory_bytes gauge",
+            "process_open_fds gauge",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {family}\n")),
+                "{family}:\n{text}"
+            );
+        }
     }
 
     #[test]

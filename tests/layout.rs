@@ -311,7 +311,14 @@ fn each_module_imports_only_what_its_invariant_allows() {
         ),
         (
             "metrics",
-            &["histogram", "monitor", "report", "time", "traffic"][..],
+            &[
+                "histogram",
+                "monitor",
+                "process",
+                "report",
+                "time",
+                "traffic",
+            ][..],
         ),
         (
             "monitor",
@@ -356,6 +363,7 @@ fn each_module_imports_only_what_its_invariant_allows() {
         ("arn", &[][..]),
         ("files", &[][..]),
         ("histogram", &[][..]),
+        ("process", &[][..]),
         ("redact", &[][..]),
         ("time", &[][..]),
         ("traffic", &[][..]),

@@ -8,7 +8,8 @@
 //! monitoring namespace, and keeps the app's own ports open; IRSA's
 //! ServiceAccounts name a valid role, and every irsa-doctor container names
 //! its ServiceAccount's role in `IRSA_DOCTOR_EXPECTED_ROLE_ARN`; and every
-//! manifest passes `kubernetes-validate --strict`.
+//! manifest passes `kubernetes-validate --strict`. The PodMonitor of
+//! `examples/monitoring/` selects every `serve` sidecar and its port.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -345,6 +346,67 @@ fn serve_probes_and_scrape_annotations_match_what_serve_exposes() {
                     annotations["prometheus.io/path"].as_str(),
                     Some("/metrics"),
                     "{where_}: prometheus.io/path"
+                );
+            }
+        }
+    }
+    assert!(
+        found >= 2,
+        "the native and classic sidecar examples run serve"
+    );
+}
+
+/// The Prometheus Operator's PodMonitor (examples/monitoring) scrapes every
+/// `serve` sidecar here: its selector matches the pod's labels, and the
+/// port it names is the container's port that serve listens on. The CRD
+/// has no schema kubernetes-validate ships (it warns and passes), so its
+/// fields are checked here.
+#[test]
+fn the_podmonitor_scrapes_every_serve_sidecar() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/monitoring/podmonitor.yaml");
+    let monitor = YamlLoader::load_from_str(&fs::read_to_string(path).unwrap())
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        monitor["apiVersion"].as_str(),
+        Some("monitoring.coreos.com/v1")
+    );
+    assert_eq!(monitor["kind"].as_str(), Some("PodMonitor"));
+    assert!(monitor["metadata"]["name"].as_str().is_some());
+    let spec = &monitor["spec"];
+    assert_eq!(spec["namespaceSelector"]["any"].as_bool(), Some(true));
+    let wanted = spec["selector"]["matchLabels"]
+        .as_hash()
+        .expect("matchLabels");
+    assert!(!wanted.is_empty());
+    let endpoints = spec["podMetricsEndpoints"].as_vec().expect("endpoints");
+    assert_eq!(endpoints.len(), 1);
+    let endpoint = &endpoints[0];
+    assert_eq!(endpoint["path"].as_str(), Some("/metrics"));
+    assert!(PATHS.contains(&"/metrics"));
+    let port_name = endpoint["port"].as_str().expect("a port name");
+    let mut found = 0;
+    for (file, doc) in manifests() {
+        let Some(pod) = pod_spec(&doc) else { continue };
+        let labels = &pod_metadata(&doc)["labels"];
+        let selected = wanted
+            .iter()
+            .all(|(k, v)| &labels[k.as_str().unwrap()] == v);
+        for c in containers(pod).into_iter().filter(|c| is_irsa_doctor(c)) {
+            let serves = c["args"][0].as_str() == Some("serve");
+            assert_eq!(
+                selected,
+                serves,
+                "{}: selected by the PodMonitor",
+                file.display()
+            );
+            if serves {
+                found += 1;
+                assert_eq!(
+                    resolve_port(c, &Yaml::String(port_name.to_owned())),
+                    Some(listen_port(c)),
+                    "{}: port {port_name}",
+                    file.display()
                 );
             }
         }

@@ -16,19 +16,10 @@ use irsa_doctor::{serve, Exit, ServeSettings, HEADER_READ_TIMEOUT, MAX_CONNECTIO
 use testkit::fake_aws::{
     FakeAws, FakeAwsServer, Fault, Trust, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
 };
-use testkit::jwt::{Jwt, TokenVolume};
+use testkit::jwt::{good_token, other_sa_token, TokenVolume};
 use testkit::serving::{metric, Conn, HalfHeads, Serving, WAIT_LIMIT};
 use testkit::{doctor, Doctor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn good_token() -> String {
-    Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode()
-}
-
-/// A token the role's trust policy does not admit.
-fn other_sa_token() -> String {
-    Jwt::for_sa(NAMESPACE, "batch-job").encode()
-}
 
 fn pod(sts: &FakeAwsServer, volume: &TokenVolume) -> Doctor {
     doctor!(&sts.url()).irsa(ROLE_ARN, &volume.path())

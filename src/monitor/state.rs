@@ -204,6 +204,11 @@ pub struct Readiness {
 }
 
 impl State {
+    /// How the loop is paced (`--interval`, `--stale-after`, `--timeout`).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// The latest check, whatever its verdict.
     pub fn latest(&self) -> Option<&Checked> {
         self.latest.as_deref()

@@ -150,3 +150,14 @@ impl TokenVolume {
             .join(self.name)
     }
 }
+
+/// The token of the stand-in's pod (`payments/app`), which its role trusts.
+pub fn good_token() -> String {
+    Jwt::for_sa(crate::fake_aws::NAMESPACE, crate::fake_aws::SERVICE_ACCOUNT).encode()
+}
+
+/// A token of the same namespace's `batch-job`, which the role's trust
+/// policy does not admit.
+pub fn other_sa_token() -> String {
+    Jwt::for_sa(crate::fake_aws::NAMESPACE, "batch-job").encode()
+}
