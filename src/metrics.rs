@@ -218,6 +218,24 @@ fn traffic(m: &mut String, sts: &StsCounters, connections_evicted: u64) {
 
     header(
         m,
+        "agent_requests_total",
+        "counter",
+        "Requests irsa-doctor sent to the EKS Pod Identity agent since start, retries included, by \
+         outcome: success (2xx), client_error (4xx), server_error (5xx), transport_error (no HTTP \
+         answer). The default chain's own request is answered with irsa-doctor's answer and is \
+         not counted.",
+    );
+    for outcome in Outcome::ALL {
+        let _ = writeln!(
+            m,
+            "irsa_doctor_agent_requests_total{{outcome=\"{}\"}} {}",
+            outcome.as_str(),
+            sts.agent(outcome)
+        );
+    }
+
+    header(
+        m,
         "http_connections_evicted_total",
         "counter",
         "Connections closed to make room for a new one at the cap of open connections: of the \

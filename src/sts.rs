@@ -283,6 +283,8 @@ pub struct Sts {
     replay: Arc<Replay>,
     /// The files the default chain reads (none for a given configuration).
     chain_files: crate::profile::ChainFiles,
+    /// Where this configuration's requests are counted, the agent's too.
+    counters: Arc<StsCounters>,
 }
 
 /// Where the AWS configuration comes from.
@@ -306,11 +308,12 @@ impl Sts {
                 let mut sdk = SdkConfig::clone(sdk).into_builder();
                 // A configuration handed in carries no AWS_CA_BUNDLE: that
                 // is the environment's, read by `from_env`.
-                if let Some(client) = counting_client(counters, replay.clone(), None) {
+                if let Some(client) = counting_client(counters.clone(), replay.clone(), None) {
                     sdk.set_http_client(Some(client));
                 }
                 Sts {
                     replay,
+                    counters,
                     ..Self::from_sdk_config(sdk.build())
                 }
             }
@@ -355,7 +358,10 @@ impl Sts {
                 .behavior_version(BehaviorVersion::latest())
                 .region(region.map(Region::new))
                 .build();
-            return with_files(Self::from_sdk_config(sdk));
+            return with_files(Sts {
+                counters,
+                ..Self::from_sdk_config(sdk)
+            });
         }
         let files = loaded.files.clone();
         let replay = Arc::new(Replay::default());
@@ -380,7 +386,11 @@ impl Sts {
                 )
             },
         };
-        with_files(Sts { replay, ..sts })
+        with_files(Sts {
+            replay,
+            counters,
+            ..sts
+        })
     }
 
     /// Uses an already-loaded configuration (tests, or callers that load
@@ -403,7 +413,14 @@ impl Sts {
             ca_bundle: None,
             replay: Arc::default(),
             chain_files: crate::profile::ChainFiles::default(),
+            counters: Arc::default(),
         }
+    }
+
+    /// The counters every request made through this configuration is
+    /// counted in; `agent.rs`'s requests are counted here by their caller.
+    pub fn counters(&self) -> &StsCounters {
+        &self.counters
     }
 
     /// Answers the SDK's own next request for a URI with an answer

@@ -125,11 +125,28 @@ impl Outcome {
 #[derive(Debug, Default)]
 pub struct StsCounters {
     counts: [[AtomicU64; 4]; 3],
+    /// Requests to the EKS Pod Identity agent, by outcome. They do not go
+    /// through the SDK's client (`agent.rs` asks the agent itself), so they
+    /// are counted where they are made; the default chain's own request,
+    /// answered by [`Replay`], is not a request and is not counted.
+    agent: [AtomicU64; 4],
 }
 
 impl StsCounters {
     pub fn get(&self, action: Action, outcome: Outcome) -> u64 {
         self.counts[action as usize][outcome as usize].load(Ordering::Relaxed)
+    }
+
+    /// Requests to the Pod Identity agent that ended in `outcome`.
+    pub fn agent(&self, outcome: Outcome) -> u64 {
+        self.agent[outcome as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts one request to the agent: its HTTP status, or `None` when it
+    /// gave no answer.
+    pub fn count_agent(&self, status: Option<u16>) {
+        let outcome = status.map_or(Outcome::TransportError, Outcome::of_status);
+        self.agent[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     fn add(&self, action: Action, outcome: Outcome) {

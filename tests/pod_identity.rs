@@ -671,3 +671,44 @@ async fn a_last_agent_request_that_runs_out_of_time_keeps_the_last_answer() {
         .codes()
         .contains(&"POD_IDENTITY_AGENT_UNREACHABLE".to_owned()));
 }
+
+#[tokio::test]
+async fn serve_counts_its_agent_requests_by_outcome_as_the_agent_saw_them() {
+    let (sts, agent, volume) = healthy().await;
+    let serving = doctor!(&sts.url())
+        .pod_identity(&agent.url(), &volume.path())
+        .env("IRSA_DOCTOR_TIMEOUT", "2s")
+        .arg("--interval")
+        .arg("1s")
+        .serve()
+        .await;
+    serving.wait_for("/readyz", |a| a.status == 200).await;
+    agent.agent.always(Fault::TrustDenied);
+    serving.wait_for("/readyz", |a| a.status == 503).await;
+    let before = agent.agent.request_count();
+    let metrics = serving.get("/metrics").await.body;
+    let after = agent.agent.request_count();
+    let (code, _) = serving.stop("TERM").await;
+    assert_eq!(code, 0);
+    let count = |outcome: &str| -> usize {
+        let series = format!("irsa_doctor_agent_requests_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series} in:\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(count("success") >= 1, "{metrics}");
+    assert!(count("client_error") >= 1, "{metrics}");
+    assert_eq!(count("transport_error"), 0, "{metrics}");
+    // Every request the agent saw is counted once (one may still be in
+    // flight at the scrape), and the default chain's replayed request is
+    // not a request.
+    let counted = count("success") + count("client_error") + count("server_error");
+    assert!(counted <= after, "{counted} counted, the agent saw {after}");
+    assert!(
+        counted + 1 >= before,
+        "{counted} counted, the agent saw {before}"
+    );
+}

@@ -62,7 +62,8 @@ pub(super) async fn verify(
     let _forget = ForgetReplay(run.sts.replay());
     let asked = match (http, token.sendable()) {
         (Some(uri), Some(raw)) if !sending.offline => {
-            Some(ask_agent_with_retries(run.cfg, uri, raw, run.deadline, run.sts.replay()).await)
+            let (replay, counters) = (run.sts.replay(), run.sts.counters());
+            Some(ask_agent_with_retries(run.cfg, uri, raw, run.deadline, replay, counters).await)
         }
         _ => None,
     };

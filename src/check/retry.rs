@@ -164,6 +164,7 @@ pub(super) async fn ask_agent_with_retries(
     token: &RawToken,
     deadline: Instant,
     replay: &crate::traffic::Replay,
+    counters: &crate::traffic::StsCounters,
 ) -> AgentOutcome {
     let started = Instant::now();
     let mut attempts = 0u32;
@@ -181,6 +182,7 @@ pub(super) async fn ask_agent_with_retries(
             }
             crate::agent::Answer::NoAnswer(_) => None,
         };
+        counters.count_agent(status);
         let failure = match crate::agent::judge(answer) {
             Ok(issued) => {
                 debug!(
