@@ -290,7 +290,9 @@ pub fn judge(answer: Answer) -> Result<Issued, Failure> {
     {
         crate::redact::register(crate::redact::Kind::Credential, secret);
     }
-    issued(parsed).map_err(|missing| failure(FailureKind::Other, missing))
+    // `issued` quotes the answer's Code or Expiration, which can be any
+    // length: cleaned like any quote of the agent.
+    issued(parsed).map_err(|why| failure(FailureKind::Other, clean(&why)))
 }
 
 /// The credentials of a 200, as the SDKs require them: every field, an
@@ -389,6 +391,34 @@ mod tests {
             !shown.contains("AGENTSECRETKEY") && !shown.contains("AGENTSESSIONTOKEN"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_huge_code_or_expiration_in_a_200_is_quoted_within_bounds() {
+        // Found with the agent_answer fuzz target's bound on a detail: a
+        // 200 whose Code or Expiration was 2000 characters was quoted whole.
+        let long = "F".repeat(2000);
+        for body in [
+            format!(r#"{{"Code":"{long}"}}"#),
+            format!(
+                r#"{{"AccessKeyId":"A","SecretAccessKey":"S","Token":"T","Expiration":"{long}\u001b"}}"#
+            ),
+        ] {
+            let failure = judge(Answer::Http {
+                status: 200,
+                body: Bytes::from(body),
+                cut: false,
+            })
+            .err()
+            .unwrap();
+            assert!(failure.detail.chars().count() <= 603, "{}", failure.detail);
+            assert!(
+                failure.detail.starts_with("a 200 whose "),
+                "{}",
+                failure.detail
+            );
+            assert!(!failure.detail.chars().any(char::is_control));
+        }
     }
 
     #[test]

@@ -224,7 +224,7 @@ fn parse_role_arn(s: &str) -> Result<RoleArn, String> {
     RoleArn::parse(s.trim()).map_err(|e| format!("the role ARN {e}"))
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 500ms, 30s, 5m)"))
 }
 
@@ -235,14 +235,14 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 /// short in production costs STS calls for nothing.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
-fn parse_interval(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_interval(s: &str) -> Result<Duration, String> {
     match parse_positive_duration(s)? {
         d if d < MIN_INTERVAL => Err("must be at least 1s".into()),
         d => Ok(d),
     }
 }
 
-fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {
         d if d.is_zero() => Err("must be more than zero".into()),
         d if d > MAX_TIMEOUT => Err("must be at most 24h".into()),
@@ -250,7 +250,7 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-fn parse_session_name(s: &str) -> Result<String, String> {
+pub(crate) fn parse_session_name(s: &str) -> Result<String, String> {
     if is_valid_session_name(s) {
         Ok(s.to_owned())
     } else {

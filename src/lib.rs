@@ -33,6 +33,8 @@
 //! - `telemetry`: logging, with the guard that keeps SDK secrets out.
 //! - `redact`: removes secrets from the text on its way to every sink.
 //! - `time`: Unix seconds and RFC 3339 text.
+//! - `fuzzing` (feature `fuzzing` only): entry points for the fuzz targets
+//!   in `fuzz/`.
 
 #![forbid(unsafe_code)]
 
@@ -61,6 +63,11 @@ mod telemetry;
 mod time;
 mod token;
 mod traffic;
+
+// The fuzz targets' entry points (fuzz/), only with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 // The public surface: what the binary, the demo and the black-box tests
 // use. Everything else is private, so the dead-code lint sees dead code.

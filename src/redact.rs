@@ -361,9 +361,11 @@ fn mask_jwts(text: &str) -> Option<String> {
         let long_enough = end - start >= MIN_JWT_RUN || (end - start >= 11 && dotted);
         // At a boundary: after a non-base64url byte, or after a
         // percent-encoded `=` or `:` (a form body, a query string).
+        // Compared as bytes: the three bytes before may end a multi-byte
+        // character, where a `str` slice would panic.
         let after_escape = start >= 3 && {
-            let before = &text[start - 3..start];
-            before.eq_ignore_ascii_case("%3D") || before.eq_ignore_ascii_case("%3A")
+            let before = &bytes[start - 3..start];
+            before.eq_ignore_ascii_case(b"%3D") || before.eq_ignore_ascii_case(b"%3A")
         };
         if !long_enough || (start > 0 && is_b64url(bytes[start - 1]) && !after_escape) {
             search = start + 3;
@@ -544,6 +546,28 @@ mod tests {
             secrets.redact(&format!("sig {signature_cut}!")),
             format!("sig {MASK}!")
         );
+    }
+
+    #[test]
+    fn a_jwt_two_bytes_into_a_multibyte_character_is_masked_without_a_panic() {
+        // Found by the agent_answer fuzz target
+        // (fuzz/regressions/agent_answer/): the check for a percent-escape
+        // before `eyJ` sliced the text inside the euro sign.
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+        let secrets = Secrets::new();
+        assert_eq!(
+            secrets.redact(&format!("\u{20ac}:{jwt}")),
+            format!("\u{20ac}:{MASK}")
+        );
+        let found = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/regressions/agent_answer/redact-multibyte-before-jwt"
+        ))
+        .unwrap();
+        // As the agent's module quoted it: lossily decoded, so `ceyJ` follows
+        // a U+FFFD. Too short and glued to `c`, it is no JWT: left as it is.
+        let text = String::from_utf8_lossy(&found);
+        assert!(secrets.redact(&text).contains("ceyJ.s"));
     }
 
     #[test]

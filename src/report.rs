@@ -724,7 +724,9 @@ impl Report {
 
 /// Reports as a check would make them, for the unit tests of the modules
 /// that keep, serve or count reports (`monitor`, `server`, `metrics`).
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
+// The fuzz target of `serve` uses only `pass`.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod sample {
     use super::{ChainReport, Code, Finding, MechanismName, Report, StsReport, Verdict};
 

@@ -109,11 +109,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .keep_alive(true);
+    let http = http1_builder();
     // Connections closed at the cap, for /metrics: the server's own count,
     // kept apart from the loop's state, which only the loop writes.
     let evictions = Arc::new(AtomicU64::new(0));
@@ -178,6 +174,17 @@ pub async fn serve(
             "in-flight requests did not finish within the grace period; closing them"
         );
     }
+}
+
+/// HTTP/1 as `serve` speaks it: bounded heads that must arrive in time,
+/// keep-alive. The fuzz target of the request handling uses it too.
+pub(crate) fn http1_builder() -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    http
 }
 
 /// Drives one connection until it ends, the server stops, or it grows too

@@ -151,15 +151,22 @@ pub fn read_token_file(path: &Path) -> Result<RawToken, TokenFileProblem> {
                 })
             }
         };
+    token_of_bytes(buf).map_err(malformed)
+}
+
+/// The token in a file's bytes, once read: registered for redaction first,
+/// then trimmed; or why the bytes are not a token (completes "the file
+/// ..."). Pure apart from the registration, so that it can be fuzzed.
+pub(crate) fn token_of_bytes(buf: Vec<u8>) -> Result<RawToken, &'static str> {
     let text = String::from_utf8_lossy(&buf);
     crate::redact::register_token(text.trim());
     // What http's HeaderValue accepts: visible ASCII, space, tab and
     // obs-text; no control character.
     let header_safe = buf.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f));
-    let text = String::from_utf8(buf).map_err(|_| malformed("the file is not UTF-8 text"))?;
+    let text = String::from_utf8(buf).map_err(|_| "the file is not UTF-8 text")?;
     let token = text.trim();
     if token.is_empty() {
-        return Err(malformed("the file is empty"));
+        return Err("the file is empty");
     }
     Ok(RawToken {
         text: token.to_owned(),

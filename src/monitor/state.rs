@@ -175,7 +175,7 @@ impl Recorder {
 
     /// Records `report` as a check that started and finished at `at`,
     /// without a schedule, for tests of the readers.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn record_at(&mut self, report: Report, at: Instant) {
         self.shared.lock().record(Arc::new(Checked {
             report,
