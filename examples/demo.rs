@@ -2,7 +2,8 @@
 //! Pod Identity agent stand-ins the tests use (testkit's): an IRSA pod that
 //! is healthy and three broken ones, a Pod Identity pod that is healthy and
 //! one whose role trusts only the OIDC provider, then the healthy IRSA
-//! pod's sidecar (`serve`) while its trust policy breaks. Each pod is a
+//! pod's app started through `exec` (and refused with static keys in the
+//! app's own env), then its sidecar (`serve`) while its trust policy breaks. Each pod is a
 //! child process with its own environment and token volume, running
 //! exactly what the `irsa-doctor` binary runs; the demo prints each report
 //! and exit code, and what the sidecar's endpoints answer. Nothing leaves
@@ -200,10 +201,17 @@ async fn demo() -> ExitCode {
         }
         results.push((pod.title, code));
     }
+    let exec = exec_in_the_app_container(&me, &sts).await;
     let sidecar = sidecar(&me, &sts).await;
     println!("=== summary ===");
     for (title, code) in &results {
         println!("  exit {code}  {title}");
+    }
+    match &exec {
+        Ok(()) => println!(
+            "  exec    the healthy pod's app started; with AWS_ACCESS_KEY_ID in the app's own env, exit 1 and no app"
+        ),
+        Err(e) => println!("  exec    unexpected: {e}"),
     }
     match &sidecar {
         Ok(()) => println!(
@@ -211,7 +219,7 @@ async fn demo() -> ExitCode {
         ),
         Err(e) => println!("  serve   unexpected: {e}"),
     }
-    if unexpected.is_empty() && sidecar.is_ok() {
+    if unexpected.is_empty() && exec.is_ok() && sidecar.is_ok() {
         ExitCode::SUCCESS
     } else {
         for line in unexpected {
@@ -219,6 +227,65 @@ async fn demo() -> ExitCode {
         }
         ExitCode::FAILURE
     }
+}
+
+/// `irsa-doctor exec -- echo ...` in the healthy pod's app container: the
+/// app starts once the check passes. Then the same container with static
+/// keys in its own env, which an init container or a sidecar would not
+/// see: the check fails and the app does not start.
+async fn exec_in_the_app_container(
+    me: &std::path::Path,
+    sts: &fake_aws::FakeAwsServer,
+) -> Result<(), String> {
+    println!("=== exec: irsa-doctor in the app's own container, then the app ===\n");
+    sts.aws.add_key(
+        "AKIADEMOEXAMPLE00002",
+        "arn:aws:iam::999988887777:user/ci-bot",
+    );
+    let volume = TokenVolume::new(&Jwt::for_sa("payments", "app").encode());
+    let home = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for (keys, want) in [(false, 0), (true, 1)] {
+        let mut command = tokio::process::Command::new(me);
+        command
+            .args([
+                "exec",
+                "--",
+                "echo",
+                "the app started: it runs as the pod's role",
+            ])
+            .env_clear()
+            .env(CHILD, "1")
+            .env("PATH", "/usr/bin:/bin")
+            .env("AWS_ROLE_ARN", ROLE_ARN)
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", volume.path())
+            .env("AWS_ENDPOINT_URL_STS", sts.url())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", home.path())
+            .env("IRSA_DOCTOR_POD_NAME", "payments-7d9f8c-x2x4q")
+            .env("IRSA_DOCTOR_TIMEOUT", "10s")
+            .env("RUST_LOG", "off")
+            .stdin(Stdio::null());
+        if keys {
+            println!(
+                "(the app container's own env sets AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)\n"
+            );
+            command
+                .env("AWS_ACCESS_KEY_ID", "AKIADEMOEXAMPLE00002")
+                .env("AWS_SECRET_ACCESS_KEY", "demo-secret-not-shown");
+        }
+        let output = command.output().await.map_err(|e| e.to_string())?;
+        print!("{}", String::from_utf8_lossy(&output.stderr));
+        let app = String::from_utf8_lossy(&output.stdout);
+        let code = output.status.code().unwrap_or(-1);
+        println!("app's stdout: {:?}\nexit code: {code}\n", app.trim_end());
+        if code != want || app.is_empty() == (want == 0) {
+            return Err(format!(
+                "exit {code} and app output {app:?}, wanted exit {want}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The healthy pod with irsa-doctor as a sidecar, checking every second:
