@@ -277,6 +277,7 @@ fn each_module_imports_only_what_its_invariant_allows() {
                 "config",
                 "endpoint",
                 "env",
+                "explain",
                 "files",
                 "launch",
                 "monitor",
@@ -295,6 +296,16 @@ fn each_module_imports_only_what_its_invariant_allows() {
             "config",
             &["arn", "check", "env", "files", "report", "telemetry"][..],
         ),
+        // explain's I/O: its flags (config), the policy file read within
+        // bounds (files), the token read and decoded as check reads it
+        // (token), the role's partition and account (arn), and the pure
+        // evaluator (policy).
+        (
+            "explain",
+            &["arn", "config", "files", "policy", "token"][..],
+        ),
+        // The trust-policy evaluator: pure, a leaf.
+        ("policy", &[][..]),
         // exec's execve and install's copy: process-level, a leaf.
         ("launch", &[][..]),
         // Serving: reads the state; never runs a check or reaches AWS.
