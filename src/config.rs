@@ -271,6 +271,13 @@ pub struct VerifyArgs {
     #[arg(long, env = "IRSA_DOCTOR_SERVICE_ACCOUNT")]
     pub service_account: Option<String>,
 
+    /// A copy of the role's trust policy (a mounted ConfigMap, say; any form
+    /// `explain` reads): when STS or the Pod Identity agent refuses the role,
+    /// the finding names the statement and condition that refuse it, and the
+    /// corrected policy. Read afresh on each refusal
+    #[arg(long, env = "IRSA_DOCTOR_TRUST_POLICY", value_name = "FILE")]
+    pub trust_policy: Option<PathBuf>,
+
     /// Upper bound on the whole check, retries included
     #[arg(long, env = "IRSA_DOCTOR_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
@@ -392,6 +399,7 @@ impl VerifyArgs {
             timeout: self.timeout,
             retry_denied_for: self.retry_denied_for,
             seen_from: crate::report::SeenFrom::OwnContainer,
+            trust_policy: self.trust_policy.clone(),
         }
     }
 }

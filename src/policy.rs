@@ -245,6 +245,11 @@ pub struct Request {
     /// Context keys as IAM names them, with their values; a key absent
     /// here is absent from the request.
     pub context: BTreeMap<String, Vec<String>>,
+    /// Keys whose value is not known here (a pod does not know its
+    /// cluster's name): conditions on them are assumed to hold, and the
+    /// evaluation says so.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assumed: Vec<String>,
 }
 
 /// The IAM OIDC provider's name for an issuer: `HOST/PATH`.
@@ -276,6 +281,7 @@ impl Request {
             principal: format!("arn:{partition}:iam::{account}:oidc-provider/{provider}"),
             actions: vec![WEB_IDENTITY_ACTION.to_owned()],
             context,
+            assumed: vec![],
         }
     }
 
@@ -296,6 +302,7 @@ impl Request {
             principal: POD_IDENTITY_SERVICE.to_owned(),
             actions: POD_IDENTITY_ACTIONS.map(str::to_owned).to_vec(),
             context,
+            assumed: vec![],
         }
     }
 
@@ -698,6 +705,13 @@ fn condition_holds(c: &Condition, request: &Request) -> Result<(), String> {
             c.operator
         ));
     };
+    if request
+        .assumed
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(&c.key))
+    {
+        return Ok(());
+    }
     let found = request.get(&c.key);
     let holds = match op.base {
         Base::Null => {
@@ -1148,6 +1162,15 @@ mod tests {
                 (r#"{"ForAnyValue:StringEquals":{"aws:Nope":"x"}}"#, false),
             ],
         );
+    }
+
+    #[test]
+    fn conditions_on_assumed_keys_hold() {
+        let mut r = pod(&[("kubernetes-namespace", "shop")]);
+        let cond = r#"{"StringEquals":{"aws:RequestTag/eks-cluster-name":"prod"}}"#;
+        assert!(!allowed(cond, &r));
+        r.assumed = vec!["aws:RequestTag/eks-cluster-name".into()];
+        assert!(allowed(cond, &r));
     }
 
     #[test]

@@ -328,18 +328,20 @@ fn each_module_imports_only_what_its_invariant_allows() {
             "monitor",
             &["check", "env", "histogram", "report", "sts", "traffic"][..],
         ),
-        // The check: never the command line or serving.
+        // The check: never the command line or serving. `files` and
+        // `policy`: --trust-policy's file, read within bounds when the role
+        // is refused, and evaluated.
         (
             "check",
             &[
-                "agent", "arn", "endpoint", "env", "findings", "proxy", "report", "sts", "time",
-                "token", "traffic",
+                "agent", "arn", "endpoint", "env", "files", "findings", "policy", "proxy",
+                "report", "sts", "time", "token", "traffic",
             ][..],
         ),
         (
             "findings",
             &[
-                "agent", "arn", "env", "files", "report", "sts", "time", "token",
+                "agent", "arn", "env", "files", "policy", "report", "sts", "time", "token",
             ][..],
         ),
         // Talking to AWS and the agent, and the settings it uses.

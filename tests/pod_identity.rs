@@ -671,3 +671,41 @@ async fn a_last_agent_request_that_runs_out_of_time_keeps_the_last_answer() {
         .codes()
         .contains(&"POD_IDENTITY_AGENT_UNREACHABLE".to_owned()));
 }
+
+#[tokio::test]
+async fn trust_policy_flag_says_an_irsa_role_does_not_trust_pod_identity() {
+    let (sts, agent, volume) = healthy().await;
+    agent.agent.fail_next(1, Fault::TrustDenied);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trust.json");
+    let irsa_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X"},
+        "Action":"sts:AssumeRoleWithWebIdentity"}]}"#;
+    std::fs::write(&path, irsa_only).unwrap();
+    let out = pod(&sts, &agent, &volume)
+        .arg("--trust-policy")
+        .arg(path.to_str().unwrap())
+        .arg("--expected-role-arn")
+        .arg(ROLE_ARN)
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("POD_IDENTITY_TRUST_DENIED");
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("(a role made for IRSA)"), "{message}");
+    let remedy = f["remedy"].as_str().unwrap();
+    // The corrected policy keeps the IRSA statement and adds Pod Identity's,
+    // limited to this pod's namespace and service account.
+    assert!(
+        remedy.contains("\"AssumeRoleWithWebIdentity\"")
+            || remedy.contains("sts:AssumeRoleWithWebIdentity"),
+        "{remedy}"
+    );
+    assert!(
+        remedy.contains(&format!(
+            "\"aws:RequestTag/kubernetes-namespace\": \"{NAMESPACE}\""
+        )),
+        "{remedy}"
+    );
+    assert!(remedy.contains("--role-name app"), "{remedy}");
+}

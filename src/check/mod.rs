@@ -20,6 +20,7 @@ mod irsa;
 mod mechanism;
 mod pod_identity;
 mod retry;
+mod trust;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -50,6 +51,9 @@ pub struct CheckConfig {
     pub retry_denied_for: Duration,
     /// Whose container this is, for the findings' wording.
     pub seen_from: SeenFrom,
+    /// `--trust-policy`: a copy of the role's trust policy, evaluated when
+    /// STS or the agent refuses the role.
+    pub trust_policy: Option<std::path::PathBuf>,
 }
 
 /// A default-chain outcome `serve` may show again instead of resolving

@@ -11,8 +11,8 @@ use super::mechanism::PodIdentity;
 use super::retry::{ask_agent_with_retries, no_answer, AgentOutcome};
 use super::{resolve_chain, Acting, ChainToken, Run, Sending, TokenRead};
 use crate::agent::{Issued, AUDIENCE};
-use crate::findings::{pod_identity as words, sts as sts_findings, token};
-use crate::report::{AgentReport, Finding, Report, TokenReport};
+use crate::findings::{pod_identity as words, sts as sts_findings, token, trust};
+use crate::report::{AgentReport, Code, Finding, Report, TokenReport};
 use crate::sts::{ChainOutcome, ChainSource, Failure, Known};
 use crate::token::{decode_claims, read_token_file};
 use hyper::Uri;
@@ -219,7 +219,17 @@ async fn agent_step(
                 elapsed: run.started.elapsed(),
                 expected_role: run.cfg.expected_role_arn.as_ref().map(|r| r.name.as_str()),
             };
-            let finding = words::agent_failure(&failure, &asked);
+            let mut finding = words::agent_failure(&failure, &asked);
+            if let (Code::PodIdentityTrustDenied, Some(path)) =
+                (finding.code, &run.cfg.trust_policy)
+            {
+                let claims = report.token.as_ref().map(|t| &t.claims);
+                let request = super::trust::pod_identity_request(claims, run.cfg);
+                let explained = super::trust::explain(path, &request);
+                let role = asked.expected_role.unwrap_or("<role>");
+                let path = path.display().to_string();
+                finding = trust::with_policy(finding, &path, &explained, role);
+            }
             // The local claim check may already have said the same thing.
             if !report.has(finding.code) {
                 report.findings.push(finding);

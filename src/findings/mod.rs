@@ -14,6 +14,7 @@ pub mod pod_identity;
 pub mod role;
 pub mod sts;
 pub mod token;
+pub mod trust;
 
 use crate::report::{Code, Finding, SeenFrom, Step};
 
