@@ -262,12 +262,14 @@ pub struct VerifyArgs {
     #[arg(long, env = "IRSA_DOCTOR_POD_NAME")]
     pub pod_name: Option<String>,
 
-    /// This pod's namespace, for remedies (Downward API metadata.namespace)
-    /// [default: the in-pod service-account namespace file]
+    /// This pod's namespace, for remedies and compared with the token's
+    /// (SUBJECT_MISMATCH) (Downward API metadata.namespace) [default: the
+    /// in-pod service-account namespace file]
     #[arg(long, env = "IRSA_DOCTOR_NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// This pod's service account, for remedies (Downward API spec.serviceAccountName)
+    /// This pod's service account, for remedies and compared with the
+    /// token's (SUBJECT_MISMATCH) (Downward API spec.serviceAccountName)
     #[arg(long, env = "IRSA_DOCTOR_SERVICE_ACCOUNT")]
     pub service_account: Option<String>,
 

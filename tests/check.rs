@@ -1126,3 +1126,27 @@ async fn a_trust_policy_file_that_admits_the_pod_or_cannot_be_read_is_said_so() 
     );
     assert!(remedy.contains("\"Federated\""), "{remedy}");
 }
+
+#[tokio::test]
+async fn a_token_of_another_namespace_than_the_pod_s_is_subject_mismatch() {
+    let sts = FakeAws::healthy().await;
+    // The pod's own namespace and service account, as the Downward API
+    // gives them: the token agrees, and the check passes.
+    let out = check_json(&sts, |d| {
+        d.env("IRSA_DOCTOR_NAMESPACE", NAMESPACE)
+            .env("IRSA_DOCTOR_SERVICE_ACCOUNT", SERVICE_ACCOUNT)
+    })
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    // A token copied from a pod in another namespace: STS still takes it
+    // (the role trusts that subject), but it is not this pod's.
+    let out = check_json(&sts, |d| d.arg("--namespace").arg("shop")).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.codes(), ["SUBJECT_MISMATCH"]);
+    let f = out.finding("SUBJECT_MISMATCH");
+    assert_eq!(f["expected"], "sub system:serviceaccount:shop:app");
+    assert_eq!(
+        f["found"],
+        "sub system:serviceaccount:payments:app; kubernetes.io namespace payments, service account app"
+    );
+}

@@ -709,3 +709,22 @@ async fn trust_policy_flag_says_an_irsa_role_does_not_trust_pod_identity() {
     );
     assert!(remedy.contains("--role-name app"), "{remedy}");
 }
+
+#[tokio::test]
+async fn a_token_of_another_service_account_is_subject_mismatch() {
+    let (sts, agent, volume) = healthy().await;
+    let out = pod(&sts, &agent, &volume)
+        .arg("--service-account")
+        .arg("web")
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let message = out.finding("SUBJECT_MISMATCH")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with("the token's service account is not this pod's"),
+        "{message}"
+    );
+}

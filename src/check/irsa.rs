@@ -32,6 +32,7 @@ pub(super) async fn verify(
     let (token, findings, token_report) = read_token(run.cfg, run.env, &irsa.token_file, run.now);
     report.findings.extend(findings);
     report.token = token_report;
+    report.findings.extend(super::subject(run.cfg, report));
 
     let chain_token = match &token {
         TokenRead::Unusable => ChainToken::Unusable,

@@ -360,6 +360,17 @@ impl TokenRead {
 }
 
 /// The decoded claims, at debug level: never the token itself.
+/// `SUBJECT_MISMATCH`, when the pod's namespace or service account is
+/// known and the token names another.
+fn subject(cfg: &CheckConfig, report: &Report) -> Option<Finding> {
+    let claims = &report.token.as_ref()?.claims;
+    crate::findings::token::subject_mismatch(
+        cfg.namespace.as_deref(),
+        cfg.service_account.as_deref(),
+        claims,
+    )
+}
+
 fn log_claims(claims: &crate::token::Claims) {
     tracing::debug!(
         iss = claims.iss.as_deref().unwrap_or(""),

@@ -50,6 +50,7 @@ pub(super) async fn verify(
     let (token, findings, token_report) = read_token(&pi.token_file, run.now);
     report.findings.extend(findings);
     report.token = token_report;
+    report.findings.extend(super::subject(run.cfg, report));
 
     // The agent first, then the default chain, whose own request to the
     // agent gets the same answer replayed below the SDK: a healthy pod

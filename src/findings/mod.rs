@@ -130,6 +130,15 @@ mod tests {
             super::token::token_malformed(Path::new("/t"), "is not a JWT", &super::token::IRSA),
             super::token::token_expired_locally(1, 2, &claims),
             super::token::audience_mismatch(Some("sts.amazonaws.com"), &claims, None),
+            super::token::subject_mismatch(
+                Some("shop"),
+                None,
+                &Claims {
+                    sub: Some("system:serviceaccount:payments:app".into()),
+                    ..Claims::default()
+                },
+            )
+            .expect("another namespace"),
             sts(FailureKind::OidcProviderMissing),
             sts(FailureKind::TokenRejected),
             sts(FailureKind::AccessDenied),
