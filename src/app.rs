@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::check::{check, CheckConfig};
 use crate::config::{
-    CheckArgs, Cli, Command, ExecArgs, Host, OnVerdict, Output, ServeArgs, VerifyArgs,
+    CheckArgs, Cli, Command, ExecArgs, ExplainArgs, Host, OnVerdict, Output, ServeArgs, VerifyArgs,
     DEFAULT_TERMINATION_LOG, TERMINATION_LOG_OFF,
 };
 use crate::env::AwsEnv;
@@ -114,6 +114,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Check(args) => run_check(&args),
         Command::Exec(args) => run_exec(&args),
         Command::Install(args) => run_install(&args.dir),
+        Command::Explain(args) => run_explain(&args),
         Command::Serve(args) => match runtime() {
             Ok(runtime) => {
                 let exit = runtime.block_on(run_serve(&args));
@@ -260,6 +261,33 @@ fn start_app(command: &[OsString]) -> Exit {
         NotStarted::NotExecutable(e) => {
             error!(command = %program, error = %e, "cannot start the app: not executable");
             Exit::CommandNotExecutable
+        }
+    }
+}
+
+/// Runs `explain`: the evaluation on stdout; 0 when allowed, 1 when
+/// denied, 2 when the inputs cannot be used.
+fn run_explain(args: &ExplainArgs) -> Exit {
+    match crate::explain::explain(args) {
+        Ok(explained) => {
+            let text = crate::explain::render(&explained, args.output);
+            let mut out = std::io::stdout();
+            if out
+                .write_all(crate::redact::redact(&text).as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return Exit::Internal;
+            }
+            Exit::Verdict(if explained.evaluation.allowed {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            })
+        }
+        Err(e) => {
+            error!(error = %e, "explain: nothing evaluated");
+            Exit::Usage
         }
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::arn::{is_session_char, is_valid_session_name, RoleArn};
 use crate::check::CheckConfig;
@@ -53,6 +53,90 @@ pub enum Command {
     /// atomically and with mode 0555, and print its path. Made for an init
     /// container before `exec`.
     Install(InstallArgs),
+    /// Evaluate a role's trust policy offline against a pod's identity
+    /// (IRSA's token or its claims, or EKS Pod Identity's session tags):
+    /// which statement and condition refuse it, on what value, and the
+    /// corrected policy. Exit 0 (allowed), 1 (denied) or 2 (usage).
+    Explain(ExplainArgs),
+}
+
+/// `explain`: a trust policy evaluated against an identity, offline.
+#[derive(Debug, Clone, Args)]
+#[command(group(
+    ArgGroup::new("identity")
+        .required(true)
+        .args(["token", "iss", "pod_identity"])
+))]
+pub struct ExplainArgs {
+    /// The trust policy: plain JSON, the output of `aws iam get-role`
+    /// (whole, or its Role.AssumeRolePolicyDocument), or URL-encoded as
+    /// IAM's API returns it; - reads stdin (at most 64 KiB either way)
+    #[arg(long, env = "IRSA_DOCTOR_POLICY", value_name = "FILE|-")]
+    pub policy: PathBuf,
+
+    /// The role the policy belongs to: its partition and account name the
+    /// OIDC provider IRSA's token must come through
+    #[arg(long, env = "IRSA_DOCTOR_ROLE_ARN", value_parser = parse_role_arn)]
+    pub role_arn: RoleArn,
+
+    /// IRSA: a service-account token file, whose iss, sub and aud claims are
+    /// evaluated (the token is never printed)
+    #[arg(long, env = "IRSA_DOCTOR_TOKEN_FILE", value_name = "FILE")]
+    pub token: Option<PathBuf>,
+
+    /// IRSA, without a token: the issuer
+    /// (https://oidc.eks.REGION.amazonaws.com/id/ID)
+    #[arg(long, env = "IRSA_DOCTOR_ISS", requires_all = ["sub", "aud"], conflicts_with = "token")]
+    pub iss: Option<String>,
+
+    /// IRSA, without a token: the subject
+    /// (system:serviceaccount:NAMESPACE:SERVICE_ACCOUNT)
+    #[arg(long, env = "IRSA_DOCTOR_SUB", requires = "iss")]
+    pub sub: Option<String>,
+
+    /// IRSA, without a token: the audience; repeat (or separate with
+    /// commas) for several
+    #[arg(long, env = "IRSA_DOCTOR_AUD", requires = "iss", value_delimiter = ',')]
+    pub aud: Vec<String>,
+
+    /// EKS Pod Identity: evaluate the request EKS makes for the pod, with
+    /// the session tags given below
+    #[arg(
+        long,
+        env = "IRSA_DOCTOR_POD_IDENTITY",
+        conflicts_with_all = ["token", "iss"],
+        requires_all = ["cluster_name", "cluster_arn", "namespace", "service_account"]
+    )]
+    pub pod_identity: bool,
+
+    /// Pod Identity: the eks-cluster-name session tag
+    #[arg(long, env = "IRSA_DOCTOR_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+
+    /// Pod Identity: the eks-cluster-arn session tag
+    #[arg(long, env = "IRSA_DOCTOR_CLUSTER_ARN")]
+    pub cluster_arn: Option<String>,
+
+    /// Pod Identity: the kubernetes-namespace session tag
+    #[arg(long, env = "IRSA_DOCTOR_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Pod Identity: the kubernetes-service-account session tag
+    #[arg(long, env = "IRSA_DOCTOR_SERVICE_ACCOUNT")]
+    pub service_account: Option<String>,
+
+    /// Pod Identity: the kubernetes-pod-name session tag
+    #[arg(long, env = "IRSA_DOCTOR_POD_NAME")]
+    pub pod_name: Option<String>,
+
+    /// Pod Identity: the kubernetes-pod-uid session tag
+    #[arg(long, env = "IRSA_DOCTOR_POD_UID")]
+    pub pod_uid: Option<String>,
+
+    /// Result format on stdout: json is one line, json-pretty the same
+    /// indented
+    #[arg(long, env = "IRSA_DOCTOR_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
 }
 
 /// `check`: one verification, then a report and an exit code.
@@ -178,14 +262,23 @@ pub struct VerifyArgs {
     #[arg(long, env = "IRSA_DOCTOR_POD_NAME")]
     pub pod_name: Option<String>,
 
-    /// This pod's namespace, for remedies (Downward API metadata.namespace)
-    /// [default: the in-pod service-account namespace file]
+    /// This pod's namespace, for remedies and compared with the token's
+    /// (SUBJECT_MISMATCH) (Downward API metadata.namespace) [default: the
+    /// in-pod service-account namespace file]
     #[arg(long, env = "IRSA_DOCTOR_NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// This pod's service account, for remedies (Downward API spec.serviceAccountName)
+    /// This pod's service account, for remedies and compared with the
+    /// token's (SUBJECT_MISMATCH) (Downward API spec.serviceAccountName)
     #[arg(long, env = "IRSA_DOCTOR_SERVICE_ACCOUNT")]
     pub service_account: Option<String>,
+
+    /// A copy of the role's trust policy (a mounted ConfigMap, say; any form
+    /// `explain` reads): when STS or the Pod Identity agent refuses the role,
+    /// the finding names the statement and condition that refuse it, and the
+    /// corrected policy. Read afresh on each refusal
+    #[arg(long, env = "IRSA_DOCTOR_TRUST_POLICY", value_name = "FILE")]
+    pub trust_policy: Option<PathBuf>,
 
     /// Upper bound on the whole check, retries included
     #[arg(long, env = "IRSA_DOCTOR_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
@@ -308,6 +401,7 @@ impl VerifyArgs {
             timeout: self.timeout,
             retry_denied_for: self.retry_denied_for,
             seen_from: crate::report::SeenFrom::OwnContainer,
+            trust_policy: self.trust_policy.clone(),
         }
     }
 }

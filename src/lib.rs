@@ -15,6 +15,7 @@
 //! - `check`: one verification as named steps into a `Report`: the
 //!   settings, the mechanism (IRSA today), its steps, the expected role
 //!   and the app's view; the retry policy.
+//! - `explain`: `explain`'s inputs read within bounds, and its rendering.
 //! - `findings`: what each finding says, as pure functions per step.
 //! - `sts`: the only module that talks to AWS.
 //! - `endpoint`, `profile`, `proxy`: settings judged before sending.
@@ -22,6 +23,7 @@
 //!   added to the system's roots.
 //! - `env`: the AWS variables that decide the pod's identity.
 //! - `token`: reading the projected token safely, decoding its claims.
+//! - `policy`: trust-policy evaluation, offline and pure (`explain`).
 //! - `arn`: role and assumed-role ARNs, how they compare, session names.
 //! - `report`: finding codes (one table), the verdict, exit codes, the text
 //!   rendering and the log lines of a report.
@@ -46,12 +48,14 @@ mod check;
 mod config;
 mod endpoint;
 mod env;
+mod explain;
 mod files;
 mod findings;
 mod histogram;
 mod launch;
 mod metrics;
 mod monitor;
+mod policy;
 mod process;
 mod profile;
 mod proxy;

@@ -164,6 +164,7 @@ codes! {
     CaBundleInvalid => "CA_BUNDLE_INVALID", Definitive, Environment;
     ProxyUnreachable => "PROXY_UNREACHABLE", Inconclusive, Sts;
     StsGlobalEndpoint => "STS_GLOBAL_ENDPOINT", Warning, AppView;
+    SubjectMismatch => "SUBJECT_MISMATCH", Definitive, Token;
 }
 
 impl Code {

@@ -1047,3 +1047,106 @@ async fn a_usage_error_with_json_logs_is_one_json_line_on_stderr() {
         );
     }
 }
+
+/// The trust policy a role would have for `sub`, as a file in `dir`.
+fn trust_policy_file(dir: &std::path::Path, sub: &str) -> String {
+    let provider = fake_aws::strip_scheme(jwt::ISSUER);
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}")},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {format!("{provider}:sub"): sub}}}]});
+    let path = dir.join("trust.json");
+    std::fs::write(&path, policy.to_string()).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn trust_policy_flag_names_the_condition_that_refuses_and_the_corrected_policy() {
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .set_trust(ROLE_ARN, Trust::for_sa("other-namespace", SERVICE_ACCOUNT));
+    let dir = tempfile::tempdir().unwrap();
+    let path = trust_policy_file(dir.path(), "system:serviceaccount:other-namespace:app");
+    let out = check_json(&sts, |d| d.arg("--trust-policy").arg(&path)).await;
+    assert_eq!(out.code, 1);
+    let f = out.finding("TRUST_POLICY_DENIED");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "{path} refuses it: no statement allows sts:AssumeRoleWithWebIdentity; statement 1: \
+             StringEquals on {}:sub expects system:serviceaccount:other-namespace:app but found \
+             system:serviceaccount:payments:app: the namespace differs (the policy names \
+             other-namespace, the pod runs in payments)",
+            fake_aws::strip_scheme(jwt::ISSUER)
+        )),
+        "{message}"
+    );
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("aws iam update-assume-role-policy --role-name app"),
+        "{remedy}"
+    );
+    assert!(
+        remedy.contains("\"system:serviceaccount:payments:app\""),
+        "{remedy}"
+    );
+}
+
+#[tokio::test]
+async fn a_trust_policy_file_that_admits_the_pod_or_cannot_be_read_is_said_so() {
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .set_trust(ROLE_ARN, Trust::for_sa("other-namespace", SERVICE_ACCOUNT));
+    let dir = tempfile::tempdir().unwrap();
+    // A stale copy: the file admits the pod, IAM's policy does not.
+    let path = trust_policy_file(dir.path(), "system:serviceaccount:payments:app");
+    let out = check_json(&sts, |d| d.arg("--trust-policy").arg(&path)).await;
+    let f = out.finding("TRUST_POLICY_DENIED");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("yet {path} admits this pod")),
+        "{message}"
+    );
+    assert!(f["remedy"]
+        .as_str()
+        .unwrap()
+        .contains("aws iam get-role --role-name app --query Role.AssumeRolePolicyDocument"));
+    // A file that is no policy: the statement from the token's claims.
+    std::fs::write(&path, "not json").unwrap();
+    let out = check_json(&sts, |d| d.arg("--trust-policy").arg(&path)).await;
+    let remedy = out.finding("TRUST_POLICY_DENIED")["remedy"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        remedy.contains(&format!(
+            "--trust-policy {path} could not be used (the policy is not JSON"
+        )),
+        "{remedy}"
+    );
+    assert!(remedy.contains("\"Federated\""), "{remedy}");
+}
+
+#[tokio::test]
+async fn a_token_of_another_namespace_than_the_pod_s_is_subject_mismatch() {
+    let sts = FakeAws::healthy().await;
+    // The pod's own namespace and service account, as the Downward API
+    // gives them: the token agrees, and the check passes.
+    let out = check_json(&sts, |d| {
+        d.env("IRSA_DOCTOR_NAMESPACE", NAMESPACE)
+            .env("IRSA_DOCTOR_SERVICE_ACCOUNT", SERVICE_ACCOUNT)
+    })
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    // A token copied from a pod in another namespace: STS still takes it
+    // (the role trusts that subject), but it is not this pod's.
+    let out = check_json(&sts, |d| d.arg("--namespace").arg("shop")).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.codes(), ["SUBJECT_MISMATCH"]);
+    let f = out.finding("SUBJECT_MISMATCH");
+    assert_eq!(f["expected"], "sub system:serviceaccount:shop:app");
+    assert_eq!(
+        f["found"],
+        "sub system:serviceaccount:payments:app; kubernetes.io namespace payments, service account app"
+    );
+}

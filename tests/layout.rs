@@ -277,6 +277,7 @@ fn each_module_imports_only_what_its_invariant_allows() {
                 "config",
                 "endpoint",
                 "env",
+                "explain",
                 "files",
                 "launch",
                 "monitor",
@@ -304,6 +305,16 @@ fn each_module_imports_only_what_its_invariant_allows() {
                 "agent", "arn", "config", "monitor", "report", "server", "sts", "token",
             ][..],
         ),
+        // explain's I/O: its flags (config), the policy file read within
+        // bounds (files), the token read and decoded as check reads it
+        // (token), the role's partition and account (arn), and the pure
+        // evaluator (policy).
+        (
+            "explain",
+            &["arn", "config", "files", "policy", "token"][..],
+        ),
+        // The trust-policy evaluator: pure, a leaf.
+        ("policy", &[][..]),
         // exec's execve and install's copy: process-level, a leaf.
         ("launch", &[][..]),
         // Serving: reads the state; never runs a check or reaches AWS.
@@ -333,18 +344,20 @@ fn each_module_imports_only_what_its_invariant_allows() {
             "monitor",
             &["check", "env", "histogram", "report", "sts", "traffic"][..],
         ),
-        // The check: never the command line or serving.
+        // The check: never the command line or serving. `files` and
+        // `policy`: --trust-policy's file, read within bounds when the role
+        // is refused, and evaluated.
         (
             "check",
             &[
-                "agent", "arn", "endpoint", "env", "findings", "proxy", "report", "sts", "time",
-                "token", "traffic",
+                "agent", "arn", "endpoint", "env", "files", "findings", "policy", "proxy",
+                "report", "sts", "time", "token", "traffic",
             ][..],
         ),
         (
             "findings",
             &[
-                "agent", "arn", "env", "files", "report", "sts", "time", "token",
+                "agent", "arn", "env", "files", "policy", "report", "sts", "time", "token",
             ][..],
         ),
         // Talking to AWS and the agent, and the settings it uses.

@@ -712,3 +712,60 @@ async fn serve_counts_its_agent_requests_by_outcome_as_the_agent_saw_them() {
         "{counted} counted, the agent saw {before}"
     );
 }
+
+#[tokio::test]
+async fn trust_policy_flag_says_an_irsa_role_does_not_trust_pod_identity() {
+    let (sts, agent, volume) = healthy().await;
+    agent.agent.fail_next(1, Fault::TrustDenied);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trust.json");
+    let irsa_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X"},
+        "Action":"sts:AssumeRoleWithWebIdentity"}]}"#;
+    std::fs::write(&path, irsa_only).unwrap();
+    let out = pod(&sts, &agent, &volume)
+        .arg("--trust-policy")
+        .arg(path.to_str().unwrap())
+        .arg("--expected-role-arn")
+        .arg(ROLE_ARN)
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("POD_IDENTITY_TRUST_DENIED");
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("(a role made for IRSA)"), "{message}");
+    let remedy = f["remedy"].as_str().unwrap();
+    // The corrected policy keeps the IRSA statement and adds Pod Identity's,
+    // limited to this pod's namespace and service account.
+    assert!(
+        remedy.contains("\"AssumeRoleWithWebIdentity\"")
+            || remedy.contains("sts:AssumeRoleWithWebIdentity"),
+        "{remedy}"
+    );
+    assert!(
+        remedy.contains(&format!(
+            "\"aws:RequestTag/kubernetes-namespace\": \"{NAMESPACE}\""
+        )),
+        "{remedy}"
+    );
+    assert!(remedy.contains("--role-name app"), "{remedy}");
+}
+
+#[tokio::test]
+async fn a_token_of_another_service_account_is_subject_mismatch() {
+    let (sts, agent, volume) = healthy().await;
+    let out = pod(&sts, &agent, &volume)
+        .arg("--service-account")
+        .arg("web")
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let message = out.finding("SUBJECT_MISMATCH")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with("the token's service account is not this pod's"),
+        "{message}"
+    );
+}

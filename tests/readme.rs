@@ -30,6 +30,7 @@ fn the_pasted_help_is_the_real_help() {
         &["serve", "--help"],
         &["exec", "--help"],
         &["install", "--help"],
+        &["explain", "--help"],
     ] {
         let text = help(args);
         let pasted = format!("$ irsa-doctor {}\n{text}", args.join(" "));

@@ -12,9 +12,10 @@ use crate::arn::{is_valid_session_name, RoleArn};
 use crate::endpoint::{uses_global_sts, GLOBAL_STS_ENDPOINT};
 use crate::env::AwsEnv;
 use crate::findings::{
-    chain as chain_findings, env as env_findings, role as role_findings, sts as sts_findings, token,
+    chain as chain_findings, env as env_findings, role as role_findings, sts as sts_findings,
+    token, trust,
 };
-use crate::report::{Finding, Report, TokenReport};
+use crate::report::{Code, Finding, Report, TokenReport};
 use crate::sts::ChainOutcome;
 use crate::token::{decode_claims, read_token_file, TokenFileProblem};
 
@@ -31,6 +32,7 @@ pub(super) async fn verify(
     let (token, findings, token_report) = read_token(run.cfg, run.env, &irsa.token_file, run.now);
     report.findings.extend(findings);
     report.token = token_report;
+    report.findings.extend(super::subject(run.cfg, report));
 
     let chain_token = match &token {
         TokenRead::Unusable => ChainToken::Unusable,
@@ -257,6 +259,7 @@ fn assume_step(
                     elapsed: run.started.elapsed(),
                 },
             );
+            let finding = explain_refusal(run, role, report, finding);
             // The local claim check may already have said the same thing.
             if !report.has(finding.code) {
                 report.findings.push(finding);
@@ -264,4 +267,25 @@ fn assume_step(
             None
         }
     }
+}
+
+/// `TRUST_POLICY_DENIED` told with `--trust-policy`'s policy, when given.
+fn explain_refusal(
+    run: &Run<'_>,
+    role: Option<&RoleArn>,
+    report: &Report,
+    finding: Finding,
+) -> Finding {
+    let claims = report.token.as_ref().map(|t| &t.claims);
+    let (Some(path), Some(role), Some(claims)) = (&run.cfg.trust_policy, role, claims) else {
+        return finding;
+    };
+    if finding.code != Code::TrustPolicyDenied {
+        return finding;
+    }
+    let Some(request) = super::trust::irsa_request(role, claims) else {
+        return finding;
+    };
+    let explained = super::trust::explain(path, &request);
+    trust::with_policy(finding, &path.display().to_string(), &explained, &role.name)
 }

@@ -20,6 +20,7 @@ mod irsa;
 mod mechanism;
 mod pod_identity;
 mod retry;
+mod trust;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -50,6 +51,9 @@ pub struct CheckConfig {
     pub retry_denied_for: Duration,
     /// Whose container this is, for the findings' wording.
     pub seen_from: SeenFrom,
+    /// `--trust-policy`: a copy of the role's trust policy, evaluated when
+    /// STS or the agent refuses the role.
+    pub trust_policy: Option<std::path::PathBuf>,
 }
 
 /// A default-chain outcome `serve` may show again instead of resolving
@@ -356,6 +360,17 @@ impl TokenRead {
 }
 
 /// The decoded claims, at debug level: never the token itself.
+/// `SUBJECT_MISMATCH`, when the pod's namespace or service account is
+/// known and the token names another.
+fn subject(cfg: &CheckConfig, report: &Report) -> Option<Finding> {
+    let claims = &report.token.as_ref()?.claims;
+    crate::findings::token::subject_mismatch(
+        cfg.namespace.as_deref(),
+        cfg.service_account.as_deref(),
+        claims,
+    )
+}
+
 fn log_claims(claims: &crate::token::Claims) {
     tracing::debug!(
         iss = claims.iss.as_deref().unwrap_or(""),

@@ -11,8 +11,8 @@ use super::mechanism::PodIdentity;
 use super::retry::{ask_agent_with_retries, no_answer, AgentOutcome};
 use super::{resolve_chain, Acting, ChainToken, Run, Sending, TokenRead};
 use crate::agent::{Issued, AUDIENCE};
-use crate::findings::{pod_identity as words, sts as sts_findings, token};
-use crate::report::{AgentReport, Finding, Report, TokenReport};
+use crate::findings::{pod_identity as words, sts as sts_findings, token, trust};
+use crate::report::{AgentReport, Code, Finding, Report, TokenReport};
 use crate::sts::{ChainOutcome, ChainSource, Failure, Known};
 use crate::token::{decode_claims, read_token_file};
 use hyper::Uri;
@@ -50,6 +50,7 @@ pub(super) async fn verify(
     let (token, findings, token_report) = read_token(&pi.token_file, run.now);
     report.findings.extend(findings);
     report.token = token_report;
+    report.findings.extend(super::subject(run.cfg, report));
 
     // The agent first, then the default chain, whose own request to the
     // agent gets the same answer replayed below the SDK: a healthy pod
@@ -220,7 +221,17 @@ async fn agent_step(
                 elapsed: run.started.elapsed(),
                 expected_role: run.cfg.expected_role_arn.as_ref().map(|r| r.name.as_str()),
             };
-            let finding = words::agent_failure(&failure, &asked);
+            let mut finding = words::agent_failure(&failure, &asked);
+            if let (Code::PodIdentityTrustDenied, Some(path)) =
+                (finding.code, &run.cfg.trust_policy)
+            {
+                let claims = report.token.as_ref().map(|t| &t.claims);
+                let request = super::trust::pod_identity_request(claims, run.cfg);
+                let explained = super::trust::explain(path, &request);
+                let role = asked.expected_role.unwrap_or("<role>");
+                let path = path.display().to_string();
+                finding = trust::with_policy(finding, &path, &explained, role);
+            }
             // The local claim check may already have said the same thing.
             if !report.has(finding.code) {
                 report.findings.push(finding);

@@ -22,7 +22,7 @@ pub fn check_timeout(limit: Duration) -> Finding {
             "the check did not finish within --timeout {limit}: something it waited on \
              never answered"
         ),
-        "Run with RUST_LOG=debug to see the last step it reached. Look for settings that \
+        "Run RUST_LOG=debug irsa-doctor check to see the last step it reached. Look for settings that \
          name files which block when read (a FIFO, a device) or endpoints that accept \
          connections and never answer; raise --timeout only if STS is merely slow.",
     )
@@ -65,7 +65,9 @@ pub fn clock_skew(offset: i64) -> Option<Finding> {
             format!("this container's clock is {amount} {ours} STS's: {effect}"),
             "Fix the node's time sync (chrony or systemd-timesyncd against the Amazon Time Sync \
              Service, 169.254.169.123). A container shares the node's clock, so a fake clock \
-             (faketime, a time namespace) in the image is the other cause.",
+             (faketime, a time namespace) in the image is the other cause. Inspect the node's \
+             sync: kubectl debug node/<node> -it --image=busybox -- date -u, against date -u \
+             on a machine in sync.",
         )
         .expected(format!(
             "a clock within {} of STS's",
@@ -203,7 +205,7 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
             "Check that the token comes from this cluster's issuer and that the IAM OIDC \
              provider for that issuer exists in the role's account with client ID \
              sts.amazonaws.com; a token copied from another cluster or a hand-made JWT is \
-             refused.",
+             refused. List the account's providers: aws iam list-open-id-connect-providers.",
         )
         .expected(format!("a token STS validates against the IAM OIDC provider for {iss}"))
         .found(answered),
@@ -254,7 +256,8 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
             format!("STS is not activated in {region} for account {account}"),
             format!(
                 "Activate STS in {region} (IAM console, Account settings, Security Token Service \
-                 endpoints), or set AWS_REGION to a region where it is active."
+                 endpoints), or set AWS_REGION to a region where it is active. Then verify: \
+                 aws sts get-caller-identity --region {region}."
             ),
         )
         .expected(format!("STS activated in {region} for account {account}"))
@@ -264,27 +267,34 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
             Code::StsThrottled,
             format!("STS throttled every attempt ({tried})"),
             "Usually transient: the check is retried. If it persists, find what else in this \
-             account calls STS so often (CloudTrail), or raise --timeout.",
+             account calls STS so often (aws cloudtrail lookup-events --lookup-attributes \
+             AttributeKey=EventSource,AttributeValue=sts.amazonaws.com), or raise --timeout.",
         )
         .expected("an answer from STS within --timeout")
         .found(answered),
         FailureKind::IdpUnreachable => Finding::error(
             Code::IdpUnreachable,
             format!("STS could not fetch the signing keys of the token's issuer {iss} ({tried})"),
-            "Usually transient on AWS's side, and retried. If it persists, check that the \
-             issuer's /.well-known/openid-configuration and JWKS are reachable from the \
-             internet (self-managed clusters must publish them).",
+            format!(
+                "Usually transient on AWS's side, and retried. If it persists, check that the \
+                 issuer's /.well-known/openid-configuration and JWKS are reachable from the \
+                 internet (self-managed clusters must publish them): curl -sf \
+                 {iss}/.well-known/openid-configuration"
+            ),
         )
         .expected(format!("STS able to fetch {iss}'s signing keys"))
         .found(answered),
         FailureKind::TlsUntrusted => Finding::error(
             Code::StsUnreachable,
             format!("could not reach STS at {endpoint}: the TLS handshake failed ({tried})"),
-            "The container must trust the endpoint's certificate: put a CA bundle at \
+            format!(
+                "The container must trust the endpoint's certificate: put a CA bundle at \
              /etc/ssl/certs/ca-certificates.crt (or name one with SSL_CERT_FILE), or name the \
              extra CA in AWS_CA_BUNDLE (botocore, the AWS CLI and the AWS SDKs for Go, Java \
              and JavaScript read it; the AWS SDK for Rust does not). Behind a \
-             TLS-intercepting proxy, that bundle must hold the proxy's CA.",
+             TLS-intercepting proxy, that bundle must hold the proxy's CA. See whose \
+             certificate answers: curl -v {endpoint}"
+            ),
         )
         .expected(format!("a certificate for {endpoint} that this container trusts"))
         .found(answered),
@@ -295,7 +305,8 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
                 "From a private VPC, create an STS interface endpoint \
                  (com.amazonaws.{region}.sts) or allow HTTPS egress to it; check \
                  NetworkPolicies, security groups, DNS and HTTPS_PROXY/NO_PROXY. \
-                 AWS_ENDPOINT_URL_STS, when set, overrides the endpoint."
+                 AWS_ENDPOINT_URL_STS, when set, overrides the endpoint. Try it from this \
+                 pod: curl -sv {endpoint}"
             ),
         )
         .expected(format!("an HTTP answer from {endpoint} within --timeout"))
@@ -303,9 +314,11 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
         FailureKind::Unexpected { .. } => Finding::error(
             Code::StsError,
             format!("STS at {endpoint} answered unexpectedly ({tried})"),
-            "Check what answers at that endpoint: a proxy, a captive portal or a wrong \
+            format!(
+                "Check what answers at that endpoint: a proxy, a captive portal or a wrong \
              AWS_ENDPOINT_URL_STS gives answers that are not STS's. A 5xx from STS itself is \
-             transient.",
+             transient. See what answers: curl -sv {endpoint}"
+            ),
         )
         .expected("an STS XML answer")
         .found(answered),

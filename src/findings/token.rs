@@ -300,6 +300,77 @@ pub fn token_malformed(path: &Path, problem: &str, source: &TokenSource) -> Find
     .found(format!("a token that {problem}"))
 }
 
+/// `SUBJECT_MISMATCH`: the token names another namespace or service
+/// account than the pod's own (`--namespace`, `--service-account`, the
+/// Downward API or the namespace file), in its `sub` or its
+/// `kubernetes.io` claims. `None` when what is known agrees, or there is
+/// nothing to compare.
+pub fn subject_mismatch(
+    namespace: Option<&str>,
+    service_account: Option<&str>,
+    claims: &Claims,
+) -> Option<Finding> {
+    let from_sub = claims
+        .sub
+        .as_deref()
+        .and_then(|s| s.strip_prefix("system:serviceaccount:"))
+        .and_then(|rest| rest.split_once(':'));
+    let k8s = claims.kubernetes.as_ref();
+    let token_ns = [
+        from_sub.map(|(ns, _)| ns),
+        k8s.and_then(|k| k.namespace.as_deref()),
+    ];
+    let token_sa = [
+        from_sub.map(|(_, sa)| sa),
+        k8s.and_then(|k| k.service_account.as_deref()),
+    ];
+    fn differs(ours: Option<&str>, theirs: &[Option<&str>; 2]) -> bool {
+        ours.is_some_and(|o| theirs.iter().flatten().any(|t| *t != o))
+    }
+    let bad_ns = differs(namespace, &token_ns);
+    let bad_sa = differs(service_account, &token_sa);
+    if !bad_ns && !bad_sa {
+        return None;
+    }
+    let ns = namespace.or(token_ns[0]).unwrap_or("<namespace>");
+    let sa = service_account
+        .or(token_sa[0])
+        .unwrap_or("<service account>");
+    let what = match (bad_ns, bad_sa) {
+        (true, true) => "namespace and service account",
+        (true, false) => "namespace",
+        _ => "service account",
+    };
+    let sub = claims.sub.as_deref().unwrap_or("(no sub claim)");
+    let found = format!(
+        "sub {sub}; kubernetes.io namespace {}, service account {}",
+        token_ns[1].unwrap_or("(none)"),
+        token_sa[1].unwrap_or("(none)")
+    );
+    Some(
+        Finding::error(
+            Code::SubjectMismatch,
+            format!(
+                "the token's {what} is not this pod's: it is for {sub}, and this pod runs as \
+                 system:serviceaccount:{ns}:{sa}"
+            ),
+            format!(
+                "The token file is not this pod's own: a variable set by hand names a token \
+                 copied from another pod or mounted from another service account's volume, or \
+                 --namespace/--service-account (IRSA_DOCTOR_NAMESPACE, \
+                 IRSA_DOCTOR_SERVICE_ACCOUNT) say something else than the Downward API would. \
+                 Inspect the pod's service account: kubectl get pod <pod> -n {ns} -o \
+                 jsonpath='{{.spec.serviceAccountName}}'. Remove hand-set \
+                 AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE and \
+                 recreate the pods so the webhook injects their own: kubectl rollout restart \
+                 deployment/<name> -n {ns}."
+            ),
+        )
+        .expected(format!("sub system:serviceaccount:{ns}:{sa}"))
+        .found(found),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,5 +639,48 @@ mod tests {
             "{}",
             f.remedy
         );
+    }
+
+    #[test]
+    fn subject_mismatch_names_what_differs_and_only_then() {
+        let claims = Claims {
+            sub: Some("system:serviceaccount:payments:app".into()),
+            kubernetes: Some(crate::token::KubernetesClaims {
+                namespace: Some("payments".into()),
+                service_account: Some("app".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            subject_mismatch(Some("payments"), Some("app"), &claims),
+            None
+        );
+        assert_eq!(subject_mismatch(None, None, &claims), None);
+        assert_eq!(
+            subject_mismatch(Some("payments"), None, &Claims::default()),
+            None
+        );
+        let f = subject_mismatch(Some("shop"), None, &claims).unwrap();
+        assert_eq!(f.code, Code::SubjectMismatch);
+        assert_eq!(
+            f.message,
+            "the token's namespace is not this pod's: it is for \
+             system:serviceaccount:payments:app, and this pod runs as \
+             system:serviceaccount:shop:app"
+        );
+        assert_eq!(
+            f.expected.as_deref(),
+            Some("sub system:serviceaccount:shop:app")
+        );
+        assert!(f.remedy.contains("kubectl get pod <pod> -n shop"));
+        let f = subject_mismatch(Some("payments"), Some("web"), &claims).unwrap();
+        assert!(f
+            .message
+            .starts_with("the token's service account is not this pod's"));
+        let f = subject_mismatch(Some("shop"), Some("web"), &claims).unwrap();
+        assert!(f
+            .message
+            .starts_with("the token's namespace and service account"));
     }
 }
