@@ -251,7 +251,7 @@ fn region_invalid(name: &str, value: &str) -> Finding {
         format!(
             "Set {name} to a region code such as us-west-2 (letters, digits and hyphens only), \
              in the container spec or wherever the value comes from (envFrom ConfigMaps, the \
-             image's ENV)."
+             image's ENV): kubectl set env deployment/<name> -n <namespace> {name}=<region>"
         ),
     )
     .expected("a region code such as us-west-2")
@@ -269,7 +269,8 @@ pub fn profile_region_invalid(region: &str) -> Finding {
              requests"
         ),
         "Fix the region key of the profile in use (~/.aws/config, or the file AWS_CONFIG_FILE \
-         names), or set AWS_REGION, which takes precedence, to a region code such as us-west-2.",
+         names), or set AWS_REGION, which takes precedence, to a region code such as us-west-2: \
+         kubectl set env deployment/<name> -n <namespace> AWS_REGION=<region>",
     )
     .expected("a region code such as us-west-2")
     .found(format!("region = {region:?} in the shared config file"))

@@ -130,8 +130,13 @@ pub fn shadows(env: &AwsEnv, chain: &ChainResult, mechanism: MechanismName) -> V
 fn static_keys(env: &AwsEnv, mechanism: MechanismName) -> Option<Finding> {
     let (p, m) = (provider(mechanism), mechanism.words());
     let has = |name: &str| env.static_keys.contains(&name);
-    let remove = "Remove these variables from the container spec; look in env, envFrom Secrets \
-                  and ConfigMaps, and the image's own ENV.";
+    let unset: Vec<String> = env.static_keys.iter().map(|k| format!("{k}-")).collect();
+    let remove = format!(
+        "Remove these variables from the container spec; look in env, envFrom Secrets and \
+         ConfigMaps, and the image's own ENV. For a variable in the spec's env: kubectl set \
+         env deployment/<name> -n <namespace> {}",
+        unset.join(" ")
+    );
     let set = format!("{} set", env.static_keys.join(", "));
     let finding = match (has("AWS_ACCESS_KEY_ID"), has("AWS_SECRET_ACCESS_KEY")) {
         (true, true) => Some(Finding::error(
@@ -140,7 +145,7 @@ fn static_keys(env: &AwsEnv, mechanism: MechanismName) -> Option<Finding> {
                 "{set} in this container: every AWS SDK uses static keys from the environment \
                  before {p}, so the app ignores {m}"
             ),
-            remove,
+            remove.clone(),
         )),
         (true, false) | (false, true) => Some(Finding::error(
             Code::StaticCredentialsShadow,
@@ -148,7 +153,7 @@ fn static_keys(env: &AwsEnv, mechanism: MechanismName) -> Option<Finding> {
                 "{set} in this container, half a key pair: botocore (boto3, the AWS CLI) fails \
                  with PartialCredentialsError instead of using {m}; other SDKs skip it"
             ),
-            remove,
+            remove.clone(),
         )),
         (false, false) if has("AWS_SESSION_TOKEN") => Some(Finding::warning(
             Code::StaticCredentialsShadow,
@@ -206,7 +211,9 @@ fn profile_shadow(profile: Option<&str>, mechanism: MechanismName) -> Finding {
         ),
         "Remove the credentials from ~/.aws/credentials or ~/.aws/config in the image \
                  (or the files AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE name), or unset \
-                 AWS_PROFILE.",
+                 AWS_PROFILE. To see what the app's container holds: kubectl exec -n \
+                 <namespace> <pod> -c <container> -- irsa-doctor check (with the binary \
+                 installed, or exec in the app's command; README: exec).",
     )
     .expected("no profile with credentials")
     .found(format!("profile {profile} with credentials"))

@@ -14,7 +14,8 @@ pub fn session_name_invalid(name: &str, used: &str) -> Finding {
              it as it is, and STS answers ValidationError (irsa-doctor itself used {used})"
         ),
         "Set AWS_ROLE_SESSION_NAME to 2-64 characters of letters, digits and _+=,.@- \
-         (the pod name usually fits), or remove it to let the SDK choose one.",
+         (the pod name usually fits), or remove it to let the SDK choose one: kubectl set env \
+         deployment/<name> -n <namespace> AWS_ROLE_SESSION_NAME-",
     )
     .expected("2-64 characters of [A-Za-z0-9_+=,.@-]")
     .found(format!("{name:?}"))

@@ -53,7 +53,8 @@ pub fn uri_invalid(uri: &str, problem: &str) -> Finding {
             "The webhook sets {AGENT_URI} (http://[fd00:ec2::23]/v1/credentials on IPv6 \
              clusters). If the variable was set by hand, remove it and let the webhook set it, \
              or use an http URI on 169.254.170.23, [fd00:ec2::23], 169.254.170.2 or loopback, \
-             or an https URI."
+             or an https URI. For a variable in the spec's env: kubectl set env \
+             deployment/<name> -n <namespace> AWS_CONTAINER_CREDENTIALS_FULL_URI-"
         ),
     )
     .expected("http://169.254.170.23/v1/credentials, [fd00:ec2::23], loopback or https")
@@ -92,7 +93,8 @@ pub fn token_not_a_header(path: &str) -> Finding {
         format!(
             "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE must name the projected token the webhook \
              mounts ({TOKEN_PATH}), which holds the JWT alone. A file written by hand (echo adds \
-             a newline) needs printf '%s' instead."
+             a newline) needs printf '%s' instead. For a variable in the spec's env: kubectl \
+             set env deployment/<name> -n <namespace> AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE-"
         ),
     )
     .expected("a JWT without line breaks or control characters")
@@ -181,8 +183,10 @@ pub fn agent_failure(failure: &Failure, a: &Asked<'_>) -> Finding {
             format!(
                 "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE must name the token the webhook projects \
                  ({TOKEN_PATH}); the agent wants the JWT itself, with no Bearer prefix, from \
-                 this cluster, with audience {AUDIENCE}. Remove hand-set variables and recreate \
-                 the pod."
+                 this cluster, with audience {AUDIENCE}. Remove hand-set variables (kubectl set \
+                 env deployment/<name> -n <namespace> AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE-) \
+                 and recreate the pod (kubectl rollout restart deployment/<name> -n \
+                 <namespace>)."
             ),
         )
         .expected("a token the agent accepts")
@@ -193,7 +197,8 @@ pub fn agent_failure(failure: &Failure, a: &Asked<'_>) -> Finding {
             "The kubelet refreshes the projected token well before it expires: an expired one \
              means the refresh stopped or the node's clock is wrong. Restart the pod, and check \
              the kubelet and NTP on the node. An SDK that reads the token once and caches it \
-             (boto3 before 1.34.41) fails like this after about a day."
+             (boto3 before 1.34.41) fails like this after about a day. Restart: kubectl \
+             rollout restart deployment/<name> -n <namespace>."
                 .to_owned(),
         )
         .expected("a token the agent considers unexpired")
@@ -215,7 +220,9 @@ pub fn agent_failure(failure: &Failure, a: &Asked<'_>) -> Finding {
             format!("the EKS Pod Identity agent or EKS Auth throttled every attempt ({tried})"),
             "Usually transient: the check is retried. If it persists, many pods on this node \
              are asking at once (a rollout, or an app that does not cache its credentials): \
-             make apps reuse their SDK clients, or raise --timeout."
+             make apps reuse their SDK clients, or raise --timeout. The agent's own log says \
+             what it was answered: kubectl logs -n kube-system -l \
+             app.kubernetes.io/name=eks-pod-identity-agent --tail=50"
                 .to_owned(),
         )
         .expected(format!("an answer from {uri} within --timeout"))
@@ -227,7 +234,11 @@ pub fn agent_failure(failure: &Failure, a: &Asked<'_>) -> Finding {
              a private cluster, create the com.amazonaws.<region>.eks-auth interface VPC \
              endpoint; otherwise check the node's egress (NAT, security groups, DNS) and the \
              agent's own proxy settings (HTTPS_PROXY on the agent's DaemonSet). A 5xx from \
-             EKS Auth itself is transient."
+             EKS Auth itself is transient. Look for the endpoint with aws ec2 \
+             describe-vpc-endpoints --filters \
+             Name=service-name,Values=com.amazonaws.<region>.eks-auth, and at the agent's log \
+             with kubectl logs -n kube-system -l app.kubernetes.io/name=eks-pod-identity-agent \
+             --tail=50."
                 .to_owned(),
         )
         .expected("credentials from EKS Auth through the agent")

@@ -15,7 +15,10 @@ pub fn role_arn_invalid(role_text: &str, problem: &str) -> Finding {
         format!("AWS_ROLE_ARN {role_text:?} {problem}"),
         "Fix the eks.amazonaws.com/role-arn annotation on the ServiceAccount (or \
          AWS_ROLE_ARN in the container spec, which overrides it), then recreate the \
-         pod: the webhook only sets the env at pod creation.",
+         pod: the webhook only sets the env at pod creation. kubectl annotate \
+         serviceaccount -n <namespace> <service account> --overwrite \
+         eks.amazonaws.com/role-arn=arn:aws:iam::<account>:role/<name>, then kubectl \
+         rollout restart deployment/<name> -n <namespace>.",
     )
     .expected(ROLE_ARN_FORM)
     .found(role_text)
@@ -31,7 +34,8 @@ pub fn role_arn_refused(role_text: &str, answered: &str) -> Finding {
         Code::RoleArnInvalid,
         format!("STS says the role ARN {role_text} is invalid"),
         "Fix the eks.amazonaws.com/role-arn annotation on the ServiceAccount and recreate \
-         the pod.",
+         the pod: kubectl annotate serviceaccount -n <namespace> <service account> \
+         --overwrite eks.amazonaws.com/role-arn=arn:aws:iam::<account>:role/<name>.",
     )
     .expected(ROLE_ARN_FORM)
     .found(answered)
@@ -43,11 +47,17 @@ pub fn role_mismatch(expected: &RoleArn, found: &str, found_arn: &str) -> Findin
     Finding::error(
         Code::RoleMismatch,
         format!("{found}, not the expected role {expected}"),
-        "Point the ServiceAccount's eks.amazonaws.com/role-arn annotation at the \
-         expected role (AWS_ROLE_ARN in the container spec overrides it) and \
-         recreate the pod; or, if the new role is intended, update \
-         --expected-role-arn. Partition, account and role name must match; the \
-         role's path is not part of the assumed-role ARN.",
+        format!(
+            "Point the ServiceAccount's eks.amazonaws.com/role-arn annotation at the \
+             expected role (AWS_ROLE_ARN in the container spec overrides it) and recreate \
+             the pod: kubectl annotate serviceaccount -n <namespace> <service account> \
+             --overwrite eks.amazonaws.com/role-arn={expected}, then kubectl rollout restart \
+             deployment/<name> -n <namespace> (for EKS Pod Identity: aws eks \
+             update-pod-identity-association --cluster-name <cluster> --association-id <id> \
+             --role-arn {expected}). Or, if the new role is intended, update \
+             --expected-role-arn. Partition, account and role name must match; the role's \
+             path is not part of the assumed-role ARN."
+        ),
     )
     .expected(format!(
         "arn:{}:sts::{}:assumed-role/{}/<session>",

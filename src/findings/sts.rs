@@ -213,8 +213,9 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
             Code::TokenExpired,
             "STS says the token has expired".to_owned(),
             "The kubelet refreshes the projected token at 80% of its lifetime: if STS calls it \
-             expired, the refresh stopped or the node's clock is wrong. Restart the pod and \
-             check the kubelet and NTP on the node.",
+             expired, the refresh stopped or the node's clock is wrong. Restart the pod \
+             (kubectl rollout restart deployment/<name> -n <namespace>) and check the kubelet \
+             and NTP on the node.",
         )
         .expected(format!(
             "a token STS considers unexpired (exp {})",
@@ -366,14 +367,16 @@ fn proxy_failure(
             "The proxy {proxy} asks for credentials: give them in the proxy variable \
              (HTTPS_PROXY=http://user:password@host:port, HTTP_PROXY for http endpoints), or \
              have the proxy admit this pod. If STS should be reached directly (an STS VPC \
-             endpoint), add its host to NO_PROXY."
+             endpoint), add its host to NO_PROXY. Try it from the pod: curl -sv -x {proxy} \
+             -U <user>:<password> {endpoint}"
         )
     } else {
         format!(
             "Check that the proxy {proxy} is up, reachable from this pod (NetworkPolicies, \
              security groups) and allows {endpoint}; the proxy comes from HTTPS_PROXY (or \
              HTTP_PROXY for an http endpoint, or ALL_PROXY). If STS should be reached \
-             directly (an STS VPC endpoint), add its host to NO_PROXY."
+             directly (an STS VPC endpoint), add its host to NO_PROXY. Try it from the pod: \
+             curl -sv -x {proxy} {endpoint}"
         )
     };
     Some(

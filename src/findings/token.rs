@@ -42,7 +42,8 @@ pub fn token_file_finding(problem: TokenFileProblem, source: &TokenSource) -> Fi
                 "The webhook mounts the projected token at {webhook}. If \
                  {var} was set by hand, point it there; if the volume \
                  is missing, the pod was mutated only in part (recreate it); a dangling \
-                 ..data symlink means the kubelet's token volume is broken (restart the pod)."
+                 ..data symlink means the kubelet's token volume is broken (restart the pod: \
+                 kubectl rollout restart deployment/<name> -n <namespace>)."
             ),
         )
         .expected(format!(
@@ -69,10 +70,10 @@ pub fn token_file_finding(problem: TokenFileProblem, source: &TokenSource) -> Fi
             };
             // fsGroup: 0 would "work" for a root process, by handing the
             // token to the root group; never suggest it.
-            let gid = match &process {
-                Some(p) if p.gid != 0 => p.gid.to_string(),
-                Some(_) => "65532 (any non-zero GID)".to_owned(),
-                None => "<the app's gid>".to_owned(),
+            let (gid, number) = match &process {
+                Some(p) if p.gid != 0 => (p.gid.to_string(), p.gid.to_string()),
+                Some(_) => ("65532 (any non-zero GID)".to_owned(), "65532".to_owned()),
+                None => ("<the app's gid>".to_owned(), "<gid>".to_owned()),
             };
             Finding::error(
                 Code::TokenFileUnreadable,
@@ -81,7 +82,8 @@ pub fn token_file_finding(problem: TokenFileProblem, source: &TokenSource) -> Fi
                     "Set the pod's securityContext.fsGroup (for example fsGroup: {gid}): the \
                      kubelet then makes the token readable by that group. Without fsGroup the \
                      token is readable only by root or by the single UID all containers share \
-                     (external-dns#1185)."
+                     (external-dns#1185). kubectl patch deployment <name> -n <namespace> -p \
+                     '{{\"spec\":{{\"template\":{{\"spec\":{{\"securityContext\":{{\"fsGroup\":{number}}}}}}}}}}}'"
                 ),
             )
             .expected(format!("{} readable by this process", path.display()))
@@ -161,7 +163,8 @@ pub fn token_expired_locally(exp: i64, now: i64, claims: &Claims) -> Finding {
             "The kubelet refreshes the projected token when it is 80% through its lifetime, so \
              an expired token means the refresh stopped: check the kubelet{node} and that the \
              file is the projected volume, not a copy baked into the image or a Secret. \
-             Restarting the pod gets a fresh token. If the node's clock is wrong, fix NTP."
+             Restarting the pod gets a fresh token (kubectl rollout restart deployment/<name> \
+             -n <namespace>). If the node's clock is wrong, fix NTP."
         ),
     )
     .expected(format!("exp after now ({})", format_unix(now)))
@@ -191,7 +194,9 @@ pub fn token_volume_missing(path: &Path, dir: &Path, set_vars: &[&str]) -> Findi
              neither from the webhook, and when it also sets the region and \
              AWS_STS_REGIONAL_ENDPOINTS the webhook has nothing left to add and mounts no \
              volume: recreating the pod changes nothing. Either drop the hand-set variables \
-             (from env, envFrom ConfigMaps and the image's ENV) and let the webhook set them \
+             (from env, envFrom ConfigMaps and the image's ENV; kubectl set env \
+             deployment/<name> -n <namespace> AWS_ROLE_ARN- AWS_WEB_IDENTITY_TOKEN_FILE-) \
+             and let the webhook set them \
              from the ServiceAccount's eks.amazonaws.com/role-arn annotation; or mount the \
              token yourself: a projected volume named aws-iam-token with a \
              serviceAccountToken source (audience sts.amazonaws.com, expirationSeconds 86400, \
@@ -220,7 +225,8 @@ pub fn token_at_webhook_path(path: &Path, detail: &str) -> Finding {
         format!(
             "AWS_WEB_IDENTITY_TOKEN_FILE was set by hand to another path: remove it from the \
              container spec (env, envFrom ConfigMaps, the image's ENV) so the webhook sets \
-             it, or set it to {WEBHOOK_TOKEN_PATH}."
+             it, or set it to {WEBHOOK_TOKEN_PATH}: kubectl set env deployment/<name> -n \
+             <namespace> AWS_WEB_IDENTITY_TOKEN_FILE-"
         ),
     )
     .expected(format!("AWS_WEB_IDENTITY_TOKEN_FILE={WEBHOOK_TOKEN_PATH}"))
@@ -293,7 +299,8 @@ pub fn token_malformed(path: &Path, problem: &str, source: &TokenSource) -> Find
         format!(
             "{var} must name the projected service-account token the \
              webhook mounts ({webhook}), not another file. If the env is set by hand \
-             in the container spec, remove it and let the webhook set it."
+             in the container spec, remove it and let the webhook set it: kubectl set env \
+             deployment/<name> -n <namespace> {var}-"
         ),
     )
     .expected("a JWT: three base64url segments, header.payload.signature")
