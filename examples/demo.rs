@@ -229,6 +229,27 @@ async fn demo() -> ExitCode {
     }
 }
 
+/// The healthy IRSA pod's environment (payments/app), as the webhook and
+/// the demo set it, for a child that runs irsa-doctor. The caller clears
+/// the rest of the environment.
+fn healthy_pod_env(
+    sts: &fake_aws::FakeAwsServer,
+    volume: &TokenVolume,
+    home: &tempfile::TempDir,
+) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        (CHILD, "1".into()),
+        ("AWS_ROLE_ARN", ROLE_ARN.into()),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", volume.path().into()),
+        ("AWS_ENDPOINT_URL_STS", sts.url().into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("HOME", home.path().into()),
+        ("IRSA_DOCTOR_POD_NAME", "payments-7d9f8c-x2x4q".into()),
+        ("IRSA_DOCTOR_TIMEOUT", "10s".into()),
+    ]
+}
+
 /// `irsa-doctor exec -- echo ...` in the healthy pod's app container: the
 /// app starts once the check passes. Then the same container with static
 /// keys in its own env, which an init container or a sidecar would not
@@ -254,16 +275,8 @@ async fn exec_in_the_app_container(
                 "the app started: it runs as the pod's role",
             ])
             .env_clear()
-            .env(CHILD, "1")
+            .envs(healthy_pod_env(sts, &volume, &home))
             .env("PATH", "/usr/bin:/bin")
-            .env("AWS_ROLE_ARN", ROLE_ARN)
-            .env("AWS_WEB_IDENTITY_TOKEN_FILE", volume.path())
-            .env("AWS_ENDPOINT_URL_STS", sts.url())
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("HOME", home.path())
-            .env("IRSA_DOCTOR_POD_NAME", "payments-7d9f8c-x2x4q")
-            .env("IRSA_DOCTOR_TIMEOUT", "10s")
             .env("RUST_LOG", "off")
             .stdin(Stdio::null());
         if keys {
@@ -303,15 +316,7 @@ async fn sidecar(me: &std::path::Path, sts: &fake_aws::FakeAwsServer) -> Result<
     let mut child = tokio::process::Command::new(me)
         .args(["serve", "--listen", &addr, "--interval", "1s"])
         .env_clear()
-        .env(CHILD, "1")
-        .env("AWS_ROLE_ARN", ROLE_ARN)
-        .env("AWS_WEB_IDENTITY_TOKEN_FILE", volume.path())
-        .env("AWS_ENDPOINT_URL_STS", sts.url())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("HOME", home.path())
-        .env("IRSA_DOCTOR_POD_NAME", "payments-7d9f8c-x2x4q")
-        .env("IRSA_DOCTOR_TIMEOUT", "10s")
+        .envs(healthy_pod_env(sts, &volume, &home))
         .env("RUST_LOG", "irsa_doctor=info")
         .stdin(Stdio::null())
         .kill_on_drop(true)

@@ -103,53 +103,44 @@ fn serve_on(
 ) -> Server {
     let addr = listener.local_addr().expect("local addr");
     let is_tls = tls.is_some();
-    let task = tokio::spawn(async move {
-        // The connections live no longer than the accept loop: a closed or
-        // dropped server keeps no kept-alive connection open.
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            while connections.try_join_next().is_some() {}
-            let handler = handler.clone();
-            let tls = tls.clone();
-            connections.spawn(async move {
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let handler = handler.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let body = body
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let req = Req {
-                            method: parts.method,
-                            path: parts.uri.path().to_owned(),
-                            query: parts.uri.query().unwrap_or_default().to_owned(),
-                            headers: parts.headers,
-                            body,
-                        };
-                        Ok::<_, Infallible>(handler(req).await)
-                    }
-                });
-                match tls {
-                    None => {
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    }
-                    Some(acceptor) => {
-                        let Ok(stream) = acceptor.accept(stream).await else {
-                            return;
-                        };
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    }
+    let task = accept_each(listener, move |stream| {
+        let handler = handler.clone();
+        let tls = tls.clone();
+        async move {
+            let service = service_fn(move |req: Request<Incoming>| {
+                let handler = handler.clone();
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let req = Req {
+                        method: parts.method,
+                        path: parts.uri.path().to_owned(),
+                        query: parts.uri.query().unwrap_or_default().to_owned(),
+                        headers: parts.headers,
+                        body,
+                    };
+                    Ok::<_, Infallible>(handler(req).await)
                 }
             });
+            match tls {
+                None => {
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(acceptor) => {
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
         }
     });
     Server {
@@ -157,6 +148,26 @@ fn serve_on(
         tls: is_tls,
         task,
     }
+}
+
+/// Accepts connections on `listener` until the returned task is aborted,
+/// running `serve` on each. The connections live no longer than the accept
+/// loop: a closed or dropped server keeps no kept-alive connection open.
+pub(crate) fn accept_each<F, Fut>(listener: TcpListener, mut serve: F) -> JoinHandle<()>
+where
+    F: FnMut(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            while connections.try_join_next().is_some() {}
+            connections.spawn(serve(stream));
+        }
+    })
 }
 
 pub fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {

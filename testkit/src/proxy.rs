@@ -48,16 +48,8 @@ impl Proxy {
         let addr = listener.local_addr().expect("local addr");
         let seen = Arc::new(Mutex::new(vec![]));
         let log = seen.clone();
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                while connections.try_join_next().is_some() {}
-                connections.spawn(handle(stream, mode, log.clone()));
-            }
-        });
+        let task =
+            crate::http::accept_each(listener, move |stream| handle(stream, mode, log.clone()));
         Proxy { addr, seen, task }
     }
 
