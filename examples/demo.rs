@@ -13,7 +13,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::agent::Agent;
-use testkit::fake_aws::{self, FakeAws, Trust, ACCOUNT, ROLE_ARN};
+use testkit::fake_aws::{self, FakeAws, Stmt, Trust, ACCOUNT, ROLE_ARN};
 use testkit::jwt::{Jwt, TokenVolume, ISSUER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -70,6 +70,16 @@ async fn demo() -> ExitCode {
     // Pod Identity: payments/app's association reaches ROLE_ARN, which
     // trusts pods.eks.amazonaws.com; orders/app's reaches an IRSA role.
     aws.add_role(IRSA_ONLY_ROLE_ARN, Trust::for_sa("orders", "app"));
+    // IAM's policy simulator (--require): payments/app's role may send to
+    // its queue, but no statement lets it read its invoices bucket.
+    aws.set_permissions(
+        ROLE_ARN,
+        vec![Stmt::allow(
+            "payments-queue",
+            "sqs:SendMessage",
+            "arn:aws:sqs:us-east-1:111122223333:payments",
+        )],
+    );
     let sts = aws.start().await;
     let agent = Agent::healthy(&sts.aws).await;
     let irsa_role_agent = Agent::new(&sts.aws);
@@ -113,6 +123,17 @@ async fn demo() -> ExitCode {
                 ("AWS_ACCESS_KEY_ID", "AKIALEGACYDEPLOYBOT1"),
                 ("AWS_SECRET_ACCESS_KEY", "demo-secret-never-printed"),
             ],
+        },
+        Pod {
+            title: "the role lacks s3:GetObject on its bucket: payments/app with --require",
+            namespace: "payments",
+            how: How::Irsa(ROLE_ARN),
+            expect: (1, Some("PERMISSION_DENIED")),
+            extra_env: vec![(
+                "IRSA_DOCTOR_REQUIRE",
+                "sqs:SendMessage@arn:aws:sqs:us-east-1:111122223333:payments,\
+                 s3:GetObject@arn:aws:s3:::payments-invoices/*",
+            )],
         },
         Pod {
             title: "healthy EKS Pod Identity pod: payments/app, associated with team/payments/app",
@@ -169,6 +190,8 @@ async fn demo() -> ExitCode {
         let output = command
             .env(CHILD, "1")
             .env("AWS_ENDPOINT_URL_STS", sts.url())
+            // IAM (for --require) is the same loopback stand-in.
+            .env("AWS_ENDPOINT_URL_IAM", sts.url())
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("HOME", home.path())
@@ -242,6 +265,7 @@ fn healthy_pod_env(
         ("AWS_ROLE_ARN", ROLE_ARN.into()),
         ("AWS_WEB_IDENTITY_TOKEN_FILE", volume.path().into()),
         ("AWS_ENDPOINT_URL_STS", sts.url().into()),
+        ("AWS_ENDPOINT_URL_IAM", sts.url().into()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ("HOME", home.path().into()),

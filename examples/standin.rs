@@ -39,6 +39,7 @@ async fn main() {
     );
 
     println!("AWS_ENDPOINT_URL_STS={}", sts.url());
+    println!("AWS_ENDPOINT_URL_IAM={}", sts.url());
     println!("AWS_ROLE_ARN={}", fake_aws::ROLE_ARN);
     println!("AWS_WEB_IDENTITY_TOKEN_FILE={}", volume.path().display());
     println!("AWS_REGION=us-east-1");
@@ -47,6 +48,7 @@ async fn main() {
 
     for (key, value) in [
         ("AWS_ENDPOINT_URL_STS", sts.url()),
+        ("AWS_ENDPOINT_URL_IAM", sts.url()),
         ("AWS_CONTAINER_CREDENTIALS_FULL_URI", agent.url()),
         (
             "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",

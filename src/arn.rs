@@ -5,6 +5,9 @@
 //! `arn:aws:sts::111122223333:assumed-role/app/<session>`. Two ARNs name the
 //! same role when partition, account and role name agree; that is the only
 //! comparison this module offers, so no caller compares ARN strings by hand.
+//!
+//! Also `--require`'s entries ([`Requirement`]): an action and the resource
+//! ARN it is needed on.
 
 use std::fmt;
 
@@ -173,9 +176,126 @@ pub fn is_session_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
 }
 
+/// One `--require` entry: an IAM action the app needs, and the resource
+/// it needs it on (`*` when none is given), as IAM's policy simulator
+/// takes them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Requirement {
+    /// `service:Action`, as IAM names it (`s3:GetObject`).
+    pub action: String,
+    /// A resource ARN, or `*`.
+    pub resource: String,
+}
+
+/// IAM's limits on a simulated action name and resource ARN.
+const MAX_ACTION_CHARS: usize = 128;
+const MAX_RESOURCE_CHARS: usize = 2048;
+
+impl Requirement {
+    /// Parses `ACTION[@RESOURCE_ARN]`: the action is `service:Action` with
+    /// no wildcard (the simulator evaluates API operations, not patterns);
+    /// the resource, split at the first `@`, is `*` or an ARN with its six
+    /// parts. The error completes "the entry ... ".
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("is empty (a doubled or trailing comma?)".into());
+        }
+        let (action, resource) = match text.split_once('@') {
+            Some((action, resource)) => (action.trim(), resource.trim()),
+            None => (text, "*"),
+        };
+        let service_and_name = action.split_once(':').filter(|(service, name)| {
+            !service.is_empty()
+                && !name.is_empty()
+                && service
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && name.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if service_and_name.is_none() || action.len() > MAX_ACTION_CHARS {
+            return Err(format!(
+                "has action {action:?}, expected SERVICE:Action such as s3:GetObject, without \
+                 wildcards"
+            ));
+        }
+        let arn_parts = resource.splitn(6, ':').collect::<Vec<_>>();
+        let arn_ok = arn_parts.len() == 6
+            && arn_parts[0] == "arn"
+            && !arn_parts[1].is_empty()
+            && !arn_parts[2].is_empty()
+            && !arn_parts[5].is_empty();
+        let printable = resource.chars().all(|c| !c.is_control() && c != ' ');
+        if !(resource == "*" || arn_ok && printable) || resource.len() > MAX_RESOURCE_CHARS {
+            return Err(format!(
+                "has resource {resource:?}, expected * or an ARN such as \
+                 arn:aws:s3:::BUCKET/KEY (arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE)"
+            ));
+        }
+        Ok(Requirement {
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Requirement {
+    /// As it was given: `ACTION@RESOURCE`, or the action alone for `*`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.resource == "*" {
+            f.write_str(&self.action)
+        } else {
+            write!(f, "{}@{}", self.action, self.resource)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requirements_parse_with_and_without_a_resource() {
+        let r = Requirement::parse(" s3:GetObject@arn:aws:s3:::orders/* ").unwrap();
+        assert_eq!(
+            (r.action.as_str(), r.resource.as_str()),
+            ("s3:GetObject", "arn:aws:s3:::orders/*")
+        );
+        assert_eq!(r.to_string(), "s3:GetObject@arn:aws:s3:::orders/*");
+        let r = Requirement::parse("sts:GetCallerIdentity").unwrap();
+        assert_eq!(r.resource, "*");
+        assert_eq!(r.to_string(), "sts:GetCallerIdentity");
+        // An IAM user's name may hold an @: the split is at the first.
+        let r = Requirement::parse("iam:GetUser@arn:aws:iam::111122223333:user/bob@example.com")
+            .unwrap();
+        assert_eq!(r.resource, "arn:aws:iam::111122223333:user/bob@example.com");
+        let r = Requirement::parse("sqs:SendMessage@arn:aws:sqs:eu-west-1:111122223333:orders")
+            .unwrap();
+        assert_eq!(r.action, "sqs:SendMessage");
+    }
+
+    #[test]
+    fn malformed_requirements_say_what_is_wrong() {
+        for (text, says) in [
+            ("", "is empty"),
+            ("  ", "is empty"),
+            ("GetObject", "has action"),
+            ("s3:", "has action"),
+            ("s3:Get*", "has action"),
+            ("S3:GetObject", "has action"),
+            ("s3 :GetObject", "has action"),
+            ("s3:GetObject@", "has resource"),
+            ("s3:GetObject@orders/*", "has resource"),
+            ("s3:GetObject@arn:aws:s3:::", "has resource"),
+            ("s3:GetObject@arn:aws:s3", "has resource"),
+            ("s3:GetObject@arn:aws:s3:::a b", "has resource"),
+        ] {
+            let err = Requirement::parse(text).unwrap_err();
+            assert!(err.starts_with(says), "{text:?}: {err}");
+        }
+        let long = format!("s3:GetObject@arn:aws:s3:::{}", "k".repeat(3000));
+        assert!(Requirement::parse(&long).is_err());
+    }
 
     #[test]
     fn role_with_path_parses_and_matches_its_assumed_arn() {

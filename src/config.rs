@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
-use crate::arn::{is_session_char, is_valid_session_name, RoleArn};
+use crate::arn::{is_session_char, is_valid_session_name, Requirement, RoleArn};
 use crate::check::CheckConfig;
 use crate::env::AwsEnv;
 use crate::telemetry::LogFormat;
@@ -280,6 +280,21 @@ pub struct VerifyArgs {
     #[arg(long, env = "IRSA_DOCTOR_TRUST_POLICY", value_name = "FILE")]
     pub trust_policy: Option<PathBuf>,
 
+    /// An IAM action the app needs, on a resource (* when none is given):
+    /// once the identity is proven, IAM's policy simulator is asked, with
+    /// the pod's own credentials, whether the role allows it
+    /// (PERMISSION_DENIED). Repeatable; the variable takes a comma-separated
+    /// list. Resource-based policies are not evaluated. Example:
+    /// s3:GetObject@arn:aws:s3:::orders/*
+    #[arg(
+        long,
+        env = "IRSA_DOCTOR_REQUIRE",
+        value_name = "ACTION[@RESOURCE_ARN]",
+        value_delimiter = ',',
+        value_parser = parse_requirement
+    )]
+    pub require: Vec<Requirement>,
+
     /// Upper bound on the whole check, retries included
     #[arg(long, env = "IRSA_DOCTOR_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
@@ -311,6 +326,10 @@ pub enum Output {
     // One line, which a log pipeline keeps as one record.
     Json,
     JsonPretty,
+}
+
+fn parse_requirement(s: &str) -> Result<Requirement, String> {
+    Requirement::parse(s).map_err(|e| format!("the entry {:?} {e}", s.trim()))
 }
 
 fn parse_role_arn(s: &str) -> Result<RoleArn, String> {
@@ -402,8 +421,20 @@ impl VerifyArgs {
             retry_denied_for: self.retry_denied_for,
             seen_from: crate::report::SeenFrom::OwnContainer,
             trust_policy: self.trust_policy.clone(),
+            require: dedup(&self.require),
         }
     }
+}
+
+/// `--require`'s entries, each once, in the order given.
+fn dedup(entries: &[Requirement]) -> Vec<Requirement> {
+    let mut out: Vec<Requirement> = vec![];
+    for e in entries {
+        if !out.contains(e) {
+            out.push(e.clone());
+        }
+    }
+    out
 }
 
 /// Picks the session name: the flag, else a valid `AWS_ROLE_SESSION_NAME`,

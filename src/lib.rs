@@ -13,18 +13,21 @@
 //! - `monitor`: `serve`'s loop of checks, its state (one writer), the
 //!   token-rotation watch and the log limiter.
 //! - `check`: one verification as named steps into a `Report`: the
-//!   settings, the mechanism (IRSA today), its steps, the expected role
-//!   and the app's view; the retry policy.
+//!   settings, the mechanism (IRSA or EKS Pod Identity), its steps, the
+//!   expected role, the app's view and `--require`'s permissions; the retry
+//!   policy.
 //! - `explain`: `explain`'s inputs read within bounds, and its rendering.
 //! - `findings`: what each finding says, as pure functions per step.
-//! - `sts`: the only module that talks to AWS.
+//! - `sts`: the only module that talks to AWS STS.
+//! - `iam`: the only module that talks to IAM (`--require`'s simulation).
 //! - `endpoint`, `profile`, `proxy`: settings judged before sending.
 //! - `ca_bundle`: `AWS_CA_BUNDLE`, read within bounds and proven loadable,
 //!   added to the system's roots.
 //! - `env`: the AWS variables that decide the pod's identity.
 //! - `token`: reading the projected token safely, decoding its claims.
 //! - `policy`: trust-policy evaluation, offline and pure (`explain`).
-//! - `arn`: role and assumed-role ARNs, how they compare, session names.
+//! - `arn`: role and assumed-role ARNs, how they compare, session names,
+//!   `--require`'s entries.
 //! - `report`: finding codes (one table), the verdict, exit codes, the text
 //!   rendering and the log lines of a report.
 //! - `traffic`: the bounded HTTPS client that counts STS requests.
@@ -52,6 +55,7 @@ mod explain;
 mod files;
 mod findings;
 mod histogram;
+mod iam;
 mod launch;
 mod metrics;
 mod monitor;
@@ -76,7 +80,7 @@ pub mod fuzzing;
 // The public surface: what the binary, the demo and the black-box tests
 // use. Everything else is private, so the dead-code lint sees dead code.
 pub use app::{main, serve, Exit, ServeSettings};
-pub use arn::RoleArn;
+pub use arn::{Requirement, RoleArn};
 pub use config::DEFAULT_LISTEN;
 pub use report::{exit, Code, Kind, Step, Verdict};
 pub use server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, PATHS};

@@ -236,6 +236,24 @@ fn traffic(m: &mut String, sts: &StsCounters, connections_evicted: u64) {
 
     header(
         m,
+        "iam_requests_total",
+        "counter",
+        "IAM SimulatePrincipalPolicy requests sent since start for --require, pages and retries \
+         included, by outcome: success (2xx), client_error (4xx: refused, throttled), \
+         server_error (5xx), transport_error (no HTTP answer). serve asks at start, after a token \
+         rotation, and at most hourly.",
+    );
+    for outcome in Outcome::ALL {
+        let _ = writeln!(
+            m,
+            "irsa_doctor_iam_requests_total{{outcome=\"{}\"}} {}",
+            outcome.as_str(),
+            sts.iam(outcome)
+        );
+    }
+
+    header(
+        m,
         "http_connections_evicted_total",
         "counter",
         "Connections closed to make room for a new one at the cap of open connections: of the \

@@ -67,6 +67,8 @@ pub enum Step {
     Sts,
     Role,
     AppView,
+    /// `--require`: IAM's policy simulator asked about the app's actions.
+    Permissions,
 }
 
 impl Step {
@@ -80,6 +82,7 @@ impl Step {
             Step::Sts => "STS",
             Step::Role => "role",
             Step::AppView => "app's view",
+            Step::Permissions => "permissions",
         }
     }
 }
@@ -165,6 +168,11 @@ codes! {
     ProxyUnreachable => "PROXY_UNREACHABLE", Inconclusive, Sts;
     StsGlobalEndpoint => "STS_GLOBAL_ENDPOINT", Warning, AppView;
     SubjectMismatch => "SUBJECT_MISMATCH", Definitive, Token;
+    PermissionDenied => "PERMISSION_DENIED", Definitive, Permissions;
+    PermissionsUnverifiable => "PERMISSIONS_UNVERIFIABLE", Warning, Permissions;
+    IamUnreachable => "IAM_UNREACHABLE", Inconclusive, Permissions;
+    IamThrottled => "IAM_THROTTLED", Inconclusive, Permissions;
+    IamError => "IAM_ERROR", Inconclusive, Permissions;
 }
 
 impl Code {
@@ -401,6 +409,55 @@ pub struct AgentReport {
     pub expiration: Option<String>,
 }
 
+/// What `--require` asked IAM's policy simulator, and what it answered.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PermissionsReport {
+    /// The `--require` entries, as given.
+    pub required: Vec<String>,
+    /// The role whose policies were simulated (`PolicySourceArn`).
+    pub source_arn: Option<String>,
+    /// Whether IAM answered for every entry.
+    pub evaluated: bool,
+    /// Why not, when it did not (not a finding when the identity step
+    /// already failed).
+    pub not_evaluated_reason: Option<String>,
+    /// The URL of the last request, as the SDK resolved it.
+    pub endpoint: Option<String>,
+    /// `SimulatePrincipalPolicy` requests made in this check (pages and
+    /// retries included); 0 when an earlier answer was shown again.
+    pub requests: u32,
+    pub request_id: Option<String>,
+    /// `serve` only: when IAM was last asked, if this check showed that
+    /// answer again (see the README's per-pod call budget).
+    pub reused_since: Option<String>,
+    pub results: Vec<PermissionResult>,
+    /// What IAM's simulator does not evaluate, so that a pass is never
+    /// read as "every call will succeed".
+    pub not_covered: &'static str,
+}
+
+/// IAM's decision for one `--require` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PermissionResult {
+    pub action: String,
+    pub resource: String,
+    /// `allowed`, `implicit_deny` or `explicit_deny`.
+    pub decision: &'static str,
+    pub matched_statements: Vec<String>,
+    /// `false` when the role's permissions boundary does not allow it.
+    pub permissions_boundary_allows: Option<bool>,
+    /// `false` when an AWS Organizations SCP does not allow it.
+    pub organizations_allow: Option<bool>,
+    pub missing_context_values: Vec<String>,
+}
+
+/// What [`PermissionsReport::not_covered`] says.
+pub const PERMISSIONS_NOT_COVERED: &str = "IAM's policy simulator evaluates the role's own \
+    policies, its permissions boundary and the organisation's SCPs. It does not evaluate \
+    resource-based policies (S3 bucket policies, KMS key policies, SQS queue policies), session \
+    policies, or conditions on the request's context (source IP or VPC endpoint, encryption \
+    headers, tags on the request): a call allowed here can still be denied there.";
+
 /// The whole result of one check. Serialized as-is by `--output json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -420,6 +477,9 @@ pub struct Report {
     pub agent: Option<AgentReport>,
     pub sts: StsReport,
     pub default_chain: ChainReport,
+    /// `--require`'s evaluation; absent without `--require`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<PermissionsReport>,
     pub duration_ms: u64,
     pub version: &'static str,
 }
@@ -607,6 +667,13 @@ impl Report {
             self.status(Step::AppView, self.default_chain.error.is_none()),
             self.chain_detail(),
         ));
+        if let Some(p) = &self.permissions {
+            rows.push(row(
+                Step::Permissions,
+                self.status(Step::Permissions, p.evaluated),
+                permissions_detail(p),
+            ));
+        }
         rows
     }
 
@@ -745,6 +812,7 @@ pub(crate) mod sample {
             token: None,
             sts: StsReport::default(),
             default_chain: ChainReport::default(),
+            permissions: None,
             duration_ms: 1,
             version: "test",
         }
@@ -772,6 +840,30 @@ pub(crate) mod sample {
             "fix it",
         )])
     }
+}
+
+/// The permissions row: how many entries IAM allows, and where it was
+/// asked; or why it was not.
+fn permissions_detail(p: &PermissionsReport) -> String {
+    if !p.evaluated {
+        return format!(
+            "not evaluated: {}",
+            p.not_evaluated_reason
+                .as_deref()
+                .unwrap_or("see the findings")
+        );
+    }
+    let allowed = p.results.iter().filter(|r| r.decision == "allowed").count();
+    let asked = match (&p.reused_since, &p.endpoint) {
+        (Some(since), _) => format!("IAM's answer of {since}, shown again"),
+        (None, Some(endpoint)) => format!("SimulatePrincipalPolicy at {endpoint}"),
+        (None, None) => "SimulatePrincipalPolicy".to_owned(),
+    };
+    format!(
+        "{allowed} of {} required allowed for {} ({asked}); resource policies not evaluated",
+        p.results.len(),
+        p.source_arn.as_deref().unwrap_or("the role"),
+    )
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The only module that talks to AWS.
+//! The only module that talks to AWS STS (`iam.rs` talks to IAM, through
+//! the configuration this module loads).
 //!
 //! It makes three kinds of call, all through the AWS SDK so that endpoint,
 //! region and credential resolution are exactly what an app in this
@@ -170,10 +171,13 @@ pub fn classify(code: Option<&str>, message: &str, status: u16) -> FailureKind {
     }
 }
 
-/// A successful `AssumeRoleWithWebIdentity`, without its credentials.
+/// A successful `AssumeRoleWithWebIdentity`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assumed {
     pub arn: String,
+    /// The session's credentials (registered for redaction; their `Debug`
+    /// shows no secret), for the calls `--require` makes as the role.
+    pub credentials: Option<Credentials>,
     pub request_id: Option<String>,
     pub subject: Option<String>,
     pub audience: Option<String>,
@@ -393,6 +397,13 @@ impl Sts {
         })
     }
 
+    /// The configuration every client is built from: region, endpoints
+    /// (`AWS_ENDPOINT_URL_<SERVICE>` included), the bounded, counting HTTP
+    /// client with its proxy and CA bundle.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
     /// Uses an already-loaded configuration (tests, or callers that load
     /// their own).
     pub fn from_sdk_config(sdk: SdkConfig) -> Self {
@@ -511,7 +522,7 @@ impl Sts {
                 clock_offset = clock_offset.or(expiry_offset);
                 assumed
             }
-            Err(err) => Err(failure_of(&err, Some(token))),
+            Err(err) => Err(failure_of(&err, Some(token), "STS")),
         };
         // Only STS's own answers say what STS's clock is: not a proxy's
         // error page, nor a 200 that is not STS's answer.
@@ -616,7 +627,7 @@ impl Sts {
                 )),
             },
             Err(err) => {
-                let mut f = failure_of(&err, None);
+                let mut f = failure_of(&err, None, "STS");
                 // A SignatureDoesNotMatch message can quote the canonical
                 // request, session token included.
                 f.message = scrub_credentials(f.message, &creds);
@@ -660,7 +671,7 @@ fn is_web_identity_failure(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// Removes the secret key and session token of `creds` from `text`.
-fn scrub_credentials(text: String, creds: &Credentials) -> String {
+pub fn scrub_credentials(text: String, creds: &Credentials) -> String {
     let mut text = text.replace(creds.secret_access_key(), crate::redact::MASK);
     if let Some(token) = creds.session_token().filter(|t| !t.is_empty()) {
         text = text.replace(token, crate::redact::MASK);
@@ -668,8 +679,9 @@ fn scrub_credentials(text: String, creds: &Credentials) -> String {
     text
 }
 
-/// Reduces an SDK error to a [`Failure`], scrubbing `token` from any text.
-fn failure_of<E>(err: &SdkError<E>, token: Option<&RawToken>) -> Failure
+/// Reduces an SDK error from `service` (`STS`, `IAM`) to a [`Failure`],
+/// scrubbing `token` from any text.
+pub fn failure_of<E>(err: &SdkError<E>, token: Option<&RawToken>, service: &str) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -684,7 +696,7 @@ where
             let message = scrub(one_line(se.err().message().unwrap_or("").to_owned()));
             let kind = classify(code.as_deref(), &message, status);
             let message = if code.is_none() && message.is_empty() {
-                format!("HTTP {status} with a body that is not an STS error document")
+                format!("HTTP {status} with a body that is not an {service} error document")
             } else {
                 message
             };
@@ -700,10 +712,12 @@ where
             let message = if detail.contains(LENGTH_LIMIT_ERROR) {
                 format!(
                     "HTTP {status} with a body larger than {MAX_RESPONSE_BYTES} bytes, which \
-                     irsa-doctor stopped reading: STS answers are a few KiB"
+                     irsa-doctor stopped reading: {service} answers are a few KiB"
                 )
             } else {
-                format!("HTTP {status} with a body that is not an STS response document ({detail})")
+                format!(
+                    "HTTP {status} with a body that is not an {service} response document ({detail})"
+                )
             };
             let kind = FailureKind::Unexpected {
                 retry: status >= 500,
@@ -833,11 +847,16 @@ impl Exchange {
 /// Records an [`Exchange`], so the report can name the endpoint the SDK
 /// actually used and the clock can be compared with STS's.
 #[derive(Debug, Clone, Default)]
-struct RecordExchange(Arc<Mutex<Exchange>>);
+pub struct RecordExchange(Arc<Mutex<Exchange>>);
 
 impl RecordExchange {
     fn get(&self) -> Exchange {
         self.0.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// The URL the last request went to, as shown in reports.
+    pub fn endpoint(&self) -> Option<String> {
+        self.get().endpoint.map(|e| crate::endpoint::shown(&e))
     }
 }
 
@@ -880,14 +899,15 @@ impl Intercept for RecordExchange {
 }
 
 /// What a 200 answer to `AssumeRoleWithWebIdentity` says: the assumed
-/// role, or why the answer is not STS's; and STS's clock offset by the
-/// credentials' expiry, from `received_at`. The credentials are registered
-/// for redaction and dropped.
+/// role and its session's credentials, or why the answer is not STS's;
+/// and STS's clock offset by the credentials' expiry, from `received_at`.
+/// The credentials are registered for redaction.
 fn read_answer(
     out: &aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput,
     received_at: Option<SystemTime>,
 ) -> (Result<Assumed, Failure>, Option<i64>) {
     let mut offset = None;
+    let mut credentials = None;
     if let Some(creds) = out.credentials() {
         crate::redact::register(crate::redact::Kind::Credential, creds.secret_access_key());
         crate::redact::register(crate::redact::Kind::Credential, creds.session_token());
@@ -897,6 +917,13 @@ fn read_answer(
         if issued > PLAUSIBLE_EPOCH {
             offset = received_at.map(|r| issued - crate::time::unix_secs_rounded(r));
         }
+        credentials = Some(Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_owned()),
+            SystemTime::try_from(*creds.expiration()).ok(),
+            "irsa-doctor",
+        ));
     }
     let arn = out
         .assumed_role_user()
@@ -905,6 +932,7 @@ fn read_answer(
     let result = match arn {
         Some(arn) => Ok(Assumed {
             arn: arn.to_owned(),
+            credentials,
             request_id: out.request_id().map(str::to_owned),
             subject: out.subject_from_web_identity_token().map(str::to_owned),
             audience: out.audience().map(str::to_owned),

@@ -130,11 +130,20 @@ pub struct StsCounters {
     /// are counted where they are made; the default chain's own request,
     /// answered by [`Replay`], is not a request and is not counted.
     agent: [AtomicU64; 4],
+    /// IAM `SimulatePrincipalPolicy` requests (`--require`), by outcome:
+    /// they go through the same client, and are told from STS's by their
+    /// action.
+    iam: [AtomicU64; 4],
 }
 
 impl StsCounters {
     pub fn get(&self, action: Action, outcome: Outcome) -> u64 {
         self.counts[action as usize][outcome as usize].load(Ordering::Relaxed)
+    }
+
+    /// IAM `SimulatePrincipalPolicy` requests that ended in `outcome`.
+    pub fn iam(&self, outcome: Outcome) -> u64 {
+        self.iam[outcome as usize].load(Ordering::Relaxed)
     }
 
     /// Requests to the Pod Identity agent that ended in `outcome`.
@@ -149,8 +158,12 @@ impl StsCounters {
         self.agent[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    fn add(&self, action: Action, outcome: Outcome) {
-        self.counts[action as usize][outcome as usize].fetch_add(1, Ordering::Relaxed);
+    fn add(&self, counted: Counted, outcome: Outcome) {
+        let slot = match counted {
+            Counted::Sts(action) => &self.counts[action as usize][outcome as usize],
+            Counted::Iam => &self.iam[outcome as usize],
+        };
+        slot.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -251,18 +264,26 @@ fn https_client(context: TlsContext) -> SharedHttpClient {
     })
 }
 
-/// The STS action of a request: STS's query protocol posts it as
-/// `Action=...` in a form body. Requests that are not to STS (IMDS,
-/// container credentials) have no such body.
-fn action_of(request: &HttpRequest) -> Option<Action> {
+/// What a counted request is: an STS action, or IAM's simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Sts(Action),
+    Iam,
+}
+
+/// The action of a request: STS's and IAM's query protocol posts it as
+/// `Action=...` in a form body. Requests that are neither (IMDS, container
+/// credentials) have no such body.
+fn action_of(request: &HttpRequest) -> Option<Counted> {
     let body = request.body().bytes()?;
     let action = body
         .split(|&b| b == b'&')
         .find_map(|pair| pair.strip_prefix(b"Action="))?;
     Some(match action {
-        b"AssumeRoleWithWebIdentity" => Action::AssumeRoleWithWebIdentity,
-        b"GetCallerIdentity" => Action::GetCallerIdentity,
-        _ => Action::Other,
+        b"AssumeRoleWithWebIdentity" => Counted::Sts(Action::AssumeRoleWithWebIdentity),
+        b"GetCallerIdentity" => Counted::Sts(Action::GetCallerIdentity),
+        b"SimulatePrincipalPolicy" => Counted::Iam,
+        _ => Counted::Sts(Action::Other),
     })
 }
 
@@ -390,7 +411,7 @@ fn limit_body(
 /// One request in flight; counts itself when dropped.
 struct Pending {
     counters: Arc<StsCounters>,
-    action: Action,
+    action: Counted,
     outcome: Outcome,
 }
 
@@ -435,13 +456,13 @@ mod tests {
     #[test]
     fn the_action_is_read_from_the_form_body() {
         let arwwi = request("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=x");
-        assert_eq!(action_of(&arwwi), Some(Action::AssumeRoleWithWebIdentity));
+        let sts = |action| Some(Counted::Sts(action));
+        assert_eq!(action_of(&arwwi), sts(Action::AssumeRoleWithWebIdentity));
         let gci = request("Version=2011-06-15&Action=GetCallerIdentity");
-        assert_eq!(action_of(&gci), Some(Action::GetCallerIdentity));
-        assert_eq!(
-            action_of(&request("Action=AssumeRole")),
-            Some(Action::Other)
-        );
+        assert_eq!(action_of(&gci), sts(Action::GetCallerIdentity));
+        assert_eq!(action_of(&request("Action=AssumeRole")), sts(Action::Other));
+        let iam = request("Action=SimulatePrincipalPolicy&Version=2010-05-08");
+        assert_eq!(action_of(&iam), Some(Counted::Iam));
         assert_eq!(action_of(&request("")), None, "an IMDS GET has no body");
         assert_eq!(action_of(&request("NotAction=GetCallerIdentity")), None);
     }

@@ -8,7 +8,9 @@
 //! monitoring namespace, and keeps the app's own ports open; IRSA's
 //! ServiceAccounts name a valid role, and every irsa-doctor container names
 //! its ServiceAccount's role in `IRSA_DOCTOR_EXPECTED_ROLE_ARN`; and every
-//! manifest passes `kubernetes-validate --strict`. The PodMonitor of
+//! manifest passes `kubernetes-validate --strict`. The examples show
+//! `IRSA_DOCTOR_REQUIRE` for each way irsa-doctor runs, with entries the
+//! binary accepts. The PodMonitor of
 //! `examples/monitoring/` selects every `serve` sidecar and its port.
 
 use std::fs;
@@ -17,9 +19,9 @@ use std::process::Command;
 
 use std::net::SocketAddr;
 
-use irsa_doctor::RoleArn;
 use irsa_doctor::DEFAULT_LISTEN;
 use irsa_doctor::PATHS;
+use irsa_doctor::{Requirement, RoleArn};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn manifest_files() -> Vec<PathBuf> {
@@ -296,6 +298,32 @@ fn irsa_doctor_containers_use_real_commands_and_settings() {
         }
     }
     assert!(found > 0, "no irsa-doctor container in the manifests");
+}
+
+#[test]
+fn the_examples_show_require_with_entries_the_binary_accepts() {
+    let mut shown = vec![];
+    for (file, doc) in manifests() {
+        let Some(spec) = pod_spec(&doc) else { continue };
+        for c in containers(spec).into_iter().filter(|c| is_irsa_doctor(c)) {
+            let Some(value) = env_value(c, "IRSA_DOCTOR_REQUIRE") else {
+                continue;
+            };
+            for entry in value.split(',') {
+                if let Err(e) = Requirement::parse(entry) {
+                    panic!("{}: the entry {entry:?} {e}", file.display());
+                }
+            }
+            let command = doctor_args(c).first().copied().unwrap_or("").to_owned();
+            shown.push(command);
+        }
+    }
+    for command in ["check", "serve"] {
+        assert!(
+            shown.iter().any(|c| c == command),
+            "no `{command}` example sets IRSA_DOCTOR_REQUIRE: {shown:?}"
+        );
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@ use testkit::fake_aws::{
     FakeAws, FakeAwsServer, Fault, Trust, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
 };
 use testkit::jwt::{good_token, other_sa_token, TokenVolume};
-use testkit::serving::{metric, Conn, HalfHeads, Serving, WAIT_LIMIT};
+use testkit::serving::{metric, until, Conn, HalfHeads, Serving, WAIT_LIMIT};
 use testkit::{doctor, Doctor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -686,15 +686,6 @@ async fn legacy_sts_regional_endpoints_warns_that_the_app_may_use_the_global_end
     assert_eq!(status["findings"], serde_json::json!([]), "{status:#}");
     assert!(status["sts"]["app_endpoint"].is_null());
     regional.shut_down().await;
-}
-
-/// Polls `done` until it holds; panics with `what` after [`WAIT_LIMIT`].
-async fn until(what: &str, done: impl Fn() -> bool) {
-    let limit = Instant::now() + WAIT_LIMIT;
-    while !done() {
-        assert!(Instant::now() < limit, "{what} never happened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The log lines (JSON) whose target is not irsa-doctor's own.

@@ -72,7 +72,9 @@ pub(super) async fn verify(
         }
     };
 
-    let assumed_arn = assumed.and_then(|outcome| assume_step(run, role.as_ref(), outcome, report));
+    let (assumed_arn, credentials) = assumed
+        .and_then(|outcome| assume_step(run, role.as_ref(), outcome, report))
+        .unzip();
     global_endpoint_step(run, report);
     let memo = match (&chain, &assumed_arn) {
         (Ok(ChainOutcome::WebIdentity), Some(arn)) => Some(ChainMemo {
@@ -87,6 +89,7 @@ pub(super) async fn verify(
         chain,
         memo,
         reused: reused.is_some(),
+        credentials: credentials.flatten(),
     }
 }
 
@@ -220,13 +223,14 @@ fn missing(env: &AwsEnv, path: &Path, detail: String) -> Finding {
 }
 
 /// Records what STS answered in `report`, with its findings; returns the
-/// assumed-role ARN when STS assumed the role.
+/// assumed-role ARN and the session's credentials when STS assumed the
+/// role.
 fn assume_step(
     run: &Run<'_>,
     role: Option<&RoleArn>,
     outcome: AssumeOutcome,
     report: &mut Report,
-) -> Option<String> {
+) -> Option<(String, Option<aws_credential_types::Credentials>)> {
     report.sts.attempts = outcome.attempts;
     report.sts.endpoint = outcome.endpoint.clone();
     report.sts.proxy = super::sts_proxy(run.env, outcome.endpoint.as_deref());
@@ -241,7 +245,7 @@ fn assume_step(
             report.sts.audience = ok.audience;
             report.sts.provider = ok.provider;
             report.assumed_role_arn = Some(ok.arn.clone());
-            Some(ok.arn)
+            Some((ok.arn, ok.credentials))
         }
         Err(failure) => {
             report.sts.request_id = failure.request_id.clone();

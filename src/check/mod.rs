@@ -10,7 +10,9 @@
 //!    the agent's URI, the token, the agent, `GetCallerIdentity`, then the
 //!    default chain);
 //! 4. [`expected_role`]: whether the pod acts as the role it should;
-//! 5. [`app_view`]: what an AWS SDK in this container would do.
+//! 5. [`app_view`]: what an AWS SDK in this container would do;
+//! 6. [`permissions::verify`]: with `--require`, what IAM's policy
+//!    simulator says the role may do.
 //!
 //! Invariant: the steps decide which findings apply; what a finding says
 //! lives in `findings`, and what the verdict is, in `report`. Only `sts`
@@ -18,13 +20,14 @@
 
 mod irsa;
 mod mechanism;
+mod permissions;
 mod pod_identity;
 mod retry;
 mod trust;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::arn::{AssumedRoleArn, RoleArn};
+use crate::arn::{AssumedRoleArn, Requirement, RoleArn};
 use crate::env::AwsEnv;
 use crate::findings::chain::ChainResult;
 use crate::findings::{chain, env as env_findings, role as role_findings};
@@ -35,6 +38,7 @@ use crate::sts::{ChainOutcome, ChainSource, Sts};
 use crate::token::RawToken;
 
 use mechanism::Mechanism;
+pub use permissions::PermissionsMemo;
 pub use retry::deadline;
 
 /// What one check needs besides the environment and STS.
@@ -54,6 +58,19 @@ pub struct CheckConfig {
     /// `--trust-policy`: a copy of the role's trust policy, evaluated when
     /// STS or the agent refuses the role.
     pub trust_policy: Option<std::path::PathBuf>,
+    /// `--require`: what the role must be allowed to do, asked of IAM's
+    /// policy simulator once the identity is proven.
+    pub require: Vec<Requirement>,
+}
+
+/// What `serve` keeps between checks: the default chain's outcome and
+/// IAM's answer to `--require`, each shown again while it stands. The
+/// loop drops both when a file the chain reads changes (a token rotation
+/// among them).
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    pub chain: Option<ChainMemo>,
+    pub permissions: Option<PermissionsMemo>,
 }
 
 /// A default-chain outcome `serve` may show again instead of resolving
@@ -88,6 +105,8 @@ struct Run<'a> {
     sts: &'a Sts,
     /// The chain's outcome `serve` kept, if any (never for `check`).
     memo: Option<&'a ChainMemo>,
+    /// IAM's answer to `--require` `serve` kept, if any.
+    kept_permissions: Option<&'a PermissionsMemo>,
     /// The wall clock, for token expiry.
     now: SystemTime,
     /// When the command started: `--timeout` also covers loading the AWS
@@ -121,6 +140,10 @@ struct Acting {
     /// The chain's outcome was not resolved in this check but kept from
     /// an earlier one.
     reused: bool,
+    /// The credentials irsa-doctor got as the pod (IRSA's session, the
+    /// agent's answer), for `--require`'s signed call; dropped with the
+    /// check.
+    credentials: Option<aws_credential_types::Credentials>,
 }
 
 /// Runs one check. `now` is the wall clock used for token expiry;
@@ -133,24 +156,25 @@ pub async fn check(
     now: SystemTime,
     started: Instant,
 ) -> Report {
-    let run = Run::new(cfg, env, sts, now, started, None);
+    let nothing_kept = Kept::default();
+    let run = Run::new(cfg, env, sts, now, started, &nothing_kept);
     run_steps(&run).await.0
 }
 
-/// [`check`], showing the default chain's outcome kept in `memo` again
-/// where it still stands (see [`ChainMemo`]) instead of resolving the
-/// chain; `memo` is left with what the next check may reuse.
+/// [`check`], showing what `kept` holds again where it still stands (see
+/// [`ChainMemo`] and [`PermissionsMemo`]) instead of asking anew; `kept` is
+/// left with what the next check may reuse.
 pub async fn check_reusing(
     cfg: &CheckConfig,
     env: &AwsEnv,
     sts: &Sts,
     now: SystemTime,
     started: Instant,
-    memo: &mut Option<ChainMemo>,
+    kept: &mut Kept,
 ) -> Report {
-    let run = Run::new(cfg, env, sts, now, started, memo.as_ref());
-    let (report, kept) = run_steps(&run).await;
-    *memo = kept;
+    let run = Run::new(cfg, env, sts, now, started, kept);
+    let (report, now_kept) = run_steps(&run).await;
+    *kept = now_kept;
     report
 }
 
@@ -161,13 +185,14 @@ impl<'a> Run<'a> {
         sts: &'a Sts,
         now: SystemTime,
         started: Instant,
-        memo: Option<&'a ChainMemo>,
+        kept: &'a Kept,
     ) -> Self {
         Run {
             cfg,
             env,
             sts,
-            memo,
+            memo: kept.chain.as_ref(),
+            kept_permissions: kept.permissions.as_ref(),
             now,
             started,
             deadline: deadline(started, cfg.timeout),
@@ -175,9 +200,9 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The steps, in order: the report, and what `serve` may keep of the
-/// chain's outcome.
-async fn run_steps(run: &Run<'_>) -> (Report, Option<ChainMemo>) {
+/// The steps, in order: the report, and what `serve` may keep for the
+/// next check.
+async fn run_steps(run: &Run<'_>) -> (Report, Kept) {
     let (cfg, env, started) = (run.cfg, run.env, run.started);
     let mut report = empty_report(cfg, env, Some(run.sts.region()));
     report.sts.ca_bundle = run.sts.ca_bundle().map(str::to_owned);
@@ -193,7 +218,8 @@ async fn run_steps(run: &Run<'_>) -> (Report, Option<ChainMemo>) {
                 .findings
                 .push(not_injected(run, &report, half, &chain));
             record_chain(&mut report, &chain, None);
-            return (finish(report, started), None);
+            report.permissions = permissions::not_evaluated(cfg);
+            return (finish(report, started), Kept::default());
         }
         Mechanism::WebIdentity(irsa) => {
             if let Some(uri) = &irsa.pod_identity_too {
@@ -225,7 +251,12 @@ async fn run_steps(run: &Run<'_>) -> (Report, Option<ChainMemo>) {
             .as_ref()
             .map(|m| crate::time::rfc3339(m.resolved_at));
     }
-    (finish(report, started), acting.memo)
+    let permissions = permissions::verify(run, &acting, &mut report).await;
+    let kept = Kept {
+        chain: acting.memo,
+        permissions,
+    };
+    (finish(report, started), kept)
 }
 
 /// The token file the pod's mechanism reads: the one `serve` watches for
@@ -443,6 +474,7 @@ fn empty_report(cfg: &CheckConfig, env: &AwsEnv, region: Option<String>) -> Repo
             ..StsReport::default()
         },
         default_chain: ChainReport::default(),
+        permissions: None,
         duration_ms: 0,
         version: env!("CARGO_PKG_VERSION"),
     }

@@ -69,9 +69,9 @@ pub(super) async fn verify(
         _ => None,
     };
     let mut known = None;
-    let assumed_arn = match asked {
-        Some(outcome) => agent_step(run, outcome, report, &mut known).await,
-        None => None,
+    let (assumed_arn, credentials) = match asked {
+        Some(outcome) => agent_step(run, outcome, report, &mut known).await.unzip(),
+        None => (None, None),
     };
     // An SDK for Rust that sends the agent's request through a proxy must
     // be seen doing so: no replayed answer then.
@@ -100,6 +100,7 @@ pub(super) async fn verify(
         chain,
         memo: None,
         reused: false,
+        credentials,
     }
 }
 
@@ -190,14 +191,15 @@ fn read_token(path: &Path, now: SystemTime) -> (TokenRead, Vec<Finding>, Option<
     (read, findings, Some(token_report))
 }
 
-/// Records the agent's answer; with credentials, asks STS who they are.
+/// Records the agent's answer; with credentials, asks STS who they are,
+/// and returns that identity and the credentials (for `--require`).
 /// `known` receives the identity and its key ID, for the default chain.
 async fn agent_step(
     run: &Run<'_>,
     outcome: AgentOutcome,
     report: &mut Report,
     known: &mut Option<Known>,
-) -> Option<String> {
+) -> Option<(String, aws_credential_types::Credentials)> {
     let agent = report.agent.get_or_insert_with(AgentReport::default);
     agent.attempts = outcome.attempts;
     agent.status = outcome.status;
@@ -207,12 +209,13 @@ async fn agent_step(
             agent.account_id = issued.account_id.clone();
             agent.expiration = issued.expiration.clone();
             let access_key_id = issued.credentials.access_key_id().to_owned();
+            let credentials = issued.credentials.clone();
             let arn = identity_step(run, issued, report).await?;
             *known = Some(Known {
                 access_key_id,
                 arn: arn.clone(),
             });
-            Some(arn)
+            Some((arn, credentials))
         }
         Err(failure) => {
             let asked = words::Asked {
@@ -242,7 +245,8 @@ async fn agent_step(
 }
 
 /// `GetCallerIdentity` signed with the agent's credentials: who the pod
-/// is. The credentials are dropped when it returns.
+/// is. Its copy of the credentials is dropped when it returns (`agent_step`
+/// keeps one for `--require`, dropped with the check).
 async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Option<String> {
     // Transient trouble (throttling, a 5xx, no answer) is retried with the
     // same backoff as IRSA's STS call, until the deadline.
@@ -263,7 +267,7 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
         }
     };
     let account_id = issued.account_id.clone();
-    // The credentials are not needed any more.
+    // This copy of the credentials is not needed any more.
     drop(issued);
     report.sts.attempts = attempts;
     match result {

@@ -10,6 +10,7 @@
 
 pub mod chain;
 pub mod env;
+pub mod permissions;
 pub mod pod_identity;
 pub mod role;
 pub mod sts;
@@ -199,6 +200,53 @@ mod tests {
         ));
         all.extend(bad_settings.findings);
         all.extend(bad_file.findings);
+        all.extend(permission_samples());
+        all
+    }
+
+    /// `--require`'s findings, every layer and failure.
+    fn permission_samples() -> Vec<Finding> {
+        use super::permissions as p;
+        use crate::iam::{Decision, EvalDecision};
+        let role = p::Role {
+            arn: "arn:aws:iam::111122223333:role/app",
+            name: "app",
+            account: "111122223333",
+        };
+        let decision = |decision, boundary, organizations| Decision {
+            requirement: crate::arn::Requirement::parse("s3:GetObject@arn:aws:s3:::b/*").unwrap(),
+            decision,
+            matched: vec![],
+            boundary_allows: Some(boundary),
+            organizations_allow: Some(organizations),
+            missing_context: vec![],
+        };
+        let failure = |kind, code: Option<&str>| Failure {
+            code: code.map(str::to_owned),
+            ..Failure::new(kind, "m".into())
+        };
+        let mut all = vec![
+            p::permission_denied(&decision(EvalDecision::ImplicitDeny, true, true), &role),
+            p::permission_denied(&decision(EvalDecision::ExplicitDeny, true, true), &role),
+            p::permission_denied(&decision(EvalDecision::ImplicitDeny, false, true), &role),
+            p::permission_denied(&decision(EvalDecision::ImplicitDeny, true, false), &role),
+            p::simulation_denied(
+                &failure(FailureKind::AccessDenied, Some("AccessDenied")),
+                &role,
+            ),
+            p::no_credentials(role.arn),
+        ];
+        for (kind, code) in [
+            (FailureKind::Throttled, None),
+            (FailureKind::Unreachable, None),
+            (
+                FailureKind::Unexpected { retry: false },
+                Some("NoSuchEntity"),
+            ),
+            (FailureKind::Unexpected { retry: false }, None),
+        ] {
+            all.push(p::iam_failure(&failure(kind, code), None, &role));
+        }
         all
     }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, info};
 
-use crate::check::{check_reusing, deadline, ChainMemo, CheckConfig};
+use crate::check::{check_reusing, deadline, CheckConfig, Kept};
 use crate::env::AwsEnv;
 use crate::report::Verdict;
 use crate::sts::{AwsSource, Sts};
@@ -70,9 +70,11 @@ struct Aws {
     source: AwsSource,
     counters: Arc<StsCounters>,
     sts: Sts,
-    /// The chain's files as they were when `memo` was made.
+    /// The chain's files as they were when `kept` was made.
     inputs: ChainInputs,
-    memo: Option<ChainMemo>,
+    /// The chain's outcome and IAM's answer to `--require`, shown again
+    /// while they stand.
+    kept: Kept,
 }
 
 impl Aws {
@@ -90,12 +92,12 @@ impl Aws {
             counters,
             sts,
             inputs,
-            memo: None,
+            kept: Kept::default(),
         }
     }
 
-    /// Before a check: drops the kept chain outcome when a file the chain
-    /// reads changed, and loads the configuration again when that file is
+    /// Before a check: drops the kept chain outcome and IAM's answer when
+    /// a file the chain reads changed (a token rotation re-simulates), and loads the configuration again when that file is
     /// a shared config or credentials file (the SDK was handed their
     /// contents at load).
     async fn notice_changes(
@@ -118,14 +120,14 @@ impl Aws {
                 self.inputs = ChainInputs::look(&self.sts, token_file.as_ref());
             }
         }
-        self.memo = None;
+        self.kept = Kept::default();
     }
 }
 
 /// One check, started at `started`, as the state keeps it.
 async fn check_once(cfg: &CheckConfig, env: &AwsEnv, aws: &mut Aws, started: Instant) -> Checked {
     let checked_at = SystemTime::now();
-    let report = check_reusing(cfg, env, &aws.sts, checked_at, started, &mut aws.memo).await;
+    let report = check_reusing(cfg, env, &aws.sts, checked_at, started, &mut aws.kept).await;
     Checked {
         report,
         checked_at,

@@ -20,6 +20,9 @@ use serde_json::Value;
 use crate::http::{response, serve, serve_tls, Handler, Req, Resp, Server};
 use crate::sigv4::{self, Credentials};
 
+mod iam;
+pub use iam::{IamFault, Stmt};
+
 pub const ACCOUNT: &str = "111122223333";
 pub const ROLE_ARN: &str = "arn:aws:iam::111122223333:role/team/payments/app";
 pub const NAMESPACE: &str = "payments";
@@ -118,6 +121,8 @@ struct State {
     in_flight: Option<tokio::sync::watch::Sender<u64>>,
     released: Option<tokio::sync::watch::Sender<bool>>,
     signature_mismatch: bool,
+    /// IAM's policy simulator: policies, faults, calls.
+    iam: iam::IamState,
 }
 
 #[derive(Clone)]
@@ -380,6 +385,7 @@ impl FakeAws {
                 }
             }
             Some("GetCallerIdentity") => self.caller_identity(&req),
+            Some("SimulatePrincipalPolicy") => self.simulate(&req, &form),
             _ => error(400, "InvalidAction", "Could not find operation"),
         }
     }

@@ -154,6 +154,9 @@ impl Doctor {
         let h = d.home.path().to_owned();
         d = d
             .env("AWS_ENDPOINT_URL_STS", sts_url)
+            // IAM's simulator (`--require`) is the same stand-in: no test
+            // may reach the real IAM endpoint.
+            .env("AWS_ENDPOINT_URL_IAM", sts_url)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("HOME", h.to_str().unwrap())
@@ -210,6 +213,11 @@ impl Doctor {
     pub fn unset(mut self, key: &str) -> Self {
         self.env.remove(key);
         self
+    }
+
+    /// Each of `args`, in order.
+    pub fn args(self, args: &[&str]) -> Self {
+        args.iter().fold(self, |d, a| d.arg(a))
     }
 
     pub fn arg(mut self, arg: &str) -> Self {

@@ -430,6 +430,15 @@ impl Conn {
     }
 }
 
+/// Polls `done` until it holds; panics with `what` after [`WAIT_LIMIT`].
+pub async fn until(what: &str, done: impl Fn() -> bool) {
+    let limit = std::time::Instant::now() + WAIT_LIMIT;
+    while !done() {
+        assert!(std::time::Instant::now() < limit, "{what} never happened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The value of one series (name and labels, as printed) in a /metrics
 /// body; panics when the series is absent.
 pub fn metric(metrics: &str, series: &str) -> i64 {

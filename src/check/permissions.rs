@@ -1,0 +1,242 @@
+//! `--require`: once the pod's identity is proven, IAM's policy simulator
+//! is asked, with the pod's own credentials, whether the role may do what
+//! the app needs (`SimulatePrincipalPolicy` on the role itself, which
+//! evaluates its identity policies, its permissions boundary and the
+//! organisation's SCPs).
+//!
+//! In `serve`, an answer is shown again ([`PermissionsMemo`]) for an hour,
+//! or five minutes when IAM could not be asked; a token rotation or a
+//! changed shared config file drops it (`monitor`). IAM's rate limits are
+//! far below STS's.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+
+use super::{Acting, Run};
+use crate::arn::{AssumedRoleArn, RoleArn};
+use crate::findings::permissions::{self as words, Role};
+use crate::iam::{Decision, EvalDecision, Simulation};
+use crate::report::{
+    Code, Finding, PermissionResult, PermissionsReport, Report, PERMISSIONS_NOT_COVERED,
+};
+use crate::sts::{Failure, FailureKind};
+
+/// How long `serve` shows IAM's answer again before asking anew.
+pub const REUSE_ANSWER_FOR: Duration = Duration::from_secs(3600);
+
+/// How long `serve` waits before asking IAM again after it could not be
+/// asked (unreachable, throttled): the check stays inconclusive meanwhile.
+pub const RETRY_FAILURE_AFTER: Duration = Duration::from_secs(300);
+
+/// What `serve` keeps of the last simulation, to show again until `due`.
+#[derive(Debug, Clone)]
+pub struct PermissionsMemo {
+    source_arn: String,
+    asked_at: SystemTime,
+    due: SystemTime,
+    findings: Vec<Finding>,
+    report: PermissionsReport,
+}
+
+/// Step 6: the permissions. Adds `report.permissions` and its findings;
+/// returns what `serve` may show again.
+pub(super) async fn verify(
+    run: &Run<'_>,
+    acting: &Acting,
+    report: &mut Report,
+) -> Option<PermissionsMemo> {
+    let required = &run.cfg.require;
+    if required.is_empty() {
+        return None;
+    }
+    let mut shown = section(required);
+    let source = match source_role(run, acting, report) {
+        Ok(source) => source,
+        Err(reason) => {
+            shown.not_evaluated_reason = Some(reason);
+            report.permissions = Some(shown);
+            return None;
+        }
+    };
+    shown.source_arn = Some(source.to_string());
+    if let Some(memo) = run
+        .kept_permissions
+        .filter(|m| m.stands_for(&source, run.now))
+    {
+        tracing::debug!("IAM's last answer to --require still stands; not asked again");
+        report.findings.extend(memo.findings.iter().cloned());
+        report.permissions = Some(PermissionsReport {
+            requests: 0,
+            reused_since: Some(crate::time::rfc3339(memo.asked_at)),
+            ..memo.report.clone()
+        });
+        return Some(memo.clone());
+    }
+    let role = Role {
+        arn: &shown.source_arn.clone().unwrap_or_default(),
+        name: &source.name,
+        account: &source.account,
+    };
+    let Some(creds) = acting.credentials.clone() else {
+        report.findings.push(words::no_credentials(role.arn));
+        shown.not_evaluated_reason = Some("no credentials of irsa-doctor's own".to_owned());
+        report.permissions = Some(shown);
+        return None;
+    };
+    let (sim, requests) = simulate_with_retries(run, creds, role.arn).await;
+    shown.requests = requests;
+    let findings = judge(sim, &role, &mut shown);
+    let conclusive = !findings.iter().any(|f| f.code.is_inconclusive());
+    report.findings.extend(findings.iter().cloned());
+    report.permissions = Some(shown.clone());
+    let wait = if conclusive {
+        REUSE_ANSWER_FOR
+    } else {
+        RETRY_FAILURE_AFTER
+    };
+    Some(PermissionsMemo {
+        source_arn: role.arn.to_owned(),
+        asked_at: run.now,
+        due: run.now + wait,
+        findings,
+        report: shown,
+    })
+}
+
+/// The permissions section of a report whose pod has no mechanism at
+/// all: nothing to ask IAM as.
+pub(super) fn not_evaluated(cfg: &super::CheckConfig) -> Option<PermissionsReport> {
+    (!cfg.require.is_empty()).then(|| PermissionsReport {
+        not_evaluated_reason: Some("the pod has no IAM role to act as".to_owned()),
+        ..section(&cfg.require)
+    })
+}
+
+/// The section for `required`, before IAM is asked.
+fn section(required: &[crate::arn::Requirement]) -> PermissionsReport {
+    PermissionsReport {
+        required: required.iter().map(ToString::to_string).collect(),
+        not_covered: PERMISSIONS_NOT_COVERED,
+        ..PermissionsReport::default()
+    }
+}
+
+impl PermissionsMemo {
+    fn stands_for(&self, source: &RoleArn, now: SystemTime) -> bool {
+        self.source_arn == source.to_string() && now < self.due
+    }
+}
+
+/// The role whose policies are simulated: the role the pod asked for (its
+/// path included) when STS assumed it, else the one `--expected-role-arn`
+/// names when the pod acts as it, else the assumed role's name with no
+/// path (Pod Identity says no path). Why not, when the identity is not
+/// proven or is not a role.
+fn source_role(run: &Run<'_>, acting: &Acting, report: &Report) -> Result<RoleArn, String> {
+    let Some(arn) = acting.assumed_arn.as_deref() else {
+        return Err("the pod's identity was not proven (see the steps above)".to_owned());
+    };
+    if report.has(Code::RoleMismatch) {
+        return Err("the pod acts as another role than expected (ROLE_MISMATCH)".to_owned());
+    }
+    let Some(assumed) = AssumedRoleArn::parse(arn) else {
+        return Err(format!("{arn} is not an assumed role"));
+    };
+    let known = [acting.role.as_ref(), run.cfg.expected_role_arn.as_ref()];
+    if let Some(role) = known.into_iter().flatten().find(|r| r.matches(&assumed)) {
+        return Ok(role.clone());
+    }
+    Ok(RoleArn {
+        partition: assumed.partition,
+        account: assumed.account,
+        path: "/".to_owned(),
+        name: assumed.role_name,
+    })
+}
+
+/// Asks IAM, retrying throttling and transient trouble with the same
+/// backoff as STS until the deadline; returns the last simulation and the
+/// requests made.
+async fn simulate_with_retries(
+    run: &Run<'_>,
+    creds: Credentials,
+    source_arn: &str,
+) -> (Simulation, u32) {
+    let sdk = run.sts.sdk_config();
+    let mut attempts = 0u32;
+    let mut requests = 0u32;
+    loop {
+        attempts += 1;
+        let left = run.deadline.saturating_duration_since(Instant::now());
+        let call = crate::iam::simulate(sdk, creds.clone(), source_arn, &run.cfg.require, left);
+        let sim = match tokio::time::timeout_at(run.deadline.into(), call).await {
+            Ok(sim) => sim,
+            Err(_) => Simulation {
+                result: Err(Failure {
+                    timed_out: true,
+                    ..Failure::new(
+                        FailureKind::Unreachable,
+                        format!(
+                            "no answer before the --timeout deadline ({})",
+                            humantime::format_duration(run.cfg.timeout)
+                        ),
+                    )
+                }),
+                endpoint: None,
+                pages: 1,
+                request_id: None,
+            },
+        };
+        requests += sim.pages;
+        let delay = super::retry::backoff(super::retry::INITIAL_BACKOFF, attempts);
+        match &sim.result {
+            Err(f) if f.kind.is_transient() && Instant::now() + delay < run.deadline => {
+                tokio::time::sleep(delay).await;
+            }
+            _ => return (sim, requests),
+        }
+    }
+}
+
+/// The findings of a simulation's result, recorded in `shown`.
+fn judge(sim: Simulation, role: &Role<'_>, shown: &mut PermissionsReport) -> Vec<Finding> {
+    shown.endpoint = sim.endpoint;
+    shown.request_id = sim.request_id;
+    match sim.result {
+        Ok(decisions) => {
+            shown.evaluated = true;
+            shown.results = decisions.iter().map(result_of).collect();
+            decisions
+                .iter()
+                .filter(|d| d.decision != EvalDecision::Allowed)
+                .map(|d| words::permission_denied(d, role))
+                .collect()
+        }
+        Err(failure) if failure.kind == FailureKind::AccessDenied => {
+            shown.not_evaluated_reason =
+                Some("IAM refused SimulatePrincipalPolicy (PERMISSIONS_UNVERIFIABLE)".to_owned());
+            vec![words::simulation_denied(&failure, role)]
+        }
+        Err(failure) => {
+            let finding = words::iam_failure(&failure, shown.endpoint.as_deref(), role);
+            shown.not_evaluated_reason = Some(format!(
+                "IAM could not be asked ({})",
+                finding.code.as_str()
+            ));
+            vec![finding]
+        }
+    }
+}
+
+fn result_of(d: &Decision) -> PermissionResult {
+    PermissionResult {
+        action: d.requirement.action.clone(),
+        resource: d.requirement.resource.clone(),
+        decision: d.decision.as_str(),
+        matched_statements: d.matched.clone(),
+        permissions_boundary_allows: d.boundary_allows,
+        organizations_allow: d.organizations_allow,
+        missing_context_values: d.missing_context.clone(),
+    }
+}

@@ -1,0 +1,402 @@
+//! What `--require`'s findings say: a denied action and the layer that
+//! denied it, with the statement that would allow it where the role's own
+//! policy can; the simulator itself out of reach or refused.
+
+use crate::iam::{Decision, EvalDecision};
+use crate::report::{Code, Finding};
+use crate::sts::{Failure, FailureKind};
+
+/// The role a simulation was about, for the remedies' commands.
+#[derive(Debug, Clone, Copy)]
+pub struct Role<'a> {
+    /// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`.
+    pub arn: &'a str,
+    pub name: &'a str,
+    pub account: &'a str,
+}
+
+/// `PERMISSION_DENIED`: one required action and resource IAM's simulator
+/// does not allow, told by the layer that denies it.
+pub fn permission_denied(d: &Decision, role: &Role<'_>) -> Finding {
+    let r = &d.requirement;
+    let layer = if d.organizations_allow == Some(false) {
+        "an AWS Organizations service control policy (SCP) does not allow it".to_owned()
+    } else if d.boundary_allows == Some(false) {
+        "the role's permissions boundary does not allow it".to_owned()
+    } else if d.decision == EvalDecision::ExplicitDeny {
+        format!(
+            "a Deny statement denies it ({})",
+            listed(&d.matched, "the statement was not named")
+        )
+    } else {
+        "no statement in the role's policies allows it (an implicit deny)".to_owned()
+    };
+    let mut found = format!("IAM's policy simulator: {}", d.decision.as_str());
+    if !d.matched.is_empty() {
+        found.push_str(&format!("; statements: {}", d.matched.join(", ")));
+    }
+    if d.boundary_allows == Some(false) {
+        found.push_str("; permissions boundary: does not allow");
+    }
+    if d.organizations_allow == Some(false) {
+        found.push_str("; SCP: does not allow");
+    }
+    if !d.missing_context.is_empty() {
+        found.push_str(&format!(
+            "; conditions on {} were evaluated without a value",
+            d.missing_context.join(", ")
+        ));
+    }
+    Finding::error(
+        Code::PermissionDenied,
+        format!(
+            "the role {} may not {} on {}: {layer}",
+            role.arn, r.action, r.resource
+        ),
+        denied_remedy(d, role),
+    )
+    .expected(format!("{} allowed on {}", r.action, r.resource))
+    .found(found)
+}
+
+/// The fix for a denial, by layer: an SCP or a boundary cannot be fixed in
+/// the role's own policy; an explicit deny cannot be overridden by an
+/// allow; an implicit deny needs the minimal statement.
+fn denied_remedy(d: &Decision, role: &Role<'_>) -> String {
+    let r = &d.requirement;
+    if d.organizations_allow == Some(false) {
+        return format!(
+            "An SCP of the account's AWS Organization denies {action}; this role's own policies \
+             cannot fix that. Ask the organisation's administrators to allow it in the SCP that \
+             applies to account {account}. To see which SCPs apply (from the management account):\n\
+             aws organizations list-policies-for-target --target-id {account} --filter SERVICE_CONTROL_POLICY",
+            action = r.action,
+            account = role.account,
+        );
+    }
+    if d.boundary_allows == Some(false) {
+        return format!(
+            "The role's permissions boundary does not allow {action} on {resource}; this role's \
+             own policies cannot fix that. Add it to the boundary policy, or ask whoever owns the \
+             boundary. To see the boundary:\n\
+             aws iam get-role --role-name {name} --query Role.PermissionsBoundary",
+            action = r.action,
+            resource = r.resource,
+            name = role.name,
+        );
+    }
+    if d.decision == EvalDecision::ExplicitDeny {
+        return format!(
+            "Remove or narrow the Deny statement ({statements}): an Allow never overrides an \
+             explicit Deny. To find it among the role's policies:\n\
+             aws iam list-role-policies --role-name {name}\n\
+             aws iam list-attached-role-policies --role-name {name}",
+            statements = listed(&d.matched, "its policy was not named"),
+            name = role.name,
+        );
+    }
+    format!(
+        "Allow it in the role's policy. The smallest statement that does:\n{policy}\n\
+         Saved as policy.json:\n\
+         aws iam put-role-policy --role-name {name} --policy-name {policy_name} --policy-document file://policy.json",
+        policy = minimal_policy(&r.action, &r.resource),
+        name = role.name,
+        policy_name = policy_name(&r.action),
+    )
+}
+
+/// A policy document with one statement allowing `action` on `resource`,
+/// in the order IAM's console shows its fields.
+fn minimal_policy(action: &str, resource: &str) -> String {
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    format!(
+        "{{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {{\n      \"Effect\": \"Allow\",\n      \
+         \"Action\": {},\n      \"Resource\": {}\n    }}\n  ]\n}}",
+        quoted(action),
+        quoted(resource)
+    )
+}
+
+/// An inline policy name for `action` that no other action's shares, so
+/// pasting one fix does not replace another.
+fn policy_name(action: &str) -> String {
+    format!("allow-{}", action.replace(':', "-"))
+}
+
+fn listed(items: &[String], none: &str) -> String {
+    if items.is_empty() {
+        none.to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// `PERMISSIONS_UNVERIFIABLE` (a warning): IAM refused the simulation
+/// itself. Many teams will not grant it, so it never fails a pod.
+pub fn simulation_denied(failure: &Failure, role: &Role<'_>) -> Finding {
+    let statement = minimal_policy("iam:SimulatePrincipalPolicy", role.arn);
+    Finding::warning(
+        Code::PermissionsUnverifiable,
+        format!(
+            "--require was not checked: the role {} may not call iam:SimulatePrincipalPolicy on \
+             itself, so IAM would not say what it allows",
+            role.arn
+        ),
+        format!(
+            "To let irsa-doctor check --require, allow the role to simulate its own policies \
+             (and nothing else):\n{statement}\n\
+             Saved as policy.json:\n\
+             aws iam put-role-policy --role-name {name} --policy-name allow-simulate-own-policy --policy-document file://policy.json\n\
+             Or drop --require (IRSA_DOCTOR_REQUIRE): this warning never fails the pod.",
+            name = role.name,
+        ),
+    )
+    .expected("IAM answers SimulatePrincipalPolicy for the role".to_owned())
+    .found(failure_text(failure))
+}
+
+/// `PERMISSIONS_UNVERIFIABLE` for a pod whose credentials irsa-doctor did
+/// not get itself (an https container-credentials URI): nothing to sign
+/// the simulation with.
+pub fn no_credentials(role_arn: &str) -> Finding {
+    Finding::warning(
+        Code::PermissionsUnverifiable,
+        format!(
+            "--require was not checked: irsa-doctor did not get the pod's credentials itself \
+             (the identity {role_arn} came from the SDK's container provider), so it has none to \
+             ask IAM's policy simulator with"
+        ),
+        "Use the EKS Pod Identity agent's http URI, or check the permissions with the AWS CLI: \
+         aws iam simulate-principal-policy --policy-source-arn ROLE_ARN --action-names ACTION \
+         --resource-arns RESOURCE",
+    )
+    .expected("the pod's own credentials, to sign SimulatePrincipalPolicy")
+    .found("credentials resolved only by the SDK's default chain")
+}
+
+/// `IAM_UNREACHABLE`, `IAM_THROTTLED` or `IAM_ERROR`: the simulator could
+/// not be asked, or answered something irsa-doctor cannot read. Inconclusive:
+/// the permissions are unknown, not missing.
+pub fn iam_failure(failure: &Failure, endpoint: Option<&str>, role: &Role<'_>) -> Finding {
+    let at = endpoint.unwrap_or("IAM's endpoint");
+    let found = failure_text(failure);
+    let (code, message, remedy) = match failure.kind {
+        FailureKind::Throttled => (
+            Code::IamThrottled,
+            format!("IAM throttled SimulatePrincipalPolicy at {at}"),
+            "IAM's API rate limits are far below STS's and are shared by the whole account: \
+             lengthen serve's --interval (it asks IAM at most hourly and after a token \
+             rotation anyway), or stagger rollouts. To see the account's IAM calls:\n\
+             aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=SimulatePrincipalPolicy --max-results 20"
+                .to_owned(),
+        ),
+        FailureKind::Unreachable | FailureKind::TlsUntrusted => (
+            Code::IamUnreachable,
+            format!("IAM could not be reached at {at}"),
+            "IAM is a global service with one endpoint per partition (https://iam.amazonaws.com \
+             in aws), separate from STS's regional one, so a private cluster whose egress \
+             reaches STS may still not reach IAM. Allow egress to it (directly or through \
+             HTTPS_PROXY), set AWS_ENDPOINT_URL_IAM, or drop --require. To test from the pod:\n\
+             curl -sS -o /dev/null -w '%{http_code}\\n' https://iam.amazonaws.com/"
+                .to_owned(),
+        ),
+        _ if failure.code.as_deref() == Some("NoSuchEntity") => (
+            Code::IamError,
+            format!("IAM does not know the role {} it was asked about", role.arn),
+            format!(
+                "EKS Pod Identity does not say the role's path, and STS's assumed-role ARN drops \
+                 it: for a role with a path, give its full ARN with --expected-role-arn. To see \
+                 it:\n\
+                 aws iam get-role --role-name {} --query Role.Arn",
+                role.name
+            ),
+        ),
+        _ => (
+            Code::IamError,
+            format!("IAM's answer to SimulatePrincipalPolicy at {at} could not be used"),
+            format!(
+                "Check that {at} is IAM (AWS_ENDPOINT_URL_IAM, AWS_ENDPOINT_URL) and not a proxy's \
+                 page; then try the same question with the AWS CLI:\n\
+                 aws iam simulate-principal-policy --policy-source-arn {} --action-names ACTION",
+                role.arn
+            ),
+        ),
+    };
+    Finding::error(code, message, remedy)
+        .expected("IAM's policy simulator answers for every --require entry".to_owned())
+        .found(found)
+}
+
+/// What IAM said, or what went wrong on the way.
+fn failure_text(failure: &Failure) -> String {
+    let status = failure
+        .http_status
+        .map_or(String::new(), |s| format!("HTTP {s}: "));
+    match &failure.code {
+        Some(code) => format!("{status}{code}: {}", failure.message),
+        None => format!("{status}{}", failure.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arn::Requirement;
+
+    fn role() -> Role<'static> {
+        Role {
+            arn: "arn:aws:iam::111122223333:role/team/app",
+            name: "app",
+            account: "111122223333",
+        }
+    }
+
+    fn decision(decision: EvalDecision) -> Decision {
+        Decision {
+            requirement: Requirement::parse("s3:GetObject@arn:aws:s3:::orders/*").unwrap(),
+            decision,
+            matched: vec![],
+            boundary_allows: Some(true),
+            organizations_allow: Some(true),
+            missing_context: vec![],
+        }
+    }
+
+    #[test]
+    fn an_implicit_deny_gives_the_minimal_statement_and_the_command() {
+        let f = permission_denied(&decision(EvalDecision::ImplicitDeny), &role());
+        assert!(
+            f.message
+                .contains("may not s3:GetObject on arn:aws:s3:::orders/*"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("implicit deny"), "{}", f.message);
+        assert!(
+            f.remedy.contains(r#""Action": "s3:GetObject""#),
+            "{}",
+            f.remedy
+        );
+        assert!(
+            f.remedy.contains(r#""Resource": "arn:aws:s3:::orders/*""#),
+            "{}",
+            f.remedy
+        );
+        assert!(
+            f.remedy.contains(
+                "aws iam put-role-policy --role-name app --policy-name allow-s3-GetObject"
+            ),
+            "{}",
+            f.remedy
+        );
+    }
+
+    #[test]
+    fn the_minimal_policy_is_json_iam_accepts() {
+        let text = minimal_policy("s3:GetObject", "arn:aws:s3:::a\"b/*");
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["Version"], "2012-10-17");
+        assert_eq!(doc["Statement"][0]["Resource"], "arn:aws:s3:::a\"b/*");
+        assert!(text.starts_with("{\n  \"Version\""), "{text}");
+    }
+
+    #[test]
+    fn an_explicit_deny_names_its_statement_and_says_an_allow_cannot_fix_it() {
+        let mut d = decision(EvalDecision::ExplicitDeny);
+        d.matched = vec!["deny-orders (IAM Policy)".into()];
+        let f = permission_denied(&d, &role());
+        assert!(
+            f.message
+                .contains("a Deny statement denies it (deny-orders (IAM Policy))"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.remedy
+                .contains("an Allow never overrides an explicit Deny"),
+            "{}",
+            f.remedy
+        );
+        assert!(!f.remedy.contains("put-role-policy"), "{}", f.remedy);
+    }
+
+    #[test]
+    fn a_boundary_or_an_scp_denial_says_the_role_s_policy_cannot_fix_it() {
+        let mut d = decision(EvalDecision::ImplicitDeny);
+        d.boundary_allows = Some(false);
+        let f = permission_denied(&d, &role());
+        assert!(f.message.contains("permissions boundary"), "{}", f.message);
+        assert!(
+            f.remedy
+                .contains("this role's own policies cannot fix that"),
+            "{}",
+            f.remedy
+        );
+        assert!(f
+            .remedy
+            .contains("aws iam get-role --role-name app --query Role.PermissionsBoundary"));
+        d.organizations_allow = Some(false);
+        let f = permission_denied(&d, &role());
+        assert!(
+            f.message.contains("service control policy"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.remedy.contains("--target-id 111122223333"),
+            "{}",
+            f.remedy
+        );
+    }
+
+    #[test]
+    fn a_refused_simulation_is_a_warning_with_the_statement_scoped_to_the_role() {
+        let failure = Failure {
+            code: Some("AccessDenied".into()),
+            http_status: Some(403),
+            ..Failure::new(FailureKind::AccessDenied, "not authorized".into())
+        };
+        let f = simulation_denied(&failure, &role());
+        assert_eq!(f.severity, crate::report::Severity::Warning);
+        assert!(
+            f.remedy
+                .contains(r#""Resource": "arn:aws:iam::111122223333:role/team/app""#),
+            "{}",
+            f.remedy
+        );
+        assert!(
+            f.remedy
+                .contains(r#""Action": "iam:SimulatePrincipalPolicy""#),
+            "{}",
+            f.remedy
+        );
+    }
+
+    #[test]
+    fn iam_failures_are_told_apart() {
+        let kinds = [
+            (FailureKind::Throttled, None, Code::IamThrottled),
+            (FailureKind::Unreachable, None, Code::IamUnreachable),
+            (FailureKind::TlsUntrusted, None, Code::IamUnreachable),
+            (
+                FailureKind::Unexpected { retry: false },
+                Some("NoSuchEntity"),
+                Code::IamError,
+            ),
+            (
+                FailureKind::Unexpected { retry: true },
+                None,
+                Code::IamError,
+            ),
+        ];
+        for (kind, code, want) in kinds {
+            let failure = Failure {
+                code: code.map(str::to_owned),
+                ..Failure::new(kind, "m".into())
+            };
+            let f = iam_failure(&failure, Some("https://iam.amazonaws.com/"), &role());
+            assert_eq!(f.code, want, "{kind:?}");
+            assert!(f.code.is_inconclusive());
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The only module that talks to IAM: `SimulatePrincipalPolicy`, signed
+//! with the pod's own credentials, for `--require`.
+//!
+//! It goes through `aws-sdk-iam` built from the same configuration as
+//! every STS call (`Sts::sdk_config`): the endpoint is resolved as any AWS
+//! SDK resolves IAM's (`AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL`, else
+//! the partition's global endpoint), through the same bounded, counting
+//! HTTP client, proxy and CA bundle. Every required action and resource
+//! goes in one request; IAM evaluates their cross product, and each
+//! requirement's own pair is read from the answer (`ResourceSpecificResults`
+//! where IAM gives them). `Marker` is followed, at most [`MAX_PAGES`] pages.
+//!
+//! Invariant: the credentials are used for this call and dropped; error
+//! texts are scrubbed of them. Reduces IAM's answers to [`Decision`]s or a
+//! `sts::Failure`; what they mean for the verdict is `check`'s business.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use aws_sdk_iam::types::{EvaluationResult, PolicyEvaluationDecisionType, Statement};
+
+use crate::arn::Requirement;
+use crate::sts::{failure_of, scrub_credentials, Failure, FailureKind, RecordExchange};
+
+/// The most pages of results followed: each holds up to [`PAGE_SIZE`]
+/// results, one per action, so this is far more than any `--require` list.
+pub const MAX_PAGES: u32 = 10;
+
+/// Results asked for per page (IAM's default is 100, its maximum 1000).
+const PAGE_SIZE: i32 = 1000;
+
+/// What IAM's simulator decided for one required action and resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalDecision {
+    Allowed,
+    /// No statement allows it.
+    ImplicitDeny,
+    /// A statement denies it.
+    ExplicitDeny,
+}
+
+impl EvalDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvalDecision::Allowed => "allowed",
+            EvalDecision::ImplicitDeny => "implicit_deny",
+            EvalDecision::ExplicitDeny => "explicit_deny",
+        }
+    }
+
+    fn of(decision: &PolicyEvaluationDecisionType) -> Option<Self> {
+        match decision {
+            PolicyEvaluationDecisionType::Allowed => Some(EvalDecision::Allowed),
+            PolicyEvaluationDecisionType::ImplicitDeny => Some(EvalDecision::ImplicitDeny),
+            PolicyEvaluationDecisionType::ExplicitDeny => Some(EvalDecision::ExplicitDeny),
+            _ => None,
+        }
+    }
+}
+
+/// IAM's decision for one `--require` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub requirement: Requirement,
+    pub decision: EvalDecision,
+    /// The statements that decided it, as `POLICY_ID (POLICY_TYPE)`.
+    pub matched: Vec<String>,
+    /// `false` when the role's permissions boundary does not allow it.
+    pub boundary_allows: Option<bool>,
+    /// `false` when an organisation's SCP does not allow it.
+    pub organizations_allow: Option<bool>,
+    /// Context keys the policies use that the simulation had no value for.
+    pub missing_context: Vec<String>,
+}
+
+/// One simulation: a decision per requirement, in their order, or why
+/// there are none.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    pub result: Result<Vec<Decision>, Failure>,
+    /// The URL the last request went to, as the SDK resolved it.
+    pub endpoint: Option<String>,
+    /// Requests made: one per page.
+    pub pages: u32,
+    pub request_id: Option<String>,
+}
+
+/// Asks IAM, as `creds`, how `source_arn`'s policies judge each of
+/// `requirements`; once, without the SDK's retries, each page within
+/// `timeout`. An answer that does not cover a requirement is a `Failure`.
+pub async fn simulate(
+    sdk: &SdkConfig,
+    creds: Credentials,
+    source_arn: &str,
+    requirements: &[Requirement],
+    timeout: Duration,
+) -> Simulation {
+    let recorder = RecordExchange::default();
+    let mut sim = Simulation {
+        result: Ok(vec![]),
+        endpoint: None,
+        pages: 0,
+        request_id: None,
+    };
+    let results = pages(
+        sdk,
+        &creds,
+        source_arn,
+        requirements,
+        timeout,
+        &recorder,
+        &mut sim,
+    )
+    .await;
+    sim.endpoint = recorder.endpoint();
+    let resources = request_lists(requirements).1.len();
+    sim.result = results.and_then(|results| {
+        requirements
+            .iter()
+            .map(|r| decide(r, &results, resources))
+            .collect()
+    });
+    sim
+}
+
+/// Every page of IAM's answer, following `Marker`.
+async fn pages(
+    sdk: &SdkConfig,
+    creds: &Credentials,
+    source_arn: &str,
+    requirements: &[Requirement],
+    timeout: Duration,
+    recorder: &RecordExchange,
+    sim: &mut Simulation,
+) -> Result<Vec<EvaluationResult>, Failure> {
+    let conf = aws_sdk_iam::config::Builder::from(sdk)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
+        .credentials_provider(creds.clone())
+        .build();
+    let client = aws_sdk_iam::Client::from_conf(conf);
+    let (actions, resources) = request_lists(requirements);
+    let mut results: Vec<EvaluationResult> = vec![];
+    let mut marker: Option<String> = None;
+    loop {
+        sim.pages += 1;
+        let answer = client
+            .simulate_principal_policy()
+            .policy_source_arn(source_arn)
+            .set_action_names(Some(actions.clone()))
+            .set_resource_arns(Some(resources.clone()))
+            .max_items(PAGE_SIZE)
+            .set_marker(marker.take())
+            .customize()
+            .interceptor(recorder.clone())
+            .send()
+            .await;
+        let out = match answer {
+            Ok(out) => out,
+            Err(err) => {
+                let mut failure = failure_of(&err, None, "IAM");
+                failure.message = scrub_credentials(failure.message, creds);
+                return Err(failure);
+            }
+        };
+        sim.request_id = aws_sdk_iam::operation::RequestId::request_id(&out).map(str::to_owned);
+        results.extend(out.evaluation_results().iter().cloned());
+        match out.marker().filter(|_| out.is_truncated()) {
+            Some(next) if sim.pages < MAX_PAGES => marker = Some(next.to_owned()),
+            Some(_) => {
+                return Err(unexpected(format!(
+                    "IAM's answer was still truncated after {MAX_PAGES} pages"
+                )))
+            }
+            None => return Ok(results),
+        }
+    }
+}
+
+/// The distinct actions and resources of `requirements`, in first-seen
+/// order: IAM evaluates every action on every resource.
+fn request_lists(requirements: &[Requirement]) -> (Vec<String>, Vec<String>) {
+    let mut actions: Vec<String> = vec![];
+    let mut resources: Vec<String> = vec![];
+    for r in requirements {
+        if !actions.contains(&r.action) {
+            actions.push(r.action.clone());
+        }
+        if !resources.contains(&r.resource) {
+            resources.push(r.resource.clone());
+        }
+    }
+    (actions, resources)
+}
+
+/// The decision for `requirement` in IAM's `results`: the per-resource
+/// result for its resource where IAM gives one (IAM now returns one result
+/// per action, with `ResourceSpecificResults`); else a result for exactly
+/// its action and resource (IAM's older shape, one per pair); else, when
+/// only one resource was asked about, the action's own result.
+fn decide(
+    requirement: &Requirement,
+    results: &[EvaluationResult],
+    resources_asked: usize,
+) -> Result<Decision, Failure> {
+    let same_action = |r: &&EvaluationResult| {
+        r.eval_action_name()
+            .eq_ignore_ascii_case(&requirement.action)
+    };
+    let for_action: Vec<&EvaluationResult> = results.iter().filter(same_action).collect();
+    let organizations_allow = for_action.iter().find_map(|r| {
+        r.organizations_decision_detail()
+            .map(|d| d.allowed_by_organizations())
+    });
+    let specific = for_action.iter().find_map(|r| {
+        r.resource_specific_results()
+            .iter()
+            .find(|s| s.eval_resource_name() == requirement.resource)
+    });
+    let decision = if let Some(s) = specific {
+        EvalDecision::of(s.eval_resource_decision()).map(|decision| Decision {
+            requirement: requirement.clone(),
+            decision,
+            matched: statements(s.matched_statements()),
+            boundary_allows: s
+                .permissions_boundary_decision_detail()
+                .map(|d| d.allowed_by_permissions_boundary()),
+            organizations_allow,
+            missing_context: s.missing_context_values().to_vec(),
+        })
+    } else {
+        let exact = for_action
+            .iter()
+            .find(|r| r.eval_resource_name() == Some(requirement.resource.as_str()));
+        let only = (resources_asked == 1).then(|| for_action.first()).flatten();
+        exact.or(only).and_then(|r| {
+            EvalDecision::of(r.eval_decision()).map(|decision| Decision {
+                requirement: requirement.clone(),
+                decision,
+                matched: statements(r.matched_statements()),
+                boundary_allows: r
+                    .permissions_boundary_decision_detail()
+                    .map(|d| d.allowed_by_permissions_boundary()),
+                organizations_allow,
+                missing_context: r.missing_context_values().to_vec(),
+            })
+        })
+    };
+    decision.ok_or_else(|| {
+        unexpected(format!(
+            "IAM's answer has no decision for {requirement}: it named no such action and \
+             resource, or a decision this version of irsa-doctor does not know"
+        ))
+    })
+}
+
+/// The statements as `POLICY_ID (POLICY_TYPE)`, once each.
+fn statements(matched: &[Statement]) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for s in matched {
+        let id = s.source_policy_id().unwrap_or("(unnamed policy)");
+        let shown = match s.source_policy_type() {
+            Some(kind) => format!("{id} ({})", kind.as_str()),
+            None => id.to_owned(),
+        };
+        if !out.contains(&shown) {
+            out.push(crate::sts::one_line(shown));
+        }
+    }
+    out
+}
+
+fn unexpected(message: String) -> Failure {
+    Failure::new(FailureKind::Unexpected { retry: false }, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::types::{
+        OrganizationsDecisionDetail, PermissionsBoundaryDecisionDetail, ResourceSpecificResult,
+    };
+
+    fn req(text: &str) -> Requirement {
+        Requirement::parse(text).unwrap()
+    }
+
+    fn statement(id: &str) -> Statement {
+        Statement::builder().source_policy_id(id).build()
+    }
+
+    #[test]
+    fn each_requirement_reads_its_own_resource_from_the_per_resource_results() {
+        // One result per action, its top-level decision the most
+        // restrictive across both resources asked about.
+        let result = EvaluationResult::builder()
+            .eval_action_name("s3:GetObject")
+            .eval_resource_name("*")
+            .eval_decision(PolicyEvaluationDecisionType::ImplicitDeny)
+            .resource_specific_results(
+                ResourceSpecificResult::builder()
+                    .eval_resource_name("arn:aws:s3:::orders/*")
+                    .eval_resource_decision(PolicyEvaluationDecisionType::Allowed)
+                    .matched_statements(statement("orders-read"))
+                    .build()
+                    .unwrap(),
+            )
+            .resource_specific_results(
+                ResourceSpecificResult::builder()
+                    .eval_resource_name("arn:aws:sqs:eu-west-1:111122223333:q")
+                    .eval_resource_decision(PolicyEvaluationDecisionType::ImplicitDeny)
+                    .build()
+                    .unwrap(),
+            )
+            .organizations_decision_detail(
+                OrganizationsDecisionDetail::builder()
+                    .allowed_by_organizations(true)
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        let d = decide(&req("s3:GetObject@arn:aws:s3:::orders/*"), &[result], 2).unwrap();
+        assert_eq!(d.decision, EvalDecision::Allowed);
+        assert_eq!(d.matched, ["orders-read"]);
+        assert_eq!(d.organizations_allow, Some(true));
+    }
+
+    #[test]
+    fn the_older_shape_of_one_result_per_pair_is_read_too() {
+        let pair = |resource: &str, decision| {
+            EvaluationResult::builder()
+                .eval_action_name("s3:GetObject")
+                .eval_resource_name(resource)
+                .eval_decision(decision)
+                .permissions_boundary_decision_detail(
+                    PermissionsBoundaryDecisionDetail::builder()
+                        .allowed_by_permissions_boundary(false)
+                        .build(),
+                )
+                .build()
+                .unwrap()
+        };
+        let results = [
+            pair("arn:aws:s3:::a/*", PolicyEvaluationDecisionType::Allowed),
+            pair(
+                "arn:aws:s3:::b/*",
+                PolicyEvaluationDecisionType::ExplicitDeny,
+            ),
+        ];
+        let d = decide(&req("s3:GetObject@arn:aws:s3:::b/*"), &results, 2).unwrap();
+        assert_eq!(d.decision, EvalDecision::ExplicitDeny);
+        assert_eq!(d.boundary_allows, Some(false));
+        // Neither shape covers a resource IAM did not name: not a decision.
+        let none = decide(&req("s3:GetObject@arn:aws:s3:::c/*"), &results, 3);
+        assert!(none.is_err());
+        // An action IAM did not answer for is not a pass.
+        let none = decide(&req("sqs:SendMessage"), &results, 1);
+        assert!(none.is_err());
+    }
+
+    #[test]
+    fn the_request_names_each_action_and_resource_once() {
+        let (actions, resources) = request_lists(&[
+            req("s3:GetObject@arn:aws:s3:::a/*"),
+            req("s3:PutObject@arn:aws:s3:::a/*"),
+            req("s3:GetObject@arn:aws:s3:::b/*"),
+            req("sts:GetCallerIdentity"),
+        ]);
+        assert_eq!(
+            actions,
+            ["s3:GetObject", "s3:PutObject", "sts:GetCallerIdentity"]
+        );
+        assert_eq!(resources, ["arn:aws:s3:::a/*", "arn:aws:s3:::b/*", "*"]);
+    }
+}

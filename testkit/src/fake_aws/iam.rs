@@ -1,0 +1,385 @@
+//! IAM's `SimulatePrincipalPolicy`, emulated from configured policies: a
+//! role's identity statements, its permissions boundary and the
+//! organisation's SCPs, each with `Allow` and `Deny`, IAM's `*` and `?` in
+//! actions and resources. An explicit deny anywhere wins; each layer that
+//! is present must allow. Requests must be SigV4-signed for `iam` with a
+//! session the stand-in issued, as IAM requires.
+//!
+//! Answers have IAM's current shape: one `EvaluationResult` per action,
+//! its top-level decision the most restrictive across the resources asked
+//! about, and a `ResourceSpecificResult` per resource. Pages follow
+//! `MaxItems` and `Marker` (or [`FakeAws::iam_page_size`], smaller).
+
+use std::collections::{HashMap, VecDeque};
+
+use super::{error, xml_escape, FakeAws, SECRET_PREFIX, SESSION_TOKEN_PREFIX};
+use crate::http::{response, Req, Resp};
+
+/// One statement of a policy: `Allow` or `Deny` of an action pattern on a
+/// resource pattern.
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    pub id: String,
+    pub allow: bool,
+    pub action: String,
+    pub resource: String,
+}
+
+impl Stmt {
+    pub fn allow(id: &str, action: &str, resource: &str) -> Self {
+        Stmt {
+            id: id.into(),
+            allow: true,
+            action: action.into(),
+            resource: resource.into(),
+        }
+    }
+
+    pub fn deny(id: &str, action: &str, resource: &str) -> Self {
+        Stmt {
+            allow: false,
+            ..Stmt::allow(id, action, resource)
+        }
+    }
+
+    fn covers(&self, action: &str, resource: &str) -> bool {
+        glob(
+            &self.action.to_ascii_lowercase(),
+            &action.to_ascii_lowercase(),
+        ) && glob(&self.resource, resource)
+    }
+}
+
+/// A fault injected into `SimulatePrincipalPolicy` answers.
+#[derive(Clone, Debug)]
+pub enum IamFault {
+    Throttle,
+    ServerError,
+    /// A 200 that is not IAM's XML.
+    Garbage,
+}
+
+#[derive(Default)]
+pub(super) struct IamState {
+    /// Role ARN -> its identity statements.
+    identity: HashMap<String, Vec<Stmt>>,
+    boundary: HashMap<String, Vec<Stmt>>,
+    /// The organisation's SCPs, for every role when set.
+    scp: Option<Vec<Stmt>>,
+    /// Whether `iam:SimulatePrincipalPolicy` itself is refused.
+    refuse_simulation: bool,
+    faults: VecDeque<IamFault>,
+    page_size: Option<usize>,
+    calls: u64,
+    /// Each call's `PolicySourceArn`.
+    sources: Vec<String>,
+}
+
+/// Layers' verdicts on one action and resource.
+struct Evaluated {
+    decision: &'static str,
+    matched: Vec<String>,
+    boundary_allows: Option<bool>,
+    organizations_allow: Option<bool>,
+}
+
+impl FakeAws {
+    /// The role's identity policy (replacing any before).
+    pub fn set_permissions(&self, role_arn: &str, statements: Vec<Stmt>) {
+        let mut s = self.state.lock().unwrap();
+        s.iam.identity.insert(role_arn.into(), statements);
+    }
+
+    /// The role's permissions boundary.
+    pub fn set_boundary(&self, role_arn: &str, statements: Vec<Stmt>) {
+        let mut s = self.state.lock().unwrap();
+        s.iam.boundary.insert(role_arn.into(), statements);
+    }
+
+    /// The organisation's SCPs, applied to every role.
+    pub fn set_scp(&self, statements: Vec<Stmt>) {
+        self.state.lock().unwrap().iam.scp = Some(statements);
+    }
+
+    /// Refuse `iam:SimulatePrincipalPolicy` itself with AccessDenied.
+    pub fn refuse_simulation(&self) {
+        self.state.lock().unwrap().iam.refuse_simulation = true;
+    }
+
+    /// The next `n` simulation requests get `fault`.
+    pub fn fail_iam_next(&self, n: usize, fault: IamFault) {
+        let mut s = self.state.lock().unwrap();
+        s.iam.faults.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// At most `n` results per page, whatever `MaxItems` asks.
+    pub fn iam_page_size(&self, n: usize) {
+        self.state.lock().unwrap().iam.page_size = Some(n);
+    }
+
+    /// `SimulatePrincipalPolicy` requests received, pages included.
+    pub fn simulate_calls(&self) -> u64 {
+        self.state.lock().unwrap().iam.calls
+    }
+
+    /// Each request's `PolicySourceArn`.
+    pub fn simulated_sources(&self) -> Vec<String> {
+        self.state.lock().unwrap().iam.sources.clone()
+    }
+
+    pub(super) fn simulate(&self, req: &Req, form: &HashMap<String, String>) -> Resp {
+        let fault = {
+            let mut s = self.state.lock().unwrap();
+            s.iam.calls += 1;
+            s.iam
+                .sources
+                .push(form.get("PolicySourceArn").cloned().unwrap_or_default());
+            s.iam.faults.pop_front()
+        };
+        match fault {
+            Some(IamFault::Throttle) => return error(400, "Throttling", "Rate exceeded"),
+            Some(IamFault::ServerError) => {
+                return error(500, "ServiceFailure", "An internal error occurred")
+            }
+            Some(IamFault::Garbage) => return response(200, "text/plain", "not xml {"),
+            None => {}
+        }
+        let caller = match self.signed_caller(req) {
+            Ok(caller) => caller,
+            Err(resp) => return *resp,
+        };
+        let source = form.get("PolicySourceArn").cloned().unwrap_or_default();
+        let s = self.state.lock().unwrap();
+        if s.iam.refuse_simulation {
+            return error(
+                403,
+                "AccessDenied",
+                &format!(
+                    "User: {caller} is not authorized to perform: iam:SimulatePrincipalPolicy on \
+                     resource: {source} because no identity-based policy allows the \
+                     iam:SimulatePrincipalPolicy action"
+                ),
+            );
+        }
+        if !s.roles.contains_key(&source) && !s.iam.identity.contains_key(&source) {
+            let name = source.rsplit('/').next().unwrap_or_default();
+            return error(
+                404,
+                "NoSuchEntity",
+                &format!("The role with name {name} cannot be found."),
+            );
+        }
+        let actions = members(form, "ActionNames");
+        let mut resources = members(form, "ResourceArns");
+        if resources.is_empty() {
+            resources.push("*".into());
+        }
+        let max = form
+            .get("MaxItems")
+            .and_then(|m| m.parse::<usize>().ok())
+            .unwrap_or(100);
+        let page = s.iam.page_size.map_or(max, |p| p.min(max)).max(1);
+        let start = form
+            .get("Marker")
+            .and_then(|m| m.parse::<usize>().ok())
+            .unwrap_or(0);
+        let end = (start + page).min(actions.len());
+        let mut members_xml = String::new();
+        for action in &actions[start.min(end)..end] {
+            members_xml.push_str(&s.iam.result_xml(&source, action, &resources));
+        }
+        let truncated = end < actions.len();
+        let marker = if truncated {
+            format!("<Marker>{end}</Marker>")
+        } else {
+            String::new()
+        };
+        response(
+            200,
+            "text/xml",
+            format!(
+                r#"<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+  <SimulatePrincipalPolicyResult>
+    <IsTruncated>{truncated}</IsTruncated>{marker}
+    <EvaluationResults>{members_xml}</EvaluationResults>
+  </SimulatePrincipalPolicyResult>
+  <ResponseMetadata><RequestId>req-simulate-0001</RequestId></ResponseMetadata>
+</SimulatePrincipalPolicyResponse>"#
+            ),
+        )
+    }
+
+    /// The caller of a request signed for IAM with a session the stand-in
+    /// issued: its key, its session token and its signature must agree.
+    fn signed_caller(&self, req: &Req) -> Result<String, Box<Resp>> {
+        let invalid = || {
+            Box::new(error(
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            ))
+        };
+        let auth = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !auth.contains("/iam/aws4_request") {
+            return Err(invalid());
+        }
+        let key = crate::sigv4::access_key_id(req).unwrap_or("").to_owned();
+        let caller = self.state.lock().unwrap().keys.get(&key).cloned();
+        let Some(caller) = caller else {
+            return Err(invalid());
+        };
+        let token = req.headers.get("x-amz-security-token");
+        let want = format!("{SESSION_TOKEN_PREFIX}{key}");
+        if token.is_none_or(|t| t.as_bytes() != want.as_bytes()) {
+            return Err(invalid());
+        }
+        if !crate::sigv4::verify(req, &format!("{SECRET_PREFIX}{key}")) {
+            return Err(Box::new(error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )));
+        }
+        Ok(caller)
+    }
+}
+
+impl IamState {
+    fn evaluate(&self, source: &str, action: &str, resource: &str) -> Evaluated {
+        let none = vec![];
+        let identity = self.identity.get(source).unwrap_or(&none);
+        let layer = |stmts: &[Stmt]| -> (Option<String>, Vec<String>) {
+            let hits: Vec<&Stmt> = stmts
+                .iter()
+                .filter(|s| s.covers(action, resource))
+                .collect();
+            let deny = hits.iter().find(|s| !s.allow).map(|s| s.id.clone());
+            let allows = hits
+                .iter()
+                .filter(|s| s.allow)
+                .map(|s| s.id.clone())
+                .collect();
+            (deny, allows)
+        };
+        let (deny, allows) = layer(identity);
+        let judge = |stmts: Option<&Vec<Stmt>>| {
+            stmts.map(|stmts| {
+                let (deny, allows) = layer(stmts);
+                deny.is_none() && !allows.is_empty()
+            })
+        };
+        let boundary_allows = judge(self.boundary.get(source));
+        let organizations_allow = judge(self.scp.as_ref());
+        let (decision, matched) = if let Some(d) = deny {
+            ("explicitDeny", vec![d])
+        } else if allows.is_empty()
+            || boundary_allows == Some(false)
+            || organizations_allow == Some(false)
+        {
+            ("implicitDeny", vec![])
+        } else {
+            ("allowed", allows)
+        };
+        Evaluated {
+            decision,
+            matched,
+            boundary_allows,
+            organizations_allow,
+        }
+    }
+
+    fn result_xml(&self, source: &str, action: &str, resources: &[String]) -> String {
+        let mut specific = String::new();
+        let mut worst = "allowed";
+        let mut organizations = None;
+        for resource in resources {
+            let e = self.evaluate(source, action, resource);
+            worst = match (worst, e.decision) {
+                (_, "explicitDeny") | ("explicitDeny", _) => "explicitDeny",
+                (_, "implicitDeny") | ("implicitDeny", _) => "implicitDeny",
+                _ => "allowed",
+            };
+            organizations = organizations.or(e.organizations_allow);
+            specific.push_str(&format!(
+                "<member><EvalResourceName>{}</EvalResourceName><EvalResourceDecision>{}</EvalResourceDecision><MatchedStatements>{}</MatchedStatements><MissingContextValues/>{}</member>",
+                xml_escape(resource),
+                e.decision,
+                statements_xml(&e.matched),
+                boundary_xml(e.boundary_allows),
+            ));
+        }
+        let organizations = organizations.map_or(String::new(), |allowed| {
+            format!("<OrganizationsDecisionDetail><AllowedByOrganizations>{allowed}</AllowedByOrganizations></OrganizationsDecisionDetail>")
+        });
+        format!(
+            "<member><EvalActionName>{}</EvalActionName><EvalResourceName>*</EvalResourceName><EvalDecision>{worst}</EvalDecision><MatchedStatements/><MissingContextValues/>{organizations}<ResourceSpecificResults>{specific}</ResourceSpecificResults></member>",
+            xml_escape(action)
+        )
+    }
+}
+
+fn statements_xml(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| {
+            format!(
+                "<member><SourcePolicyId>{}</SourcePolicyId><SourcePolicyType>IAM Policy</SourcePolicyType></member>",
+                xml_escape(id)
+            )
+        })
+        .collect()
+}
+
+fn boundary_xml(allowed: Option<bool>) -> String {
+    allowed.map_or(String::new(), |a| {
+        format!("<PermissionsBoundaryDecisionDetail><AllowedByPermissionsBoundary>{a}</AllowedByPermissionsBoundary></PermissionsBoundaryDecisionDetail>")
+    })
+}
+
+/// `NAME.member.1`, `NAME.member.2`, ... in order.
+fn members(form: &HashMap<String, String>, name: &str) -> Vec<String> {
+    (1..)
+        .map_while(|i| form.get(&format!("{name}.member.{i}")).cloned())
+        .collect()
+}
+
+/// IAM's wildcard match: `*` any run, `?` any one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs_match_as_iam_does() {
+        assert!(glob("arn:aws:s3:::orders/*", "arn:aws:s3:::orders/a/b"));
+        assert!(glob("s3:get*", "s3:getobject"));
+        assert!(glob("*", "anything"));
+        assert!(glob("a?c", "abc"));
+        assert!(!glob("arn:aws:s3:::orders/*", "arn:aws:s3:::other/a"));
+        assert!(!glob("a?c", "ac"));
+    }
+}

@@ -1,0 +1,618 @@
+//! `--require`, black-box: the real binary against the kit's STS stand-in,
+//! which also emulates IAM's `SimulatePrincipalPolicy` from configured
+//! policies (identity statements, a permissions boundary, SCPs), and checks
+//! that each request is SigV4-signed for `iam` with the pod's own session.
+//!
+//! moto (5.2.5, the version .ci/run installs) does not implement
+//! `SimulatePrincipalPolicy`, so there is no cross-check against it.
+
+use serde_json::Value;
+use testkit::agent::Agent;
+use testkit::fake_aws::{
+    FakeAws, FakeAwsServer, IamFault, Stmt, NAMESPACE, ROLE_ARN, SECRET_PREFIX, SERVICE_ACCOUNT,
+    SESSION_TOKEN_PREFIX,
+};
+use testkit::jwt::{good_token, Jwt, TokenVolume};
+use testkit::serving::metric;
+use testkit::{doctor, Doctor, Outcome};
+
+const OBJECTS: &str = "s3:GetObject@arn:aws:s3:::orders/*";
+const QUEUE: &str = "sqs:SendMessage@arn:aws:sqs:eu-west-1:111122223333:orders";
+
+fn pod(sts: &FakeAwsServer, volume: &TokenVolume) -> Doctor {
+    doctor!(&sts.url()).irsa(ROLE_ARN, &volume.path())
+}
+
+/// `check --output json` for a healthy IRSA pod, with `--require` for each
+/// of `required`.
+async fn check(sts: &FakeAwsServer, required: &[&str]) -> Outcome {
+    let volume = TokenVolume::new(&good_token());
+    let mut d = pod(sts, &volume).arg("--output").arg("json");
+    for r in required {
+        d = d.arg("--require").arg(r);
+    }
+    d.run().await
+}
+
+/// The role may read the bucket and send to the queue.
+fn grant(sts: &FakeAwsServer) {
+    sts.aws.set_permissions(
+        ROLE_ARN,
+        vec![
+            Stmt::allow("orders-read", "s3:Get*", "arn:aws:s3:::orders/*"),
+            Stmt::allow(
+                "orders-queue",
+                "sqs:SendMessage",
+                "arn:aws:sqs:*:111122223333:orders",
+            ),
+        ],
+    );
+}
+
+/// Asserts that the finding's `field` contains `text`.
+#[track_caller]
+fn says(finding: &Value, field: &str, text: &str) {
+    let value = finding[field].as_str().unwrap_or_default();
+    assert!(value.contains(text), "{field} lacks {text:?}: {finding:#}");
+}
+
+fn results(report: &Value) -> Vec<(String, String)> {
+    report["permissions"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{}@{}",
+                    r["action"].as_str().unwrap(),
+                    r["resource"].as_str().unwrap()
+                ),
+                r["decision"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn allowed_actions_pass_with_one_signed_request_about_the_role_with_its_path() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let out = check(&sts, &[OBJECTS, QUEUE]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["verdict"], "pass");
+    let p = &report["permissions"];
+    assert_eq!(p["evaluated"], true, "{p:#}");
+    assert_eq!(p["source_arn"], ROLE_ARN);
+    assert_eq!(p["requests"], 1);
+    assert_eq!(p["required"], serde_json::json!([OBJECTS, QUEUE]));
+    assert!(p["not_covered"]
+        .as_str()
+        .unwrap()
+        .contains("bucket policies"));
+    assert_eq!(
+        p["results"][0]["matched_statements"][0],
+        "orders-read (IAM Policy)"
+    );
+    assert_eq!(
+        results(&report),
+        [
+            (OBJECTS.to_owned(), "allowed".to_owned()),
+            (QUEUE.to_owned(), "allowed".to_owned()),
+        ]
+    );
+    // One request, signed with the session STS gave the pod (the stand-in
+    // verifies the signature, the session token and the `iam` scope), about
+    // the role with its path (which the assumed-role ARN drops).
+    assert_eq!(sts.aws.simulate_calls(), 1);
+    assert_eq!(sts.aws.simulated_sources(), [ROLE_ARN]);
+}
+
+#[tokio::test]
+async fn the_text_report_says_what_a_pass_does_not_prove() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let volume = TokenVolume::new(&good_token());
+    let out = pod(&sts, &volume).arg("--require").arg(OBJECTS).run().await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("permissions"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(row.contains("ok"), "{row}");
+    assert!(row.contains("1 of 1 required allowed"), "{row}");
+    assert!(row.contains("resource policies not evaluated"), "{row}");
+}
+
+#[tokio::test]
+async fn an_implicit_deny_fails_with_the_minimal_statement_to_add() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.set_permissions(
+        ROLE_ARN,
+        vec![Stmt::allow("orders-queue", "sqs:SendMessage", "*")],
+    );
+    let out = check(&sts, &[OBJECTS, QUEUE]).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["PERMISSION_DENIED"]);
+    let f = out.finding("PERMISSION_DENIED");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("may not s3:GetObject on arn:aws:s3:::orders/*"),
+        "{message}"
+    );
+    assert!(message.contains("implicit deny"), "{message}");
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains(r#""Resource": "arn:aws:s3:::orders/*""#),
+        "{remedy}"
+    );
+    assert!(
+        remedy.contains("aws iam put-role-policy --role-name app --policy-name allow-s3-GetObject"),
+        "{remedy}"
+    );
+    let report = out.json();
+    assert_eq!(
+        results(&report),
+        [
+            (OBJECTS.to_owned(), "implicit_deny".to_owned()),
+            (QUEUE.to_owned(), "allowed".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_explicit_deny_names_the_statement_and_wins_over_an_allow() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.set_permissions(
+        ROLE_ARN,
+        vec![
+            Stmt::allow("s3-all", "s3:*", "*"),
+            Stmt::deny("no-orders", "s3:GetObject", "arn:aws:s3:::orders/*"),
+        ],
+    );
+    let out = check(&sts, &[OBJECTS]).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("PERMISSION_DENIED");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("a Deny statement denies it (no-orders (IAM Policy))"),
+        "{message}"
+    );
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("an Allow never overrides an explicit Deny"),
+        "{remedy}"
+    );
+    assert_eq!(results(&out.json())[0].1, "explicit_deny");
+}
+
+#[tokio::test]
+async fn a_boundary_or_an_scp_denial_names_the_layer_the_role_cannot_fix() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    sts.aws
+        .set_boundary(ROLE_ARN, vec![Stmt::allow("boundary", "sqs:*", "*")]);
+    let out = check(&sts, &[OBJECTS]).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("PERMISSION_DENIED");
+    says(&f, "message", "permissions boundary");
+    says(&f, "remedy", "this role's own policies cannot fix that");
+    assert_eq!(
+        out.json()["permissions"]["results"][0]["permissions_boundary_allows"],
+        false
+    );
+
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    sts.aws.set_scp(vec![
+        Stmt::deny("no-s3", "s3:*", "*"),
+        Stmt::allow("all", "*", "*"),
+    ]);
+    let out = check(&sts, &[OBJECTS, QUEUE]).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("PERMISSION_DENIED");
+    says(&f, "message", "service control policy");
+    says(
+        &f,
+        "remedy",
+        "list-policies-for-target --target-id 111122223333",
+    );
+    let report = out.json();
+    assert_eq!(
+        report["permissions"]["results"][0]["organizations_allow"],
+        false
+    );
+    // The SCP allows the queue: only the bucket is denied.
+    assert_eq!(results(&report)[1].1, "allowed");
+}
+
+#[tokio::test]
+async fn a_role_that_may_not_simulate_gets_a_warning_and_the_pod_passes() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    sts.aws.refuse_simulation();
+    let out = check(&sts, &[OBJECTS]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["verdict"], "pass");
+    let f = out.finding("PERMISSIONS_UNVERIFIABLE");
+    assert_eq!(f["severity"], "warning");
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains(r#""Action": "iam:SimulatePrincipalPolicy""#),
+        "{remedy}"
+    );
+    assert!(
+        remedy.contains(&format!(r#""Resource": "{ROLE_ARN}""#)),
+        "{remedy}"
+    );
+    assert_eq!(report["permissions"]["evaluated"], false);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_persistent_throttling_is_inconclusive() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    sts.aws.fail_iam_next(2, IamFault::Throttle);
+    let out = check(&sts, &[OBJECTS]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["permissions"]["requests"], 3);
+
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    sts.aws.fail_iam_next(1000, IamFault::Throttle);
+    let volume = TokenVolume::new(&good_token());
+    // Retried until the deadline, which must leave STS's step its time on
+    // a busy machine.
+    let out = pod(&sts, &volume)
+        .env("IRSA_DOCTOR_TIMEOUT", "5s")
+        .args(&["--output", "json", "--require", OBJECTS])
+        .run()
+        .await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["IAM_THROTTLED"], "{}", out.stdout);
+    assert!(sts.aws.simulate_calls() > 3, "retried until the deadline");
+}
+
+#[tokio::test]
+async fn an_unreachable_iam_is_inconclusive_and_says_iam_is_global() {
+    let sts = FakeAws::healthy().await;
+    let closed = testkit::agent::refused_url();
+    let volume = TokenVolume::new(&good_token());
+    let out = pod(&sts, &volume)
+        .env("AWS_ENDPOINT_URL_IAM", &closed)
+        .env("IRSA_DOCTOR_TIMEOUT", "2s")
+        .args(&["--output", "json", "--require", OBJECTS])
+        .run()
+        .await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("IAM_UNREACHABLE");
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(remedy.contains("IAM is a global service"), "{remedy}");
+    let endpoint = out.json()["permissions"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(endpoint.starts_with(&closed), "{endpoint}");
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_iam_s_is_an_iam_error() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.fail_iam_next(1, IamFault::Garbage);
+    let out = check(&sts, &[OBJECTS]).await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["IAM_ERROR"]);
+}
+
+#[tokio::test]
+async fn results_on_several_pages_are_all_read() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    sts.aws.iam_page_size(1);
+    let put = "s3:PutObject@arn:aws:s3:::orders/*";
+    let out = check(&sts, &[OBJECTS, QUEUE, put]).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["permissions"]["requests"], 3);
+    assert_eq!(sts.aws.simulate_calls(), 3);
+    assert_eq!(
+        results(&report),
+        [
+            (OBJECTS.to_owned(), "allowed".to_owned()),
+            (QUEUE.to_owned(), "allowed".to_owned()),
+            (put.to_owned(), "implicit_deny".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn malformed_entries_are_usage_errors_that_name_the_entry() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let out = pod(&sts, &volume)
+        .args(&["--require", "s3:Get*"])
+        .run()
+        .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(r#"the entry "s3:Get*" has action"#),
+        "{}",
+        out.stderr
+    );
+    let out = pod(&sts, &volume)
+        .env("IRSA_DOCTOR_REQUIRE", &format!("{OBJECTS},orders"))
+        .run()
+        .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(r#"the entry "orders""#),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        sts.aws.assume_calls(),
+        0,
+        "nothing is checked on a usage error"
+    );
+}
+
+#[tokio::test]
+async fn the_variable_takes_a_comma_separated_list() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let volume = TokenVolume::new(&good_token());
+    let out = pod(&sts, &volume)
+        .env("IRSA_DOCTOR_REQUIRE", &format!("{OBJECTS}, {QUEUE}"))
+        .args(&["--output", "json"])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(results(&out.json()).len(), 2);
+}
+
+#[tokio::test]
+async fn pod_identity_simulates_the_expected_role_with_the_agent_s_credentials() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let agent = Agent::healthy(&sts.aws).await;
+    let volume =
+        TokenVolume::pod_identity(&Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode());
+    let pi = || {
+        doctor!(&sts.url())
+            .pod_identity(&agent.url(), &volume.path())
+            .args(&["--output", "json", "--require", OBJECTS])
+    };
+    let out = pi().args(&["--expected-role-arn", ROLE_ARN]).run().await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["permissions"]["source_arn"], ROLE_ARN);
+
+    // Without it, the role's path is unknown: IAM does not find the role,
+    // and the finding says to give its full ARN.
+    let out = pi().run().await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("IAM_ERROR");
+    says(&f, "remedy", "--expected-role-arn");
+    assert_eq!(
+        sts.aws.simulated_sources(),
+        [ROLE_ARN, "arn:aws:iam::111122223333:role/app"]
+    );
+}
+
+#[tokio::test]
+async fn no_request_is_made_when_the_identity_is_not_proven() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&Jwt::for_sa(NAMESPACE, "other").encode());
+    let out = pod(&sts, &volume)
+        .args(&["--output", "json", "--require", OBJECTS])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(!out.codes().contains(&"PERMISSION_DENIED".to_owned()));
+    let p = &out.json()["permissions"];
+    assert_eq!(p["evaluated"], false);
+    assert!(
+        p["not_evaluated_reason"]
+            .as_str()
+            .unwrap()
+            .contains("not proven"),
+        "{p:#}"
+    );
+    assert_eq!(sts.aws.simulate_calls(), 0);
+}
+
+#[tokio::test]
+async fn the_credentials_used_to_sign_never_appear_in_any_output() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.set_permissions(ROLE_ARN, vec![]);
+    for format in ["text", "json"] {
+        let volume = TokenVolume::new(&good_token());
+        let out = pod(&sts, &volume)
+            .env("RUST_LOG", "trace")
+            .args(&[
+                "--log-format",
+                format,
+                "--output",
+                format,
+                "--require",
+                OBJECTS,
+            ])
+            .run()
+            .await;
+        assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+        let all = out.all_output();
+        assert!(
+            all.contains("SimulatePrincipalPolicy"),
+            "trace logs show the call"
+        );
+        for secret in [SECRET_PREFIX, SESSION_TOKEN_PREFIX] {
+            assert!(!all.contains(secret), "{format}: {secret} leaked");
+        }
+        let token = std::fs::read_to_string(volume.path()).unwrap();
+        assert!(!all.contains(token.trim()), "{format}: the token leaked");
+    }
+}
+
+#[tokio::test]
+async fn serve_asks_iam_at_start_and_again_only_after_a_token_rotation() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let mut volume = TokenVolume::new(&good_token());
+    let serving = pod(&sts, &volume)
+        .env("IRSA_DOCTOR_TIMEOUT", "3s")
+        .args(&["--interval", "1s", "--require", OBJECTS])
+        .serve()
+        .await;
+    let wait_checks = |n: u64| {
+        let sts = &sts;
+        async move {
+            let before = sts.aws.our_assume_calls();
+            testkit::serving::until(&format!("{n} more checks"), || {
+                sts.aws.our_assume_calls() >= before + n
+            })
+            .await;
+        }
+    };
+    wait_checks(4).await;
+    assert_eq!(sts.aws.simulate_calls(), 1, "{}", serving.logs());
+    let status = serving.get("/status").await.json();
+    let p = &status["permissions"];
+    assert_eq!(p["requests"], 0, "{status:#}");
+    assert!(p["reused_since"].as_str().unwrap().ends_with('Z'), "{p:#}");
+    let metrics = serving.get("/metrics").await.body;
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"irsa_doctor_iam_requests_total{outcome="success"}"#
+        ),
+        1
+    );
+
+    volume.rotate(&good_token());
+    testkit::serving::until("a second simulation", || sts.aws.simulate_calls() == 2).await;
+    wait_checks(3).await;
+    assert_eq!(sts.aws.simulate_calls(), 2, "{}", serving.logs());
+}
+
+/// IAM behind a front that misbehaves at the socket level: every fault ends
+/// by `--timeout`, inconclusive, with no secret in any output.
+#[tokio::test]
+async fn iam_socket_faults_end_by_the_deadline_and_are_inconclusive() {
+    use testkit::faulty::{Faulty, Wire};
+    let faults = [
+        (Wire::Refuse, "IAM_UNREACHABLE"),
+        (Wire::Silent, "IAM_UNREACHABLE"),
+        (Wire::HeadThenStall, "IAM_UNREACHABLE"),
+        (Wire::Trickle, "IAM_UNREACHABLE"),
+        (Wire::Endless, "IAM_ERROR"),
+        (Wire::ResetMidBody, "IAM_ERROR"),
+        (
+            Wire::canned("200 OK", "text/html", "<html>blocked</html>"),
+            "IAM_ERROR",
+        ),
+    ];
+    let mut runs = tokio::task::JoinSet::new();
+    for (wire, code) in faults {
+        runs.spawn(async move {
+            let sts = FakeAws::healthy().await;
+            grant(&sts);
+            let upstream = sts.url().split('/').nth(2).unwrap().parse().unwrap();
+            let front = Faulty::front(upstream, Some(wire.clone())).await;
+            let volume = TokenVolume::new(&good_token());
+            let started = std::time::Instant::now();
+            let out = pod(&sts, &volume)
+                .env("AWS_ENDPOINT_URL_IAM", &front.url())
+                .env("IRSA_DOCTOR_TIMEOUT", "4s")
+                .args(&["--output", "json", "--require", OBJECTS])
+                .run()
+                .await;
+            let took = started.elapsed();
+            (
+                format!("{wire:?}").chars().take(40).collect::<String>(),
+                code,
+                out,
+                took,
+            )
+        });
+    }
+    while let Some(done) = runs.join_next().await {
+        let (wire, code, out, took) = done.unwrap();
+        assert_eq!(out.code, 3, "{wire}: {}\n{}", out.stdout, out.stderr);
+        assert_eq!(out.codes(), [code], "{wire}: {}", out.stdout);
+        assert!(
+            took < std::time::Duration::from_secs(9),
+            "{wire}: took {took:?} with a 4 s --timeout"
+        );
+        let all = out.all_output();
+        for secret in [SECRET_PREFIX, SESSION_TOKEN_PREFIX] {
+            assert!(!all.contains(secret), "{wire}: {secret} leaked");
+        }
+    }
+}
+
+/// `AWS_ENDPOINT_URL` alone (no `AWS_ENDPOINT_URL_IAM`) sends IAM's
+/// request where it sends every service's, as the app's SDK would.
+#[tokio::test]
+async fn the_generic_endpoint_variable_is_honoured_for_iam() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let volume = TokenVolume::new(&good_token());
+    let out = pod(&sts, &volume)
+        .unset("AWS_ENDPOINT_URL_IAM")
+        .env("AWS_ENDPOINT_URL", &sts.url())
+        .args(&["--output", "json", "--require", OBJECTS])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(sts.aws.simulate_calls(), 1);
+}
+
+/// IAM's request goes through `HTTP_PROXY` as STS's does: the endpoint's
+/// `.invalid` host cannot resolve, so a pass went through the proxy.
+#[tokio::test]
+async fn iam_behind_a_proxy_is_reached_through_it() {
+    use testkit::proxy::{Mode, Proxy};
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let proxy = Proxy::start(Mode::Forward(sts.server.addr)).await;
+    let volume = TokenVolume::new(&good_token());
+    let out = pod(&sts, &volume)
+        .env("AWS_ENDPOINT_URL_IAM", "http://iam.example.invalid")
+        .env("HTTP_PROXY", &proxy.url())
+        .env("NO_PROXY", "127.0.0.1")
+        .args(&["--output", "json", "--require", OBJECTS])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("POST http://iam.example.invalid/")),
+        "{:?}",
+        proxy.requests()
+    );
+}
+
+/// A malformed IAM endpoint is IAM's problem alone: the identity still
+/// passes its steps, the permissions are inconclusive, and no credential
+/// shows in the SDK's complaint about the request it could not build.
+#[tokio::test]
+async fn a_malformed_iam_endpoint_is_an_iam_error_that_leaks_nothing() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let out = pod(&sts, &volume)
+        .env("AWS_ENDPOINT_URL_IAM", "https//iam.example.invalid")
+        .env("RUST_LOG", "trace")
+        .args(&["--output", "json", "--require", OBJECTS])
+        .run()
+        .await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["IAM_ERROR"], "{}", out.stdout);
+    let all = out.all_output();
+    for secret in [SECRET_PREFIX, SESSION_TOKEN_PREFIX] {
+        assert!(!all.contains(secret), "{secret} leaked");
+    }
+}
