@@ -616,3 +616,25 @@ async fn a_malformed_iam_endpoint_is_an_iam_error_that_leaks_nothing() {
         assert!(!all.contains(secret), "{secret} leaked");
     }
 }
+
+/// `exec` takes `--require` too: a denied action keeps the app from
+/// starting (`--on-fail exit`, the default), an allowed one lets it start.
+#[tokio::test]
+async fn exec_starts_the_app_only_when_the_role_may_do_what_it_needs() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let volume = TokenVolume::new(&good_token());
+    let exec = |required: &str| {
+        pod(&sts, &volume)
+            .subcommand("exec")
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .args(&["--require", required, "--", "echo", "APP-STARTED"])
+    };
+    let out = exec(OBJECTS).run().await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "APP-STARTED\n");
+    let out = exec("s3:PutObject@arn:aws:s3:::orders/*").run().await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.stdout, "", "the app must not start");
+    assert!(out.stderr.contains("PERMISSION_DENIED"), "{}", out.stderr);
+}
