@@ -20,7 +20,9 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
-use aws_sdk_iam::types::{EvaluationResult, PolicyEvaluationDecisionType, Statement};
+use aws_sdk_iam::types::{
+    ContextEntry, ContextKeyTypeEnum, EvaluationResult, PolicyEvaluationDecisionType, Statement,
+};
 
 use crate::arn::Requirement;
 use crate::sts::{failure_of, scrub_credentials, Failure, FailureKind, RecordExchange};
@@ -88,14 +90,31 @@ pub struct Simulation {
     pub request_id: Option<String>,
 }
 
-/// Asks IAM, as `creds`, how `source_arn`'s policies judge each of
-/// `requirements`; once, without the SDK's retries, each page within
-/// `timeout`. An answer that does not cover a requirement is a `Failure`.
+/// A condition key's value the simulation is given (`ContextEntries`):
+/// `aws:PrincipalTag/kubernetes-namespace` and the like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextValue {
+    pub key: String,
+    pub value: String,
+}
+
+/// What one simulation asks about.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    /// The role whose policies are simulated.
+    pub source_arn: &'a str,
+    pub requirements: &'a [Requirement],
+    /// Condition keys' values the pod knows.
+    pub context: &'a [ContextValue],
+}
+
+/// Asks IAM, as `creds`, how the role's policies judge each requirement;
+/// once, without the SDK's retries, each page within `timeout`. An answer
+/// that does not cover a requirement is a `Failure`.
 pub async fn simulate(
     sdk: &SdkConfig,
     creds: Credentials,
-    source_arn: &str,
-    requirements: &[Requirement],
+    question: Question<'_>,
     timeout: Duration,
 ) -> Simulation {
     let recorder = RecordExchange::default();
@@ -105,67 +124,66 @@ pub async fn simulate(
         pages: 0,
         request_id: None,
     };
-    let results = pages(
-        sdk,
-        &creds,
-        source_arn,
-        requirements,
-        timeout,
-        &recorder,
-        &mut sim,
-    )
-    .await;
-    sim.endpoint = recorder.endpoint();
-    let resources = request_lists(requirements).1.len();
-    sim.result = results.and_then(|results| {
-        requirements
-            .iter()
-            .map(|r| decide(r, &results, resources))
-            .collect()
-    });
-    sim
-}
-
-/// Every page of IAM's answer, following `Marker`.
-async fn pages(
-    sdk: &SdkConfig,
-    creds: &Credentials,
-    source_arn: &str,
-    requirements: &[Requirement],
-    timeout: Duration,
-    recorder: &RecordExchange,
-    sim: &mut Simulation,
-) -> Result<Vec<EvaluationResult>, Failure> {
     let conf = aws_sdk_iam::config::Builder::from(sdk)
         .retry_config(RetryConfig::disabled())
         .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
         .credentials_provider(creds.clone())
         .build();
     let client = aws_sdk_iam::Client::from_conf(conf);
-    let (actions, resources) = request_lists(requirements);
+    let results = pages(&client, question, &recorder, &mut sim).await;
+    sim.endpoint = recorder.endpoint();
+    sim.result = results
+        .map_err(|mut failure| {
+            failure.message = scrub_credentials(failure.message, &creds);
+            failure
+        })
+        .and_then(|results| {
+            let resources = request_lists(question.requirements).1.len();
+            question
+                .requirements
+                .iter()
+                .map(|r| decide(r, &results, resources))
+                .collect()
+        });
+    sim
+}
+
+/// Every page of IAM's answer, following `Marker`.
+async fn pages(
+    client: &aws_sdk_iam::Client,
+    question: Question<'_>,
+    recorder: &RecordExchange,
+    sim: &mut Simulation,
+) -> Result<Vec<EvaluationResult>, Failure> {
+    let (actions, resources) = request_lists(question.requirements);
+    let context: Vec<ContextEntry> = question
+        .context
+        .iter()
+        .map(|c| {
+            ContextEntry::builder()
+                .context_key_name(&c.key)
+                .context_key_values(&c.value)
+                .context_key_type(ContextKeyTypeEnum::String)
+                .build()
+        })
+        .collect();
     let mut results: Vec<EvaluationResult> = vec![];
     let mut marker: Option<String> = None;
     loop {
         sim.pages += 1;
         let answer = client
             .simulate_principal_policy()
-            .policy_source_arn(source_arn)
+            .policy_source_arn(question.source_arn)
             .set_action_names(Some(actions.clone()))
             .set_resource_arns(Some(resources.clone()))
+            .set_context_entries((!context.is_empty()).then(|| context.clone()))
             .max_items(PAGE_SIZE)
             .set_marker(marker.take())
             .customize()
             .interceptor(recorder.clone())
             .send()
             .await;
-        let out = match answer {
-            Ok(out) => out,
-            Err(err) => {
-                let mut failure = failure_of(&err, None, "IAM");
-                failure.message = scrub_credentials(failure.message, creds);
-                return Err(failure);
-            }
-        };
+        let out = answer.map_err(|err| failure_of(&err, None, "IAM"))?;
         sim.request_id = aws_sdk_iam::operation::RequestId::request_id(&out).map(str::to_owned);
         results.extend(out.evaluation_results().iter().cloned());
         match out.marker().filter(|_| out.is_truncated()) {
@@ -197,30 +215,35 @@ fn request_lists(requirements: &[Requirement]) -> (Vec<String>, Vec<String>) {
 }
 
 /// The decision for `requirement` in IAM's `results`: the per-resource
-/// result for its resource where IAM gives one (IAM now returns one result
-/// per action, with `ResourceSpecificResults`); else a result for exactly
-/// its action and resource (IAM's older shape, one per pair); else, when
-/// only one resource was asked about, the action's own result.
+/// result for its resource where IAM gives one (one result per action, with
+/// `ResourceSpecificResults`); else a result for exactly its action and
+/// resource that is not such an aggregate (IAM's older shape, one result
+/// per pair); else, when only one resource was asked about, the action's
+/// own result. The SCP's verdict comes with the result the decision is
+/// read from.
 fn decide(
     requirement: &Requirement,
     results: &[EvaluationResult],
     resources_asked: usize,
 ) -> Result<Decision, Failure> {
-    let same_action = |r: &&EvaluationResult| {
-        r.eval_action_name()
-            .eq_ignore_ascii_case(&requirement.action)
-    };
-    let for_action: Vec<&EvaluationResult> = results.iter().filter(same_action).collect();
-    let organizations_allow = for_action.iter().find_map(|r| {
+    let for_action: Vec<&EvaluationResult> = results
+        .iter()
+        .filter(|r| {
+            r.eval_action_name()
+                .eq_ignore_ascii_case(&requirement.action)
+        })
+        .collect();
+    let organizations = |r: &EvaluationResult| {
         r.organizations_decision_detail()
             .map(|d| d.allowed_by_organizations())
-    });
+    };
     let specific = for_action.iter().find_map(|r| {
         r.resource_specific_results()
             .iter()
             .find(|s| s.eval_resource_name() == requirement.resource)
+            .map(|s| (r, s))
     });
-    let decision = if let Some(s) = specific {
+    let decision = if let Some((parent, s)) = specific {
         EvalDecision::of(s.eval_resource_decision()).map(|decision| Decision {
             requirement: requirement.clone(),
             decision,
@@ -228,13 +251,14 @@ fn decide(
             boundary_allows: s
                 .permissions_boundary_decision_detail()
                 .map(|d| d.allowed_by_permissions_boundary()),
-            organizations_allow,
+            organizations_allow: organizations(parent),
             missing_context: s.missing_context_values().to_vec(),
         })
     } else {
-        let exact = for_action
-            .iter()
-            .find(|r| r.eval_resource_name() == Some(requirement.resource.as_str()));
+        let exact = for_action.iter().find(|r| {
+            r.resource_specific_results().is_empty()
+                && r.eval_resource_name() == Some(requirement.resource.as_str())
+        });
         let only = (resources_asked == 1).then(|| for_action.first()).flatten();
         exact.or(only).and_then(|r| {
             EvalDecision::of(r.eval_decision()).map(|decision| Decision {
@@ -244,7 +268,7 @@ fn decide(
                 boundary_allows: r
                     .permissions_boundary_decision_detail()
                     .map(|d| d.allowed_by_permissions_boundary()),
-                organizations_allow,
+                organizations_allow: organizations(r),
                 missing_context: r.missing_context_values().to_vec(),
             })
         })
@@ -359,6 +383,26 @@ mod tests {
         // An action IAM did not answer for is not a pass.
         let none = decide(&req("sqs:SendMessage"), &results, 1);
         assert!(none.is_err());
+    }
+
+    #[test]
+    fn a_per_action_aggregate_is_never_read_as_the_answer_for_a_star_entry() {
+        // IAM's aggregate over two resources, named `*`, denies because of
+        // the other resource; its per-resource results do not include `*`.
+        let aggregate = EvaluationResult::builder()
+            .eval_action_name("s3:GetObject")
+            .eval_resource_name("*")
+            .eval_decision(PolicyEvaluationDecisionType::ImplicitDeny)
+            .resource_specific_results(
+                ResourceSpecificResult::builder()
+                    .eval_resource_name("arn:aws:s3:::a/*")
+                    .eval_resource_decision(PolicyEvaluationDecisionType::ImplicitDeny)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert!(decide(&req("s3:GetObject"), &[aggregate], 2).is_err());
     }
 
     #[test]

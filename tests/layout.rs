@@ -370,7 +370,7 @@ fn each_module_imports_only_what_its_invariant_allows() {
         ("agent", &["redact", "sts", "token"][..]),
         // IAM's simulator, through the configuration and failure
         // reduction STS's calls use.
-        ("iam", &["arn", "redact", "sts"][..]),
+        ("iam", &["arn", "sts"][..]),
         ("endpoint", &["report"][..]),
         (
             "profile",

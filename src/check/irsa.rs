@@ -89,7 +89,10 @@ pub(super) async fn verify(
         chain,
         memo,
         reused: reused.is_some(),
-        credentials: credentials.flatten(),
+        // Kept only for `--require`'s signed call.
+        credentials: credentials
+            .flatten()
+            .filter(|_| !run.cfg.require.is_empty()),
     }
 }
 

@@ -141,8 +141,8 @@ struct Acting {
     /// an earlier one.
     reused: bool,
     /// The credentials irsa-doctor got as the pod (IRSA's session, the
-    /// agent's answer), for `--require`'s signed call; dropped with the
-    /// check.
+    /// agent's answer), kept only with `--require`, for its signed call;
+    /// dropped with the check.
     credentials: Option<aws_credential_types::Credentials>,
 }
 

@@ -6,8 +6,15 @@
 //!
 //! In `serve`, an answer is shown again ([`PermissionsMemo`]) for an hour,
 //! or five minutes when IAM could not be asked; a token rotation or a
-//! changed shared config file drops it (`monitor`). IAM's rate limits are
-//! far below STS's.
+//! changed shared config file drops it (`monitor`), and a check that does
+//! not ask IAM (the identity not proven this time) passes it on untouched.
+//! IAM's rate limits are far below STS's and shared by the account: a
+//! check asks at most twice (one retry of transient trouble).
+//!
+//! For EKS Pod Identity, the session tags the pod knows from its token
+//! (namespace, service account, pod name) are given to the simulation as
+//! `aws:PrincipalTag/...` context values, so that policies scoped by them
+//! are judged as they are for the pod.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,9 +23,10 @@ use aws_credential_types::Credentials;
 use super::{Acting, Run};
 use crate::arn::{AssumedRoleArn, RoleArn};
 use crate::findings::permissions::{self as words, Role};
-use crate::iam::{Decision, EvalDecision, Simulation};
+use crate::iam::{ContextValue, Decision, EvalDecision, Simulation};
 use crate::report::{
-    Code, Finding, PermissionResult, PermissionsReport, Report, PERMISSIONS_NOT_COVERED,
+    Code, Finding, MechanismName, PermissionResult, PermissionsReport, Report,
+    PERMISSIONS_NOT_COVERED,
 };
 use crate::sts::{Failure, FailureKind};
 
@@ -29,12 +37,19 @@ pub const REUSE_ANSWER_FOR: Duration = Duration::from_secs(3600);
 /// asked (unreachable, throttled): the check stays inconclusive meanwhile.
 pub const RETRY_FAILURE_AFTER: Duration = Duration::from_secs(300);
 
+/// Requests a check makes at most: one, and one retry of transient
+/// trouble (throttling, no answer, a 5xx).
+const MAX_ATTEMPTS: u32 = 2;
+
 /// What `serve` keeps of the last simulation, to show again until `due`.
 #[derive(Debug, Clone)]
 pub struct PermissionsMemo {
     source_arn: String,
+    /// When IAM was asked, for the report.
     asked_at: SystemTime,
-    due: SystemTime,
+    /// When to ask again: monotonic, so a clock stepped back cannot keep
+    /// an old answer alive.
+    due: Instant,
     findings: Vec<Finding>,
     report: PermissionsReport,
 }
@@ -51,19 +66,18 @@ pub(super) async fn verify(
         return None;
     }
     let mut shown = section(required);
+    // Not asked in this check: what `serve` kept stays for the next one.
+    let untouched = run.kept_permissions.cloned();
     let source = match source_role(run, acting, report) {
         Ok(source) => source,
         Err(reason) => {
             shown.not_evaluated_reason = Some(reason);
             report.permissions = Some(shown);
-            return None;
+            return untouched;
         }
     };
     shown.source_arn = Some(source.to_string());
-    if let Some(memo) = run
-        .kept_permissions
-        .filter(|m| m.stands_for(&source, run.now))
-    {
+    if let Some(memo) = run.kept_permissions.filter(|m| m.stands_for(&source)) {
         tracing::debug!("IAM's last answer to --require still stands; not asked again");
         report.findings.extend(memo.findings.iter().cloned());
         report.permissions = Some(PermissionsReport {
@@ -82,9 +96,15 @@ pub(super) async fn verify(
         report.findings.push(words::no_credentials(role.arn));
         shown.not_evaluated_reason = Some("no credentials of irsa-doctor's own".to_owned());
         report.permissions = Some(shown);
-        return None;
+        return untouched;
     };
-    let (sim, requests) = simulate_with_retries(run, creds, role.arn).await;
+    let context = session_tags(report);
+    let question = crate::iam::Question {
+        source_arn: role.arn,
+        requirements: required,
+        context: &context,
+    };
+    let (sim, requests) = simulate_with_retries(run, creds, question).await;
     shown.requests = requests;
     let findings = judge(sim, &role, &mut shown);
     let conclusive = !findings.iter().any(|f| f.code.is_inconclusive());
@@ -98,10 +118,37 @@ pub(super) async fn verify(
     Some(PermissionsMemo {
         source_arn: role.arn.to_owned(),
         asked_at: run.now,
-        due: run.now + wait,
+        due: Instant::now() + wait,
         findings,
         report: shown,
     })
+}
+
+/// EKS Pod Identity's session tags that the pod's token names, as the
+/// simulation's context values; none for IRSA, whose session has no tags.
+/// The cluster's name and ARN and the pod's UID are not in the token.
+fn session_tags(report: &Report) -> Vec<ContextValue> {
+    if report.mechanism != Some(MechanismName::PodIdentity) {
+        return vec![];
+    }
+    let k8s = report
+        .token
+        .as_ref()
+        .and_then(|t| t.claims.kubernetes.as_ref());
+    let Some(k8s) = k8s else { return vec![] };
+    [
+        ("kubernetes-namespace", &k8s.namespace),
+        ("kubernetes-service-account", &k8s.service_account),
+        ("kubernetes-pod-name", &k8s.pod),
+    ]
+    .into_iter()
+    .filter_map(|(tag, value)| {
+        value.as_ref().map(|v| ContextValue {
+            key: format!("aws:PrincipalTag/{tag}"),
+            value: v.clone(),
+        })
+    })
+    .collect()
 }
 
 /// The permissions section of a report whose pod has no mechanism at
@@ -123,8 +170,8 @@ fn section(required: &[crate::arn::Requirement]) -> PermissionsReport {
 }
 
 impl PermissionsMemo {
-    fn stands_for(&self, source: &RoleArn, now: SystemTime) -> bool {
-        self.source_arn == source.to_string() && now < self.due
+    fn stands_for(&self, source: &RoleArn) -> bool {
+        self.source_arn == source.to_string() && Instant::now() < self.due
     }
 }
 
@@ -155,13 +202,13 @@ fn source_role(run: &Run<'_>, acting: &Acting, report: &Report) -> Result<RoleAr
     })
 }
 
-/// Asks IAM, retrying throttling and transient trouble with the same
-/// backoff as STS until the deadline; returns the last simulation and the
+/// Asks IAM, retrying transient trouble (throttling among it) once, with
+/// STS's backoff, within the deadline; returns the last simulation and the
 /// requests made.
 async fn simulate_with_retries(
     run: &Run<'_>,
     creds: Credentials,
-    source_arn: &str,
+    question: crate::iam::Question<'_>,
 ) -> (Simulation, u32) {
     let sdk = run.sts.sdk_config();
     let mut attempts = 0u32;
@@ -169,7 +216,7 @@ async fn simulate_with_retries(
     loop {
         attempts += 1;
         let left = run.deadline.saturating_duration_since(Instant::now());
-        let call = crate::iam::simulate(sdk, creds.clone(), source_arn, &run.cfg.require, left);
+        let call = crate::iam::simulate(sdk, creds.clone(), question, left);
         let sim = match tokio::time::timeout_at(run.deadline.into(), call).await {
             Ok(sim) => sim,
             Err(_) => Simulation {
@@ -191,7 +238,11 @@ async fn simulate_with_retries(
         requests += sim.pages;
         let delay = super::retry::backoff(super::retry::INITIAL_BACKOFF, attempts);
         match &sim.result {
-            Err(f) if f.kind.is_transient() && Instant::now() + delay < run.deadline => {
+            Err(f)
+                if f.kind.is_transient()
+                    && attempts < MAX_ATTEMPTS
+                    && Instant::now() + delay < run.deadline =>
+            {
                 tokio::time::sleep(delay).await;
             }
             _ => return (sim, requests),

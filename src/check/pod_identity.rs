@@ -100,7 +100,7 @@ pub(super) async fn verify(
         chain,
         memo: None,
         reused: false,
-        credentials,
+        credentials: credentials.filter(|_| !run.cfg.require.is_empty()),
     }
 }
 

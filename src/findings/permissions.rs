@@ -16,9 +16,19 @@ pub struct Role<'a> {
 }
 
 /// `PERMISSION_DENIED`: one required action and resource IAM's simulator
-/// does not allow, told by the layer that denies it.
+/// does not allow, told by the layer that denies it. An implicit deny that
+/// may come only from conditions the simulation had no value for (the
+/// request's context, the cluster's session tags) is a warning: the app's
+/// own request carries those values, so it may well be allowed.
 pub fn permission_denied(d: &Decision, role: &Role<'_>) -> Finding {
     let r = &d.requirement;
+    let undecided = d.decision == EvalDecision::ImplicitDeny
+        && !d.missing_context.is_empty()
+        && d.boundary_allows != Some(false)
+        && d.organizations_allow != Some(false);
+    if undecided {
+        return undecided_by_context(d, role);
+    }
     let layer = if d.organizations_allow == Some(false) {
         "an AWS Organizations service control policy (SCP) does not allow it".to_owned()
     } else if d.boundary_allows == Some(false) {
@@ -59,6 +69,34 @@ pub fn permission_denied(d: &Decision, role: &Role<'_>) -> Finding {
     .found(found)
 }
 
+/// `PERMISSION_DENIED` as a warning: no statement allowed the action
+/// without values for the condition keys IAM names.
+fn undecided_by_context(d: &Decision, role: &Role<'_>) -> Finding {
+    let r = &d.requirement;
+    let keys = d.missing_context.join(", ");
+    Finding::warning(
+        Code::PermissionDenied,
+        format!(
+            "IAM's simulator did not allow {} on {} for the role {}, but only because its \
+             policies' conditions on {keys} had no value in the simulation: the app's own \
+             requests carry them, so this may well be allowed",
+            r.action, r.resource, role.arn
+        ),
+        format!(
+            "irsa-doctor cannot supply these values. To judge the policy with them:\n\
+             aws iam simulate-principal-policy --policy-source-arn {} --action-names {} \
+             --resource-arns '{}' --context-entries \
+             ContextKeyName=KEY,ContextKeyValues=VALUE,ContextKeyType=string\n\
+             Or require an action and resource whose policy does not depend on them.",
+            role.arn, r.action, r.resource
+        ),
+    )
+    .expected(format!("{} allowed on {}", r.action, r.resource))
+    .found(format!(
+        "IAM's policy simulator: implicit_deny, with no value for {keys}"
+    ))
+}
+
 /// The fix for a denial, by layer: an SCP or a boundary cannot be fixed in
 /// the role's own policy; an explicit deny cannot be overridden by an
 /// allow; an implicit deny needs the minimal statement.
@@ -95,8 +133,21 @@ fn denied_remedy(d: &Decision, role: &Role<'_>) -> String {
             name = role.name,
         );
     }
+    // IAM judges the resource `*` literally: a role scoped to the app's
+    // resources is denied it, rightly.
+    let unnamed = if r.resource == "*" {
+        format!(
+            "The entry names no resource, so IAM judged the resource \"*\" (all of them), which a \
+             role scoped to the app's own resources is rightly denied. Name the resource the app \
+             uses: --require '{}@RESOURCE_ARN'. If the action takes no resource \
+             (sts:GetCallerIdentity, s3:ListAllMyBuckets), allow it on \"*\".\n",
+            r.action
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "Allow it in the role's policy. The smallest statement that does:\n{policy}\n\
+        "{unnamed}Allow it in the role's policy. The smallest statement that does:\n{policy}\n\
          Saved as policy.json:\n\
          aws iam put-role-policy --role-name {name} --policy-name {policy_name} --policy-document file://policy.json",
         policy = minimal_policy(&r.action, &r.resource),
@@ -185,8 +236,9 @@ pub fn iam_failure(failure: &Failure, endpoint: Option<&str>, role: &Role<'_>) -
             Code::IamThrottled,
             format!("IAM throttled SimulatePrincipalPolicy at {at}"),
             "IAM's API rate limits are far below STS's and are shared by the whole account: \
-             lengthen serve's --interval (it asks IAM at most hourly and after a token \
-             rotation anyway), or stagger rollouts. To see the account's IAM calls:\n\
+             stagger rollouts of pods with --require, and find what else calls IAM (serve asks \
+             at most hourly while IAM answers, every 5 minutes while it does not, and each \
+             check at most twice). To see the account's IAM calls:\n\
              aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=SimulatePrincipalPolicy --max-results 20"
                 .to_owned(),
         ),
@@ -298,6 +350,40 @@ mod tests {
         assert_eq!(doc["Version"], "2012-10-17");
         assert_eq!(doc["Statement"][0]["Resource"], "arn:aws:s3:::a\"b/*");
         assert!(text.starts_with("{\n  \"Version\""), "{text}");
+    }
+
+    #[test]
+    fn a_deny_that_only_missing_context_explains_is_a_warning_without_a_grant() {
+        let mut d = decision(EvalDecision::ImplicitDeny);
+        d.missing_context = vec!["aws:ResourceTag/team".into()];
+        let f = permission_denied(&d, &role());
+        assert_eq!(f.severity, crate::report::Severity::Warning);
+        assert!(f.message.contains("aws:ResourceTag/team"), "{}", f.message);
+        assert!(!f.remedy.contains("put-role-policy"), "{}", f.remedy);
+        assert!(f.remedy.contains("--context-entries"), "{}", f.remedy);
+        // A boundary that denies is definitive whatever the context.
+        d.boundary_allows = Some(false);
+        assert_eq!(
+            permission_denied(&d, &role()).severity,
+            crate::report::Severity::Error
+        );
+    }
+
+    #[test]
+    fn an_entry_without_a_resource_is_told_to_name_one() {
+        let mut d = decision(EvalDecision::ImplicitDeny);
+        d.requirement = Requirement::parse("s3:GetObject").unwrap();
+        let f = permission_denied(&d, &role());
+        assert!(
+            f.remedy.starts_with("The entry names no resource"),
+            "{}",
+            f.remedy
+        );
+        assert!(
+            f.remedy.contains("--require 's3:GetObject@RESOURCE_ARN'"),
+            "{}",
+            f.remedy
+        );
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! IAM's `SimulatePrincipalPolicy`, emulated from configured policies: a
 //! role's identity statements, its permissions boundary and the
 //! organisation's SCPs, each with `Allow` and `Deny`, IAM's `*` and `?` in
-//! actions and resources. An explicit deny anywhere wins; each layer that
-//! is present must allow. Requests must be SigV4-signed for `iam` with a
-//! session the stand-in issued, as IAM requires.
+//! actions and resources, and an optional `StringEquals` condition on one
+//! key, judged against the request's `ContextEntries` (a key with no value
+//! makes the statement not apply, and is named in `MissingContextValues`,
+//! as IAM does). An explicit deny anywhere wins; each layer that is present
+//! must allow. Requests must be SigV4-signed for `iam` with a session the
+//! stand-in issued, as IAM requires.
 //!
 //! Answers have IAM's current shape: one `EvaluationResult` per action,
 //! its top-level decision the most restrictive across the resources asked
-//! about, and a `ResourceSpecificResult` per resource. Pages follow
-//! `MaxItems` and `Marker` (or [`FakeAws::iam_page_size`], smaller).
+//! about, and a `ResourceSpecificResult` per resource; or, after
+//! [`FakeAws::iam_per_pair_answers`], the older shape of one result per
+//! action and resource. Pages follow `MaxItems` and `Marker` (or
+//! [`FakeAws::iam_page_size`], smaller).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -23,6 +28,8 @@ pub struct Stmt {
     pub allow: bool,
     pub action: String,
     pub resource: String,
+    /// `StringEquals` on one condition key: the key and the value.
+    pub condition: Option<(String, String)>,
 }
 
 impl Stmt {
@@ -32,7 +39,14 @@ impl Stmt {
             allow: true,
             action: action.into(),
             resource: resource.into(),
+            condition: None,
         }
+    }
+
+    /// This statement, applying only when `key` equals `value`.
+    pub fn when(mut self, key: &str, value: &str) -> Self {
+        self.condition = Some((key.into(), value.into()));
+        self
     }
 
     pub fn deny(id: &str, action: &str, resource: &str) -> Self {
@@ -42,12 +56,34 @@ impl Stmt {
         }
     }
 
-    fn covers(&self, action: &str, resource: &str) -> bool {
-        glob(
+    /// Whether the statement applies: its action and resource match, and
+    /// its condition holds. A condition key without a value is pushed to
+    /// `missing`, and the statement does not apply.
+    fn covers(&self, ask: &Ask<'_>, missing: &mut Vec<String>) -> bool {
+        let matches = glob(
             &self.action.to_ascii_lowercase(),
-            &action.to_ascii_lowercase(),
-        ) && glob(&self.resource, resource)
+            &ask.action.to_ascii_lowercase(),
+        ) && glob(&self.resource, ask.resource);
+        match &self.condition {
+            Some((key, want)) if matches => match ask.context.get(key) {
+                Some(values) => values.contains(want),
+                None => {
+                    if !missing.contains(key) {
+                        missing.push(key.clone());
+                    }
+                    false
+                }
+            },
+            _ => matches,
+        }
     }
+}
+
+/// One action on one resource, with the request's context values.
+struct Ask<'a> {
+    action: &'a str,
+    resource: &'a str,
+    context: &'a HashMap<String, Vec<String>>,
 }
 
 /// A fault injected into `SimulatePrincipalPolicy` answers.
@@ -70,6 +106,8 @@ pub(super) struct IamState {
     refuse_simulation: bool,
     faults: VecDeque<IamFault>,
     page_size: Option<usize>,
+    /// Answer in the older shape: one result per action and resource.
+    per_pair: bool,
     calls: u64,
     /// Each call's `PolicySourceArn`.
     sources: Vec<String>,
@@ -81,6 +119,7 @@ struct Evaluated {
     matched: Vec<String>,
     boundary_allows: Option<bool>,
     organizations_allow: Option<bool>,
+    missing: Vec<String>,
 }
 
 impl FakeAws {
@@ -110,6 +149,11 @@ impl FakeAws {
     pub fn fail_iam_next(&self, n: usize, fault: IamFault) {
         let mut s = self.state.lock().unwrap();
         s.iam.faults.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// Answers in IAM's older shape, one result per action and resource.
+    pub fn iam_per_pair_answers(&self) {
+        self.state.lock().unwrap().iam.per_pair = true;
     }
 
     /// At most `n` results per page, whatever `MaxItems` asks.
@@ -169,6 +213,7 @@ impl FakeAws {
                 &format!("The role with name {name} cannot be found."),
             );
         }
+        let context = context_entries(form);
         let actions = members(form, "ActionNames");
         let mut resources = members(form, "ResourceArns");
         if resources.is_empty() {
@@ -186,7 +231,7 @@ impl FakeAws {
         let end = (start + page).min(actions.len());
         let mut members_xml = String::new();
         for action in &actions[start.min(end)..end] {
-            members_xml.push_str(&s.iam.result_xml(&source, action, &resources));
+            members_xml.push_str(&s.iam.result_xml(&source, action, &resources, &context));
         }
         let truncated = end < actions.len();
         let marker = if truncated {
@@ -249,13 +294,13 @@ impl FakeAws {
 }
 
 impl IamState {
-    fn evaluate(&self, source: &str, action: &str, resource: &str) -> Evaluated {
+    fn evaluate(&self, source: &str, ask: &Ask<'_>) -> Evaluated {
         let none = vec![];
-        let identity = self.identity.get(source).unwrap_or(&none);
-        let layer = |stmts: &[Stmt]| -> (Option<String>, Vec<String>) {
+        let mut missing = vec![];
+        let mut layer = |stmts: &[Stmt]| -> (Option<String>, Vec<String>) {
             let hits: Vec<&Stmt> = stmts
                 .iter()
-                .filter(|s| s.covers(action, resource))
+                .filter(|s| s.covers(ask, &mut missing))
                 .collect();
             let deny = hits.iter().find(|s| !s.allow).map(|s| s.id.clone());
             let allows = hits
@@ -265,16 +310,18 @@ impl IamState {
                 .collect();
             (deny, allows)
         };
-        let (deny, allows) = layer(identity);
-        let judge = |stmts: Option<&Vec<Stmt>>| {
-            stmts.map(|stmts| {
+        let (deny, allows) = layer(self.identity.get(source).unwrap_or(&none));
+        let mut judge = |stmts: Option<&Vec<Stmt>>| match stmts {
+            Some(stmts) => {
                 let (deny, allows) = layer(stmts);
-                deny.is_none() && !allows.is_empty()
-            })
+                let allowed = deny.is_none() && !allows.is_empty();
+                (deny, Some(allowed))
+            }
+            None => (None, None),
         };
-        let boundary_allows = judge(self.boundary.get(source));
-        let organizations_allow = judge(self.scp.as_ref());
-        let (decision, matched) = if let Some(d) = deny {
+        let (boundary_deny, boundary_allows) = judge(self.boundary.get(source));
+        let (scp_deny, organizations_allow) = judge(self.scp.as_ref());
+        let (decision, matched) = if let Some(d) = deny.or(boundary_deny).or(scp_deny) {
             ("explicitDeny", vec![d])
         } else if allows.is_empty()
             || boundary_allows == Some(false)
@@ -289,37 +336,88 @@ impl IamState {
             matched,
             boundary_allows,
             organizations_allow,
+            missing,
         }
     }
 
-    fn result_xml(&self, source: &str, action: &str, resources: &[String]) -> String {
+    fn result_xml(
+        &self,
+        source: &str,
+        action: &str,
+        resources: &[String],
+        context: &HashMap<String, Vec<String>>,
+    ) -> String {
         let mut specific = String::new();
+        let mut pairs = String::new();
         let mut worst = "allowed";
         let mut organizations = None;
         for resource in resources {
-            let e = self.evaluate(source, action, resource);
+            let ask = Ask {
+                action,
+                resource,
+                context,
+            };
+            let e = self.evaluate(source, &ask);
             worst = match (worst, e.decision) {
                 (_, "explicitDeny") | ("explicitDeny", _) => "explicitDeny",
                 (_, "implicitDeny") | ("implicitDeny", _) => "implicitDeny",
                 _ => "allowed",
             };
             organizations = organizations.or(e.organizations_allow);
+            let common = format!(
+                "<MatchedStatements>{}</MatchedStatements><MissingContextValues>{}</MissingContextValues>{}",
+                statements_xml(&e.matched),
+                missing_xml(&e.missing),
+                boundary_xml(e.boundary_allows),
+            );
             specific.push_str(&format!(
-                "<member><EvalResourceName>{}</EvalResourceName><EvalResourceDecision>{}</EvalResourceDecision><MatchedStatements>{}</MatchedStatements><MissingContextValues/>{}</member>",
+                "<member><EvalResourceName>{}</EvalResourceName><EvalResourceDecision>{}</EvalResourceDecision>{common}</member>",
                 xml_escape(resource),
                 e.decision,
-                statements_xml(&e.matched),
-                boundary_xml(e.boundary_allows),
+            ));
+            pairs.push_str(&format!(
+                "<member><EvalActionName>{}</EvalActionName><EvalResourceName>{}</EvalResourceName><EvalDecision>{}</EvalDecision>{common}{}</member>",
+                xml_escape(action),
+                xml_escape(resource),
+                e.decision,
+                organizations_xml(e.organizations_allow),
             ));
         }
-        let organizations = organizations.map_or(String::new(), |allowed| {
-            format!("<OrganizationsDecisionDetail><AllowedByOrganizations>{allowed}</AllowedByOrganizations></OrganizationsDecisionDetail>")
-        });
+        if self.per_pair {
+            return pairs;
+        }
         format!(
-            "<member><EvalActionName>{}</EvalActionName><EvalResourceName>*</EvalResourceName><EvalDecision>{worst}</EvalDecision><MatchedStatements/><MissingContextValues/>{organizations}<ResourceSpecificResults>{specific}</ResourceSpecificResults></member>",
-            xml_escape(action)
+            "<member><EvalActionName>{}</EvalActionName><EvalResourceName>*</EvalResourceName><EvalDecision>{worst}</EvalDecision><MatchedStatements/><MissingContextValues/>{}<ResourceSpecificResults>{specific}</ResourceSpecificResults></member>",
+            xml_escape(action),
+            organizations_xml(organizations),
         )
     }
+}
+
+fn organizations_xml(allowed: Option<bool>) -> String {
+    allowed.map_or(String::new(), |allowed| {
+        format!("<OrganizationsDecisionDetail><AllowedByOrganizations>{allowed}</AllowedByOrganizations></OrganizationsDecisionDetail>")
+    })
+}
+
+fn missing_xml(keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| format!("<member>{}</member>", xml_escape(k)))
+        .collect()
+}
+
+/// `ContextEntries.member.N.ContextKeyName` and its
+/// `ContextKeyValues.member.M`, by key.
+fn context_entries(form: &HashMap<String, String>) -> HashMap<String, Vec<String>> {
+    let mut out = HashMap::new();
+    for i in 1.. {
+        let Some(key) = form.get(&format!("ContextEntries.member.{i}.ContextKeyName")) else {
+            break;
+        };
+        let values = members(form, &format!("ContextEntries.member.{i}.ContextKeyValues"));
+        out.insert(key.clone(), values);
+    }
+    out
 }
 
 fn statements_xml(ids: &[String]) -> String {
