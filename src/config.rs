@@ -295,6 +295,24 @@ pub struct VerifyArgs {
     )]
     pub require: Vec<Requirement>,
 
+    /// Also check the token against its issuer, independently of STS: fetch
+    /// {iss}/.well-known/openid-configuration and its jwks_uri (over https,
+    /// cached for an hour by serve), require the published issuer to be the
+    /// token's, and verify the token's RS256 or ES256 signature with the
+    /// key its kid names. An issuer this pod cannot reach is only a warning
+    #[arg(long, env = "IRSA_DOCTOR_VERIFY_ISSUER")]
+    pub verify_issuer: bool,
+
+    /// For tests only: let --verify-issuer fetch a loopback issuer
+    /// (127.0.0.1, ::1, localhost) over plain HTTP. Any other plain-HTTP
+    /// issuer is still refused
+    #[arg(
+        long,
+        env = "IRSA_DOCTOR_ALLOW_HTTP_ISSUER",
+        requires = "verify_issuer"
+    )]
+    pub allow_http_issuer: bool,
+
     /// Upper bound on the whole check, retries included
     #[arg(long, env = "IRSA_DOCTOR_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
@@ -422,6 +440,9 @@ impl VerifyArgs {
             seen_from: crate::report::SeenFrom::OwnContainer,
             trust_policy: self.trust_policy.clone(),
             require: dedup(&self.require),
+            issuer: self
+                .verify_issuer
+                .then(|| crate::check::IssuerCheck::new(self.allow_http_issuer)),
         }
     }
 }

@@ -51,6 +51,46 @@ fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Hung> {
         .map_err(|_| Hung)
 }
 
+/// What the issuer's parsers made of a document's bytes: as a discovery
+/// document, its issuer and key set URL; as a key set, each key's `kid`
+/// and whether it is usable; and whether a signature (the input's last 64
+/// bytes, over the rest) verified with any key of the set, for RS256 or
+/// ES256.
+#[derive(Debug)]
+pub struct IssuerDocuments {
+    pub discovery: Result<(String, String), String>,
+    pub keys: Result<Vec<(Option<String>, bool)>, String>,
+    pub verified: bool,
+}
+
+/// Feeds `bytes` to `jwks::parse_discovery` and `jwks::parse_jwks`, and
+/// checks a made-up signature with every key the set holds.
+pub fn issuer_documents(bytes: &[u8]) -> IssuerDocuments {
+    let discovery = crate::jwks::parse_discovery(bytes).map(|d| (d.issuer, d.jwks_uri));
+    let jwks = crate::jwks::parse_jwks(bytes);
+    let mut verified = false;
+    if let Ok(jwks) = &jwks {
+        let (message, signature) = bytes.split_at(bytes.len().saturating_sub(64));
+        for key in &jwks.keys {
+            for alg in crate::jwks::ACCEPTED_ALGS {
+                let kid = key.kid.as_deref();
+                verified |= crate::jwks::verify(jwks, Some(alg), kid, message, signature).is_ok();
+            }
+        }
+    }
+    let keys = jwks.map(|j| {
+        j.keys
+            .into_iter()
+            .map(|k| (k.kid, !matches!(k.key, crate::jwks::Key::Unusable(_))))
+            .collect()
+    });
+    IssuerDocuments {
+        discovery,
+        keys,
+        verified,
+    }
+}
+
 /// What the token reader and the claims decoder made of a file's bytes.
 #[derive(Debug)]
 pub struct TokenOutcome {

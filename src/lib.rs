@@ -20,6 +20,10 @@
 //! - `findings`: what each finding says, as pure functions per step.
 //! - `sts`: the only module that talks to AWS STS.
 //! - `iam`: the only module that talks to IAM (`--require`'s simulation).
+//! - `issuer`: the only module that talks to the token's OIDC issuer
+//!   (`--verify-issuer`): discovery and key set, bounded and cached.
+//! - `jwks`: discovery documents and key sets parsed, RS256 and ES256
+//!   signatures checked; pure.
 //! - `endpoint`, `profile`, `proxy`: settings judged before sending.
 //! - `ca_bundle`: `AWS_CA_BUNDLE`, read within bounds and proven loadable,
 //!   added to the system's roots.
@@ -56,6 +60,8 @@ mod files;
 mod findings;
 mod histogram;
 mod iam;
+mod issuer;
+mod jwks;
 mod launch;
 mod metrics;
 mod monitor;

@@ -62,6 +62,8 @@ pub enum Step {
     Environment,
     RoleArn,
     Token,
+    /// The token's OIDC issuer, asked what it publishes (`--verify-issuer`).
+    Issuer,
     /// EKS Pod Identity's agent, asked for credentials.
     Agent,
     Sts,
@@ -78,6 +80,7 @@ impl Step {
             Step::Environment => "environment",
             Step::RoleArn => "role ARN",
             Step::Token => "token",
+            Step::Issuer => "issuer",
             Step::Agent => "agent",
             Step::Sts => "STS",
             Step::Role => "role",
@@ -173,6 +176,10 @@ codes! {
     IamUnreachable => "IAM_UNREACHABLE", Inconclusive, Permissions;
     IamThrottled => "IAM_THROTTLED", Inconclusive, Permissions;
     IamError => "IAM_ERROR", Inconclusive, Permissions;
+    IssuerUnreachable => "ISSUER_UNREACHABLE", Warning, Issuer;
+    IssuerMismatch => "ISSUER_MISMATCH", Definitive, Issuer;
+    SigningKeyUnknown => "SIGNING_KEY_UNKNOWN", Definitive, Issuer;
+    TokenSignatureInvalid => "TOKEN_SIGNATURE_INVALID", Definitive, Issuer;
 }
 
 impl Code {
@@ -458,6 +465,40 @@ pub const PERMISSIONS_NOT_COVERED: &str = "IAM's policy simulator evaluates the 
     policies, or conditions on the request's context (source IP or VPC endpoint, encryption \
     headers, tags on the request): a call allowed here can still be denied there.";
 
+/// What the token's issuer was asked (`--verify-issuer`), and what its
+/// keys said of the token's signature.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IssuerReport {
+    /// The token's `iss`.
+    pub url: String,
+    /// The key set's URL, from the discovery document.
+    pub jwks_uri: Option<String>,
+    /// The token header's `alg` and `kid`.
+    pub alg: Option<String>,
+    pub kid: Option<String>,
+    /// The discovery document and key set came from `serve`'s cache.
+    pub cached: bool,
+    /// The signature verified with the issuer's key.
+    pub signature_verified: bool,
+}
+
+/// The issuer row: what was asked, and what its keys said.
+fn issuer_detail(issuer: &IssuerReport) -> String {
+    format!(
+        "{} (keys {}{}; {} kid {}: {})",
+        issuer.url,
+        issuer.jwks_uri.as_deref().unwrap_or("not fetched"),
+        if issuer.cached { ", cached" } else { "" },
+        issuer.alg.as_deref().unwrap_or("(no alg)"),
+        issuer.kid.as_deref().unwrap_or("(none)"),
+        if issuer.signature_verified {
+            "signature verified"
+        } else {
+            "signature not verified"
+        }
+    )
+}
+
 /// The whole result of one check. Serialized as-is by `--output json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -472,6 +513,9 @@ pub struct Report {
     pub expected_role_arn: Option<String>,
     pub assumed_role_arn: Option<String>,
     pub token: Option<TokenReport>,
+    /// The token's issuer; absent unless `--verify-issuer` asked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<IssuerReport>,
     /// EKS Pod Identity's agent; absent for IRSA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentReport>,
@@ -646,6 +690,7 @@ impl Report {
                 self.token_detail(),
             ));
         }
+        rows.extend(self.issuer_row());
         rows.push(row(Step::Sts, sts_status, self.sts_detail()));
         rows.push(row(
             Step::Role,
@@ -675,6 +720,13 @@ impl Report {
             ));
         }
         rows
+    }
+
+    /// The issuer's row, when `--verify-issuer` asked the issuer.
+    fn issuer_row(&self) -> Option<(&'static str, &'static str, String)> {
+        let issuer = self.issuer.as_ref()?;
+        let status = self.status(Step::Issuer, true);
+        Some((Step::Issuer.as_str(), status, issuer_detail(issuer)))
     }
 
     fn environment_detail(&self) -> String {
@@ -810,6 +862,7 @@ pub(crate) mod sample {
             expected_role_arn: None,
             assumed_role_arn: Some("arn:aws:sts::111122223333:assumed-role/app/s".into()),
             token: None,
+            issuer: None,
             sts: StsReport::default(),
             default_chain: ChainReport::default(),
             permissions: None,

@@ -283,6 +283,9 @@ pub struct Sts {
     skip_chain: bool,
     /// The `AWS_CA_BUNDLE` file trusted besides the system's roots.
     ca_bundle: Option<String>,
+    /// That file's trust, for the other HTTPS requests the check makes
+    /// (the token's issuer, `--verify-issuer`).
+    tls: Option<aws_smithy_http_client::tls::TlsContext>,
     /// Answers handed to the SDK's own requests instead of asking again.
     replay: Arc<Replay>,
     /// The files the default chain reads (none for a given configuration).
@@ -348,6 +351,7 @@ impl Sts {
                 .ca_bundle
                 .as_ref()
                 .map(|b| b.path().display().to_string());
+            sts.tls = loaded.ca_bundle.as_ref().map(|b| b.tls_context());
             sts.file_findings = loaded.findings.clone();
             sts.stop_sending = loaded.stop_sending;
             sts.skip_chain = loaded.skip_chain;
@@ -422,6 +426,7 @@ impl Sts {
             stop_sending: false,
             skip_chain: false,
             ca_bundle: None,
+            tls: None,
             replay: Arc::default(),
             chain_files: crate::profile::ChainFiles::default(),
             counters: Arc::default(),
@@ -462,6 +467,13 @@ impl Sts {
     /// besides the system's roots, when one is set and usable.
     pub fn ca_bundle(&self) -> Option<&str> {
         self.ca_bundle.as_deref()
+    }
+
+    /// `AWS_CA_BUNDLE`'s trust, when one is set and usable: what an HTTPS
+    /// request outside the SDK (the token's issuer) trusts besides the
+    /// system's roots.
+    pub fn tls_context(&self) -> Option<&aws_smithy_http_client::tls::TlsContext> {
+        self.tls.as_ref()
     }
 
     /// Whether a file the default chain would read forbids resolving it.

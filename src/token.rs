@@ -287,6 +287,50 @@ fn decode_segment(segment: &str, which: &'static str) -> Result<Vec<u8>, Malform
         .map_err(|_| MalformedToken::Base64(which))
 }
 
+/// What a signature check needs of the token, and nothing it may send:
+/// the protected header's `alg` and `kid`, the signing input (the first two
+/// segments as they are in the token) and the decoded signature.
+pub struct Signed<'a> {
+    pub alg: Option<String>,
+    pub kid: Option<String>,
+    pub signing_input: &'a str,
+    pub signature: Vec<u8>,
+}
+
+impl std::fmt::Debug for Signed<'_> {
+    // The signing input and the signature are the token: never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signed(alg {:?}, kid {:?})", self.alg, self.kid)
+    }
+}
+
+#[derive(Deserialize)]
+struct WireHeader {
+    alg: Option<String>,
+    kid: Option<String>,
+}
+
+/// The token split for a signature check (`issuer.rs`): the header's `alg`
+/// and `kid`, the signing input and the signature's bytes. The token is
+/// never sent or shown from here; the signature check is local.
+pub fn signed_parts(token: &RawToken) -> Result<Signed<'_>, MalformedToken> {
+    let segments: Vec<&str> = token.text.split('.').collect();
+    if segments.len() != 3 {
+        return Err(MalformedToken::Segments(segments.len()));
+    }
+    let header = decode_segment(segments[0], "header")?;
+    let header: WireHeader = serde_json::from_slice(&header)
+        .map_err(|e| MalformedToken::Json("header", e.to_string()))?;
+    let signature = decode_segment(segments[2], "signature")?;
+    let cut = segments[0].len() + 1 + segments[1].len();
+    Ok(Signed {
+        alg: header.alg,
+        kid: header.kid,
+        signing_input: &token.text[..cut],
+        signature,
+    })
+}
+
 /// Decodes the claims of a compact JWT without verifying it.
 pub fn decode_claims(token: &RawToken) -> Result<Claims, MalformedToken> {
     let segments: Vec<&str> = token.text.split('.').collect();

@@ -264,6 +264,22 @@ fn https_client(context: TlsContext) -> SharedHttpClient {
     })
 }
 
+/// The same HTTPS stack as the SDK's client (rustls on aws-lc, the proxy
+/// from the environment), as a bare connector for a plain `GET` outside
+/// the SDK: the token's issuer's documents (`issuer.rs`). With `tls`, its
+/// trust (`AWS_CA_BUNDLE`'s certificates beside the system's roots); else
+/// the system's roots. It follows no redirect.
+pub fn plain_connector(tls: Option<TlsContext>) -> SharedHttpConnector {
+    let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+        tls::rustls_provider::CryptoMode::AwsLc,
+    ));
+    connector.set_proxy_config(Some(ProxyConfig::from_env()));
+    if let Some(context) = tls {
+        connector.set_tls_context(context);
+    }
+    SharedHttpConnector::new(connector.build())
+}
+
 /// What a counted request is: an STS action, or IAM's simulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Counted {

@@ -302,7 +302,7 @@ fn each_module_imports_only_what_its_invariant_allows() {
         (
             "fuzzing",
             &[
-                "agent", "arn", "config", "monitor", "report", "server", "sts", "token",
+                "agent", "arn", "config", "jwks", "monitor", "report", "server", "sts", "token",
             ][..],
         ),
         // explain's I/O: its flags (config), the policy file read within
@@ -350,14 +350,15 @@ fn each_module_imports_only_what_its_invariant_allows() {
         (
             "check",
             &[
-                "agent", "arn", "endpoint", "env", "files", "findings", "iam", "policy", "proxy",
-                "report", "sts", "time", "token", "traffic",
+                "agent", "arn", "endpoint", "env", "files", "findings", "iam", "issuer", "jwks",
+                "policy", "proxy", "report", "sts", "time", "token", "traffic",
             ][..],
         ),
         (
             "findings",
             &[
-                "agent", "arn", "env", "files", "iam", "policy", "report", "sts", "time", "token",
+                "agent", "arn", "env", "files", "iam", "jwks", "policy", "report", "sts", "time",
+                "token",
             ][..],
         ),
         // Talking to AWS and the agent, and the settings it uses.
@@ -371,6 +372,12 @@ fn each_module_imports_only_what_its_invariant_allows() {
         // IAM's simulator, through the configuration and failure
         // reduction STS's calls use.
         ("iam", &["arn", "sts"][..]),
+        // The token's issuer (--verify-issuer): its documents through the
+        // SDK's HTTPS stack (traffic), checked by the pure `jwks`; the
+        // token's signed parts (token) and `sts`'s text helpers.
+        ("issuer", &["jwks", "sts", "token", "traffic"][..]),
+        // Discovery documents, key sets and signatures: pure, a leaf.
+        ("jwks", &[][..]),
         ("endpoint", &["report"][..]),
         (
             "profile",

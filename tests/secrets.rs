@@ -5,6 +5,7 @@ use testkit::fake_aws::{
     FakeAws, Trust, NAMESPACE, ROLE_ARN, SECRET_PREFIX, SERVICE_ACCOUNT, SESSION_TOKEN_PREFIX,
 };
 use testkit::jwt::{Jwt, TokenVolume, SIGNATURE};
+use testkit::oidc::{Issuer, Signer};
 use testkit::{doctor, imds, Doctor, Outcome};
 
 const STATIC_KEY_ID: &str = "AKIASTATICEXAMPLE002";
@@ -281,5 +282,40 @@ async fn serve_for_pod_identity_at_trace_leaks_nothing_in_logs_or_endpoints() {
             );
         }
         testkit::leaks::assert_no_secret(&all, &token, format);
+    }
+}
+
+/// `--verify-issuer`'s findings name the issuer, its key set and the
+/// token's `kid`: never a piece of the token, in any format, at trace.
+#[tokio::test]
+async fn issuer_findings_at_trace_leak_no_piece_of_the_token() {
+    let ours = Signer::rs256("k1");
+    let issuer = Issuer::start(&[&ours]).await;
+    let jwt = issuer.jwt(NAMESPACE, SERVICE_ACCOUNT);
+    let sts = FakeAws::healthy_for_issuer(&issuer.url()).await;
+    // Signed by a key the issuer does not publish; and a payload swapped
+    // under a valid signature.
+    let signed: Vec<String> = ours.sign(&jwt).split('.').map(str::to_owned).collect();
+    let other: Vec<String> = Signer::rs256("k1")
+        .sign(&jwt.clone().set("sub", serde_json::json!("x")))
+        .split('.')
+        .map(str::to_owned)
+        .collect();
+    let tampered = format!("{}.{}.{}", signed[0], other[1], signed[2]);
+    for (token, code) in [
+        (Signer::rs256("unknown").sign(&jwt), "SIGNING_KEY_UNKNOWN"),
+        (tampered, "TOKEN_SIGNATURE_INVALID"),
+    ] {
+        let vol = TokenVolume::new(&token);
+        let pod = || {
+            doctor!(&sts.url())
+                .irsa(ROLE_ARN, &vol.path())
+                .arg("--verify-issuer")
+                .arg("--allow-http-issuer")
+        };
+        let out = pod().env("RUST_LOG", "trace").json().await;
+        assert!(out.codes().iter().any(|c| c == code), "{}", out.stdout);
+        testkit::leaks::assert_no_secret(&out.all_output(), &token, code);
+        run_all_formats(pod, &token).await;
     }
 }

@@ -34,7 +34,21 @@ pub(super) async fn verify(
     report.token = token_report;
     report.findings.extend(super::subject(run.cfg, report));
 
-    let chain_token = match &token {
+    // The issuer, with `--verify-issuer`, beside STS and the chain.
+    let steps = async |report: &mut Report| send(run, sending, role, &token, report).await;
+    super::issuer::beside(run, sending, &token, report, steps).await
+}
+
+/// STS with the token and the default chain (or, in `serve`, the chain's
+/// kept outcome), and what they said.
+async fn send(
+    run: &Run<'_>,
+    sending: Sending,
+    role: Option<RoleArn>,
+    token: &TokenRead,
+    report: &mut Report,
+) -> Acting {
+    let chain_token = match token {
         TokenRead::Unusable => ChainToken::Unusable,
         TokenRead::Rejected(raw) | TokenRead::Sendable(raw) => ChainToken::Read(raw),
     };

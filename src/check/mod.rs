@@ -8,7 +8,8 @@
 //! 3. the mechanism's own steps ([`irsa::verify`]: role ARN, token, STS,
 //!    with the default chain resolved beside them; [`pod_identity::verify`]:
 //!    the agent's URI, the token, the agent, `GetCallerIdentity`, then the
-//!    default chain);
+//!    default chain); with `--verify-issuer`, [`issuer::beside`] runs the issuer step beside
+//!    them once the token is read;
 //! 4. [`expected_role`]: whether the pod acts as the role it should;
 //! 5. [`app_view`]: what an AWS SDK in this container would do;
 //! 6. [`permissions::verify`]: with `--require`, what IAM's policy
@@ -19,6 +20,7 @@
 //! talks to AWS; the deadline and retries live in `retry`.
 
 mod irsa;
+mod issuer;
 mod mechanism;
 mod permissions;
 mod pod_identity;
@@ -37,6 +39,7 @@ use crate::report::{
 use crate::sts::{ChainOutcome, ChainSource, Sts};
 use crate::token::RawToken;
 
+pub use issuer::IssuerCheck;
 use mechanism::Mechanism;
 pub use permissions::PermissionsMemo;
 pub use retry::deadline;
@@ -61,6 +64,10 @@ pub struct CheckConfig {
     /// `--require`: what the role must be allowed to do, asked of IAM's
     /// policy simulator once the identity is proven.
     pub require: Vec<Requirement>,
+    /// `--verify-issuer`: the token's signature checked against what its
+    /// issuer publishes, with what was fetched kept across `serve`'s
+    /// checks. `None` when off.
+    pub issuer: Option<IssuerCheck>,
 }
 
 /// What `serve` keeps between checks: the default chain's outcome and
@@ -467,6 +474,7 @@ fn empty_report(cfg: &CheckConfig, env: &AwsEnv, region: Option<String>) -> Repo
             .or_else(|| env.role_arn.clone()),
         assumed_role_arn: None,
         token: None,
+        issuer: None,
         agent: None,
         sts: StsReport {
             region,

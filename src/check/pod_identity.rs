@@ -52,12 +52,29 @@ pub(super) async fn verify(
     report.token = token_report;
     report.findings.extend(super::subject(run.cfg, report));
 
+    // The issuer, with `--verify-issuer`, beside the agent, STS and the
+    // chain: the token is a projected service-account token too.
+    let steps =
+        async |report: &mut Report| ask(run, sending, pi, uri.as_ref(), &token, report).await;
+    super::issuer::beside(run, sending, &token, report, steps).await
+}
+
+/// The agent, `GetCallerIdentity` and the default chain, and what they
+/// said.
+async fn ask(
+    run: &Run<'_>,
+    sending: Sending,
+    pi: &PodIdentity,
+    uri: Option<&Uri>,
+    token: &TokenRead,
+    report: &mut Report,
+) -> Acting {
     // The agent first, then the default chain, whose own request to the
     // agent gets the same answer replayed below the SDK: a healthy pod
     // costs one agent call and one STS call. An https URI is not the EKS
     // agent's: irsa-doctor asks only http agents itself, and takes such a
     // pod's identity from the chain's container provider.
-    let http = uri.as_ref().filter(|u| u.scheme_str() == Some("http"));
+    let http = uri.filter(|u| u.scheme_str() == Some("http"));
     // The kept answer holds credentials: gone when this step ends, however
     // it ends.
     let _forget = ForgetReplay(run.sts.replay());
@@ -79,7 +96,7 @@ pub(super) async fn verify(
     if crate::proxy::proxied_by(lookup, &pi.uri).contains(&crate::proxy::RUST) {
         run.sts.replay().clear();
     }
-    let chain_token = match &token {
+    let chain_token = match token {
         TokenRead::Unusable => ChainToken::Unusable,
         TokenRead::Rejected(raw) | TokenRead::Sendable(raw) => ChainToken::Read(raw),
     };

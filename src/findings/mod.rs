@@ -10,6 +10,7 @@
 
 pub mod chain;
 pub mod env;
+pub mod issuer;
 pub mod permissions;
 pub mod pod_identity;
 pub mod role;
@@ -197,6 +198,45 @@ mod tests {
             },
             &chain,
             crate::report::MechanismName::Irsa,
+        ));
+        let signed = super::issuer::Signed {
+            iss: "https://oidc.example/id/X",
+            alg: Some("RS256"),
+            kid: Some("k1"),
+        };
+        all.push(super::issuer::issuer_unreachable(
+            signed.iss,
+            "discovery document",
+            "https://oidc.example/id/X/.well-known/openid-configuration",
+            "gave no answer in time",
+            false,
+        ));
+        all.push(super::issuer::issuer_mismatch(
+            signed.iss,
+            "u",
+            "https://other",
+        ));
+        all.push(super::issuer::signing_key_unknown(
+            &signed,
+            "u",
+            &["k2".into()],
+        ));
+        for refusal in [
+            crate::jwks::Refusal::Alg(Some("none".into())),
+            crate::jwks::Refusal::Invalid { kid: None },
+            crate::jwks::Refusal::KeyUnfit {
+                kid: None,
+                why: "w".into(),
+            },
+        ] {
+            all.push(super::issuer::token_signature_invalid(
+                &signed,
+                Ok(&refusal),
+            ));
+        }
+        all.push(super::issuer::token_signature_invalid(
+            &signed,
+            Err("is not signed"),
         ));
         all.extend(bad_settings.findings);
         all.extend(bad_file.findings);

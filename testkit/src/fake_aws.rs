@@ -158,6 +158,21 @@ impl FakeAws {
         aws.start().await
     }
 
+    /// [`FakeAws::healthy`], for tokens from `issuer` (the OIDC issuer
+    /// stand-in's URL) instead of the EKS-like one.
+    pub async fn healthy_for_issuer(issuer: &str) -> FakeAwsServer {
+        let aws = FakeAws::empty();
+        aws.add_provider(ACCOUNT, issuer, &["sts.amazonaws.com"]);
+        aws.add_role(
+            ROLE_ARN,
+            Trust {
+                issuer: strip_scheme(issuer),
+                ..Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT)
+            },
+        );
+        aws.start().await
+    }
+
     pub fn empty() -> Self {
         FakeAws {
             state: Arc::new(Mutex::new(State::default())),

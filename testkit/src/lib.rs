@@ -13,6 +13,9 @@
 //! - `faulty`: a loopback TCP front for a stand-in that misbehaves at the
 //!   socket level on command (refuses, stalls, trickles, streams 100 MB,
 //!   resets), and relays to the stand-in when told to stop.
+//! - `oidc`: a loopback OIDC issuer (discovery document and key set, with
+//!   faults and a request count) and keys that sign real RS256 and ES256
+//!   tokens.
 //! - `leaks`: the assertion that no secret the kit hands out is in a text.
 //! - `proxy`: a loopback HTTP proxy that forwards everything to one
 //!   stand-in (plain or `CONNECT`), or refuses everything.
@@ -36,6 +39,7 @@ pub mod http;
 pub mod imds;
 pub mod jwt;
 pub mod leaks;
+pub mod oidc;
 pub mod proxy;
 pub mod serving;
 pub mod sigv4;

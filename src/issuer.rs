@@ -1,0 +1,376 @@
+//! The token's OIDC issuer, asked what it publishes (`--verify-issuer`):
+//! `{iss}/.well-known/openid-configuration`, whose `issuer` must be the
+//! token's `iss` to the byte, then its `jwks_uri`; the token's signature is
+//! then checked against the key its `kid` names (`jwks`). This catches,
+//! before STS gives its generic answer, an issuer the world cannot reach
+//! and a token another cluster signed.
+//!
+//! Invariant: the only module that talks to an issuer. It sends a plain
+//! `GET`, never the token, over the SDK's own HTTPS stack
+//! (`traffic::plain_connector`: `AWS_CA_BUNDLE`'s trust and the proxy
+//! variables as the STS client has them), follows no redirect, reads at
+//! most [`DISCOVERY_MAX_BYTES`] and [`JWKS_MAX_BYTES`], and gives up at
+//! [`TIME_LIMIT`] or the check's deadline, whichever is first. Plain HTTP
+//! only to a loopback issuer, and only with `--allow-http-issuer` (tests).
+//! What it fetched is kept in a [`Cache`] for [`CACHE_FOR`], fetched again
+//! once when a token names a key the kept set lacks (key rotation).
+//! Imports `jwks`, `token` (the signed parts), `traffic` (the connector)
+//! and `sts`'s text helpers; nothing above them.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_smithy_http_client::tls::TlsContext;
+use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+
+use crate::jwks::{Discovery, Jwks, Refusal, ACCEPTED_ALGS};
+use crate::token::RawToken;
+
+/// The most of a discovery document read: EKS's is under 1 KiB.
+pub const DISCOVERY_MAX_BYTES: usize = 64 * 1024;
+
+/// The most of a key set read: a few RSA keys are a few KiB.
+pub const JWKS_MAX_BYTES: usize = 256 * 1024;
+
+/// How long what was fetched is used before it is fetched again. EKS
+/// rotates its signing key every 7 days and publishes the next key ahead;
+/// a token naming a key the kept set lacks fetches again at once.
+pub const CACHE_FOR: Duration = Duration::from_secs(3600);
+
+/// The longest the issuer's two documents may take together, within the
+/// check's deadline: the issuer is asked beside STS, and must not hold a
+/// check whose STS answer came long ago.
+pub const TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// Where OIDC discovery puts the document, below the issuer.
+pub const WELL_KNOWN: &str = "/.well-known/openid-configuration";
+
+/// What an issuer published, as fetched for one `iss`.
+#[derive(Debug, Clone)]
+struct Published {
+    iss: String,
+    jwks_uri: String,
+    jwks: Arc<Jwks>,
+    fetched_at: Instant,
+}
+
+/// What was fetched, kept between the checks of `serve` (one per
+/// process; `check` makes one check).
+#[derive(Default)]
+pub struct Cache(Mutex<Option<Published>>);
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("issuer::Cache(..)")
+    }
+}
+
+impl Cache {
+    fn get(&self, iss: &str) -> Option<Published> {
+        let slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref()
+            .filter(|p| p.iss == iss && p.fetched_at.elapsed() < CACHE_FOR)
+            .cloned()
+    }
+
+    fn put(&self, published: Published) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(published);
+    }
+}
+
+/// How the issuer may be reached.
+pub struct Settings<'a> {
+    /// `--allow-http-issuer`: plain HTTP to a loopback issuer (tests).
+    pub allow_http: bool,
+    /// `AWS_CA_BUNDLE`'s trust, when set.
+    pub tls: Option<TlsContext>,
+    pub deadline: Instant,
+    pub cache: &'a Cache,
+}
+
+/// Which document could not be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    Discovery,
+    Jwks,
+}
+
+impl Document {
+    pub fn words(self) -> &'static str {
+        match self {
+            Document::Discovery => "discovery document",
+            Document::Jwks => "key set (jwks_uri)",
+        }
+    }
+}
+
+/// What the issuer check came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The key `kid` names verified the signature.
+    Verified,
+    /// The signature was not accepted (`jwks::Refusal`).
+    Refused(Refusal),
+    /// The token's signature segment is not base64url: it is no JWS.
+    NotSigned(String),
+    /// The discovery document names another issuer.
+    Mismatch { url: String, published: String },
+    /// A document could not be had: `refused` when irsa-doctor would not
+    /// ask (a plain-HTTP issuer), else it asked and got nothing usable.
+    Unreachable {
+        url: String,
+        document: Document,
+        why: String,
+        refused: bool,
+    },
+}
+
+/// The issuer check, and what it saw.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub outcome: Outcome,
+    pub alg: Option<String>,
+    pub kid: Option<String>,
+    /// The key set's URL, once the discovery document gave it.
+    pub jwks_uri: Option<String>,
+    /// The key IDs of the set, for a finding about an unknown one.
+    pub kids: Vec<String>,
+    /// The documents came from the cache, not from the issuer.
+    pub cached: bool,
+}
+
+/// Checks `token`, whose claims say `iss`, against what `iss` publishes.
+pub async fn verify(settings: &Settings<'_>, token: &RawToken, iss: &str) -> Verification {
+    let mut seen = Verification {
+        outcome: Outcome::Verified,
+        alg: None,
+        kid: None,
+        jwks_uri: None,
+        kids: vec![],
+        cached: false,
+    };
+    let signed = match crate::token::signed_parts(token) {
+        Ok(signed) => signed,
+        Err(e) => {
+            seen.outcome = Outcome::NotSigned(e.to_string());
+            return seen;
+        }
+    };
+    seen.alg = signed.alg.clone();
+    seen.kid = signed.kid.clone();
+    // `none`, HMAC and the rest are refused before anything is fetched.
+    if !signed
+        .alg
+        .as_deref()
+        .is_some_and(|a| ACCEPTED_ALGS.contains(&a))
+    {
+        seen.outcome = Outcome::Refused(Refusal::Alg(signed.alg.clone()));
+        return seen;
+    }
+    let published = match published(settings, iss, signed.kid.as_deref()).await {
+        Ok((published, cached)) => {
+            seen.cached = cached;
+            published
+        }
+        Err(outcome) => {
+            seen.outcome = outcome;
+            return seen;
+        }
+    };
+    seen.jwks_uri = Some(published.jwks_uri.clone());
+    seen.kids = published.jwks.kids();
+    seen.outcome = match crate::jwks::verify(
+        &published.jwks,
+        signed.alg.as_deref(),
+        signed.kid.as_deref(),
+        signed.signing_input.as_bytes(),
+        &signed.signature,
+    ) {
+        Ok(_) => Outcome::Verified,
+        Err(refusal) => Outcome::Refused(refusal),
+    };
+    seen
+}
+
+/// The issuer's documents: kept ones while they are fresh and know `kid`,
+/// else fetched (and kept). Says `true` when they came from the cache.
+async fn published(
+    settings: &Settings<'_>,
+    iss: &str,
+    kid: Option<&str>,
+) -> Result<(Published, bool), Outcome> {
+    if let Some(kept) = settings.cache.get(iss) {
+        if kid.is_none_or(|kid| kept.jwks.has_kid(kid)) {
+            return Ok((kept, true));
+        }
+        tracing::debug!(
+            kid = kid.unwrap_or(""),
+            "the token names a key the kept key set lacks; fetching the issuer's documents again"
+        );
+    }
+    let until = settings.deadline.min(Instant::now() + TIME_LIMIT);
+    let connector = crate::traffic::plain_connector(settings.tls.clone());
+    let discovery_url = format!("{}{WELL_KNOWN}", iss.trim_end_matches('/'));
+    let unreachable = |url: &str, document, why: String, refused| Outcome::Unreachable {
+        url: url.to_owned(),
+        document,
+        why,
+        refused,
+    };
+    judge_url(iss, settings.allow_http)
+        .map_err(|why| unreachable(&discovery_url, Document::Discovery, why, true))?;
+    let body = get(&connector, &discovery_url, DISCOVERY_MAX_BYTES, until)
+        .await
+        .map_err(|why| unreachable(&discovery_url, Document::Discovery, why, false))?;
+    let Discovery { issuer, jwks_uri } = crate::jwks::parse_discovery(&body).map_err(|why| {
+        let why = format!("is not a discovery document: {why}");
+        unreachable(&discovery_url, Document::Discovery, why, false)
+    })?;
+    if issuer != iss {
+        return Err(Outcome::Mismatch {
+            url: discovery_url,
+            published: crate::sts::one_line(issuer),
+        });
+    }
+    let jwks_uri = crate::sts::one_line(jwks_uri);
+    judge_url(&jwks_uri, settings.allow_http)
+        .map_err(|why| unreachable(&jwks_uri, Document::Jwks, why, true))?;
+    let body = get(&connector, &jwks_uri, JWKS_MAX_BYTES, until)
+        .await
+        .map_err(|why| unreachable(&jwks_uri, Document::Jwks, why, false))?;
+    let jwks = crate::jwks::parse_jwks(&body).map_err(|why| {
+        let why = format!("is not a key set: {why}");
+        unreachable(&jwks_uri, Document::Jwks, why, false)
+    })?;
+    let published = Published {
+        iss: iss.to_owned(),
+        jwks_uri,
+        jwks: Arc::new(jwks),
+        fetched_at: Instant::now(),
+    };
+    settings.cache.put(published.clone());
+    Ok((published, false))
+}
+
+/// Whether irsa-doctor asks `url`: https anywhere; plain http only to a
+/// loopback host and only with `--allow-http-issuer`. Says why not.
+pub fn judge_url(url: &str, allow_http: bool) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("is not a URL ({e})"))?;
+    let host = parsed.host().ok_or("has no host")?;
+    let loopback = match host {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if allow_http && loopback => Ok(()),
+        "http" if loopback => Err(
+            "is plain HTTP, which irsa-doctor asks only with --allow-http-issuer (for tests)"
+                .to_owned(),
+        ),
+        "http" => Err(
+            "is plain HTTP on a host that is not loopback: OIDC and IAM require https, and \
+             --allow-http-issuer allows only loopback issuers (for tests)"
+                .to_owned(),
+        ),
+        other => Err(format!("has the scheme {other}, not https")),
+    }
+}
+
+/// One `GET`, within `until`: the body of a 200 of at most `limit`
+/// bytes, or why there is none.
+async fn get(
+    connector: &SharedHttpConnector,
+    url: &str,
+    limit: usize,
+    until: Instant,
+) -> Result<Bytes, String> {
+    let mut request = HttpRequest::get(url).map_err(|e| format!("cannot be asked ({e})"))?;
+    request.headers_mut().insert("accept", "application/json");
+    let budget = until.saturating_duration_since(Instant::now());
+    let waited = || {
+        format!(
+            "gave no answer in time (irsa-doctor waited {:.1} s: at most {} s for the \
+             issuer, within --timeout)",
+            budget.as_secs_f64(),
+            TIME_LIMIT.as_secs()
+        )
+    };
+    let response = tokio::time::timeout_at(until.into(), connector.call(request))
+        .await
+        .map_err(|_| waited())?
+        .map_err(|e| {
+            format!(
+                "could not be reached: {}",
+                crate::sts::one_line(crate::sts::describe(&e))
+            )
+        })?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        let redirect = if (300..400).contains(&status) {
+            " (a redirect, which irsa-doctor does not follow)"
+        } else {
+            ""
+        };
+        return Err(format!("answered HTTP {status}{redirect}"));
+    }
+    let body = Limited::new(response.into_body(), limit).collect();
+    match tokio::time::timeout_at(until.into(), body).await {
+        Err(_) => Err(waited()),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(format!(
+            "answered more than {limit} bytes, the most irsa-doctor reads of it"
+        )),
+        Ok(Err(e)) => Err(format!(
+            "broke off its answer: {}",
+            crate::sts::one_line(crate::sts::describe(e.as_ref()))
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_asked_only_on_loopback_and_only_when_allowed() {
+        assert_eq!(
+            judge_url("https://oidc.eks.eu-west-1.amazonaws.com/id/X", false),
+            Ok(())
+        );
+        assert_eq!(judge_url("http://127.0.0.1:8080", true), Ok(()));
+        assert_eq!(judge_url("http://[::1]:8080/x", true), Ok(()));
+        assert_eq!(judge_url("http://localhost:1", true), Ok(()));
+        let why = judge_url("http://127.0.0.1:8080", false).unwrap_err();
+        assert!(why.contains("--allow-http-issuer"), "{why}");
+        let why = judge_url("http://oidc.example.com", true).unwrap_err();
+        assert!(why.contains("not loopback"), "{why}");
+        assert!(judge_url("ftp://x", true).unwrap_err().contains("ftp"));
+        assert!(judge_url("not a url", true).is_err());
+    }
+
+    #[test]
+    fn the_cache_keeps_one_issuer_for_an_hour() {
+        let cache = Cache::default();
+        let published = Published {
+            iss: "https://a".into(),
+            jwks_uri: "https://a/keys".into(),
+            jwks: Arc::default(),
+            fetched_at: Instant::now(),
+        };
+        cache.put(published.clone());
+        assert!(cache.get("https://a").is_some());
+        assert!(cache.get("https://b").is_none(), "another issuer");
+        if let Some(old) = Instant::now().checked_sub(CACHE_FOR) {
+            cache.put(Published {
+                fetched_at: old,
+                ..published
+            });
+            assert!(cache.get("https://a").is_none(), "an hour old");
+        }
+    }
+}
