@@ -350,3 +350,49 @@ pub fn serve_request(bytes: &[u8]) -> Result<Vec<u8>, Hung> {
         answer
     })
 }
+
+/// What the trust-policy evaluator made of one policy text, for an IRSA
+/// request and a Pod Identity one.
+#[derive(Debug)]
+pub struct TrustOutcome {
+    /// Whether the policy allows the request.
+    pub allowed: bool,
+    /// For a denied request: whether the corrected policy, written out
+    /// and parsed again, allows it (it must).
+    pub corrected_allows: Option<bool>,
+    /// The denial's reason, one sentence.
+    pub reason: Option<String>,
+}
+
+/// A policy's text, in any form `explain` reads, through `policy::parse`,
+/// `evaluate` and `corrected_document`, for IRSA's request and EKS Pod
+/// Identity's. `None` when the text is not a policy.
+pub fn trust_policy(text: &str) -> Option<[TrustOutcome; 2]> {
+    use crate::policy::{corrected_document, evaluate, parse, Request};
+    let doc = parse(text).ok()?;
+    let irsa = Request::web_identity(
+        "aws",
+        "111122223333",
+        "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+        Some("system:serviceaccount:shop:cart"),
+        &["sts.amazonaws.com".to_owned()],
+    );
+    let pod_identity = Request::pod_identity(&[
+        ("kubernetes-namespace", "shop"),
+        ("kubernetes-service-account", "cart"),
+        ("eks-cluster-name", "prod"),
+    ]);
+    let judge = |request: &Request| {
+        let eval = evaluate(&doc, request);
+        let corrected_allows = (!eval.allowed).then(|| {
+            let fixed = corrected_document(&doc, &eval, request).to_string();
+            parse(&fixed).is_ok_and(|d| evaluate(&d, request).allowed)
+        });
+        TrustOutcome {
+            allowed: eval.allowed,
+            corrected_allows,
+            reason: eval.reason,
+        }
+    };
+    Some([judge(&irsa), judge(&pod_identity)])
+}

@@ -664,9 +664,11 @@ enum Base {
 }
 
 fn operator(name: &str) -> Option<Operator> {
+    // `get`, not indexing: the operator's name is the policy author's, and
+    // may put a multi-byte character where the prefix would end.
     let strip = |s: &'static str, text: &str| -> Option<String> {
-        (text.len() >= s.len() && text[..s.len()].eq_ignore_ascii_case(s))
-            .then(|| text[s.len()..].to_owned())
+        let (head, tail) = (text.get(..s.len())?, text.get(s.len()..)?);
+        head.eq_ignore_ascii_case(s).then(|| tail.to_owned())
     };
     let (set, rest) = match (strip("ForAnyValue:", name), strip("ForAllValues:", name)) {
         (Some(rest), _) => (Some(SetQualifier::AnyValue), rest),
@@ -965,6 +967,15 @@ pub fn corrected_document(doc: &Document, eval: &Evaluation, request: &Request) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `trust_policy` fuzz target: an operator name with a
+    /// multi-byte character where `ForAnyValue:` would end panicked.
+    #[test]
+    fn an_operator_name_with_a_multi_byte_character_is_unknown_not_a_panic() {
+        assert_eq!(operator("FyAnoVralNu%\u{fffd}eRolws:ue:StringLike"), None);
+        assert_eq!(operator("ForAnyValu\u{e9}:StringLike"), None);
+        assert!(operator("forAnyValue:stringlike").is_some());
+    }
 
     #[test]
     fn glob_follows_iam_wildcards() {
