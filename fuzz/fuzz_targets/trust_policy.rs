@@ -22,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
         }
         let reason = out.reason.expect("a denial says why");
         assert!(!reason.contains('\n'), "{reason:?}");
-        assert_eq!(out.corrected_allows, Some(true), "the corrected policy still denies: {reason}");
+        assert_eq!(
+            out.corrected_allows,
+            Some(true),
+            "the corrected policy still denies: {reason}"
+        );
     }
 });
