@@ -302,7 +302,8 @@ fn each_module_imports_only_what_its_invariant_allows() {
         (
             "fuzzing",
             &[
-                "agent", "arn", "config", "jwks", "monitor", "report", "server", "sts", "token",
+                "agent", "arn", "config", "jwks", "monitor", "policy", "report", "server", "sts",
+                "token",
             ][..],
         ),
         // explain's I/O: its flags (config), the policy file read within
