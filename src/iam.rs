@@ -21,7 +21,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_iam::types::{
-    ContextEntry, ContextKeyTypeEnum, EvaluationResult, PolicyEvaluationDecisionType, Statement,
+    ContextEntry, ContextKeyTypeEnum, EvaluationResult, PermissionsBoundaryDecisionDetail,
+    PolicyEvaluationDecisionType, Statement,
 };
 
 use crate::arn::Requirement;
@@ -244,16 +245,14 @@ fn decide(
             .map(|s| (r, s))
     });
     let decision = if let Some((parent, s)) = specific {
-        EvalDecision::of(s.eval_resource_decision()).map(|decision| Decision {
-            requirement: requirement.clone(),
-            decision,
-            matched: statements(s.matched_statements()),
-            boundary_allows: s
-                .permissions_boundary_decision_detail()
-                .map(|d| d.allowed_by_permissions_boundary()),
-            organizations_allow: organizations(parent),
-            missing_context: s.missing_context_values().to_vec(),
-        })
+        read(
+            requirement,
+            s.eval_resource_decision(),
+            s.matched_statements(),
+            s.permissions_boundary_decision_detail(),
+            organizations(parent),
+            s.missing_context_values(),
+        )
     } else {
         let exact = for_action.iter().find(|r| {
             r.resource_specific_results().is_empty()
@@ -261,16 +260,14 @@ fn decide(
         });
         let only = (resources_asked == 1).then(|| for_action.first()).flatten();
         exact.or(only).and_then(|r| {
-            EvalDecision::of(r.eval_decision()).map(|decision| Decision {
-                requirement: requirement.clone(),
-                decision,
-                matched: statements(r.matched_statements()),
-                boundary_allows: r
-                    .permissions_boundary_decision_detail()
-                    .map(|d| d.allowed_by_permissions_boundary()),
-                organizations_allow: organizations(r),
-                missing_context: r.missing_context_values().to_vec(),
-            })
+            read(
+                requirement,
+                r.eval_decision(),
+                r.matched_statements(),
+                r.permissions_boundary_decision_detail(),
+                organizations(r),
+                r.missing_context_values(),
+            )
         })
     };
     decision.ok_or_else(|| {
@@ -278,6 +275,26 @@ fn decide(
             "IAM's answer has no decision for {requirement}: it named no such action and \
              resource, or a decision this version of irsa-doctor does not know"
         ))
+    })
+}
+
+/// A [`Decision`] from the fields a per-resource result and a per-pair
+/// result share; `None` for a decision this version does not know.
+fn read(
+    requirement: &Requirement,
+    decision: &PolicyEvaluationDecisionType,
+    matched: &[Statement],
+    boundary: Option<&PermissionsBoundaryDecisionDetail>,
+    organizations_allow: Option<bool>,
+    missing_context: &[String],
+) -> Option<Decision> {
+    Some(Decision {
+        requirement: requirement.clone(),
+        decision: EvalDecision::of(decision)?,
+        matched: statements(matched),
+        boundary_allows: boundary.map(|d| d.allowed_by_permissions_boundary()),
+        organizations_allow,
+        missing_context: missing_context.to_vec(),
     })
 }
 

@@ -539,6 +539,12 @@ async fn serve_asks_iam_at_start_and_again_only_after_a_token_rotation() {
     assert_eq!(p["requests"], 0, "{status:#}");
     assert!(p["reused_since"].as_str().unwrap().ends_with('Z'), "{p:#}");
     let metrics = serving.get("/metrics").await.body;
+    // The session that signed IAM's request shows in neither answer, nor
+    // in the logs.
+    let shown = format!("{status} {metrics} {}", serving.logs());
+    for secret in [SECRET_PREFIX, SESSION_TOKEN_PREFIX] {
+        assert!(!shown.contains(secret), "{secret} leaked");
+    }
     assert_eq!(
         metric(
             &metrics,
