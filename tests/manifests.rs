@@ -1071,7 +1071,12 @@ fn the_kustomization_sets_every_irsa_doctor_image_to_one_registry_and_digest() {
     let doctors: usize = manifests()
         .iter()
         .filter_map(|(_, d)| pod_spec(d))
-        .map(|s| containers(s).into_iter().filter(|c| is_irsa_doctor(c) && !runs_installed_binary(c)).count())
+        .map(|s| {
+            containers(s)
+                .into_iter()
+                .filter(|c| is_irsa_doctor(c) && !runs_installed_binary(c))
+                .count()
+        })
         .sum();
     assert!(doctors >= 5, "{doctors} irsa-doctor containers");
 
@@ -1080,9 +1085,9 @@ fn the_kustomization_sets_every_irsa_doctor_image_to_one_registry_and_digest() {
     let committed = irsa_doctor_images(&docs, &name);
     assert_eq!(committed.len(), doctors, "{committed:?}");
     for image in &committed {
-        let (repository, digest) = image.split_once("@sha256:").unwrap_or_else(|| {
-            panic!("{image}: not pinned by digest")
-        });
+        let (repository, digest) = image
+            .split_once("@sha256:")
+            .unwrap_or_else(|| panic!("{image}: not pinned by digest"));
         assert_eq!(digest.len(), 64, "{image}");
         let registry = repository.split('/').next().unwrap();
         assert!(
@@ -1102,7 +1107,10 @@ fn the_kustomization_sets_every_irsa_doctor_image_to_one_registry_and_digest() {
     let entry = kustomization["images"].as_mut_vec().unwrap()[0]
         .as_mut_hash()
         .expect("the images entry is a mapping");
-    entry.insert(Yaml::String("newName".into()), Yaml::String(registry.into()));
+    entry.insert(
+        Yaml::String("newName".into()),
+        Yaml::String(registry.into()),
+    );
     entry.insert(Yaml::String("digest".into()), Yaml::String(digest.clone()));
     entry.remove(&Yaml::String("newTag".into()));
     let mut edited = String::new();

@@ -417,7 +417,9 @@ fn assert_promql(series: &[(&str, &str)], expr: &str, eval_time: &str, expected:
         .collect();
     let samples: String = expected
         .iter()
-        .map(|(labels, value)| format!("          - labels: '{labels}'\n            value: {value}\n"))
+        .map(|(labels, value)| {
+            format!("          - labels: '{labels}'\n            value: {value}\n")
+        })
         .collect();
     let samples = if samples.is_empty() {
         " []\n".to_owned()
@@ -447,22 +449,49 @@ fn the_failing_pods_table_lists_no_inconclusive_pod() {
     assert_eq!(queries.len(), 1, "{queries:?}");
     let series = [
         // app-1 fails: the role is not the expected one.
-        (r#"irsa_doctor_verdict{verdict="fail",namespace="payments",pod="app-1"}"#, "1x10"),
-        (r#"irsa_doctor_verdict{verdict="inconclusive",namespace="payments",pod="app-1"}"#, "0x10"),
-        (r#"irsa_doctor_finding_active{code="ROLE_MISMATCH",severity="error",namespace="payments",pod="app-1"}"#, "1x10"),
-        (r#"irsa_doctor_finding_active{code="STS_GLOBAL_ENDPOINT",severity="warning",namespace="payments",pod="app-1"}"#, "1x10"),
+        (
+            r#"irsa_doctor_verdict{verdict="fail",namespace="payments",pod="app-1"}"#,
+            "1x10",
+        ),
+        (
+            r#"irsa_doctor_verdict{verdict="inconclusive",namespace="payments",pod="app-1"}"#,
+            "0x10",
+        ),
+        (
+            r#"irsa_doctor_finding_active{code="ROLE_MISMATCH",severity="error",namespace="payments",pod="app-1"}"#,
+            "1x10",
+        ),
+        (
+            r#"irsa_doctor_finding_active{code="STS_GLOBAL_ENDPOINT",severity="warning",namespace="payments",pod="app-1"}"#,
+            "1x10",
+        ),
         // app-2 is inconclusive: STS throttles it.
-        (r#"irsa_doctor_verdict{verdict="fail",namespace="payments",pod="app-2"}"#, "0x10"),
-        (r#"irsa_doctor_verdict{verdict="inconclusive",namespace="payments",pod="app-2"}"#, "1x10"),
-        (r#"irsa_doctor_finding_active{code="STS_THROTTLED",severity="error",namespace="payments",pod="app-2"}"#, "1x10"),
+        (
+            r#"irsa_doctor_verdict{verdict="fail",namespace="payments",pod="app-2"}"#,
+            "0x10",
+        ),
+        (
+            r#"irsa_doctor_verdict{verdict="inconclusive",namespace="payments",pod="app-2"}"#,
+            "1x10",
+        ),
+        (
+            r#"irsa_doctor_finding_active{code="STS_THROTTLED",severity="error",namespace="payments",pod="app-2"}"#,
+            "1x10",
+        ),
         // app-3 passes.
-        (r#"irsa_doctor_verdict{verdict="pass",namespace="payments",pod="app-3"}"#, "1x10"),
+        (
+            r#"irsa_doctor_verdict{verdict="pass",namespace="payments",pod="app-3"}"#,
+            "1x10",
+        ),
     ];
     assert_promql(
         &series,
         &queries[0],
         "5m",
-        &[(r#"{namespace="payments",pod="app-1",code="ROLE_MISMATCH"}"#, 1.0)],
+        &[(
+            r#"{namespace="payments",pod="app-1",code="ROLE_MISMATCH"}"#,
+            1.0,
+        )],
     );
 }
 
@@ -477,9 +506,15 @@ fn the_not_ready_stat_is_zero_when_every_pod_is_ready() {
         .position(|t| t["legendFormat"] == "not ready")
         .expect("a \"not ready\" target");
     let series = [
-        (r#"irsa_doctor_ready{namespace="payments",pod="app-1"}"#, "1x10"),
+        (
+            r#"irsa_doctor_ready{namespace="payments",pod="app-1"}"#,
+            "1x10",
+        ),
         // app-2's /readyz turns 503 at minute 5.
-        (r#"irsa_doctor_ready{namespace="jobs",pod="app-2"}"#, "1x4 0x5"),
+        (
+            r#"irsa_doctor_ready{namespace="jobs",pod="app-2"}"#,
+            "1x4 0x5",
+        ),
     ];
     assert_promql(&series, &queries[at], "3m", &[("{}", 0.0)]);
     assert_promql(&series, &queries[at], "7m", &[("{}", 1.0)]);
@@ -508,7 +543,9 @@ fn the_stale_pods_table_uses_the_stalled_alert_s_threshold() {
     let mut series = vec![];
     for (pod, checked_at) in [("app-1", 1050), ("app-2", 750), ("app-3", 1790)] {
         series.push((
-            format!(r#"irsa_doctor_last_check_timestamp_seconds{{namespace="payments",pod="{pod}"}}"#),
+            format!(
+                r#"irsa_doctor_last_check_timestamp_seconds{{namespace="payments",pod="{pod}"}}"#
+            ),
             format!("{checked_at}x40"),
         ));
         series.push((
