@@ -11,7 +11,12 @@
 //! manifest passes `kubernetes-validate --strict`. The examples show
 //! `IRSA_DOCTOR_REQUIRE` for each way irsa-doctor runs, with entries the
 //! binary accepts. The PodMonitor of
-//! `examples/monitoring/` selects every `serve` sidecar and its port.
+//! `examples/monitoring/` selects only `serve` sidecars and their port, and
+//! no pod is also scraped through the `prometheus.io/*` annotations. No
+//! pod mounts the API token, and irsa-doctor takes the namespace from the
+//! Downward API. `kustomization.yaml` lists every manifest and, rendered by
+//! `kubectl kustomize`, sets every irsa-doctor image to one registry and
+//! digest.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,9 @@
 //! the dashboard parses, and every metric the rules and the dashboard name
 //! is one a running `serve` serves. `promtool check metrics` finds nothing
 //! to say about a live scrape before the first check, at a pass, a fail,
-//! an inconclusive check and just after a token rotation.
+//! an inconclusive check and just after a token rotation. The dashboard's
+//! failing, not-ready and stale panels are evaluated by promtool over
+//! series the tests define, against what the verdict and the alerts say.
 //!
 //! promtool comes from Debian's `prometheus` package, which `bash .ci/run`
 //! installs; `PROMTOOL` names another. The tests fail, not skip, without
