@@ -10,8 +10,8 @@
 //! Every family is served in every state, its `HELP` and `TYPE` included,
 //! so that `promtool check metrics` and dashboards see the same names
 //! before the first check, with no findings, and after; only the series
-//! that have no value yet (the timestamps, the token's expiry) are left
-//! out until they do.
+//! that have no value yet (the timestamps, the token's expiry and
+//! lifetime) are left out until they do.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -265,22 +265,43 @@ fn traffic(m: &mut String, sts: &StsCounters, connections_evicted: u64) {
     );
 }
 
+/// The token's time left, and its lifetime (`iat` to `exp`): the kubelet
+/// rotates at 80% of the lifetime, so a healthy token of one hour has
+/// between 720 s and an hour left, and only the fraction left tells a
+/// rotation that has stopped (the `IrsaDoctorTokenExpiring` alert).
 fn token_expiry(m: &mut String, latest: Option<&Checked>, wall: SystemTime) {
-    let exp = latest.and_then(|l| l.report.token.as_ref()?.claims.exp);
-    if let Some(exp) = exp {
-        let now_secs = crate::time::unix_secs(wall);
+    let claims = latest.and_then(|l| Some(&l.report.token.as_ref()?.claims));
+    let Some(exp) = claims.and_then(|c| c.exp) else {
+        return;
+    };
+    let now_secs = crate::time::unix_secs(wall);
+    header(
+        m,
+        "token_expires_in_seconds",
+        "gauge",
+        "Seconds until the token the latest check read expires (negative once expired). The \
+         kubelet rotates it at 80% of its lifetime.",
+    );
+    let _ = writeln!(
+        m,
+        "irsa_doctor_token_expires_in_seconds {}",
+        exp.saturating_sub(now_secs)
+    );
+    // A token without `iat`, or one that expires before it was issued, has
+    // no lifetime to speak of: the series is left out rather than made up.
+    let lifetime = claims
+        .and_then(|c| c.iat)
+        .map(|iat| exp.saturating_sub(iat))
+        .filter(|secs| *secs > 0);
+    if let Some(lifetime) = lifetime {
         header(
             m,
-            "token_expires_in_seconds",
+            "token_lifetime_seconds",
             "gauge",
-            "Seconds until the token the latest check read expires (negative once expired). The \
-             kubelet rotates it at 80% of its lifetime.",
+            "The lifetime of the token the latest check read, from its iat to its exp claim \
+             (eks.amazonaws.com/token-expiration; 86400 by default).",
         );
-        let _ = writeln!(
-            m,
-            "irsa_doctor_token_expires_in_seconds {}",
-            exp.saturating_sub(now_secs)
-        );
+        let _ = writeln!(m, "irsa_doctor_token_lifetime_seconds {lifetime}");
     }
 }
 
@@ -533,6 +554,58 @@ mod tests {
         ));
         assert!(text.contains("irsa_doctor_verdict{verdict=\"fail\"} 1\n"));
         assert!(text.contains("irsa_doctor_last_check_timestamp_seconds "));
+    }
+
+    /// A scrape after a check that read a token with these claims.
+    fn scrape_with_token(iat: Option<i64>, exp: i64, wall: SystemTime) -> String {
+        let (shared, mut recorder) = Shared::new(Settings::serve_defaults());
+        let mut checked = report(vec![]);
+        checked.token = Some(crate::report::TokenReport {
+            file: "/var/run/secrets/eks.amazonaws.com/serviceaccount/token".into(),
+            claims: crate::token::Claims {
+                iat,
+                exp: Some(exp),
+                ..Default::default()
+            },
+        });
+        recorder.record_at(checked, Instant::now());
+        let text = render(&shared.snapshot(), 0, Instant::now(), wall);
+        assert_well_formed(&text);
+        text
+    }
+
+    /// With `eks.amazonaws.com/token-expiration: "3600"` a healthy token
+    /// has at most an hour left: the time left alone cannot tell a
+    /// rotation that stopped, the fraction of the lifetime can.
+    #[test]
+    fn the_token_lifetime_is_served_beside_the_time_left() {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + 2_880);
+        let text = scrape_with_token(Some(1_000_000), 1_003_600, wall);
+        assert!(
+            text.contains("irsa_doctor_token_expires_in_seconds 720\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE irsa_doctor_token_lifetime_seconds gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("irsa_doctor_token_lifetime_seconds 3600\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_token_without_a_sensible_lifetime_serves_none() {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for iat in [None, Some(1_003_600), Some(1_009_999)] {
+            let text = scrape_with_token(iat, 1_003_600, wall);
+            assert!(
+                text.contains("irsa_doctor_token_expires_in_seconds 3600\n"),
+                "{text}"
+            );
+            assert!(!text.contains("token_lifetime"), "{iat:?}:\n{text}");
+        }
     }
 
     #[test]

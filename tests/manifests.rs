@@ -11,7 +11,12 @@
 //! manifest passes `kubernetes-validate --strict`. The examples show
 //! `IRSA_DOCTOR_REQUIRE` for each way irsa-doctor runs, with entries the
 //! binary accepts. The PodMonitor of
-//! `examples/monitoring/` selects every `serve` sidecar and its port.
+//! `examples/monitoring/` selects only `serve` sidecars and their port, and
+//! no pod is also scraped through the `prometheus.io/*` annotations. No
+//! pod mounts the API token, and irsa-doctor takes the namespace from the
+//! Downward API. `kustomization.yaml` lists every manifest and, rendered by
+//! `kubectl kustomize`, sets every irsa-doctor image to one registry and
+//! digest.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,12 +29,17 @@ use irsa_doctor::PATHS;
 use irsa_doctor::{Requirement, RoleArn};
 use yaml_rust2::{Yaml, YamlLoader};
 
+/// The file `kubectl apply -k examples/k8s` reads.
+const KUSTOMIZATION: &str = "kustomization.yaml";
+
 fn manifest_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/k8s");
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        // Kustomize's own file, not a Kubernetes object: its own test.
+        .filter(|p| !p.ends_with(KUSTOMIZATION))
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no manifests in {}", dir.display());
@@ -422,13 +432,14 @@ fn the_podmonitor_scrapes_every_serve_sidecar() {
             .all(|(k, v)| &labels[k.as_str().unwrap()] == v);
         for c in containers(pod).into_iter().filter(|c| is_irsa_doctor(c)) {
             let serves = c["args"][0].as_str() == Some("serve");
-            assert_eq!(
-                selected,
-                serves,
-                "{}: selected by the PodMonitor",
+            // A serve pod may be scraped through the annotations instead:
+            // `every_serve_pod_is_scraped_one_way`.
+            assert!(
+                serves || !selected,
+                "{}: selected by the PodMonitor without serve",
                 file.display()
             );
-            if serves {
+            if selected {
                 found += 1;
                 assert_eq!(
                     resolve_port(c, &Yaml::String(port_name.to_owned())),
@@ -439,10 +450,7 @@ fn the_podmonitor_scrapes_every_serve_sidecar() {
             }
         }
     }
-    assert!(
-        found >= 2,
-        "the native and classic sidecar examples run serve"
-    );
+    assert!(found >= 1, "no serve sidecar is selected by the PodMonitor");
 }
 
 /// Whether `policy` selects the pods that `doc` runs: the same namespace,
@@ -908,4 +916,241 @@ fn the_readme_shows_the_init_container_manifest_as_it_is() {
         readme.contains(&format!("```yaml\n{manifest}```")),
         "README.md's copy of examples/k8s/init-container-pod.yaml differs from the file"
     );
+}
+
+/// The PodMonitor's `matchLabels`, as (label, value) pairs.
+fn podmonitor_labels() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/monitoring/podmonitor.yaml");
+    let monitor = YamlLoader::load_from_str(&fs::read_to_string(path).unwrap())
+        .unwrap()
+        .remove(0);
+    monitor["spec"]["selector"]["matchLabels"]
+        .as_hash()
+        .expect("matchLabels")
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().into(), v.as_str().unwrap().into()))
+        .collect()
+}
+
+/// A pod with the PodMonitor's label and the `prometheus.io/*`
+/// annotations is scraped twice (once by the Operator, once by the
+/// annotations' job), which doubles every count the alerts and the
+/// dashboard make. Each `serve` example is scraped one way, and the
+/// examples show both ways between them.
+#[test]
+fn every_serve_pod_is_scraped_one_way() {
+    let wanted = podmonitor_labels();
+    let (mut by_monitor, mut by_annotations) = (0, 0);
+    for (file, doc) in manifests() {
+        let Some(spec) = pod_spec(&doc) else { continue };
+        let serves = containers(spec)
+            .into_iter()
+            .any(|c| is_irsa_doctor(c) && c["args"][0].as_str() == Some("serve"));
+        if !serves {
+            continue;
+        }
+        let metadata = pod_metadata(&doc);
+        let selected = wanted
+            .iter()
+            .all(|(k, v)| metadata["labels"][k.as_str()].as_str() == Some(v));
+        let annotated = metadata["annotations"]["prometheus.io/scrape"].as_str() == Some("true");
+        assert!(
+            selected != annotated,
+            "{}: scraped by the PodMonitor: {selected}, by the prometheus.io annotations: \
+             {annotated}; one of the two",
+            file.display()
+        );
+        by_monitor += usize::from(selected);
+        by_annotations += usize::from(annotated);
+    }
+    assert!(
+        by_monitor > 0 && by_annotations > 0,
+        "{by_monitor} examples scraped by the PodMonitor, {by_annotations} by the annotations"
+    );
+}
+
+/// irsa-doctor needs no Kubernetes API token: the token it checks is a
+/// projected volume of its own. So every example pod turns the API
+/// token's automount off; then the namespace file that volume holds is
+/// gone, and every irsa-doctor container that checks takes its namespace
+/// (for `SUBJECT_MISMATCH`) from the Downward API instead.
+#[test]
+fn pods_mount_no_api_token_and_take_the_namespace_from_the_downward_api() {
+    let mut pods = 0;
+    for (file, doc) in manifests() {
+        let Some(spec) = pod_spec(&doc) else { continue };
+        pods += 1;
+        let where_ = file.display();
+        assert_eq!(
+            spec["automountServiceAccountToken"].as_bool(),
+            Some(false),
+            "{where_}: automountServiceAccountToken"
+        );
+        for c in containers(spec).into_iter().filter(|c| is_irsa_doctor(c)) {
+            if doctor_args(c).first() == Some(&"install") {
+                continue;
+            }
+            let from = c["env"]
+                .as_vec()
+                .into_iter()
+                .flatten()
+                .find(|v| v["name"].as_str() == Some("IRSA_DOCTOR_NAMESPACE"))
+                .map(|v| &v["valueFrom"]["fieldRef"]["fieldPath"]);
+            assert_eq!(
+                from.and_then(Yaml::as_str),
+                Some("metadata.namespace"),
+                "{where_}/{}: IRSA_DOCTOR_NAMESPACE from the Downward API",
+                c["name"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    assert!(pods >= 5, "{pods} pod specs");
+}
+
+/// `kubectl kustomize DIR`'s output, parsed: Kustomize as kubectl ships
+/// it, offline. `KUBECTL` names another kubectl; fails, not skips,
+/// without one.
+fn kustomize(dir: &Path) -> (String, Vec<Yaml>) {
+    let tool = testkit::venv_tool("KUBECTL", "kubectl");
+    let out = Command::new(&tool)
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run kubectl ({}): {e}. `bash .ci/run` installs it when missing, or set \
+                 KUBECTL",
+                tool.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs = YamlLoader::load_from_str(&text).unwrap();
+    (text, docs)
+}
+
+/// Every irsa-doctor container's image in rendered documents.
+fn irsa_doctor_images(docs: &[Yaml], image_name: &str) -> Vec<String> {
+    let mut images = vec![];
+    for doc in docs {
+        let Some(spec) = pod_spec(doc) else { continue };
+        for c in containers(spec) {
+            let image = c["image"].as_str().unwrap();
+            if image.contains(image_name) {
+                images.push(image.to_owned());
+            }
+        }
+    }
+    images
+}
+
+/// `kubectl apply -k examples/k8s` applies every example, and the
+/// kustomization's `images` entry is the one place that says where
+/// irsa-doctor's image is: set to a registry and a digest (what
+/// `kustomize edit set image irsa-doctor=REGISTRY/irsa-doctor@sha256:...`
+/// writes), every irsa-doctor container of the render runs exactly that,
+/// and the render passes `kubernetes-validate --strict`. The placeholder
+/// as committed names a registry and a digest too, never a bare tag.
+#[test]
+fn the_kustomization_sets_every_irsa_doctor_image_to_one_registry_and_digest() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/k8s");
+    let text = fs::read_to_string(source.join(KUSTOMIZATION)).unwrap();
+    let mut kustomization = YamlLoader::load_from_str(&text).unwrap().remove(0);
+    let listed: Vec<&str> = strings(&kustomization["resources"]);
+    let mut files: Vec<String> = manifest_files()
+        .iter()
+        .map(|f| f.file_name().unwrap().to_str().unwrap().to_owned())
+        .collect();
+    files.sort();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(sorted, files, "the kustomization lists every manifest");
+    let images = kustomization["images"].as_vec().expect("images");
+    assert_eq!(images.len(), 1, "one images entry: irsa-doctor's");
+    let name = images[0]["name"].as_str().unwrap().to_owned();
+    let doctors: usize = manifests()
+        .iter()
+        .filter_map(|(_, d)| pod_spec(d))
+        .map(|s| {
+            containers(s)
+                .into_iter()
+                .filter(|c| is_irsa_doctor(c) && !runs_installed_binary(c))
+                .count()
+        })
+        .sum();
+    assert!(doctors >= 5, "{doctors} irsa-doctor containers");
+
+    // As committed: a registry and a digest.
+    let (_, docs) = kustomize(&source);
+    let committed = irsa_doctor_images(&docs, &name);
+    assert_eq!(committed.len(), doctors, "{committed:?}");
+    for image in &committed {
+        let (repository, digest) = image
+            .split_once("@sha256:")
+            .unwrap_or_else(|| panic!("{image}: not pinned by digest"));
+        assert_eq!(digest.len(), 64, "{image}");
+        let registry = repository.split('/').next().unwrap();
+        assert!(
+            repository.contains('/') && registry.contains('.'),
+            "{image}: no registry"
+        );
+    }
+
+    // Set to another registry and digest, in a copy of the directory.
+    let copy = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let registry = "registry.test.invalid/platform/irsa-doctor";
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let entry = kustomization["images"].as_mut_vec().unwrap()[0]
+        .as_mut_hash()
+        .expect("the images entry is a mapping");
+    entry.insert(
+        Yaml::String("newName".into()),
+        Yaml::String(registry.into()),
+    );
+    entry.insert(Yaml::String("digest".into()), Yaml::String(digest.clone()));
+    entry.remove(&Yaml::String("newTag".into()));
+    let mut edited = String::new();
+    yaml_rust2::YamlEmitter::new(&mut edited)
+        .dump(&kustomization)
+        .unwrap();
+    fs::write(copy.path().join(KUSTOMIZATION), edited).unwrap();
+    let (rendered, docs) = kustomize(copy.path());
+    let set = irsa_doctor_images(&docs, "irsa-doctor");
+    assert_eq!(set.len(), doctors, "{set:?}");
+    for image in &set {
+        assert_eq!(image, &format!("{registry}@{digest}"));
+    }
+    assert!(!rendered.contains(&committed[0]), "{rendered}");
+
+    // The render is what the API server gets: it must validate too.
+    let out_file = copy.path().join("rendered.yaml");
+    fs::write(&out_file, &rendered).unwrap();
+    let tool = testkit::venv_tool("KUBERNETES_VALIDATE", "kubernetes-validate");
+    for version in ["1.29.0", "1.37.0"] {
+        let out = Command::new(&tool)
+            .args(["--strict", "--kubernetes-version", version])
+            .arg(&out_file)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "Kubernetes {version}:\n{said}");
+        assert_eq!(
+            said.matches(" passed for resource ").count(),
+            docs.len(),
+            "Kubernetes {version}: not every document was checked:\n{said}"
+        );
+    }
 }

@@ -6,7 +6,9 @@
 //! the dashboard parses, and every metric the rules and the dashboard name
 //! is one a running `serve` serves. `promtool check metrics` finds nothing
 //! to say about a live scrape before the first check, at a pass, a fail,
-//! an inconclusive check and just after a token rotation.
+//! an inconclusive check and just after a token rotation. The dashboard's
+//! failing, not-ready and stale panels are evaluated by promtool over
+//! series the tests define, against what the verdict and the alerts say.
 //!
 //! promtool comes from Debian's `prometheus` package, which `bash .ci/run`
 //! installs; `PROMTOOL` names another. The tests fail, not skip, without
@@ -383,4 +385,185 @@ async fn promtool_check_metrics_is_clean_in_every_state() {
         inconclusive.contains("irsa_doctor_verdict{verdict=\"inconclusive\"} 1\n"),
         "{inconclusive}"
     );
+}
+
+/// The panel titled `title`, and its targets' queries with Grafana's
+/// variables replaced as in [`dashboard_queries`].
+fn panel(title: &str) -> (Value, Vec<String>) {
+    let text = fs::read_to_string(monitoring("irsa-doctor-dashboard.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).unwrap();
+    let panel = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("no panel titled {title:?}"))
+        .clone();
+    let mut queries = vec![];
+    collect_exprs(&panel, &mut queries);
+    let queries = queries
+        .into_iter()
+        .map(|q| q.replace("$namespace", ".*"))
+        .collect();
+    (panel, queries)
+}
+
+/// One `promql_expr_test` of `promtool test rules`: `expr` evaluated at
+/// `eval_time` over `series` (each a selector and its values, sampled
+/// every minute) must give exactly `expected` (labels, value). Panics with
+/// promtool's account when it does not.
+fn assert_promql(series: &[(&str, &str)], expr: &str, eval_time: &str, expected: &[(&str, f64)]) {
+    let input: String = series
+        .iter()
+        .map(|(s, v)| format!("      - series: '{s}'\n        values: '{v}'\n"))
+        .collect();
+    let samples: String = expected
+        .iter()
+        .map(|(labels, value)| {
+            format!("          - labels: '{labels}'\n            value: {value}\n")
+        })
+        .collect();
+    let samples = if samples.is_empty() {
+        " []\n".to_owned()
+    } else {
+        format!("\n{samples}")
+    };
+    let text = format!(
+        "rule_files: []\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n\
+         {input}    promql_expr_test:\n      - expr: {}\n        eval_time: {eval_time}\n        \
+         exp_samples:{samples}",
+        serde_json::to_string(expr).unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("query.test.yaml");
+    fs::write(&path, &text).unwrap();
+    let (ok, said) = promtool(&["test", "rules", path.to_str().unwrap()], "");
+    assert!(ok, "{expr} at {eval_time}:\n{said}\n{text}");
+}
+
+/// The "Pods failing" table lists a pod whose verdict is fail, with its
+/// error findings, and not an inconclusive pod, whose error findings (STS
+/// throttled, unreachable) do not make it fail: `Verdict::of`'s rule, read
+/// from `irsa_doctor_verdict` as the IrsaDoctorNotPassing alert reads it.
+#[test]
+fn the_failing_pods_table_lists_no_inconclusive_pod() {
+    let (_, queries) = panel("Pods failing, with their findings");
+    assert_eq!(queries.len(), 1, "{queries:?}");
+    let series = [
+        // app-1 fails: the role is not the expected one.
+        (
+            r#"irsa_doctor_verdict{verdict="fail",namespace="payments",pod="app-1"}"#,
+            "1x10",
+        ),
+        (
+            r#"irsa_doctor_verdict{verdict="inconclusive",namespace="payments",pod="app-1"}"#,
+            "0x10",
+        ),
+        (
+            r#"irsa_doctor_finding_active{code="ROLE_MISMATCH",severity="error",namespace="payments",pod="app-1"}"#,
+            "1x10",
+        ),
+        (
+            r#"irsa_doctor_finding_active{code="STS_GLOBAL_ENDPOINT",severity="warning",namespace="payments",pod="app-1"}"#,
+            "1x10",
+        ),
+        // app-2 is inconclusive: STS throttles it.
+        (
+            r#"irsa_doctor_verdict{verdict="fail",namespace="payments",pod="app-2"}"#,
+            "0x10",
+        ),
+        (
+            r#"irsa_doctor_verdict{verdict="inconclusive",namespace="payments",pod="app-2"}"#,
+            "1x10",
+        ),
+        (
+            r#"irsa_doctor_finding_active{code="STS_THROTTLED",severity="error",namespace="payments",pod="app-2"}"#,
+            "1x10",
+        ),
+        // app-3 passes.
+        (
+            r#"irsa_doctor_verdict{verdict="pass",namespace="payments",pod="app-3"}"#,
+            "1x10",
+        ),
+    ];
+    assert_promql(
+        &series,
+        &queries[0],
+        "5m",
+        &[(
+            r#"{namespace="payments",pod="app-1",code="ROLE_MISMATCH"}"#,
+            1.0,
+        )],
+    );
+}
+
+/// The "not ready" number of "Pods by verdict" is 0 while every pod is
+/// ready, not "no data", and counts the pods that are not.
+#[test]
+fn the_not_ready_stat_is_zero_when_every_pod_is_ready() {
+    let (panel, queries) = panel("Pods by verdict");
+    let targets = panel["targets"].as_array().unwrap();
+    let at = targets
+        .iter()
+        .position(|t| t["legendFormat"] == "not ready")
+        .expect("a \"not ready\" target");
+    let series = [
+        (
+            r#"irsa_doctor_ready{namespace="payments",pod="app-1"}"#,
+            "1x10",
+        ),
+        // app-2's /readyz turns 503 at minute 5.
+        (
+            r#"irsa_doctor_ready{namespace="jobs",pod="app-2"}"#,
+            "1x4 0x5",
+        ),
+    ];
+    assert_promql(&series, &queries[at], "3m", &[("{}", 0.0)]);
+    assert_promql(&series, &queries[at], "7m", &[("{}", 1.0)]);
+}
+
+/// "Pods not checked recently" lists a pod whose latest check is over
+/// three intervals old, and not one at two and a half: the threshold of
+/// the IrsaDoctorStalled alert, whose expression gives the same pods over
+/// the same series.
+#[test]
+fn the_stale_pods_table_uses_the_stalled_alert_s_threshold() {
+    let (_, queries) = panel("Pods not checked recently");
+    let stale = queries
+        .iter()
+        .find(|q| q.contains("irsa_doctor_last_check_timestamp_seconds"))
+        .expect("a query on the latest check's age");
+    let stalled = rules(&yaml("irsa-doctor.rules.yaml"))
+        .into_iter()
+        .find(|r| r["alert"].as_str() == Some("IrsaDoctorStalled"))
+        .unwrap()["expr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // At 30 minutes (1800 s), with a 300 s interval: app-1's latest check
+    // is 750 s old (2.5 intervals), app-2's 1050 s (3.5), app-3's fresh.
+    let mut series = vec![];
+    for (pod, checked_at) in [("app-1", 1050), ("app-2", 750), ("app-3", 1790)] {
+        series.push((
+            format!(
+                r#"irsa_doctor_last_check_timestamp_seconds{{namespace="payments",pod="{pod}"}}"#
+            ),
+            format!("{checked_at}x40"),
+        ));
+        series.push((
+            format!(r#"irsa_doctor_check_interval_seconds{{namespace="payments",pod="{pod}"}}"#),
+            "300x40".to_owned(),
+        ));
+        series.push((
+            format!(r#"irsa_doctor_live{{namespace="payments",pod="{pod}"}}"#),
+            "1x40".to_owned(),
+        ));
+    }
+    let series: Vec<(&str, &str)> = series
+        .iter()
+        .map(|(s, v)| (s.as_str(), v.as_str()))
+        .collect();
+    let expected = [(r#"{namespace="payments",pod="app-2"}"#, 1050.0)];
+    assert_promql(&series, stale, "30m", &expected);
+    assert_promql(&series, &stalled, "30m", &expected);
 }
