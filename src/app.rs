@@ -24,7 +24,7 @@ use crate::config::{
     DEFAULT_TERMINATION_LOG, TERMINATION_LOG_OFF,
 };
 use crate::env::AwsEnv;
-use crate::launch::NotStarted;
+use crate::launch::{Inherited, NotStarted};
 use crate::monitor::{Settings, Shared};
 use crate::report::{exit, Verdict};
 use crate::report::{Report, SeenFrom};
@@ -76,8 +76,19 @@ impl Exit {
 }
 
 /// Parses `args` (program name first), sets up logging, runs the command
-/// and maps its outcome to the process exit code.
+/// and maps its outcome to the process exit code. `exec`'s app gets the
+/// signal state std's own `exec` leaves (see [`main_inheriting`]).
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    main_inheriting(args, None)
+}
+
+/// [`main`], with what the process inherited before the Rust runtime
+/// started (`inherited`, recorded by the binary's `main.rs`), which
+/// `exec` hands on to the app.
+pub fn main_inheriting(
+    args: impl IntoIterator<Item = OsString>,
+    inherited: Option<Inherited>,
+) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -112,7 +123,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     crate::telemetry::init(cli.log_format);
     let exit = match cli.command {
         Command::Check(args) => run_check(&args),
-        Command::Exec(args) => run_exec(&args),
+        Command::Exec(args) => run_exec(&args, inherited),
         Command::Install(args) => run_install(&args.dir),
         Command::Explain(args) => run_explain(&args),
         Command::Serve(args) => match runtime() {
@@ -210,7 +221,7 @@ pub fn run_check(args: &CheckArgs) -> Exit {
 /// Runs `exec`: the check, with the report on stderr, then the app in this
 /// process's place when the verdict and `--on-fail`/`--on-inconclusive`
 /// allow it. Returns only when the app was not started.
-pub fn run_exec(args: &ExecArgs) -> Exit {
+pub fn run_exec(args: &ExecArgs, inherited: Option<Inherited>) -> Exit {
     let sink = Sink {
         output: args.output,
         stream: Stream::Stderr,
@@ -243,17 +254,17 @@ pub fn run_exec(args: &ExecArgs) -> Exit {
                     "starting the app although the check did not pass"
                 );
             }
-            start_app(&args.command)
+            start_app(&args.command, inherited)
         },
     )
 }
 
 /// Becomes the app; returns the exit code a shell would give when that
 /// fails.
-fn start_app(command: &[OsString]) -> Exit {
+fn start_app(command: &[OsString], inherited: Option<Inherited>) -> Exit {
     let program = command.first().map(|p| p.to_string_lossy().into_owned());
     let program = program.unwrap_or_default();
-    match crate::launch::become_app(command) {
+    match crate::launch::become_app(command, inherited) {
         NotStarted::NotFound(e) => {
             error!(command = %program, error = %e, "cannot start the app: command not found");
             Exit::CommandNotFound

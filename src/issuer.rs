@@ -13,7 +13,8 @@
 //! [`TIME_LIMIT`] or the check's deadline, whichever is first. Plain HTTP
 //! only to a loopback issuer, and only with `--allow-http-issuer` (tests).
 //! What it fetched is kept in a [`Cache`] for [`CACHE_FOR`], fetched again
-//! once when a token names a key the kept set lacks (key rotation).
+//! when a token names a key the kept set lacks (key rotation), at most once
+//! per [`REFETCH_AFTER`] for each such key.
 //! Imports `jwks`, `token` (the signed parts), `traffic` (the connector)
 //! and `sts`'s text helpers; nothing above them.
 
@@ -40,6 +41,17 @@ pub const JWKS_MAX_BYTES: usize = 256 * 1024;
 /// a token naming a key the kept set lacks fetches again at once.
 pub const CACHE_FOR: Duration = Duration::from_secs(3600);
 
+/// How long a key ID the kept set lacks waits before its issuer is asked
+/// again for it: a token from another cluster names a key its issuer will
+/// never publish, and `serve` checks every `--interval`; without this it
+/// would fetch both documents at every check. Another key ID is fetched at
+/// once: a rotation is not held back by an older unknown key.
+pub const REFETCH_AFTER: Duration = Duration::from_secs(300);
+
+/// The most key IDs whose last fetch is remembered: one token is checked
+/// at a time, and it rotates a few times a day.
+const ASKED_FOR_MAX: usize = 16;
+
 /// The longest the issuer's two documents may take together, within the
 /// check's deadline: the issuer is asked beside STS, and must not hold a
 /// check whose STS answer came long ago.
@@ -60,7 +72,16 @@ struct Published {
 /// What was fetched, kept between the checks of `serve` (one per
 /// process; `check` makes one check).
 #[derive(Default)]
-pub struct Cache(Mutex<Option<Published>>);
+pub struct Cache(Mutex<Kept>);
+
+#[derive(Default)]
+struct Kept {
+    published: Option<Published>,
+    /// Key IDs tokens named when the issuer was last asked, and when: a
+    /// key ID still missing is not asked for again before
+    /// [`REFETCH_AFTER`].
+    asked_for: Vec<(String, Instant)>,
+}
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,15 +90,43 @@ impl std::fmt::Debug for Cache {
 }
 
 impl Cache {
-    fn get(&self, iss: &str) -> Option<Published> {
-        let slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        slot.as_ref()
-            .filter(|p| p.iss == iss && p.fetched_at.elapsed() < CACHE_FOR)
-            .cloned()
+    /// What is kept for `iss`, fresh at `now`, that a token naming `kid`
+    /// can use: the set when it has `kid` (or the token names none), and
+    /// also when it lacks `kid` but the issuer was asked for `kid` less
+    /// than [`REFETCH_AFTER`] ago. `None`: ask the issuer.
+    fn usable(&self, iss: &str, kid: Option<&str>, now: Instant) -> Option<Published> {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let published = kept
+            .published
+            .as_ref()
+            .filter(|p| p.iss == iss && now.saturating_duration_since(p.fetched_at) < CACHE_FOR)?;
+        let Some(kid) = kid.filter(|kid| !published.jwks.has_kid(kid)) else {
+            return Some(published.clone());
+        };
+        let recently = kept
+            .asked_for
+            .iter()
+            .any(|(asked, at)| asked == kid && now.saturating_duration_since(*at) < REFETCH_AFTER);
+        if recently {
+            return Some(published.clone());
+        }
+        None
     }
 
-    fn put(&self, published: Published) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(published);
+    /// Keeps `published`, fetched for a token naming `kid`.
+    fn put(&self, published: Published, kid: Option<&str>) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let at = published.fetched_at;
+        kept.asked_for.retain(|(asked, when)| {
+            Some(asked.as_str()) != kid && at.saturating_duration_since(*when) < REFETCH_AFTER
+        });
+        if let Some(kid) = kid {
+            if kept.asked_for.len() >= ASKED_FOR_MAX {
+                kept.asked_for.remove(0);
+            }
+            kept.asked_for.push((kid.to_owned(), at));
+        }
+        kept.published = Some(published);
     }
 }
 
@@ -195,22 +244,21 @@ pub async fn verify(settings: &Settings<'_>, token: &RawToken, iss: &str) -> Ver
     seen
 }
 
-/// The issuer's documents: kept ones while they are fresh and know `kid`,
-/// else fetched (and kept). Says `true` when they came from the cache.
+/// The issuer's documents: kept ones while they are fresh and know `kid`
+/// (or were fetched for `kid` less than [`REFETCH_AFTER`] ago), else
+/// fetched (and kept). Says `true` when they came from the cache.
 async fn published(
     settings: &Settings<'_>,
     iss: &str,
     kid: Option<&str>,
 ) -> Result<(Published, bool), Outcome> {
-    if let Some(kept) = settings.cache.get(iss) {
-        if kid.is_none_or(|kid| kept.jwks.has_kid(kid)) {
-            return Ok((kept, true));
-        }
-        tracing::debug!(
-            kid = kid.unwrap_or(""),
-            "the token names a key the kept key set lacks; fetching the issuer's documents again"
-        );
+    if let Some(kept) = settings.cache.usable(iss, kid, Instant::now()) {
+        return Ok((kept, true));
     }
+    tracing::debug!(
+        kid = kid.unwrap_or(""),
+        "fetching the issuer's documents (none kept, or the kept key set lacks the token's key)"
+    );
     let until = settings.deadline.min(Instant::now() + TIME_LIMIT);
     let connector = crate::traffic::plain_connector(settings.tls.clone());
     let discovery_url = format!("{}{WELL_KNOWN}", iss.trim_end_matches('/'));
@@ -251,7 +299,7 @@ async fn published(
         jwks: Arc::new(jwks),
         fetched_at: Instant::now(),
     };
-    settings.cache.put(published.clone());
+    settings.cache.put(published.clone(), kid);
     Ok((published, false))
 }
 
@@ -353,24 +401,112 @@ mod tests {
         assert!(judge_url("not a url", true).is_err());
     }
 
+    fn set_of(kids: &[&str]) -> Arc<Jwks> {
+        Arc::new(Jwks {
+            keys: kids
+                .iter()
+                .map(|kid| crate::jwks::Jwk {
+                    kid: Some((*kid).to_owned()),
+                    alg: None,
+                    key: crate::jwks::Key::Unusable("a test key".into()),
+                })
+                .collect(),
+        })
+    }
+
     #[test]
     fn the_cache_keeps_one_issuer_for_an_hour() {
         let cache = Cache::default();
+        let t0 = Instant::now();
         let published = Published {
             iss: "https://a".into(),
             jwks_uri: "https://a/keys".into(),
-            jwks: Arc::default(),
-            fetched_at: Instant::now(),
+            jwks: set_of(&["k"]),
+            fetched_at: t0,
         };
-        cache.put(published.clone());
-        assert!(cache.get("https://a").is_some());
-        assert!(cache.get("https://b").is_none(), "another issuer");
-        if let Some(old) = Instant::now().checked_sub(CACHE_FOR) {
-            cache.put(Published {
-                fetched_at: old,
-                ..published
-            });
-            assert!(cache.get("https://a").is_none(), "an hour old");
+        cache.put(published, Some("k"));
+        assert!(cache.usable("https://a", Some("k"), t0).is_some());
+        assert!(cache.usable("https://a", None, t0).is_some());
+        assert!(
+            cache.usable("https://b", Some("k"), t0).is_none(),
+            "another issuer"
+        );
+        assert!(
+            cache
+                .usable("https://a", Some("k"), t0 + CACHE_FOR)
+                .is_none(),
+            "an hour old"
+        );
+    }
+
+    #[test]
+    fn an_unknown_kid_is_asked_for_once_per_five_minutes_and_another_at_once() {
+        let cache = Cache::default();
+        let t0 = Instant::now();
+        let fetched = |at| Published {
+            iss: "https://a".into(),
+            jwks_uri: "https://a/keys".into(),
+            jwks: set_of(&["published"]),
+            fetched_at: at,
+        };
+        // Fetched for a token naming "foreign", which the set lacks.
+        cache.put(fetched(t0), Some("foreign"));
+        for later in [
+            Duration::ZERO,
+            Duration::from_secs(1),
+            REFETCH_AFTER - Duration::from_millis(1),
+        ] {
+            let kept = cache.usable("https://a", Some("foreign"), t0 + later);
+            assert!(
+                kept.is_some_and(|k| !k.jwks.has_kid("foreign")),
+                "{later:?}: the kept set, still lacking it"
+            );
         }
+        assert!(
+            cache
+                .usable("https://a", Some("foreign"), t0 + REFETCH_AFTER)
+                .is_none(),
+            "asked again after five minutes"
+        );
+        assert!(
+            cache
+                .usable("https://a", Some("rotated"), t0 + Duration::from_secs(1))
+                .is_none(),
+            "another kid is asked for at once"
+        );
+        // The fetch for "rotated" does not reset "foreign"'s wait.
+        cache.put(fetched(t0 + Duration::from_secs(2)), Some("rotated"));
+        assert!(cache
+            .usable("https://a", Some("foreign"), t0 + Duration::from_secs(3))
+            .is_some());
+        assert!(cache
+            .usable("https://a", Some("rotated"), t0 + Duration::from_secs(3))
+            .is_some());
+        assert!(cache
+            .usable("https://a", Some("published"), t0 + Duration::from_secs(3))
+            .is_some());
+    }
+
+    #[test]
+    fn the_cache_remembers_a_bounded_number_of_kids() {
+        let cache = Cache::default();
+        let t0 = Instant::now();
+        for i in 0..ASKED_FOR_MAX * 3 {
+            cache.put(
+                Published {
+                    iss: "https://a".into(),
+                    jwks_uri: "https://a/keys".into(),
+                    jwks: set_of(&[]),
+                    fetched_at: t0,
+                },
+                Some(&format!("k{i}")),
+            );
+        }
+        let kept = cache.0.lock().unwrap();
+        assert_eq!(kept.asked_for.len(), ASKED_FOR_MAX);
+        assert_eq!(
+            kept.asked_for.last().unwrap().0,
+            format!("k{}", ASKED_FOR_MAX * 3 - 1)
+        );
     }
 }

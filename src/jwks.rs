@@ -167,6 +167,30 @@ pub enum Refusal {
     /// it: the token was altered, or signed by another key under this
     /// `kid`.
     Invalid { kid: Option<String> },
+    /// The key is RSA of `bits` bits, outside [`RSA_BITS`]: it is not
+    /// used. `matches` says whether the signature would verify with it
+    /// (known for 1024 to 8192 bits; `None` below), so that the finding
+    /// does not call a genuine token altered.
+    RsaKeySize {
+        kid: Option<String>,
+        bits: u32,
+        matches: Option<bool>,
+    },
+}
+
+/// The RSA key sizes RS256 is checked with, in bits: aws-lc-rs's
+/// `RSA_PKCS1_2048_8192_SHA256`. Smaller keys are breakable (NIST has
+/// disallowed RSA under 2048 bits for signatures since 2013); larger ones
+/// only cost time.
+pub const RSA_BITS: std::ops::RangeInclusive<u32> = 2048..=8192;
+
+/// The size in bits of an RSA modulus, big-endian.
+pub fn rsa_bits(n: &[u8]) -> u32 {
+    let n = &n[n.iter().take_while(|b| **b == 0).count()..];
+    match n.first() {
+        None => 0,
+        Some(top) => u32::try_from(n.len() * 8).unwrap_or(u32::MAX) - top.leading_zeros(),
+    }
 }
 
 /// Checks `signature` over `signing_input` with the key `kid` names in
@@ -199,8 +223,30 @@ pub fn verify(
     for key in candidates {
         match fits(key, alg) {
             Err(why) => unfit = Some(why),
-            Ok(()) if checks(&key.key, signing_input, signature) => return Ok(key.kid.clone()),
-            Ok(()) => return Err(Refusal::Invalid { kid: owned_kid }),
+            Ok(()) => {
+                if let Key::Rsa { n, e } = &key.key {
+                    let bits = rsa_bits(n);
+                    if !RSA_BITS.contains(&bits) {
+                        // Only to word the finding: a token that matches
+                        // such a key is still not accepted.
+                        let legacy = &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY;
+                        let matches = (1024..=8192).contains(&bits).then(|| {
+                            RsaPublicKeyComponents { n, e }
+                                .verify(legacy, signing_input, signature)
+                                .is_ok()
+                        });
+                        return Err(Refusal::RsaKeySize {
+                            kid: owned_kid,
+                            bits,
+                            matches,
+                        });
+                    }
+                }
+                if checks(&key.key, signing_input, signature) {
+                    return Ok(key.kid.clone());
+                }
+                return Err(Refusal::Invalid { kid: owned_kid });
+            }
         }
     }
     Err(Refusal::KeyUnfit {
@@ -367,15 +413,56 @@ mod tests {
     }
 
     #[test]
-    fn a_small_rsa_key_does_not_verify() {
-        // RS256 with a key under 2048 bits is refused by the parameters.
-        let jwks = set(&[
-            serde_json::json!({"kty": "RSA", "kid": "k", "n": b64(&[0xff; 128]), "e": "AQAB"}),
+    fn a_small_rsa_key_is_refused_for_its_size() {
+        // A real 1024-bit key and a signature it made: refused for the
+        // key's size, not called altered; and a signature it did not make.
+        let key = Signer::rs256_1024("small");
+        let jwks = set(&[key.jwk()]);
+        let sig = key.sign_bytes(b"head.body");
+        assert_eq!(
+            verify(&jwks, Some("RS256"), Some("small"), b"head.body", &sig),
+            Err(Refusal::RsaKeySize {
+                kid: Some("small".into()),
+                bits: 1024,
+                matches: Some(true),
+            })
+        );
+        assert_eq!(
+            verify(&jwks, Some("RS256"), Some("small"), b"head.bodz", &sig),
+            Err(Refusal::RsaKeySize {
+                kid: Some("small".into()),
+                bits: 1024,
+                matches: Some(false),
+            })
+        );
+        // Under 1024 bits, nothing says whether it matches.
+        let tiny = set(&[
+            serde_json::json!({"kty": "RSA", "kid": "k", "n": b64(&[0x7f; 64]), "e": "AQAB"}),
         ]);
-        assert!(matches!(
-            verify(&jwks, Some("RS256"), Some("k"), b"m", &[1; 128]),
-            Err(Refusal::Invalid { .. })
-        ));
+        assert_eq!(
+            verify(&tiny, Some("RS256"), Some("k"), b"m", &[1; 64]),
+            Err(Refusal::RsaKeySize {
+                kid: Some("k".into()),
+                bits: 511,
+                matches: None,
+            })
+        );
+    }
+
+    #[test]
+    fn rsa_key_sizes_are_counted_in_significant_bits() {
+        assert_eq!(rsa_bits(&[]), 0);
+        assert_eq!(rsa_bits(&[0, 0, 1]), 1);
+        assert_eq!(rsa_bits(&[0x80; 256]), 2048);
+        assert_eq!(rsa_bits(&[0x7f; 256]), 2047);
+        assert_eq!(rsa_bits(&[0xff; 1024]), 8192);
+        assert!(!RSA_BITS.contains(&2047) && RSA_BITS.contains(&2048));
+        assert!(RSA_BITS.contains(&8192) && !RSA_BITS.contains(&8193));
+        let rsa = Signer::rs256("k").jwk();
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(rsa["n"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(rsa_bits(&n), 2048);
     }
 
     #[test]

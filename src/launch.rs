@@ -10,6 +10,13 @@
 //!
 //! This module owns the two process-level operations and nothing else:
 //! which verdicts start the app is `app.rs`'s decision.
+//!
+//! The app also gets what irsa-doctor's parent gave it and the Rust
+//! runtime changed: which signals are ignored, the signal mask, and closed
+//! standard descriptors ([`Inherited`], recorded by `main.rs` before the
+//! runtime starts, put back by [`restore`] just before `execve`). This is
+//! the crate's one `unsafe` function: std offers no safe way to run code
+//! between its own reset of the signals and `execve`.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -70,25 +77,123 @@ pub enum NotStarted {
     NotExecutable(io::Error),
 }
 
+/// What irsa-doctor's parent gave it, as it was before the Rust runtime
+/// started, for the app to get the same: std ignores SIGPIPE before `main`
+/// and reopens closed standard descriptors on `/dev/null`; its `exec` then
+/// sets SIGPIPE to default (and some versions clear the signal mask: it is
+/// set explicitly all the same). Signals handled in this process (tokio's)
+/// would become default at `execve`, an inherited `SIG_IGN` lost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inherited {
+    /// Bit `n - 1` set: signal `n` was ignored (`SIG_IGN`).
+    pub ignored: u64,
+    /// Bit `n - 1` set: signal `n` was blocked.
+    pub blocked: u64,
+    /// Bit `fd` set: descriptor 0, 1 or 2 was closed.
+    pub closed: u8,
+}
+
+/// The highest signal number on Linux (`SIGRTMAX`; `_NSIG` is 65).
+const LAST_SIGNAL: libc::c_int = 64;
+
 /// Replaces this process with `command` (program, then arguments), found
 /// through `PATH` as `execvp` finds it. Returns only when that fails.
 ///
 /// argv is `command` as given, non-UTF-8 bytes included; the environment,
 /// the working directory and the inherited descriptors are left as they
-/// are. std resets the signal mask and SIGPIPE's disposition (which the
-/// Rust runtime set to ignore) to what a freshly started program has.
-pub fn become_app(command: &[OsString]) -> NotStarted {
+/// are. With `inherited`, the signal dispositions, the signal mask and the
+/// closed standard descriptors are put back as irsa-doctor found them
+/// (without, what std's `exec` leaves: SIGPIPE default). They are put back
+/// in this process, so when `execve` then fails, irsa-doctor reports that
+/// with them (a closed stderr is closed again).
+pub fn become_app(command: &[OsString], inherited: Option<Inherited>) -> NotStarted {
     let Some((program, args)) = command.split_first() else {
         return NotStarted::NotFound(io::Error::new(
             io::ErrorKind::InvalidInput,
             "no command given",
         ));
     };
-    let error = std::process::Command::new(program).args(args).exec();
+    let mut app = std::process::Command::new(program);
+    app.args(args);
+    if let Some(inherited) = inherited {
+        restore(&mut app, inherited);
+    }
+    let error = app.exec();
     match error.kind() {
         io::ErrorKind::NotFound => NotStarted::NotFound(error),
         _ => NotStarted::NotExecutable(error),
     }
+}
+
+/// Has `command` put `inherited` back just before `execve`, after std's
+/// own reset of the signals (std runs `pre_exec` closures after it).
+///
+/// Through the system calls themselves, not the C library's wrappers:
+/// glibc refuses to touch its own signals 32 and 33 (and its threads put a
+/// handler on 33, which `execve` turns into default), yet they are the
+/// app's to inherit like any other.
+#[allow(unsafe_code)]
+fn restore(command: &mut std::process::Command, inherited: Inherited) {
+    let restore = move || {
+        // SAFETY: plain system calls on values owned by this closure
+        // (rt_sigaction with SIG_IGN or SIG_DFL, which is a kernel
+        // `struct sigaction` with every other field zero: 4 words covers
+        // it on every 64-bit Linux; rt_sigprocmask on the 8-byte kernel
+        // set; close). All are async-signal-safe and allocate nothing. The
+        // closure runs in this very process just before execve, and the
+        // descriptors it closes are the ones std reopened on /dev/null at
+        // start, which nothing else holds.
+        unsafe {
+            for signal in 1..=LAST_SIGNAL {
+                if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                    continue;
+                }
+                let handler = if inherited.ignored & bit(signal) != 0 {
+                    libc::SIG_IGN
+                } else {
+                    libc::SIG_DFL
+                };
+                let action: [usize; 4] = [handler, 0, 0, 0];
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    libc::c_long::from(signal),
+                    action.as_ptr(),
+                    std::ptr::null_mut::<usize>(),
+                    SIGSET_BYTES,
+                );
+            }
+            let mask: u64 = inherited.blocked;
+            let set = libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::c_long::from(libc::SIG_SETMASK),
+                &mask as *const u64,
+                std::ptr::null_mut::<u64>(),
+                SIGSET_BYTES,
+            );
+            if set != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            for fd in 0..3 {
+                if inherited.closed & (1 << fd) != 0 {
+                    libc::close(fd);
+                }
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: `restore` is async-signal-safe, as `pre_exec` requires (see
+    // above), and this is exec, not spawn: no fork happens.
+    unsafe {
+        command.pre_exec(restore);
+    }
+}
+
+/// The kernel's signal set, in bytes: 64 signals.
+const SIGSET_BYTES: libc::c_long = 8;
+
+/// The bit of [`Inherited`]'s masks for `signal`.
+const fn bit(signal: libc::c_int) -> u64 {
+    1 << (signal - 1)
 }
 
 #[cfg(test)]
@@ -127,10 +232,10 @@ mod tests {
 
     #[test]
     fn a_missing_program_is_not_found_and_a_directory_is_not_executable() {
-        let missing = become_app(&["irsa-doctor-no-such-program".into()]);
+        let missing = become_app(&["irsa-doctor-no-such-program".into()], None);
         assert!(matches!(missing, NotStarted::NotFound(_)), "{missing:?}");
         let dir = tempfile::tempdir().unwrap();
-        let not_exec = become_app(&[dir.path().as_os_str().to_owned()]);
+        let not_exec = become_app(&[dir.path().as_os_str().to_owned()], None);
         assert!(
             matches!(not_exec, NotStarted::NotExecutable(_)),
             "{not_exec:?}"

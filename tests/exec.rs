@@ -415,3 +415,117 @@ async fn install_copies_the_binary_read_only_prints_its_path_and_can_run_again()
         failed.stderr
     );
 }
+
+/// Starts the rest of its arguments (a program and its arguments) the way
+/// a parent sets them up: `inherited` ignores SIGPIPE, SIGHUP, SIGINT and
+/// SIGUSR2, blocks SIGUSR1 and SIGWINCH, and closes stdin (as `nohup`, a
+/// shell's `trap '' PIPE` or `<&-`, or a supervisor would); `defaults`
+/// leaves every signal default and unblocked. Python, because a shell can
+/// neither block a signal nor exec with stdin closed portably.
+const PARENT: &str = r#"
+import os, signal, sys
+# Python itself ignores SIGPIPE and SIGXFSZ at start: undo that first.
+for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
+    signal.signal(s, signal.SIG_DFL)
+if sys.argv[1] == "inherited":
+    for s in (signal.SIGPIPE, signal.SIGHUP, signal.SIGINT, signal.SIGUSR2):
+        signal.signal(s, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGWINCH})
+    os.close(0)
+os.execvp(sys.argv[2], sys.argv[2:])
+"#;
+
+/// An app that prints its ignored and blocked signals: `grep`, which
+/// changes neither, reading its own /proc/self/status (a shell would not
+/// do: dash clears the mask).
+const SIGNALS: [&str; 3] = ["grep", "-E", "^Sig(Ign|Blk):"];
+
+/// An app that says whether its stdin is open: the shell's own
+/// /proc/self/fd/0, opening nothing.
+const STDIN: [&str; 3] = [
+    "/bin/sh",
+    "-c",
+    "if [ -e /proc/self/fd/0 ]; then echo stdin open; else echo stdin closed; fi",
+];
+
+/// `app` under `PARENT`'s `mode`, directly and through `irsa-doctor
+/// exec`: what each printed.
+async fn app_sees(mode: &str, app: &[&str]) -> (String, String) {
+    let direct = tokio::process::Command::new(python())
+        .args(["-c", PARENT, mode])
+        .args(app)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(direct.status.success(), "{direct:?}");
+    let sts = FakeAws::healthy().await;
+    let volume = healthy_volume();
+    let python = python();
+    let through = exec_pod(&sts.url(), &volume)
+        .under(&[&python, "-c", PARENT, mode])
+        .arg("--")
+        .args(app)
+        .run()
+        .await;
+    assert_eq!(through.code, 0, "{}", through.stderr);
+    assert!(
+        through.stderr.contains("irsa-doctor: pass"),
+        "{}",
+        through.stderr
+    );
+    (String::from_utf8(direct.stdout).unwrap(), through.stdout)
+}
+
+/// The mask on the `field:` line (`SigIgn`, `SigBlk`) of [`SIGNALS`]'s
+/// output.
+fn mask(output: &str, field: &str) -> u64 {
+    let line = output
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(":\t"))
+        .unwrap_or_else(|| panic!("no {field}:\n{output}"));
+    u64::from_str_radix(line, 16).unwrap()
+}
+
+/// SIGHUP (1), SIGINT (2), SIGUSR2 (12), SIGPIPE (13): what `PARENT`
+/// ignores; SIGUSR1 (10), SIGWINCH (28): what it blocks.
+const IGNORED: u64 = 1 | 1 << 1 | 1 << 11 | 1 << 12;
+const BLOCKED: u64 = 1 << 9 | 1 << 27;
+
+/// [`SIGNALS`] with /proc/self/status as its file.
+fn signals() -> Vec<&'static str> {
+    let mut app = SIGNALS.to_vec();
+    app.push("/proc/self/status");
+    app
+}
+
+#[tokio::test]
+async fn the_app_gets_the_signal_dispositions_mask_and_closed_stdin_its_parent_gave() {
+    let (direct, through) = app_sees("inherited", &signals()).await;
+    // The parent really set them up (the test's own process may ignore
+    // more, such as the C library's signals 32 and 33: compared whole
+    // below).
+    assert_eq!(mask(&direct, "SigIgn") & IGNORED, IGNORED, "{direct}");
+    assert_eq!(mask(&direct, "SigBlk") & BLOCKED, BLOCKED, "{direct}");
+    // Before, the app got SIGPIPE default and nothing blocked.
+    assert_eq!(through, direct, "through irsa-doctor exec, and directly");
+
+    let (direct, through) = app_sees("inherited", &STDIN).await;
+    assert_eq!(direct, "stdin closed\n");
+    // Before, std's runtime had opened /dev/null there.
+    assert_eq!(through, direct, "through irsa-doctor exec, and directly");
+}
+
+#[tokio::test]
+async fn the_app_gets_default_signals_when_its_parent_gave_defaults() {
+    let (direct, through) = app_sees("defaults", &signals()).await;
+    assert_eq!(mask(&direct, "SigIgn") & IGNORED, 0, "{direct}");
+    assert_eq!(mask(&direct, "SigBlk") & BLOCKED, 0, "{direct}");
+    assert_eq!(through, direct, "through irsa-doctor exec, and directly");
+    let (direct, through) = app_sees("defaults", &STDIN).await;
+    assert_eq!(
+        (direct.as_str(), through.as_str()),
+        ("stdin open\n", "stdin open\n")
+    );
+}

@@ -12,7 +12,7 @@ use serde_json::json;
 use testkit::fake_aws::{FakeAws, FakeAwsServer, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::jwt::{Jwt, TokenVolume};
 use testkit::oidc::{Fault, Issuer, Signer};
-use testkit::serving::until;
+use testkit::serving::{metric, until};
 use testkit::{doctor, Doctor, Outcome};
 
 /// A pod whose token is `token`, checked with `--verify-issuer` and plain
@@ -179,6 +179,34 @@ async fn a_tampered_payload_is_token_signature_invalid() {
 async fn another_key_under_the_right_kid_is_token_signature_invalid() {
     let out = signed_by(&Signer::rs256("k1"), &Signer::rs256("k1")).await;
     assert_eq!(out.codes(), ["TOKEN_SIGNATURE_INVALID"]);
+}
+
+#[tokio::test]
+async fn a_token_signed_by_a_1024_bit_rsa_key_says_the_key_is_too_small() {
+    // The issuer's own key signed it, unaltered: before, the finding said
+    // "the token was altered, or signed by another key under the same kid".
+    let small = Signer::rs256_1024("small-key");
+    let out = signed_by(&small, &small).await;
+    assert_eq!(out.codes(), ["TOKEN_SIGNATURE_INVALID"], "{}", out.stdout);
+    let f = out.finding("TOKEN_SIGNATURE_INVALID");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "the issuer's key small-key is a 1024-bit RSA key, and irsa-doctor checks RS256 \
+             only with RSA keys of 2048 to 8192 bits (the signature does match that key"
+        ),
+        "{f:#}"
+    );
+    assert!(!message.contains("altered,"), "{f:#}");
+    assert_eq!(
+        f["expected"],
+        "an RSA key of 2048 to 8192 bits under kid small-key"
+    );
+    assert!(
+        f["remedy"].as_str().unwrap().contains("2048 bits or more"),
+        "{f:#}"
+    );
+    assert_eq!(out.json()["issuer"]["signature_verified"], false);
 }
 
 #[tokio::test]
@@ -430,6 +458,69 @@ async fn serve_fetches_the_issuer_once_and_again_only_for_a_key_it_has_not_seen(
         (2, 2),
         "fetched again once, for the new kid"
     );
+    let (code, logs) = serving.stop("TERM").await;
+    assert_eq!(code, 0, "{logs}");
+}
+
+/// `serve`'s count of checks with `verdict` so far, from /metrics.
+async fn checks(serving: &testkit::serving::Serving, verdict: &str) -> i64 {
+    let metrics = serving.get("/metrics").await;
+    metric(
+        &metrics.body,
+        &format!("irsa_doctor_checks_total{{verdict=\"{verdict}\"}}"),
+    )
+}
+
+#[tokio::test]
+async fn serve_asks_for_an_unknown_kid_once_not_at_every_check() {
+    // A token from another cluster: its key is not, and will not be,
+    // published. Before the fix, each check at --interval 1s fetched both
+    // documents again.
+    let ours = Signer::rs256("this-cluster");
+    let issuer = Issuer::start(&[&ours]).await;
+    let sts = FakeAws::healthy_for_issuer(&issuer.url()).await;
+    let foreign = Signer::rs256("other-cluster");
+    let mut volume = TokenVolume::new(&foreign.sign(&issuer.jwt(NAMESPACE, SERVICE_ACCOUNT)));
+    let serving = pod(&sts, &volume)
+        .arg("--timeout")
+        .arg("3s")
+        .arg("--interval")
+        .arg("1s")
+        .serve()
+        .await;
+    serving
+        .wait_for("/metrics", |a| {
+            metric(&a.body, "irsa_doctor_checks_total{verdict=\"fail\"}") >= 4
+        })
+        .await;
+    assert_eq!(
+        issuer.requests(),
+        (1, 1),
+        "one discovery and one key set for four checks of the same unknown kid"
+    );
+    let status = serving.get("/status").await.json();
+    assert_eq!(
+        status["findings"][0]["code"], "SIGNING_KEY_UNKNOWN",
+        "{status:#}"
+    );
+    assert_eq!(status["issuer"]["cached"], true, "{status:#}");
+
+    // The token rotates to yet another unknown key: asked for at once, not
+    // held back by the first kid's five minutes.
+    let other = Signer::rs256("another-cluster");
+    volume.rotate(&other.sign(&issuer.jwt(NAMESPACE, SERVICE_ACCOUNT)));
+    serving
+        .wait_for("/status", |a| {
+            a.json()["issuer"]["kid"] == "another-cluster"
+        })
+        .await;
+    let before = checks(&serving, "fail").await;
+    serving
+        .wait_for("/metrics", |a| {
+            metric(&a.body, "irsa_doctor_checks_total{verdict=\"fail\"}") >= before + 3
+        })
+        .await;
+    assert_eq!(issuer.requests(), (2, 2), "once more, for the new kid");
     let (code, logs) = serving.stop("TERM").await;
     assert_eq!(code, 0, "{logs}");
 }

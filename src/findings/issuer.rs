@@ -3,7 +3,7 @@
 //! the signature does not verify. Imports `jwks`'s `Refusal`, the type it
 //! words, and nothing that does I/O.
 
-use crate::jwks::{Refusal, ACCEPTED_ALGS};
+use crate::jwks::{Refusal, ACCEPTED_ALGS, RSA_BITS};
 use crate::report::{Code, Finding};
 
 /// What the findings name: the token's issuer and what it signed with.
@@ -116,9 +116,55 @@ pub fn token_signature_invalid(signed: &Signed<'_>, refusal: Result<&Refusal, &s
         Ok(Refusal::KeyUnfit { why, .. }) => {
             format!("the key {kid} cannot check its {alg} signature: {why}")
         }
+        Ok(Refusal::RsaKeySize { bits, matches, .. }) => format!(
+            "the issuer's key {kid} is a {bits}-bit RSA key, and irsa-doctor checks {alg} only \
+             with RSA keys of {} to {} bits{}",
+            RSA_BITS.start(),
+            RSA_BITS.end(),
+            match matches {
+                Some(true) =>
+                    " (the signature does match that key: the token is intact, but \
+                               its issuer signs with a key too small to trust)",
+                Some(false) => " (and the signature does not match that key either)",
+                None => "",
+            }
+        ),
         Ok(Refusal::Invalid { .. } | Refusal::KeyUnknown { .. }) => format!(
             "its {alg} signature does not verify with the issuer's key {kid}: the token was \
              altered, or signed by another key under the same kid"
+        ),
+    };
+    let remedy = match refusal {
+        Ok(Refusal::RsaKeySize { bits, .. }) => format!(
+            "The cluster's issuer signs with a {bits}-bit RSA key. Keys under {} bits can \
+             be broken, and current libraries, aws-lc-rs here, refuse them for RS256. \
+             Give the API server a new signing key of {} bits or more (openssl genrsa \
+             -out sa.key {}; --service-account-signing-key-file and \
+             --service-account-key-file), publish its key set (kubectl get --raw \
+             /openid/v1/jwks shows it), and recreate the pods for tokens signed with it. \
+             EKS's own issuers sign with 2048-bit keys.",
+            RSA_BITS.start(),
+            RSA_BITS.start(),
+            RSA_BITS.start(),
+        ),
+        _ => "STS refuses a token whose signature its issuer's keys do not verify. The \
+              token file must hold the token the kubelet wrote, unchanged: point \
+              AWS_WEB_IDENTITY_TOKEN_FILE (or AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) at \
+              the projected token, never at a copy or a hand-made one, and recreate the \
+              pod: kubectl delete pod <pod> -n <namespace>. On a self-managed cluster, \
+              compare the published keys with the API server's: kubectl get --raw \
+              /openid/v1/jwks."
+            .to_owned(),
+    };
+    let expected = match refusal {
+        Ok(Refusal::RsaKeySize { .. }) => format!(
+            "an RSA key of {} to {} bits under kid {kid}",
+            RSA_BITS.start(),
+            RSA_BITS.end()
+        ),
+        _ => format!(
+            "a {} signature that the issuer's key {kid} verifies",
+            ACCEPTED_ALGS.join(" or ")
         ),
     };
     Finding::error(
@@ -127,17 +173,9 @@ pub fn token_signature_invalid(signed: &Signed<'_>, refusal: Result<&Refusal, &s
             "the token's signature is not valid for its issuer {}: {why}",
             signed.iss
         ),
-        "STS refuses a token whose signature its issuer's keys do not verify. The token \
-         file must hold the token the kubelet wrote, unchanged: point \
-         AWS_WEB_IDENTITY_TOKEN_FILE (or AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) at the \
-         projected token, never at a copy or a hand-made one, and recreate the pod: \
-         kubectl delete pod <pod> -n <namespace>. On a self-managed cluster, compare the \
-         published keys with the API server's: kubectl get --raw /openid/v1/jwks.",
+        remedy,
     )
-    .expected(format!(
-        "a {} signature that the issuer's key {kid} verifies",
-        ACCEPTED_ALGS.join(" or ")
-    ))
+    .expected(expected)
     .found(why)
 }
 
@@ -236,6 +274,27 @@ mod tests {
             unfit.message.contains("the key is RSA"),
             "{}",
             unfit.message
+        );
+        let small = token_signature_invalid(
+            &signed("RS256"),
+            Ok(&Refusal::RsaKeySize {
+                kid: None,
+                bits: 1024,
+                matches: Some(true),
+            }),
+        );
+        assert!(
+            small
+                .message
+                .contains("k1 is a 1024-bit RSA key, and irsa-doctor checks RS256 only with RSA keys of 2048 to 8192 bits"),
+            "{}",
+            small.message
+        );
+        assert!(!small.message.contains("altered,"), "{}", small.message);
+        assert!(small.remedy.contains("openssl genrsa"), "{}", small.remedy);
+        assert_eq!(
+            small.expected.as_deref(),
+            Some("an RSA key of 2048 to 8192 bits under kid k1")
         );
         let garbled = token_signature_invalid(
             &signed("RS256"),

@@ -21,6 +21,12 @@ fn b64(bytes: &[u8]) -> String {
 enum KeyKind {
     Rsa(RsaKeyPair),
     Ec(EcdsaKeyPair),
+    /// An RSA key too small for aws-lc-rs to sign with (it makes and loads
+    /// 2048 to 8192 bits): the modulus and private exponent, big-endian.
+    SmallRsa {
+        n: Vec<u8>,
+        d: Vec<u8>,
+    },
 }
 
 /// A signing key with its `kid`.
@@ -40,6 +46,27 @@ impl Signer {
         }
     }
 
+    /// A 1024-bit RSA key, for RS256: too small for irsa-doctor (and for
+    /// aws-lc-rs, which signs here by hand, `small_rsa`). The key is fixed,
+    /// made once with `openssl genrsa 1024` for these tests; it signs
+    /// nothing else.
+    pub fn rs256_1024(kid: &str) -> Self {
+        let hex = |parts: &[&str]| {
+            let text = parts.concat();
+            (0..text.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+                .collect()
+        };
+        Signer {
+            kid: kid.into(),
+            key: KeyKind::SmallRsa {
+                n: hex(&SMALL_RSA_N),
+                d: hex(&SMALL_RSA_D),
+            },
+        }
+    }
+
     /// A fresh P-256 key, for ES256.
     pub fn es256(kid: &str) -> Self {
         Signer {
@@ -53,7 +80,7 @@ impl Signer {
 
     pub fn alg(&self) -> &'static str {
         match self.key {
-            KeyKind::Rsa(_) => "RS256",
+            KeyKind::Rsa(_) | KeyKind::SmallRsa { .. } => "RS256",
             KeyKind::Ec(_) => "ES256",
         }
     }
@@ -68,6 +95,10 @@ impl Signer {
                     "n": b64(n), "e": b64(e),
                 })
             }
+            KeyKind::SmallRsa { n, .. } => json!({
+                "use": "sig", "kty": "RSA", "kid": self.kid, "alg": "RS256",
+                "n": b64(n), "e": b64(&[1, 0, 1]),
+            }),
             KeyKind::Ec(key) => {
                 let point = key.public_key().as_ref();
                 json!({
@@ -104,12 +135,169 @@ impl Signer {
                     .expect("RSA signing");
                 sig
             }
+            KeyKind::SmallRsa { n, d } => small_rsa::sign(n, d, message),
             KeyKind::Ec(key) => key
                 .sign(&rng, message)
                 .expect("ECDSA signing")
                 .as_ref()
                 .to_vec(),
         }
+    }
+}
+
+/// `Signer::rs256_1024`'s key (public exponent 65537), in hex.
+const SMALL_RSA_N: [&str; 4] = [
+    "b6a3e47b955dc0982b1f7dfc2046b6021f7e8b44e8af7ae2eafe9c9cf3ec4477",
+    "cb2c217818132703db22ed49ea260dec68773bf6083e91411efa2877ebd4b3ec",
+    "e2d103cd48258059ec0b27005e78a300af91c3c1fdbdcda9d47f906d8a373ceb",
+    "d7e5b4feb90fcc76f4778fbfad55ce1c6bde67259a055f5a91de999802d89427",
+];
+const SMALL_RSA_D: [&str; 4] = [
+    "17b5d727a41073bc4d7cdd222a1e83ea6aa446f83f2ce8cb24aec12e2f0c7127",
+    "0c1d428b10b50bcf9857446ee012e8a3d43c0670be49411a2f2752b19ed0123b",
+    "6a5f1dd811a526cf8d8c645bbc97f534b52c0943eeea9ecf6ade607e5ec2c9e4",
+    "5b29cc75311bde9e2c5c95ba12b666468e19cfb00d913beb10d696a91571b921",
+];
+
+/// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017, 8.2.1) for a key aws-lc-rs
+/// will not sign with: the encoded digest raised to `d` modulo `n` by
+/// Montgomery multiplication on 32-bit limbs. Test-only arithmetic: not
+/// constant-time.
+mod small_rsa {
+    use sha2::{Digest, Sha256};
+
+    /// DigestInfo's DER prefix for SHA-256 (RFC 8017, 9.2, note 1).
+    const SHA256_PREFIX: [u8; 19] = [
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x20,
+    ];
+
+    pub fn sign(n: &[u8], d: &[u8], message: &[u8]) -> Vec<u8> {
+        let k = n.len();
+        let mut em = vec![0xff; k];
+        em[0] = 0;
+        em[1] = 1;
+        let t: Vec<u8> = SHA256_PREFIX
+            .iter()
+            .copied()
+            .chain(Sha256::digest(message))
+            .collect();
+        em[k - t.len() - 1] = 0;
+        em[k - t.len()..].copy_from_slice(&t);
+        let limbs = limbs(n);
+        let s = pow(&self::limbs(&em), d, &limbs);
+        let mut out = vec![0; k];
+        for (i, limb) in s.iter().enumerate() {
+            for (b, byte) in limb.to_le_bytes().iter().enumerate() {
+                let at = i * 4 + b;
+                if at < k {
+                    out[k - 1 - at] = *byte;
+                }
+            }
+        }
+        out
+    }
+
+    /// Big-endian bytes as little-endian 32-bit limbs.
+    fn limbs(bytes: &[u8]) -> Vec<u32> {
+        bytes
+            .rchunks(4)
+            .map(|c| c.iter().fold(0, |acc, &b| (acc << 8) | u32::from(b)))
+            .collect()
+    }
+
+    fn at_least(a: &[u32], n: &[u32]) -> bool {
+        for i in (0..n.len()).rev() {
+            if a[i] != n[i] {
+                return a[i] > n[i];
+            }
+        }
+        true
+    }
+
+    fn subtract(a: &mut [u32], n: &[u32]) {
+        let mut borrow = 0i64;
+        for i in 0..n.len() {
+            let x = i64::from(a[i]) - i64::from(n[i]) - borrow;
+            a[i] = x as u32;
+            borrow = i64::from(x < 0);
+        }
+    }
+
+    /// a * b / 2^(32 len) mod n (CIOS).
+    fn mont_mul(a: &[u32], b: &[u32], n: &[u32], n0: u32) -> Vec<u32> {
+        let s = n.len();
+        let mut t = vec![0u32; s + 2];
+        for &bi in b {
+            let mut carry = 0u64;
+            for j in 0..s {
+                let x = u64::from(t[j]) + u64::from(a[j]) * u64::from(bi) + carry;
+                t[j] = x as u32;
+                carry = x >> 32;
+            }
+            let x = u64::from(t[s]) + carry;
+            t[s] = x as u32;
+            t[s + 1] = (x >> 32) as u32;
+            let m = t[0].wrapping_mul(n0);
+            let mut carry = (u64::from(t[0]) + u64::from(m) * u64::from(n[0])) >> 32;
+            for j in 1..s {
+                let x = u64::from(t[j]) + u64::from(m) * u64::from(n[j]) + carry;
+                t[j - 1] = x as u32;
+                carry = x >> 32;
+            }
+            let x = u64::from(t[s]) + carry;
+            t[s - 1] = x as u32;
+            t[s] = t[s + 1] + (x >> 32) as u32;
+            t[s + 1] = 0;
+        }
+        let mut r = t[..s + 1].to_vec();
+        if r[s] != 0 || at_least(&r, n) {
+            subtract(&mut r, n);
+        }
+        r.truncate(s);
+        r
+    }
+
+    /// base^exp mod n; `exp` big-endian bytes.
+    fn pow(base: &[u32], exp: &[u8], n: &[u32]) -> Vec<u32> {
+        let s = n.len();
+        // -n^-1 mod 2^32, by Newton's iteration.
+        let mut inv = 1u32;
+        for _ in 0..5 {
+            inv = inv.wrapping_mul(2u32.wrapping_sub(n[0].wrapping_mul(inv)));
+        }
+        let n0 = inv.wrapping_neg();
+        // R^2 mod n, R = 2^(32 s), by doubling.
+        let mut r2 = vec![0u32; s + 1];
+        r2[0] = 1;
+        for _ in 0..64 * s {
+            let mut carry = 0;
+            for limb in r2.iter_mut() {
+                let next = *limb >> 31;
+                *limb = (*limb << 1) | carry;
+                carry = next;
+            }
+            if r2[s] != 0 || at_least(&r2, n) {
+                subtract(&mut r2, n);
+                r2[s] = 0;
+            }
+        }
+        r2.truncate(s);
+        let mut base = base.to_vec();
+        base.resize(s, 0);
+        let x = mont_mul(&base, &r2, n, n0);
+        let mut one = vec![0u32; s];
+        one[0] = 1;
+        let mut acc = mont_mul(&one, &r2, n, n0);
+        for byte in exp {
+            for bit in (0..8).rev() {
+                acc = mont_mul(&acc, &acc, n, n0);
+                if byte >> bit & 1 == 1 {
+                    acc = mont_mul(&acc, &x, n, n0);
+                }
+            }
+        }
+        mont_mul(&acc, &one, n, n0)
     }
 }
 
