@@ -452,7 +452,14 @@ fn mask_url_passwords(text: &str) -> Option<String> {
     while start < text.len() {
         let len = text[start..].find(ends_authority).unwrap_or(text.len() - start);
         let word = &text[start..start + len];
-        if let Some(at) = word.rfind('@') {
+        // Without `//` before it, the word must end in a host and port, so
+        // that `s3:GetObject@arn:aws:s3:::bucket` (a `--require` entry) is
+        // not taken for a password.
+        let after_slashes = text[..start].ends_with("//");
+        if let Some(at) = word
+            .rfind('@')
+            .filter(|&at| after_slashes || is_host_port(&word[at + 1..]))
+        {
             if let Some(colon) = word[..at].find(':') {
                 let (from, to) = (start + colon + 1, start + at);
                 if from < to && text[from..to] != *MASK {
@@ -465,6 +472,16 @@ fn mask_url_passwords(text: &str) -> Option<String> {
         start += text[start..].chars().next().map_or(1, char::len_utf8);
     }
     out.finish()
+}
+
+/// Whether `text` is `host` or `host:port`: a name or IPv4 address, or an
+/// IPv6 address in brackets (whose `[` ends a word, so it is empty here).
+fn is_host_port(text: &str) -> bool {
+    let (host, port) = text.rsplit_once(':').unwrap_or((text, ""));
+    port.bytes().all(|b| b.is_ascii_digit())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
 }
 
 /// Registers the userinfo of `url` (`scheme://user:password@host...`, or
@@ -739,6 +756,17 @@ mod tests {
             format!("{{\"message\":\"key (\\\"http\\\", u:{MASK}@127.0.0.1:9)\"}}")
         );
         assert_eq!(redact("mail me@example.com"), "mail me@example.com");
+        for text in [
+            "s3:GetObject@arn:aws:s3:::orders/*",
+            "[\"sqs:SendMessage@arn:aws:sqs:eu-west-1:111122223333:orders\"]",
+            "iam:PassRole@*",
+        ] {
+            assert_eq!(redact(text), text, "a --require entry");
+        }
+        assert_eq!(
+            redact("connecting to u:pw@[::1]:8080"),
+            format!("connecting to u:{MASK}@[::1]:8080")
+        );
         let secrets = Secrets::new();
         secrets.register(Kind::Environment, "p@ss/w0rd-registered");
         assert_eq!(secrets.redact("p@ss/w0rd-registered"), MASK);
