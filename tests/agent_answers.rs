@@ -28,6 +28,8 @@ try:
     f = ContainerProvider().load().get_frozen_credentials()
     ok = all(isinstance(v, str) and v for v in (f.access_key, f.secret_key, f.token))
 except Exception as e:
+    import sys
+    sys.stderr.write(f"botocore: {e!r}\n")
     ok = False
 print("usable" if ok else "refused")
 "#;
@@ -48,20 +50,24 @@ fn python() -> PathBuf {
     python
 }
 
-/// Whether botocore got usable credentials from the agent at `uri`.
-fn botocore_usable(python: &PathBuf, uri: &str, token_file: &str) -> bool {
-    let out = Command::new(python)
+/// Whether botocore got usable credentials from the agent at `uri`, and
+/// what it said if not.
+/// Asynchronous: the agent stand-in answers on this test's runtime.
+async fn botocore_usable(python: &PathBuf, uri: &str, token_file: &str) -> (bool, String) {
+    let out = tokio::process::Command::new(python)
         .args(["-c", BOTOCORE])
         .env_clear()
         .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri)
         .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
+        .await
         .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
+    let why = String::from_utf8_lossy(&out.stderr).into_owned();
     match said.trim() {
-        "usable" => true,
-        "refused" => false,
+        "usable" => (true, why),
+        "refused" => (false, why),
         other => panic!(
             "botocore said {other:?}: {}",
             String::from_utf8_lossy(&out.stderr)
@@ -116,7 +122,7 @@ async fn the_agents_answer_is_taken_where_botocore_takes_it() {
             "the AWS SDK for Rust refuses a Code other than Success; botocore ignores Code",
         ),
         (
-            format!(r#"{{{base},"Expiration":"2099-01-01 00:00:00"}}"#),
+            format!(r#"{{{base},"Expiration":"2099-01-01 00:00:00Z"}}"#),
             true,
             false,
             "the AWS SDK for Rust takes only an RFC 3339 Expiration; botocore takes any date",
@@ -125,7 +131,8 @@ async fn the_agents_answer_is_taken_where_botocore_takes_it() {
     for (body, botocore, doctor, why) in rows {
         agent.agent.always(Fault::Status(200, body.clone()));
         let path = volume.path();
-        let by_botocore = botocore_usable(&python, &agent.url(), path.to_str().unwrap());
+        let (by_botocore, botocore_said) =
+            botocore_usable(&python, &agent.url(), path.to_str().unwrap()).await;
         let out = doctor!(&sts.url())
             .pod_identity(&agent.url(), &path)
             .json()
@@ -134,7 +141,7 @@ async fn the_agents_answer_is_taken_where_botocore_takes_it() {
         assert_eq!(
             (by_botocore, by_doctor),
             (botocore, doctor),
-            "{body}\n{why}\n{}\n{}",
+            "{body}\n{why}\n{botocore_said}\n{}\n{}",
             out.stdout,
             out.stderr
         );
