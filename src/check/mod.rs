@@ -410,11 +410,6 @@ fn subject(cfg: &CheckConfig, report: &Report) -> Option<Finding> {
 }
 
 fn log_claims(claims: &crate::token::Claims) {
-    // The issuer is a URL `--verify-issuer` connects to: a password in it
-    // is masked wherever it is printed, from here on.
-    if let Some(iss) = &claims.iss {
-        crate::redact::register_url_userinfo(iss);
-    }
     tracing::debug!(
         iss = claims.iss.as_deref().unwrap_or(""),
         sub = claims.sub.as_deref().unwrap_or(""),
