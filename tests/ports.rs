@@ -174,7 +174,7 @@ sys.exit(code)
     let token = Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode();
     let volume = TokenVolume::pod_identity(&token);
     let mut guarded = 0;
-    for port in ["0", "65536", "99999", "x", "80"] {
+    for port in ["99999", "0", "65536", "x", "80"] {
         let uri = format!("http://127.0.0.1:{port}/v1/credentials");
         let out = doctor!("http://127.0.0.1:1")
             .pod_identity(&uri, &volume.path())
