@@ -438,10 +438,22 @@ mod tests {
     #[test]
     fn the_host_header_never_carries_userinfo() {
         for (uri, host, port) in [
-            ("http://u:s3cr3tpassw0rd@127.0.0.1:8080/v1", "127.0.0.1:8080", 8080),
-            ("http://u:s3cr3tpassw0rd@169.254.170.23/v1", "169.254.170.23", 80),
+            (
+                "http://u:s3cr3tpassw0rd@127.0.0.1:8080/v1",
+                "127.0.0.1:8080",
+                8080,
+            ),
+            (
+                "http://u:s3cr3tpassw0rd@169.254.170.23/v1",
+                "169.254.170.23",
+                80,
+            ),
             ("http://169.254.170.23:80/v1", "169.254.170.23", 80),
-            ("http://tok3n0nly@[fd00:ec2::23]:81/v1", "[fd00:ec2::23]:81", 81),
+            (
+                "http://tok3n0nly@[fd00:ec2::23]:81/v1",
+                "[fd00:ec2::23]:81",
+                81,
+            ),
         ] {
             let parsed: Uri = uri.parse().unwrap();
             let (_, to, header) = target(&parsed).unwrap();
@@ -508,10 +520,16 @@ mod tests {
         let creds = r#""AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"S3CR3TKEY-lenient","Token":"T0KEN-lenient","Expiration":"2030-01-01T00:00:00Z""#;
         for (body, account) in [
             (format!(r#"{{{creds},"AccountId":111122223333}}"#), None),
-            (format!(r#"{{{creds},"AccountId":"1","AccountId":"2"}}"#), Some("2")),
+            (
+                format!(r#"{{{creds},"AccountId":"1","AccountId":"2"}}"#),
+                Some("2"),
+            ),
             (format!(r#"{{"AccessKeyId":"OLD",{creds}}}"#), None),
             (format!(r#"{{{creds},"Code":7,"Extra":[1,{{}}]}}"#), None),
-            (format!(r#"{{{creds},"Code":"Success","AccountId":null}}"#), None),
+            (
+                format!(r#"{{{creds},"Code":"Success","AccountId":null}}"#),
+                None,
+            ),
         ] {
             let issued = judged(&body).unwrap_or_else(|f| panic!("{body}: {f:?}"));
             assert_eq!(issued.credentials.access_key_id(), "ASIAEXAMPLE", "{body}");

@@ -249,7 +249,9 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
     for name in PROXY_URL_VARS {
         if let Some(problem) = set(name).and_then(|v| proxy_problem(&v).map(|p| (v, p))) {
             proxy_ok = false;
-            judged.findings.push(proxy_invalid(name, &problem.0, &problem.1));
+            judged
+                .findings
+                .push(proxy_invalid(name, &problem.0, &problem.1));
         }
     }
     if let Some(mode) = set("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE") {
@@ -548,7 +550,11 @@ mod tests {
             let iam = judged(&[("AWS_ENDPOINT_URL_IAM", value.as_str())]);
             assert!(iam.findings.is_empty() && !iam.stop_sending, "{value}");
             let finding = iam.iam_endpoint_invalid.expect("refused");
-            assert!(finding.message.contains("AWS_ENDPOINT_URL_IAM"), "{}", finding.message);
+            assert!(
+                finding.message.contains("AWS_ENDPOINT_URL_IAM"),
+                "{}",
+                finding.message
+            );
         }
         assert!(judged(&[("AWS_ENDPOINT_URL_IAM", "http://127.0.0.1:4566")])
             .iam_endpoint_invalid
@@ -574,7 +580,11 @@ mod tests {
                 assert!(!finding.message.contains("hunter22"), "{}", finding.message);
             }
         }
-        for fine in ["http://proxy.invalid:3128", "proxy.invalid:3128", "http://[::1]:8080"] {
+        for fine in [
+            "http://proxy.invalid:3128",
+            "proxy.invalid:3128",
+            "http://[::1]:8080",
+        ] {
             let found = judged(&[("HTTPS_PROXY", fine)]);
             assert!(found.findings.is_empty() && !found.stop_sending, "{fine}");
         }

@@ -450,7 +450,9 @@ fn mask_url_passwords(text: &str) -> Option<String> {
     let mut out = Masked::new(text);
     let mut start = 0;
     while start < text.len() {
-        let len = text[start..].find(ends_authority).unwrap_or(text.len() - start);
+        let len = text[start..]
+            .find(ends_authority)
+            .unwrap_or(text.len() - start);
         let word = &text[start..start + len];
         // Without `//` before it, the word must end in a host and port, so
         // that `s3:GetObject@arn:aws:s3:::bucket` (a `--require` entry) is

@@ -622,7 +622,10 @@ mod tests {
         ] {
             let request = HttpRequest::get(url).unwrap();
             let error = connector.call(request).await.unwrap_err();
-            assert!(format!("{error:?}").contains("sent nothing"), "{url}: {error:?}");
+            assert!(
+                format!("{error:?}").contains("sent nothing"),
+                "{url}: {error:?}"
+            );
         }
         assert_eq!(calls.load(Ordering::Relaxed), 0, "nothing connected");
         let fine = HttpRequest::get("http://127.0.0.1:9/v1/credentials").unwrap();

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use testkit::agent::{Agent, Fault};
+use testkit::doctor;
 use testkit::fake_aws::{FakeAws, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::jwt::{Jwt, TokenVolume};
-use testkit::doctor;
 
 /// Loads the container provider's credentials as an app would, and says
 /// whether it got usable ones: three non-empty strings (a number or an
@@ -89,29 +89,97 @@ async fn the_agents_answer_is_taken_where_botocore_takes_it() {
         &creds.session_token,
     );
     let expiry = "2099-01-01T00:00:00Z";
-    let base = format!(
-        r#""AccessKeyId":"{key}","SecretAccessKey":"{secret}","Token":"{session}""#
-    );
+    let base = format!(r#""AccessKeyId":"{key}","SecretAccessKey":"{secret}","Token":"{session}""#);
     let good = format!(r#"{base},"Expiration":"{expiry}""#);
     // (body, botocore gets usable credentials, irsa-doctor passes, why
     // they differ where they do)
     let rows: Vec<(String, bool, bool, &str)> = vec![
         (format!("{{{good}}}"), true, true, ""),
-        (format!(r#"{{{good},"AccountId":"111122223333"}}"#), true, true, ""),
+        (
+            format!(r#"{{{good},"AccountId":"111122223333"}}"#),
+            true,
+            true,
+            "",
+        ),
         // Both were definite fails before.
-        (format!(r#"{{{good},"AccountId":111122223333}}"#), true, true, ""),
-        (format!(r#"{{"AccessKeyId":"AKIAOLDKEYFIRST",{good}}}"#), true, true, ""),
-        (format!(r#"{{{good},"AccountId":"1","AccountId":"111122223333"}}"#), true, true, ""),
-        (format!(r#"{{{good},"Code":"Success","Type":"AWS-HMAC","Extra":{{"a":[1]}}}}"#), true, true, ""),
+        (
+            format!(r#"{{{good},"AccountId":111122223333}}"#),
+            true,
+            true,
+            "",
+        ),
+        (
+            format!(r#"{{"AccessKeyId":"AKIAOLDKEYFIRST",{good}}}"#),
+            true,
+            true,
+            "",
+        ),
+        (
+            format!(r#"{{{good},"AccountId":"1","AccountId":"111122223333"}}"#),
+            true,
+            true,
+            "",
+        ),
+        (
+            format!(r#"{{{good},"Code":"Success","Type":"AWS-HMAC","Extra":{{"a":[1]}}}}"#),
+            true,
+            true,
+            "",
+        ),
         (format!(r#"{{{good},"Code":7}}"#), true, true, ""),
         (format!(r#"{{{base}}}"#), false, false, ""),
-        (format!(r#"{{{base},"Expiration":4070908800}}"#), false, false, ""),
-        (format!(r#"{{{base},"Expiration":"tomorrow"}}"#), false, false, ""),
-        (format!(r#"{{"AccessKeyId":5,"SecretAccessKey":"{secret}","Token":"{session}","Expiration":"{expiry}"}}"#), false, false, ""),
-        (format!(r#"{{"AccessKeyId":"{key}","SecretAccessKey":"{secret}","Token":null,"Expiration":"{expiry}"}}"#), false, false, ""),
-        (format!(r#"{{"AccessKeyId":"{key}","SecretAccessKey":"{secret}","SessionToken":"{session}","Expiration":"{expiry}"}}"#), false, false, ""),
-        (format!(r#"{{"accesskeyid":"{key}","secretaccesskey":"{secret}","token":"{session}","expiration":"{expiry}"}}"#), false, false, ""),
-        (format!(r#"{{"AccessKeyId":"","SecretAccessKey":"{secret}","Token":"{session}","Expiration":"{expiry}"}}"#), false, false, ""),
+        (
+            format!(r#"{{{base},"Expiration":4070908800}}"#),
+            false,
+            false,
+            "",
+        ),
+        (
+            format!(r#"{{{base},"Expiration":"tomorrow"}}"#),
+            false,
+            false,
+            "",
+        ),
+        (
+            format!(
+                r#"{{"AccessKeyId":5,"SecretAccessKey":"{secret}","Token":"{session}","Expiration":"{expiry}"}}"#
+            ),
+            false,
+            false,
+            "",
+        ),
+        (
+            format!(
+                r#"{{"AccessKeyId":"{key}","SecretAccessKey":"{secret}","Token":null,"Expiration":"{expiry}"}}"#
+            ),
+            false,
+            false,
+            "",
+        ),
+        (
+            format!(
+                r#"{{"AccessKeyId":"{key}","SecretAccessKey":"{secret}","SessionToken":"{session}","Expiration":"{expiry}"}}"#
+            ),
+            false,
+            false,
+            "",
+        ),
+        (
+            format!(
+                r#"{{"accesskeyid":"{key}","secretaccesskey":"{secret}","token":"{session}","expiration":"{expiry}"}}"#
+            ),
+            false,
+            false,
+            "",
+        ),
+        (
+            format!(
+                r#"{{"AccessKeyId":"","SecretAccessKey":"{secret}","Token":"{session}","Expiration":"{expiry}"}}"#
+            ),
+            false,
+            false,
+            "",
+        ),
         (format!(r#"[{{{good}}}]"#), false, false, ""),
         (format!(r#"{{{good}}} and more"#), false, false, ""),
         (String::new(), false, false, ""),

@@ -43,7 +43,8 @@ fn says(out: &Outcome, code: &str, words: &str) {
 async fn an_agent_uri_port_no_connection_can_use_is_invalid_and_asked_nowhere() {
     let sts = FakeAws::healthy().await;
     let agent = Agent::healthy(&sts.aws).await;
-    let volume = TokenVolume::pod_identity(&Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode());
+    let volume =
+        TokenVolume::pod_identity(&Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode());
     for base in bad_ports(agent.addr().port()) {
         let uri = format!("{base}/v1/credentials");
         let out = doctor!(&sts.url())
@@ -51,11 +52,19 @@ async fn an_agent_uri_port_no_connection_can_use_is_invalid_and_asked_nowhere() 
             .json()
             .await;
         assert_eq!(out.code, 1, "{uri}: {}\n{}", out.stdout, out.stderr);
-        says(&out, "POD_IDENTITY_URI_INVALID", "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+        says(
+            &out,
+            "POD_IDENTITY_URI_INVALID",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        );
         assert_eq!(out.json()["verdict"], "fail", "{uri}");
     }
     assert_eq!(agent.agent.request_count(), 0, "not ours, not the chain's");
-    assert_eq!(sts.aws.caller_identity_calls(), 0, "no credentials to ask about");
+    assert_eq!(
+        sts.aws.caller_identity_calls(),
+        0,
+        "no credentials to ask about"
+    );
 }
 
 #[tokio::test]
@@ -63,7 +72,10 @@ async fn an_sts_endpoint_port_no_connection_can_use_is_invalid_and_nothing_is_se
     let sts = FakeAws::healthy().await;
     let volume = TokenVolume::new(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode());
     for endpoint in bad_ports(sts.server.addr.port()) {
-        let out = doctor!(&endpoint).irsa(ROLE_ARN, &volume.path()).json().await;
+        let out = doctor!(&endpoint)
+            .irsa(ROLE_ARN, &volume.path())
+            .json()
+            .await;
         assert_eq!(out.code, 1, "{endpoint}: {}\n{}", out.stdout, out.stderr);
         says(&out, "ENDPOINT_INVALID", "AWS_ENDPOINT_URL_STS");
         assert_eq!(out.json()["sts"]["attempts"], 0, "{endpoint}");
@@ -110,9 +122,17 @@ async fn a_proxy_port_no_connection_can_use_is_invalid_and_nothing_is_sent() {
                 .env(name, &value)
                 .json()
                 .await;
-            assert_eq!(out.code, 1, "{name}={value}: {}\n{}", out.stdout, out.stderr);
+            assert_eq!(
+                out.code, 1,
+                "{name}={value}: {}\n{}",
+                out.stdout, out.stderr
+            );
             says(&out, "ENDPOINT_INVALID", name);
-            assert!(!out.all_output().contains("pr0xy-passw0rd"), "{}", out.all_output());
+            assert!(
+                !out.all_output().contains("pr0xy-passw0rd"),
+                "{}",
+                out.all_output()
+            );
         }
     }
     assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
@@ -125,7 +145,11 @@ async fn an_issuer_port_no_connection_can_use_is_refused_unasked() {
     let issuer = Issuer::start(&[&signer]).await;
     let port = issuer.url().rsplit(':').next().unwrap().parse().unwrap();
     for iss in bad_ports(port) {
-        let token = signer.sign(&issuer.jwt(NAMESPACE, SERVICE_ACCOUNT).set("iss", json!(iss)));
+        let token = signer.sign(
+            &issuer
+                .jwt(NAMESPACE, SERVICE_ACCOUNT)
+                .set("iss", json!(iss)),
+        );
         let sts = FakeAws::healthy_for_issuer(&iss).await;
         let volume = TokenVolume::new(&token);
         let out = doctor!(&sts.url())

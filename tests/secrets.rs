@@ -341,7 +341,9 @@ async fn passwords_in_url_settings_at_trace_leak_nowhere() {
         let signer = Signer::rs256("k1");
         let issuer = Issuer::start(&[&signer]).await;
         let iss = with_userinfo(&issuer.url(), password);
-        let jwt = issuer.jwt(NAMESPACE, SERVICE_ACCOUNT).set("iss", serde_json::json!(iss));
+        let jwt = issuer
+            .jwt(NAMESPACE, SERVICE_ACCOUNT)
+            .set("iss", serde_json::json!(iss));
         let token = signer.sign(&jwt);
         let sts = FakeAws::healthy_for_issuer(&iss).await;
         let vol = TokenVolume::new(&token);
@@ -361,7 +363,10 @@ async fn passwords_in_url_settings_at_trace_leak_nowhere() {
         let agent_url = with_userinfo(&agent.url(), password);
         let pod_identity = || doctor!(&sts_url).pod_identity(&agent_url, &pi_vol.path());
         let mut all = String::new();
-        for (name, pod, secret) in [("irsa", &irsa as &dyn Fn() -> testkit::Doctor, &token), ("pod identity", &pod_identity, &pi_token)] {
+        for (name, pod, secret) in [
+            ("irsa", &irsa as &dyn Fn() -> testkit::Doctor, &token),
+            ("pod identity", &pod_identity, &pi_token),
+        ] {
             for format in ["text", "json"] {
                 let out = pod()
                     .env("RUST_LOG", "trace")
@@ -372,7 +377,11 @@ async fn passwords_in_url_settings_at_trace_leak_nowhere() {
                     .run()
                     .await;
                 assert!(out.stderr.contains("TRACE"), "{name}: no trace output");
-                assert!(!out.all_output().contains(password), "{name} {format}:\n{}", out.all_output());
+                assert!(
+                    !out.all_output().contains(password),
+                    "{name} {format}:\n{}",
+                    out.all_output()
+                );
                 assert_no_secret_in(&out, secret);
                 all.push_str(&out.all_output());
             }
@@ -395,7 +404,10 @@ async fn passwords_in_url_settings_at_trace_leak_nowhere() {
         assert!(!requests.is_empty(), "the agent was asked");
         for seen in requests {
             let host = seen.host().unwrap_or_default();
-            assert!(!host.contains('@') && !host.contains(password), "Host: {host}");
+            assert!(
+                !host.contains('@') && !host.contains(password),
+                "Host: {host}"
+            );
         }
     }
 }

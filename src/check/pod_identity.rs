@@ -447,7 +447,10 @@ mod tests {
             ("http://127.0.0.1:0/v1/credentials", "port is 0"),
             ("http://127.0.0.1:65536/v1/credentials", "above 65535"),
             ("http://127.0.0.1:99999/v1/credentials", "above 65535"),
-            ("http://169.254.170.23:99999/v1/credentials", "port 80 instead"),
+            (
+                "http://169.254.170.23:99999/v1/credentials",
+                "port 80 instead",
+            ),
             ("http://127.0.0.1:eighty/v1/credentials", "not a number"),
             ("https://creds.example.invalid:99999/v1", "above 65535"),
         ] {
