@@ -544,8 +544,14 @@ mod tests {
             let sts = judged(&[("AWS_ENDPOINT_URL_STS", value.as_str())]);
             assert!(sts.stop_sending, "{value}");
             assert_eq!(sts.findings[0].code, Code::EndpointInvalid, "{value}");
-            let global = judged(&[("AWS_ENDPOINT_URL", value.as_str())]);
-            assert_eq!(global.findings[0].code, Code::EndpointInvalid, "{value}");
+            for name in ["AWS_ENDPOINT_URL", "AWS_EC2_METADATA_SERVICE_ENDPOINT"] {
+                let other = judged(&[(name, value.as_str())]);
+                assert_eq!(
+                    other.findings[0].code,
+                    Code::EndpointInvalid,
+                    "{name}={value}"
+                );
+            }
             // IAM's is judged apart: it matters only where IAM is asked.
             let iam = judged(&[("AWS_ENDPOINT_URL_IAM", value.as_str())]);
             assert!(iam.findings.is_empty() && !iam.stop_sending, "{value}");

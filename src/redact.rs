@@ -479,6 +479,8 @@ fn mask_url_passwords(text: &str) -> Option<String> {
 /// Whether `text` is `host` or `host:port`: a name or IPv4 address, or an
 /// IPv6 address in brackets (whose `[` ends a word, so it is empty here).
 fn is_host_port(text: &str) -> bool {
+    // Prose may follow straight on: "...@127.0.0.1:4566: closed".
+    let text = text.trim_end_matches([':', '.']);
     let (host, port) = text.rsplit_once(':').unwrap_or((text, ""));
     port.bytes().all(|b| b.is_ascii_digit())
         && host
@@ -765,6 +767,10 @@ mod tests {
         ] {
             assert_eq!(redact(text), text, "a --require entry");
         }
+        assert_eq!(
+            redact("pool key u:pw@127.0.0.1:4566: closed."),
+            format!("pool key u:{MASK}@127.0.0.1:4566: closed.")
+        );
         assert_eq!(
             redact("connecting to u:pw@[::1]:8080"),
             format!("connecting to u:{MASK}@[::1]:8080")
