@@ -9,7 +9,9 @@
 //! whole request bounded, and at most [`MAX_BODY_BYTES`] of answer read.
 //! Credentials in an answer are registered for redaction as they are
 //! parsed and never kept in anything that is logged or serialized.
-//! Imports `token`, `redact` and `sts`'s text helpers; nothing above them.
+//! Imports `token`, `redact`, `traffic`'s rule on ports and `sts`'s text
+//! helpers; nothing above them. It connects to exactly the port the URI
+//! names, or to none.
 
 use std::time::Duration;
 
@@ -19,7 +21,6 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper::header::{AUTHORIZATION, HOST};
 use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
 use tokio::net::TcpStream;
 
 use crate::token::RawToken;
@@ -76,11 +77,29 @@ pub async fn ask(uri: &Uri, token: &RawToken, timeout: Duration) -> Answer {
     }
 }
 
-async fn request(uri: &Uri, token: &RawToken, timeout: Duration) -> Result<Answer, String> {
+/// Where a request to `uri` goes: the host to resolve, the port to connect
+/// to, and the `Host` header. Refuses a port no connection can use exactly
+/// (`http::Uri` keeps `:99999`, and reads it as no port: the token went to
+/// port 80). `Host` never carries the URI's userinfo, which is no part of a
+/// host and may hold a password.
+fn target(uri: &Uri) -> Result<(&str, u16, String), String> {
     let host = uri.host().ok_or("the URI has no host")?;
     let authority = uri.authority().map_or(host, |a| a.as_str());
-    let port = uri.port_u16().unwrap_or(80);
+    let named = crate::traffic::named_port(authority)
+        .map_err(|why| format!("irsa-doctor sent nothing: the URI's {why}"))?;
+    let port = named.unwrap_or(80);
+    // As hyper-util's client (the SDKs') writes it: the default port left out.
+    let host_header = match named {
+        Some(port) if port != 80 => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    };
     let bare = host.trim_start_matches('[').trim_end_matches(']');
+    Ok((bare, port, host_header))
+}
+
+async fn request(uri: &Uri, token: &RawToken, timeout: Duration) -> Result<Answer, String> {
+    let (bare, port, authority) = target(uri)?;
+    let authority = authority.as_str();
     let connect_limit = CONNECT_TIMEOUT.min(timeout);
     let stream = tokio::time::timeout(connect_limit, connect(bare, port))
         .await
@@ -220,8 +239,25 @@ pub struct Issued {
     pub expiration: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// The fields of a 200 that the SDKs read, each a string or absent.
+///
+/// Read as the SDKs read them, so that a verdict is the app's verdict:
+/// - a field that is not a string counts as absent: the AWS SDK for Rust
+///   skips it, and botocore keeps it but cannot sign with a number (so a
+///   numeric `AccountId`, which neither needs, is no failure, and is not
+///   shown as an account);
+/// - a duplicated key: the last one counts, as in Python's `json` and the
+///   Rust SDK's reader;
+/// - unknown fields are ignored; anything but one JSON object (an array,
+///   trailing text) is refused, as both do;
+/// - names are matched exactly (botocore does; the Rust SDK would also take
+///   `accesskeyid` and `SessionToken`, which botocore apps then fail on);
+/// - `Code` other than `Success` is refused, and `Expiration` must be an
+///   RFC 3339 time: the Rust SDK refuses both, where botocore reads any
+///   date `dateutil` parses and ignores `Code`.
+///
+/// Where the two disagree, the stricter reading is kept only when apps on
+/// that SDK really fail; docs/reliability.md lists each difference.
 struct Body {
     code: Option<String>,
     access_key_id: Option<String>,
@@ -229,6 +265,40 @@ struct Body {
     token: Option<String>,
     account_id: Option<String>,
     expiration: Option<String>,
+}
+
+impl Body {
+    /// The body read as JSON, or why it cannot be. serde's message can
+    /// quote the input: only where it broke is said.
+    fn parse(bytes: &[u8]) -> Result<Body, String> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+            format!(
+                "a 200 whose body is not the agent's JSON ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(
+                "a 200 whose body is not the agent's JSON (not an object), which SDKs refuse"
+                    .to_owned(),
+            );
+        };
+        let text = |name: &str| {
+            map.get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        Ok(Body {
+            code: text("Code"),
+            access_key_id: text("AccessKeyId"),
+            secret_access_key: text("SecretAccessKey"),
+            token: text("Token"),
+            account_id: text("AccountId"),
+            expiration: text("Expiration"),
+        })
+    }
 }
 
 /// Reads an answer: the credentials of a 200, or why there are none.
@@ -272,18 +342,7 @@ pub fn judge(answer: Answer) -> Result<Issued, Failure> {
             format!("HTTP {status} instead of 200 (the body is not shown)"),
         ));
     }
-    let parsed: Body = serde_json::from_slice(&body).map_err(|e| {
-        // serde's message can quote the input: only where it broke.
-        failure(
-            FailureKind::Other,
-            format!(
-                "a 200 whose body is not the agent's JSON ({:?} error at line {}, column {})",
-                e.classify(),
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
+    let parsed = Body::parse(&body).map_err(|why| failure(FailureKind::Other, why))?;
     for secret in [&parsed.secret_access_key, &parsed.token]
         .into_iter()
         .flatten()
@@ -350,6 +409,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_port_no_connection_can_use_is_refused_before_any_connect() {
+        // `http::Uri` took these, `port_u16()` was `None`, and the token
+        // went to port 80.
+        for uri in [
+            "http://127.0.0.1:0/v1/credentials",
+            "http://127.0.0.1:65536/v1/credentials",
+            "http://127.0.0.1:99999/v1/credentials",
+            "http://127.0.0.1:8o80/v1/credentials",
+            "http://[::1]:99999/v1/credentials",
+        ] {
+            let parsed: Uri = uri.parse().unwrap();
+            let why = target(&parsed).unwrap_err();
+            assert!(why.contains("sent nothing"), "{uri}: {why}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_port_sends_nothing_at_all() {
+        let token = crate::token::tests_support::raw("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln");
+        let uri: Uri = "http://127.0.0.1:99999/v1/credentials".parse().unwrap();
+        match ask(&uri, &token, Duration::from_secs(5)).await {
+            Answer::NoAnswer(why) => assert!(why.contains("sent nothing"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_host_header_never_carries_userinfo() {
+        for (uri, host, port) in [
+            (
+                "http://u:s3cr3tpassw0rd@127.0.0.1:8080/v1",
+                "127.0.0.1:8080",
+                8080,
+            ),
+            (
+                "http://u:s3cr3tpassw0rd@169.254.170.23/v1",
+                "169.254.170.23",
+                80,
+            ),
+            ("http://169.254.170.23:80/v1", "169.254.170.23", 80),
+            (
+                "http://tok3n0nly@[fd00:ec2::23]:81/v1",
+                "[fd00:ec2::23]:81",
+                81,
+            ),
+        ] {
+            let parsed: Uri = uri.parse().unwrap();
+            let (_, to, header) = target(&parsed).unwrap();
+            assert_eq!((header.as_str(), to), (host, port), "{uri}");
+        }
+    }
+
+    #[test]
     fn the_known_bodies_are_classified() {
         let cases = [
             (400, "Service account token cannot be empty\n", FailureKind::TokenRejected),
@@ -391,6 +503,62 @@ mod tests {
             !shown.contains("AGENTSECRETKEY") && !shown.contains("AGENTSESSIONTOKEN"),
             "{shown}"
         );
+    }
+
+    fn judged(body: &str) -> Result<Issued, Failure> {
+        judge(Answer::Http {
+            status: 200,
+            body: Bytes::from(body.to_owned()),
+            cut: false,
+        })
+    }
+
+    #[test]
+    fn answers_the_sdks_take_are_taken_as_they_take_them() {
+        // A numeric AccountId and a duplicated key were definite failures
+        // where botocore and the AWS SDK for Rust get credentials.
+        let creds = r#""AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"S3CR3TKEY-lenient","Token":"T0KEN-lenient","Expiration":"2030-01-01T00:00:00Z""#;
+        for (body, account) in [
+            (format!(r#"{{{creds},"AccountId":111122223333}}"#), None),
+            (
+                format!(r#"{{{creds},"AccountId":"1","AccountId":"2"}}"#),
+                Some("2"),
+            ),
+            (format!(r#"{{"AccessKeyId":"OLD",{creds}}}"#), None),
+            (format!(r#"{{{creds},"Code":7,"Extra":[1,{{}}]}}"#), None),
+            (
+                format!(r#"{{{creds},"Code":"Success","AccountId":null}}"#),
+                None,
+            ),
+        ] {
+            let issued = judged(&body).unwrap_or_else(|f| panic!("{body}: {f:?}"));
+            assert_eq!(issued.credentials.access_key_id(), "ASIAEXAMPLE", "{body}");
+            assert_eq!(issued.account_id.as_deref(), account, "{body}");
+        }
+    }
+
+    #[test]
+    fn answers_the_sdks_refuse_are_refused() {
+        let rest = r#""SecretAccessKey":"S","Token":"T","Expiration":"2030-01-01T00:00:00Z""#;
+        for (body, words) in [
+            (format!(r#"{{"AccessKeyId":5,{rest}}}"#), "without AccessKeyId"),
+            (format!(r#"{{"AccessKeyId":"A","AccessKeyId":null,{rest}}}"#), "without AccessKeyId"),
+            (format!(r#"{{"accesskeyid":"A",{rest}}}"#), "without AccessKeyId"),
+            (format!(r#"{{"AccessKeyId":"A",{rest}}} trailing"#), "not the agent's JSON"),
+            (format!(r#"[{{"AccessKeyId":"A",{rest}}}]"#), "not an object"),
+            (
+                r#"{"AccessKeyId":"A","SecretAccessKey":"S","Token":"T","Expiration":1893456000}"#.to_owned(),
+                "without Expiration",
+            ),
+            (
+                r#"{"AccessKeyId":"A","SecretAccessKey":"S","SessionToken":"T","Expiration":"2030-01-01T00:00:00Z"}"#.to_owned(),
+                "without Token",
+            ),
+        ] {
+            let failure = judged(&body).err().unwrap_or_else(|| panic!("{body} passed"));
+            assert_eq!(failure.kind, FailureKind::Other);
+            assert!(failure.detail.contains(words), "{body}: {}", failure.detail);
+        }
     }
 
     #[test]

@@ -96,6 +96,11 @@ fn endpoint_problem(value: &str) -> Option<String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Some("it has no host name".to_owned());
     }
+    // The URL parser refuses a port above 65535 or not a number, but takes
+    // 0, which no connection can use.
+    if url.port() == Some(0) {
+        return Some("its port is 0, which no connection can use".to_owned());
+    }
     // The SDK puts the value on its requests with `http::Uri`, which is
     // stricter than the WHATWG parser above: that one quietly repairs
     // `https:/host`, `https:host` and `https:\\host`, which the SDK then
@@ -145,6 +150,39 @@ pub fn shown(value: &str) -> String {
     format!("{}***{}", &value[..start], &value[at..])
 }
 
+/// The variables that name a proxy (`NO_PROXY` names none).
+pub const PROXY_URL_VARS: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Why a proxy value names a port no connection can use exactly; `None`
+/// for any other value, which hyper-util either uses as written or ignores
+/// (and so does irsa-doctor). hyper-util reads `host:port` as
+/// `http://host:port`, and keeps a port `http::Uri` cannot read, then
+/// connects to port 80: the proxy's password, and for an http endpoint the
+/// whole request, would go to whatever listens there.
+fn proxy_problem(value: &str) -> Option<String> {
+    let url = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("http://{value}")
+    };
+    match url::Url::parse(&url) {
+        Err(url::ParseError::InvalidPort) => {
+            Some("its port is not a number from 1 to 65535".to_owned())
+        }
+        Ok(parsed) if parsed.port() == Some(0) => {
+            Some("its port is 0, which no connection can use".to_owned())
+        }
+        _ => None,
+    }
+}
+
 /// What the endpoint and region settings mean for a check.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Judged {
@@ -155,6 +193,9 @@ pub struct Judged {
     /// A valid custom STS endpoint is set: the region does not decide
     /// where STS requests go.
     pub custom_sts_endpoint: bool,
+    /// `AWS_ENDPOINT_URL_IAM` cannot be used: `ENDPOINT_INVALID`, added
+    /// (and IAM not asked) only where IAM is asked at all (`--require`).
+    pub iam_endpoint_invalid: Option<Finding>,
 }
 
 /// Judges the endpoint and region settings `lookup` returns.
@@ -198,6 +239,21 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
             judged.findings.push(finding);
         }
     }
+    if let Some(value) = set("AWS_ENDPOINT_URL_IAM").filter(|_| !ignore_urls) {
+        judged.iam_endpoint_invalid =
+            endpoint_problem(&value).map(|p| endpoint_invalid("AWS_ENDPOINT_URL_IAM", &value, &p));
+    }
+    // A proxy with a port no connection can use: nothing is sent at all,
+    // since every request may go through it.
+    let mut proxy_ok = true;
+    for name in PROXY_URL_VARS {
+        if let Some(problem) = set(name).and_then(|v| proxy_problem(&v).map(|p| (v, p))) {
+            proxy_ok = false;
+            judged
+                .findings
+                .push(proxy_invalid(name, &problem.0, &problem.1));
+        }
+    }
     if let Some(mode) = set("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE") {
         if !mode.eq_ignore_ascii_case("ipv4") && !mode.eq_ignore_ascii_case("ipv6") {
             let mut finding = imds_mode_invalid(&mode);
@@ -217,10 +273,11 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
             judged.findings.push(region_invalid(name, &value));
         }
     }
-    judged.stop_sending = match sts_endpoint_ok {
-        Some(ok) => !ok,
-        None => !region_ok,
-    };
+    judged.stop_sending = !proxy_ok
+        || match sts_endpoint_ok {
+            Some(ok) => !ok,
+            None => !region_ok,
+        };
     judged.custom_sts_endpoint = sts_endpoint_ok == Some(true);
     judged
 }
@@ -276,11 +333,32 @@ pub fn profile_region_invalid(region: &str) -> Finding {
     .found(format!("region = {region:?} in the shared config file"))
 }
 
+/// `ENDPOINT_INVALID` for a proxy variable whose port no connection can
+/// use.
+fn proxy_invalid(name: &str, value: &str, problem: &str) -> Finding {
+    Finding::error(
+        Code::EndpointInvalid,
+        format!(
+            "{name} {:?} is not a usable proxy URL: {problem}; the AWS SDK for Rust would \
+             connect to the default port (80, or 443 for https://) instead, with the proxy's \
+             password, while botocore and Go refuse it",
+            shown(value)
+        ),
+        format!(
+            "Fix {name} in the container spec (or the envFrom ConfigMap or image ENV that sets \
+             it) so that it names the proxy's port, from 1 to 65535, or remove it. irsa-doctor \
+             sent nothing, so this is not a network problem."
+        ),
+    )
+    .expected("a proxy URL such as http://proxy.example:3128")
+    .found(format!("{name}={:?}", shown(value)))
+}
+
 fn endpoint_invalid(name: &str, value: &str, problem: &str) -> Finding {
-    let what = if name == "AWS_EC2_METADATA_SERVICE_ENDPOINT" {
-        "the IMDS endpoint"
-    } else {
-        "the STS endpoint"
+    let what = match name {
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT" => "the IMDS endpoint",
+        "AWS_ENDPOINT_URL_IAM" => "IAM's endpoint",
+        _ => "the STS endpoint",
     };
     let sdk = match name {
         "AWS_ENDPOINT_URL" => {
@@ -457,5 +535,64 @@ mod tests {
         }
         assert_eq!(shown("http://u:p@h.invalid/x"), "http://***@h.invalid/x");
         assert_eq!(shown("https://h.invalid"), "https://h.invalid");
+    }
+
+    #[test]
+    fn an_endpoint_port_no_connection_can_use_is_invalid_and_stops_sending() {
+        for port in ["0", "65536", "99999", "eighty"] {
+            let value = format!("http://127.0.0.1:{port}");
+            let sts = judged(&[("AWS_ENDPOINT_URL_STS", value.as_str())]);
+            assert!(sts.stop_sending, "{value}");
+            assert_eq!(sts.findings[0].code, Code::EndpointInvalid, "{value}");
+            for name in ["AWS_ENDPOINT_URL", "AWS_EC2_METADATA_SERVICE_ENDPOINT"] {
+                let other = judged(&[(name, value.as_str())]);
+                assert_eq!(
+                    other.findings[0].code,
+                    Code::EndpointInvalid,
+                    "{name}={value}"
+                );
+            }
+            // IAM's is judged apart: it matters only where IAM is asked.
+            let iam = judged(&[("AWS_ENDPOINT_URL_IAM", value.as_str())]);
+            assert!(iam.findings.is_empty() && !iam.stop_sending, "{value}");
+            let finding = iam.iam_endpoint_invalid.expect("refused");
+            assert!(
+                finding.message.contains("AWS_ENDPOINT_URL_IAM"),
+                "{}",
+                finding.message
+            );
+        }
+        assert!(judged(&[("AWS_ENDPOINT_URL_IAM", "http://127.0.0.1:4566")])
+            .iam_endpoint_invalid
+            .is_none());
+    }
+
+    #[test]
+    fn a_proxy_port_no_connection_can_use_is_invalid_and_stops_sending() {
+        for name in PROXY_URL_VARS {
+            for value in [
+                "http://127.0.0.1:0",
+                "http://127.0.0.1:65536",
+                "http://u:hunter22pass@127.0.0.1:99999",
+                "127.0.0.1:99999",
+                "proxy.invalid:3l28",
+            ] {
+                let found = judged(&[(name, value)]);
+                assert!(found.stop_sending, "{name}={value}");
+                assert_eq!(found.findings.len(), 1, "{name}={value}");
+                let finding = &found.findings[0];
+                assert_eq!(finding.code, Code::EndpointInvalid);
+                assert!(finding.message.contains(name), "{}", finding.message);
+                assert!(!finding.message.contains("hunter22"), "{}", finding.message);
+            }
+        }
+        for fine in [
+            "http://proxy.invalid:3128",
+            "proxy.invalid:3128",
+            "http://[::1]:8080",
+        ] {
+            let found = judged(&[("HTTPS_PROXY", fine)]);
+            assert!(found.findings.is_empty() && !found.stop_sending, "{fine}");
+        }
     }
 }

@@ -88,6 +88,15 @@ impl AwsEnv {
                 crate::redact::register(crate::redact::Kind::Environment, &value.to_string_lossy());
             }
         }
+        // Every setting that holds a URL irsa-doctor or the SDK connects
+        // to: a password in its userinfo is masked in whatever form a
+        // dependency prints it (hyper-util's pool key has no `://`).
+        for (name, value) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if is_url_setting(&name) {
+                crate::redact::register_url_userinfo(&value.to_string_lossy());
+            }
+        }
         let mut env = Self::from_lookup(|name| std::env::var(name).ok());
         if env.role_arn.is_none() {
             if let Some(raw) = std::env::var_os("AWS_ROLE_ARN").filter(|v| !v.is_empty()) {
@@ -131,6 +140,16 @@ impl AwsEnv {
             sts_regional_endpoints: get("AWS_STS_REGIONAL_ENDPOINTS"),
         }
     }
+}
+
+/// Whether the variable `name` holds a URL that is connected to: the
+/// endpoints (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, IMDS's),
+/// the container credentials URI and the proxies.
+fn is_url_setting(name: &str) -> bool {
+    name.starts_with("AWS_ENDPOINT_URL")
+        || name == "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+        || CONTAINER_VARS.contains(&name)
+        || crate::endpoint::PROXY_URL_VARS.contains(&name)
 }
 
 #[cfg(test)]

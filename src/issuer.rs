@@ -15,8 +15,9 @@
 //! What it fetched is kept in a [`Cache`] for [`CACHE_FOR`], fetched again
 //! when a token names a key the kept set lacks (key rotation), at most once
 //! per [`REFETCH_AFTER`] for each such key.
-//! Imports `jwks`, `token` (the signed parts), `traffic` (the connector)
-//! and `sts`'s text helpers; nothing above them.
+//! Imports `jwks`, `token` (the signed parts), `traffic` (the connector
+//! and its rule on ports), `redact` (a URL's userinfo is a secret) and
+//! `sts`'s text helpers; nothing above them.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -284,6 +285,7 @@ async fn published(
         });
     }
     let jwks_uri = crate::sts::one_line(jwks_uri);
+    crate::redact::register_url_userinfo(&jwks_uri);
     judge_url(&jwks_uri, settings.allow_http)
         .map_err(|why| unreachable(&jwks_uri, Document::Jwks, why, true))?;
     let body = get(&connector, &jwks_uri, JWKS_MAX_BYTES, until)
@@ -308,6 +310,11 @@ async fn published(
 pub fn judge_url(url: &str, allow_http: bool) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("is not a URL ({e})"))?;
     let host = parsed.host().ok_or("has no host")?;
+    // The URL parser refuses a port above 65535 or not a number; 0 it
+    // takes, and no connection can use it.
+    if parsed.port() == Some(0) {
+        return Err("names the port 0, which no connection can use".to_owned());
+    }
     let loopback = match host {
         url::Host::Ipv4(ip) => ip.is_loopback(),
         url::Host::Ipv6(ip) => ip.is_loopback(),
@@ -337,6 +344,9 @@ async fn get(
     limit: usize,
     until: Instant,
 ) -> Result<Bytes, String> {
+    // As read for the request, which `http::Uri` may read otherwise than
+    // the URL parser that judged it: a port it cannot read went to 443.
+    crate::traffic::url_port(url).map_err(|why| format!("cannot be asked: {why}"))?;
     let mut request = HttpRequest::get(url).map_err(|e| format!("cannot be asked ({e})"))?;
     request.headers_mut().insert("accept", "application/json");
     let budget = until.saturating_duration_since(Instant::now());
@@ -412,6 +422,31 @@ mod tests {
                 })
                 .collect(),
         })
+    }
+
+    #[test]
+    fn an_issuer_port_no_connection_can_use_is_refused() {
+        for url in [
+            "https://127.0.0.1:0/id/X",
+            "https://127.0.0.1:65536/id/X",
+            "https://127.0.0.1:99999/id/X",
+            "https://127.0.0.1:x/id/X",
+            "http://127.0.0.1:99999",
+        ] {
+            assert!(judge_url(url, true).is_err(), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_port_http_uri_cannot_read_is_not_asked() {
+        // Past the URL parser's judgment, the request's own reading: the
+        // connector would have gone to port 443.
+        let connector = crate::traffic::plain_connector(None);
+        let until = Instant::now() + Duration::from_secs(5);
+        let why = get(&connector, "https://127.0.0.1:99999/keys", 10, until)
+            .await
+            .unwrap_err();
+        assert!(why.contains("above 65535"), "{why}");
     }
 
     #[test]

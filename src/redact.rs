@@ -10,6 +10,9 @@
 //!   and the secret key and session token of any credentials (registered
 //!   with [`register_token`] and [`register`] where they are read);
 //! - anything shaped like a JWT (`eyJ...`.`...`), registered or not;
+//! - the password of every `user:password@host`, with or without a scheme,
+//!   and the userinfo of every URL setting, registered in all its forms
+//!   when the setting is read ([`register_url_userinfo`]);
 //! - the value after `WebIdentityToken`, `X-Amz-Security-Token`,
 //!   `SecretAccessKey`, `SessionToken`, `aws_secret_access_key` or
 //!   `aws_session_token` followed by `=`, `:` or `>` (forms, headers, JSON,
@@ -24,6 +27,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, RwLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use base64::Engine as _;
 
 /// What a removed secret is replaced with.
 pub const MASK: &str = "** redacted **";
@@ -432,32 +436,109 @@ fn mask_key_values(text: &str) -> Option<String> {
     out.finish()
 }
 
-/// Masks the password of every `scheme://user:password@host` (an
-/// endpoint or proxy URL an SDK logs whole).
+/// What ends a word that may hold `user:password@host`.
+fn ends_authority(c: char) -> bool {
+    c.is_whitespace() || "/\\\"'<>()[]{},;=|`".contains(c)
+}
+
+/// Masks the password of every `user:password@host`, with a scheme
+/// (`scheme://user:password@host`, an endpoint or proxy URL an SDK logs
+/// whole) or without one: hyper-util's connection pool logs its key as
+/// `("http", user:password@host:port)`. In each word, from the first `:`
+/// before its last `@` to that `@`.
 fn mask_url_passwords(text: &str) -> Option<String> {
     let mut out = Masked::new(text);
-    let mut search = 0;
-    while let Some(found) = text[search..].find("://") {
-        let authority_start = search + found + 3;
-        let authority_len = text[authority_start..]
-            .find(|c: char| c.is_whitespace() || "/\"'<>".contains(c))
-            .unwrap_or(text.len() - authority_start);
-        let authority = &text[authority_start..authority_start + authority_len];
-        search = authority_start;
-        let Some(at) = authority.rfind('@') else {
-            continue;
-        };
-        let Some(colon) = authority[..at].find(':') else {
-            continue;
-        };
-        let (start, end) = (authority_start + colon + 1, authority_start + at);
-        if start >= end || text[start..end] == *MASK {
-            continue;
+    let mut start = 0;
+    while start < text.len() {
+        let len = text[start..]
+            .find(ends_authority)
+            .unwrap_or(text.len() - start);
+        let word = &text[start..start + len];
+        // Without `//` before it, the word must end in a host and port, so
+        // that `s3:GetObject@arn:aws:s3:::bucket` (a `--require` entry) is
+        // not taken for a password.
+        let after_slashes = text[..start].ends_with("//");
+        if let Some(at) = word
+            .rfind('@')
+            .filter(|&at| after_slashes || is_host_port(&word[at + 1..]))
+        {
+            if let Some(colon) = word[..at].find(':') {
+                let (from, to) = (start + colon + 1, start + at);
+                if from < to && text[from..to] != *MASK {
+                    out.mask(from, to);
+                }
+            }
         }
-        out.mask(start, end);
-        search = end;
+        // Past the word and the character that ended it.
+        start += len;
+        start += text[start..].chars().next().map_or(1, char::len_utf8);
     }
     out.finish()
+}
+
+/// Whether `text` is `host` or `host:port`: a name or IPv4 address, or an
+/// IPv6 address in brackets (whose `[` ends a word, so it is empty here).
+fn is_host_port(text: &str) -> bool {
+    // Prose may follow straight on: "...@127.0.0.1:4566: closed".
+    let text = text.trim_end_matches([':', '.']);
+    let (host, port) = text.rsplit_once(':').unwrap_or((text, ""));
+    port.bytes().all(|b| b.is_ascii_digit())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+}
+
+/// Registers the userinfo of `url` (`scheme://user:password@host...`, or
+/// `user:password@host` as proxy variables are written) with the process's
+/// secrets, in every form a dependency may print it: as written, percent-
+/// decoded, and as the `Basic` credentials hyper-util sends a proxy. The
+/// password; or, without one, the user, which is then a token
+/// (`https://TOKEN@host`). Called where a setting holding a URL is read.
+pub fn register_url_userinfo(url: &str) {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return;
+    };
+    let (user, password) = match userinfo.split_once(':') {
+        Some((user, password)) => (user, Some(password)),
+        None => (userinfo, None),
+    };
+    let secret = password.unwrap_or(user);
+    let decoded = percent_decode(secret);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        percent_decode(user),
+        password.map(percent_decode).unwrap_or_default()
+    ));
+    for form in [secret, decoded.as_str(), basic.as_str()] {
+        GLOBAL.register(Kind::Environment, form);
+    }
+}
+
+/// `%XX` escapes decoded, lossily; anything else as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Control characters in a log line, escaped: a dependency's message
@@ -665,6 +746,56 @@ mod tests {
             "msg one\\nfake INFO line \\u{1b}[31m\n"
         );
         assert_eq!(escape_controls("plain\n"), "plain\n");
+    }
+
+    #[test]
+    fn userinfo_is_masked_in_every_form_a_dependency_prints() {
+        // hyper-util's pool key at debug and trace: no `://` in it.
+        assert_eq!(
+            redact("pooling idle connection for (\"http\", u:s3cr3tpassw0rd@127.0.0.1:4566)"),
+            format!("pooling idle connection for (\"http\", u:{MASK}@127.0.0.1:4566)")
+        );
+        assert_eq!(
+            redact("{\"message\":\"key (\\\"http\\\", u:pw@127.0.0.1:9)\"}"),
+            format!("{{\"message\":\"key (\\\"http\\\", u:{MASK}@127.0.0.1:9)\"}}")
+        );
+        assert_eq!(redact("mail me@example.com"), "mail me@example.com");
+        for text in [
+            "s3:GetObject@arn:aws:s3:::orders/*",
+            "[\"sqs:SendMessage@arn:aws:sqs:eu-west-1:111122223333:orders\"]",
+            "iam:PassRole@*",
+        ] {
+            assert_eq!(redact(text), text, "a --require entry");
+        }
+        assert_eq!(
+            redact("pool key u:pw@127.0.0.1:4566: closed."),
+            format!("pool key u:{MASK}@127.0.0.1:4566: closed.")
+        );
+        assert_eq!(
+            redact("connecting to u:pw@[::1]:8080"),
+            format!("connecting to u:{MASK}@[::1]:8080")
+        );
+        let secrets = Secrets::new();
+        secrets.register(Kind::Environment, "p@ss/w0rd-registered");
+        assert_eq!(secrets.redact("p@ss/w0rd-registered"), MASK);
+    }
+
+    #[test]
+    fn a_url_settings_userinfo_is_registered_in_every_form() {
+        register_url_userinfo("http://proxyuser:pr0xy%40pass-word@127.0.0.1:3128");
+        register_url_userinfo("https://ghp_0123456789tokenasuser@issuer.invalid/id");
+        let basic = base64::engine::general_purpose::STANDARD.encode("proxyuser:pr0xy@pass-word");
+        for form in [
+            "pr0xy%40pass-word",
+            "pr0xy@pass-word",
+            basic.as_str(),
+            "ghp_0123456789tokenasuser",
+        ] {
+            let said = format!("said {form} here");
+            let shown = redact(&said);
+            assert!(!shown.contains(form), "{form}: {shown}");
+        }
+        assert_eq!(percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
     }
 
     #[test]

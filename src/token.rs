@@ -343,6 +343,11 @@ pub fn decode_claims(token: &RawToken) -> Result<Claims, MalformedToken> {
     let payload = decode_segment(segments[1], "payload")?;
     let wire: WireClaims = serde_json::from_slice(&payload)
         .map_err(|e| MalformedToken::Json("payload", e.to_string()))?;
+    // The issuer is a URL `--verify-issuer` connects to: a password in it
+    // is masked wherever it is printed, from its first reading on.
+    if let Some(iss) = &wire.iss {
+        crate::redact::register_url_userinfo(iss);
+    }
     let k8s = wire.kubernetes.map(|k| KubernetesClaims {
         namespace: k.namespace,
         pod: k.pod.and_then(|r| r.name),

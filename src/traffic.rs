@@ -18,6 +18,13 @@
 //! agent gets the answer irsa-doctor's own request just got ([`Replay`]),
 //! so a healthy Pod Identity check asks the agent once. The SDK still
 //! builds the request and parses the answer itself.
+//!
+//! And it refuses: a request whose URL names a port no connection can use
+//! exactly (`:0`, `:65536`, `:99999`, `:8o80`) is answered with an error
+//! before anything connects ([`named_port`]). `http::Uri` keeps such a
+//! port, and hyper-util then connects to the scheme's default port instead,
+//! so a typo would hand the request, credentials and all, to whatever
+//! listens on port 80 or 443.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,6 +126,52 @@ impl Outcome {
             _ => Outcome::ClientError,
         }
     }
+}
+
+/// The port `authority` (`[user@]host[:port]`, as in a URL) names: `None`
+/// when it names none (the scheme's default is meant), else the port, or
+/// why no connection can use it. Every URL irsa-doctor connects to passes
+/// here first: `http::Uri` accepts `host:99999` and `host:x` and reads
+/// their port as absent, and hyper-util then connects to the scheme's
+/// default port, so a refused port is never sent anywhere.
+pub fn named_port(authority: &str) -> Result<Option<u16>, String> {
+    // The userinfo may hold `:` and `@`; the host starts after the last `@`.
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let port = match host_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((_, "")) => return Ok(None),
+            Some((_, rest)) => match rest.strip_prefix(':') {
+                Some(port) => port,
+                None => return Err(format!("{rest:?} follows its IPv6 address")),
+            },
+            None => return Err("its IPv6 address has no closing ]".to_owned()),
+        },
+        None => match host_port.rsplit_once(':') {
+            Some((_, port)) => port,
+            None => return Ok(None),
+        },
+    };
+    if port.is_empty() {
+        return Ok(None);
+    }
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("its port {port:?} is not a number"));
+    }
+    match port.parse::<u16>() {
+        Ok(0) => Err("its port is 0, which no connection can use".to_owned()),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(format!("its port {port} is above 65535, the highest port")),
+    }
+}
+
+/// [`named_port`]'s verdict on a whole URL: `Ok` for a URL without an
+/// authority too (the connector then refuses it itself).
+pub fn url_port(url: &str) -> Result<Option<u16>, String> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Ok(None);
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    named_port(&rest[..end])
 }
 
 /// STS requests sent since start, by action and outcome.
@@ -363,6 +416,15 @@ struct CountingConnector {
 
 impl HttpConnector for CountingConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        // The SDK's clients (STS, IAM, the default chain's container and
+        // IMDS providers) connect to the default port for a port `http::Uri`
+        // cannot read: refused here, whatever built the URL.
+        if let Err(why) = url_port(request.uri()) {
+            let error = format!("irsa-doctor sent nothing to this URL: {why}");
+            return HttpConnectorFuture::ready(Err(
+                aws_smithy_runtime_api::client::result::ConnectorError::user(error.into()),
+            ));
+        }
         if request.method() == "GET" {
             if let Some((status, body)) = self.replay.take_for(request.uri()) {
                 return HttpConnectorFuture::ready(replayed(status, body));
@@ -498,5 +560,76 @@ mod tests {
         assert!(counting_client(counters.clone(), Arc::default(), None).is_some());
         let trusting = counting_client(counters, Arc::default(), Some(TlsContext::default()));
         assert!(trusting.is_some());
+    }
+
+    #[test]
+    fn only_a_port_a_connection_can_use_exactly_is_named() {
+        for (authority, port) in [
+            ("127.0.0.1", None),
+            ("127.0.0.1:", None),
+            ("127.0.0.1:8080", Some(8080)),
+            ("127.0.0.1:65535", Some(65535)),
+            ("u:p@ss:w@127.0.0.1:1", Some(1)),
+            ("[::1]", None),
+            ("[::1]:443", Some(443)),
+        ] {
+            assert_eq!(named_port(authority), Ok(port), "{authority}");
+        }
+        for (authority, words) in [
+            ("127.0.0.1:0", "0"),
+            ("127.0.0.1:65536", "above 65535"),
+            ("127.0.0.1:99999", "above 65535"),
+            ("127.0.0.1:8o80", "not a number"),
+            ("127.0.0.1:+80", "not a number"),
+            ("u:p@127.0.0.1:-1", "not a number"),
+            ("[::1]:99999", "above 65535"),
+            ("[::1]x", "follows"),
+        ] {
+            let why = named_port(authority).unwrap_err();
+            assert!(why.contains(words), "{authority}: {why}");
+        }
+        assert!(url_port("http://u:pw@127.0.0.1:99999/v1?x=:1").is_err());
+        assert_eq!(url_port("http://127.0.0.1/a:99999"), Ok(None));
+    }
+
+    /// A connector that records that it was called.
+    #[derive(Debug, Default)]
+    struct Recording(Arc<AtomicU64>);
+
+    impl HttpConnector for Recording {
+        fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            HttpConnectorFuture::ready(replayed(200, Bytes::new()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_url_whose_port_is_unusable_is_refused_before_anything_connects() {
+        // http::Uri reads these ports as absent, and hyper-util then
+        // connected to port 80 with the request, token and all.
+        let calls = Arc::new(AtomicU64::new(0));
+        let connector = CountingConnector {
+            inner: SharedHttpConnector::new(Recording(calls.clone())),
+            counters: Arc::default(),
+            replay: Arc::default(),
+        };
+        for url in [
+            "http://127.0.0.1:0/v1/credentials",
+            "http://127.0.0.1:65536/v1/credentials",
+            "http://127.0.0.1:99999/v1/credentials",
+            "http://127.0.0.1:http/v1/credentials",
+            "https://sts.invalid:99999/",
+        ] {
+            let request = HttpRequest::get(url).unwrap();
+            let error = connector.call(request).await.unwrap_err();
+            assert!(
+                format!("{error:?}").contains("sent nothing"),
+                "{url}: {error:?}"
+            );
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 0, "nothing connected");
+        let fine = HttpRequest::get("http://127.0.0.1:9/v1/credentials").unwrap();
+        assert!(connector.call(fine).await.is_ok());
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
     }
 }

@@ -369,14 +369,16 @@ fn each_module_imports_only_what_its_invariant_allows() {
                 "endpoint", "profile", "redact", "report", "time", "token", "traffic",
             ][..],
         ),
-        ("agent", &["redact", "sts", "token"][..]),
+        // `traffic` for its rule on ports, which every connection obeys.
+        ("agent", &["redact", "sts", "token", "traffic"][..]),
         // IAM's simulator, through the configuration and failure
         // reduction STS's calls use.
         ("iam", &["arn", "sts"][..]),
         // The token's issuer (--verify-issuer): its documents through the
         // SDK's HTTPS stack (traffic), checked by the pure `jwks`; the
         // token's signed parts (token) and `sts`'s text helpers.
-        ("issuer", &["jwks", "sts", "token", "traffic"][..]),
+        // `redact` for the key set URL's userinfo, a secret once read.
+        ("issuer", &["jwks", "redact", "sts", "token", "traffic"][..]),
         // Discovery documents, key sets and signatures: pure, a leaf.
         ("jwks", &[][..]),
         ("endpoint", &["report"][..]),

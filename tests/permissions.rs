@@ -660,10 +660,11 @@ async fn iam_behind_a_proxy_is_reached_through_it() {
 }
 
 /// A malformed IAM endpoint is IAM's problem alone: the identity still
-/// passes its steps, the permissions are inconclusive, and no credential
-/// shows in the SDK's complaint about the request it could not build.
+/// passes its steps; with `--require` the setting is `ENDPOINT_INVALID`,
+/// judged before IAM is asked (as STS's is; a port `http::Uri` cannot read
+/// once sent the signed request to port 80), and no credential shows.
 #[tokio::test]
-async fn a_malformed_iam_endpoint_is_an_iam_error_that_leaks_nothing() {
+async fn a_malformed_iam_endpoint_is_endpoint_invalid_and_leaks_nothing() {
     let sts = FakeAws::healthy().await;
     let volume = TokenVolume::new(&good_token());
     let out = pod(&sts, &volume)
@@ -672,8 +673,10 @@ async fn a_malformed_iam_endpoint_is_an_iam_error_that_leaks_nothing() {
         .args(&["--output", "json", "--require", OBJECTS])
         .run()
         .await;
-    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
-    assert_eq!(out.codes(), ["IAM_ERROR"], "{}", out.stdout);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["ENDPOINT_INVALID"], "{}", out.stdout);
+    assert_eq!(out.json()["permissions"]["requests"], 0);
+    assert!(out.json()["assumed_role_arn"].is_string(), "{}", out.stdout);
     let all = out.all_output();
     for secret in [SECRET_PREFIX, SESSION_TOKEN_PREFIX] {
         assert!(!all.contains(secret), "{secret} leaked");

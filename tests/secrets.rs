@@ -319,3 +319,95 @@ async fn issuer_findings_at_trace_leak_no_piece_of_the_token() {
         run_all_formats(pod, &token).await;
     }
 }
+
+/// Passwords a URL setting carries, long enough to be registered and too
+/// short to be (only the `user:password@` pattern masks that one).
+const URL_PASSWORDS: [&str; 2] = ["s3cr3tpassw0rd-in-url", "Kx7Qz"];
+
+fn with_userinfo(url: &str, password: &str) -> String {
+    url.replacen("://", &format!("://u:{password}@"), 1)
+}
+
+/// A password in `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL_IAM` (with
+/// `--require`), the token's issuer (`--verify-issuer`) and the agent's
+/// URI, at trace: hyper-util logs its pool key as `("http",
+/// u:password@host:port)`, with no `://` for the old pattern to find. In
+/// no output of `check`, nor of `serve` (its logs, `/status`, `/metrics`),
+/// and never in the `Host` irsa-doctor sends the agent.
+#[tokio::test]
+async fn passwords_in_url_settings_at_trace_leak_nowhere() {
+    use testkit::agent::Agent;
+    for password in URL_PASSWORDS {
+        let signer = Signer::rs256("k1");
+        let issuer = Issuer::start(&[&signer]).await;
+        let iss = with_userinfo(&issuer.url(), password);
+        let jwt = issuer
+            .jwt(NAMESPACE, SERVICE_ACCOUNT)
+            .set("iss", serde_json::json!(iss));
+        let token = signer.sign(&jwt);
+        let sts = FakeAws::healthy_for_issuer(&iss).await;
+        let vol = TokenVolume::new(&token);
+        let sts_url = with_userinfo(&sts.url(), password);
+        let irsa = || {
+            doctor!(&sts_url)
+                .env("AWS_ENDPOINT_URL_IAM", &sts_url)
+                .irsa(ROLE_ARN, &vol.path())
+                .arg("--verify-issuer")
+                .arg("--allow-http-issuer")
+                .arg("--require")
+                .arg("s3:GetObject@arn:aws:s3:::orders/*")
+        };
+        let agent = Agent::healthy(&sts.aws).await;
+        let pi_token = Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode();
+        let pi_vol = TokenVolume::pod_identity(&pi_token);
+        let agent_url = with_userinfo(&agent.url(), password);
+        let pod_identity = || doctor!(&sts_url).pod_identity(&agent_url, &pi_vol.path());
+        let mut all = String::new();
+        for (name, pod, secret) in [
+            ("irsa", &irsa as &dyn Fn() -> testkit::Doctor, &token),
+            ("pod identity", &pod_identity, &pi_token),
+        ] {
+            for format in ["text", "json"] {
+                let out = pod()
+                    .env("RUST_LOG", "trace")
+                    .arg("--output")
+                    .arg("json")
+                    .arg("--log-format")
+                    .arg(format)
+                    .run()
+                    .await;
+                assert!(out.stderr.contains("TRACE"), "{name}: no trace output");
+                assert!(
+                    !out.all_output().contains(password),
+                    "{name} {format}:\n{}",
+                    out.all_output()
+                );
+                assert_no_secret_in(&out, secret);
+                all.push_str(&out.all_output());
+            }
+            let serving = pod().env("RUST_LOG", "trace").serve().await;
+            serving.first_verdict().await;
+            let mut answers = String::new();
+            read_every_endpoint(&serving, &mut answers).await;
+            let (_, logs) = serving.stop("TERM").await;
+            let seen = format!("{answers}\n{logs}");
+            assert!(!seen.contains(password), "{name} serve:\n{seen}");
+            all.push_str(&seen);
+        }
+        // hyper-util's pool key was printed, and masked: the leak the old
+        // pattern missed is really exercised.
+        assert!(
+            all.contains(", u:** redacted **@127.0.0.1:"),
+            "no pool key seen:\n{all}"
+        );
+        let requests = agent.agent.requests();
+        assert!(!requests.is_empty(), "the agent was asked");
+        for seen in requests {
+            let host = seen.host().unwrap_or_default();
+            assert!(
+                !host.contains('@') && !host.contains(password),
+                "Host: {host}"
+            );
+        }
+    }
+}

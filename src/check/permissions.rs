@@ -66,6 +66,14 @@ pub(super) async fn verify(
         return None;
     }
     let mut shown = section(required);
+    // An IAM endpoint that cannot be used exactly is not asked: a port
+    // `http::Uri` cannot read sent the signed request to port 80.
+    if let Some(finding) = &run.env.settings.iam_endpoint_invalid {
+        report.findings.push(finding.clone());
+        shown.not_evaluated_reason = Some("AWS_ENDPOINT_URL_IAM cannot be used".to_owned());
+        report.permissions = Some(shown);
+        return None;
+    }
     // Not asked in this check: what `serve` kept stays for the next one.
     let untouched = run.kept_permissions.cloned();
     let source = match source_role(run, acting, report) {

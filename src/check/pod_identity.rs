@@ -149,6 +149,15 @@ fn judge_uri(uri: &str) -> Result<Uri, String> {
     }
     let parsed: Uri = uri.parse().map_err(|e| format!("is not a URI ({e})"))?;
     let host = parsed.host().ok_or("has no host")?;
+    // `http::Uri` keeps a port it cannot read (`:99999`, `:x`), and the
+    // client then used port 80: the token went to whatever listens there.
+    let authority = parsed.authority().map_or("", |a| a.as_str());
+    if let Err(why) = crate::traffic::named_port(authority) {
+        return Err(format!(
+            "names a port no connection can use exactly ({why}; the AWS SDK for Rust \
+             would send the token to port 80 instead, and irsa-doctor sent nothing)"
+        ));
+    }
     match parsed.scheme_str() {
         Some("https") => return Ok(parsed),
         Some("http") => {}
@@ -435,6 +444,15 @@ mod tests {
             ("ftp://169.254.170.23/v1/credentials", "scheme ftp"),
             ("169.254.170.23/v1/credentials", "no scheme"),
             ("http://exa mple/", "is not a URI"),
+            ("http://127.0.0.1:0/v1/credentials", "port is 0"),
+            ("http://127.0.0.1:65536/v1/credentials", "above 65535"),
+            ("http://127.0.0.1:99999/v1/credentials", "above 65535"),
+            (
+                "http://169.254.170.23:99999/v1/credentials",
+                "port 80 instead",
+            ),
+            ("http://127.0.0.1:eighty/v1/credentials", "not a number"),
+            ("https://creds.example.invalid:99999/v1", "above 65535"),
         ] {
             let problem = judge_uri(bad)
                 .err()
