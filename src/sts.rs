@@ -124,8 +124,9 @@ impl Failure {
     }
 }
 
-/// The longest STS or transport message kept for the report and logs.
-pub const MAX_MESSAGE_CHARS: usize = 600;
+// The text cleaner lives in `redact` (a leaf) so that the pure trust-policy
+// evaluator can quote a policy's values through it too.
+pub use crate::redact::{one_line, MAX_MESSAGE_CHARS};
 
 /// Classifies an STS error answer by code, message and HTTP status, using
 /// the messages STS is known to send (see `shared/irsa-facts.md`).
@@ -806,27 +807,6 @@ fn without_request_dump(text: String) -> String {
             format!("{cut} (the request is not shown)")
         }
         None => text,
-    }
-}
-
-/// Text made fit for a report field, a log line and a termination
-/// message: whitespace runs folded to one space, at most
-/// [`MAX_MESSAGE_CHARS`] characters.
-///
-/// Secrets are removed before the text is cut: a secret cut in half no
-/// longer matches, and its first half would be left standing.
-pub fn one_line(text: String) -> String {
-    let text = crate::redact::redact_string(text);
-    // Whitespace folded to one space; other control characters (a terminal
-    // escape in a peer's message) replaced.
-    let folded = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace(|c: char| c.is_control(), "\u{fffd}");
-    match folded.char_indices().nth(MAX_MESSAGE_CHARS) {
-        Some((end, _)) => format!("{}...", &folded[..end]),
-        None => folded,
     }
 }
 

@@ -314,8 +314,9 @@ fn each_module_imports_only_what_its_invariant_allows() {
             "explain",
             &["arn", "config", "files", "policy", "token"][..],
         ),
-        // The trust-policy evaluator: pure, a leaf.
-        ("policy", &[][..]),
+        // The trust-policy evaluator: pure; it quotes the policy's values
+        // through `redact::one_line`, as peers' text is quoted.
+        ("policy", &["redact"][..]),
         // exec's execve and install's copy: process-level, a leaf.
         ("launch", &[][..]),
         // Serving: reads the state; never runs a check or reaches AWS.
