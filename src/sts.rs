@@ -102,7 +102,7 @@ pub struct Failure {
     /// STS's error code, when it answered with one.
     pub code: Option<String>,
     /// STS's message, or a description of the transport failure: one
-    /// line, at most [`MAX_MESSAGE_CHARS`], never a secret.
+    /// line, at most [`crate::redact::MAX_MESSAGE_CHARS`], never a secret.
     pub message: String,
     pub http_status: Option<u16>,
     pub request_id: Option<String>,
@@ -126,7 +126,7 @@ impl Failure {
 
 // The text cleaner lives in `redact` (a leaf) so that the pure trust-policy
 // evaluator can quote a policy's values through it too.
-pub use crate::redact::{one_line, MAX_MESSAGE_CHARS};
+pub use crate::redact::one_line;
 
 /// Classifies an STS error answer by code, message and HTTP status, using
 /// the messages STS is known to send (see `shared/irsa-facts.md`).
@@ -1045,7 +1045,7 @@ mod tests {
     fn one_line_folds_newlines_and_caps_length() {
         assert_eq!(one_line("a\n\n  b\tc".into()), "a b c");
         let long = one_line("é".repeat(2000));
-        assert_eq!(long.chars().count(), MAX_MESSAGE_CHARS + 3);
+        assert_eq!(long.chars().count(), crate::redact::MAX_MESSAGE_CHARS + 3);
     }
 
     #[test]
