@@ -175,15 +175,19 @@ fn text(e: &Explained) -> String {
         e.verdict.to_uppercase(),
         e.role_arn
     );
+    // The request's values come from the token's claims or the flags: one
+    // line each, as the reasons quote them, so a claim holding a line
+    // break cannot forge a line of this report.
+    let shown = |text: &str| crate::redact::one_line(text.to_owned());
     let r = &e.request;
     out += &format!(
         "request: {} {} asks for {}\n",
         r.principal_type,
-        r.principal,
+        shown(&r.principal),
         r.actions.join(" and ")
     );
     for (key, values) in &r.context {
-        out += &format!("  {key} = {}\n", values.join(", "));
+        out += &format!("  {} = {}\n", shown(key), shown(&values.join(", ")));
     }
     for s in &e.evaluation.statements {
         let sid = s
@@ -214,4 +218,43 @@ fn text(e: &Explained) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A token's `sub` or `iss` holding a line break was printed as it
+    /// was, so it could add a line to the report that `explain` did not
+    /// write.
+    #[test]
+    fn a_claim_with_a_line_break_stays_on_its_line() {
+        let request = Request::web_identity(
+            "aws",
+            "111122223333",
+            "https://oidc.example/id/X\ndenied: forged",
+            Some("system:serviceaccount:shop:cart\nALLOWED"),
+            &["sts.amazonaws.com".to_owned()],
+        );
+        let doc =
+            policy::parse(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:*"}]}"#)
+                .unwrap();
+        let e = Explained {
+            verdict: "allowed",
+            role_arn: "arn:aws:iam::111122223333:role/app".to_owned(),
+            evaluation: policy::evaluate(&doc, &request),
+            request,
+            corrected_statement: None,
+            corrected_policy: None,
+            command: None,
+        };
+        let out = render(&e, Output::Text);
+        for line in out.lines() {
+            assert!(
+                !line.starts_with("denied:") && !line.starts_with("ALLOWED"),
+                "{out}"
+            );
+        }
+        assert!(out.contains("cart ALLOWED"), "{out}");
+    }
 }

@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::redact::one_line;
+
 /// The most bytes of policy input read: IAM's trust policies are at most
 /// 4096 characters, and `aws iam get-role` wraps one in a few KiB more.
 pub const MAX_POLICY_BYTES: usize = 64 * 1024;
@@ -86,6 +88,15 @@ pub struct Statement {
     pub conditions: Vec<Condition>,
     /// The statement as written, for the corrected document.
     pub raw: Value,
+}
+
+/// A value from the policy or the request as a reason or an error quotes
+/// it: one line, at most `redact::MAX_MESSAGE_CHARS` characters, no
+/// secret, the way peers' text is shown. A policy's strings may hold line
+/// breaks and terminal escapes; the evaluation uses them as written, only
+/// the sentences about them are cleaned.
+fn shown(text: &str) -> String {
+    one_line(text.to_owned())
 }
 
 /// Parses a trust policy in any of the forms people have at hand: plain
@@ -161,7 +172,10 @@ fn statement(raw: Value) -> Result<Statement, String> {
     let effect = match map.get("Effect").and_then(Value::as_str) {
         Some("Allow") => Effect::Allow,
         Some("Deny") => Effect::Deny,
-        other => return Err(format!("Effect must be Allow or Deny, not {other:?}")),
+        other => {
+            let other = shown(&format!("{other:?}"));
+            return Err(format!("Effect must be Allow or Deny, not {other}"));
+        }
     };
     Ok(Statement {
         sid: map.get("Sid").and_then(Value::as_str).map(str::to_owned),
@@ -192,7 +206,11 @@ fn strings(value: &Value, what: &str) -> Result<Vec<String>, String> {
         Value::String(s) => Ok(s.clone()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Number(n) => Ok(n.to_string()),
-        _ => Err(format!("{what} holds {v}, not a string")),
+        _ => Err(format!(
+            "{} holds {}, not a string",
+            shown(what),
+            shown(&v.to_string())
+        )),
     };
     match value {
         Value::Array(list) => list.iter().map(one).collect(),
@@ -208,7 +226,10 @@ fn principals(value: &Value) -> Result<Principals, String> {
             .map(|(kind, v)| Ok((kind.clone(), strings(v, kind)?)))
             .collect::<Result<_, String>>()
             .map(Principals::Typed),
-        v => Err(format!("Principal is {v}, neither \"*\" nor an object")),
+        v => Err(format!(
+            "Principal is {}, neither \"*\" nor an object",
+            shown(&v.to_string())
+        )),
     }
 }
 
@@ -219,7 +240,7 @@ fn conditions(value: &Value) -> Result<Vec<Condition>, String> {
     let mut out = vec![];
     for (operator, keys) in operators {
         let Value::Object(keys) = keys else {
-            return Err(format!("Condition {operator} is not an object"));
+            return Err(format!("Condition {} is not an object", shown(operator)));
         };
         for (key, values) in keys {
             out.push(Condition {
@@ -440,7 +461,7 @@ fn name(r: &StatementResult) -> String {
 fn judge(index: usize, s: &Statement, request: &Request) -> StatementResult {
     let mut result = StatementResult {
         index,
-        sid: s.sid.clone(),
+        sid: s.sid.as_deref().map(shown),
         effect: s.effect,
         matched: false,
         actions: vec![],
@@ -492,7 +513,8 @@ fn principal_matches(s: &Statement, request: &Request) -> Result<(), String> {
         return if principal_listed(not, request) {
             Err(format!(
                 "its NotPrincipal excludes {} {}",
-                request.principal_type, request.principal
+                request.principal_type,
+                shown(&request.principal)
             ))
         } else {
             Ok(())
@@ -509,8 +531,9 @@ fn principal_matches(s: &Statement, request: &Request) -> Result<(), String> {
 /// The most telling reason a typed principal is not this request's.
 fn principal_mismatch(map: &BTreeMap<String, Vec<String>>, request: &Request) -> String {
     let named = |kind: &str| map.get(kind).map(Vec::as_slice).unwrap_or_default();
+    let ours = shown(&request.principal);
     if request.principal_type == "Service" {
-        if let Some(provider) = named("Federated").first() {
+        if let Some(provider) = named("Federated").first().map(|p| shown(p)) {
             return format!(
                 "it trusts the OIDC provider {provider} (a role made for IRSA), not the \
                  Service {POD_IDENTITY_SERVICE} that EKS Pod Identity assumes roles as"
@@ -524,8 +547,7 @@ fn principal_mismatch(map: &BTreeMap<String, Vec<String>>, request: &Request) ->
     if named("Service").iter().any(|s| s == POD_IDENTITY_SERVICE) && named("Federated").is_empty() {
         return format!(
             "it trusts the Service {POD_IDENTITY_SERVICE} (a role made for EKS Pod Identity), \
-             not the OIDC provider {} that IRSA's token comes from",
-            request.principal
+             not the OIDC provider {ours} that IRSA's token comes from"
         );
     }
     let federated = named("Federated");
@@ -534,14 +556,8 @@ fn principal_mismatch(map: &BTreeMap<String, Vec<String>>, request: &Request) ->
         .find_map(|f| provider_hint(f, request))
         .unwrap_or_default();
     match federated.first() {
-        Some(f) => format!(
-            "its Principal Federated is {f}, not {}{hint}",
-            request.principal
-        ),
-        None => format!(
-            "its Principal does not name the Federated provider {}",
-            request.principal
-        ),
+        Some(f) => format!("its Principal Federated is {}, not {ours}{hint}", shown(f)),
+        None => format!("its Principal does not name the Federated provider {ours}"),
     }
 }
 
@@ -554,13 +570,17 @@ fn provider_hint(written: &str, request: &Request) -> Option<String> {
     let our_account = request.account()?;
     if let Some(fixed) = region_typo(host_path) {
         return Some(format!(
-            ": {host_path} has the region before eks; the issuer is {fixed}"
+            ": {} has the region before eks; the issuer is {}",
+            shown(host_path),
+            shown(&fixed)
         ));
     }
     if host_path == ours && account != our_account {
         return Some(format!(
-            ": that is the provider in account {account}, but the role is in account \
-             {our_account}, and STS looks for the provider in the role's account"
+            ": that is the provider in account {}, but the role is in account {}, and STS \
+             looks for the provider in the role's account",
+            shown(account),
+            shown(our_account)
         ));
     }
     if host_path == ours {
@@ -570,7 +590,8 @@ fn provider_hint(written: &str, request: &Request) -> Option<String> {
     let (our_host, _) = ours.split_once('/')?;
     if host == our_host {
         return Some(format!(
-            ": the provider of another cluster; this token's issuer is {ours}"
+            ": the provider of another cluster; this token's issuer is {}",
+            shown(ours)
         ));
     }
     None
@@ -602,8 +623,11 @@ fn covered_actions(s: &Statement, request: &Request) -> Result<Vec<String>, Stri
     let wanted = join(&request.actions.iter().collect::<Vec<_>>());
     Err(match (&s.action, &s.not_action) {
         (None, None) => format!("it has no Action; it needs {wanted}"),
-        (Some(list), _) => format!("its Action {} does not include {wanted}", list.join(", ")),
-        (None, Some(not)) => format!("its NotAction {} excludes {wanted}", not.join(", ")),
+        (Some(list), _) => format!(
+            "its Action {} does not include {wanted}",
+            shown(&list.join(", "))
+        ),
+        (None, Some(not)) => format!("its NotAction {} excludes {wanted}", shown(&not.join(", "))),
     })
 }
 
@@ -704,7 +728,7 @@ fn condition_holds(c: &Condition, request: &Request) -> Result<(), String> {
         return Err(format!(
             "its condition operator {} is not one irsa-doctor evaluates (string operators and \
              Null only), so this statement was not counted as matching",
-            c.operator
+            shown(&c.operator)
         ));
     };
     if request
@@ -761,39 +785,32 @@ fn condition_failure(
     request: &Request,
 ) -> String {
     let expected = list(&c.values);
+    let (operator, key) = (shown(&c.operator), shown(&c.key));
     let Some(found) = found else {
         let why = absent_key(&c.key, request);
         return match op.base {
-            Base::Null => format!("Null on {} requires it to be set, but {why}", c.key),
-            _ => format!("{} on {} expects {expected}, but {why}", c.operator, c.key),
+            Base::Null => format!("Null on {key} requires it to be set, but {why}"),
+            _ => format!("{operator} on {key} expects {expected}, but {why}"),
         };
     };
     let seen = list(found);
     if op.base == Base::Null {
-        return format!(
-            "Null on {} requires it to be absent, but it is {seen}",
-            c.key
-        );
+        return format!("Null on {key} requires it to be absent, but it is {seen}");
     }
     if op.negated {
-        return format!(
-            "{} on {} excludes {expected}, and it is {seen}",
-            c.operator, c.key
-        );
+        return format!("{operator} on {key} excludes {expected}, and it is {seen}");
     }
     let hint = value_hint(c, op, found, request)
         .map(|h| format!(": {h}"))
         .unwrap_or_default();
-    format!(
-        "{} on {} expects {expected} but found {seen}{hint}",
-        c.operator, c.key
-    )
+    format!("{operator} on {key} expects {expected} but found {seen}{hint}")
 }
 
+/// Values as a reason quotes them, cleaned.
 fn list(values: &[String]) -> String {
     match values {
-        [one] => one.clone(),
-        many => format!("one of [{}]", many.join(", ")),
+        [one] => shown(one),
+        many => format!("one of [{}]", shown(&many.join(", "))),
     }
 }
 
@@ -803,16 +820,20 @@ fn absent_key(key: &str, request: &Request) -> String {
     if let Some(tag) = lower.strip_prefix("aws:principaltag/") {
         return format!(
             "this request has no principal tags: the session tags EKS sets are request tags, \
-             so test aws:RequestTag/{tag}"
+             so test aws:RequestTag/{}",
+            shown(tag)
         );
     }
     if let (Some((provider, _)), Some(ours)) = (key.rsplit_once(':'), request.provider()) {
         if provider.contains('/') && !provider.eq_ignore_ascii_case(ours) {
             let what = match region_typo(provider) {
-                Some(fixed) => format!("the region before eks (the issuer is {fixed})"),
+                Some(fixed) => format!("the region before eks (the issuer is {})", shown(&fixed)),
                 None => "another provider, another cluster's".to_owned(),
             };
-            return format!("the key names {what}; this token's keys start with {ours}:");
+            return format!(
+                "the key names {what}; this token's keys start with {}:",
+                shown(ours)
+            );
         }
     }
     if lower.starts_with("aws:requesttag/") {
@@ -832,7 +853,7 @@ fn value_hint(c: &Condition, op: Operator, found: &[String], request: &Request) 
             .iter()
             .any(|v| c.values.iter().any(|p| glob(p, v, op.ignore_case)));
         let base = if op.set.is_some() || op.if_exists {
-            c.operator.clone()
+            shown(&c.operator)
         } else {
             "StringEquals".to_owned()
         };
@@ -849,7 +870,11 @@ fn value_hint(c: &Condition, op: Operator, found: &[String], request: &Request) 
     }
     let tag = lower.strip_prefix("aws:requesttag/")?;
     let _ = request;
-    Some(format!("the pod's {tag} session tag is {}", list(found)))
+    Some(format!(
+        "the pod's {} session tag is {}",
+        shown(tag),
+        list(found)
+    ))
 }
 
 /// Which part of `system:serviceaccount:NS:SA` differs.
@@ -863,11 +888,15 @@ fn subject_hint(values: &[String], found: &[String]) -> Option<String> {
     let (want_ns, want_sa) = values.iter().find_map(|v| split(v))?;
     if !glob(&want_ns, &ns, false) {
         Some(format!(
-            "the namespace differs (the policy names {want_ns}, the pod runs in {ns})"
+            "the namespace differs (the policy names {}, the pod runs in {})",
+            shown(&want_ns),
+            shown(&ns)
         ))
     } else if !glob(&want_sa, &sa, false) {
         Some(format!(
-            "the service account differs (the policy names {want_sa}, the pod uses {sa})"
+            "the service account differs (the policy names {}, the pod uses {})",
+            shown(&want_sa),
+            shown(&sa)
         ))
     } else {
         None
@@ -975,6 +1004,84 @@ mod tests {
         assert_eq!(operator("FyAnoVralNu%\u{fffd}eRolws:ue:StringLike"), None);
         assert_eq!(operator("ForAnyValu\u{e9}:StringLike"), None);
         assert!(operator("forAnyValue:stringlike").is_some());
+    }
+
+    /// Found by the `trust_policy` fuzz target
+    /// (`fuzz/regressions/trust_policy/newline-in-an-action`): an `Action`
+    /// holding a line break was quoted verbatim, so the denial's reason,
+    /// which `check` prints as one finding line, spanned two.
+    #[test]
+    fn a_reason_quoting_an_action_with_a_line_break_is_one_line() {
+        let text = include_str!("../fuzz/regressions/trust_policy/newline-in-an-action");
+        let doc = parse(text).unwrap();
+        let eval = evaluate(&doc, &pod(&[("kubernetes-namespace", "shop")]));
+        let reason = eval.reason.unwrap();
+        assert!(!reason.contains('\n'), "{reason:?}");
+        assert!(
+            reason.contains("its Action sts:AssumeRolhhhhhhhhhh"),
+            "{reason}"
+        );
+    }
+
+    /// Every value a reason or an error quotes from the policy or the
+    /// request (Sid, Action, operator, key, values, the token's claims) is
+    /// one line without control characters, and bounded.
+    #[test]
+    fn every_quoted_value_is_cleaned_and_bounded() {
+        let long = "v".repeat(5000);
+        let doc = parse(&format!(
+            r#"{{"Statement":[
+              {{"Sid":"a\nb","Effect":"Allow","Principal":{{"Federated":"x\u001b[31m"}},
+                "Action":"sts:AssumeRoleWithWebIdentity"}},
+              {{"Sid":"s\r2","Effect":"Allow","Principal":"*","Action":"sts:Assume\nRole*"}},
+              {{"Effect":"Allow","Principal":"*","Action":"sts:*",
+                "Condition":{{"StringEquals":{{"k\ney":"{long}"}}}}}},
+              {{"Effect":"Allow","Principal":"*","Action":"sts:*",
+                "Condition":{{"StringL\nike":{{"k":"v"}}}}}},
+              {{"Effect":"Allow","Principal":"*","Action":"sts:*",
+                "Condition":{{"StringEquals":{{"oidc.eks.eu-west-1.amazonaws.com/id/X:sub":
+                  "system:serviceaccount:a\tb:c"}}}}}}]}}"#
+        ))
+        .unwrap();
+        let request = Request::web_identity(
+            "aws",
+            "111122223333",
+            "https://oidc.eks.eu-west-1.amazonaws.com/id/X",
+            Some("system:serviceaccount:sh\nop:ca\u{1b}rt"),
+            &["sts.amazonaws.com".to_owned()],
+        );
+        let eval = evaluate(&doc, &request);
+        assert!(!eval.allowed);
+        let mut texts: Vec<String> = eval
+            .statements
+            .iter()
+            .filter_map(|s| s.reason.clone())
+            .collect();
+        texts.extend(eval.statements.iter().filter_map(|s| s.sid.clone()));
+        texts.extend(eval.reason.clone());
+        assert_eq!(texts.len(), 5 + 2 + 1, "{texts:#?}");
+        for text in &texts {
+            assert!(!text.contains(|c: char| c.is_control()), "{text:?}");
+            assert!(
+                text.chars().count() < 2 * crate::redact::MAX_MESSAGE_CHARS,
+                "{text}"
+            );
+        }
+        // Cleaned, not dropped: the operator still sees which value it is.
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains("its Action sts:Assume Role*")),
+            "{texts:#?}"
+        );
+        let errors = [
+            r#"{"Statement":[{"Effect":"Allow","Condition":{"Strin\ngEquals":1}}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Condition":{"S":{"k\ney":null}}}]}"#,
+        ];
+        for text in errors {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(!e.contains(|c: char| c.is_control()), "{e:?}");
+        }
     }
 
     #[test]

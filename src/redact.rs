@@ -307,6 +307,31 @@ pub fn redact_string(text: String) -> String {
     }
 }
 
+/// The longest message kept for the report and logs: a peer's (STS, the
+/// agent, an issuer) or a value quoted from a trust policy.
+pub const MAX_MESSAGE_CHARS: usize = 600;
+
+/// Text made fit for a report field, a log line and a termination
+/// message: whitespace runs folded to one space, at most
+/// [`MAX_MESSAGE_CHARS`] characters.
+///
+/// Secrets are removed before the text is cut: a secret cut in half no
+/// longer matches, and its first half would be left standing.
+pub fn one_line(text: String) -> String {
+    let text = redact_string(text);
+    // Whitespace folded to one space; other control characters (a terminal
+    // escape in a peer's message) replaced.
+    let folded = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(|c: char| c.is_control(), "\u{fffd}");
+    match folded.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((end, _)) => format!("{}...", &folded[..end]),
+        None => folded,
+    }
+}
+
 /// Text with some spans masked, built only once the first span is.
 struct Masked<'t> {
     text: &'t str,

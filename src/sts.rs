@@ -102,7 +102,7 @@ pub struct Failure {
     /// STS's error code, when it answered with one.
     pub code: Option<String>,
     /// STS's message, or a description of the transport failure: one
-    /// line, at most [`MAX_MESSAGE_CHARS`], never a secret.
+    /// line, at most [`crate::redact::MAX_MESSAGE_CHARS`], never a secret.
     pub message: String,
     pub http_status: Option<u16>,
     pub request_id: Option<String>,
@@ -124,8 +124,9 @@ impl Failure {
     }
 }
 
-/// The longest STS or transport message kept for the report and logs.
-pub const MAX_MESSAGE_CHARS: usize = 600;
+// The text cleaner lives in `redact` (a leaf) so that the pure trust-policy
+// evaluator can quote a policy's values through it too.
+pub use crate::redact::one_line;
 
 /// Classifies an STS error answer by code, message and HTTP status, using
 /// the messages STS is known to send (see `shared/irsa-facts.md`).
@@ -809,27 +810,6 @@ fn without_request_dump(text: String) -> String {
     }
 }
 
-/// Text made fit for a report field, a log line and a termination
-/// message: whitespace runs folded to one space, at most
-/// [`MAX_MESSAGE_CHARS`] characters.
-///
-/// Secrets are removed before the text is cut: a secret cut in half no
-/// longer matches, and its first half would be left standing.
-pub fn one_line(text: String) -> String {
-    let text = crate::redact::redact_string(text);
-    // Whitespace folded to one space; other control characters (a terminal
-    // escape in a peer's message) replaced.
-    let folded = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace(|c: char| c.is_control(), "\u{fffd}");
-    match folded.char_indices().nth(MAX_MESSAGE_CHARS) {
-        Some((end, _)) => format!("{}...", &folded[..end]),
-        None => folded,
-    }
-}
-
 /// Replaces the token, and its signature alone, wherever `text` quotes them.
 pub fn scrub_token(text: String, token: &RawToken) -> String {
     let whole = token.expose();
@@ -1065,7 +1045,7 @@ mod tests {
     fn one_line_folds_newlines_and_caps_length() {
         assert_eq!(one_line("a\n\n  b\tc".into()), "a b c");
         let long = one_line("é".repeat(2000));
-        assert_eq!(long.chars().count(), MAX_MESSAGE_CHARS + 3);
+        assert_eq!(long.chars().count(), crate::redact::MAX_MESSAGE_CHARS + 3);
     }
 
     #[test]

@@ -308,14 +308,15 @@ fn each_module_imports_only_what_its_invariant_allows() {
         ),
         // explain's I/O: its flags (config), the policy file read within
         // bounds (files), the token read and decoded as check reads it
-        // (token), the role's partition and account (arn), and the pure
-        // evaluator (policy).
+        // (token), the role's partition and account (arn), the pure
+        // evaluator (policy), and the claims it prints cleaned (redact).
         (
             "explain",
-            &["arn", "config", "files", "policy", "token"][..],
+            &["arn", "config", "files", "policy", "redact", "token"][..],
         ),
-        // The trust-policy evaluator: pure, a leaf.
-        ("policy", &[][..]),
+        // The trust-policy evaluator: pure; it quotes the policy's values
+        // through `redact::one_line`, as peers' text is quoted.
+        ("policy", &["redact"][..]),
         // exec's execve and install's copy: process-level, a leaf.
         ("launch", &[][..]),
         // Serving: reads the state; never runs a check or reaches AWS.
