@@ -409,6 +409,47 @@ fn subject(cfg: &CheckConfig, report: &Report) -> Option<Finding> {
     )
 }
 
+/// `CREDENTIALS_EXPIRED` when credentials `issuer` handed out have
+/// expired, `CREDENTIALS_EXPIRING` when they expire within `window`
+/// seconds. Judged by this container's clock, as the app's SDK judges
+/// them; but when that clock is off STS's by more than `CLOCK_SKEW`
+/// allows (`offset`, STS's minus ours), by STS's, so that a skewed clock
+/// is told once, as `CLOCK_SKEW`, and not again as credentials that only
+/// look expired.
+fn credentials_expiry(
+    issuer: crate::findings::sts::Issuer<'_>,
+    expiry: SystemTime,
+    now: SystemTime,
+    offset: Option<i64>,
+    window: i64,
+) -> Option<Finding> {
+    use crate::findings::sts::{self as words, Expiry};
+    let expires = crate::time::unix_secs(expiry);
+    // A defaulted expiry (a missing one reads as 1970) is no expiry at
+    // all; the answer's other problems are told elsewhere.
+    if expires < PLAUSIBLE_EPOCH {
+        return None;
+    }
+    let skew = offset.filter(|o| o.abs() > words::MAX_CLOCK_SKEW_SECS);
+    let reference = crate::time::unix_secs(now).saturating_add(skew.unwrap_or(0));
+    let e = Expiry {
+        expires,
+        left: expires.saturating_sub(reference),
+        by_sts_clock: skew.is_some(),
+        clock_checked: offset.is_some(),
+    };
+    if e.left <= 0 {
+        Some(words::credentials_expired(issuer, &e))
+    } else if e.left < window {
+        Some(words::credentials_expiring(issuer, &e, window))
+    } else {
+        None
+    }
+}
+
+/// 2001-09-09: an expiry before this is not a real one.
+const PLAUSIBLE_EPOCH: i64 = 1_000_000_000;
+
 fn log_claims(claims: &crate::token::Claims) {
     tracing::debug!(
         iss = claims.iss.as_deref().unwrap_or(""),
