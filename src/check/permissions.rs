@@ -243,9 +243,14 @@ async fn simulate_with_retries(
                     && attempts < MAX_ATTEMPTS
                     && Instant::now() + delay < run.deadline =>
             {
+                super::retry::log_retry(super::retry::Peer::Iam, attempts, &f.message, delay);
                 tokio::time::sleep(delay).await;
             }
-            _ => return (sim, requests),
+            Err(f) if f.kind.is_transient() => return (sim, requests),
+            _ => {
+                super::retry::log_answered(super::retry::Peer::Iam);
+                return (sim, requests);
+            }
         }
     }
 }

@@ -289,9 +289,14 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
         let delay = super::retry::backoff(super::retry::INITIAL_BACKOFF, attempts);
         match result {
             Err(f) if f.kind.is_transient() && Instant::now() + delay < run.deadline => {
+                super::retry::log_retry(super::retry::Peer::Sts, attempts, &f.message, delay);
                 tokio::time::sleep(delay).await;
             }
-            done => break done,
+            Err(f) if f.kind.is_transient() => break Err(f),
+            done => {
+                super::retry::log_answered(super::retry::Peer::Sts);
+                break done;
+            }
         }
     };
     let account_id = issued.account_id.clone();
