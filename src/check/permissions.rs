@@ -243,7 +243,12 @@ async fn simulate_with_retries(
                     && attempts < MAX_ATTEMPTS
                     && Instant::now() + delay < run.deadline =>
             {
-                super::retry::log_retry(super::retry::Peer::Iam, attempts, &f.message, delay);
+                let cause = super::retry::Cause {
+                    error_code: f.code.as_deref(),
+                    status: f.http_status,
+                    error: &f.message,
+                };
+                super::retry::log_retry(super::retry::Peer::Iam, attempts, &cause, delay);
                 tokio::time::sleep(delay).await;
             }
             Err(f) if f.kind.is_transient() => return (sim, requests),

@@ -289,7 +289,12 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
         let delay = super::retry::backoff(super::retry::INITIAL_BACKOFF, attempts);
         match result {
             Err(f) if f.kind.is_transient() && Instant::now() + delay < run.deadline => {
-                super::retry::log_retry(super::retry::Peer::Sts, attempts, &f.message, delay);
+                let cause = super::retry::Cause {
+                    error_code: f.code.as_deref(),
+                    status: f.http_status,
+                    error: &f.message,
+                };
+                super::retry::log_retry(super::retry::Peer::Sts, attempts, &cause, delay);
                 tokio::time::sleep(delay).await;
             }
             Err(f) if f.kind.is_transient() => break Err(f),

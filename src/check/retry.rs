@@ -75,11 +75,12 @@ pub(super) async fn assume_with_retries(
             };
             return tally.outcome(Err(failure));
         }
-        let error = match &failure.code {
-            Some(code) => format!("{code}: {}", failure.message),
-            None => failure.message.clone(),
+        let cause = Cause {
+            error_code: failure.code.as_deref(),
+            status: failure.http_status,
+            error: &failure.message,
         };
-        log_retry(Peer::Sts, tally.attempts, &error, delay);
+        log_retry(Peer::Sts, tally.attempts, &cause, delay);
         if failure.code.is_some() || failure.http_status.is_some() {
             last_answered = Some(failure);
         }
@@ -225,11 +226,12 @@ pub(super) async fn ask_agent_with_retries(
                 status,
             };
         }
-        let error = match status {
-            Some(status) => format!("HTTP {status}: {}", failure.detail),
-            None => failure.detail.clone(),
+        let cause = Cause {
+            error_code: None,
+            status,
+            error: &failure.detail,
         };
-        log_retry(Peer::Agent, attempts, &error, delay);
+        log_retry(Peer::Agent, attempts, &cause, delay);
         if status.is_some() {
             last_answered = Some((failure, status));
         }
@@ -324,16 +326,32 @@ fn with_episode<T>(peer: Peer, f: impl FnOnce(&mut Episode) -> T) -> T {
     f(&mut episodes[peer.index()])
 }
 
-/// Logs a retry of `peer` after `attempt` failed with `error`: the first
+/// Why an attempt is retried, as the retry's log line gives it.
+pub(super) struct Cause<'a> {
+    /// The peer's own error code (STS's, IAM's), as in the JSON report.
+    pub error_code: Option<&'a str>,
+    /// The HTTP status of the answer, if any.
+    pub status: Option<u16>,
+    pub error: &'a str,
+}
+
+/// Logs a retry of `peer` after `attempt` failed with `cause`: the first
 /// of an episode at INFO, the rest at debug.
-pub(super) fn log_retry(peer: Peer, attempt: u32, error: &str, delay: Duration) {
+pub(super) fn log_retry(peer: Peer, attempt: u32, cause: &Cause<'_>, delay: Duration) {
     let first = with_episode(peer, |e| e.retry(attempt == 1, Instant::now()));
     let retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
     let name = peer.as_str();
+    let (error_code, status, error) = (
+        cause.error_code.unwrap_or(""),
+        cause.status.unwrap_or(0),
+        cause.error,
+    );
     if first {
         info!(
             peer = name,
             attempt,
+            error_code,
+            status,
             error,
             retry_in_ms,
             "{name} did not give a final answer; retrying (further retries are logged at debug \
@@ -343,6 +361,8 @@ pub(super) fn log_retry(peer: Peer, attempt: u32, error: &str, delay: Duration) 
         debug!(
             peer = name,
             attempt,
+            error_code,
+            status,
             error,
             retry_in_ms,
             "{name} did not give a final answer; retrying"
