@@ -808,7 +808,6 @@ async fn sts_credentials_about_to_expire_are_a_warning() {
 }
 
 #[tokio::test]
-async fn json_logs_are_one_object_per_line() {#[tokio::test]
 async fn json_logs_are_one_object_per_line() {
     let sts = FakeAws::healthy().await;
     sts.aws

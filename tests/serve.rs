@@ -865,15 +865,15 @@ async fn an_sts_outage_logs_its_first_retry_and_its_end_once() {
         logs.lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|v| v["level"] == "INFO")
-            .filter(|v| v["fields"]["message"].as_str().is_some_and(|m| m.contains(needle)))
+            .filter(|v| v["message"].as_str().is_some_and(|m| m.contains(needle)))
             .collect()
     };
     let retries = info("did not give a final answer; retrying");
     assert_eq!(retries.len(), 1, "{logs}");
-    assert_eq!(retries[0]["fields"]["peer"], "STS", "{logs}");
+    assert_eq!(retries[0]["peer"], "STS", "{logs}");
     let ended = info("STS answered again after");
     assert_eq!(ended.len(), 1, "{logs}");
-    let fields = &ended[0]["fields"];
+    let fields = &ended[0];
     let (retried, checks) = (fields["retries"].as_u64(), fields["checks"].as_u64());
     assert!(
         retried.is_some_and(|r| (checks.unwrap_or(0)..FAILING).contains(&r))

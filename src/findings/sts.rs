@@ -165,8 +165,9 @@ fn expiry_remedy(issuer: Issuer<'_>, e: &Expiry) -> String {
              asked (900 s by irsa-doctor, 3600 s by default by the app's SDK, up to the role's \
              MaxSessionDuration; a role cannot make it shorter), so what answered is not STS or \
              replays old answers. Check AWS_ENDPOINT_URL_STS and AWS_ENDPOINT_URL (a credentials \
-             cache or an STS emulator) and any proxy between the pod and STS, and point the SDK at \
-             STS itself (https://sts.<region>.amazonaws.com)."
+             cache or an STS emulator) and any proxy between the pod and STS (kubectl exec <pod> -- \
+             env | grep -E 'AWS_ENDPOINT_URL|_PROXY'), and point the SDK at STS itself \
+             (https://sts.<region>.amazonaws.com)."
             .to_owned(),
     }
 }
