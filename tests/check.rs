@@ -1076,6 +1076,7 @@ async fn json_output_is_one_line_and_json_pretty_is_the_same_report_indented() {
         report["duration_ms"] = serde_json::Value::Null;
         report["sts"]["clock_offset_seconds"] = serde_json::Value::Null;
         report["sts"]["request_id"] = serde_json::Value::Null;
+        report["sts"]["expiration"] = serde_json::Value::Null;
     }
     assert_eq!(one, other);
 }
