@@ -771,7 +771,10 @@ async fn sts_credentials_already_expired_are_credentials_expired() {
         "{message}"
     );
     assert!(
-        f["remedy"].as_str().unwrap().contains("AWS_ENDPOINT_URL_STS"),
+        f["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("AWS_ENDPOINT_URL_STS"),
         "{f:#}"
     );
     // The session's expiry is in the report; STS's Date header says the
@@ -779,7 +782,11 @@ async fn sts_credentials_already_expired_are_credentials_expired() {
     let report = out.json();
     let expiration = report["sts"]["expiration"].as_str().unwrap();
     assert!(expiration.ends_with('Z'), "{expiration}");
-    assert!(!out.codes().contains(&"CLOCK_SKEW".to_owned()), "{:?}", out.codes());
+    assert!(
+        !out.codes().contains(&"CLOCK_SKEW".to_owned()),
+        "{:?}",
+        out.codes()
+    );
     assert_eq!(sts.aws.our_assume_calls(), 1, "definitive: not retried");
 }
 
@@ -799,9 +806,14 @@ async fn sts_credentials_about_to_expire_are_a_warning() {
     sts.aws.fail_next(1, Fault::ExpiresIn(300));
     let out = check_text(&sts, |d| d).await;
     assert_eq!(out.code, 0, "{}", out.stdout);
-    let sts_row = out.stdout.lines().find(|l| l.contains("AssumeRoleWithWebIdentity at"));
+    let sts_row = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("AssumeRoleWithWebIdentity at"));
     assert!(
-        sts_row.is_some_and(|l| l.trim_start().starts_with("warn") && l.contains("session expiring 20")),
+        sts_row.is_some_and(
+            |l| l.trim_start().starts_with("warn") && l.contains("session expiring 20")
+        ),
         "{}",
         out.stdout
     );

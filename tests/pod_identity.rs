@@ -799,7 +799,10 @@ async fn expired_agent_credentials_fail_with_credentials_expired() {
         "{message}"
     );
     assert!(
-        f["remedy"].as_str().unwrap().contains("eks-pod-identity-agent"),
+        f["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("eks-pod-identity-agent"),
         "{f:#}"
     );
     // The expiry is in the report, and STS's clock was compared with ours

@@ -855,7 +855,10 @@ async fn an_sts_outage_logs_its_first_retry_and_its_end_once() {
     const FAILING: u64 = 16;
     sts.aws.fail_next(FAILING as usize, Fault::ServerError);
     let serving = fast_pod(&sts, &volume).serve().await;
-    until("STS to answer again", || sts.aws.our_assume_calls() > FAILING).await;
+    until("STS to answer again", || {
+        sts.aws.our_assume_calls() > FAILING
+    })
+    .await;
     serving
         .wait_for("/status", |a| a.json()["verdict"] == "pass")
         .await;

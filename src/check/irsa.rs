@@ -269,8 +269,13 @@ fn assume_step(
                 // window itself: judged against its must-refresh window.
                 let issuer = sts_findings::Issuer::Sts(report.sts.endpoint.as_deref());
                 let window = sts_findings::BOTOCORE_MUST_REFRESH_SECS;
-                let finding =
-                    super::credentials_expiry(issuer, expiry, run.now, outcome.clock_offset, window);
+                let finding = super::credentials_expiry(
+                    issuer,
+                    expiry,
+                    run.now,
+                    outcome.clock_offset,
+                    window,
+                );
                 report.findings.extend(finding);
             }
             Some((ok.arn, ok.credentials))

@@ -227,7 +227,10 @@ pub fn credentials_expiring(issuer: Issuer<'_>, e: &Expiry, window: i64) -> Find
         ),
         expiry_remedy(issuer, e),
     )
-    .expected(format!("credentials with more than {} left", secs_text(window)))
+    .expected(format!(
+        "credentials with more than {} left",
+        secs_text(window)
+    ))
     .found(format!("Expiration {when}, {left} left by {}", e.clock()))
 }
 
