@@ -205,7 +205,7 @@ pub fn credentials_expiring(issuer: Issuer<'_>, e: &Expiry, window: i64) -> Find
     let left = secs_text(e.left);
     let (what, effect) = match issuer {
         Issuer::Agent(_) => (
-            "credentials",
+            "credentials that",
             "every call of a boto3 or AWS CLI app asks the agent for credentials again \
              (botocore refreshes 15 minutes before expiry, and from 10 minutes before blocks \
              each call until it has fresh ones); the AWS SDK for Rust refreshes 5 to 10 seconds \
