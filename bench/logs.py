@@ -2,7 +2,7 @@
 """Benchmark: the log a persistently failing `irsa-doctor serve` writes, per
 pod and per day at the defaults.
 
-Usage: python3 bench/logs.py [checks]   (default 30)
+Usage: python3 bench/logs.py [checks] [outage seconds]   (default 30, 60)
 
 Runs the release binary (built by this script with cargo) as `serve
 --interval 1s`, at the default log level (RUST_LOG unset, text format),
@@ -19,14 +19,22 @@ written to stdout and stderr together, in three parts:
      log limiter writes 10 minutes after the first check's lines. The run
      waits for it, so it takes a little over 10 minutes.
 
+  4. an outage: STS answers every AssumeRoleWithWebIdentity with a 500
+     for [outage seconds] (each check retrying until its deadline), then
+     with AccessDenied again; the bytes from the outage's start to the
+     line that ends it ("STS answered again after N retries"), so the
+     day's figure includes one outage of that length at --interval 1s,
+     the worst case (60 checks a minute, each retrying).
+
 and extrapolates to a day at the default --interval 5m: once + 288 x per
-check + 9 x reminder. 288 is 86400 s / 300 s; 9 is the reminders of an
+check + 9 x reminder + one outage. 288 is 86400 s / 300 s; 9 is the reminders of an
 unchanged failure in a day at that interval (after 10 minutes, then at
 doubling intervals up to 4 hours), which the unit test
 `a_day_of_the_same_failure_at_the_default_interval_is_nine_reminders` in
 src/monitor/limiter.rs pins. Checks are counted by the server's own
 irsa_doctor_checks_total, not by sleeping. Nothing leaves loopback; IMDS is
-disabled.
+disabled. BENCH_PROFILE=debug measures the debug build instead of building
+the release one (the log's bytes do not depend on it).
 """
 import os
 import subprocess
@@ -39,6 +47,8 @@ import standin as standin_proc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+OUTAGE = int(sys.argv[2]) if len(sys.argv) > 2 else 60
+PROFILE = os.environ.get("BENCH_PROFILE", "release")
 # At the default --interval 5m.
 CHECKS_PER_DAY = 86400 // 300
 REMINDERS_PER_DAY = 9
@@ -82,11 +92,12 @@ def wait_checks(base, n, limit):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "--bin", "irsa-doctor", "--example", "standin"],
+    release = ["--release"] if PROFILE == "release" else []
+    subprocess.run(["cargo", "build", *release, "--bin", "irsa-doctor", "--example", "standin"],
                    cwd=ROOT, check=True)
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    doctor = os.path.join(target, "release/irsa-doctor")
-    stand_in = standin_proc.StandIn(os.path.join(target, "release/examples/standin"))
+    doctor = os.path.join(target, PROFILE, "irsa-doctor")
+    stand_in = standin_proc.StandIn(os.path.join(target, PROFILE, "examples/standin"))
     stand_in.command("fail access-denied")
     port = bench_serve.free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",
@@ -109,6 +120,15 @@ def main():
     before_reminder = out.wait_for("still fail", REMINDER_WAIT) - after_checks
     with out.changed:
         reminder_lines = [l for l in out.lines if "still fail" in l]
+        before_outage, lines_before = out.bytes, len(out.lines)
+    stand_in.command("fail server-error")
+    outage_start = time.monotonic()
+    out.wait_for("retrying", 60)
+    time.sleep(max(0.0, OUTAGE - (time.monotonic() - outage_start)))  # the outage's length
+    stand_in.command("fail access-denied")
+    outage = out.wait_for("answered again after", 120) - before_outage
+    with out.changed:
+        outage_lines = out.lines[lines_before:]
     proc.terminate()
     proc.wait(timeout=10)
     stand_in.stop()
@@ -116,14 +136,17 @@ def main():
 
     per_check = (after_checks - once) / CHECKS
     reminder = before_reminder
-    per_day = once + CHECKS_PER_DAY * per_check + REMINDERS_PER_DAY * reminder
-    print(f"irsa-doctor serve --interval 1s, RUST_LOG unset, text logs, every "
+    per_day = once + CHECKS_PER_DAY * per_check + REMINDERS_PER_DAY * reminder + outage
+    retry_lines = sum("retrying" in l for l in outage_lines)
+    print(f"irsa-doctor serve --interval 1s ({PROFILE} build), RUST_LOG unset, text logs, every "
           f"AssumeRoleWithWebIdentity answered AccessDenied; {elapsed:.0f} s:")
     print(f"  once (start line and first check)   {once:,} bytes")
     print(f"  per check, over {CHECKS} checks          {per_check:,.1f} bytes")
     print(f"  a reminder ({len(reminder_lines)} line, after 10 min) {reminder:,} bytes")
+    print(f"  a {OUTAGE} s outage (500s), to its end line: {outage:,} bytes in "
+          f"{len(outage_lines)} lines, {retry_lines} of them retry lines")
     print(f"Per pod per day at --interval 5m: {once:,} + {CHECKS_PER_DAY} x {per_check:,.1f} + "
-          f"{REMINDERS_PER_DAY} x {reminder:,} = {per_day:,.0f} bytes "
+          f"{REMINDERS_PER_DAY} x {reminder:,} + {outage:,} = {per_day:,.0f} bytes "
           f"({per_day / 1024:.1f} KiB; target {TARGET // 1024} KiB: "
           f"{'met' if per_day <= TARGET else 'NOT met'})")
 

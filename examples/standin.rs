@@ -19,7 +19,9 @@
 //! that the default chain made, not irsa-doctor itself).
 //! `fail access-denied` makes every AssumeRoleWithWebIdentity answer
 //! `AccessDenied` (a trust policy that does not admit the pod: a
-//! persistent, definitive failure) until `heal`; both are answered `ok`.
+//! persistent, definitive failure), `fail server-error` a 500 (an STS
+//! outage, retried), until `heal` or another `fail`; each is answered
+//! `ok`.
 
 use testkit::agent::Agent;
 use testkit::{fake_aws, jwt};
@@ -84,13 +86,18 @@ async fn main() {
                 sts.aws.always(fake_aws::Fault::AccessDenied);
                 println!("ok");
             }
+            "fail server-error" => {
+                sts.aws.always(fake_aws::Fault::ServerError);
+                println!("ok");
+            }
             "heal" => {
                 sts.aws.clear_always();
                 println!("ok");
             }
             "" => {}
             other => eprintln!(
-                "stand-in: unknown command {other:?} (known: counts, fail access-denied, heal)"
+                "stand-in: unknown command {other:?} (known: counts, fail access-denied, \
+                 fail server-error, heal)"
             ),
         }
     }

@@ -155,6 +155,8 @@ codes! {
     RegionInvalid => "REGION_INVALID", Definitive, Environment;
     SettingFileInvalid => "SETTING_FILE_INVALID", Definitive, Environment;
     ClockSkew => "CLOCK_SKEW", Definitive, Sts;
+    CredentialsExpired => "CREDENTIALS_EXPIRED", Definitive, Sts;
+    CredentialsExpiring => "CREDENTIALS_EXPIRING", Warning, Sts;
     CheckTimeout => "CHECK_TIMEOUT", Inconclusive, Sts;
     ProxyBypassDiffers => "PROXY_BYPASS_DIFFERS", Warning, AppView;
     PodIdentityUnused => "POD_IDENTITY_UNUSED", Warning, Environment;
@@ -332,6 +334,9 @@ pub struct StsReport {
     pub error_code: Option<String>,
     /// STS's clock minus this container's, in seconds, when STS answered.
     pub clock_offset_seconds: Option<i64>,
+    /// IRSA: when the credentials of irsa-doctor's own session expire
+    /// (`AssumeRoleWithWebIdentity`'s `Expiration`, RFC 3339).
+    pub expiration: Option<String>,
     /// The proxy the STS requests went through, as the AWS SDK for Rust
     /// reads the proxy variables: scheme, host and port, never credentials.
     pub proxy: Option<String>,
@@ -749,7 +754,7 @@ impl Report {
     fn agent_detail(&self) -> String {
         match &self.agent {
             Some(a) => format!(
-                "GET {} ({} attempt{}{}{})",
+                "GET {} ({} attempt{}{}{}{})",
                 a.uri,
                 a.attempts,
                 if a.attempts == 1 { "" } else { "s" },
@@ -758,6 +763,9 @@ impl Report {
                 a.account_id
                     .as_deref()
                     .map_or(String::new(), |id| format!(", account {id}")),
+                a.expiration
+                    .as_deref()
+                    .map_or(String::new(), |e| format!(", expiring {e}")),
             ),
             None => "not asked".to_owned(),
         }
@@ -811,7 +819,7 @@ impl Report {
                 .map_or(String::new(), |v| format!(", {label} {v}"))
         };
         format!(
-            "{action} at {} (region {}, {} attempt{}{}{}{}{})",
+            "{action} at {} (region {}, {} attempt{}{}{}{}{}{})",
             sts.endpoint.as_deref().unwrap_or("(no request sent)"),
             sts.region.as_deref().unwrap_or("unknown"),
             sts.attempts,
@@ -820,6 +828,7 @@ impl Report {
             via("trusting AWS_CA_BUNDLE", &sts.ca_bundle),
             via("answered", &sts.error_code),
             via("request id", &sts.request_id),
+            via("session expiring", &sts.expiration),
         ) + &sts.app_endpoint.as_deref().map_or(String::new(), |e| {
             format!("; the app's SDK may use {e} (AWS_STS_REGIONAL_ENDPOINTS=legacy)")
         })

@@ -625,7 +625,8 @@ impl Sts {
             .interceptor(recorder.clone())
             .send()
             .await;
-        let endpoint = recorder.get().endpoint.map(|e| crate::endpoint::shown(&e));
+        let exchange = recorder.get();
+        let endpoint = exchange.endpoint.as_deref().map(crate::endpoint::shown);
         match result {
             Ok(out) => match out.arn() {
                 Some(arn) => Ok(Identity {
@@ -633,6 +634,7 @@ impl Sts {
                     account: out.account().map(str::to_owned),
                     request_id: out.request_id().map(str::to_owned),
                     endpoint,
+                    clock_offset: exchange.date_offset(),
                 }),
                 None => Err(Failure::new(
                     FailureKind::Unexpected { retry: false },
@@ -666,6 +668,9 @@ pub struct Identity {
     pub request_id: Option<String>,
     /// The endpoint the SDK really used.
     pub endpoint: Option<String>,
+    /// STS's clock minus ours, in seconds, by the answer's `Date` header:
+    /// EKS Pod Identity's only measure of the clock.
+    pub clock_offset: Option<i64>,
 }
 
 /// Whether a chain error is its web-identity provider's STS call failing.

@@ -754,6 +754,71 @@ async fn a_node_clock_behind_sts_gets_token_expired_from_sts() {
     assert_eq!(sts.aws.our_assume_calls(), 1, "definitive: not retried");
 }
 
+/// Issue 22: an `AssumeRoleWithWebIdentity` answer whose credentials had
+/// already expired (an endpoint replaying an old answer) was a pass.
+#[tokio::test]
+async fn sts_credentials_already_expired_are_credentials_expired() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.fail_next(1, Fault::ExpiresIn(-600));
+    let out = check_json(&sts, |d| d).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("CREDENTIALS_EXPIRED");
+    assert_eq!(f["severity"], "error", "{f:#}");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("STS at http://127.0.0.1:")
+            && message.contains("ago by this container's clock"),
+        "{message}"
+    );
+    assert!(
+        f["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("AWS_ENDPOINT_URL_STS"),
+        "{f:#}"
+    );
+    // The session's expiry is in the report; STS's Date header says the
+    // clock is right, so it is the credentials, not the clock.
+    let report = out.json();
+    let expiration = report["sts"]["expiration"].as_str().unwrap();
+    assert!(expiration.ends_with('Z'), "{expiration}");
+    assert!(
+        !out.codes().contains(&"CLOCK_SKEW".to_owned()),
+        "{:?}",
+        out.codes()
+    );
+    assert_eq!(sts.aws.our_assume_calls(), 1, "definitive: not retried");
+}
+
+/// A session 5 minutes from expiry when 15 were asked: inside botocore's
+/// must-refresh window. A warning; the text report shows the expiry.
+#[tokio::test]
+async fn sts_credentials_about_to_expire_are_a_warning() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.fail_next(1, Fault::ExpiresIn(300));
+    let out = check_json(&sts, |d| d).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["CREDENTIALS_EXPIRING"], "{}", out.stdout);
+    let f = out.finding("CREDENTIALS_EXPIRING");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["expected"], "credentials with more than 10m left");
+
+    sts.aws.fail_next(1, Fault::ExpiresIn(300));
+    let out = check_text(&sts, |d| d).await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let sts_row = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("AssumeRoleWithWebIdentity at"));
+    assert!(
+        sts_row.is_some_and(
+            |l| l.trim_start().starts_with("warn") && l.contains("session expiring 20")
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
 #[tokio::test]
 async fn json_logs_are_one_object_per_line() {
     let sts = FakeAws::healthy().await;
@@ -1023,6 +1088,7 @@ async fn json_output_is_one_line_and_json_pretty_is_the_same_report_indented() {
         report["duration_ms"] = serde_json::Value::Null;
         report["sts"]["clock_offset_seconds"] = serde_json::Value::Null;
         report["sts"]["request_id"] = serde_json::Value::Null;
+        report["sts"]["expiration"] = serde_json::Value::Null;
     }
     assert_eq!(one, other);
 }

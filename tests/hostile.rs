@@ -525,6 +525,34 @@ async fn a_clock_hours_off_is_clock_skew_not_a_pass() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 }
 
+/// A clock far enough ahead that the credentials look expired (STS's
+/// 15-minute session to a clock 20 minutes ahead; the agent's 6-hour
+/// credentials to one 6 h 10 min ahead) is `CLOCK_SKEW` alone: the
+/// expiry is judged by STS's clock then, not told again as
+/// `CREDENTIALS_EXPIRED` (whose fix, restarting the agent or checking the
+/// STS endpoint, would mislead).
+#[tokio::test]
+async fn a_skewed_clock_is_clock_skew_not_expired_credentials() {
+    let sts = FakeAws::healthy().await;
+    let (_, vol) = healthy_token();
+    let out = check_with_clock(&sts, &vol, "+20m").await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["CLOCK_SKEW"], "{}", out.stdout);
+
+    let agent = testkit::agent::Agent::healthy(&sts.aws).await;
+    let token = Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode();
+    let volume = TokenVolume::pod_identity(&token);
+    let out = doctor!(&sts.url())
+        .pod_identity(&agent.url(), &volume.path())
+        .under(&["/usr/bin/faketime", "-f", "+370m"])
+        .json()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["CLOCK_SKEW"], "{}", out.stdout);
+    let measured = out.json()["sts"]["clock_offset_seconds"].as_i64().unwrap();
+    assert!(measured < -6 * 3600, "{measured}");
+}
+
 /// `NO_PROXY=*` with an IP-literal endpoint: the AWS SDK for Rust (and so
 /// irsa-doctor) still goes through the proxy, botocore and Go go direct.
 /// The stand-in doubles as the proxy, so the check passes either way; the

@@ -769,3 +769,87 @@ async fn a_token_of_another_service_account_is_subject_mismatch() {
         "{message}"
     );
 }
+
+/// The codes of a `/status` answer's findings.
+fn status_codes(status: &serde_json::Value) -> Vec<String> {
+    status["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Issue 22: an agent 200 whose `Expiration` had passed was a pass (exit
+/// 0, no finding), though botocore fails on the same answer ("the
+/// refreshed credentials are still expired") and AWS refuses them.
+#[tokio::test]
+async fn expired_agent_credentials_fail_with_credentials_expired() {
+    let (out, _agent) = with_fault(Fault::ExpiresIn(-600)).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["verdict"], "fail");
+    let f = out.finding("CREDENTIALS_EXPIRED");
+    assert_eq!(f["severity"], "error", "{f:#}");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("the EKS Pod Identity agent at http://")
+            && message.contains("ago by this container's clock")
+            && message.contains("still expired"),
+        "{message}"
+    );
+    assert!(
+        f["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("eks-pod-identity-agent"),
+        "{f:#}"
+    );
+    // The expiry is in the report, and STS's clock was compared with ours
+    // (GetCallerIdentity's Date header): no CLOCK_SKEW on a clock in time.
+    assert!(report["agent"]["expiration"].is_string(), "{report:#}");
+    assert!(report["sts"]["clock_offset_seconds"].is_i64(), "{report:#}");
+    assert!(!out.codes().contains(&"CLOCK_SKEW".to_owned()));
+}
+
+/// Credentials 5 minutes from expiry: inside botocore's refresh window, so
+/// every call of a boto3 app would ask the agent again. A warning; the pod
+/// still passes. A healthy agent's 6-hour credentials say nothing.
+#[tokio::test]
+async fn agent_credentials_about_to_expire_are_a_warning() {
+    let (out, _agent) = with_fault(Fault::ExpiresIn(300)).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["CREDENTIALS_EXPIRING"], "{}", out.stdout);
+    let f = out.finding("CREDENTIALS_EXPIRING");
+    assert_eq!(f["severity"], "warning", "{f:#}");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("botocore refreshes 15 minutes before expiry")
+            && message.contains("AWS SDK for Rust"),
+        "{message}"
+    );
+    assert_eq!(f["expected"], "credentials with more than 15m left");
+
+    let (out, _agent) = with_fault(Fault::ExpiresIn(20 * 60)).await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.codes(), Vec::<String>::new(), "{}", out.stdout);
+}
+
+/// In `serve`, the expired credentials fail the check: `/status` says why.
+#[tokio::test]
+async fn serve_shows_expired_agent_credentials_in_status() {
+    let (sts, agent, volume) = healthy().await;
+    agent.agent.always(Fault::ExpiresIn(-600));
+    let serving = doctor!(&sts.url())
+        .pod_identity(&agent.url(), &volume.path())
+        .serve()
+        .await;
+    let status = serving.first_verdict().await;
+    assert_eq!(status["verdict"], "fail", "{status:#}");
+    assert!(
+        status_codes(&status).contains(&"CREDENTIALS_EXPIRED".to_owned()),
+        "{status:#}"
+    );
+    let (code, logs) = serving.stop("TERM").await;
+    assert_eq!(code, 0, "{logs}");
+}

@@ -842,3 +842,45 @@ async fn a_default_chain_that_failed_is_resolved_again_at_the_next_check() {
     );
     assert!(status["default_chain"]["error"].is_null(), "{status:#}");
 }
+
+/// Issue 22: in a one-minute STS outage at `--interval 1s`, 22 of 29 log
+/// lines were INFO retries, one per retry. Now an outage is two INFO
+/// lines however many checks it spans: its first retry, and its end with
+/// the count; the other retries are at debug.
+#[tokio::test]
+async fn an_sts_outage_logs_its_first_retry_and_its_end_once() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    // About four attempts fit in each check's 3 s: several checks fail.
+    const FAILING: u64 = 16;
+    sts.aws.fail_next(FAILING as usize, Fault::ServerError);
+    let serving = fast_pod(&sts, &volume).serve().await;
+    until("STS to answer again", || {
+        sts.aws.our_assume_calls() > FAILING
+    })
+    .await;
+    serving
+        .wait_for("/status", |a| a.json()["verdict"] == "pass")
+        .await;
+    let (code, logs) = serving.stop("TERM").await;
+    assert_eq!(code, 0, "{logs}");
+    let info = |needle: &str| -> Vec<serde_json::Value> {
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["level"] == "INFO")
+            .filter(|v| v["message"].as_str().is_some_and(|m| m.contains(needle)))
+            .collect()
+    };
+    let retries = info("did not give a final answer; retrying");
+    assert_eq!(retries.len(), 1, "{logs}");
+    assert_eq!(retries[0]["peer"], "STS", "{logs}");
+    let ended = info("STS answered again after");
+    assert_eq!(ended.len(), 1, "{logs}");
+    let fields = &ended[0];
+    let (retried, checks) = (fields["retries"].as_u64(), fields["checks"].as_u64());
+    assert!(
+        retried.is_some_and(|r| (checks.unwrap_or(0)..FAILING).contains(&r))
+            && checks.is_some_and(|c| c >= 2),
+        "{fields:#}"
+    );
+}

@@ -262,6 +262,22 @@ fn assume_step(
             report.sts.audience = ok.audience;
             report.sts.provider = ok.provider;
             report.assumed_role_arn = Some(ok.arn.clone());
+            let expiry = ok.credentials.as_ref().and_then(|c| c.expiry());
+            if let Some(expiry) = expiry {
+                report.sts.expiration = Some(crate::time::rfc3339(expiry));
+                // Our session is asked for 900 s, botocore's advisory
+                // window itself: judged against its must-refresh window.
+                let issuer = sts_findings::Issuer::Sts(report.sts.endpoint.as_deref());
+                let window = sts_findings::BOTOCORE_MUST_REFRESH_SECS;
+                let finding = super::credentials_expiry(
+                    issuer,
+                    expiry,
+                    run.now,
+                    outcome.clock_offset,
+                    window,
+                );
+                report.findings.extend(finding);
+            }
             Some((ok.arn, ok.credentials))
         }
         Err(failure) => {

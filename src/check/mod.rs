@@ -409,6 +409,47 @@ fn subject(cfg: &CheckConfig, report: &Report) -> Option<Finding> {
     )
 }
 
+/// `CREDENTIALS_EXPIRED` when credentials `issuer` handed out have
+/// expired, `CREDENTIALS_EXPIRING` when they expire within `window`
+/// seconds. Judged by this container's clock, as the app's SDK judges
+/// them; but when that clock is off STS's by more than `CLOCK_SKEW`
+/// allows (`offset`, STS's minus ours), by STS's, so that a skewed clock
+/// is told once, as `CLOCK_SKEW`, and not again as credentials that only
+/// look expired.
+fn credentials_expiry(
+    issuer: crate::findings::sts::Issuer<'_>,
+    expiry: SystemTime,
+    now: SystemTime,
+    offset: Option<i64>,
+    window: i64,
+) -> Option<Finding> {
+    use crate::findings::sts::{self as words, Expiry};
+    let expires = crate::time::unix_secs(expiry);
+    // A defaulted expiry (a missing one reads as 1970) is no expiry at
+    // all; the answer's other problems are told elsewhere.
+    if expires < PLAUSIBLE_EPOCH {
+        return None;
+    }
+    let skew = offset.filter(|o| o.abs() > words::MAX_CLOCK_SKEW_SECS);
+    let reference = crate::time::unix_secs(now).saturating_add(skew.unwrap_or(0));
+    let e = Expiry {
+        expires,
+        left: expires.saturating_sub(reference),
+        by_sts_clock: skew.is_some(),
+        clock_checked: offset.is_some(),
+    };
+    if e.left <= 0 {
+        Some(words::credentials_expired(issuer, &e))
+    } else if e.left < window {
+        Some(words::credentials_expiring(issuer, &e, window))
+    } else {
+        None
+    }
+}
+
+/// 2001-09-09: an expiry before this is not a real one.
+const PLAUSIBLE_EPOCH: i64 = 1_000_000_000;
+
 fn log_claims(claims: &crate::token::Claims) {
     tracing::debug!(
         iss = claims.iss.as_deref().unwrap_or(""),
@@ -527,4 +568,53 @@ fn record_chain(report: &mut Report, chain: &ChainResult, web_identity_arn: Opti
             ..ChainReport::default()
         },
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::sts::Issuer;
+
+    const NOW: u64 = 1_800_000_000;
+
+    /// The code (if any) for credentials expiring `left` seconds after
+    /// `NOW` on this clock, with STS's clock `offset` seconds off ours.
+    fn judged(left: i64, offset: Option<i64>, window: i64) -> Option<Code> {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW);
+        let expiry = if left < 0 {
+            now - Duration::from_secs(left.unsigned_abs())
+        } else {
+            now + Duration::from_secs(left.unsigned_abs())
+        };
+        credentials_expiry(Issuer::Agent("u"), expiry, now, offset, window).map(|f| f.code)
+    }
+
+    #[test]
+    fn expired_expiring_and_fresh_credentials() {
+        assert_eq!(judged(-1, None, 900), Some(Code::CredentialsExpired));
+        assert_eq!(judged(0, Some(0), 900), Some(Code::CredentialsExpired));
+        assert_eq!(judged(300, None, 900), Some(Code::CredentialsExpiring));
+        assert_eq!(judged(899, Some(30), 900), Some(Code::CredentialsExpiring));
+        assert_eq!(judged(900, None, 900), None);
+        assert_eq!(judged(700, None, 600), None);
+    }
+
+    /// Past CLOCK_SKEW's tolerance the expiry is judged by STS's clock:
+    /// a clock 20 minutes ahead (offset -1200) does not make a fresh
+    /// 15-minute session expired, and one 20 minutes behind does not
+    /// hide an expired one.
+    #[test]
+    fn a_skewed_clock_judges_by_sts_s_clock() {
+        assert_eq!(judged(-300, Some(-1200), 600), None);
+        assert_eq!(judged(900, Some(1200), 600), Some(Code::CredentialsExpired));
+        // Within the tolerance, this container's clock, as the app's SDK.
+        assert_eq!(judged(-10, Some(-300), 600), Some(Code::CredentialsExpired));
+    }
+
+    #[test]
+    fn a_defaulted_expiry_is_no_expiry() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW);
+        let expiry = SystemTime::UNIX_EPOCH;
+        assert!(credentials_expiry(Issuer::Sts(None), expiry, now, None, 600).is_none());
+    }
 }

@@ -251,9 +251,19 @@ async fn simulate_with_retries(
                     && attempts < MAX_ATTEMPTS
                     && Instant::now() + delay < run.deadline =>
             {
+                let cause = super::retry::Cause {
+                    error_code: f.code.as_deref(),
+                    status: f.http_status,
+                    error: &f.message,
+                };
+                super::retry::log_retry(super::retry::Peer::Iam, attempts, &cause, delay);
                 tokio::time::sleep(delay).await;
             }
-            _ => return (sim, requests),
+            Err(f) if f.kind.is_transient() => return (sim, requests),
+            _ => {
+                super::retry::log_answered(super::retry::Peer::Iam);
+                return (sim, requests);
+            }
         }
     }
 }

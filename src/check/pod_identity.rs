@@ -236,7 +236,18 @@ async fn agent_step(
             agent.expiration = issued.expiration.clone();
             let access_key_id = issued.credentials.access_key_id().to_owned();
             let credentials = issued.credentials.clone();
-            let arn = identity_step(run, issued, report).await?;
+            let expiry = issued.credentials.expiry();
+            let arn = identity_step(run, issued, report).await;
+            // After GetCallerIdentity, whose Date header tells whether this
+            // container's clock can be trusted to judge the expiry.
+            if let Some(expiry) = expiry {
+                let issuer = sts_findings::Issuer::Agent(&uri);
+                let offset = report.sts.clock_offset_seconds;
+                let window = sts_findings::BOTOCORE_REFRESH_AHEAD_SECS;
+                let finding = super::credentials_expiry(issuer, expiry, run.now, offset, window);
+                report.findings.extend(finding);
+            }
+            let arn = arn?;
             *known = Some(Known {
                 access_key_id,
                 arn: arn.clone(),
@@ -287,9 +298,19 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
         let delay = super::retry::backoff(super::retry::INITIAL_BACKOFF, attempts);
         match result {
             Err(f) if f.kind.is_transient() && Instant::now() + delay < run.deadline => {
+                let cause = super::retry::Cause {
+                    error_code: f.code.as_deref(),
+                    status: f.http_status,
+                    error: &f.message,
+                };
+                super::retry::log_retry(super::retry::Peer::Sts, attempts, &cause, delay);
                 tokio::time::sleep(delay).await;
             }
-            done => break done,
+            Err(f) if f.kind.is_transient() => break Err(f),
+            done => {
+                super::retry::log_answered(super::retry::Peer::Sts);
+                break done;
+            }
         }
     };
     let account_id = issued.account_id.clone();
@@ -301,6 +322,10 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
             report.sts.endpoint = identity.endpoint.clone();
             report.sts.proxy = super::sts_proxy(run.env, identity.endpoint.as_deref());
             report.sts.request_id = identity.request_id.clone();
+            report.sts.clock_offset_seconds = identity.clock_offset;
+            report
+                .findings
+                .extend(identity.clock_offset.and_then(sts_findings::clock_skew));
             report.assumed_role_arn = Some(identity.arn.clone());
             let account = identity
                 .account

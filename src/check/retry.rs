@@ -1,8 +1,10 @@
 //! The retry policy: the check's deadline, and retrying
 //! `AssumeRoleWithWebIdentity` and the EKS Pod Identity agent with
 //! jittered exponential backoff until an answer is final or the deadline
-//! comes.
+//! comes; and how every retry loop (these two, `GetCallerIdentity`'s and
+//! IAM's) logs its retries: once per outage, not once per retry.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
@@ -55,6 +57,7 @@ pub(super) async fn assume_with_retries(
         let failure = match attempt {
             Ok(assumed) => {
                 debug!(attempts = tally.attempts, arn = %assumed.arn, "AssumeRoleWithWebIdentity succeeded");
+                log_answered(Peer::Sts);
                 return tally.outcome(Ok(assumed));
             }
             Err(failure) => failure,
@@ -63,19 +66,21 @@ pub(super) async fn assume_with_retries(
             failure.kind == FailureKind::AccessDenied && started.elapsed() < cfg.retry_denied_for;
         let delay = backoff(INITIAL_BACKOFF, tally.attempts);
         if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
+            if !failure.kind.is_transient() {
+                log_answered(Peer::Sts);
+            }
             let failure = match last_answered {
                 Some(answered) if failure.timed_out => answered,
                 _ => failure,
             };
             return tally.outcome(Err(failure));
         }
-        info!(
-            attempt = tally.attempts,
-            error_code = failure.code.as_deref().unwrap_or(""),
-            error = %failure.message,
-            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            "STS did not give a final answer; retrying"
-        );
+        let cause = Cause {
+            error_code: failure.code.as_deref(),
+            status: failure.http_status,
+            error: &failure.message,
+        };
+        log_retry(Peer::Sts, tally.attempts, &cause, delay);
         if failure.code.is_some() || failure.http_status.is_some() {
             last_answered = Some(failure);
         }
@@ -189,6 +194,7 @@ pub(super) async fn ask_agent_with_retries(
                     attempts,
                     "the EKS Pod Identity agent handed out credentials"
                 );
+                log_answered(Peer::Agent);
                 return AgentOutcome {
                     result: Ok(issued),
                     attempts,
@@ -205,6 +211,9 @@ pub(super) async fn ask_agent_with_retries(
         ) && started.elapsed() < cfg.retry_denied_for;
         let delay = backoff(INITIAL_BACKOFF, attempts);
         if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
+            if !failure.kind.is_transient() {
+                log_answered(Peer::Agent);
+            }
             // A last attempt that only ran out of time says less than the
             // last answer the agent gave.
             let (failure, status) = match last_answered {
@@ -217,17 +226,164 @@ pub(super) async fn ask_agent_with_retries(
                 status,
             };
         }
-        info!(
-            attempt = attempts,
-            status = status.unwrap_or(0),
-            error = %failure.detail,
-            retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            "the EKS Pod Identity agent did not give a final answer; retrying"
-        );
+        let cause = Cause {
+            error_code: None,
+            status,
+            error: &failure.detail,
+        };
+        log_retry(Peer::Agent, attempts, &cause, delay);
         if status.is_some() {
             last_answered = Some((failure, status));
         }
         tokio::time::sleep(delay).await;
+    }
+}
+
+/// A peer the check retries: each has its own outage episodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Peer {
+    /// `AssumeRoleWithWebIdentity` and `GetCallerIdentity`.
+    Sts,
+    /// EKS Pod Identity's agent.
+    Agent,
+    /// IAM's policy simulator (`--require`).
+    Iam,
+}
+
+impl Peer {
+    fn as_str(self) -> &'static str {
+        match self {
+            Peer::Sts => "STS",
+            Peer::Agent => "the EKS Pod Identity agent",
+            Peer::Iam => "IAM",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Peer::Sts => 0,
+            Peer::Agent => 1,
+            Peer::Iam => 2,
+        }
+    }
+}
+
+/// An outage as the log tells it: the retries of one peer from the first
+/// one after it last answered for good to the next time it does, across
+/// `serve`'s checks. In a one-minute outage at `--interval 1s` that is
+/// some 60 checks, each retrying; one line when it starts and one when it
+/// ends keep the log within its budget (10 KB a failing pod-day).
+#[derive(Debug)]
+struct Episode {
+    /// Retries so far; 0 outside an episode.
+    retries: u64,
+    /// Calls (one per check and peer) that retried.
+    calls: u64,
+    /// When the first retry was logged.
+    started: Option<Instant>,
+}
+
+impl Episode {
+    const NONE: Episode = Episode {
+        retries: 0,
+        calls: 0,
+        started: None,
+    };
+
+    /// Notes a retry (`first_of_call`: its call's first); whether it is the
+    /// episode's first, the one worth a line at INFO.
+    fn retry(&mut self, first_of_call: bool, now: Instant) -> bool {
+        let first = self.retries == 0;
+        if first {
+            self.started = Some(now);
+        }
+        self.retries += 1;
+        self.calls += u64::from(first_of_call || first);
+        first
+    }
+
+    /// Notes that the peer answered for good: the retries, calls and
+    /// length of the episode this ends, if one was under way.
+    fn answered(&mut self, now: Instant) -> Option<(u64, u64, Duration)> {
+        if self.retries == 0 {
+            return None;
+        }
+        let ended = std::mem::replace(self, Episode::NONE);
+        let lasted = ended.started.map_or(Duration::ZERO, |s| now - s);
+        Some((ended.retries, ended.calls, lasted))
+    }
+}
+
+/// Each peer's episode. Process-wide, because an episode spans checks and
+/// the three retry loops share it; `check` runs one check, so there it is
+/// one call's.
+static EPISODES: Mutex<[Episode; 3]> = Mutex::new([Episode::NONE; 3]);
+
+fn with_episode<T>(peer: Peer, f: impl FnOnce(&mut Episode) -> T) -> T {
+    // A panic elsewhere while holding the lock leaves counters, nothing
+    // worth refusing to log over.
+    let mut episodes = EPISODES.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut episodes[peer.index()])
+}
+
+/// Why an attempt is retried, as the retry's log line gives it.
+pub(super) struct Cause<'a> {
+    /// The peer's own error code (STS's, IAM's), as in the JSON report.
+    pub error_code: Option<&'a str>,
+    /// The HTTP status of the answer, if any.
+    pub status: Option<u16>,
+    pub error: &'a str,
+}
+
+/// Logs a retry of `peer` after `attempt` failed with `cause`: the first
+/// of an episode at INFO, the rest at debug.
+pub(super) fn log_retry(peer: Peer, attempt: u32, cause: &Cause<'_>, delay: Duration) {
+    let first = with_episode(peer, |e| e.retry(attempt == 1, Instant::now()));
+    let retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    let name = peer.as_str();
+    let (error_code, status, error) = (
+        cause.error_code.unwrap_or(""),
+        cause.status.unwrap_or(0),
+        cause.error,
+    );
+    if first {
+        info!(
+            peer = name,
+            attempt,
+            error_code,
+            status,
+            error,
+            retry_in_ms,
+            "{name} did not give a final answer; retrying (further retries are logged at debug \
+             until it answers)"
+        );
+    } else {
+        debug!(
+            peer = name,
+            attempt,
+            error_code,
+            status,
+            error,
+            retry_in_ms,
+            "{name} did not give a final answer; retrying"
+        );
+    }
+}
+
+/// Notes that `peer` answered for good (a success, or a refusal that is
+/// not retried) and logs the end of the episode this ends, if any, at
+/// INFO, with its count.
+pub(super) fn log_answered(peer: Peer) {
+    let ended = with_episode(peer, |e| e.answered(Instant::now()));
+    if let Some((retries, checks, lasted)) = ended {
+        let name = peer.as_str();
+        let lasted = humantime::format_duration(Duration::from_secs(lasted.as_secs()));
+        info!(
+            peer = name,
+            retries,
+            checks,
+            "{name} answered again after {retries} retries in {checks} check(s) over {lasted}"
+        );
     }
 }
 
@@ -258,6 +414,28 @@ mod tests {
             assert!(third >= Duration::from_millis(400) && third <= Duration::from_millis(800));
             assert!(backoff(initial, 40) <= MAX_BACKOFF);
         }
+    }
+
+    /// A one-minute outage at `--interval 1s`: 60 checks of 4 retries
+    /// each were 240 INFO lines; now the first retry, then the end.
+    #[test]
+    fn an_outage_is_one_line_when_it_starts_and_one_when_it_ends() {
+        let t0 = Instant::now();
+        let mut episode = Episode::NONE;
+        assert_eq!(episode.answered(t0), None, "no episode, no end line");
+        let mut worth_info = 0;
+        for check in 0..60u64 {
+            for attempt in 1..=4u32 {
+                let now = t0 + Duration::from_secs(check);
+                worth_info += u32::from(episode.retry(attempt == 1, now));
+            }
+        }
+        assert_eq!(worth_info, 1);
+        let end = episode.answered(t0 + Duration::from_secs(61));
+        assert_eq!(end, Some((240, 60, Duration::from_secs(61))));
+        assert_eq!(episode.answered(t0 + Duration::from_secs(62)), None);
+        // The next outage is a new episode, logged again.
+        assert!(episode.retry(true, t0 + Duration::from_secs(70)));
     }
 
     #[test]

@@ -107,6 +107,12 @@ mod tests {
         let bad_file = crate::profile::load(|name| {
             (name == "AWS_CONFIG_FILE").then(|| "/dev/zero".to_owned())
         });
+        let expiry = super::sts::Expiry {
+            expires: 1_800_000_000,
+            left: -60,
+            by_sts_clock: false,
+            clock_checked: true,
+        };
         let mut all = vec![
             super::env::env_not_injected(&super::env::NotInjected::default(), &chain),
             super::env::session_name_invalid("x", "y"),
@@ -152,6 +158,12 @@ mod tests {
             sts(FailureKind::IdpUnreachable),
             sts(FailureKind::Unexpected { retry: true }),
             super::sts::clock_skew(3600).unwrap(),
+            super::sts::credentials_expired(super::sts::Issuer::Sts(None), &expiry),
+            super::sts::credentials_expiring(
+                super::sts::Issuer::Agent(super::pod_identity::AGENT_URI),
+                &expiry,
+                900,
+            ),
             super::sts::check_timeout(Duration::from_secs(1)),
             super::chain::chain_mismatch(&imds, crate::report::MechanismName::Irsa, None, None)
                 .unwrap(),

@@ -79,6 +79,161 @@ pub fn clock_skew(offset: i64) -> Option<Finding> {
     )
 }
 
+/// botocore's advisory refresh (`_DEFAULT_ADVISORY_REFRESH_TIMEOUT`): from
+/// 15 minutes before credentials expire, every call of a botocore app
+/// (boto3, the AWS CLI) first asks for new ones.
+pub const BOTOCORE_REFRESH_AHEAD_SECS: i64 = 15 * 60;
+
+/// botocore's mandatory refresh (`_DEFAULT_MANDATORY_REFRESH_TIMEOUT`):
+/// from 10 minutes before, every call blocks until it has new credentials,
+/// and fails when the new ones are as old.
+pub const BOTOCORE_MUST_REFRESH_SECS: i64 = 10 * 60;
+
+/// Who handed out credentials whose expiry is judged.
+#[derive(Debug, Clone, Copy)]
+pub enum Issuer<'a> {
+    /// EKS Pod Identity's agent, at this URI: the app's SDK gets the same
+    /// answer.
+    Agent(&'a str),
+    /// STS (or what answers at its endpoint, shown here), for
+    /// irsa-doctor's own 900-second `AssumeRoleWithWebIdentity` session.
+    Sts(Option<&'a str>),
+}
+
+/// When credentials expire, and how long they had left when checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Expiry {
+    /// The credentials' `Expiration`, in Unix seconds.
+    pub expires: i64,
+    /// Seconds left (negative: past), by `clock`.
+    pub left: i64,
+    /// Whose clock `left` is by: STS's when this container's is off it by
+    /// more than [`MAX_CLOCK_SKEW_SECS`] (`CLOCK_SKEW` then says so), else
+    /// this container's.
+    pub by_sts_clock: bool,
+    /// Whether this container's clock was compared with STS's at all.
+    pub clock_checked: bool,
+}
+
+impl Expiry {
+    fn clock(&self) -> &'static str {
+        if self.by_sts_clock {
+            "STS's clock"
+        } else {
+            "this container's clock"
+        }
+    }
+}
+
+fn secs_text(secs: i64) -> String {
+    humantime::format_duration(Duration::from_secs(secs.unsigned_abs())).to_string()
+}
+
+/// Where the credentials came from, for a message.
+fn issuer_text(issuer: Issuer<'_>) -> String {
+    match issuer {
+        Issuer::Agent(uri) => format!("the EKS Pod Identity agent at {uri}"),
+        Issuer::Sts(endpoint) => format!(
+            "STS at {} (AssumeRoleWithWebIdentity)",
+            endpoint.unwrap_or("its endpoint")
+        ),
+    }
+}
+
+/// What to do about expired or short-lived credentials, by who handed
+/// them out.
+fn expiry_remedy(issuer: Issuer<'_>, e: &Expiry) -> String {
+    match issuer {
+        Issuer::Agent(_) => {
+            let clock = if e.clock_checked {
+                ""
+            } else {
+                " Check the node's clock too (chrony or systemd-timesyncd against the Amazon \
+                 Time Sync Service): STS could not be asked to compare."
+            };
+            format!(
+                "The agent caches credentials (about 6 hours, 59 minutes with a target role) and \
+                 should hand out fresh ones long before they expire. Read the logs of the \
+                 eks-pod-identity-agent pod on this node (kubectl -n kube-system get pods -o \
+                 wide | grep eks-pod-identity-agent) for EKS Auth errors, and delete that pod \
+                 so the DaemonSet starts a fresh one with an empty cache. Make sure nothing else \
+                 answers at AWS_CONTAINER_CREDENTIALS_FULL_URI (a sidecar or a proxy replaying an \
+                 old answer).{clock}"
+            )
+        }
+        Issuer::Sts(_) => "STS issues a new session for every call, lasting the DurationSeconds \
+             asked (900 s by irsa-doctor, 3600 s by default by the app's SDK, up to the role's \
+             MaxSessionDuration; a role cannot make it shorter), so what answered is not STS or \
+             replays old answers. Check AWS_ENDPOINT_URL_STS and AWS_ENDPOINT_URL (a credentials \
+             cache or an STS emulator) and any proxy between the pod and STS (kubectl exec <pod> -- \
+             env | grep -E 'AWS_ENDPOINT_URL|_PROXY'), and point the SDK at STS itself \
+             (https://sts.<region>.amazonaws.com)."
+            .to_owned(),
+    }
+}
+
+/// `CREDENTIALS_EXPIRED`: credentials handed out already expired. An app's
+/// SDK would send them and AWS would refuse them (`ExpiredToken`); botocore
+/// fails at once ("Credentials were refreshed, but the refreshed
+/// credentials are still expired").
+pub fn credentials_expired(issuer: Issuer<'_>, e: &Expiry) -> Finding {
+    let when = format_unix(e.expires);
+    let ago = secs_text(e.left);
+    let effect = match issuer {
+        Issuer::Agent(_) => "an app's SDK gets the same answer",
+        Issuer::Sts(_) => "an app's SDK asking the same endpoint would get such credentials too",
+    };
+    Finding::error(
+        Code::CredentialsExpired,
+        format!(
+            "{} handed out credentials that expired at {when}, {ago} ago by {}: {effect}, AWS \
+             refuses expired credentials (ExpiredToken), and botocore fails at once \
+             (\"Credentials were refreshed, but the refreshed credentials are still expired\")",
+            issuer_text(issuer),
+            e.clock(),
+        ),
+        expiry_remedy(issuer, e),
+    )
+    .expected("credentials that have not expired")
+    .found(format!("Expiration {when}, {ago} ago by {}", e.clock()))
+}
+
+/// `CREDENTIALS_EXPIRING`: credentials handed out that expire within
+/// `window` seconds, so that an app's SDK refreshes on every call.
+pub fn credentials_expiring(issuer: Issuer<'_>, e: &Expiry, window: i64) -> Finding {
+    let when = format_unix(e.expires);
+    let left = secs_text(e.left);
+    let (what, effect) = match issuer {
+        Issuer::Agent(_) => (
+            "credentials that",
+            "every call of a boto3 or AWS CLI app asks the agent for credentials again \
+             (botocore refreshes 15 minutes before expiry, and from 10 minutes before blocks \
+             each call until it has fresh ones); the AWS SDK for Rust refreshes 5 to 10 seconds \
+             before expiry and is not affected until then",
+        ),
+        Issuer::Sts(_) => (
+            "a 15-minute session whose credentials",
+            "a session that short is not STS's doing; an app's SDK getting such credentials from \
+             the same endpoint would be inside botocore's must-refresh window (10 minutes before \
+             expiry) and block every call on a refresh",
+        ),
+    };
+    Finding::warning(
+        Code::CredentialsExpiring,
+        format!(
+            "{} handed out {what} expire in {left}, at {when} by {}: {effect}",
+            issuer_text(issuer),
+            e.clock(),
+        ),
+        expiry_remedy(issuer, e),
+    )
+    .expected(format!(
+        "credentials with more than {} left",
+        secs_text(window)
+    ))
+    .found(format!("Expiration {when}, {left} left by {}", e.clock()))
+}
+
 /// The trust-policy statement that would admit this token into `role`.
 pub fn trust_policy(role: &RoleArn, claims: &Claims, audience: &str) -> String {
     let provider = claims

@@ -94,6 +94,10 @@ pub enum Fault {
     Omit(&'static [&'static str]),
     /// 200 with the session's credentials but this `AccountId`.
     AccountId(String),
+    /// 200 with the session's credentials but an `Expiration` this many
+    /// seconds from now (negative: already past), as an agent serving a
+    /// stale cache would answer.
+    ExpiresIn(i64),
 }
 
 /// One request as the agent saw it.
@@ -619,7 +623,8 @@ fn eks_auth_fault(fault: &Fault, id: &str) -> Option<Resp> {
         | Fault::TooManyRequests
         | Fault::HugeBody
         | Fault::Omit(_)
-        | Fault::AccountId(_) => return None,
+        | Fault::AccountId(_)
+        | Fault::ExpiresIn(_) => return None,
     })
 }
 
@@ -638,7 +643,10 @@ fn success(creds: &Credentials, account: &str, fault: Option<&Fault>) -> Resp {
         Some(Fault::Omit(fields)) => fields,
         _ => &[],
     };
-    let expiration = crate::jwt::rfc3339(creds.expiration);
+    let expiration = match fault {
+        Some(Fault::ExpiresIn(secs)) => crate::jwt::rfc3339(crate::jwt::now() + secs),
+        _ => crate::jwt::rfc3339(creds.expiration),
+    };
     let fields = [
         ("AccessKeyId", creds.access_key_id.as_str()),
         ("SecretAccessKey", &creds.secret_access_key),

@@ -96,6 +96,10 @@ pub enum Fault {
     /// An error whose message quotes the token cut 5 characters short, as
     /// a peer that truncates what it echoes would.
     EchoTokenCut,
+    /// The normal answer, but with credentials that expire this many
+    /// seconds from now (negative: already past), as an endpoint that
+    /// replays an old answer would give.
+    ExpiresIn(i64),
 }
 
 #[derive(Default)]
@@ -364,6 +368,9 @@ impl FakeAws {
                     tokio::time::sleep(d).await;
                     return self.assume(&form);
                 }
+                if let Some(Fault::ExpiresIn(secs)) = fault {
+                    return self.assume_lasting(&form, secs);
+                }
                 if let Some(Fault::Rendezvous) = fault {
                     return self.rendezvous(&form).await;
                 }
@@ -426,6 +433,12 @@ impl FakeAws {
     }
 
     fn assume(&self, form: &HashMap<String, String>) -> Resp {
+        self.assume_lasting(form, 900)
+    }
+
+    /// The answer to AssumeRoleWithWebIdentity, with credentials that
+    /// expire `lifetime` seconds from now.
+    fn assume_lasting(&self, form: &HashMap<String, String>, lifetime: i64) -> Resp {
         let get = |k: &str| form.get(k).cloned().unwrap_or_default();
         let (role_arn, session, token) = (
             get("RoleArn"),
@@ -517,7 +530,7 @@ impl FakeAws {
             .unwrap()
             .session_names
             .push(session.clone());
-        let expiration = crate::jwt::rfc3339(now + 900);
+        let expiration = crate::jwt::rfc3339(now + lifetime);
         let body = format!(
             r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithWebIdentityResult>
@@ -655,7 +668,12 @@ fn fault_response(fault: &Fault) -> Resp {
   <ResponseMetadata><RequestId>req-odd-0001</RequestId></ResponseMetadata>
 </AssumeRoleWithWebIdentityResponse>"#,
         ),
-        Fault::Delay(_) | Fault::Rendezvous | Fault::Hold | Fault::Echo | Fault::EchoTokenCut => {
+        Fault::Delay(_)
+        | Fault::Rendezvous
+        | Fault::Hold
+        | Fault::Echo
+        | Fault::EchoTokenCut
+        | Fault::ExpiresIn(_) => {
             unreachable!("handled by the caller")
         }
     }
