@@ -1,10 +1,11 @@
-//! `cargo run --example standin`: the loopback stand-ins on their own, for
-//! benchmarks and manual poking. It serves a healthy account: the STS
-//! stand-in (the cluster's OIDC provider and the role `team/payments/app`
-//! trusting `payments/app`, and EKS Pod Identity too), and the EKS Pod
-//! Identity agent stand-in (`payments/app` associated with that role).
-//! It writes a matching token volume for each mechanism and prints the
-//! environment a pod would have:
+//! `cargo run -p testkit --bin standin`: the loopback stand-ins on their
+//! own, for the benchmarks (`bench/standin.py`) and for trying `check` and
+//! `serve` by hand. It serves a healthy account: the STS stand-in (the
+//! cluster's OIDC provider and the role `team/payments/app` trusting
+//! `payments/app`, and EKS Pod Identity too), and the EKS Pod Identity
+//! agent stand-in (`payments/app` associated with that role). It writes a
+//! matching token volume for each mechanism and prints the environment a
+//! pod would have:
 //!
 //! - the IRSA pod's, as `KEY=VALUE` lines;
 //! - the Pod Identity pod's, as `pod-identity KEY=VALUE` lines (with
