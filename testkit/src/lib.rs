@@ -1,6 +1,8 @@
-//! The test kit: everything irsa-doctor's black-box tests, its demo and its
-//! benchmark stand-in share, so that each builds its scenario in a few lines
-//! and runs the real binary against it.
+//! The test kit: everything irsa-doctor's black-box tests, its demo and the
+//! kit's own binaries share, so that each builds its scenario in a few lines
+//! and runs the real binary against it. The binaries (`src/bin/`) are the
+//! benchmarks' helpers: `standin`, the stand-ins on their own, and `stamp`,
+//! the app `bench/exec.py` runs.
 //!
 //! Layout (the stand-ins learn who the pod is and what time it is from
 //! `world` and `clock`, not from each other, so the kit's imports have no
