@@ -30,7 +30,6 @@ descriptors, on the client and the server side together).
 import os
 import resource
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -179,11 +178,8 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard < 4400:
         sys.exit(f"2,000 idle connections need an open-files limit of 4,400; the hard limit is {hard}")
-    subprocess.run(["cargo", "build", "--release", "--bin", "irsa-doctor", "--example", "standin"],
-                   cwd=ROOT, check=True)
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    doctor = os.path.join(target, "release/irsa-doctor")
-    stand_in = standin_proc.StandIn(os.path.join(target, "release/examples/standin"))
+    doctor, kit = standin_proc.build(ROOT)
+    stand_in = standin_proc.StandIn(kit["standin"])
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",
            "IRSA_DOCTOR_POD_NAME": "bench-pod", **stand_in.env}
     port = common.free_port()

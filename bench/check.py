@@ -91,11 +91,8 @@ def main():
     if not os.path.exists(GNU_TIME):
         sys.exit("GNU time is missing: apt-get install time")
     aws, cli_version = aws_cli()
-    subprocess.run(["cargo", "build", "--release", "--bin", "irsa-doctor", "--example", "standin"],
-                   cwd=ROOT, check=True)
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    doctor = os.path.join(target, "release/irsa-doctor")
-    standin = os.path.join(target, "release/examples/standin")
+    doctor, kit = standin_proc.build(ROOT)
+    standin = kit["standin"]
 
     stand_in = standin_proc.StandIn(standin, capture_stderr=True)
     home = tempfile.mkdtemp()

@@ -4,7 +4,7 @@ loopback stand-ins, for each mechanism.
 
 - Time to the app's first instruction: from the moment irsa-doctor is
   started to the moment the app's first line (written as its first act,
-  examples/stamp.rs) arrives on the pipe, for `irsa-doctor exec -- stamp`,
+  testkit/src/bin/stamp.rs) arrives on the pipe, for `irsa-doctor exec -- stamp`,
   and for `irsa-doctor check` followed by `stamp`, as an init container
   and the app would run. Target: exec within 1.2x of check alone.
 - The app's memory: the app's own VmRSS and VmHWM (its peak since its
@@ -70,12 +70,9 @@ def memory(out):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "--bin", "irsa-doctor", "--example", "standin",
-                    "--example", "stamp"], cwd=ROOT, check=True)
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    doctor = os.path.join(target, "release/irsa-doctor")
-    stamp = os.path.join(target, "release/examples/stamp")
-    stand_in = standin_proc.StandIn(os.path.join(target, "release/examples/standin"))
+    doctor, kit = standin_proc.build(ROOT, kit_bins=("standin", "stamp"))
+    stamp = kit["stamp"]
+    stand_in = standin_proc.StandIn(kit["standin"])
     home = tempfile.mkdtemp()
     base = {
         "PATH": "/usr/bin:/bin",

@@ -92,12 +92,8 @@ def wait_checks(base, n, limit):
 
 
 def main():
-    release = ["--release"] if PROFILE == "release" else []
-    subprocess.run(["cargo", "build", *release, "--bin", "irsa-doctor", "--example", "standin"],
-                   cwd=ROOT, check=True)
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    doctor = os.path.join(target, PROFILE, "irsa-doctor")
-    stand_in = standin_proc.StandIn(os.path.join(target, PROFILE, "examples/standin"))
+    doctor, kit = standin_proc.build(ROOT, PROFILE)
+    stand_in = standin_proc.StandIn(kit["standin"])
     stand_in.command("fail access-denied")
     port = bench_serve.free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",

@@ -288,11 +288,8 @@ def main():
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install {'wrk' if tool == 'wrk' else 'util-linux'}")
-    subprocess.run(["cargo", "build", "--release", "--bin", "irsa-doctor", "--example", "standin"],
-                   cwd=ROOT, check=True)
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    doctor = os.path.join(target, "release/irsa-doctor")
-    standin = os.path.join(target, "release/examples/standin")
+    doctor, kit = standin_proc.build(ROOT)
+    standin = kit["standin"]
 
     stand_in = standin_proc.StandIn(standin, capture_stderr=True)
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent",

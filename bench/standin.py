@@ -1,10 +1,28 @@
-"""The loopback stand-ins (`cargo run --example standin`: STS and the EKS
-Pod Identity agent) for the benchmarks: starts them, reads the pod
-environments they print, and asks them how many calls they have served."""
+"""The loopback stand-ins (`cargo run -p testkit --bin standin`: STS and
+the EKS Pod Identity agent) for the benchmarks: builds them with
+irsa-doctor, starts them, reads the pod environments they print, and asks
+them how many calls they have served."""
+import os
 import subprocess
 
-# The prefix of the Pod Identity pod's lines (examples/standin.rs).
+# The prefix of the Pod Identity pod's lines (testkit/src/bin/standin.rs).
 POD_IDENTITY = "pod-identity "
+
+
+def build(root, profile="release", kit_bins=("standin",)):
+    """Builds irsa-doctor's binary and the test kit's `kit_bins` (`standin`,
+    `stamp`) with cargo, in CARGO_TARGET_DIR if set, and returns their
+    paths: irsa-doctor's, then {name: path} for the kit's. Two runs of
+    cargo, because one run unifies the features of both packages' crates:
+    alone, irsa-doctor is built with its own features, as the image is."""
+    release = ["--release"] if profile == "release" else []
+    subprocess.run(["cargo", "build", *release, "--bin", "irsa-doctor"], cwd=root, check=True)
+    bins = [arg for name in kit_bins for arg in ("--bin", name)]
+    subprocess.run(["cargo", "build", *release, "-p", "testkit", *bins], cwd=root, check=True)
+    target = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target"),
+                          profile)
+    return (os.path.join(target, "irsa-doctor"),
+            {name: os.path.join(target, name) for name in kit_bins})
 
 
 class StandIn:

@@ -13,8 +13,9 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::agent::Agent;
-use testkit::fake_aws::{self, FakeAws, Stmt, Trust, ACCOUNT, ROLE_ARN};
-use testkit::jwt::{Jwt, TokenVolume, ISSUER};
+use testkit::fake_aws::{self, FakeAws, Stmt, Trust};
+use testkit::jwt::{Jwt, TokenVolume};
+use testkit::world::{ACCOUNT, ISSUER, ROLE_ARN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Set in a child's environment: run irsa-doctor instead of the demo.

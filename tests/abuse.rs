@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use irsa_doctor::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
-use testkit::fake_aws::{FakeAws, FakeAwsServer, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::fake_aws::{FakeAws, FakeAwsServer};
 use testkit::jwt::{Jwt, TokenVolume};
 use testkit::serving::{Serving, WAIT_LIMIT};
+use testkit::world::{NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, http};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

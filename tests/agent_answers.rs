@@ -13,8 +13,9 @@ use std::process::Command;
 
 use testkit::agent::{Agent, Fault};
 use testkit::doctor;
-use testkit::fake_aws::{FakeAws, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::fake_aws::FakeAws;
 use testkit::jwt::{Jwt, TokenVolume};
+use testkit::world::{NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 
 /// Loads the container provider's credentials as an app would, and says
 /// whether it got usable ones: three non-empty strings (a number or an

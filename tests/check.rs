@@ -5,11 +5,10 @@
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
-use testkit::fake_aws::{
-    self, FakeAws, Fault, Trust, ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
-};
-use testkit::jwt::{self, Jwt, TokenVolume};
-use testkit::{doctor, imds, Doctor, Outcome};
+use testkit::fake_aws::{self, FakeAws, Fault, Trust};
+use testkit::jwt::{Jwt, TokenVolume};
+use testkit::world::{ACCOUNT, ISSUER, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::{clock, doctor, imds, Doctor, Outcome};
 
 fn healthy_token() -> TokenVolume {
     TokenVolume::new(&Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode())
@@ -305,7 +304,7 @@ async fn a_ten_megabyte_token_file_is_refused_not_read_whole() {
 #[tokio::test]
 async fn expired_token_is_token_expired() {
     let sts = FakeAws::healthy().await;
-    let stale = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("exp", json!(jwt::now() - 3600));
+    let stale = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).set("exp", json!(clock::now() - 3600));
     let vol = TokenVolume::new(&stale.encode());
     let out = pod(&sts.url(), &vol).json().await;
     assert_eq!(out.code, 1);
@@ -364,7 +363,7 @@ async fn an_audience_sts_refuses_names_the_token_audience_and_the_provider() {
         format!(
             "aud containing a client ID registered on the IAM OIDC provider for {} (by default \
              sts.amazonaws.com)",
-            jwt::ISSUER
+            ISSUER
         )
     );
 }
@@ -374,7 +373,7 @@ async fn a_custom_audience_sts_accepts_passes_without_audience() {
     // The webhook honours eks.amazonaws.com/audience: the token carries
     // my-aud, the provider registers it, and the app's chain works.
     let aws = FakeAws::empty();
-    aws.add_provider(ACCOUNT, jwt::ISSUER, &["my-aud"]);
+    aws.add_provider(ACCOUNT, ISSUER, &["my-aud"]);
     aws.add_role(
         ROLE_ARN,
         Trust {
@@ -417,7 +416,7 @@ async fn missing_audience_is_audience_mismatch() {
 #[tokio::test]
 async fn custom_audience_passes_when_the_provider_registers_it() {
     let aws = FakeAws::empty();
-    aws.add_provider(ACCOUNT, jwt::ISSUER, &["irsa.example.com"]);
+    aws.add_provider(ACCOUNT, ISSUER, &["irsa.example.com"]);
     aws.add_role(
         ROLE_ARN,
         Trust {
@@ -443,7 +442,7 @@ async fn no_oidc_provider_in_the_account_is_oidc_provider_missing() {
     let out = check_json(&sts, |d| d).await;
     assert_eq!(out.code, 1);
     let f = out.finding("OIDC_PROVIDER_MISSING");
-    assert!(f["message"].as_str().unwrap().contains(jwt::ISSUER));
+    assert!(f["message"].as_str().unwrap().contains(ISSUER));
     assert!(f["message"].as_str().unwrap().contains(ACCOUNT));
     assert!(f["found"]
         .as_str()
@@ -483,10 +482,10 @@ async fn trust_policy_for_another_namespace_is_denied_with_the_statement_that_wo
         found.contains("sub system:serviceaccount:payments:app"),
         "{found}"
     );
-    assert!(found.contains(&format!("iss {}", jwt::ISSUER)), "{found}");
+    assert!(found.contains(&format!("iss {}", ISSUER)), "{found}");
     assert!(found.contains("aud [sts.amazonaws.com]"), "{found}");
     let remedy = f["remedy"].as_str().unwrap();
-    let provider = fake_aws::strip_scheme(jwt::ISSUER);
+    let provider = fake_aws::strip_scheme(ISSUER);
     assert!(
         remedy.contains(&format!(
             "\"Federated\": \"arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}\""
@@ -1122,7 +1121,7 @@ async fn a_usage_error_with_json_logs_is_one_json_line_on_stderr() {
 
 /// The trust policy a role would have for `sub`, as a file in `dir`.
 fn trust_policy_file(dir: &std::path::Path, sub: &str) -> String {
-    let provider = fake_aws::strip_scheme(jwt::ISSUER);
+    let provider = fake_aws::strip_scheme(ISSUER);
     let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"Federated": format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{provider}")},
         "Action": "sts:AssumeRoleWithWebIdentity",
@@ -1149,7 +1148,7 @@ async fn trust_policy_flag_names_the_condition_that_refuses_and_the_corrected_po
              StringEquals on {}:sub expects system:serviceaccount:other-namespace:app but found \
              system:serviceaccount:payments:app: the namespace differs (the policy names \
              other-namespace, the pod runs in payments)",
-            fake_aws::strip_scheme(jwt::ISSUER)
+            fake_aws::strip_scheme(ISSUER)
         )),
         "{message}"
     );

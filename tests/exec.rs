@@ -11,8 +11,9 @@ use std::process::Stdio;
 
 use serde_json::Value;
 use testkit::agent::Agent;
-use testkit::fake_aws::{FakeAws, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::fake_aws::FakeAws;
 use testkit::jwt::{Jwt, TokenVolume};
+use testkit::world::{NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, Doctor, Outcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

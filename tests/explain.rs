@@ -8,8 +8,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-use testkit::fake_aws::{ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
-use testkit::jwt::{Jwt, TokenVolume, ISSUER, SIGNATURE};
+use testkit::jwt::{Jwt, TokenVolume, SIGNATURE};
+use testkit::world::ISSUER;
+use testkit::world::{ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 
 fn provider() -> String {
     ISSUER.trim_start_matches("https://").to_owned()

@@ -12,11 +12,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use testkit::agent::{Agent, AgentServer};
-use testkit::fake_aws::{FakeAws, FakeAwsServer, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::fake_aws::{FakeAws, FakeAwsServer};
 use testkit::faulty::{Faulty, Wire};
 use testkit::jwt::{Jwt, TokenVolume};
 use testkit::leaks::assert_no_secret;
 use testkit::serving::{Answer, Serving, WAIT_LIMIT};
+use testkit::world::{NAMESPACE, NODE_ROLE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, imds, Doctor, Outcome};
 
 /// Every check in the matrix gets this `--timeout`.
@@ -432,7 +433,7 @@ async fn imds_hanging_while_the_pod_falls_back_to_it_in_check_and_serve() {
         context: "IMDS silent".into(),
         healthy_first: false,
         code: "ENV_NOT_INJECTED",
-        recovery: Recovery::Status(imds::NODE_ROLE),
+        recovery: Recovery::Status(NODE_ROLE),
         stuck_in: Some(&fronts[1]),
         token: "no token in this pod",
     };
@@ -448,7 +449,7 @@ async fn imds_hanging_while_the_pod_falls_back_to_it_in_check_and_serve() {
         serve_case(case, pod(&fronts[1]), switch),
     );
     assert!(
-        !out.stdout.contains(imds::NODE_ROLE),
+        !out.stdout.contains(NODE_ROLE),
         "a silent IMDS named no role: {}",
         out.stdout
     );

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use base64::Engine as _;
 
-use testkit::fake_aws::{self, FakeAws, Fault, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::fake_aws::{self, FakeAws, Fault};
 use testkit::jwt::{Jwt, TokenVolume};
+use testkit::world::{NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, imds, mkfifo, Outcome};
 
 fn healthy_token() -> (String, TokenVolume) {

@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use testkit::fake_aws::{FakeAws, Trust, ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
-use testkit::jwt::{Jwt, TokenVolume, ISSUER};
+use testkit::fake_aws::{FakeAws, Trust};
+use testkit::jwt::{Jwt, TokenVolume};
+use testkit::world::ISSUER;
+use testkit::world::{ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 
 /// What the image contains: the destinations of the final stage's COPY
 /// lines, in order.

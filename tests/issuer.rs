@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::json;
-use testkit::fake_aws::{FakeAws, FakeAwsServer, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::fake_aws::{FakeAws, FakeAwsServer};
 use testkit::jwt::{Jwt, TokenVolume};
 use testkit::oidc::{Fault, Issuer, Signer};
 use testkit::serving::{metric, until};
+use testkit::world::{NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, Doctor, Outcome};
 
 /// A pod whose token is `token`, checked with `--verify-issuer` and plain

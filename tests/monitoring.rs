@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use testkit::fake_aws::{FakeAws, FakeAwsServer, Fault, ROLE_ARN};
+use testkit::fake_aws::{FakeAws, FakeAwsServer, Fault};
 use testkit::jwt::{good_token, other_sa_token, TokenVolume};
 use testkit::serving::Serving;
+use testkit::world::ROLE_ARN;
 use testkit::{doctor, Doctor};
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 

@@ -3,8 +3,8 @@
 //! with itself. moto accepts any token, so it serves the healthy path and
 //! the default-chain check, not the refusals.
 
-use testkit::fake_aws::{NAMESPACE, SERVICE_ACCOUNT};
 use testkit::jwt::{Jwt, TokenVolume};
+use testkit::world::{NAMESPACE, SERVICE_ACCOUNT};
 use testkit::{doctor, start_moto};
 
 const MOTO_ROLE: &str = "arn:aws:iam::123456789012:role/platform/moto-app";

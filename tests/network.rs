@@ -7,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
-use testkit::fake_aws::{
-    FakeAws, FakeAwsServer, Trust, ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
-};
-use testkit::jwt::{Jwt, TokenVolume, ISSUER};
+use testkit::fake_aws::{FakeAws, FakeAwsServer, Trust};
+use testkit::jwt::{Jwt, TokenVolume};
 use testkit::proxy::{Mode, Proxy};
+use testkit::world::ISSUER;
+use testkit::world::{ACCOUNT, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, Doctor};
 
 /// A password no output may show.

@@ -9,11 +9,11 @@
 use serde_json::Value;
 use testkit::agent::Agent;
 use testkit::fake_aws::{
-    FakeAws, FakeAwsServer, IamFault, Stmt, NAMESPACE, ROLE_ARN, SECRET_PREFIX, SERVICE_ACCOUNT,
-    SESSION_TOKEN_PREFIX,
+    FakeAws, FakeAwsServer, IamFault, Stmt, SECRET_PREFIX, SESSION_TOKEN_PREFIX,
 };
 use testkit::jwt::{good_token, Jwt, TokenVolume};
 use testkit::serving::metric;
+use testkit::world::{NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, Doctor, Outcome};
 
 const OBJECTS: &str = "s3:GetObject@arn:aws:s3:::orders/*";

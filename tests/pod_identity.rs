@@ -3,8 +3,9 @@
 //! the two mechanisms told apart.
 
 use testkit::agent::{Agent, AgentServer, Fault};
-use testkit::fake_aws::{FakeAws, FakeAwsServer, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::fake_aws::{FakeAws, FakeAwsServer};
 use testkit::jwt::{Jwt, TokenVolume};
+use testkit::world::{NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, Doctor, Outcome};
 
 fn token() -> String {

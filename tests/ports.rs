@@ -12,10 +12,11 @@
 
 use serde_json::json;
 use testkit::agent::Agent;
-use testkit::fake_aws::{FakeAws, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use testkit::fake_aws::FakeAws;
 use testkit::jwt::{Jwt, TokenVolume};
 use testkit::oidc::{Issuer, Signer};
 use testkit::proxy::{Mode, Proxy};
+use testkit::world::{NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, Outcome};
 
 /// `http://127.0.0.1:<port>` for each port no connection can use exactly,

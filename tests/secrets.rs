@@ -1,11 +1,10 @@
 //! The token and every credential stay out of stdout, stderr and the
 //! termination log, even at `RUST_LOG=trace`, in passing and failing runs.
 
-use testkit::fake_aws::{
-    FakeAws, Trust, NAMESPACE, ROLE_ARN, SECRET_PREFIX, SERVICE_ACCOUNT, SESSION_TOKEN_PREFIX,
-};
+use testkit::fake_aws::{FakeAws, Trust, SECRET_PREFIX, SESSION_TOKEN_PREFIX};
 use testkit::jwt::{Jwt, TokenVolume, SIGNATURE};
 use testkit::oidc::{Issuer, Signer};
+use testkit::world::{NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, imds, Doctor, Outcome};
 
 const STATIC_KEY_ID: &str = "AKIASTATICEXAMPLE002";

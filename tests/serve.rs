@@ -13,11 +13,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use irsa_doctor::{serve, Exit, ServeSettings, HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
-use testkit::fake_aws::{
-    FakeAws, FakeAwsServer, Fault, Trust, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT,
-};
+use testkit::fake_aws::{FakeAws, FakeAwsServer, Fault, Trust};
 use testkit::jwt::{good_token, other_sa_token, TokenVolume};
 use testkit::serving::{metric, until, Conn, HalfHeads, Serving, WAIT_LIMIT};
+use testkit::world::{NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
 use testkit::{doctor, Doctor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -23,13 +23,16 @@ use base64::Engine as _;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::fake_aws::{FakeAws, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT};
+use crate::clock::{now, rfc3339};
+use crate::fake_aws::FakeAws;
 use crate::http::{response, serve_at, Handler, Req, Resp, Server, WAIT_LIMIT};
 use crate::sigv4::{self, Credentials};
+use crate::world::{
+    ACCOUNT, CLUSTER, ISSUER, NAMESPACE, NODE_ROLE, POD_IDENTITY_AUDIENCE, ROLE_ARN,
+    SERVICE_ACCOUNT,
+};
 use crate::Moto;
 
-/// The Pod Identity token's audience.
-pub const AUDIENCE: &str = "pods.eks.amazonaws.com";
 /// The agent's addresses on a node; the `Host` header must name one.
 pub const AGENT_IPV4: &str = "169.254.170.23";
 pub const AGENT_IPV6: &str = "fd00:ec2::23";
@@ -42,8 +45,6 @@ pub const FULL_URI_IPV6: &str = "http://[fd00:ec2::23]/v1/credentials";
 /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` as the webhook injects it.
 pub const TOKEN_FILE: &str =
     "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token";
-/// The cluster the agent runs in: part of each session name.
-pub const CLUSTER: &str = "payments-prod";
 /// The size of [`Fault::HugeBody`]'s answer.
 pub const HUGE_BODY: usize = 10 * 1024 * 1024;
 
@@ -192,7 +193,7 @@ impl Agent {
                     service_account: SERVICE_ACCOUNT.into(),
                     role_arn: ROLE_ARN.into(),
                 }),
-                issuer: crate::jwt::ISSUER.into(),
+                issuer: ISSUER.into(),
                 queued: VecDeque::new(),
                 always: None,
                 seen: vec![],
@@ -241,7 +242,7 @@ impl Agent {
     }
 
     /// Tokens must come from this issuer (default: the kit's
-    /// [`crate::jwt::ISSUER`]); others are `InvalidTokenException`, as a
+    /// [`ISSUER`]); others are `InvalidTokenException`, as a
     /// token of another cluster is.
     pub fn set_issuer(&self, issuer: &str) {
         self.state.lock().unwrap().issuer = issuer.into();
@@ -398,8 +399,8 @@ impl Agent {
             return Err((400, "InvalidTokenException", message.into()));
         }
         let aud_ok = match &claims["aud"] {
-            Value::String(a) => a == AUDIENCE,
-            Value::Array(a) => a.iter().any(|v| v == AUDIENCE),
+            Value::String(a) => a == POD_IDENTITY_AUDIENCE,
+            Value::Array(a) => a.iter().any(|v| v == POD_IDENTITY_AUDIENCE),
             _ => false,
         };
         if !aud_ok {
@@ -554,10 +555,7 @@ fn agent_checks(token: &[u8]) -> Result<Value, String> {
     };
     decode(segments[0], "header")?;
     let claims = decode(segments[1], "claim")?;
-    if claims["exp"]
-        .as_i64()
-        .is_some_and(|exp| exp <= crate::jwt::now())
-    {
+    if claims["exp"].as_i64().is_some_and(|exp| exp <= now()) {
         return Err(
             "Service account token failed basic claim validations: token is expired".into(),
         );
@@ -613,7 +611,7 @@ fn eks_auth_fault(fault: &Fault, id: &str) -> Option<Resp> {
         Fault::InternalServerError => server(500, "InternalServerException", "An internal error occurred"),
         Fault::ServiceUnavailable => server(503, "ServiceUnavailableException", "Service is unavailable, please try again later"),
         Fault::TrustDenied => client(400, "AccessDeniedException", TRUST_DENIED),
-        Fault::NodeRoleDenied => client(400, "AccessDeniedException", &format!("User: arn:aws:sts::{}:assumed-role/{}/i-0123456789abcdef0 is not authorized to perform: eks-auth:AssumeRoleForPodIdentity on resource: arn:aws:eks:us-east-1:{}:cluster/{CLUSTER}", crate::fake_aws::ACCOUNT, crate::imds::NODE_ROLE, crate::fake_aws::ACCOUNT)),
+        Fault::NodeRoleDenied => client(400, "AccessDeniedException", &format!("User: arn:aws:sts::{ACCOUNT}:assumed-role/{NODE_ROLE}/i-0123456789abcdef0 is not authorized to perform: eks-auth:AssumeRoleForPodIdentity on resource: arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{CLUSTER}")),
         Fault::TokenRejected => client(400, "InvalidTokenException", "The token is not valid"),
         Fault::AssociationMissing => client(404, "ResourceNotFoundException", "Pod Identity association not found"),
         Fault::ExpiredToken => client(400, "ExpiredTokenException", "The token included in the request is expired: token exp is in the past"),
@@ -644,8 +642,8 @@ fn success(creds: &Credentials, account: &str, fault: Option<&Fault>) -> Resp {
         _ => &[],
     };
     let expiration = match fault {
-        Some(Fault::ExpiresIn(secs)) => crate::jwt::rfc3339(crate::jwt::now() + secs),
-        _ => crate::jwt::rfc3339(creds.expiration),
+        Some(Fault::ExpiresIn(secs)) => rfc3339(now() + secs),
+        _ => rfc3339(creds.expiration),
     };
     let fields = [
         ("AccessKeyId", creds.access_key_id.as_str()),
@@ -696,7 +694,7 @@ async fn moto_assume_role(
             aws_smithy_types::DateTime::from_str(&e, aws_smithy_types::date_time::Format::DateTime)
                 .ok()
         })
-        .map_or(crate::jwt::now() + 3600, |e| e.secs());
+        .map_or(now() + 3600, |e| e.secs());
     Ok(Credentials {
         access_key_id,
         secret_access_key,
@@ -768,11 +766,11 @@ mod tests {
             Some("application/json")
         );
         let v = answer.json();
-        assert_eq!(v["AccountId"], crate::fake_aws::ACCOUNT);
+        assert_eq!(v["AccountId"], ACCOUNT);
         let creds = creds_of(&answer);
         assert!(creds.secret_access_key.starts_with(SECRET_PREFIX));
         assert!(creds.session_token.starts_with(SESSION_TOKEN_PREFIX));
-        assert!(creds.expiration > crate::jwt::now() + 3600);
+        assert!(creds.expiration > now() + 3600);
 
         let identity = sigv4::post(&sts.url(), GET_CALLER_IDENTITY, &creds).await;
         assert_eq!(identity.status, 200, "{identity:?}");
@@ -868,7 +866,7 @@ mod tests {
     async fn refuses_tokens_with_the_agents_and_eks_auths_bodies() {
         let (_sts, agent) = healthy().await;
         let expired = Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT)
-            .set("exp", json!(crate::jwt::now() - 60))
+            .set("exp", json!(now() - 60))
             .encode();
         let irsa = Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode();
         let other_cluster = Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT)

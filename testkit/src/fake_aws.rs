@@ -17,16 +17,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::clock::{now, rfc3339};
 use crate::http::{response, serve, serve_tls, Handler, Req, Resp, Server};
 use crate::sigv4::{self, Credentials};
+use crate::world::{ACCOUNT, ISSUER, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT, STS_AUDIENCE};
 
 mod iam;
 pub use iam::{IamFault, Stmt};
 
-pub const ACCOUNT: &str = "111122223333";
-pub const ROLE_ARN: &str = "arn:aws:iam::111122223333:role/team/payments/app";
-pub const NAMESPACE: &str = "payments";
-pub const SERVICE_ACCOUNT: &str = "app";
 /// Secrets the stand-in hands out, so leak tests can look for them.
 pub const SECRET_PREFIX: &str = "STANDINSECRETKEY";
 pub const SESSION_TOKEN_PREFIX: &str = "STANDINSESSIONTOKEN";
@@ -44,10 +42,10 @@ pub struct Trust {
 impl Trust {
     pub fn for_sa(namespace: &str, sa: &str) -> Self {
         Trust {
-            issuer: strip_scheme(crate::jwt::ISSUER),
+            issuer: strip_scheme(ISSUER),
             sub: format!("system:serviceaccount:{namespace}:{sa}"),
             sub_like: false,
-            aud: "sts.amazonaws.com".into(),
+            aud: STS_AUDIENCE.into(),
         }
     }
 
@@ -157,7 +155,7 @@ impl FakeAws {
     /// `payments/app`: a healthy IRSA setup.
     pub async fn healthy() -> FakeAwsServer {
         let aws = FakeAws::empty();
-        aws.add_provider(ACCOUNT, crate::jwt::ISSUER, &["sts.amazonaws.com"]);
+        aws.add_provider(ACCOUNT, ISSUER, &[STS_AUDIENCE]);
         aws.add_role(ROLE_ARN, Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
         aws.start().await
     }
@@ -166,7 +164,7 @@ impl FakeAws {
     /// stand-in's URL) instead of the EKS-like one.
     pub async fn healthy_for_issuer(issuer: &str) -> FakeAwsServer {
         let aws = FakeAws::empty();
-        aws.add_provider(ACCOUNT, issuer, &["sts.amazonaws.com"]);
+        aws.add_provider(ACCOUNT, issuer, &[STS_AUDIENCE]);
         aws.add_role(
             ROLE_ARN,
             Trust {
@@ -265,7 +263,7 @@ impl FakeAws {
         let creds = Credentials {
             secret_access_key: format!("{SECRET_PREFIX}{key}"),
             session_token: format!("{SESSION_TOKEN_PREFIX}{key}"),
-            expiration: crate::jwt::now() + 6 * 3600,
+            expiration: now() + 6 * 3600,
             access_key_id: key,
         };
         self.state
@@ -485,7 +483,7 @@ impl FakeAws {
                 .collect(),
             _ => vec![],
         };
-        let now = crate::jwt::now();
+        let now = now();
         if let Some(exp) = claims["exp"].as_i64() {
             if exp <= now {
                 return error(400, "ExpiredTokenException", &format!("Token expired: current date/time {now} must be before the expiration date/time{exp}"));
@@ -530,7 +528,7 @@ impl FakeAws {
             .unwrap()
             .session_names
             .push(session.clone());
-        let expiration = crate::jwt::rfc3339(now + lifetime);
+        let expiration = rfc3339(now + lifetime);
         let body = format!(
             r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithWebIdentityResult>
@@ -657,7 +655,7 @@ fn fault_response(fault: &Fault) -> Resp {
         Fault::IdpRejectedClaim => error(403, "IDPRejectedClaim", "The claim in the token was rejected by the identity provider."),
         Fault::InvalidToken => error(400, "InvalidIdentityToken", "The web identity token provided could not be validated"),
         Fault::HugeBody => response(200, "text/xml", vec![b'x'; 2 * 1024 * 1024]),
-        Fault::ExpiredToken => error(400, "ExpiredTokenException", &format!("Token expired: current date/time {} must be before the expiration date/time{}", crate::jwt::now() + 90_000, crate::jwt::now() + 86_400)),
+        Fault::ExpiredToken => error(400, "ExpiredTokenException", &format!("Token expired: current date/time {} must be before the expiration date/time{}", now() + 90_000, now() + 86_400)),
         Fault::NoAssumedRole => response(
             200,
             "text/xml",

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use crate::clock::{now, rfc3339};
 use crate::http::{response, serve, Handler, Server};
+use crate::world::NODE_ROLE;
 
-pub const NODE_ROLE: &str = "eks-node-group-role";
 pub const NODE_KEY: &str = "ASIANODEEXAMPLE00001";
 pub const NODE_SECRET: &str = "NODESECRETKEYDONOTLOG";
 pub const NODE_SESSION_TOKEN: &str = "NODESESSIONTOKENDONOTLOG";
@@ -50,7 +51,7 @@ async fn start_with(huge: bool) -> Server {
                 ("GET", p)
                     if p == format!("/latest/meta-data/iam/security-credentials/{NODE_ROLE}") =>
                 {
-                    let expiration = crate::jwt::rfc3339(crate::jwt::now() + 3600);
+                    let expiration = rfc3339(now() + 3600);
                     response(
                         200,
                         "application/json",

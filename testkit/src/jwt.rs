@@ -3,31 +3,16 @@
 //! kubelet swaps them.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-pub const ISSUER: &str =
-    "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+use crate::clock::now;
+use crate::world::{ISSUER, NAMESPACE, POD_IDENTITY_AUDIENCE, SERVICE_ACCOUNT, STS_AUDIENCE};
+
 /// The signature every built token carries: the secret part, which must
 /// never show up in any output.
 pub const SIGNATURE: &str = "c2VjcmV0LXNpZ25hdHVyZS1uZXZlci1sb2ctbWU";
-
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// `epoch_secs` as RFC 3339 (`2026-11-29T17:00:00Z`), as AWS writes an
-/// expiration.
-pub fn rfc3339(epoch_secs: i64) -> String {
-    aws_smithy_types::DateTime::from_secs(epoch_secs)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .expect("a time in range")
-}
 
 /// A JWT shaped like the kubelet's projected service-account token.
 #[derive(Clone)]
@@ -38,13 +23,13 @@ pub struct Jwt {
 impl Jwt {
     /// The IRSA token: audience `sts.amazonaws.com`.
     pub fn for_sa(namespace: &str, sa: &str) -> Self {
-        Self::projected(namespace, sa, "sts.amazonaws.com")
+        Self::projected(namespace, sa, STS_AUDIENCE)
     }
 
     /// The EKS Pod Identity token (the volume `eks-pod-identity-token`):
     /// audience `pods.eks.amazonaws.com`, same issuer and claims.
     pub fn for_pod_identity(namespace: &str, sa: &str) -> Self {
-        Self::projected(namespace, sa, crate::agent::AUDIENCE)
+        Self::projected(namespace, sa, POD_IDENTITY_AUDIENCE)
     }
 
     fn projected(namespace: &str, sa: &str, audience: &str) -> Self {
@@ -153,11 +138,11 @@ impl TokenVolume {
 
 /// The token of the stand-in's pod (`payments/app`), which its role trusts.
 pub fn good_token() -> String {
-    Jwt::for_sa(crate::fake_aws::NAMESPACE, crate::fake_aws::SERVICE_ACCOUNT).encode()
+    Jwt::for_sa(NAMESPACE, SERVICE_ACCOUNT).encode()
 }
 
 /// A token of the same namespace's `batch-job`, which the role's trust
 /// policy does not admit.
 pub fn other_sa_token() -> String {
-    Jwt::for_sa(crate::fake_aws::NAMESPACE, "batch-job").encode()
+    Jwt::for_sa(NAMESPACE, "batch-job").encode()
 }

@@ -1,8 +1,16 @@
-//! The test kit: everything irsa-doctor's black-box tests, its demo and its
-//! benchmark stand-in share, so that each builds its scenario in a few lines
-//! and runs the real binary against it.
+//! The test kit: everything irsa-doctor's black-box tests, its demo and the
+//! kit's own binaries share, so that each builds its scenario in a few lines
+//! and runs the real binary against it. The binaries (`src/bin/`) are the
+//! benchmarks' helpers: `standin`, the stand-ins on their own, and `stamp`,
+//! the app `bench/exec.py` runs.
 //!
-//! Layout:
+//! Layout (the stand-ins learn who the pod is and what time it is from
+//! `world` and `clock`, not from each other, so the kit's imports have no
+//! cycle; `tests/kit_layout.rs` checks that):
+//! - `world`: the fixed values every stand-in and test agrees on (the
+//!   account, the role, the pod's namespace and service account, the
+//!   cluster's issuer, the audiences, the cluster, the node role).
+//! - `clock`: the wall clock the stand-ins stamp answers and tokens with.
 //! - `fake_aws`: the STS stand-in, a small model of IAM with fault injection.
 //! - `agent`: the EKS Pod Identity agent stand-in, handing out sessions the
 //!   STS stand-in (or moto) minted, with fault injection.
@@ -33,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod clock;
 pub mod fake_aws;
 pub mod faulty;
 pub mod http;
@@ -43,6 +52,7 @@ pub mod oidc;
 pub mod proxy;
 pub mod serving;
 pub mod sigv4;
+pub mod world;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,10 +1,11 @@
-//! `cargo run --example standin`: the loopback stand-ins on their own, for
-//! benchmarks and manual poking. It serves a healthy account: the STS
-//! stand-in (the cluster's OIDC provider and the role `team/payments/app`
-//! trusting `payments/app`, and EKS Pod Identity too), and the EKS Pod
-//! Identity agent stand-in (`payments/app` associated with that role).
-//! It writes a matching token volume for each mechanism and prints the
-//! environment a pod would have:
+//! `cargo run -p testkit --bin standin`: the loopback stand-ins on their
+//! own, for the benchmarks (`bench/standin.py`) and for trying `check` and
+//! `serve` by hand. It serves a healthy account: the STS stand-in (the
+//! cluster's OIDC provider and the role `team/payments/app` trusting
+//! `payments/app`, and EKS Pod Identity too), and the EKS Pod Identity
+//! agent stand-in (`payments/app` associated with that role). It writes a
+//! matching token volume for each mechanism and prints the environment a
+//! pod would have:
 //!
 //! - the IRSA pod's, as `KEY=VALUE` lines;
 //! - the Pod Identity pod's, as `pod-identity KEY=VALUE` lines (with
@@ -24,25 +25,24 @@
 //! `ok`.
 
 use testkit::agent::Agent;
-use testkit::{fake_aws, jwt};
+use testkit::{fake_aws, jwt, world};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::main]
 async fn main() {
     let sts = fake_aws::FakeAws::healthy().await;
-    let volume = jwt::TokenVolume::new(
-        &jwt::Jwt::for_sa(fake_aws::NAMESPACE, fake_aws::SERVICE_ACCOUNT).encode(),
-    );
+    let volume =
+        jwt::TokenVolume::new(&jwt::Jwt::for_sa(world::NAMESPACE, world::SERVICE_ACCOUNT).encode());
     // The role trusts Pod Identity as well as the OIDC provider, so both
     // pods are healthy against the same STS stand-in.
     let agent = Agent::healthy(&sts.aws).await;
     let pod_identity_volume = jwt::TokenVolume::pod_identity(
-        &jwt::Jwt::for_pod_identity(fake_aws::NAMESPACE, fake_aws::SERVICE_ACCOUNT).encode(),
+        &jwt::Jwt::for_pod_identity(world::NAMESPACE, world::SERVICE_ACCOUNT).encode(),
     );
 
     println!("AWS_ENDPOINT_URL_STS={}", sts.url());
     println!("AWS_ENDPOINT_URL_IAM={}", sts.url());
-    println!("AWS_ROLE_ARN={}", fake_aws::ROLE_ARN);
+    println!("AWS_ROLE_ARN={}", world::ROLE_ARN);
     println!("AWS_WEB_IDENTITY_TOKEN_FILE={}", volume.path().display());
     println!("AWS_REGION=us-east-1");
     println!("AWS_DEFAULT_REGION=us-east-1");
@@ -61,7 +61,7 @@ async fn main() {
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
         // Pod Identity has no AWS_ROLE_ARN to compare with; the example
         // pod (examples/k8s) names the role it expects.
-        ("IRSA_DOCTOR_EXPECTED_ROLE_ARN", fake_aws::ROLE_ARN.into()),
+        ("IRSA_DOCTOR_EXPECTED_ROLE_ARN", world::ROLE_ARN.into()),
     ] {
         println!("pod-identity {key}={value}");
     }

@@ -1,7 +1,8 @@
-//! The app of `bench/exec.py`: it writes one line the moment it starts, so
-//! the benchmark can time "exec start to the app's first instruction" from
-//! when that line arrives, then its own memory as the kernel reports it
-//! (`VmRSS`, and `VmHWM`, the peak since this program's execve).
+//! `cargo run -p testkit --bin stamp`: the app of `bench/exec.py`. It
+//! writes one line the moment it starts, so the benchmark can time "exec
+//! start to the app's first instruction" from when that line arrives, then
+//! its own memory as the kernel reports it (`VmRSS`, and `VmHWM`, the peak
+//! since this program's execve).
 
 use std::io::Write;
 
