@@ -52,7 +52,7 @@ RUN case "${TARGETARCH:-amd64}" in \
 FROM scratch
 # Given at build time, so that nothing here goes stale: VERSION from
 # Cargo.toml, REVISION the commit, CREATED the build time (RFC 3339), SOURCE
-# the repository; the README's build command fills all four.
+# the repository; the build command in docs/image.md fills all four.
 ARG VERSION
 ARG REVISION
 ARG CREATED

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes sbom/irsa-doctor.cdx.json: a CycloneDX 1.5 document of the crates
-the image's binary is made of (README, "Supply chain").
+the image's binary is made of (docs/image.md, "Supply chain").
 
 Which crates: what cargo's own resolver links into irsa-doctor for the
 image's target, `cargo tree -p irsa-doctor --target x86_64-unknown-linux-musl

@@ -908,13 +908,13 @@ fn exec_pods_install_into_a_shared_volume_and_exec_the_app_from_it() {
 }
 
 #[test]
-fn the_readme_shows_the_init_container_manifest_as_it_is() {
+fn the_docs_show_the_init_container_manifest_as_it_is() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let page = fs::read_to_string(root.join("docs/check.md")).unwrap();
     let manifest = fs::read_to_string(root.join("examples/k8s/init-container-pod.yaml")).unwrap();
     assert!(
-        readme.contains(&format!("```yaml\n{manifest}```")),
-        "README.md's copy of examples/k8s/init-container-pod.yaml differs from the file"
+        page.contains(&format!("```yaml\n{manifest}```")),
+        "docs/check.md's copy of examples/k8s/init-container-pod.yaml differs from the file"
     );
 }
 

@@ -2,7 +2,7 @@
 //! Prometheus's own `promtool`: the alert rules pass `check rules` and
 //! their unit tests (every alert firing, silent, and on both sides of its
 //! boundary), the PrometheusRule holds the same groups as the plain rules
-//! file, every runbook link names a README section, every PromQL query of
+//! file, every runbook link names a section of the docs, every PromQL query of
 //! the dashboard parses, and every metric the rules and the dashboard name
 //! is one a running `serve` serves. `promtool check metrics` finds nothing
 //! to say about a live scrape before the first check, at a pass, a fail,
@@ -175,15 +175,15 @@ fn every_alert_is_tested_firing_and_silent_and_annotated() {
     }
 }
 
-/// The anchors GitHub gives README.md's headings: lower case, spaces to
-/// hyphens, punctuation other than `-` and `_` dropped. Headings inside
-/// code blocks are not headings.
-fn readme_anchors() -> BTreeSet<String> {
-    let readme =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+/// The anchors GitHub gives a document's headings (`path` from the
+/// repository's root): lower case, spaces to hyphens, punctuation other
+/// than `-` and `_` dropped. Headings inside code blocks are not headings.
+fn doc_anchors(path: &str) -> BTreeSet<String> {
+    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut in_code = false;
     let mut anchors = BTreeSet::new();
-    for line in readme.lines() {
+    for line in text.lines() {
         if line.starts_with("```") {
             in_code = !in_code;
         }
@@ -204,17 +204,18 @@ fn readme_anchors() -> BTreeSet<String> {
 }
 
 #[test]
-fn every_runbook_url_points_at_a_readme_section() {
-    let anchors = readme_anchors();
-    assert!(anchors.contains("finding-codes"), "{anchors:?}");
-    assert!(anchors.contains("behind-a-tls-inspecting-proxy-aws_ca_bundle"));
+fn every_runbook_url_points_at_a_documented_section() {
+    assert!(doc_anchors("docs/reference.md").contains("finding-codes"));
+    assert!(doc_anchors("docs/proxies-and-tls.md")
+        .contains("behind-a-tls-inspecting-proxy-aws_ca_bundle"));
     for alert in rules(&yaml("irsa-doctor.rules.yaml")) {
         let url = alert["annotations"]["runbook_url"].as_str().unwrap();
         let (page, anchor) = url.split_once('#').expect("an anchor");
-        assert!(page.ends_with("/blob/main/README.md"), "{url}");
+        let (_, path) = page.split_once("/blob/main/").expect("a page on main");
+        assert!(path.ends_with(".md"), "{url}");
         assert!(
-            anchors.contains(anchor),
-            "{url}: no such heading in README.md"
+            doc_anchors(path).contains(anchor),
+            "{url}: no such heading in {path}"
         );
     }
 }

@@ -93,7 +93,7 @@ const TARGET: &str = "x86_64-unknown-linux-musl";
 fn sbom_text() -> String {
     let path = root().join("sbom/irsa-doctor.cdx.json");
     fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (README: Supply chain)", path.display()))
+        .unwrap_or_else(|e| panic!("{}: {e} (docs/image.md: Supply chain)", path.display()))
 }
 
 fn sbom() -> serde_json::Value {
@@ -142,7 +142,7 @@ fn the_sbom_lists_exactly_the_crates_the_musl_binary_links() {
     assert_eq!(
         main["version"],
         env!("CARGO_PKG_VERSION"),
-        "regenerate the SBOM (README: Supply chain)"
+        "regenerate the SBOM (docs/image.md: Supply chain)"
     );
     let components = sbom["components"].as_array().unwrap();
     let listed: BTreeSet<String> = components
@@ -160,7 +160,7 @@ fn the_sbom_lists_exactly_the_crates_the_musl_binary_links() {
     assert!(linked.len() > 50, "{} crates linked", linked.len());
     assert!(
         listed == linked,
-        "the SBOM differs from what the binary links; regenerate it (README: Supply chain).\n\
+        "the SBOM differs from what the binary links; regenerate it (docs/image.md: Supply chain).\n\
          listed but not linked: {:?}\nlinked but not listed: {:?}",
         listed.difference(&linked).collect::<Vec<_>>(),
         linked.difference(&listed).collect::<Vec<_>>()
