@@ -8,16 +8,16 @@ use std::path::Path;
 use super::mechanism::WebIdentity;
 use super::retry::{assume_with_retries, AssumeOutcome};
 use super::{resolve_chain, Acting, ChainMemo, ChainToken, CheckConfig, Run, Sending, TokenRead};
-use crate::arn::{is_valid_session_name, RoleArn};
-use crate::endpoint::{uses_global_sts, GLOBAL_STS_ENDPOINT};
-use crate::env::AwsEnv;
 use crate::findings::{
     chain as chain_findings, env as env_findings, role as role_findings, sts as sts_findings,
     token, trust,
 };
+use crate::identity::arn::{is_valid_session_name, RoleArn};
+use crate::identity::token::{decode_claims, read_token_file, TokenFileProblem};
+use crate::peers::sts::ChainOutcome;
 use crate::report::{Code, Finding, Report, TokenReport};
-use crate::sts::ChainOutcome;
-use crate::token::{decode_claims, read_token_file, TokenFileProblem};
+use crate::settings::endpoint::{uses_global_sts, GLOBAL_STS_ENDPOINT};
+use crate::settings::env::AwsEnv;
 
 /// Runs IRSA's steps, adding their findings and what STS said to `report`.
 pub(super) async fn verify(

@@ -29,15 +29,15 @@ mod trust;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::arn::{AssumedRoleArn, Requirement, RoleArn};
-use crate::env::AwsEnv;
 use crate::findings::chain::ChainResult;
 use crate::findings::{chain, env as env_findings, role as role_findings};
+use crate::identity::arn::{AssumedRoleArn, Requirement, RoleArn};
+use crate::identity::token::RawToken;
+use crate::peers::sts::{ChainOutcome, ChainSource, Sts};
 use crate::report::{
     ChainReport, Code, Finding, MechanismName, Report, SeenFrom, StsReport, Verdict,
 };
-use crate::sts::{ChainOutcome, ChainSource, Sts};
-use crate::token::RawToken;
+use crate::settings::env::AwsEnv;
 
 pub use issuer::IssuerCheck;
 use mechanism::Mechanism;
@@ -285,9 +285,11 @@ fn environment(run: &Run<'_>) -> (Vec<Finding>, Sending) {
     // A region from the shared config file, which the variables' judge
     // could not see.
     let profile_region_bad = !findings.iter().any(|f| f.code == Code::RegionInvalid)
-        && !crate::endpoint::is_valid_region(&sts.region());
+        && !crate::settings::endpoint::is_valid_region(&sts.region());
     if profile_region_bad {
-        findings.push(crate::endpoint::profile_region_invalid(&sts.region()));
+        findings.push(crate::settings::endpoint::profile_region_invalid(
+            &sts.region(),
+        ));
     }
     let offline = env.settings.stop_sending
         || sts.stop_sending()
@@ -360,7 +362,10 @@ fn app_view(
 ) -> Vec<Finding> {
     let mut findings = chain::shadows(env, &acting.chain, mechanism);
     if let Some(endpoint) = report.sts.endpoint.as_deref() {
-        findings.extend(crate::proxy::finding(|n| env.proxy_var(n), endpoint));
+        findings.extend(crate::settings::proxy::finding(
+            |n| env.proxy_var(n),
+            endpoint,
+        ));
     }
     findings.extend(chain::chain_mismatch(
         &acting.chain,
@@ -374,7 +379,7 @@ fn app_view(
 /// The proxy the requests to the STS `endpoint` went through, as the AWS
 /// SDK for Rust reads the proxy variables; never its credentials.
 fn sts_proxy(env: &AwsEnv, endpoint: Option<&str>) -> Option<String> {
-    crate::proxy::rust_proxy(|name| env.proxy_var(name), endpoint?)
+    crate::settings::proxy::rust_proxy(|name| env.proxy_var(name), endpoint?)
 }
 
 /// What reading the token gave.
@@ -450,7 +455,7 @@ fn credentials_expiry(
 /// 2001-09-09: an expiry before this is not a real one.
 const PLAUSIBLE_EPOCH: i64 = 1_000_000_000;
 
-fn log_claims(claims: &crate::token::Claims) {
+fn log_claims(claims: &crate::identity::token::Claims) {
     tracing::debug!(
         iss = claims.iss.as_deref().unwrap_or(""),
         sub = claims.sub.as_deref().unwrap_or(""),
@@ -478,7 +483,7 @@ async fn resolve_chain(
     run: &Run<'_>,
     sending: Sending,
     token: ChainToken<'_>,
-    known: Option<&crate::sts::Known>,
+    known: Option<&crate::peers::sts::Known>,
 ) -> ChainResult {
     let token = match token {
         _ if sending.no_chain => return Err(NOT_SENT.to_owned()),

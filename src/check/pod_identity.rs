@@ -10,11 +10,12 @@ use std::time::{Instant, SystemTime};
 use super::mechanism::PodIdentity;
 use super::retry::{ask_agent_with_retries, no_answer, AgentOutcome};
 use super::{resolve_chain, Acting, ChainToken, Run, Sending, TokenRead};
-use crate::agent::{Issued, AUDIENCE};
 use crate::findings::{pod_identity as words, sts as sts_findings, token, trust};
+use crate::identity::token::{decode_claims, read_token_file};
+use crate::peers::agent::{Issued, AUDIENCE};
+use crate::peers::failure::Failure;
+use crate::peers::sts::{ChainOutcome, ChainSource, Known};
 use crate::report::{AgentReport, Code, Finding, Report, TokenReport};
-use crate::sts::{ChainOutcome, ChainSource, Failure, Known};
-use crate::token::{decode_claims, read_token_file};
 use hyper::Uri;
 
 /// IMDS's address: with a proxy set, SDKs falling back to the node's role
@@ -93,7 +94,7 @@ async fn ask(
     // An SDK for Rust that sends the agent's request through a proxy must
     // be seen doing so: no replayed answer then.
     let lookup = |name: &str| run.env.proxy_var(name);
-    if crate::proxy::proxied_by(lookup, &pi.uri).contains(&crate::proxy::RUST) {
+    if crate::settings::proxy::proxied_by(lookup, &pi.uri).contains(&crate::settings::proxy::RUST) {
         run.sts.replay().clear();
     }
     let chain_token = match token {
@@ -122,7 +123,7 @@ async fn ask(
 }
 
 /// Clears the kept answer when dropped.
-struct ForgetReplay<'a>(&'a crate::traffic::Replay);
+struct ForgetReplay<'a>(&'a crate::peers::traffic::Replay);
 
 impl Drop for ForgetReplay<'_> {
     fn drop(&mut self) {
@@ -152,7 +153,7 @@ fn judge_uri(uri: &str) -> Result<Uri, String> {
     // `http::Uri` keeps a port it cannot read (`:99999`, `:x`), and the
     // client then used port 80: the token went to whatever listens there.
     let authority = parsed.authority().map_or("", |a| a.as_str());
-    if let Err(why) = crate::traffic::named_port(authority) {
+    if let Err(why) = crate::peers::traffic::named_port(authority) {
         return Err(format!(
             "names a port no connection can use exactly ({why}; the AWS SDK for Rust \
              would send the token to port 80 instead, and irsa-doctor sent nothing)"
@@ -405,7 +406,7 @@ fn proxy_step(run: &Run<'_>, uri: &str) -> Option<Finding> {
     let mut urls = vec![];
     let mut who: Vec<&str> = vec![];
     for url in [uri, IMDS_URL] {
-        let proxied = crate::proxy::proxied_by(lookup, url);
+        let proxied = crate::settings::proxy::proxied_by(lookup, url);
         if !proxied.is_empty() {
             urls.push(url);
         }

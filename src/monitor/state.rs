@@ -16,9 +16,9 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::histogram::Histogram;
+use crate::monitor::histogram::Histogram;
+use crate::peers::traffic::StsCounters;
 use crate::report::{Code, Report, Severity, Verdict};
-use crate::traffic::StsCounters;
 
 /// How the loop is paced.
 #[derive(Debug, Clone, Copy)]
