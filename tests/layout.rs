@@ -575,3 +575,56 @@ fn log_fields_name_an_error_error_and_a_code_a_finding_code() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// Rule 14: the check's steps share what they share through `check/run.rs`
+/// (or a sibling), never by calling back into the pipeline that runs them:
+/// no item defined in `check/mod.rs` is named from another file of
+/// `check/`.
+#[test]
+fn the_checks_steps_never_call_back_into_the_pipeline() {
+    let source = read_source();
+    let text_of = |name: &str| {
+        source
+            .files
+            .iter()
+            .find(|(path, _)| path == name)
+            .map(|(_, text)| text.clone())
+            .unwrap()
+    };
+    let pipeline = text_of("check/mod.rs");
+    let defined: Vec<String> = pipeline
+        .lines()
+        .filter_map(|line| {
+            let line = line.strip_prefix("pub ").unwrap_or(line);
+            let line = line.strip_prefix("async ").unwrap_or(line);
+            ["fn ", "struct ", "enum ", "const "]
+                .iter()
+                .find_map(|k| line.strip_prefix(k))
+                .map(|rest| {
+                    rest.chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect()
+                })
+        })
+        .collect();
+    assert!(defined.iter().any(|d| d == "check"), "{defined:?}");
+    let mut wrong = vec![];
+    for (path, text) in &source.files {
+        if !path.starts_with("check/") || path == "check/mod.rs" {
+            continue;
+        }
+        for name in &defined {
+            let direct = text.contains(&format!("super::{name}"));
+            let listed = text.match_indices("use super::{").any(|(at, _)| {
+                let list = &text[at..];
+                let list = &list[..list.find('}').unwrap_or(list.len())];
+                list.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|word| word == name)
+            });
+            if direct || listed {
+                wrong.push(format!("{path} -> check::{name}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:?}");
+}

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{Acting, Run, Sending, TokenRead};
+use super::run::{Acting, Run, Sending, TokenRead};
 use crate::findings::issuer as words;
 use crate::identity::jwks::Refusal;
 use crate::peers::issuer::{Cache, Outcome, Settings};

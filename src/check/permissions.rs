@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 
-use super::{Acting, Run};
+use super::run::{Acting, CheckConfig, Run};
 use crate::findings::permissions::{self as words, Role};
 use crate::identity::arn::{AssumedRoleArn, RoleArn};
 use crate::peers::iam::{ContextValue, Decision, EvalDecision, Simulation};
@@ -161,7 +161,7 @@ fn session_tags(report: &Report) -> Vec<ContextValue> {
 
 /// The permissions section of a report whose pod has no mechanism at
 /// all: nothing to ask IAM as.
-pub(super) fn not_evaluated(cfg: &super::CheckConfig) -> Option<PermissionsReport> {
+pub(super) fn not_evaluated(cfg: &CheckConfig) -> Option<PermissionsReport> {
     (!cfg.require.is_empty()).then(|| PermissionsReport {
         not_evaluated_reason: Some("the pod has no IAM role to act as".to_owned()),
         ..section(&cfg.require)

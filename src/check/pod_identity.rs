@@ -9,7 +9,10 @@ use std::time::{Instant, SystemTime};
 
 use super::mechanism::PodIdentity;
 use super::retry::{ask_agent_with_retries, no_answer, AgentOutcome};
-use super::{resolve_chain, Acting, ChainToken, Run, Sending, TokenRead};
+use super::run::{
+    credentials_expiry, log_claims, resolve_chain, sts_proxy, subject, Acting, ChainToken, Run,
+    Sending, TokenRead,
+};
 use crate::findings::{pod_identity as words, sts as sts_findings, token, trust};
 use crate::identity::token::{decode_claims, read_token_file};
 use crate::peers::agent::{Issued, AUDIENCE};
@@ -51,7 +54,7 @@ pub(super) async fn verify(
     let (token, findings, token_report) = read_token(&pi.token_file, run.now);
     report.findings.extend(findings);
     report.token = token_report;
-    report.findings.extend(super::subject(run.cfg, report));
+    report.findings.extend(subject(run.cfg, report));
 
     // The issuer, with `--verify-issuer`, beside the agent, STS and the
     // chain: the token is a projected service-account token too.
@@ -204,7 +207,7 @@ fn read_token(path: &Path, now: SystemTime) -> (TokenRead, Vec<Finding>, Option<
     if !claims.aud.iter().any(|a| a == AUDIENCE) {
         findings.push(words::audience_mismatch(&claims));
     }
-    super::log_claims(&claims);
+    log_claims(&claims);
     let rejected = expired.is_some() || !raw.header_safe();
     let token_report = TokenReport {
         file: path.display().to_string(),
@@ -245,7 +248,7 @@ async fn agent_step(
                 let issuer = sts_findings::Issuer::Agent(&uri);
                 let offset = report.sts.clock_offset_seconds;
                 let window = sts_findings::BOTOCORE_REFRESH_AHEAD_SECS;
-                let finding = super::credentials_expiry(issuer, expiry, run.now, offset, window);
+                let finding = credentials_expiry(issuer, expiry, run.now, offset, window);
                 report.findings.extend(finding);
             }
             let arn = arn?;
@@ -321,7 +324,7 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
     match result {
         Ok(identity) => {
             report.sts.endpoint = identity.endpoint.clone();
-            report.sts.proxy = super::sts_proxy(run.env, identity.endpoint.as_deref());
+            report.sts.proxy = sts_proxy(run.env, identity.endpoint.as_deref());
             report.sts.request_id = identity.request_id.clone();
             report.sts.clock_offset_seconds = identity.clock_offset;
             report
@@ -381,7 +384,10 @@ fn identity_failure(run: &Run<'_>, failure: &Failure, report: &Report) -> Findin
 
 /// For an https URI, which irsa-doctor does not ask itself: the identity
 /// the default chain's container provider found, if any.
-fn https_identity(chain: &super::ChainResult, report: &mut Report) -> Option<String> {
+fn https_identity(
+    chain: &crate::findings::chain::ChainResult,
+    report: &mut Report,
+) -> Option<String> {
     match chain {
         Ok(ChainOutcome::Other {
             source: ChainSource::Container,

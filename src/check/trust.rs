@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::CheckConfig;
+use super::run::CheckConfig;
 use crate::findings::trust::Explained;
 use crate::guard::files::read_bounded;
 use crate::identity::arn::RoleArn;
