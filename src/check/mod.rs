@@ -63,7 +63,7 @@ pub async fn check(
 }
 
 /// [`check`], showing what `kept` holds again where it still stands (see
-/// [`ChainMemo`] and [`PermissionsMemo`]) instead of asking anew; `kept` is
+/// [`run::ChainMemo`] and [`permissions::PermissionsMemo`]) instead of asking anew; `kept` is
 /// left with what the next check may reuse.
 pub async fn check_reusing(
     cfg: &CheckConfig,
@@ -79,26 +79,55 @@ pub async fn check_reusing(
     report
 }
 
-/// The steps, in order: the report, and what `serve` may keep for the
-/// next check.
+/// The steps, in order: the environment, the mechanism's own steps (the
+/// token among them), the expected role and the app's view, the
+/// permissions, the verdict. Returns the report, and what `serve` may keep
+/// for the next check.
 async fn run_steps(run: &Run<'_>) -> (Report, Kept) {
     let (cfg, env, started) = (run.cfg, run.env, run.started);
     let mut report = empty_report(cfg, env, Some(run.sts.region()));
     report.sts.ca_bundle = run.sts.ca_bundle().map(str::to_owned);
     let (findings, sending) = environment(run);
     report.findings.extend(findings);
-
     let mechanism = mechanism::choose(env);
     report.mechanism = mechanism.name();
-    let acting = match &mechanism {
+    let Some(acting) = mechanism_steps(run, sending, &mechanism, &mut report).await else {
+        return (finish(report, started), Kept::default());
+    };
+    let name = mechanism.name().unwrap_or(MechanismName::Irsa);
+    report.findings.extend(expected_role(
+        cfg,
+        env,
+        acting.role.as_ref(),
+        acting.assumed_arn.as_deref(),
+    ));
+    record_app_view(run, &acting, name, &mut report);
+    let permissions = permissions::verify(run, &acting, &mut report).await;
+    let kept = Kept {
+        chain: acting.memo,
+        permissions,
+    };
+    (finish(report, started), kept)
+}
+
+/// The mechanism's own steps, which end in who the pod acts as; `None`
+/// when no mechanism is configured, after the finding that says which
+/// half is missing and what the default chain lands on instead.
+async fn mechanism_steps(
+    run: &Run<'_>,
+    sending: Sending,
+    mechanism: &Mechanism,
+    report: &mut Report,
+) -> Option<Acting> {
+    match mechanism {
         Mechanism::None { half } => {
             let chain = resolve_chain(run, sending, ChainToken::None, None).await;
             report
                 .findings
-                .push(not_injected(run, &report, half, &chain));
-            record_chain(&mut report, &chain, None);
-            report.permissions = permissions::not_evaluated(cfg);
-            return (finish(report, started), Kept::default());
+                .push(not_injected(run, report, half, &chain));
+            record_chain(report, &chain, None);
+            report.permissions = permissions::not_evaluated(run.cfg);
+            None
         }
         Mechanism::WebIdentity(irsa) => {
             if let Some(uri) = &irsa.pod_identity_too {
@@ -106,36 +135,27 @@ async fn run_steps(run: &Run<'_>) -> (Report, Kept) {
                     .findings
                     .push(crate::findings::pod_identity::unused(uri));
             }
-            irsa::verify(run, sending, irsa, &mut report).await
+            Some(irsa::verify(run, sending, irsa, report).await)
         }
-        Mechanism::PodIdentity(pi) => pod_identity::verify(run, sending, pi, &mut report).await,
-    };
-    let name = mechanism.name().unwrap_or(MechanismName::Irsa);
+        Mechanism::PodIdentity(pi) => Some(pod_identity::verify(run, sending, pi, report).await),
+    }
+}
 
-    report.findings.extend(expected_role(
-        cfg,
-        env,
-        acting.role.as_ref(),
-        acting.assumed_arn.as_deref(),
-    ));
-    let findings = app_view(env, &acting, &report, name);
+/// Step 5, the app's view: what an AWS SDK in this container would do,
+/// and the default chain's section of the report.
+fn record_app_view(run: &Run<'_>, acting: &Acting, name: MechanismName, report: &mut Report) {
+    let findings = app_view(run.env, acting, report, name);
     report.findings.extend(findings);
     let web_identity_arn = (name == MechanismName::Irsa)
         .then_some(acting.assumed_arn.as_deref())
         .flatten();
-    record_chain(&mut report, &acting.chain, web_identity_arn);
+    record_chain(report, &acting.chain, web_identity_arn);
     if acting.reused {
         report.default_chain.reused_since = acting
             .memo
             .as_ref()
             .map(|m| crate::time::rfc3339(m.resolved_at));
     }
-    let permissions = permissions::verify(run, &acting, &mut report).await;
-    let kept = Kept {
-        chain: acting.memo,
-        permissions,
-    };
-    (finish(report, started), kept)
 }
 
 /// The token file the pod's mechanism reads: the one `serve` watches for

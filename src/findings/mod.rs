@@ -51,7 +51,7 @@ pub fn seen_from(findings: &mut [Finding], from: SeenFrom) {
 #[cfg(test)]
 mod tests {
     //! Every finding code is worded somewhere: a code added to the table in
-    //! `report.rs` without a wording function (and a sample here) fails.
+    //! `report/codes.rs` without a wording function (and a sample here) fails.
 
     use std::collections::BTreeSet;
     use std::path::Path;

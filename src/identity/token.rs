@@ -3,7 +3,7 @@
 //!
 //! The token is a bearer credential. It lives in [`RawToken`], whose `Debug`
 //! is redacted and which has no `Display`, so it cannot reach a log line or a
-//! report by accident; only `sts.rs` calls [`RawToken::expose`].
+//! report by accident; only `peers/sts.rs` and `peers/agent.rs` call [`RawToken::expose`].
 //!
 //! Reading is bounded: STS accepts at most 20000 characters, so at most
 //! 20001 bytes are read, and only from a regular file (a FIFO at the token

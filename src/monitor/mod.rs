@@ -13,7 +13,7 @@
 //! rotations and on inconclusive retries, never on how often anyone asks.
 //!
 //! Imports `check`, `report`, `sts` and its own submodules; never
-//! `server`, `metrics` or `app`.
+//! `server`, `metrics` or `cli`.
 
 pub mod histogram;
 mod inputs;

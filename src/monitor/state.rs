@@ -11,7 +11,7 @@
 //! readiness at once. [`State::readiness`] is the only place that decides it.
 //!
 //! Imports `report`, `histogram` and `traffic`'s counters; never `server`,
-//! `metrics` or `app`, which read it.
+//! `metrics` or `cli`, which read it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};

@@ -1,5 +1,5 @@
 //! The only module that talks to AWS STS (`iam.rs` talks to IAM, through
-//! the configuration this module loads).
+//! the configuration this module holds, which `settings::aws` loads).
 //!
 //! It makes three kinds of call, all through the AWS SDK so that endpoint,
 //! region and credential resolution are exactly what an app in this
@@ -8,7 +8,7 @@
 //! `GetCallerIdentity` to name whoever that chain lands on.
 //!
 //! Every STS answer is reduced here to a [`Failure`] with a [`FailureKind`];
-//! `check.rs` decides what that means for the verdict. Credentials returned
+//! `check/` decides what that means for the verdict. Credentials returned
 //! by STS are dropped before these functions return, and STS messages are
 //! scrubbed of the token in case a validation error quotes it.
 
