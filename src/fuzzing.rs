@@ -66,22 +66,28 @@ pub struct IssuerDocuments {
 /// Feeds `bytes` to `jwks::parse_discovery` and `jwks::parse_jwks`, and
 /// checks a made-up signature with every key the set holds.
 pub fn issuer_documents(bytes: &[u8]) -> IssuerDocuments {
-    let discovery = crate::jwks::parse_discovery(bytes).map(|d| (d.issuer, d.jwks_uri));
-    let jwks = crate::jwks::parse_jwks(bytes);
+    let discovery = crate::identity::jwks::parse_discovery(bytes).map(|d| (d.issuer, d.jwks_uri));
+    let jwks = crate::identity::jwks::parse_jwks(bytes);
     let mut verified = false;
     if let Ok(jwks) = &jwks {
         let (message, signature) = bytes.split_at(bytes.len().saturating_sub(64));
         for key in &jwks.keys {
-            for alg in crate::jwks::ACCEPTED_ALGS {
+            for alg in crate::identity::jwks::ACCEPTED_ALGS {
                 let kid = key.kid.as_deref();
-                verified |= crate::jwks::verify(jwks, Some(alg), kid, message, signature).is_ok();
+                verified |=
+                    crate::identity::jwks::verify(jwks, Some(alg), kid, message, signature).is_ok();
             }
         }
     }
     let keys = jwks.map(|j| {
         j.keys
             .into_iter()
-            .map(|k| (k.kid, !matches!(k.key, crate::jwks::Key::Unusable(_))))
+            .map(|k| {
+                (
+                    k.kid,
+                    !matches!(k.key, crate::identity::jwks::Key::Unusable(_)),
+                )
+            })
             .collect()
     });
     IssuerDocuments {
@@ -105,7 +111,7 @@ pub struct TokenOutcome {
 /// The token file's bytes through `token::token_of_bytes`, then the claims
 /// decoder.
 pub fn token(bytes: &[u8]) -> TokenOutcome {
-    match crate::token::token_of_bytes(bytes.to_vec()) {
+    match crate::identity::token::token_of_bytes(bytes.to_vec()) {
         Err(why) => TokenOutcome {
             token: Err(why),
             header_safe: false,
@@ -115,7 +121,7 @@ pub fn token(bytes: &[u8]) -> TokenOutcome {
             token: Ok(raw.expose().to_owned()),
             header_safe: raw.header_safe(),
             claims: Some(
-                crate::token::decode_claims(&raw)
+                crate::identity::token::decode_claims(&raw)
                     .map(|c| serde_json::to_string(&c).unwrap_or_default())
                     .map_err(|e| e.to_string()),
             ),
@@ -125,21 +131,22 @@ pub fn token(bytes: &[u8]) -> TokenOutcome {
 
 /// An assumed-role ARN as `(partition, account, role name, session)`.
 pub fn assumed_role_arn(s: &str) -> Option<[String; 4]> {
-    crate::arn::AssumedRoleArn::parse(s).map(|a| [a.partition, a.account, a.role_name, a.session])
+    crate::identity::arn::AssumedRoleArn::parse(s)
+        .map(|a| [a.partition, a.account, a.role_name, a.session])
 }
 
 /// Whether STS assuming `role` could yield `assumed`, by `RoleArn::matches`.
-pub fn role_matches(role: &crate::arn::RoleArn, assumed: &str) -> Option<bool> {
-    crate::arn::AssumedRoleArn::parse(assumed).map(|a| role.matches(&a))
+pub fn role_matches(role: &crate::identity::arn::RoleArn, assumed: &str) -> Option<bool> {
+    crate::identity::arn::AssumedRoleArn::parse(assumed).map(|a| role.matches(&a))
 }
 
 /// The duration parsers of `config`: any duration, `--timeout`'s and
 /// `--interval`'s.
 pub fn duration(s: &str) -> [Option<Duration>; 3] {
     [
-        crate::config::parse_duration(s).ok(),
-        crate::config::parse_positive_duration(s).ok(),
-        crate::config::parse_interval(s).ok(),
+        crate::cli::config::parse_duration(s).ok(),
+        crate::cli::config::parse_positive_duration(s).ok(),
+        crate::cli::config::parse_interval(s).ok(),
     ]
 }
 
@@ -152,14 +159,14 @@ pub fn format_duration(d: Duration) -> String {
 /// `AWS_ROLE_SESSION_NAME` and the pod's name.
 pub fn session_name(s: &str) -> (Option<String>, String) {
     (
-        crate::config::parse_session_name(s).ok(),
-        crate::config::resolve_session_name(None, Some(s), Some(s)),
+        crate::cli::config::parse_session_name(s).ok(),
+        crate::cli::config::resolve_session_name(None, Some(s), Some(s)),
     )
 }
 
 /// STS's rule for `RoleSessionName`.
 pub fn is_valid_session_name(s: &str) -> bool {
-    crate::arn::is_valid_session_name(s)
+    crate::identity::arn::is_valid_session_name(s)
 }
 
 /// An answer given as text: a first line with the status (and, for the
@@ -211,16 +218,16 @@ pub enum AgentOutcome {
 /// body its reason), through `agent::judge`.
 pub fn agent_answer(bytes: &[u8]) -> Option<AgentOutcome> {
     let answer = if let Some(why) = bytes.strip_prefix(b"none\n") {
-        crate::agent::Answer::NoAnswer(String::from_utf8_lossy(why).into_owned())
+        crate::peers::agent::Answer::NoAnswer(String::from_utf8_lossy(why).into_owned())
     } else {
         let a = Answer::parse(bytes)?;
-        crate::agent::Answer::Http {
+        crate::peers::agent::Answer::Http {
             status: a.status,
             body: a.body,
             cut: a.flags.contains("cut"),
         }
     };
-    Some(match crate::agent::judge(answer) {
+    Some(match crate::peers::agent::judge(answer) {
         Ok(issued) => AgentOutcome::Issued(
             issued.credentials.access_key_id().to_owned(),
             issued.account_id,
@@ -272,15 +279,15 @@ impl HttpConnector for Canned {
     }
 }
 
-fn sts_client() -> &'static crate::sts::Sts {
-    static STS: OnceLock<crate::sts::Sts> = OnceLock::new();
+fn sts_client() -> &'static crate::peers::sts::Sts {
+    static STS: OnceLock<crate::peers::sts::Sts> = OnceLock::new();
     STS.get_or_init(|| {
         let sdk = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::from_static("eu-west-1"))
             .http_client(http_client_fn(|_, _| SharedHttpConnector::new(Canned)))
             .build();
-        crate::sts::Sts::from_sdk_config(sdk)
+        crate::peers::sts::Sts::from_sdk_config(sdk)
     })
 }
 
@@ -293,11 +300,11 @@ pub fn sts_answer(bytes: &[u8]) -> Result<Option<StsOutcome>, Hung> {
         return Ok(None);
     };
     *STS_ANSWER.lock().unwrap_or_else(|e| e.into_inner()) = Some(a);
-    let Ok(token) = crate::token::token_of_bytes(STS_TOKEN.as_bytes().to_vec()) else {
+    let Ok(token) = crate::identity::token::token_of_bytes(STS_TOKEN.as_bytes().to_vec()) else {
         return Ok(None);
     };
     let sts = sts_client();
-    let failed = |f: crate::sts::Failure| (format!("{:?}", f.kind), f.message);
+    let failed = |f: crate::peers::failure::Failure| (format!("{:?}", f.kind), f.message);
     block_on(async {
         let arn = "arn:aws:iam::111122223333:role/app";
         let attempt = sts
@@ -334,10 +341,11 @@ pub fn serve_request(bytes: &[u8]) -> Result<Vec<u8>, Hung> {
     block_on(async move {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let service = service_fn(move |req| {
-            let response = crate::server::respond(&shared, 0, &req);
+            let response = crate::http::server::respond(&shared, 0, &req);
             async move { Ok::<_, std::convert::Infallible>(response) }
         });
-        let conn = crate::server::http1_builder().serve_connection(TokioIo::new(server), service);
+        let conn =
+            crate::http::server::http1_builder().serve_connection(TokioIo::new(server), service);
         let talk = async {
             // The server may close before it has read everything.
             let _ = client.write_all(bytes).await;

@@ -7,17 +7,20 @@ use std::path::Path;
 
 use super::mechanism::WebIdentity;
 use super::retry::{assume_with_retries, AssumeOutcome};
-use super::{resolve_chain, Acting, ChainMemo, ChainToken, CheckConfig, Run, Sending, TokenRead};
-use crate::arn::{is_valid_session_name, RoleArn};
-use crate::endpoint::{uses_global_sts, GLOBAL_STS_ENDPOINT};
-use crate::env::AwsEnv;
+use super::run::{
+    credentials_expiry, log_claims, resolve_chain, sts_proxy, subject, Acting, ChainMemo,
+    ChainToken, CheckConfig, Run, Sending, TokenRead,
+};
 use crate::findings::{
     chain as chain_findings, env as env_findings, role as role_findings, sts as sts_findings,
     token, trust,
 };
+use crate::identity::arn::{is_valid_session_name, RoleArn};
+use crate::identity::token::{decode_claims, read_token_file, TokenFileProblem};
+use crate::peers::sts::ChainOutcome;
 use crate::report::{Code, Finding, Report, TokenReport};
-use crate::sts::ChainOutcome;
-use crate::token::{decode_claims, read_token_file, TokenFileProblem};
+use crate::settings::endpoint::{uses_global_sts, GLOBAL_STS_ENDPOINT};
+use crate::settings::env::AwsEnv;
 
 /// Runs IRSA's steps, adding their findings and what STS said to `report`.
 pub(super) async fn verify(
@@ -32,7 +35,7 @@ pub(super) async fn verify(
     let (token, findings, token_report) = read_token(run.cfg, run.env, &irsa.token_file, run.now);
     report.findings.extend(findings);
     report.token = token_report;
-    report.findings.extend(super::subject(run.cfg, report));
+    report.findings.extend(subject(run.cfg, report));
 
     // The issuer, with `--verify-issuer`, beside STS and the chain.
     let steps = async |report: &mut Report| send(run, sending, role, &token, report).await;
@@ -196,7 +199,7 @@ fn read_token(
             findings.push(token::audience_mismatch(Some(expected), &claims, None));
         }
     }
-    super::log_claims(&claims);
+    log_claims(&claims);
     let token_report = TokenReport {
         file: path.display().to_string(),
         claims,
@@ -250,7 +253,7 @@ fn assume_step(
 ) -> Option<(String, Option<aws_credential_types::Credentials>)> {
     report.sts.attempts = outcome.attempts;
     report.sts.endpoint = outcome.endpoint.clone();
-    report.sts.proxy = super::sts_proxy(run.env, outcome.endpoint.as_deref());
+    report.sts.proxy = sts_proxy(run.env, outcome.endpoint.as_deref());
     report.sts.clock_offset_seconds = outcome.clock_offset;
     report
         .findings
@@ -269,13 +272,8 @@ fn assume_step(
                 // window itself: judged against its must-refresh window.
                 let issuer = sts_findings::Issuer::Sts(report.sts.endpoint.as_deref());
                 let window = sts_findings::BOTOCORE_MUST_REFRESH_SECS;
-                let finding = super::credentials_expiry(
-                    issuer,
-                    expiry,
-                    run.now,
-                    outcome.clock_offset,
-                    window,
-                );
+                let finding =
+                    credentials_expiry(issuer, expiry, run.now, outcome.clock_offset, window);
                 report.findings.extend(finding);
             }
             Some((ok.arn, ok.credentials))

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use super::{Acting, Run, Sending, TokenRead};
+use super::run::{Acting, Run, Sending, TokenRead};
 use crate::findings::issuer as words;
-use crate::issuer::{Cache, Outcome, Settings};
-use crate::jwks::Refusal;
+use crate::identity::jwks::Refusal;
+use crate::peers::issuer::{Cache, Outcome, Settings};
 use crate::report::{Finding, IssuerReport, Report};
 
 /// `--verify-issuer`'s settings, and what was fetched: `serve` keeps one
@@ -77,7 +77,7 @@ async fn verify(run: &Run<'_>, sending: Sending, token: &TokenRead, iss: Option<
         deadline: run.deadline,
         cache: &check.cache,
     };
-    let seen = crate::issuer::verify(&settings, raw, &iss).await;
+    let seen = crate::peers::issuer::verify(&settings, raw, &iss).await;
     tracing::debug!(
         iss = %iss,
         outcome = ?seen.outcome,

@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 
-use crate::env::AwsEnv;
 use crate::report::MechanismName;
+use crate::settings::env::AwsEnv;
 
 /// How this pod gets credentials, as the webhook's variables say.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,9 +15,13 @@
 //! 6. [`permissions::verify`]: with `--require`, what IAM's policy
 //!    simulator says the role may do.
 //!
+//! What the steps share (the run's inputs, what they may send, what the
+//! mechanism found out, the token as read) lives beside them in `run.rs`,
+//! so that a step never calls back into this file.
+//!
 //! Invariant: the steps decide which findings apply; what a finding says
-//! lives in `findings`, and what the verdict is, in `report`. Only `sts`
-//! talks to AWS; the deadline and retries live in `retry`.
+//! lives in `findings`, and what the verdict is, in `report`. Only
+//! `peers/` talks to AWS; the deadline and retries live in `retry`.
 
 mod irsa;
 mod issuer;
@@ -25,133 +29,23 @@ mod mechanism;
 mod permissions;
 mod pod_identity;
 mod retry;
+mod run;
 mod trust;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use crate::arn::{AssumedRoleArn, Requirement, RoleArn};
-use crate::env::AwsEnv;
 use crate::findings::chain::ChainResult;
 use crate::findings::{chain, env as env_findings, role as role_findings};
-use crate::report::{
-    ChainReport, Code, Finding, MechanismName, Report, SeenFrom, StsReport, Verdict,
-};
-use crate::sts::{ChainOutcome, ChainSource, Sts};
-use crate::token::RawToken;
+use crate::identity::arn::{AssumedRoleArn, RoleArn};
+use crate::peers::sts::{ChainOutcome, ChainSource, Sts};
+use crate::report::{ChainReport, Code, Finding, MechanismName, Report, StsReport, Verdict};
+use crate::settings::env::AwsEnv;
 
 pub use issuer::IssuerCheck;
 use mechanism::Mechanism;
-pub use permissions::PermissionsMemo;
 pub use retry::deadline;
-
-/// What one check needs besides the environment and STS.
-#[derive(Debug, Clone)]
-pub struct CheckConfig {
-    pub expected_role_arn: Option<RoleArn>,
-    /// The audience given with `--audience`: checked in the token before
-    /// STS is asked. `None` leaves the audience to STS, as the app does.
-    pub audience: Option<String>,
-    pub session_name: String,
-    pub namespace: Option<String>,
-    pub service_account: Option<String>,
-    pub timeout: Duration,
-    pub retry_denied_for: Duration,
-    /// Whose container this is, for the findings' wording.
-    pub seen_from: SeenFrom,
-    /// `--trust-policy`: a copy of the role's trust policy, evaluated when
-    /// STS or the agent refuses the role.
-    pub trust_policy: Option<std::path::PathBuf>,
-    /// `--require`: what the role must be allowed to do, asked of IAM's
-    /// policy simulator once the identity is proven.
-    pub require: Vec<Requirement>,
-    /// `--verify-issuer`: the token's signature checked against what its
-    /// issuer publishes, with what was fetched kept across `serve`'s
-    /// checks. `None` when off.
-    pub issuer: Option<IssuerCheck>,
-}
-
-/// What `serve` keeps between checks: the default chain's outcome and
-/// IAM's answer to `--require`, each shown again while it stands. The
-/// loop drops both when a file the chain reads changes (a token rotation
-/// among them).
-#[derive(Debug, Clone, Default)]
-pub struct Kept {
-    pub chain: Option<ChainMemo>,
-    pub permissions: Option<PermissionsMemo>,
-}
-
-/// A default-chain outcome `serve` may show again instead of resolving
-/// the chain anew: the chain landed on web identity, when irsa-doctor's own
-/// `AssumeRoleWithWebIdentity` assumed `assumed_arn`.
-///
-/// It stands only while nothing the chain reads has changed (`serve` drops
-/// it when the token or a profile file changes) and while irsa-doctor's own
-/// call, made on every check with the same token, role and endpoint as the
-/// chain's web identity provider, still assumes the same role. Any other
-/// outcome (another provider, no credentials, a failure, a timeout) is
-/// never kept: the chain is resolved again at the next check.
-#[derive(Debug, Clone)]
-pub struct ChainMemo {
-    assumed_arn: String,
-    /// When the chain was last resolved.
-    resolved_at: SystemTime,
-}
-
-impl ChainMemo {
-    /// Whether this check's own call says what it said when the chain was
-    /// resolved.
-    fn holds_for(&self, outcome: &retry::AssumeOutcome) -> bool {
-        matches!(&outcome.result, Ok(assumed) if assumed.arn == self.assumed_arn)
-    }
-}
-
-/// One check's inputs, handed to every step.
-struct Run<'a> {
-    cfg: &'a CheckConfig,
-    env: &'a AwsEnv,
-    sts: &'a Sts,
-    /// The chain's outcome `serve` kept, if any (never for `check`).
-    memo: Option<&'a ChainMemo>,
-    /// IAM's answer to `--require` `serve` kept, if any.
-    kept_permissions: Option<&'a PermissionsMemo>,
-    /// The wall clock, for token expiry.
-    now: SystemTime,
-    /// When the command started: `--timeout` also covers loading the AWS
-    /// configuration.
-    started: Instant,
-    deadline: Instant,
-}
-
-/// What the environment step allows the later steps to send.
-#[derive(Debug, Clone, Copy)]
-struct Sending {
-    /// Nothing at all is sent: a setting the SDK would use to reach STS is
-    /// unusable, and an SDK handed it logs and retries requests it could
-    /// not send.
-    offline: bool,
-    /// The default chain is not resolved: it is offline, or would read a
-    /// file we judged unusable.
-    no_chain: bool,
-}
-
-/// What the mechanism's steps found out, for the steps after them.
-struct Acting {
-    /// The role the pod asked for, when it parsed.
-    role: Option<RoleArn>,
-    /// Who STS says the pod is, when it said so.
-    assumed_arn: Option<String>,
-    /// What the default chain would do.
-    chain: ChainResult,
-    /// What `serve` may keep of the chain's outcome for later checks.
-    memo: Option<ChainMemo>,
-    /// The chain's outcome was not resolved in this check but kept from
-    /// an earlier one.
-    reused: bool,
-    /// The credentials irsa-doctor got as the pod (IRSA's session, the
-    /// agent's answer), kept only with `--require`, for its signed call;
-    /// dropped with the check.
-    credentials: Option<aws_credential_types::Credentials>,
-}
+use run::{resolve_chain, Acting, ChainToken, Run, Sending};
+pub use run::{CheckConfig, Kept};
 
 /// Runs one check. `now` is the wall clock used for token expiry;
 /// `started` is when the command started, so that `--timeout` also covers
@@ -169,7 +63,7 @@ pub async fn check(
 }
 
 /// [`check`], showing what `kept` holds again where it still stands (see
-/// [`ChainMemo`] and [`PermissionsMemo`]) instead of asking anew; `kept` is
+/// [`run::ChainMemo`] and [`permissions::PermissionsMemo`]) instead of asking anew; `kept` is
 /// left with what the next check may reuse.
 pub async fn check_reusing(
     cfg: &CheckConfig,
@@ -185,48 +79,55 @@ pub async fn check_reusing(
     report
 }
 
-impl<'a> Run<'a> {
-    fn new(
-        cfg: &'a CheckConfig,
-        env: &'a AwsEnv,
-        sts: &'a Sts,
-        now: SystemTime,
-        started: Instant,
-        kept: &'a Kept,
-    ) -> Self {
-        Run {
-            cfg,
-            env,
-            sts,
-            memo: kept.chain.as_ref(),
-            kept_permissions: kept.permissions.as_ref(),
-            now,
-            started,
-            deadline: deadline(started, cfg.timeout),
-        }
-    }
-}
-
-/// The steps, in order: the report, and what `serve` may keep for the
-/// next check.
+/// The steps, in order: the environment, the mechanism's own steps (the
+/// token among them), the expected role and the app's view, the
+/// permissions, the verdict. Returns the report, and what `serve` may keep
+/// for the next check.
 async fn run_steps(run: &Run<'_>) -> (Report, Kept) {
     let (cfg, env, started) = (run.cfg, run.env, run.started);
     let mut report = empty_report(cfg, env, Some(run.sts.region()));
     report.sts.ca_bundle = run.sts.ca_bundle().map(str::to_owned);
     let (findings, sending) = environment(run);
     report.findings.extend(findings);
-
     let mechanism = mechanism::choose(env);
     report.mechanism = mechanism.name();
-    let acting = match &mechanism {
+    let Some(acting) = mechanism_steps(run, sending, &mechanism, &mut report).await else {
+        return (finish(report, started), Kept::default());
+    };
+    let name = mechanism.name().unwrap_or(MechanismName::Irsa);
+    report.findings.extend(expected_role(
+        cfg,
+        env,
+        acting.role.as_ref(),
+        acting.assumed_arn.as_deref(),
+    ));
+    record_app_view(run, &acting, name, &mut report);
+    let permissions = permissions::verify(run, &acting, &mut report).await;
+    let kept = Kept {
+        chain: acting.memo,
+        permissions,
+    };
+    (finish(report, started), kept)
+}
+
+/// The mechanism's own steps, which end in who the pod acts as; `None`
+/// when no mechanism is configured, after the finding that says which
+/// half is missing and what the default chain lands on instead.
+async fn mechanism_steps(
+    run: &Run<'_>,
+    sending: Sending,
+    mechanism: &Mechanism,
+    report: &mut Report,
+) -> Option<Acting> {
+    match mechanism {
         Mechanism::None { half } => {
             let chain = resolve_chain(run, sending, ChainToken::None, None).await;
             report
                 .findings
-                .push(not_injected(run, &report, half, &chain));
-            record_chain(&mut report, &chain, None);
-            report.permissions = permissions::not_evaluated(cfg);
-            return (finish(report, started), Kept::default());
+                .push(not_injected(run, report, half, &chain));
+            record_chain(report, &chain, None);
+            report.permissions = permissions::not_evaluated(run.cfg);
+            None
         }
         Mechanism::WebIdentity(irsa) => {
             if let Some(uri) = &irsa.pod_identity_too {
@@ -234,36 +135,27 @@ async fn run_steps(run: &Run<'_>) -> (Report, Kept) {
                     .findings
                     .push(crate::findings::pod_identity::unused(uri));
             }
-            irsa::verify(run, sending, irsa, &mut report).await
+            Some(irsa::verify(run, sending, irsa, report).await)
         }
-        Mechanism::PodIdentity(pi) => pod_identity::verify(run, sending, pi, &mut report).await,
-    };
-    let name = mechanism.name().unwrap_or(MechanismName::Irsa);
+        Mechanism::PodIdentity(pi) => Some(pod_identity::verify(run, sending, pi, report).await),
+    }
+}
 
-    report.findings.extend(expected_role(
-        cfg,
-        env,
-        acting.role.as_ref(),
-        acting.assumed_arn.as_deref(),
-    ));
-    let findings = app_view(env, &acting, &report, name);
+/// Step 5, the app's view: what an AWS SDK in this container would do,
+/// and the default chain's section of the report.
+fn record_app_view(run: &Run<'_>, acting: &Acting, name: MechanismName, report: &mut Report) {
+    let findings = app_view(run.env, acting, report, name);
     report.findings.extend(findings);
     let web_identity_arn = (name == MechanismName::Irsa)
         .then_some(acting.assumed_arn.as_deref())
         .flatten();
-    record_chain(&mut report, &acting.chain, web_identity_arn);
+    record_chain(report, &acting.chain, web_identity_arn);
     if acting.reused {
         report.default_chain.reused_since = acting
             .memo
             .as_ref()
             .map(|m| crate::time::rfc3339(m.resolved_at));
     }
-    let permissions = permissions::verify(run, &acting, &mut report).await;
-    let kept = Kept {
-        chain: acting.memo,
-        permissions,
-    };
-    (finish(report, started), kept)
 }
 
 /// The token file the pod's mechanism reads: the one `serve` watches for
@@ -285,9 +177,11 @@ fn environment(run: &Run<'_>) -> (Vec<Finding>, Sending) {
     // A region from the shared config file, which the variables' judge
     // could not see.
     let profile_region_bad = !findings.iter().any(|f| f.code == Code::RegionInvalid)
-        && !crate::endpoint::is_valid_region(&sts.region());
+        && !crate::settings::endpoint::is_valid_region(&sts.region());
     if profile_region_bad {
-        findings.push(crate::endpoint::profile_region_invalid(&sts.region()));
+        findings.push(crate::settings::endpoint::profile_region_invalid(
+            &sts.region(),
+        ));
     }
     let offline = env.settings.stop_sending
         || sts.stop_sending()
@@ -360,7 +254,10 @@ fn app_view(
 ) -> Vec<Finding> {
     let mut findings = chain::shadows(env, &acting.chain, mechanism);
     if let Some(endpoint) = report.sts.endpoint.as_deref() {
-        findings.extend(crate::proxy::finding(|n| env.proxy_var(n), endpoint));
+        findings.extend(crate::settings::proxy::finding(
+            |n| env.proxy_var(n),
+            endpoint,
+        ));
     }
     findings.extend(chain::chain_mismatch(
         &acting.chain,
@@ -370,135 +267,6 @@ fn app_view(
     ));
     findings
 }
-
-/// The proxy the requests to the STS `endpoint` went through, as the AWS
-/// SDK for Rust reads the proxy variables; never its credentials.
-fn sts_proxy(env: &AwsEnv, endpoint: Option<&str>) -> Option<String> {
-    crate::proxy::rust_proxy(|name| env.proxy_var(name), endpoint?)
-}
-
-/// What reading the token gave.
-pub(super) enum TokenRead {
-    /// The file could not be read within our bounds.
-    Unusable,
-    /// Read, but not worth sending: malformed, expired, or (for Pod
-    /// Identity) bytes no SDK sends in a header.
-    Rejected(RawToken),
-    /// Read and decoded; STS may see it.
-    Sendable(RawToken),
-}
-
-impl TokenRead {
-    pub(super) fn sendable(&self) -> Option<&RawToken> {
-        match self {
-            TokenRead::Sendable(token) => Some(token),
-            _ => None,
-        }
-    }
-}
-
-/// The decoded claims, at debug level: never the token itself.
-/// `SUBJECT_MISMATCH`, when the pod's namespace or service account is
-/// known and the token names another.
-fn subject(cfg: &CheckConfig, report: &Report) -> Option<Finding> {
-    let claims = &report.token.as_ref()?.claims;
-    crate::findings::token::subject_mismatch(
-        cfg.namespace.as_deref(),
-        cfg.service_account.as_deref(),
-        claims,
-    )
-}
-
-/// `CREDENTIALS_EXPIRED` when credentials `issuer` handed out have
-/// expired, `CREDENTIALS_EXPIRING` when they expire within `window`
-/// seconds. Judged by this container's clock, as the app's SDK judges
-/// them; but when that clock is off STS's by more than `CLOCK_SKEW`
-/// allows (`offset`, STS's minus ours), by STS's, so that a skewed clock
-/// is told once, as `CLOCK_SKEW`, and not again as credentials that only
-/// look expired.
-fn credentials_expiry(
-    issuer: crate::findings::sts::Issuer<'_>,
-    expiry: SystemTime,
-    now: SystemTime,
-    offset: Option<i64>,
-    window: i64,
-) -> Option<Finding> {
-    use crate::findings::sts::{self as words, Expiry};
-    let expires = crate::time::unix_secs(expiry);
-    // A defaulted expiry (a missing one reads as 1970) is no expiry at
-    // all; the answer's other problems are told elsewhere.
-    if expires < PLAUSIBLE_EPOCH {
-        return None;
-    }
-    let skew = offset.filter(|o| o.abs() > words::MAX_CLOCK_SKEW_SECS);
-    let reference = crate::time::unix_secs(now).saturating_add(skew.unwrap_or(0));
-    let e = Expiry {
-        expires,
-        left: expires.saturating_sub(reference),
-        by_sts_clock: skew.is_some(),
-        clock_checked: offset.is_some(),
-    };
-    if e.left <= 0 {
-        Some(words::credentials_expired(issuer, &e))
-    } else if e.left < window {
-        Some(words::credentials_expiring(issuer, &e, window))
-    } else {
-        None
-    }
-}
-
-/// 2001-09-09: an expiry before this is not a real one.
-const PLAUSIBLE_EPOCH: i64 = 1_000_000_000;
-
-fn log_claims(claims: &crate::token::Claims) {
-    tracing::debug!(
-        iss = claims.iss.as_deref().unwrap_or(""),
-        sub = claims.sub.as_deref().unwrap_or(""),
-        aud = ?claims.aud,
-        exp = claims.exp,
-        "token claims decoded"
-    );
-}
-
-/// The token the default chain would read, as far as the token step let it.
-enum ChainToken<'a> {
-    /// No web identity configured.
-    None,
-    /// The token file cannot be used: the SDK would read it itself, without
-    /// our size limit or our check for a FIFO, so the chain is not resolved.
-    Unusable,
-    /// The token as read, which the chain's web identity provider sends.
-    Read(&'a RawToken),
-}
-
-/// Resolves the default chain within the deadline, if sending allows;
-/// `known` spares asking STS again who credentials irsa-doctor already
-/// named are.
-async fn resolve_chain(
-    run: &Run<'_>,
-    sending: Sending,
-    token: ChainToken<'_>,
-    known: Option<&crate::sts::Known>,
-) -> ChainResult {
-    let token = match token {
-        _ if sending.no_chain => return Err(NOT_SENT.to_owned()),
-        ChainToken::Unusable => {
-            return Err(
-                "not resolved: the token file cannot be used (see the token step)".to_owned(),
-            )
-        }
-        ChainToken::None => None,
-        ChainToken::Read(raw) => Some(raw),
-    };
-    tokio::time::timeout_at(run.deadline.into(), run.sts.default_chain(token, known))
-        .await
-        .map_err(|_| "did not finish before the --timeout deadline".to_owned())
-}
-
-/// Why the default chain was not resolved when a setting stopped all
-/// sending.
-const NOT_SENT: &str = "not resolved: a setting it would use is not usable (see the environment \
-                        step)";
 
 /// A report with no findings yet.
 fn empty_report(cfg: &CheckConfig, env: &AwsEnv, region: Option<String>) -> Report {
@@ -572,8 +340,10 @@ fn record_chain(report: &mut Report, chain: &ChainResult, web_identity_arn: Opti
 
 #[cfg(test)]
 mod tests {
+    use super::run::credentials_expiry;
     use super::*;
     use crate::findings::sts::Issuer;
+    use std::time::Duration;
 
     const NOW: u64 = 1_800_000_000;
 

@@ -20,15 +20,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 
-use super::{Acting, Run};
-use crate::arn::{AssumedRoleArn, RoleArn};
+use super::run::{Acting, CheckConfig, Run};
 use crate::findings::permissions::{self as words, Role};
-use crate::iam::{ContextValue, Decision, EvalDecision, Simulation};
+use crate::identity::arn::{AssumedRoleArn, RoleArn};
+use crate::peers::iam::{ContextValue, Decision, EvalDecision, Simulation};
+use crate::peers::sts::{Failure, FailureKind};
 use crate::report::{
     Code, Finding, MechanismName, PermissionResult, PermissionsReport, Report,
     PERMISSIONS_NOT_COVERED,
 };
-use crate::sts::{Failure, FailureKind};
 
 /// How long `serve` shows IAM's answer again before asking anew.
 pub const REUSE_ANSWER_FOR: Duration = Duration::from_secs(3600);
@@ -107,7 +107,7 @@ pub(super) async fn verify(
         return untouched;
     };
     let context = session_tags(report);
-    let question = crate::iam::Question {
+    let question = crate::peers::iam::Question {
         source_arn: role.arn,
         requirements: required,
         context: &context,
@@ -161,7 +161,7 @@ fn session_tags(report: &Report) -> Vec<ContextValue> {
 
 /// The permissions section of a report whose pod has no mechanism at
 /// all: nothing to ask IAM as.
-pub(super) fn not_evaluated(cfg: &super::CheckConfig) -> Option<PermissionsReport> {
+pub(super) fn not_evaluated(cfg: &CheckConfig) -> Option<PermissionsReport> {
     (!cfg.require.is_empty()).then(|| PermissionsReport {
         not_evaluated_reason: Some("the pod has no IAM role to act as".to_owned()),
         ..section(&cfg.require)
@@ -169,7 +169,7 @@ pub(super) fn not_evaluated(cfg: &super::CheckConfig) -> Option<PermissionsRepor
 }
 
 /// The section for `required`, before IAM is asked.
-fn section(required: &[crate::arn::Requirement]) -> PermissionsReport {
+fn section(required: &[crate::identity::arn::Requirement]) -> PermissionsReport {
     PermissionsReport {
         required: required.iter().map(ToString::to_string).collect(),
         not_covered: PERMISSIONS_NOT_COVERED,
@@ -216,7 +216,7 @@ fn source_role(run: &Run<'_>, acting: &Acting, report: &Report) -> Result<RoleAr
 async fn simulate_with_retries(
     run: &Run<'_>,
     creds: Credentials,
-    question: crate::iam::Question<'_>,
+    question: crate::peers::iam::Question<'_>,
 ) -> (Simulation, u32) {
     let sdk = run.sts.sdk_config();
     let mut attempts = 0u32;
@@ -224,7 +224,7 @@ async fn simulate_with_retries(
     loop {
         attempts += 1;
         let left = run.deadline.saturating_duration_since(Instant::now());
-        let call = crate::iam::simulate(sdk, creds.clone(), question, left);
+        let call = crate::peers::iam::simulate(sdk, creds.clone(), question, left);
         let sim = match tokio::time::timeout_at(run.deadline.into(), call).await {
             Ok(sim) => sim,
             Err(_) => Simulation {

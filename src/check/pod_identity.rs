@@ -9,12 +9,16 @@ use std::time::{Instant, SystemTime};
 
 use super::mechanism::PodIdentity;
 use super::retry::{ask_agent_with_retries, no_answer, AgentOutcome};
-use super::{resolve_chain, Acting, ChainToken, Run, Sending, TokenRead};
-use crate::agent::{Issued, AUDIENCE};
+use super::run::{
+    credentials_expiry, log_claims, resolve_chain, sts_proxy, subject, Acting, ChainToken, Run,
+    Sending, TokenRead,
+};
 use crate::findings::{pod_identity as words, sts as sts_findings, token, trust};
+use crate::identity::token::{decode_claims, read_token_file};
+use crate::peers::agent::{Issued, AUDIENCE};
+use crate::peers::failure::Failure;
+use crate::peers::sts::{ChainOutcome, ChainSource, Known};
 use crate::report::{AgentReport, Code, Finding, Report, TokenReport};
-use crate::sts::{ChainOutcome, ChainSource, Failure, Known};
-use crate::token::{decode_claims, read_token_file};
 use hyper::Uri;
 
 /// IMDS's address: with a proxy set, SDKs falling back to the node's role
@@ -50,7 +54,7 @@ pub(super) async fn verify(
     let (token, findings, token_report) = read_token(&pi.token_file, run.now);
     report.findings.extend(findings);
     report.token = token_report;
-    report.findings.extend(super::subject(run.cfg, report));
+    report.findings.extend(subject(run.cfg, report));
 
     // The issuer, with `--verify-issuer`, beside the agent, STS and the
     // chain: the token is a projected service-account token too.
@@ -93,7 +97,7 @@ async fn ask(
     // An SDK for Rust that sends the agent's request through a proxy must
     // be seen doing so: no replayed answer then.
     let lookup = |name: &str| run.env.proxy_var(name);
-    if crate::proxy::proxied_by(lookup, &pi.uri).contains(&crate::proxy::RUST) {
+    if crate::settings::proxy::proxied_by(lookup, &pi.uri).contains(&crate::settings::proxy::RUST) {
         run.sts.replay().clear();
     }
     let chain_token = match token {
@@ -122,7 +126,7 @@ async fn ask(
 }
 
 /// Clears the kept answer when dropped.
-struct ForgetReplay<'a>(&'a crate::traffic::Replay);
+struct ForgetReplay<'a>(&'a crate::peers::traffic::Replay);
 
 impl Drop for ForgetReplay<'_> {
     fn drop(&mut self) {
@@ -152,7 +156,7 @@ fn judge_uri(uri: &str) -> Result<Uri, String> {
     // `http::Uri` keeps a port it cannot read (`:99999`, `:x`), and the
     // client then used port 80: the token went to whatever listens there.
     let authority = parsed.authority().map_or("", |a| a.as_str());
-    if let Err(why) = crate::traffic::named_port(authority) {
+    if let Err(why) = crate::peers::traffic::named_port(authority) {
         return Err(format!(
             "names a port no connection can use exactly ({why}; the AWS SDK for Rust \
              would send the token to port 80 instead, and irsa-doctor sent nothing)"
@@ -203,7 +207,7 @@ fn read_token(path: &Path, now: SystemTime) -> (TokenRead, Vec<Finding>, Option<
     if !claims.aud.iter().any(|a| a == AUDIENCE) {
         findings.push(words::audience_mismatch(&claims));
     }
-    super::log_claims(&claims);
+    log_claims(&claims);
     let rejected = expired.is_some() || !raw.header_safe();
     let token_report = TokenReport {
         file: path.display().to_string(),
@@ -244,7 +248,7 @@ async fn agent_step(
                 let issuer = sts_findings::Issuer::Agent(&uri);
                 let offset = report.sts.clock_offset_seconds;
                 let window = sts_findings::BOTOCORE_REFRESH_AHEAD_SECS;
-                let finding = super::credentials_expiry(issuer, expiry, run.now, offset, window);
+                let finding = credentials_expiry(issuer, expiry, run.now, offset, window);
                 report.findings.extend(finding);
             }
             let arn = arn?;
@@ -320,7 +324,7 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
     match result {
         Ok(identity) => {
             report.sts.endpoint = identity.endpoint.clone();
-            report.sts.proxy = super::sts_proxy(run.env, identity.endpoint.as_deref());
+            report.sts.proxy = sts_proxy(run.env, identity.endpoint.as_deref());
             report.sts.request_id = identity.request_id.clone();
             report.sts.clock_offset_seconds = identity.clock_offset;
             report
@@ -380,7 +384,10 @@ fn identity_failure(run: &Run<'_>, failure: &Failure, report: &Report) -> Findin
 
 /// For an https URI, which irsa-doctor does not ask itself: the identity
 /// the default chain's container provider found, if any.
-fn https_identity(chain: &super::ChainResult, report: &mut Report) -> Option<String> {
+fn https_identity(
+    chain: &crate::findings::chain::ChainResult,
+    report: &mut Report,
+) -> Option<String> {
     match chain {
         Ok(ChainOutcome::Other {
             source: ChainSource::Container,
@@ -405,7 +412,7 @@ fn proxy_step(run: &Run<'_>, uri: &str) -> Option<Finding> {
     let mut urls = vec![];
     let mut who: Vec<&str> = vec![];
     for url in [uri, IMDS_URL] {
-        let proxied = crate::proxy::proxied_by(lookup, url);
+        let proxied = crate::settings::proxy::proxied_by(lookup, url);
         if !proxied.is_empty() {
             urls.push(url);
         }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 use super::CheckConfig;
-use crate::arn::RoleArn;
-use crate::sts::{Assumed, Failure, FailureKind, Sts};
-use crate::token::RawToken;
+use crate::identity::arn::RoleArn;
+use crate::identity::token::RawToken;
+use crate::peers::sts::{Assumed, Failure, FailureKind, Sts};
 
 /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
@@ -150,7 +150,7 @@ impl Tally {
 /// The result of asking the EKS Pod Identity agent until an answer is
 /// final.
 pub(super) struct AgentOutcome {
-    pub result: Result<crate::agent::Issued, crate::agent::Failure>,
+    pub result: Result<crate::peers::agent::Issued, crate::peers::agent::Failure>,
     pub attempts: u32,
     /// The HTTP status of the last answer, if any.
     pub status: Option<u16>,
@@ -168,8 +168,8 @@ pub(super) async fn ask_agent_with_retries(
     uri: &hyper::Uri,
     token: &RawToken,
     deadline: Instant,
-    replay: &crate::traffic::Replay,
-    counters: &crate::traffic::StsCounters,
+    replay: &crate::peers::traffic::Replay,
+    counters: &crate::peers::traffic::StsCounters,
 ) -> AgentOutcome {
     let started = Instant::now();
     let mut attempts = 0u32;
@@ -177,18 +177,18 @@ pub(super) async fn ask_agent_with_retries(
     loop {
         attempts += 1;
         let remaining = deadline.saturating_duration_since(Instant::now());
-        let answer = crate::agent::ask(uri, token, remaining).await;
+        let answer = crate::peers::agent::ask(uri, token, remaining).await;
         let status = match &answer {
-            crate::agent::Answer::Http { status, body, cut } => {
+            crate::peers::agent::Answer::Http { status, body, cut } => {
                 if !cut {
                     replay.set(uri, *status, body.clone());
                 }
                 Some(*status)
             }
-            crate::agent::Answer::NoAnswer(_) => None,
+            crate::peers::agent::Answer::NoAnswer(_) => None,
         };
         counters.count_agent(status);
-        let failure = match crate::agent::judge(answer) {
+        let failure = match crate::peers::agent::judge(answer) {
             Ok(issued) => {
                 debug!(
                     attempts,
@@ -207,7 +207,8 @@ pub(super) async fn ask_agent_with_retries(
         // Auth: --retry-denied-for rides that out, as for STS.
         let retry_denied = matches!(
             failure.kind,
-            crate::agent::FailureKind::TrustDenied | crate::agent::FailureKind::AssociationMissing
+            crate::peers::agent::FailureKind::TrustDenied
+                | crate::peers::agent::FailureKind::AssociationMissing
         ) && started.elapsed() < cfg.retry_denied_for;
         let delay = backoff(INITIAL_BACKOFF, attempts);
         if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use super::CheckConfig;
-use crate::arn::RoleArn;
-use crate::files::read_bounded;
+use super::run::CheckConfig;
 use crate::findings::trust::Explained;
+use crate::guard::files::read_bounded;
+use crate::identity::arn::RoleArn;
+use crate::identity::token::Claims;
 use crate::policy::{self, Request, MAX_POLICY_BYTES};
-use crate::token::Claims;
 
 /// The policy at `path` evaluated against `request`, or why it could not
 /// be.

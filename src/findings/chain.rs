@@ -1,9 +1,9 @@
 //! The app's-view step's findings: what the AWS SDK's default credential
 //! chain in this container would do, and what shadows web identity.
 
-use crate::env::AwsEnv;
+use crate::peers::sts::{ChainOutcome, ChainSource};
 use crate::report::{Code, Finding, MechanismName};
-use crate::sts::{ChainOutcome, ChainSource};
+use crate::settings::env::AwsEnv;
 
 /// The default chain's outcome, or why it was not resolved.
 pub type ChainResult = Result<ChainOutcome, String>;

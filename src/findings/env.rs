@@ -129,8 +129,8 @@ pub fn env_not_injected(n: &NotInjected<'_>, chain: &ChainResult) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::peers::sts::{ChainOutcome, ChainSource};
     use crate::report::Severity;
-    use crate::sts::{ChainOutcome, ChainSource};
 
     #[test]
     fn an_invalid_session_name_names_it_and_the_one_used() {

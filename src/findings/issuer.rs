@@ -3,7 +3,7 @@
 //! the signature does not verify. Imports `jwks`'s `Refusal`, the type it
 //! words, and nothing that does I/O.
 
-use crate::jwks::{Refusal, ACCEPTED_ALGS, RSA_BITS};
+use crate::identity::jwks::{Refusal, ACCEPTED_ALGS, RSA_BITS};
 use crate::report::{Code, Finding};
 
 /// What the findings name: the token's issuer and what it signed with.

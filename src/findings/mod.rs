@@ -51,24 +51,25 @@ pub fn seen_from(findings: &mut [Finding], from: SeenFrom) {
 #[cfg(test)]
 mod tests {
     //! Every finding code is worded somewhere: a code added to the table in
-    //! `report.rs` without a wording function (and a sample here) fails.
+    //! `report/codes.rs` without a wording function (and a sample here) fails.
 
     use std::collections::BTreeSet;
     use std::path::Path;
     use std::time::Duration;
 
-    use crate::agent::FailureKind as AgentKind;
-    use crate::arn::RoleArn;
+    use crate::identity::arn::RoleArn;
+    use crate::identity::token::{Claims, TokenFileProblem};
+    use crate::peers::agent::FailureKind as AgentKind;
+    use crate::peers::failure::{Failure, FailureKind};
+    use crate::peers::sts::ChainOutcome;
     use crate::report::{Code, Finding};
-    use crate::sts::{ChainOutcome, Failure, FailureKind};
-    use crate::token::{Claims, TokenFileProblem};
 
     fn samples() -> Vec<Finding> {
         let role = RoleArn::parse("arn:aws:iam::111122223333:role/app").unwrap();
         let claims = Claims::default();
         let chain = Ok(ChainOutcome::NoCredentials);
         let imds = Ok(ChainOutcome::Other {
-            source: crate::sts::ChainSource::Imds,
+            source: crate::peers::sts::ChainSource::Imds,
             identity: Ok("arn".into()),
         });
         let sts_via = |kind, proxy| {
@@ -99,12 +100,12 @@ mod tests {
             "NO_PROXY" => Some("10.0.0.0/8".to_owned()),
             _ => None,
         };
-        let bad_settings = crate::endpoint::judge(|name| match name {
+        let bad_settings = crate::settings::endpoint::judge(|name| match name {
             "AWS_ENDPOINT_URL_STS" => Some("https//sts.invalid".to_owned()),
             "AWS_REGION" => Some("eu west 1".to_owned()),
             _ => None,
         });
-        let bad_file = crate::profile::load(|name| {
+        let bad_file = crate::settings::profile::load(|name| {
             (name == "AWS_CONFIG_FILE").then(|| "/dev/zero".to_owned())
         });
         let expiry = super::sts::Expiry {
@@ -153,7 +154,10 @@ mod tests {
             sts(FailureKind::RegionDisabled),
             sts(FailureKind::Unreachable),
             sts_via(FailureKind::Unreachable, Some("http://127.0.0.1:3128")),
-            crate::ca_bundle::invalid("/ca.pem", &crate::ca_bundle::Invalid::Empty),
+            crate::settings::ca_bundle::invalid(
+                "/ca.pem",
+                &crate::settings::ca_bundle::Invalid::Empty,
+            ),
             sts(FailureKind::Throttled),
             sts(FailureKind::IdpUnreachable),
             sts(FailureKind::Unexpected { retry: true }),
@@ -167,8 +171,8 @@ mod tests {
             super::sts::check_timeout(Duration::from_secs(1)),
             super::chain::chain_mismatch(&imds, crate::report::MechanismName::Irsa, None, None)
                 .unwrap(),
-            crate::proxy::finding(no_proxy, "https://10.1.2.3").unwrap(),
-            crate::endpoint::profile_region_invalid("eu west 1"),
+            crate::settings::proxy::finding(no_proxy, "https://10.1.2.3").unwrap(),
+            crate::settings::endpoint::profile_region_invalid("eu west 1"),
             super::chain::global_endpoint("https://sts.amazonaws.com", "us-west-2", None),
         ];
         let asked = super::pod_identity::Asked {
@@ -186,7 +190,7 @@ mod tests {
             AgentKind::EksAuthUnreachable,
             AgentKind::Other,
         ] {
-            let failure = crate::agent::Failure {
+            let failure = crate::peers::agent::Failure {
                 kind,
                 status: Some(400),
                 detail: "d".into(),
@@ -204,9 +208,9 @@ mod tests {
             None,
         ));
         all.extend(super::chain::shadows(
-            &crate::env::AwsEnv {
+            &crate::settings::env::AwsEnv {
                 static_keys: vec!["AWS_ACCESS_KEY_ID"],
-                ..crate::env::AwsEnv::default()
+                ..crate::settings::env::AwsEnv::default()
             },
             &chain,
             crate::report::MechanismName::Irsa,
@@ -234,9 +238,9 @@ mod tests {
             &["k2".into()],
         ));
         for refusal in [
-            crate::jwks::Refusal::Alg(Some("none".into())),
-            crate::jwks::Refusal::Invalid { kid: None },
-            crate::jwks::Refusal::KeyUnfit {
+            crate::identity::jwks::Refusal::Alg(Some("none".into())),
+            crate::identity::jwks::Refusal::Invalid { kid: None },
+            crate::identity::jwks::Refusal::KeyUnfit {
                 kid: None,
                 why: "w".into(),
             },
@@ -259,14 +263,15 @@ mod tests {
     /// `--require`'s findings, every layer and failure.
     fn permission_samples() -> Vec<Finding> {
         use super::permissions as p;
-        use crate::iam::{Decision, EvalDecision};
+        use crate::peers::iam::{Decision, EvalDecision};
         let role = p::Role {
             arn: "arn:aws:iam::111122223333:role/app",
             name: "app",
             account: "111122223333",
         };
         let decision = |decision, boundary, organizations| Decision {
-            requirement: crate::arn::Requirement::parse("s3:GetObject@arn:aws:s3:::b/*").unwrap(),
+            requirement: crate::identity::arn::Requirement::parse("s3:GetObject@arn:aws:s3:::b/*")
+                .unwrap(),
             decision,
             matched: vec![],
             boundary_allows: Some(boundary),

@@ -2,9 +2,9 @@
 //! denied it, with the statement that would allow it where the role's own
 //! policy can; the simulator itself out of reach or refused.
 
-use crate::iam::{Decision, EvalDecision};
+use crate::peers::failure::{Failure, FailureKind};
+use crate::peers::iam::{Decision, EvalDecision};
 use crate::report::{Code, Finding};
-use crate::sts::{Failure, FailureKind};
 
 /// The role a simulation was about, for the remedies' commands.
 #[derive(Debug, Clone, Copy)]
@@ -293,7 +293,7 @@ fn failure_text(failure: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arn::Requirement;
+    use crate::identity::arn::Requirement;
 
     fn role() -> Role<'static> {
         Role {

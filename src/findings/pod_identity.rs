@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::agent::{Failure, FailureKind, AUDIENCE};
+use crate::identity::token::Claims;
+use crate::peers::agent::{Failure, FailureKind, AUDIENCE};
 use crate::report::{Code, Finding};
-use crate::token::Claims;
 
 /// Where the webhook mounts the Pod Identity token; named in remedies.
 pub const TOKEN_PATH: &str =

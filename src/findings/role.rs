@@ -1,7 +1,7 @@
 //! The role steps' findings: the role ARN the webhook injected, and
 //! whether the pod acts as the expected role.
 
-use crate::arn::RoleArn;
+use crate::identity::arn::RoleArn;
 use crate::report::{Code, Finding};
 
 /// The form of a role ARN, as `expected` says it.

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use crate::arn::RoleArn;
 use crate::findings::role::role_arn_refused;
 use crate::findings::token::{audience_mismatch, DEFAULT_AUDIENCE};
+use crate::identity::arn::RoleArn;
+use crate::identity::token::Claims;
+use crate::peers::failure::{Failure, FailureKind};
 use crate::report::{Code, Finding};
-use crate::sts::{Failure, FailureKind};
 use crate::time::format_unix;
-use crate::token::Claims;
 
 /// `CHECK_TIMEOUT`: no verdict within `--timeout` (`limit`). Every
 /// network call is bounded, so this means something blocked where nothing

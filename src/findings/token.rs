@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use crate::files::NotAFile;
+use crate::guard::files::NotAFile;
+use crate::identity::token::{Claims, TokenFileProblem};
 use crate::report::{Code, Finding};
 use crate::time::format_unix;
-use crate::token::{Claims, TokenFileProblem};
 
 /// Where the webhook mounts the token; named in remedies.
 pub const WEBHOOK_TOKEN_PATH: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token";
@@ -385,8 +385,8 @@ mod tests {
     fn irsa(problem: TokenFileProblem) -> Finding {
         token_file_finding(problem, &IRSA)
     }
+    use crate::identity::token::{KubernetesClaims, ProcessIds};
     use crate::report::Severity;
-    use crate::token::{KubernetesClaims, ProcessIds};
 
     fn claims(aud: &[&str]) -> Claims {
         Claims {
@@ -652,7 +652,7 @@ mod tests {
     fn subject_mismatch_names_what_differs_and_only_then() {
         let claims = Claims {
             sub: Some("system:serviceaccount:payments:app".into()),
-            kubernetes: Some(crate::token::KubernetesClaims {
+            kubernetes: Some(crate::identity::token::KubernetesClaims {
                 namespace: Some("payments".into()),
                 service_account: Some("app".into()),
                 ..Default::default()

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use super::rotation::Fingerprint;
-use crate::sts::Sts;
+use crate::peers::sts::Sts;
 
 /// The chain's files as they looked at the last look.
 pub(super) struct ChainInputs {

@@ -13,8 +13,9 @@
 //! rotations and on inconclusive retries, never on how often anyone asks.
 //!
 //! Imports `check`, `report`, `sts` and its own submodules; never
-//! `server`, `metrics` or `app`.
+//! `server`, `metrics` or `cli`.
 
+pub mod histogram;
 mod inputs;
 mod limiter;
 mod rotation;
@@ -27,10 +28,10 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{debug, info};
 
 use crate::check::{check_reusing, deadline, CheckConfig, Kept};
-use crate::env::AwsEnv;
+use crate::peers::sts::{AwsSource, Sts};
+use crate::peers::traffic::StsCounters;
 use crate::report::Verdict;
-use crate::sts::{AwsSource, Sts};
-use crate::traffic::StsCounters;
+use crate::settings::env::AwsEnv;
 use inputs::{ChainInputs, Changed};
 use limiter::LogLimiter;
 use rotation::RotationWatch;

@@ -11,14 +11,14 @@
 //! readiness at once. [`State::readiness`] is the only place that decides it.
 //!
 //! Imports `report`, `histogram` and `traffic`'s counters; never `server`,
-//! `metrics` or `app`, which read it.
+//! `metrics` or `cli`, which read it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::histogram::Histogram;
+use crate::monitor::histogram::Histogram;
+use crate::peers::traffic::StsCounters;
 use crate::report::{Code, Report, Severity, Verdict};
-use crate::traffic::StsCounters;
 
 /// How the loop is paced.
 #[derive(Debug, Clone, Copy)]

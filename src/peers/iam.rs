@@ -12,7 +12,7 @@
 //!
 //! Invariant: the credentials are used for this call and dropped; error
 //! texts are scrubbed of them. Reduces IAM's answers to [`Decision`]s or a
-//! `sts::Failure`; what they mean for the verdict is `check`'s business.
+//! `failure::Failure`; what they mean for the verdict is `check`'s business.
 
 use std::time::Duration;
 
@@ -25,8 +25,9 @@ use aws_sdk_iam::types::{
     PolicyEvaluationDecisionType, Statement,
 };
 
-use crate::arn::Requirement;
-use crate::sts::{failure_of, scrub_credentials, Failure, FailureKind, RecordExchange};
+use crate::identity::arn::Requirement;
+use crate::peers::failure::{Failure, FailureKind};
+use crate::peers::sts::{failure_of, scrub_credentials, RecordExchange};
 
 /// The most pages of results followed: each holds up to [`PAGE_SIZE`]
 /// results, one per action, so this is far more than any `--require` list.
@@ -308,7 +309,7 @@ fn statements(matched: &[Statement]) -> Vec<String> {
             None => id.to_owned(),
         };
         if !out.contains(&shown) {
-            out.push(crate::sts::one_line(shown));
+            out.push(crate::guard::redact::one_line(shown));
         }
     }
     out

@@ -23,7 +23,7 @@ use hyper::{Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::token::RawToken;
+use crate::identity::token::RawToken;
 
 /// The most of an answer read: the agent's are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -85,7 +85,7 @@ pub async fn ask(uri: &Uri, token: &RawToken, timeout: Duration) -> Answer {
 fn target(uri: &Uri) -> Result<(&str, u16, String), String> {
     let host = uri.host().ok_or("the URI has no host")?;
     let authority = uri.authority().map_or(host, |a| a.as_str());
-    let named = crate::traffic::named_port(authority)
+    let named = crate::peers::traffic::named_port(authority)
         .map_err(|why| format!("irsa-doctor sent nothing: the URI's {why}"))?;
     let port = named.unwrap_or(80);
     // As hyper-util's client (the SDKs') writes it: the default port left out.
@@ -347,7 +347,7 @@ pub fn judge(answer: Answer) -> Result<Issued, Failure> {
         .into_iter()
         .flatten()
     {
-        crate::redact::register(crate::redact::Kind::Credential, secret);
+        crate::guard::redact::register(crate::guard::redact::Kind::Credential, secret);
     }
     // `issued` quotes the answer's Code or Expiration, which can be any
     // length: cleaned like any quote of the agent.
@@ -401,7 +401,7 @@ fn issued(body: Body) -> Result<Issued, String> {
 /// One line of at most 600 characters, control characters replaced,
 /// secrets removed: safe to quote in a finding.
 fn clean(text: &str) -> String {
-    crate::sts::one_line(text.to_owned())
+    crate::guard::redact::one_line(text.to_owned())
 }
 
 #[cfg(test)]
@@ -427,7 +427,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_port_sends_nothing_at_all() {
-        let token = crate::token::tests_support::raw("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln");
+        let token =
+            crate::identity::token::tests_support::raw("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln");
         let uri: Uri = "http://127.0.0.1:99999/v1/credentials".parse().unwrap();
         match ask(&uri, &token, Duration::from_secs(5)).await {
             Answer::NoAnswer(why) => assert!(why.contains("sent nothing"), "{why}"),
@@ -497,8 +498,9 @@ mod tests {
         .unwrap_or_else(|f| panic!("{f:?}"));
         assert_eq!(issued.credentials.access_key_id(), "ASIAEXAMPLE");
         assert_eq!(issued.account_id.as_deref(), Some("111122223333"));
-        let shown =
-            crate::redact::redact("key AGENTSECRETKEY0123456789 token AGENTSESSIONTOKEN0123456789");
+        let shown = crate::guard::redact::redact(
+            "key AGENTSECRETKEY0123456789 token AGENTSESSIONTOKEN0123456789",
+        );
         assert!(
             !shown.contains("AGENTSECRETKEY") && !shown.contains("AGENTSESSIONTOKEN"),
             "{shown}"

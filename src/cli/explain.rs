@@ -3,17 +3,21 @@
 //! the token, both within bounds) and renders the evaluation; `policy`
 //! decides. Nothing here talks to the network.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
+use tracing::error;
 
-use crate::arn::RoleArn;
-use crate::config::{ExplainArgs, Output};
-use crate::files::read_bounded;
+use crate::cli::config::{ExplainArgs, Output};
+use crate::guard::files::read_bounded;
+use crate::identity::arn::RoleArn;
+use crate::identity::token::{decode_claims, read_token_file, TokenFileProblem};
 use crate::policy::{self, Evaluation, Request, MAX_POLICY_BYTES};
-use crate::token::{decode_claims, read_token_file, TokenFileProblem};
+use crate::report::Verdict;
+
+use super::Exit;
 
 /// Why `explain` could not evaluate anything: a usage error (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +182,7 @@ fn text(e: &Explained) -> String {
     // The request's values come from the token's claims or the flags: one
     // line each, as the reasons quote them, so a claim holding a line
     // break cannot forge a line of this report.
-    let shown = |text: &str| crate::redact::one_line(text.to_owned());
+    let shown = |text: &str| crate::guard::redact::one_line(text.to_owned());
     let r = &e.request;
     out += &format!(
         "request: {} {} asks for {}\n",
@@ -218,6 +222,33 @@ fn text(e: &Explained) -> String {
         );
     }
     out
+}
+
+/// Runs `explain`: the evaluation on stdout; 0 when allowed, 1 when
+/// denied, 2 when the inputs cannot be used.
+pub(super) fn run_explain(args: &ExplainArgs) -> Exit {
+    match explain(args) {
+        Ok(explained) => {
+            let text = render(&explained, args.output);
+            let mut out = std::io::stdout();
+            if out
+                .write_all(crate::guard::redact::redact(&text).as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return Exit::Internal;
+            }
+            Exit::Verdict(if explained.evaluation.allowed {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            })
+        }
+        Err(e) => {
+            error!(error = %e, "explain: nothing evaluated");
+            Exit::Usage
+        }
+    }
 }
 
 #[cfg(test)]

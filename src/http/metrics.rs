@@ -5,7 +5,7 @@
 //! read from a copy of [`State`] at scrape time, with label values drawn
 //! from our own fixed sets (verdicts, finding codes, STS actions) plus the
 //! version and revision. The `process_*` families are the ones every
-//! Prometheus client library serves, from [`crate::process`].
+//! Prometheus client library serves, from [`crate::http::process`].
 //!
 //! Every family is served in every state, its `HELP` and `TYPE` included,
 //! so that `promtool check metrics` and dashboards see the same names
@@ -17,12 +17,12 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Instant, SystemTime};
 
-use crate::histogram::Histogram;
+use crate::http::process;
+use crate::monitor::histogram::Histogram;
 use crate::monitor::state::{Checked, State};
-use crate::process;
+use crate::peers::traffic::{Action, Outcome, StsCounters};
 use crate::report::Verdict;
 use crate::time::unix_secs_f64;
-use crate::traffic::{Action, Outcome, StsCounters};
 
 /// The Content-Type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -562,7 +562,7 @@ mod tests {
         let mut checked = report(vec![]);
         checked.token = Some(crate::report::TokenReport {
             file: "/var/run/secrets/eks.amazonaws.com/serviceaccount/token".into(),
-            claims: crate::token::Claims {
+            claims: crate::identity::token::Claims {
                 iat,
                 exp: Some(exp),
                 ..Default::default()

@@ -386,8 +386,8 @@ pub fn respond<B: Body>(
         "/status" => with_type(StatusCode::OK, "application/json", status_json(&state, now)),
         _ => with_type(
             StatusCode::OK,
-            crate::metrics::CONTENT_TYPE,
-            crate::metrics::render(&state, connections_evicted, now, SystemTime::now()),
+            crate::http::metrics::CONTENT_TYPE,
+            crate::http::metrics::render(&state, connections_evicted, now, SystemTime::now()),
         ),
     }
 }
@@ -443,7 +443,7 @@ fn with_type(
     content_type: &'static str,
     body: String,
 ) -> Response<Full<Bytes>> {
-    let body = crate::redact::redact_string(body);
+    let body = crate::guard::redact::redact_string(body);
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();

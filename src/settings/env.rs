@@ -48,7 +48,7 @@ pub struct AwsEnv {
     pub container_token_file: Option<PathBuf>,
     pub profile: Option<String>,
     /// The endpoint and region settings, judged (see `endpoint.rs`).
-    pub settings: crate::endpoint::Judged,
+    pub settings: crate::settings::endpoint::Judged,
     /// The proxy variables that are set, by name (see `proxy.rs`).
     pub proxy_vars: Vec<(&'static str, String)>,
     /// The region variables that are set, by name: with
@@ -85,7 +85,10 @@ impl AwsEnv {
     pub fn from_process() -> Self {
         for name in SECRET_VARS {
             if let Some(value) = std::env::var_os(name) {
-                crate::redact::register(crate::redact::Kind::Environment, &value.to_string_lossy());
+                crate::guard::redact::register(
+                    crate::guard::redact::Kind::Environment,
+                    &value.to_string_lossy(),
+                );
             }
         }
         // Every setting that holds a URL irsa-doctor or the SDK connects
@@ -94,7 +97,7 @@ impl AwsEnv {
         for (name, value) in std::env::vars_os() {
             let name = name.to_string_lossy();
             if is_url_setting(&name) {
-                crate::redact::register_url_userinfo(&value.to_string_lossy());
+                crate::guard::redact::register_url_userinfo(&value.to_string_lossy());
             }
         }
         let mut env = Self::from_lookup(|name| std::env::var(name).ok());
@@ -131,12 +134,12 @@ impl AwsEnv {
             container_full_uri: get("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
             container_token_file: get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map(PathBuf::from),
             profile: get("AWS_PROFILE"),
-            settings: crate::endpoint::judge(&lookup),
+            settings: crate::settings::endpoint::judge(&lookup),
             proxy_vars: PROXY_VARS
                 .iter()
                 .filter_map(|n| lookup(n).map(|v| (*n, v)))
                 .collect(),
-            region_vars: set(&crate::endpoint::REGION_VARS),
+            region_vars: set(&crate::settings::endpoint::REGION_VARS),
             sts_regional_endpoints: get("AWS_STS_REGIONAL_ENDPOINTS"),
         }
     }
@@ -149,7 +152,7 @@ fn is_url_setting(name: &str) -> bool {
     name.starts_with("AWS_ENDPOINT_URL")
         || name == "AWS_EC2_METADATA_SERVICE_ENDPOINT"
         || CONTAINER_VARS.contains(&name)
-        || crate::endpoint::PROXY_URL_VARS.contains(&name)
+        || crate::settings::endpoint::PROXY_URL_VARS.contains(&name)
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ pub fn init(format: LogFormat) {
         !is_secret_bearing(meta) && (!meta.is_event() || quiet.allows(meta.target(), *meta.level()))
     });
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(crate::redact::MakeRedactingStderr)
+        .with_writer(crate::guard::redact::MakeRedactingStderr)
         .with_target(true);
     let layer = match format {
         LogFormat::Text => fmt.with_ansi(false).boxed(),

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
-use crate::arn::{is_session_char, is_valid_session_name, Requirement, RoleArn};
 use crate::check::CheckConfig;
-use crate::env::AwsEnv;
-use crate::telemetry::LogFormat;
+use crate::guard::telemetry::LogFormat;
+use crate::identity::arn::{is_session_char, is_valid_session_name, Requirement, RoleArn};
+use crate::settings::env::AwsEnv;
 
 /// Proves, from inside a Kubernetes pod and with the pod's own token, that
 /// the pod gets its IAM role, by IAM Roles for Service Accounts (IRSA) or by
@@ -414,7 +414,7 @@ impl Host {
 
 /// A small text file's trimmed contents, if it is one.
 fn read_small(path: &str) -> Option<String> {
-    let bytes = crate::files::read_bounded(std::path::Path::new(path), 4096).ok()?;
+    let bytes = crate::guard::files::read_bounded(std::path::Path::new(path), 4096).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let text = text.trim();
     (!text.is_empty() && text.len() <= 253).then(|| text.to_owned())

@@ -19,7 +19,7 @@ use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::files::{read_bounded, ReadProblem};
+use crate::guard::files::{read_bounded, ReadProblem};
 use crate::report::{Code, Finding};
 
 /// The variable, as the other SDKs spell it.

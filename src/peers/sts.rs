@@ -1,5 +1,5 @@
 //! The only module that talks to AWS STS (`iam.rs` talks to IAM, through
-//! the configuration this module loads).
+//! the configuration this module holds, which `settings::aws` loads).
 //!
 //! It makes three kinds of call, all through the AWS SDK so that endpoint,
 //! region and credential resolution are exactly what an app in this
@@ -8,7 +8,7 @@
 //! `GetCallerIdentity` to name whoever that chain lands on.
 //!
 //! Every STS answer is reduced here to a [`Failure`] with a [`FailureKind`];
-//! `check.rs` decides what that means for the verdict. Credentials returned
+//! `check/` decides what that means for the verdict. Credentials returned
 //! by STS are dropped before these functions return, and STS messages are
 //! scrubbed of the token in case a validation error quotes it.
 
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
@@ -31,11 +31,11 @@ use aws_sdk_sts::operation::RequestId;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
+use crate::identity::token::RawToken;
+use crate::peers::traffic::{counting_client, Replay, StsCounters, LENGTH_LIMIT_ERROR};
 use crate::report::Finding;
-use crate::token::RawToken;
-use crate::traffic::{counting_client, Replay, StsCounters, LENGTH_LIMIT_ERROR};
 
-pub use crate::traffic::MAX_RESPONSE_BYTES;
+pub use crate::peers::traffic::MAX_RESPONSE_BYTES;
 
 /// Our `AssumeRoleWithWebIdentity` asks for the shortest session STS
 /// allows; the credentials' expiry is then STS's clock plus this.
@@ -44,133 +44,16 @@ const SESSION_SECONDS: i32 = 900;
 /// 2001-09-09: an expiry before this is not a real one.
 const PLAUSIBLE_EPOCH: i64 = 1_000_000_000;
 
-/// The region used when none is configured anywhere, as the SDKs' global
-/// STS endpoint does. Reported with a `REGION_MISSING` warning.
-pub const FALLBACK_REGION: &str = "us-east-1";
-
-/// How STS answered a refused or failed call, reduced to what matters for
-/// the verdict and for retrying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// `InvalidIdentityToken`: no IAM OIDC provider for the token's issuer.
-    OidcProviderMissing,
-    /// `InvalidIdentityToken`: the token's `aud` is not a registered client ID.
-    AudienceMismatch,
-    /// `InvalidIdentityToken`: thumbprint mismatch.
-    Thumbprint,
-    /// `InvalidIdentityToken` for any other reason, or `IDPRejectedClaim`.
-    TokenRejected,
-    /// `ExpiredTokenException`.
-    TokenExpired,
-    /// `AccessDenied`: the trust policy does not admit this token (or the
-    /// role does not exist). Final, unless `--retry-denied-for` says wait.
-    AccessDenied,
-    /// `RegionDisabledException`.
-    RegionDisabled,
-    /// `ValidationError` about the role ARN.
-    InvalidRoleArn,
-    /// `Throttling` and friends. Transient.
-    Throttled,
-    /// `IDPCommunicationError`, or the "couldn't retrieve verification key"
-    /// `InvalidIdentityToken`. Transient.
-    IdpUnreachable,
-    /// No HTTP answer: connect error, timeout, DNS. Transient.
-    Unreachable,
-    /// The endpoint's TLS certificate is not trusted here. Retrying cannot
-    /// help; a CA bundle can.
-    TlsUntrusted,
-    /// A 5xx, a body that is not STS XML, an unknown code. `retry` says
-    /// whether trying again could help.
-    Unexpected { retry: bool },
-}
-
-impl FailureKind {
-    /// Whether another attempt may get a different answer.
-    pub fn is_transient(self) -> bool {
-        match self {
-            FailureKind::Throttled | FailureKind::IdpUnreachable | FailureKind::Unreachable => true,
-            FailureKind::Unexpected { retry } => retry,
-            _ => false,
-        }
-    }
-}
-
-/// A failed STS call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub kind: FailureKind,
-    /// STS's error code, when it answered with one.
-    pub code: Option<String>,
-    /// STS's message, or a description of the transport failure: one
-    /// line, at most [`crate::redact::MAX_MESSAGE_CHARS`], never a secret.
-    pub message: String,
-    pub http_status: Option<u16>,
-    pub request_id: Option<String>,
-    /// No answer came before the deadline.
-    pub timed_out: bool,
-}
-
-impl Failure {
-    /// A failure of `kind`, without an answer from STS.
-    pub fn new(kind: FailureKind, message: String) -> Self {
-        Failure {
-            kind,
-            code: None,
-            message,
-            http_status: None,
-            request_id: None,
-            timed_out: false,
-        }
-    }
-}
+pub use crate::settings::aws::FALLBACK_REGION;
 
 // The text cleaner lives in `redact` (a leaf) so that the pure trust-policy
 // evaluator can quote a policy's values through it too.
-pub use crate::redact::one_line;
-
-/// Classifies an STS error answer by code, message and HTTP status, using
-/// the messages STS is known to send (see `shared/irsa-facts.md`).
-pub fn classify(code: Option<&str>, message: &str, status: u16) -> FailureKind {
-    let msg = message.to_ascii_lowercase();
-    match code {
-        Some("InvalidIdentityToken") => {
-            if msg.contains("no openidconnect provider found") {
-                FailureKind::OidcProviderMissing
-            } else if msg.contains("incorrect token audience")
-                || msg.contains("missing a required claim: aud")
-            {
-                FailureKind::AudienceMismatch
-            } else if msg.contains("couldn't retrieve verification key") {
-                // Known to pass on retry (aws-cli#7194): the JWKS fetch failed.
-                FailureKind::IdpUnreachable
-            } else if msg.contains("thumbprint") {
-                FailureKind::Thumbprint
-            } else {
-                FailureKind::TokenRejected
-            }
-        }
-        Some("IDPRejectedClaim") => FailureKind::TokenRejected,
-        Some("ExpiredTokenException") => FailureKind::TokenExpired,
-        Some("AccessDenied") => FailureKind::AccessDenied,
-        Some("RegionDisabledException") => FailureKind::RegionDisabled,
-        Some("IDPCommunicationError") => FailureKind::IdpUnreachable,
-        Some(
-            "Throttling"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "TooManyRequestsException",
-        ) => FailureKind::Throttled,
-        Some("ValidationError")
-            if msg.contains("request arn is invalid") || msg.contains("'rolearn'") =>
-        {
-            FailureKind::InvalidRoleArn
-        }
-        _ if status == 429 => FailureKind::Throttled,
-        _ => FailureKind::Unexpected {
-            retry: status >= 500,
-        },
-    }
-}
+use crate::guard::redact::one_line;
+use crate::guard::text::describe;
+use crate::peers::failure::classify;
+// Re-exported for the retry code in `check/`, which another change
+// rewrites; new code imports them from `failure`.
+pub use crate::peers::failure::{Failure, FailureKind};
 
 /// A successful `AssumeRoleWithWebIdentity`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,7 +173,7 @@ pub struct Sts {
     /// Answers handed to the SDK's own requests instead of asking again.
     replay: Arc<Replay>,
     /// The files the default chain reads (none for a given configuration).
-    chain_files: crate::profile::ChainFiles,
+    chain_files: crate::settings::profile::ChainFiles,
     /// Where this configuration's requests are counted, the agent's too.
     counters: Arc<StsCounters>,
 }
@@ -346,7 +229,7 @@ impl Sts {
     /// environment alone. A usable `AWS_CA_BUNDLE` is added to the system's
     /// roots for every call, the default chain's included.
     pub async fn from_env(deadline: Instant, counters: Arc<StsCounters>) -> Self {
-        let loaded = crate::profile::load(|name| std::env::var(name).ok());
+        let loaded = crate::settings::profile::load(|name| std::env::var(name).ok());
         let with_files = |mut sts: Sts| {
             sts.ca_bundle = loaded
                 .ca_bundle
@@ -359,42 +242,17 @@ impl Sts {
             sts.chain_files = loaded.chain_files.clone();
             sts
         };
-        if loaded.stop_sending {
-            let region = crate::endpoint::REGION_VARS
-                .iter()
-                .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
-            let sdk = SdkConfig::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(region.map(Region::new))
-                .build();
-            return with_files(Sts {
-                counters,
-                ..Self::from_sdk_config(sdk)
-            });
-        }
-        let files = loaded.files.clone();
         let replay = Arc::new(Replay::default());
-        let loader = || {
-            let loader =
-                aws_config::defaults(BehaviorVersion::latest()).profile_files(files.clone());
-            let tls = loaded.ca_bundle.as_ref().map(|b| b.tls_context());
-            match counting_client(counters.clone(), replay.clone(), tls) {
-                Some(client) => loader.http_client(client),
-                None => loader,
-            }
-        };
-        let sts = match tokio::time::timeout_at(deadline.into(), loader().load()).await {
-            Ok(sdk) => Self::from_sdk_config(sdk),
-            Err(_) => Sts {
-                region_missing: true,
-                ..Self::from_sdk_config(
-                    loader()
-                        .region(Region::from_static(FALLBACK_REGION))
-                        .load()
-                        .await,
-                )
-            },
-        };
+        let tls = loaded.ca_bundle.as_ref().map(|b| b.tls_context());
+        let client = || counting_client(counters.clone(), replay.clone(), tls.clone());
+        let config = crate::settings::aws::load(&loaded, client, deadline).await;
+        let mut sts = Self::from_sdk_config(config.sdk);
+        // A region IMDS did not give in time is missing, though
+        // `FALLBACK_REGION` was put in its place to load.
+        sts.region_missing |= config.region_missing;
+        if loaded.stop_sending {
+            return with_files(Sts { counters, ..sts });
+        }
         with_files(Sts {
             replay,
             counters,
@@ -429,7 +287,7 @@ impl Sts {
             ca_bundle: None,
             tls: None,
             replay: Arc::default(),
-            chain_files: crate::profile::ChainFiles::default(),
+            chain_files: crate::settings::profile::ChainFiles::default(),
             counters: Arc::default(),
         }
     }
@@ -450,7 +308,7 @@ impl Sts {
     /// The files the default chain reads, which `serve` watches: a change
     /// means the chain must be resolved again, and for a profile file, the
     /// configuration loaded again.
-    pub fn chain_files(&self) -> &crate::profile::ChainFiles {
+    pub fn chain_files(&self) -> &crate::settings::profile::ChainFiles {
         &self.chain_files
     }
 
@@ -545,7 +403,9 @@ impl Sts {
         };
         Attempt {
             result,
-            endpoint: exchange.endpoint.map(|e| crate::endpoint::shown(&e)),
+            endpoint: exchange
+                .endpoint
+                .map(|e| crate::settings::endpoint::shown(&e)),
             clock_offset: clock_offset.filter(|_| from_sts),
         }
     }
@@ -583,9 +443,12 @@ impl Sts {
                 };
             }
         };
-        crate::redact::register(crate::redact::Kind::Credential, creds.secret_access_key());
+        crate::guard::redact::register(
+            crate::guard::redact::Kind::Credential,
+            creds.secret_access_key(),
+        );
         if let Some(session_token) = creds.session_token() {
-            crate::redact::register(crate::redact::Kind::Credential, session_token);
+            crate::guard::redact::register(crate::guard::redact::Kind::Credential, session_token);
         }
         let source = ChainSource::of(&creds);
         if source == ChainSource::WebIdentity {
@@ -626,7 +489,10 @@ impl Sts {
             .send()
             .await;
         let exchange = recorder.get();
-        let endpoint = exchange.endpoint.as_deref().map(crate::endpoint::shown);
+        let endpoint = exchange
+            .endpoint
+            .as_deref()
+            .map(crate::settings::endpoint::shown);
         match result {
             Ok(out) => match out.arn() {
                 Some(arn) => Ok(Identity {
@@ -690,9 +556,9 @@ fn is_web_identity_failure(err: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Removes the secret key and session token of `creds` from `text`.
 pub fn scrub_credentials(text: String, creds: &Credentials) -> String {
-    let mut text = text.replace(creds.secret_access_key(), crate::redact::MASK);
+    let mut text = text.replace(creds.secret_access_key(), crate::guard::redact::MASK);
     if let Some(token) = creds.session_token().filter(|t| !t.is_empty()) {
-        text = text.replace(token, crate::redact::MASK);
+        text = text.replace(token, crate::guard::redact::MASK);
     }
     text
 }
@@ -785,42 +651,12 @@ const PROXY_AUTH_REQUIRED: &str = "tunnel error: proxy authorization required";
 /// request was never sent.
 const NOT_APPLIED: &str = "failed to apply endpoint";
 
-/// An error and its sources, each level once. Unlike the SDK's
-/// `DisplayErrorContext`, it never prints the `Debug` of a raw response
-/// (whose body could hold credentials), and where an SDK error quotes the
-/// whole request (`failed to apply endpoint ... to request Request { body:
-/// ... }`), the request is cut out: findings quote what went wrong, never
-/// the request.
-pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = vec![];
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = without_request_dump(e.to_string());
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
-}
-
-/// `text` cut before any `Debug` dump of a request it quotes.
-fn without_request_dump(text: String) -> String {
-    match text.find("Request {") {
-        Some(at) => {
-            let cut = text[..at].trim_end_matches(['`', '"', ' ']);
-            format!("{cut} (the request is not shown)")
-        }
-        None => text,
-    }
-}
-
 /// Replaces the token, and its signature alone, wherever `text` quotes them.
 pub fn scrub_token(text: String, token: &RawToken) -> String {
     let whole = token.expose();
-    let mut text = text.replace(whole, crate::redact::MASK);
+    let mut text = text.replace(whole, crate::guard::redact::MASK);
     if let Some(sig) = whole.rsplit('.').next().filter(|s| s.len() >= 8) {
-        text = text.replace(sig, crate::redact::MASK);
+        text = text.replace(sig, crate::guard::redact::MASK);
     }
     text
 }
@@ -853,7 +689,9 @@ impl RecordExchange {
 
     /// The URL the last request went to, as shown in reports.
     pub fn endpoint(&self) -> Option<String> {
-        self.get().endpoint.map(|e| crate::endpoint::shown(&e))
+        self.get()
+            .endpoint
+            .map(|e| crate::settings::endpoint::shown(&e))
     }
 }
 
@@ -906,8 +744,14 @@ fn read_answer(
     let mut offset = None;
     let mut credentials = None;
     if let Some(creds) = out.credentials() {
-        crate::redact::register(crate::redact::Kind::Credential, creds.secret_access_key());
-        crate::redact::register(crate::redact::Kind::Credential, creds.session_token());
+        crate::guard::redact::register(
+            crate::guard::redact::Kind::Credential,
+            creds.secret_access_key(),
+        );
+        crate::guard::redact::register(
+            crate::guard::redact::Kind::Credential,
+            creds.session_token(),
+        );
         // An expiry the SDK defaulted (a missing <Expiration> reads as 1970)
         // is no measure of anything.
         let issued = creds.expiration().secs() - i64::from(SESSION_SECONDS);
@@ -991,7 +835,8 @@ mod tests {
         );
         assert_eq!(result.unwrap().arn, arn);
         assert_eq!(offset, Some(60));
-        let shown = crate::redact::redact("READANSWERSECRET0123456789 READANSWERTOKEN0123456789");
+        let shown =
+            crate::guard::redact::redact("READANSWERSECRET0123456789 READANSWERTOKEN0123456789");
         assert!(!shown.contains("READANSWER"), "{shown}");
     }
 
@@ -1050,7 +895,10 @@ mod tests {
     fn one_line_folds_newlines_and_caps_length() {
         assert_eq!(one_line("a\n\n  b\tc".into()), "a b c");
         let long = one_line("é".repeat(2000));
-        assert_eq!(long.chars().count(), crate::redact::MAX_MESSAGE_CHARS + 3);
+        assert_eq!(
+            long.chars().count(),
+            crate::guard::redact::MAX_MESSAGE_CHARS + 3
+        );
     }
 
     #[test]
@@ -1085,7 +933,8 @@ mod tests {
 
     #[test]
     fn scrub_removes_token_and_signature() {
-        let token = crate::token::tests_support::raw("aGVhZGVy.cGF5bG9hZA.c2lnbmF0dXJlc2VjcmV0");
+        let token =
+            crate::identity::token::tests_support::raw("aGVhZGVy.cGF5bG9hZA.c2lnbmF0dXJlc2VjcmV0");
         let text = scrub_token(
             "Value 'aGVhZGVy.cGF5bG9hZA.c2lnbmF0dXJlc2VjcmV0' and c2lnbmF0dXJlc2VjcmV0".into(),
             &token,

@@ -28,8 +28,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 
-use crate::jwks::{Discovery, Jwks, Refusal, ACCEPTED_ALGS};
-use crate::token::RawToken;
+use crate::identity::jwks::{Discovery, Jwks, Refusal, ACCEPTED_ALGS};
+use crate::identity::token::RawToken;
 
 /// The most of a discovery document read: EKS's is under 1 KiB.
 pub const DISCOVERY_MAX_BYTES: usize = 64 * 1024;
@@ -202,7 +202,7 @@ pub async fn verify(settings: &Settings<'_>, token: &RawToken, iss: &str) -> Ver
         kids: vec![],
         cached: false,
     };
-    let signed = match crate::token::signed_parts(token) {
+    let signed = match crate::identity::token::signed_parts(token) {
         Ok(signed) => signed,
         Err(e) => {
             seen.outcome = Outcome::NotSigned(e.to_string());
@@ -232,7 +232,7 @@ pub async fn verify(settings: &Settings<'_>, token: &RawToken, iss: &str) -> Ver
     };
     seen.jwks_uri = Some(published.jwks_uri.clone());
     seen.kids = published.jwks.kids();
-    seen.outcome = match crate::jwks::verify(
+    seen.outcome = match crate::identity::jwks::verify(
         &published.jwks,
         signed.alg.as_deref(),
         signed.kid.as_deref(),
@@ -261,7 +261,7 @@ async fn published(
         "fetching the issuer's documents (none kept, or the kept key set lacks the token's key)"
     );
     let until = settings.deadline.min(Instant::now() + TIME_LIMIT);
-    let connector = crate::traffic::plain_connector(settings.tls.clone());
+    let connector = crate::peers::traffic::plain_connector(settings.tls.clone());
     let discovery_url = format!("{}{WELL_KNOWN}", iss.trim_end_matches('/'));
     let unreachable = |url: &str, document, why: String, refused| Outcome::Unreachable {
         url: url.to_owned(),
@@ -274,24 +274,25 @@ async fn published(
     let body = get(&connector, &discovery_url, DISCOVERY_MAX_BYTES, until)
         .await
         .map_err(|why| unreachable(&discovery_url, Document::Discovery, why, false))?;
-    let Discovery { issuer, jwks_uri } = crate::jwks::parse_discovery(&body).map_err(|why| {
-        let why = format!("is not a discovery document: {why}");
-        unreachable(&discovery_url, Document::Discovery, why, false)
-    })?;
+    let Discovery { issuer, jwks_uri } =
+        crate::identity::jwks::parse_discovery(&body).map_err(|why| {
+            let why = format!("is not a discovery document: {why}");
+            unreachable(&discovery_url, Document::Discovery, why, false)
+        })?;
     if issuer != iss {
         return Err(Outcome::Mismatch {
             url: discovery_url,
-            published: crate::sts::one_line(issuer),
+            published: crate::guard::redact::one_line(issuer),
         });
     }
-    let jwks_uri = crate::sts::one_line(jwks_uri);
-    crate::redact::register_url_userinfo(&jwks_uri);
+    let jwks_uri = crate::guard::redact::one_line(jwks_uri);
+    crate::guard::redact::register_url_userinfo(&jwks_uri);
     judge_url(&jwks_uri, settings.allow_http)
         .map_err(|why| unreachable(&jwks_uri, Document::Jwks, why, true))?;
     let body = get(&connector, &jwks_uri, JWKS_MAX_BYTES, until)
         .await
         .map_err(|why| unreachable(&jwks_uri, Document::Jwks, why, false))?;
-    let jwks = crate::jwks::parse_jwks(&body).map_err(|why| {
+    let jwks = crate::identity::jwks::parse_jwks(&body).map_err(|why| {
         let why = format!("is not a key set: {why}");
         unreachable(&jwks_uri, Document::Jwks, why, false)
     })?;
@@ -346,7 +347,7 @@ async fn get(
 ) -> Result<Bytes, String> {
     // As read for the request, which `http::Uri` may read otherwise than
     // the URL parser that judged it: a port it cannot read went to 443.
-    crate::traffic::url_port(url).map_err(|why| format!("cannot be asked: {why}"))?;
+    crate::peers::traffic::url_port(url).map_err(|why| format!("cannot be asked: {why}"))?;
     let mut request = HttpRequest::get(url).map_err(|e| format!("cannot be asked ({e})"))?;
     request.headers_mut().insert("accept", "application/json");
     let budget = until.saturating_duration_since(Instant::now());
@@ -364,7 +365,7 @@ async fn get(
         .map_err(|e| {
             format!(
                 "could not be reached: {}",
-                crate::sts::one_line(crate::sts::describe(&e))
+                crate::guard::redact::one_line(crate::guard::text::describe(&e))
             )
         })?;
     let status = response.status().as_u16();
@@ -385,7 +386,7 @@ async fn get(
         )),
         Ok(Err(e)) => Err(format!(
             "broke off its answer: {}",
-            crate::sts::one_line(crate::sts::describe(e.as_ref()))
+            crate::guard::redact::one_line(crate::guard::text::describe(e.as_ref()))
         )),
     }
 }
@@ -415,10 +416,10 @@ mod tests {
         Arc::new(Jwks {
             keys: kids
                 .iter()
-                .map(|kid| crate::jwks::Jwk {
+                .map(|kid| crate::identity::jwks::Jwk {
                     kid: Some((*kid).to_owned()),
                     alg: None,
-                    key: crate::jwks::Key::Unusable("a test key".into()),
+                    key: crate::identity::jwks::Key::Unusable("a test key".into()),
                 })
                 .collect(),
         })
@@ -441,7 +442,7 @@ mod tests {
     async fn a_port_http_uri_cannot_read_is_not_asked() {
         // Past the URL parser's judgment, the request's own reading: the
         // connector would have gone to port 443.
-        let connector = crate::traffic::plain_connector(None);
+        let connector = crate::peers::traffic::plain_connector(None);
         let until = Instant::now() + Duration::from_secs(5);
         let why = get(&connector, "https://127.0.0.1:99999/keys", 10, until)
             .await

@@ -3,7 +3,7 @@
 //!
 //! The token is a bearer credential. It lives in [`RawToken`], whose `Debug`
 //! is redacted and which has no `Display`, so it cannot reach a log line or a
-//! report by accident; only `sts.rs` calls [`RawToken::expose`].
+//! report by accident; only `peers/sts.rs` and `peers/agent.rs` call [`RawToken::expose`].
 //!
 //! Reading is bounded: STS accepts at most 20000 characters, so at most
 //! 20001 bytes are read, and only from a regular file (a FIFO at the token
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::files::{read_bounded, NotAFile, ReadProblem};
+use crate::guard::files::{read_bounded, NotAFile, ReadProblem};
 
 /// STS's limit on `WebIdentityToken`.
 pub const MAX_TOKEN_BYTES: usize = 20_000;
@@ -159,7 +159,7 @@ pub fn read_token_file(path: &Path) -> Result<RawToken, TokenFileProblem> {
 /// ..."). Pure apart from the registration, so that it can be fuzzed.
 pub(crate) fn token_of_bytes(buf: Vec<u8>) -> Result<RawToken, &'static str> {
     let text = String::from_utf8_lossy(&buf);
-    crate::redact::register_token(text.trim());
+    crate::guard::redact::register_token(text.trim());
     // What http's HeaderValue accepts: visible ASCII, space, tab and
     // obs-text; no control character.
     let header_safe = buf.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f));
@@ -346,7 +346,7 @@ pub fn decode_claims(token: &RawToken) -> Result<Claims, MalformedToken> {
     // The issuer is a URL `--verify-issuer` connects to: a password in it
     // is masked wherever it is printed, from its first reading on.
     if let Some(iss) = &wire.iss {
-        crate::redact::register_url_userinfo(iss);
+        crate::guard::redact::register_url_userinfo(iss);
     }
     let k8s = wire.kubernetes.map(|k| KubernetesClaims {
         namespace: k.namespace,

@@ -34,9 +34,9 @@ use aws_runtime::env_config::file::{
 };
 use tracing::debug;
 
-use crate::ca_bundle::CaBundle;
-use crate::files::{check_bounded, read_bounded, ReadProblem};
+use crate::guard::files::{check_bounded, read_bounded, ReadProblem};
 use crate::report::{Code, Finding};
+use crate::settings::ca_bundle::CaBundle;
 
 /// The most of a config or credentials file read. Real ones are a few KiB;
 /// a generated one with hundreds of profiles stays well under this.
@@ -51,7 +51,7 @@ pub const MAX_CA_DIR_ENTRIES: usize = 4096;
 
 /// The most of a token file the chain would read: STS's limit on a
 /// `WebIdentityToken`, which also covers the Pod Identity token.
-const MAX_TOKEN_FILE_BYTES: usize = crate::token::MAX_TOKEN_BYTES;
+const MAX_TOKEN_FILE_BYTES: usize = crate::identity::token::MAX_TOKEN_BYTES;
 
 /// The two shared config files, as aws-config would find them.
 const FILES: [(&str, &str, ProfileFileKind); 2] = [
@@ -98,7 +98,7 @@ pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
     let mut findings = vec![];
     let (files, config_text, profiles) = shared_files(&lookup, &mut findings);
     let mut stop_sending = judge_ca_files(&set, &mut findings);
-    let ca_bundle = set(crate::ca_bundle::VAR).and_then(|path| {
+    let ca_bundle = set(crate::settings::ca_bundle::VAR).and_then(|path| {
         CaBundle::read(Path::new(&path))
             .inspect(|bundle| {
                 tracing::info!(
@@ -108,7 +108,7 @@ pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Loaded {
                 );
             })
             .map_err(|problem| {
-                findings.push(crate::ca_bundle::invalid(&path, &problem));
+                findings.push(crate::settings::ca_bundle::invalid(&path, &problem));
                 stop_sending = true;
             })
             .ok()
@@ -231,7 +231,9 @@ fn judge_token_files(
     }
     for (source, var, path) in token_files {
         match read_bounded(&path, MAX_TOKEN_FILE_BYTES) {
-            Ok(bytes) => crate::redact::register_token(String::from_utf8_lossy(&bytes).trim()),
+            Ok(bytes) => {
+                crate::guard::redact::register_token(String::from_utf8_lossy(&bytes).trim())
+            }
             Err(problem @ (ReadProblem::NotAFile(_) | ReadProblem::TooLarge { .. })) => {
                 findings.push(unusable(
                     &source,
