@@ -29,7 +29,7 @@
 //!   added to the system's roots.
 //! - `env`: the AWS variables that decide the pod's identity.
 //! - `token`: reading the projected token safely, decoding its claims.
-//! - `policy`: trust-policy evaluation, offline and pure (`explain`).
+//! - `trust`: trust-policy evaluation, offline and pure (`explain`).
 //! - `arn`: role and assumed-role ARNs, how they compare, session names,
 //!   `--require`'s entries.
 //! - `report`: finding codes (one table), the verdict, exit codes, the text
@@ -67,7 +67,6 @@ mod jwks;
 mod launch;
 mod metrics;
 mod monitor;
-mod policy;
 mod process;
 mod profile;
 mod proxy;
@@ -79,6 +78,7 @@ mod telemetry;
 mod time;
 mod token;
 mod traffic;
+mod trust;
 
 // The fuzz targets' entry points (fuzz/), only with the `fuzzing` feature.
 #[cfg(feature = "fuzzing")]

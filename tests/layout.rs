@@ -302,21 +302,21 @@ fn each_module_imports_only_what_its_invariant_allows() {
         (
             "fuzzing",
             &[
-                "agent", "arn", "config", "jwks", "monitor", "policy", "report", "server", "sts",
-                "token",
+                "agent", "arn", "config", "jwks", "monitor", "report", "server", "sts", "token",
+                "trust",
             ][..],
         ),
         // explain's I/O: its flags (config), the policy file read within
         // bounds (files), the token read and decoded as check reads it
         // (token), the role's partition and account (arn), the pure
-        // evaluator (policy), and the claims it prints cleaned (redact).
+        // evaluator (trust), and the claims it prints cleaned (redact).
         (
             "explain",
-            &["arn", "config", "files", "policy", "redact", "token"][..],
+            &["arn", "config", "files", "redact", "token", "trust"][..],
         ),
         // The trust-policy evaluator: pure; it quotes the policy's values
         // through `redact::one_line`, as peers' text is quoted.
-        ("policy", &["redact"][..]),
+        ("trust", &["redact"][..]),
         // exec's execve and install's copy: process-level, a leaf.
         ("launch", &[][..]),
         // Serving: reads the state; never runs a check or reaches AWS.
@@ -347,20 +347,20 @@ fn each_module_imports_only_what_its_invariant_allows() {
             &["check", "env", "histogram", "report", "sts", "traffic"][..],
         ),
         // The check: never the command line or serving. `files` and
-        // `policy`: --trust-policy's file, read within bounds when the role
+        // `trust`: --trust-policy's file, read within bounds when the role
         // is refused, and evaluated.
         (
             "check",
             &[
                 "agent", "arn", "endpoint", "env", "files", "findings", "iam", "issuer", "jwks",
-                "policy", "proxy", "report", "sts", "time", "token", "traffic",
+                "proxy", "report", "sts", "time", "token", "traffic", "trust",
             ][..],
         ),
         (
             "findings",
             &[
-                "agent", "arn", "env", "files", "iam", "jwks", "policy", "report", "sts", "time",
-                "token",
+                "agent", "arn", "env", "files", "iam", "jwks", "report", "sts", "time", "token",
+                "trust",
             ][..],
         ),
         // Talking to AWS and the agent, and the settings it uses.

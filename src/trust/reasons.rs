@@ -1012,7 +1012,7 @@ mod tests {
     /// which `check` prints as one finding line, spanned two.
     #[test]
     fn a_reason_quoting_an_action_with_a_line_break_is_one_line() {
-        let text = include_str!("../fuzz/regressions/trust_policy/newline-in-an-action");
+        let text = include_str!("../../fuzz/regressions/trust_policy/newline-in-an-action");
         let doc = parse(text).unwrap();
         let eval = evaluate(&doc, &pod(&[("kubernetes-namespace", "shop")]));
         let reason = eval.reason.unwrap();
