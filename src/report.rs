@@ -379,8 +379,16 @@ pub enum SeenFrom {
 }
 
 /// How the pod gets its credentials, as its environment says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// The mechanism's names are declared here and nowhere else. Output spells
+/// it two ways, because two outputs shipped with different spellings and
+/// each is an API that scripts, dashboards and alerts parse: changing
+/// either is a breaking change, not a tidy-up.
+/// - [`MechanismName::as_str`], `pod_identity`: `check`'s JSON report and
+///   `/status` (`mechanism`), and the `mechanism` label of the metrics.
+/// - [`MechanismName::as_flag`], `pod-identity`: `explain`'s JSON
+///   (`request.mechanism`), spelled as `explain`'s `--pod-identity` flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MechanismName {
     /// IAM Roles for Service Accounts: web identity with the projected token.
     Irsa,
@@ -389,10 +397,19 @@ pub enum MechanismName {
 }
 
 impl MechanismName {
+    /// The name in `check`'s report and the metrics' labels.
     pub fn as_str(self) -> &'static str {
         match self {
             MechanismName::Irsa => "irsa",
             MechanismName::PodIdentity => "pod_identity",
+        }
+    }
+
+    /// The name in `explain`'s JSON, as its flag spells it.
+    pub fn as_flag(self) -> &'static str {
+        match self {
+            MechanismName::Irsa => "irsa",
+            MechanismName::PodIdentity => "pod-identity",
         }
     }
 
@@ -402,6 +419,12 @@ impl MechanismName {
             MechanismName::Irsa => "IRSA",
             MechanismName::PodIdentity => "EKS Pod Identity",
         }
+    }
+}
+
+impl Serialize for MechanismName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

@@ -315,8 +315,9 @@ fn each_module_imports_only_what_its_invariant_allows() {
             &["arn", "config", "files", "redact", "token", "trust"][..],
         ),
         // The trust-policy evaluator: pure; it quotes the policy's values
-        // through `redact::one_line`, as peers' text is quoted.
-        ("trust", &["redact"][..]),
+        // through `redact::one_line`, as peers' text is quoted, and names
+        // the mechanism as `report::MechanismName` declares it.
+        ("trust", &["redact", "report"][..]),
         // exec's execve and install's copy: process-level, a leaf.
         ("launch", &[][..]),
         // Serving: reads the state; never runs a check or reaches AWS.

@@ -8,12 +8,13 @@ use serde_json::{json, Map, Value};
 use super::evaluate::Evaluation;
 use super::parse::{Document, Effect, Principals, Statement};
 use super::request::Request;
+use crate::report::MechanismName;
 
 /// The statement that admits exactly this request.
 pub fn corrected_statement(request: &Request) -> Value {
     let mut conditions = Map::new();
     let wanted: Vec<(&String, &Vec<String>)> = match request.mechanism {
-        "pod-identity" => request
+        MechanismName::PodIdentity => request
             .context
             .iter()
             .filter(|(k, _)| {
@@ -22,7 +23,7 @@ pub fn corrected_statement(request: &Request) -> Value {
                     || k.ends_with("/kubernetes-service-account")
             })
             .collect(),
-        _ => request.context.iter().collect(),
+        MechanismName::Irsa => request.context.iter().collect(),
     };
     for (key, values) in wanted {
         let value = match values.as_slice() {

@@ -43,7 +43,7 @@ pub(super) fn needed_as_well(
     format!(
         "no statement allows {}, which {} needs as well as {}",
         join(missing),
-        mechanism_name(request),
+        request.mechanism.words(),
         join(allowed),
     )
 }
@@ -63,15 +63,8 @@ pub(super) fn covers_only(actions: &[String], left_out: &[&String], request: &Re
         "it covers {} but not {}, which {} also needs",
         join(&actions.iter().collect::<Vec<_>>()),
         join(left_out),
-        mechanism_name(request)
+        request.mechanism.words()
     )
-}
-
-fn mechanism_name(request: &Request) -> &'static str {
-    match request.mechanism {
-        "pod-identity" => "EKS Pod Identity",
-        _ => "IRSA",
-    }
 }
 
 fn join(items: &[&String]) -> String {

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+use crate::report::MechanismName;
 
 /// EKS Pod Identity's service principal.
 pub const POD_IDENTITY_SERVICE: &str = "pods.eks.amazonaws.com";
@@ -18,8 +20,10 @@ pub const POD_IDENTITY_ACTIONS: [&str; 2] = ["sts:AssumeRole", "sts:TagSession"]
 /// Who asks, for what, with which context keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Request {
-    /// `irsa` or `pod-identity`.
-    pub mechanism: &'static str,
+    /// `irsa` or `pod-identity` in `explain`'s JSON
+    /// ([`MechanismName::as_flag`]).
+    #[serde(serialize_with = "as_flag")]
+    pub mechanism: MechanismName,
     /// The principal type (`Federated`, `Service`) and value.
     pub principal_type: &'static str,
     pub principal: String,
@@ -33,6 +37,11 @@ pub struct Request {
     /// evaluation says so.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub assumed: Vec<String>,
+}
+
+/// `explain`'s spelling of the mechanism, an API since it shipped.
+fn as_flag<S: Serializer>(mechanism: &MechanismName, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(mechanism.as_flag())
 }
 
 /// The IAM OIDC provider's name for an issuer: `HOST/PATH`.
@@ -59,7 +68,7 @@ impl Request {
             context.insert(format!("{provider}:aud"), aud.to_vec());
         }
         Request {
-            mechanism: "irsa",
+            mechanism: MechanismName::Irsa,
             principal_type: "Federated",
             principal: format!("arn:{partition}:iam::{account}:oidc-provider/{provider}"),
             actions: vec![WEB_IDENTITY_ACTION.to_owned()],
@@ -80,7 +89,7 @@ impl Request {
             context.insert("aws:TagKeys".to_owned(), keys);
         }
         Request {
-            mechanism: "pod-identity",
+            mechanism: MechanismName::PodIdentity,
             principal_type: "Service",
             principal: POD_IDENTITY_SERVICE.to_owned(),
             actions: POD_IDENTITY_ACTIONS.map(str::to_owned).to_vec(),
@@ -110,5 +119,22 @@ impl Request {
     /// condition on it is assumed to hold.
     pub(super) fn assumes(&self, key: &str) -> bool {
         self.assumed.iter().any(|k| k.eq_ignore_ascii_case(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `explain`'s JSON and `check`'s report spell the mechanism each its
+    /// own way, and both are an API (`report::MechanismName`).
+    #[test]
+    fn explain_spells_the_mechanism_as_its_flag_and_the_report_as_before() {
+        let pod = serde_json::to_value(Request::pod_identity(&[])).unwrap();
+        assert_eq!(pod["mechanism"], "pod-identity");
+        let irsa = Request::web_identity("aws", "1", "https://x", None, &[]);
+        assert_eq!(serde_json::to_value(irsa).unwrap()["mechanism"], "irsa");
+        let report = serde_json::to_value(MechanismName::PodIdentity).unwrap();
+        assert_eq!(report, "pod_identity");
     }
 }
