@@ -564,6 +564,34 @@ mod tests {
         assert!(episode.retry(true, t0 + Duration::from_secs(70)));
     }
 
+    /// STS, the agent and IAM said three different things when the
+    /// deadline cut them off; the one loop says one.
+    #[tokio::test]
+    async fn a_deadline_cuts_every_peer_off_with_the_same_words() {
+        let plan = |peer| Plan {
+            max_attempts: 1,
+            ..Plan::until(
+                peer,
+                Instant::now() + Duration::from_millis(50),
+                Duration::from_secs(2),
+            )
+        };
+        let words = "no answer within the --timeout deadline (2s)";
+        for peer in [Peer::Sts, Peer::Iam] {
+            let never = |_| std::future::pending::<Result<(), Failure>>();
+            let cut = retry(&plan(peer), never, |r| r).await;
+            assert!(cut.cut_off);
+            let failure = cut.result.unwrap_err();
+            assert!(failure.timed_out && failure.kind == FailureKind::Unreachable);
+            assert_eq!(failure.message, words);
+        }
+        let never = |_| std::future::pending::<Result<(), crate::agent::Failure>>();
+        let cut = retry(&plan(Peer::Agent), never, |r| r).await;
+        let failure = cut.result.unwrap_err();
+        assert_eq!(failure.kind, crate::agent::FailureKind::Unreachable);
+        assert_eq!(failure.detail, words);
+    }
+
     #[test]
     fn a_huge_timeout_saturates_instead_of_overflowing() {
         let now = Instant::now();
