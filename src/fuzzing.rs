@@ -372,11 +372,11 @@ pub struct TrustOutcome {
     pub reason: Option<String>,
 }
 
-/// A policy's text, in any form `explain` reads, through `policy::parse`,
+/// A policy's text, in any form `explain` reads, through `trust::parse`,
 /// `evaluate` and `corrected_document`, for IRSA's request and EKS Pod
 /// Identity's. `None` when the text is not a policy.
 pub fn trust_policy(text: &str) -> Option<[TrustOutcome; 2]> {
-    use crate::policy::{corrected_document, evaluate, parse, Request};
+    use crate::trust::{corrected_document, evaluate, parse, Request};
     let doc = parse(text).ok()?;
     let irsa = Request::web_identity(
         "aws",

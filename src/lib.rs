@@ -11,7 +11,7 @@
 //! - `monitor/`: `serve`'s loop of checks and its state.
 //! - `check/`: one verification as named steps into a report.
 //! - `findings/`: what each finding says; pure.
-//! - `policy` (becoming `trust/`): the trust-policy evaluator; pure.
+//! - `trust/`: the trust-policy evaluator; pure.
 //! - `peers/`: STS, IAM, the Pod Identity Agent, the OIDC issuer, and the
 //!   bounded HTTPS client; each file the only one that talks to its peer.
 //! - `settings/`: what the SDK would read, judged before sending, and the
@@ -35,14 +35,10 @@ mod http;
 mod identity;
 mod monitor;
 mod peers;
-mod policy;
 mod report;
 mod settings;
 mod time;
-
-// `policy` (being split into `trust/` elsewhere) still names `redact` at
-// the crate's root.
-use guard::redact;
+mod trust;
 
 // The fuzz targets' entry points (fuzz/), only with the `fuzzing` feature.
 #[cfg(feature = "fuzzing")]

@@ -18,8 +18,7 @@ const MAX_FILE_LINES: usize = 800;
 
 /// The layers, top down: each may import only what is after it. The
 /// top-level files `time` (a leaf) and `fuzzing` (nothing imports it) sit
-/// beside them; `policy` is the trust-policy evaluator on its way to
-/// becoming the `trust/` folder, and is ranked where `trust` is.
+/// beside them.
 const LAYERS: [&str; 12] = [
     "cli", "http", "monitor", "check", "findings", "trust", "peers", "settings", "report",
     "identity", "guard", "time",
@@ -28,24 +27,11 @@ const LAYERS: [&str; 12] = [
 /// What may sit at the top of `src/` besides the layers.
 const TOP_FILES: [&str; 4] = ["main.rs", "lib.rs", "fuzzing.rs", "time.rs"];
 
-/// Files allowed past [`MAX_FILE_LINES`] for now, with the reason.
-const LONG_FILES: [&str; 1] = [
-    // Being split into `trust/` (parse, request, evaluate, conditions,
-    // correct, reasons) on its own branch.
-    "policy.rs",
-];
-
-/// The layer a unit of the graph belongs to: `policy` is `trust`'s.
-fn layer(unit: &str) -> &str {
-    if unit == "policy" {
-        "trust"
-    } else {
-        unit
-    }
-}
+/// Files allowed past [`MAX_FILE_LINES`], with the reason: none.
+const LONG_FILES: [&str; 0] = [];
 
 fn rank(unit: &str) -> Option<usize> {
-    LAYERS.iter().position(|l| *l == layer(unit))
+    LAYERS.iter().position(|l| *l == unit)
 }
 
 /// Functions that are tables of wording, where a long function is a long
@@ -108,8 +94,7 @@ fn root_reexports() -> BTreeMap<String, String> {
     let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
     let mut names = BTreeMap::new();
     for line in without_comments(&lib).lines() {
-        // `use guard::redact;` at the root makes `crate::redact` a path too
-        // (kept for `policy.rs` while it moves).
+        // A private `use` at the root makes a path of `crate::` too.
         let line = line.trim();
         let Some(rest) = line
             .strip_prefix("pub use ")
@@ -329,7 +314,7 @@ fn the_top_of_src_is_the_layers_and_four_files() {
         let known = if path.is_dir() {
             LAYERS.contains(&name.as_str())
         } else {
-            TOP_FILES.contains(&name.as_str()) || name == "policy.rs"
+            TOP_FILES.contains(&name.as_str())
         };
         if !known {
             unknown.push(name);
@@ -373,7 +358,7 @@ fn the_layer_rule_finds_an_edge_pointing_up() {
     let graph: BTreeMap<String, BTreeSet<String>> = [
         edge("cli", &["check", "guard"]),
         edge("peers", &["settings", "check"]),
-        edge("policy", &["guard"]),
+        edge("trust", &["guard"]),
         edge("guard", &[]),
     ]
     .into_iter()
@@ -476,7 +461,6 @@ fn the_pure_folders_do_no_io() {
                 "trust/",
                 "identity/arn",
                 "identity/jwks",
-                "policy.rs",
             ]
             .iter()
             .any(|p| path.starts_with(p))
@@ -495,17 +479,17 @@ fn guard_imports_nothing_else() {
     assert_eq!(graph["guard"], BTreeSet::new());
 }
 
-/// Rule 10: the trust-policy evaluator is pure and imports only the text
-/// cleaning it quotes values through (`guard`), whatever its folder is
-/// called while it moves.
+/// Rule 10: the trust-policy evaluator is pure: it imports only the text
+/// cleaning it quotes values through (`guard`) and the mechanism's name
+/// (`identity`).
 #[test]
-fn trust_imports_only_guard() {
+fn trust_imports_only_guard_and_identity() {
     let graph = read_source().graph;
-    for unit in ["policy", "trust"] {
-        if let Some(deps) = graph.get(unit) {
-            assert!(deps.iter().all(|d| d == "guard"), "{unit} -> {deps:?}");
-        }
-    }
+    let deps = &graph["trust"];
+    assert!(
+        deps.iter().all(|d| d == "guard" || d == "identity"),
+        "trust -> {deps:?}"
+    );
 }
 
 /// Rule 11: no product file is longer than [`MAX_FILE_LINES`], its unit

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use crate::findings::env::Half;
 use crate::report::MechanismName;
 use crate::settings::env::AwsEnv;
 
@@ -25,14 +26,6 @@ pub enum Mechanism {
     /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` are both set, and IRSA's
     /// pair is not.
     PodIdentity(PodIdentity),
-}
-
-/// One variable of a pair set without the other.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Half {
-    pub mechanism: MechanismName,
-    pub set: &'static str,
-    pub missing: &'static str,
 }
 
 /// IRSA's two variables, as set.

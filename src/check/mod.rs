@@ -197,20 +197,12 @@ fn environment(run: &Run<'_>) -> (Vec<Finding>, Sending) {
 fn not_injected(
     run: &Run<'_>,
     report: &Report,
-    half: &[mechanism::Half],
+    half: &[env_findings::Half],
     chain: &ChainResult,
 ) -> Finding {
-    let half: Vec<env_findings::Half> = half
-        .iter()
-        .map(|h| env_findings::Half {
-            mechanism: h.mechanism,
-            set: h.set,
-            missing: h.missing,
-        })
-        .collect();
     env_findings::env_not_injected(
         &env_findings::NotInjected {
-            half: &half,
+            half,
             namespace: run.cfg.namespace.as_deref(),
             service_account: run.cfg.service_account.as_deref(),
             expected_role: report.expected_role_arn.as_deref(),

@@ -20,11 +20,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 
+use super::retry::{retry, Peer, Plan};
 use super::run::{Acting, CheckConfig, Run};
 use crate::findings::permissions::{self as words, Role};
 use crate::identity::arn::{AssumedRoleArn, RoleArn};
 use crate::peers::iam::{ContextValue, Decision, EvalDecision, Simulation};
-use crate::peers::sts::{Failure, FailureKind};
+use crate::peers::sts::FailureKind;
 use crate::report::{
     Code, Finding, MechanismName, PermissionResult, PermissionsReport, Report,
     PERMISSIONS_NOT_COVERED,
@@ -219,53 +220,37 @@ async fn simulate_with_retries(
     question: crate::peers::iam::Question<'_>,
 ) -> (Simulation, u32) {
     let sdk = run.sts.sdk_config();
-    let mut attempts = 0u32;
+    let plan = Plan {
+        max_attempts: MAX_ATTEMPTS,
+        ..Plan::until(Peer::Iam, run.deadline, run.cfg.timeout)
+    };
     let mut requests = 0u32;
-    loop {
-        attempts += 1;
-        let left = run.deadline.saturating_duration_since(Instant::now());
-        let call = crate::peers::iam::simulate(sdk, creds.clone(), question, left);
-        let sim = match tokio::time::timeout_at(run.deadline.into(), call).await {
-            Ok(sim) => sim,
-            Err(_) => Simulation {
-                result: Err(Failure {
-                    timed_out: true,
-                    ..Failure::new(
-                        FailureKind::Unreachable,
-                        format!(
-                            "no answer before the --timeout deadline ({})",
-                            humantime::format_duration(run.cfg.timeout)
-                        ),
-                    )
-                }),
-                endpoint: None,
-                pages: 1,
-                request_id: None,
-            },
-        };
-        requests += sim.pages;
-        let delay = super::retry::backoff(super::retry::INITIAL_BACKOFF, attempts);
-        match &sim.result {
-            Err(f)
-                if f.kind.is_transient()
-                    && attempts < MAX_ATTEMPTS
-                    && Instant::now() + delay < run.deadline =>
-            {
-                let cause = super::retry::Cause {
-                    error_code: f.code.as_deref(),
-                    status: f.http_status,
-                    error: &f.message,
-                };
-                super::retry::log_retry(super::retry::Peer::Iam, attempts, &cause, delay);
-                tokio::time::sleep(delay).await;
-            }
-            Err(f) if f.kind.is_transient() => return (sim, requests),
-            _ => {
-                super::retry::log_answered(super::retry::Peer::Iam);
-                return (sim, requests);
-            }
-        }
+    // The last simulation's endpoint, pages and request ID.
+    let mut last = (None, 0, None);
+    let creds = &creds;
+    let retried = retry(
+        &plan,
+        |left| crate::peers::iam::simulate(sdk, creds.clone(), question, left),
+        |sim| {
+            requests += sim.pages;
+            last = (sim.endpoint, sim.pages, sim.request_id);
+            sim.result
+        },
+    )
+    .await;
+    if retried.cut_off {
+        // One request sent, and no answer to tell of.
+        requests += 1;
+        last = (None, 1, None);
     }
+    let (endpoint, pages, request_id) = last;
+    let sim = Simulation {
+        result: retried.result,
+        endpoint,
+        pages,
+        request_id,
+    };
+    (sim, requests)
 }
 
 /// The findings of a simulation's result, recorded in `shown`.

@@ -5,10 +5,10 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use super::mechanism::PodIdentity;
-use super::retry::{ask_agent_with_retries, no_answer, AgentOutcome};
+use super::retry::{ask_agent_with_retries, retry, AgentOutcome, Peer, Plan};
 use super::run::{
     credentials_expiry, log_claims, resolve_chain, sts_proxy, subject, Acting, ChainToken, Run,
     Sending, TokenRead,
@@ -291,32 +291,11 @@ async fn agent_step(
 async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Option<String> {
     // Transient trouble (throttling, a 5xx, no answer) is retried with the
     // same backoff as IRSA's STS call, until the deadline.
-    let mut attempts = 0u32;
-    let result = loop {
-        attempts += 1;
-        let call = run.sts.identity_with(issued.credentials.clone());
-        let result = match tokio::time::timeout_at(run.deadline.into(), call).await {
-            Ok(result) => result,
-            Err(_) => Err(no_answer(run.cfg.timeout)),
-        };
-        let delay = super::retry::backoff(super::retry::INITIAL_BACKOFF, attempts);
-        match result {
-            Err(f) if f.kind.is_transient() && Instant::now() + delay < run.deadline => {
-                let cause = super::retry::Cause {
-                    error_code: f.code.as_deref(),
-                    status: f.http_status,
-                    error: &f.message,
-                };
-                super::retry::log_retry(super::retry::Peer::Sts, attempts, &cause, delay);
-                tokio::time::sleep(delay).await;
-            }
-            Err(f) if f.kind.is_transient() => break Err(f),
-            done => {
-                super::retry::log_answered(super::retry::Peer::Sts);
-                break done;
-            }
-        }
-    };
+    let plan = Plan::until(Peer::Sts, run.deadline, run.cfg.timeout);
+    let credentials = &issued.credentials;
+    let ask = |_| run.sts.identity_with(credentials.clone());
+    let retried = retry(&plan, ask, |identity| identity).await;
+    let (result, attempts) = (retried.result, retried.attempts);
     let account_id = issued.account_id.clone();
     // This copy of the credentials is not needed any more.
     drop(issued);

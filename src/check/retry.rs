@@ -1,9 +1,16 @@
-//! The retry policy: the check's deadline, and retrying
-//! `AssumeRoleWithWebIdentity` and the EKS Pod Identity agent with
-//! jittered exponential backoff until an answer is final or the deadline
-//! comes; and how every retry loop (these two, `GetCallerIdentity`'s and
-//! IAM's) logs its retries: once per outage, not once per retry.
+//! The retry policy: the check's deadline, and the one loop that asks a
+//! peer (STS's `AssumeRoleWithWebIdentity` and `GetCallerIdentity`, the
+//! EKS Pod Identity agent, IAM's simulator) until an answer is final or
+//! the deadline comes, with jittered exponential backoff; and how it logs
+//! its retries: once per outage, not once per retry.
+//!
+//! What differs between the peers is a [`Plan`] (the backoff, how many
+//! attempts, whether a refusal is ridden out) and a [`Failed`] (what
+//! counts as transient, as a refusal, as an answer); how an attempt is
+//! made is the caller's closure. Everything else, the deadline's cut
+//! included, is said once, here.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,12 +25,224 @@ use crate::peers::sts::{Assumed, Failure, FailureKind, Sts};
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How much longer than the time left a peer's own client may take: the
+/// loop's cut at the deadline then fires first, and says the same for
+/// every peer, instead of whichever client's timer won the race.
+const CLIENT_SLACK: Duration = Duration::from_millis(250);
+
 /// `started + timeout`, saturating: a huge `--timeout` means "no deadline
 /// worth speaking of", not an overflow.
 pub fn deadline(started: Instant, timeout: Duration) -> Instant {
     started
         .checked_add(timeout)
         .unwrap_or_else(|| started + Duration::from_secs(86_400 * 365))
+}
+
+/// What differs in how the loop retries one peer.
+pub(super) struct Plan {
+    pub peer: Peer,
+    /// When the check must have its answer.
+    pub deadline: Instant,
+    /// `--timeout`, named when the deadline cuts an attempt off.
+    pub timeout: Duration,
+    /// The first retry's delay, doubled per attempt ([`backoff`]).
+    pub initial_backoff: Duration,
+    /// The most attempts: IAM's rate limits, shared by the account, allow
+    /// a check two; the others ask until the deadline.
+    pub max_attempts: u32,
+    /// How long a refusal is asked again (`--retry-denied-for`): a new
+    /// association or trust policy takes a moment to reach STS and EKS
+    /// Auth. Zero: a refusal is final.
+    pub retry_denied_for: Duration,
+    /// Whether the last failure that came with an answer stands in for a
+    /// final attempt that got none: when a final attempt only runs out of
+    /// time, the earlier answer says more than "no answer" (and does not
+    /// depend on how busy the machine was when the deadline came).
+    pub last_answer_stands: bool,
+}
+
+impl Plan {
+    /// Transient trouble of `peer` asked again with the check's backoff
+    /// until the deadline; a refusal is final.
+    pub fn until(peer: Peer, deadline: Instant, timeout: Duration) -> Plan {
+        Plan {
+            peer,
+            deadline,
+            timeout,
+            initial_backoff: INITIAL_BACKOFF,
+            max_attempts: u32::MAX,
+            retry_denied_for: Duration::ZERO,
+            last_answer_stands: false,
+        }
+    }
+}
+
+/// A peer's failure, as the loop reads it.
+pub(super) trait Failed {
+    /// Asking again could give another answer.
+    fn transient(&self) -> bool;
+    /// A refusal that `--retry-denied-for` rides out.
+    fn denied(&self) -> bool;
+    /// It came with the peer's answer (a status, an error code).
+    fn answered(&self) -> bool;
+    /// It says less than an earlier answer would (see
+    /// [`Plan::last_answer_stands`]).
+    fn says_less_than_an_answer(&self) -> bool;
+    /// Why the attempt is retried, for the retry's log line.
+    fn cause(&self) -> Cause<'_>;
+    /// The failure of an attempt the deadline cut off, saying `why`.
+    fn cut_off(why: String) -> Self;
+}
+
+impl Failed for Failure {
+    fn transient(&self) -> bool {
+        self.kind.is_transient()
+    }
+
+    fn denied(&self) -> bool {
+        self.kind == FailureKind::AccessDenied
+    }
+
+    fn answered(&self) -> bool {
+        self.code.is_some() || self.http_status.is_some()
+    }
+
+    fn says_less_than_an_answer(&self) -> bool {
+        self.timed_out
+    }
+
+    fn cause(&self) -> Cause<'_> {
+        Cause {
+            error_code: self.code.as_deref(),
+            status: self.http_status,
+            error: &self.message,
+        }
+    }
+
+    fn cut_off(why: String) -> Self {
+        Failure {
+            timed_out: true,
+            ..Failure::new(FailureKind::Unreachable, why)
+        }
+    }
+}
+
+impl Failed for crate::peers::agent::Failure {
+    fn transient(&self) -> bool {
+        self.kind.is_transient()
+    }
+
+    fn denied(&self) -> bool {
+        use crate::peers::agent::FailureKind::{AssociationMissing, TrustDenied};
+        matches!(self.kind, TrustDenied | AssociationMissing)
+    }
+
+    fn answered(&self) -> bool {
+        self.status.is_some()
+    }
+
+    fn says_less_than_an_answer(&self) -> bool {
+        self.status.is_none()
+    }
+
+    fn cause(&self) -> Cause<'_> {
+        Cause {
+            error_code: None,
+            status: self.status,
+            error: &self.detail,
+        }
+    }
+
+    fn cut_off(why: String) -> Self {
+        crate::peers::agent::Failure {
+            kind: crate::peers::agent::FailureKind::Unreachable,
+            status: None,
+            detail: why,
+        }
+    }
+}
+
+/// What the loop ends with.
+pub(super) struct Retried<T, F> {
+    pub result: Result<T, F>,
+    pub attempts: u32,
+    /// The last attempt was cut off by the deadline (always the last: no
+    /// time is left for another), so the caller's closure did not see its
+    /// end.
+    pub cut_off: bool,
+}
+
+/// The one retry loop: `attempt` (given the time left) until its answer
+/// is final, the attempts run out, or the next try would start after the
+/// deadline. Each attempt is cut off at the deadline; `read` takes what an
+/// attempt that finished gave (recording what it tells besides its
+/// result) and returns its result.
+pub(super) async fn retry<A, T, F: Failed, Fut>(
+    plan: &Plan,
+    mut attempt: impl FnMut(Duration) -> Fut,
+    mut read: impl FnMut(A) -> Result<T, F>,
+) -> Retried<T, F>
+where
+    Fut: Future<Output = A>,
+{
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    let mut last_answered: Option<F> = None;
+    loop {
+        attempts += 1;
+        let remaining = plan.deadline.saturating_duration_since(Instant::now());
+        let cut = tokio::time::timeout_at(plan.deadline.into(), attempt(remaining + CLIENT_SLACK));
+        let (result, cut_off) = match cut.await {
+            Ok(answer) => (read(answer), false),
+            Err(_) => (Err(F::cut_off(no_answer(plan.timeout))), true),
+        };
+        let failure = match result {
+            Ok(ok) => {
+                log_answered(plan.peer);
+                let result = Ok(ok);
+                return Retried {
+                    result,
+                    attempts,
+                    cut_off,
+                };
+            }
+            Err(failure) => failure,
+        };
+        let retry_denied = failure.denied() && started.elapsed() < plan.retry_denied_for;
+        let delay = backoff(plan.initial_backoff, attempts);
+        let again = (failure.transient() || retry_denied)
+            && attempts < plan.max_attempts
+            && Instant::now() + delay < plan.deadline;
+        if !again {
+            if !failure.transient() {
+                log_answered(plan.peer);
+            }
+            let failure = match last_answered {
+                Some(answered) if plan.last_answer_stands && failure.says_less_than_an_answer() => {
+                    answered
+                }
+                _ => failure,
+            };
+            return Retried {
+                result: Err(failure),
+                attempts,
+                cut_off,
+            };
+        }
+        log_retry(plan.peer, attempts, &failure.cause(), delay);
+        if failure.answered() {
+            last_answered = Some(failure);
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// What every peer's failure says when the deadline cut its attempt off.
+fn no_answer(timeout: Duration) -> String {
+    format!(
+        "no answer within the --timeout deadline ({})",
+        humantime::format_duration(timeout)
+    )
 }
 
 /// The result of retrying `AssumeRoleWithWebIdentity` until an answer is final.
@@ -45,105 +264,33 @@ pub(super) async fn assume_with_retries(
     token: &RawToken,
     deadline: Instant,
 ) -> AssumeOutcome {
-    let started = Instant::now();
-    let role_arn = role.to_string();
-    let mut tally = Tally::default();
-    // The last failure that came with an HTTP answer: when a final attempt
-    // only runs out of time, this says more than "no answer" (and does not
-    // depend on how busy the machine was when the deadline came).
-    let mut last_answered: Option<Failure> = None;
-    loop {
-        let attempt = tally.attempt(cfg, sts, &role_arn, token, deadline).await;
-        let failure = match attempt {
-            Ok(assumed) => {
-                debug!(attempts = tally.attempts, arn = %assumed.arn, "AssumeRoleWithWebIdentity succeeded");
-                log_answered(Peer::Sts);
-                return tally.outcome(Ok(assumed));
-            }
-            Err(failure) => failure,
-        };
-        let retry_denied =
-            failure.kind == FailureKind::AccessDenied && started.elapsed() < cfg.retry_denied_for;
-        let delay = backoff(INITIAL_BACKOFF, tally.attempts);
-        if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
-            if !failure.kind.is_transient() {
-                log_answered(Peer::Sts);
-            }
-            let failure = match last_answered {
-                Some(answered) if failure.timed_out => answered,
-                _ => failure,
-            };
-            return tally.outcome(Err(failure));
-        }
-        let cause = Cause {
-            error_code: failure.code.as_deref(),
-            status: failure.http_status,
-            error: &failure.message,
-        };
-        log_retry(Peer::Sts, tally.attempts, &cause, delay);
-        if failure.code.is_some() || failure.http_status.is_some() {
-            last_answered = Some(failure);
-        }
-        tokio::time::sleep(delay).await;
+    let plan = Plan {
+        retry_denied_for: cfg.retry_denied_for,
+        last_answer_stands: true,
+        ..Plan::until(Peer::Sts, deadline, cfg.timeout)
+    };
+    let role_arn = &role.to_string();
+    let session_name = &cfg.session_name;
+    // What the attempts so far have shown, besides their results.
+    let (mut endpoint, mut clock_offset) = (None, None);
+    let retried = retry(
+        &plan,
+        |remaining| sts.assume_role_with_web_identity(role_arn, token, session_name, remaining),
+        |attempt| {
+            endpoint = attempt.endpoint.or(endpoint.take());
+            clock_offset = attempt.clock_offset.or(clock_offset);
+            attempt.result
+        },
+    )
+    .await;
+    if let Ok(assumed) = &retried.result {
+        debug!(attempts = retried.attempts, arn = %assumed.arn, "AssumeRoleWithWebIdentity succeeded");
     }
-}
-
-/// The failure of a call cut off at the `--timeout` deadline.
-pub(super) fn no_answer(timeout: Duration) -> Failure {
-    Failure {
-        timed_out: true,
-        ..Failure::new(
-            FailureKind::Unreachable,
-            format!(
-                "no answer within the {} deadline",
-                humantime::format_duration(timeout)
-            ),
-        )
-    }
-}
-
-/// What the attempts so far have shown, besides their results.
-#[derive(Default)]
-struct Tally {
-    attempts: u32,
-    endpoint: Option<String>,
-    clock_offset: Option<i64>,
-}
-
-impl Tally {
-    /// One attempt, cut off at the deadline.
-    async fn attempt(
-        &mut self,
-        cfg: &CheckConfig,
-        sts: &Sts,
-        role_arn: &str,
-        token: &RawToken,
-        deadline: Instant,
-    ) -> Result<Assumed, Failure> {
-        self.attempts += 1;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let attempt = tokio::time::timeout(
-            remaining,
-            sts.assume_role_with_web_identity(role_arn, token, &cfg.session_name, remaining),
-        )
-        .await;
-        match attempt {
-            Ok(attempt) => {
-                self.endpoint = attempt.endpoint.or(self.endpoint.take());
-                self.clock_offset = attempt.clock_offset.or(self.clock_offset);
-                attempt.result
-            }
-            Err(_) => Err(no_answer(cfg.timeout)),
-        }
-    }
-
-    fn outcome(self, result: Result<Assumed, Failure>) -> AssumeOutcome {
-        AssumeOutcome {
-            result,
-            attempts: self.attempts,
-            endpoint: self.endpoint,
-            clock_offset: self.clock_offset,
-        }
+    AssumeOutcome {
+        result: retried.result,
+        attempts: retried.attempts,
+        endpoint,
+        clock_offset,
     }
 }
 
@@ -171,72 +318,50 @@ pub(super) async fn ask_agent_with_retries(
     replay: &crate::peers::traffic::Replay,
     counters: &crate::peers::traffic::StsCounters,
 ) -> AgentOutcome {
-    let started = Instant::now();
-    let mut attempts = 0u32;
-    let mut last_answered = None;
-    loop {
-        attempts += 1;
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let answer = crate::peers::agent::ask(uri, token, remaining).await;
-        let status = match &answer {
-            crate::peers::agent::Answer::Http { status, body, cut } => {
-                if !cut {
-                    replay.set(uri, *status, body.clone());
+    let plan = Plan {
+        retry_denied_for: cfg.retry_denied_for,
+        last_answer_stands: true,
+        ..Plan::until(Peer::Agent, deadline, cfg.timeout)
+    };
+    let mut last_status = None;
+    let retried = retry(
+        &plan,
+        |remaining| crate::peers::agent::ask(uri, token, remaining),
+        |answer| {
+            last_status = match &answer {
+                crate::peers::agent::Answer::Http { status, body, cut } => {
+                    if !cut {
+                        replay.set(uri, *status, body.clone());
+                    }
+                    Some(*status)
                 }
-                Some(*status)
-            }
-            crate::peers::agent::Answer::NoAnswer(_) => None,
-        };
-        counters.count_agent(status);
-        let failure = match crate::peers::agent::judge(answer) {
-            Ok(issued) => {
-                debug!(
-                    attempts,
-                    "the EKS Pod Identity agent handed out credentials"
-                );
-                log_answered(Peer::Agent);
-                return AgentOutcome {
-                    result: Ok(issued),
-                    attempts,
-                    status,
-                };
-            }
-            Err(failure) => failure,
-        };
-        // A new association or trust policy takes a moment to reach EKS
-        // Auth: --retry-denied-for rides that out, as for STS.
-        let retry_denied = matches!(
-            failure.kind,
-            crate::peers::agent::FailureKind::TrustDenied
-                | crate::peers::agent::FailureKind::AssociationMissing
-        ) && started.elapsed() < cfg.retry_denied_for;
-        let delay = backoff(INITIAL_BACKOFF, attempts);
-        if !(failure.kind.is_transient() || retry_denied) || Instant::now() + delay >= deadline {
-            if !failure.kind.is_transient() {
-                log_answered(Peer::Agent);
-            }
-            // A last attempt that only ran out of time says less than the
-            // last answer the agent gave.
-            let (failure, status) = match last_answered {
-                Some(answered) if status.is_none() => answered,
-                _ => (failure, status),
+                crate::peers::agent::Answer::NoAnswer(_) => None,
             };
-            return AgentOutcome {
-                result: Err(failure),
+            counters.count_agent(last_status);
+            crate::peers::agent::judge(answer)
+        },
+    )
+    .await;
+    if retried.cut_off {
+        // A request without an answer all the same.
+        counters.count_agent(None);
+    }
+    let status = match &retried.result {
+        Ok(_) => {
+            let attempts = retried.attempts;
+            debug!(
                 attempts,
-                status,
-            };
+                "the EKS Pod Identity agent handed out credentials"
+            );
+            last_status
         }
-        let cause = Cause {
-            error_code: None,
-            status,
-            error: &failure.detail,
-        };
-        log_retry(Peer::Agent, attempts, &cause, delay);
-        if status.is_some() {
-            last_answered = Some((failure, status));
-        }
-        tokio::time::sleep(delay).await;
+        // The failure that stands: the last, or the last answered.
+        Err(failure) => failure.status,
+    };
+    AgentOutcome {
+        result: retried.result,
+        attempts: retried.attempts,
+        status,
     }
 }
 
@@ -316,7 +441,7 @@ impl Episode {
 }
 
 /// Each peer's episode. Process-wide, because an episode spans checks and
-/// the three retry loops share it; `check` runs one check, so there it is
+/// every call of the loop for that peer shares it; `check` runs one check, so there it is
 /// one call's.
 static EPISODES: Mutex<[Episode; 3]> = Mutex::new([Episode::NONE; 3]);
 
@@ -338,7 +463,7 @@ pub(super) struct Cause<'a> {
 
 /// Logs a retry of `peer` after `attempt` failed with `cause`: the first
 /// of an episode at INFO, the rest at debug.
-pub(super) fn log_retry(peer: Peer, attempt: u32, cause: &Cause<'_>, delay: Duration) {
+fn log_retry(peer: Peer, attempt: u32, cause: &Cause<'_>, delay: Duration) {
     let first = with_episode(peer, |e| e.retry(attempt == 1, Instant::now()));
     let retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
     let name = peer.as_str();
@@ -374,7 +499,7 @@ pub(super) fn log_retry(peer: Peer, attempt: u32, cause: &Cause<'_>, delay: Dura
 /// Notes that `peer` answered for good (a success, or a refusal that is
 /// not retried) and logs the end of the episode this ends, if any, at
 /// INFO, with its count.
-pub(super) fn log_answered(peer: Peer) {
+fn log_answered(peer: Peer) {
     let ended = with_episode(peer, |e| e.answered(Instant::now()));
     if let Some((retries, checks, lasted)) = ended {
         let name = peer.as_str();
@@ -437,6 +562,34 @@ mod tests {
         assert_eq!(episode.answered(t0 + Duration::from_secs(62)), None);
         // The next outage is a new episode, logged again.
         assert!(episode.retry(true, t0 + Duration::from_secs(70)));
+    }
+
+    /// STS, the agent and IAM said three different things when the
+    /// deadline cut them off; the one loop says one.
+    #[tokio::test]
+    async fn a_deadline_cuts_every_peer_off_with_the_same_words() {
+        let plan = |peer| Plan {
+            max_attempts: 1,
+            ..Plan::until(
+                peer,
+                Instant::now() + Duration::from_millis(50),
+                Duration::from_secs(2),
+            )
+        };
+        let words = "no answer within the --timeout deadline (2s)";
+        for peer in [Peer::Sts, Peer::Iam] {
+            let never = |_| std::future::pending::<Result<(), Failure>>();
+            let cut = retry(&plan(peer), never, |r| r).await;
+            assert!(cut.cut_off);
+            let failure = cut.result.unwrap_err();
+            assert!(failure.timed_out && failure.kind == FailureKind::Unreachable);
+            assert_eq!(failure.message, words);
+        }
+        let never = |_| std::future::pending::<Result<(), crate::peers::agent::Failure>>();
+        let cut = retry(&plan(Peer::Agent), never, |r| r).await;
+        let failure = cut.result.unwrap_err();
+        assert_eq!(failure.kind, crate::peers::agent::FailureKind::Unreachable);
+        assert_eq!(failure.detail, words);
     }
 
     #[test]

@@ -9,16 +9,16 @@ use crate::findings::trust::Explained;
 use crate::guard::files::read_bounded;
 use crate::identity::arn::RoleArn;
 use crate::identity::token::Claims;
-use crate::policy::{self, Request, MAX_POLICY_BYTES};
+use crate::trust::{self, Request, MAX_POLICY_BYTES};
 
 /// The policy at `path` evaluated against `request`, or why it could not
 /// be.
 pub fn explain(path: &Path, request: &Request) -> Result<Explained, String> {
     let bytes = read_bounded(path, MAX_POLICY_BYTES).map_err(|e| e.describe())?;
     let text = String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())?;
-    let doc = policy::parse(&text).map_err(|e| format!("the policy {e}"))?;
-    let evaluation = policy::evaluate(&doc, request);
-    let corrected = policy::corrected_document(&doc, &evaluation, request);
+    let doc = trust::parse(&text).map_err(|e| format!("the policy {e}"))?;
+    let evaluation = trust::evaluate(&doc, request);
+    let corrected = trust::corrected_document(&doc, &evaluation, request);
     Ok(Explained {
         evaluation,
         corrected,

@@ -1,6 +1,6 @@
 //! `explain`: a trust policy evaluated offline against a pod's identity.
 //! This module does `explain`'s I/O (the policy from a file or stdin and
-//! the token, both within bounds) and renders the evaluation; `policy`
+//! the token, both within bounds) and renders the evaluation; `trust`
 //! decides. Nothing here talks to the network.
 
 use std::io::{Read, Write};
@@ -14,8 +14,8 @@ use crate::cli::config::{ExplainArgs, Output};
 use crate::guard::files::read_bounded;
 use crate::identity::arn::RoleArn;
 use crate::identity::token::{decode_claims, read_token_file, TokenFileProblem};
-use crate::policy::{self, Evaluation, Request, MAX_POLICY_BYTES};
 use crate::report::Verdict;
+use crate::trust::{self, Evaluation, Request, MAX_POLICY_BYTES};
 
 use super::Exit;
 
@@ -25,7 +25,7 @@ pub enum ExplainError {
     #[error("cannot read the policy {0}: {1}")]
     PolicyUnreadable(String, String),
     #[error("the policy {0}")]
-    Policy(#[from] policy::PolicyError),
+    Policy(#[from] trust::PolicyError),
     #[error("cannot use the token file {0}: {1}")]
     Token(String, String),
 }
@@ -55,13 +55,13 @@ pub struct Explained {
 /// Reads the inputs `args` name, evaluates, and returns the result.
 pub fn explain(args: &ExplainArgs) -> Result<Explained, ExplainError> {
     let text = read_policy(&args.policy)?;
-    let doc = policy::parse(&text)?;
+    let doc = trust::parse(&text)?;
     let request = request(args)?;
-    let evaluation = policy::evaluate(&doc, &request);
+    let evaluation = trust::evaluate(&doc, &request);
     let role = &args.role_arn;
     let denied = !evaluation.allowed;
-    let corrected_statement = denied.then(|| policy::corrected_statement(&request));
-    let corrected_policy = denied.then(|| policy::corrected_document(&doc, &evaluation, &request));
+    let corrected_statement = denied.then(|| trust::corrected_statement(&request));
+    let corrected_policy = denied.then(|| trust::corrected_document(&doc, &evaluation, &request));
     Ok(Explained {
         verdict: if denied { "denied" } else { "allowed" },
         role_arn: role.to_string(),
@@ -268,12 +268,12 @@ mod tests {
             &["sts.amazonaws.com".to_owned()],
         );
         let doc =
-            policy::parse(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:*"}]}"#)
+            trust::parse(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:*"}]}"#)
                 .unwrap();
         let e = Explained {
             verdict: "allowed",
             role_arn: "arn:aws:iam::111122223333:role/app".to_owned(),
-            evaluation: policy::evaluate(&doc, &request),
+            evaluation: trust::evaluate(&doc, &request),
             request,
             corrected_statement: None,
             corrected_policy: None,

@@ -36,12 +36,14 @@ pub fn region_missing(region: &str) -> Finding {
     .found("no region")
 }
 
-/// One variable of a mechanism's pair set without the other.
-#[derive(Debug, Clone, Copy)]
-pub struct Half<'a> {
+/// One variable of a mechanism's pair set without the other: what
+/// `check` finds in the environment and `ENV_NOT_INJECTED` names. Declared
+/// here, below `check`, so that both use this one type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Half {
     pub mechanism: MechanismName,
-    pub set: &'a str,
-    pub missing: &'a str,
+    pub set: &'static str,
+    pub missing: &'static str,
 }
 
 /// What `ENV_NOT_INJECTED` needs to name: the half-set pairs, if any, and
@@ -50,7 +52,7 @@ pub struct Half<'a> {
 pub struct NotInjected<'a> {
     /// Pairs of which one variable is set; empty when neither mechanism's
     /// variables are there at all.
-    pub half: &'a [Half<'a>],
+    pub half: &'a [Half],
     pub namespace: Option<&'a str>,
     pub service_account: Option<&'a str>,
     /// The expected role: `--expected-role-arn`, else `AWS_ROLE_ARN`.

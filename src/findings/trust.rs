@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use crate::policy::Evaluation;
 use crate::report::Finding;
+use crate::trust::Evaluation;
 
 /// A trust policy evaluated against what the pod sent.
 #[derive(Debug, Clone)]
@@ -87,8 +87,8 @@ fn statement_lines(evaluation: &Evaluation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{self, Request};
     use crate::report::Code;
+    use crate::trust::{self, Request};
 
     fn denied() -> Finding {
         Finding::error(
@@ -99,10 +99,10 @@ mod tests {
     }
 
     fn explained(policy_text: &str) -> Result<Explained, String> {
-        let doc = policy::parse(policy_text).map_err(|e| e.to_string())?;
+        let doc = trust::parse(policy_text).map_err(|e| e.to_string())?;
         let request = Request::pod_identity(&[("kubernetes-namespace", "shop")]);
-        let evaluation = policy::evaluate(&doc, &request);
-        let corrected = policy::corrected_document(&doc, &evaluation, &request);
+        let evaluation = trust::evaluate(&doc, &request);
+        let corrected = trust::corrected_document(&doc, &evaluation, &request);
         Ok(Explained {
             evaluation,
             corrected,

@@ -135,32 +135,7 @@ pub enum SeenFrom {
     AppContainer,
 }
 
-/// How the pod gets its credentials, as its environment says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MechanismName {
-    /// IAM Roles for Service Accounts: web identity with the projected token.
-    Irsa,
-    /// EKS Pod Identity: the node agent, with the projected token.
-    PodIdentity,
-}
-
-impl MechanismName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MechanismName::Irsa => "irsa",
-            MechanismName::PodIdentity => "pod_identity",
-        }
-    }
-
-    /// The name people know it by.
-    pub fn words(self) -> &'static str {
-        match self {
-            MechanismName::Irsa => "IRSA",
-            MechanismName::PodIdentity => "EKS Pod Identity",
-        }
-    }
-}
+pub use crate::identity::mechanism::MechanismName;
 
 /// How the EKS Pod Identity agent was asked, and what it answered; never
 /// the credentials.

@@ -1,0 +1,54 @@
+//! The mechanism's name, declared once: how a pod gets its credentials,
+//! and the two spellings output has shipped with.
+
+use serde::Serialize;
+
+/// How the pod gets its credentials, as its environment says.
+///
+/// The mechanism's names are declared here and nowhere else. Output spells
+/// it two ways, because two outputs shipped with different spellings and
+/// each is an API that scripts, dashboards and alerts parse: changing
+/// either is a breaking change, not a tidy-up.
+/// - [`MechanismName::as_str`], `pod_identity`: `check`'s JSON report and
+///   `/status` (`mechanism`), and the `mechanism` label of the metrics.
+/// - [`MechanismName::as_flag`], `pod-identity`: `explain`'s JSON
+///   (`request.mechanism`), spelled as `explain`'s `--pod-identity` flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MechanismName {
+    /// IAM Roles for Service Accounts: web identity with the projected token.
+    Irsa,
+    /// EKS Pod Identity: the node agent, with the projected token.
+    PodIdentity,
+}
+
+impl MechanismName {
+    /// The name in `check`'s report and the metrics' labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MechanismName::Irsa => "irsa",
+            MechanismName::PodIdentity => "pod_identity",
+        }
+    }
+
+    /// The name in `explain`'s JSON, as its flag spells it.
+    pub fn as_flag(self) -> &'static str {
+        match self {
+            MechanismName::Irsa => "irsa",
+            MechanismName::PodIdentity => "pod-identity",
+        }
+    }
+
+    /// The name people know it by.
+    pub fn words(self) -> &'static str {
+        match self {
+            MechanismName::Irsa => "IRSA",
+            MechanismName::PodIdentity => "EKS Pod Identity",
+        }
+    }
+}
+
+impl Serialize for MechanismName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}

@@ -1,0 +1,210 @@
+//! A statement's conditions, judged as IAM does: the string operators with
+//! their `IgnoreCase`, `IfExists`, `ForAnyValue:` and `ForAllValues:`
+//! forms, and `Null`; IAM's wildcards. Values under one key are OR; keys
+//! and operators are AND (the caller asks each condition in turn). Any
+//! other operator is not evaluated, never guessed. Says which condition
+//! failed and on what value; `reasons` puts that into words.
+
+use super::request::Request;
+
+/// One operator, key and its values, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub operator: String,
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+/// A condition operator, taken apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Operator {
+    pub set: Option<SetQualifier>,
+    pub base: Base,
+    pub negated: bool,
+    pub ignore_case: bool,
+    pub if_exists: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SetQualifier {
+    AnyValue,
+    AllValues,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Base {
+    Equals,
+    Like,
+    Null,
+}
+
+/// Why a condition does not hold.
+pub(super) enum Unmet<'r> {
+    /// An operator irsa-doctor does not evaluate (`ArnLike`, `Bool`, ...).
+    UnknownOperator,
+    /// The operator, and the request's values for the key (`None`: the
+    /// request has no such key).
+    Failed {
+        op: Operator,
+        found: Option<&'r [String]>,
+    },
+}
+
+/// IAM's wildcards: `*` any run of characters, `?` any one.
+pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    let fold = |c: char| {
+        if ignore_case {
+            c.to_ascii_lowercase()
+        } else {
+            c
+        }
+    };
+    let p: Vec<char> = pattern.chars().map(fold).collect();
+    let t: Vec<char> = text.chars().map(fold).collect();
+    // Iterative matching with one backtrack point: linear in practice,
+    // never exponential on a pattern full of stars.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+pub(super) fn operator(name: &str) -> Option<Operator> {
+    // `get`, not indexing: the operator's name is the policy author's, and
+    // may put a multi-byte character where the prefix would end.
+    let strip = |s: &'static str, text: &str| -> Option<String> {
+        let (head, tail) = (text.get(..s.len())?, text.get(s.len()..)?);
+        head.eq_ignore_ascii_case(s).then(|| tail.to_owned())
+    };
+    let (set, rest) = match (strip("ForAnyValue:", name), strip("ForAllValues:", name)) {
+        (Some(rest), _) => (Some(SetQualifier::AnyValue), rest),
+        (_, Some(rest)) => (Some(SetQualifier::AllValues), rest),
+        _ => (None, name.to_owned()),
+    };
+    let lower = rest.to_ascii_lowercase();
+    let (base, if_exists) = match lower.strip_suffix("ifexists") {
+        Some(base) => (base.to_owned(), true),
+        None => (lower, false),
+    };
+    let (base, negated, ignore_case) = match base.as_str() {
+        "stringequals" => (Base::Equals, false, false),
+        "stringnotequals" => (Base::Equals, true, false),
+        "stringequalsignorecase" => (Base::Equals, false, true),
+        "stringnotequalsignorecase" => (Base::Equals, true, true),
+        "stringlike" => (Base::Like, false, false),
+        "stringnotlike" => (Base::Like, true, false),
+        "null" if !if_exists && set.is_none() => (Base::Null, false, false),
+        _ => return None,
+    };
+    Some(Operator {
+        set,
+        base,
+        negated,
+        ignore_case,
+        if_exists,
+    })
+}
+
+/// Whether `c` holds for `request`; a condition on a key the request
+/// assumes holds.
+pub(super) fn holds<'r>(c: &Condition, request: &'r Request) -> Result<(), Unmet<'r>> {
+    let Some(op) = operator(&c.operator) else {
+        return Err(Unmet::UnknownOperator);
+    };
+    if request.assumes(&c.key) {
+        return Ok(());
+    }
+    let found = request.get(&c.key);
+    let holds = match op.base {
+        Base::Null => {
+            let want_absent = c.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
+            found.is_some() != want_absent
+        }
+        _ => string_holds(op, &c.values, found),
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(Unmet::Failed { op, found })
+    }
+}
+
+fn string_holds(op: Operator, values: &[String], found: Option<&[String]>) -> bool {
+    let one = |v: &String| {
+        values.iter().any(|p| match op.base {
+            Base::Like => glob(p, v, false),
+            _ if op.ignore_case => p.eq_ignore_ascii_case(v),
+            _ => p == v,
+        })
+    };
+    let Some(found) = found else {
+        return op.if_exists
+            || match op.set {
+                Some(SetQualifier::AllValues) => true,
+                Some(SetQualifier::AnyValue) => false,
+                None => op.negated,
+            };
+    };
+    match op.set {
+        Some(SetQualifier::AllValues) => found.iter().all(|v| one(v) != op.negated),
+        Some(SetQualifier::AnyValue) => found.iter().any(|v| one(v) != op.negated),
+        None => found.iter().any(one) != op.negated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `trust_policy` fuzz target: an operator name with a
+    /// multi-byte character where `ForAnyValue:` would end panicked.
+    #[test]
+    fn an_operator_name_with_a_multi_byte_character_is_unknown_not_a_panic() {
+        assert_eq!(operator("FyAnoVralNu%\u{fffd}eRolws:ue:StringLike"), None);
+        assert_eq!(operator("ForAnyValu\u{e9}:StringLike"), None);
+        assert!(operator("forAnyValue:stringlike").is_some());
+    }
+
+    #[test]
+    fn glob_follows_iam_wildcards() {
+        assert!(glob(
+            "system:serviceaccount:shop:*",
+            "system:serviceaccount:shop:cart",
+            false
+        ));
+        assert!(glob("a?c", "abc", false));
+        assert!(!glob("a?c", "ac", false));
+        assert!(glob("*", "", false));
+        assert!(glob("sts:*", "STS:AssumeRole", true));
+        assert!(!glob("sts:*", "STS:AssumeRole", false));
+        assert!(!glob("a*b*c", "aXbY", false));
+        assert!(glob("a*b*c", "aXbYc", false));
+        // A pattern full of stars against a long text stays quick.
+        assert!(!glob(&"*a".repeat(50), &"a".repeat(40), false));
+    }
+
+    #[test]
+    fn operators_are_taken_apart() {
+        let op = operator("ForAllValues:StringNotEqualsIgnoreCaseIfExists").unwrap();
+        assert_eq!(op.set, Some(SetQualifier::AllValues));
+        assert!(op.negated && op.ignore_case && op.if_exists);
+        assert_eq!(operator("StringLike").unwrap().base, Base::Like);
+        assert_eq!(operator("Null").unwrap().base, Base::Null);
+        assert!(operator("ArnLike").is_none());
+        assert!(operator("StringLikeIgnoreCase").is_none());
+    }
+}
