@@ -11,26 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod source_graph;
+use source_graph::{find_cycle, first_segments, rust_files, without_comments};
+
 fn kit_src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testkit/src")
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            // The binaries reach the kit as `testkit::`, like any user.
-            if path != kit_src().join("bin") {
-                rust_files(&path, out);
-            }
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// The top-level module a file belongs to (`fake_aws/iam.rs` is part of
@@ -47,69 +32,11 @@ fn module_of(path: &Path) -> String {
     first.trim_end_matches(".rs").to_owned()
 }
 
-/// `text` without its comments: `//` to the end of the line (doc comments
-/// included), so that a path named in prose is not an import. A `//`
-/// inside a string literal ("http://...") is not a comment.
-fn without_comments(text: &str) -> String {
-    text.lines()
-        .map(|line| match line.find("//") {
-            Some(at) if line[..at].matches('"').count() % 2 == 0 => &line[..at],
-            _ => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn ident(s: &str) -> String {
-    s.trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect()
-}
-
-/// The first segment of every path that starts with `prefix` in `text`,
-/// following braced lists (`use crate::{a::{b, c}, d}`) to their first
-/// segments. `prefix` must not be preceded by a path or an identifier
-/// (`hyper::http::` is not the kit's `http`).
-fn first_segments(text: &str, prefix: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for (i, _) in text.match_indices(prefix) {
-        let before = text[..i].chars().next_back();
-        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
-            continue;
-        }
-        let rest = &text[i + prefix.len()..];
-        let Some(list) = rest.strip_prefix('{') else {
-            names.insert(ident(rest));
-            continue;
-        };
-        let mut depth = 0;
-        let mut start = 0;
-        for (j, c) in list.char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' if depth == 0 => {
-                    names.insert(ident(&list[start..j]));
-                    break;
-                }
-                '}' => depth -= 1,
-                ',' if depth == 0 => {
-                    names.insert(ident(&list[start..j]));
-                    start = j + 1;
-                }
-                _ => {}
-            }
-        }
-    }
-    names.remove("");
-    names.remove("self");
-    names
-}
-
 /// The kit's modules and what each imports from the kit.
 fn kit_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut files = vec![];
-    rust_files(&kit_src(), &mut files);
+    // The binaries reach the kit as `testkit::`, like any user.
+    rust_files(&kit_src(), Some(&kit_src().join("bin")), &mut files);
     let lib = without_comments(&std::fs::read_to_string(kit_src().join("lib.rs")).unwrap());
     let modules: BTreeSet<String> = lib
         .lines()
@@ -154,38 +81,6 @@ fn kit_graph() -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     graph
-}
-
-/// One cycle in `graph`, as the path that closes it, if there is one.
-fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    fn visit(
-        node: &str,
-        graph: &BTreeMap<String, BTreeSet<String>>,
-        done: &mut BTreeSet<String>,
-        path: &mut Vec<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(at) = path.iter().position(|n| n == node) {
-            let mut cycle = path[at..].to_vec();
-            cycle.push(node.to_owned());
-            return Some(cycle);
-        }
-        if done.contains(node) {
-            return None;
-        }
-        path.push(node.to_owned());
-        for next in graph.get(node).into_iter().flatten() {
-            if let Some(cycle) = visit(next, graph, done, path) {
-                return Some(cycle);
-            }
-        }
-        path.pop();
-        done.insert(node.to_owned());
-        None
-    }
-    let mut done = BTreeSet::new();
-    graph
-        .keys()
-        .find_map(|node| visit(node, graph, &mut done, &mut vec![]))
 }
 
 #[test]

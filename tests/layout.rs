@@ -9,6 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod source_graph;
+use source_graph::{find_cycle, first_segments, rust_files, without_comments};
+
 /// The longest a function may be, in lines, outside the wording tables.
 const MAX_FUNCTION_LINES: usize = 80;
 
@@ -43,21 +46,6 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// The folder (or top-level file) a file belongs to; `None` for lib.rs and
 /// main.rs.
 fn module_of(path: &Path) -> Option<String> {
@@ -71,20 +59,6 @@ fn module_of(path: &Path) -> Option<String> {
 fn without_tests(text: &str) -> &str {
     text.find("#[cfg(test)]\nmod tests")
         .map_or(text, |i| &text[..i])
-}
-
-/// `text` without its comments: `//` to the end of the line (doc comments
-/// included), so that a path named in prose is not an import.
-fn without_comments(text: &str) -> String {
-    text.lines()
-        .map(|line| match line.find("//") {
-            // A `//` inside a string literal ("http://...") is not a
-            // comment: only cut where the quotes before it are balanced.
-            Some(at) if line[..at].matches('"').count() % 2 == 0 => &line[..at],
-            _ => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Names the crate root re-exports or imports, and the folder each comes
@@ -117,45 +91,6 @@ fn root_reexports() -> BTreeMap<String, String> {
     names
 }
 
-/// The first path segment of every `crate::` path in `text`, following
-/// nested `use crate::{a::{b, c}, d}` trees to their first segments.
-fn crate_paths(text: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let ident = |s: &str| -> String {
-        s.trim_start()
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect()
-    };
-    for (i, _) in text.match_indices("crate::") {
-        let rest = &text[i + "crate::".len()..];
-        let Some(list) = rest.strip_prefix('{') else {
-            names.insert(ident(rest));
-            continue;
-        };
-        // The top level of a braced list: split at commas outside braces.
-        let mut depth = 0;
-        let mut start = 0;
-        for (j, c) in list.char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' if depth == 0 => {
-                    names.insert(ident(&list[start..j]));
-                    break;
-                }
-                '}' => depth -= 1,
-                ',' if depth == 0 => {
-                    names.insert(ident(&list[start..j]));
-                    start = j + 1;
-                }
-                _ => {}
-            }
-        }
-    }
-    names.remove("");
-    names
-}
-
 struct Source {
     /// Folder (or top-level file) to the folders it imports.
     graph: BTreeMap<String, BTreeSet<String>>,
@@ -167,7 +102,7 @@ struct Source {
 
 fn read_source() -> Source {
     let mut files = vec![];
-    rust_files(&src(), &mut files);
+    rust_files(&src(), None, &mut files);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut long_functions = vec![];
     let mut texts = vec![];
@@ -179,7 +114,7 @@ fn read_source() -> Source {
         let text = std::fs::read_to_string(&path).unwrap();
         let text = without_comments(without_tests(&text));
         let deps = graph.entry(module.clone()).or_default();
-        for name in crate_paths(&text) {
+        for name in first_segments(&text, "crate::") {
             let name = reexports.get(&name).cloned().unwrap_or(name);
             if name != module {
                 deps.insert(name);
@@ -240,38 +175,6 @@ fn long_functions_in(path: &Path, text: &str) -> Vec<String> {
         }
     }
     found
-}
-
-/// A cycle in `graph`, if there is one, as the path around it.
-fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    fn visit(
-        node: &str,
-        graph: &BTreeMap<String, BTreeSet<String>>,
-        done: &mut BTreeSet<String>,
-        path: &mut Vec<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(at) = path.iter().position(|n| n == node) {
-            let mut cycle = path[at..].to_vec();
-            cycle.push(node.to_owned());
-            return Some(cycle);
-        }
-        if done.contains(node) {
-            return None;
-        }
-        path.push(node.to_owned());
-        for dep in graph.get(node).into_iter().flatten() {
-            if let Some(cycle) = visit(dep, graph, done, path) {
-                return Some(cycle);
-            }
-        }
-        path.pop();
-        done.insert(node.to_owned());
-        None
-    }
-    let mut done = BTreeSet::new();
-    graph
-        .keys()
-        .find_map(|node| visit(node, graph, &mut done, &mut vec![]))
 }
 
 /// Rule 12: no cycle between folders (rule 2 implies it; this says where
@@ -497,7 +400,7 @@ fn trust_imports_only_guard_and_identity() {
 #[test]
 fn no_product_file_is_over_800_lines() {
     let mut files = vec![];
-    rust_files(&src(), &mut files);
+    rust_files(&src(), None, &mut files);
     let long: Vec<String> = files
         .iter()
         .filter_map(|path| {
@@ -518,7 +421,7 @@ fn the_import_reader_follows_nested_use_trees_and_skips_comments() {
          // crate::app in a comment\n\
          let url = \"http://x\"; crate::time::now();\n",
     );
-    let names: Vec<String> = crate_paths(&text).into_iter().collect();
+    let names: Vec<String> = first_segments(&text, "crate::").into_iter().collect();
     assert_eq!(names, ["report", "sts", "time"]);
 }
 
@@ -552,7 +455,7 @@ fn one_file_loads_the_aws_configuration_and_one_builds_an_sts_client() {
 #[test]
 fn log_fields_name_an_error_error_and_a_code_a_finding_code() {
     let mut files = vec![];
-    rust_files(&src(), &mut files);
+    rust_files(&src(), None, &mut files);
     let mut wrong = vec![];
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
