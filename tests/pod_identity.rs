@@ -198,7 +198,8 @@ async fn odd_successes_are_agent_errors() {
 
 #[tokio::test]
 async fn an_identity_in_another_account_than_the_agent_s_is_a_warning() {
-    // A cross-account association (targetRoleArn) may do this.
+    // The agent takes AccountId from the role it assumed, so this means
+    // something else answers at the URI: worth a warning, not a failed pod.
     let (out, _agent) = with_fault(Fault::AccountId("999999999999".into())).await;
     assert_eq!(out.code, 0, "{}", out.stdout);
     let f = out.finding("POD_IDENTITY_AGENT_ERROR");
@@ -207,6 +208,12 @@ async fn an_identity_in_another_account_than_the_agent_s_is_a_warning() {
         .as_str()
         .unwrap()
         .contains("account 999999999999"));
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("takes AccountId from the role it assumed")
+            && !remedy.contains("Expected with a cross-account"),
+        "{remedy}"
+    );
 }
 
 #[tokio::test]

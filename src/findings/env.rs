@@ -115,10 +115,12 @@ pub fn env_not_injected(n: &NotInjected<'_>, chain: &ChainResult) -> Finding {
              --service-account {sa} --role-arn {role} (the role trusts pods.eks.amazonaws.com).\n\
              2. Make sure the pod's spec.serviceAccountName is that ServiceAccount.\n\
              3. Recreate the pod (kubectl rollout restart): the webhook mutates pods only at \
-             creation, so a pod created before the annotation or association, or while the \
-             webhook was down, never gets the env.\n\
-             4. Check that the pod identity webhook is running and that this container is not \
-             listed in the pod annotation eks.amazonaws.com/skip-containers.{partial}"
+             creation, so a pod created before the annotation or association, together with \
+             the association (a race), or while the webhook was down, never gets the env.\n\
+             4. Check that the pod identity webhook is running, that the pod does not carry \
+             the label eks.amazonaws.com/skip-pod-identity-webhook (the webhook's opt-out), and \
+             that this container is not listed in the pod annotation \
+             eks.amazonaws.com/skip-containers.{partial}"
         ),
     )
     .expected(match n.expected_role {
@@ -190,6 +192,12 @@ mod tests {
                 "kubectl annotate serviceaccount -n pay app \
                  eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/app"
             ),
+            "{}",
+            f.remedy
+        );
+        assert!(
+            f.remedy.contains("eks.amazonaws.com/skip-pod-identity-webhook")
+                && f.remedy.contains("together with the association"),
             "{}",
             f.remedy
         );

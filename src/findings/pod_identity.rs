@@ -260,9 +260,13 @@ pub fn agent_failure(failure: &Failure, a: &Asked<'_>) -> Finding {
 }
 
 /// `POD_IDENTITY_AGENT_ERROR`, as a warning: STS names an account other
-/// than the one the agent said the credentials belong to. Which account
-/// `AccountId` names for a cross-account association (`targetRoleArn`) is
-/// not known, so this does not fail the check.
+/// than the one the agent said the credentials belong to. The agent
+/// derives `AccountId` from the role it assumed (the target role, for a
+/// cross-account association), so the two agree whenever the EKS Pod
+/// Identity agent answers: a mismatch means something else answers at the
+/// URI. STS's identity is the one the app acts as, so this does not fail
+/// the check, but an SDK that routes by the account ID may use the wrong
+/// one.
 pub fn account_mismatch(arn: &str, account_id: &str) -> Finding {
     Finding::warning(
         Code::PodIdentityAgentError,
@@ -270,10 +274,12 @@ pub fn account_mismatch(arn: &str, account_id: &str) -> Finding {
             "the agent said its credentials belong to account {account_id}, but STS says they \
              are {arn}"
         ),
-        "Expected with a cross-account association (targetRoleArn). Otherwise something \
-         other than the EKS Pod Identity agent answers at the URI (a proxy, or a stand-in \
-         left in the image): check AWS_CONTAINER_CREDENTIALS_FULL_URI and what listens \
-         there."
+        "The EKS Pod Identity agent takes AccountId from the role it assumed, so it always \
+         names the account STS names, a cross-account target role included. Something other \
+         than the agent answers at the URI (a proxy, a sidecar, or a stand-in left in the \
+         image): check AWS_CONTAINER_CREDENTIALS_FULL_URI and what listens there, e.g. \
+         kubectl get pod -n <namespace> <pod> -o yaml. An SDK that routes requests by the \
+         account ID (DynamoDB's account-based endpoints) may use the wrong one."
             .to_owned(),
     )
     .expected(format!("an identity in account {account_id}"))
