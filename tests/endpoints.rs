@@ -224,3 +224,84 @@ async fn pod_identity_with_fips_in_a_region_without_it_fails_and_names_the_endpo
         "https://sts-fips.eu-west-1.amazonaws.com/"
     );
 }
+
+/// False warning: with FIPS or dual-stack on, STS's endpoint rules never
+/// use the global endpoint (`UseGlobalEndpoint` applies only with both
+/// off), so `AWS_STS_REGIONAL_ENDPOINTS=legacy` changes nothing for the
+/// app. Before, `STS_GLOBAL_ENDPOINT` said it would go to
+/// `sts.amazonaws.com`.
+#[tokio::test]
+async fn legacy_beside_a_switch_is_not_called_the_global_endpoint() {
+    let vol = volume();
+    for switch in ["AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"] {
+        let out = isolated("us-east-1", &vol)
+            .env("IRSA_DOCTOR_TIMEOUT", "1s")
+            .env("AWS_STS_REGIONAL_ENDPOINTS", "legacy")
+            .env(switch, "true")
+            .json()
+            .await;
+        assert!(
+            !out.codes().contains(&"STS_GLOBAL_ENDPOINT".to_owned()),
+            "{switch}: {:?}",
+            out.codes()
+        );
+        assert_eq!(sts(&out, "app_endpoint"), serde_json::Value::Null);
+    }
+    // The control: with neither switch, legacy is still named.
+    let out = isolated("us-east-1", &vol)
+        .env("IRSA_DOCTOR_TIMEOUT", "1s")
+        .env("AWS_STS_REGIONAL_ENDPOINTS", "legacy")
+        .json()
+        .await;
+    assert!(out.codes().contains(&"STS_GLOBAL_ENDPOINT".to_owned()), "{:?}", out.codes());
+}
+
+/// A real peer's resolver, botocore's (`.venv`), names the same STS
+/// endpoint as the report for each region and switch: irsa-doctor runs
+/// the AWS SDK for Rust's own rules, and the two SDKs agree.
+#[tokio::test]
+async fn botocore_names_the_same_sts_endpoint_as_the_report() {
+    let python = std::env::var("CYCLONEDX_PYTHON").expect("CYCLONEDX_PYTHON names .venv's python");
+    const CASES: [(&str, bool, bool); 6] = [
+        ("us-east-1", true, false),
+        ("eu-west-1", true, false),
+        ("us-west-2", true, true),
+        ("eu-west-1", false, true),
+        ("us-gov-west-1", true, false),
+        ("cn-north-1", false, false),
+    ];
+    let script = r#"
+import sys, botocore.session, botocore.config
+region, fips, dual = sys.argv[1], sys.argv[2] == "true", sys.argv[3] == "true"
+config = botocore.config.Config(use_fips_endpoint=fips, use_dualstack_endpoint=dual)
+client = botocore.session.get_session().create_client(
+    "sts", region_name=region, config=config,
+    aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="example")
+print(client.meta.endpoint_url)
+"#;
+    let vol = volume();
+    for (region, fips, dual) in CASES {
+        let (fips, dual) = (fips.to_string(), dual.to_string());
+        let boto = std::process::Command::new(&python)
+            .args(["-c", script, region, &fips, &dual])
+            .env_clear()
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(boto.status.success(), "{}", String::from_utf8_lossy(&boto.stderr));
+        let boto = String::from_utf8(boto.stdout).unwrap();
+        let out = isolated(region, &vol)
+            .env("IRSA_DOCTOR_TIMEOUT", "1s")
+            .env("AWS_USE_FIPS_ENDPOINT", &fips)
+            .env("AWS_USE_DUALSTACK_ENDPOINT", &dual)
+            .json()
+            .await;
+        let ours = sts(&out, "endpoint");
+        assert_eq!(
+            ours.as_str().unwrap_or_default().trim_end_matches('/'),
+            boto.trim(),
+            "{region} fips={fips} dualstack={dual}"
+        );
+    }
+}

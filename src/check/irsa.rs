@@ -119,7 +119,11 @@ async fn send(
 fn global_endpoint_step(run: &Run<'_>, report: &mut Report) {
     let region = run.sts.region();
     let settings = &run.env.settings;
-    if uses_global_sts(
+    // STS's rules use the global endpoint only with both switches off: a
+    // FIPS or dual-stack name is always regional.
+    let switched = report.sts.use_fips || report.sts.use_dualstack;
+    if !switched
+        && uses_global_sts(
         run.env.sts_regional_endpoints.as_deref(),
         &region,
         settings.custom_sts_endpoint,
