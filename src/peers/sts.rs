@@ -365,8 +365,8 @@ impl Sts {
             .customize()
             .interceptor(stop.clone())
             .send();
-        let err = sent.await.err().map(|e| one_line(describe(&e)));
-        stop.resolved().ok_or_else(|| err.unwrap_or_default())
+        let refused = sent.await.err().map(|e| one_line(describe(&e)));
+        stop.resolved().ok_or_else(|| refused.unwrap_or_default())
     }
 
     /// True when no region was configured and [`FALLBACK_REGION`] is in use.

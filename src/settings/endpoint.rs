@@ -354,16 +354,7 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
             judged.findings.push(finding);
         }
     }
-    for (name, key, what) in SWITCHES {
-        if let Some(value) = set(name) {
-            if parse_switch(&value).is_none() {
-                judged
-                    .findings
-                    .push(switch_invalid(name, key, what, &value));
-            }
-            judged.switch_vars.push((name, value));
-        }
-    }
+    judge_switches(&set, &mut judged);
     let region = REGION_VARS
         .iter()
         .find_map(|name| set(name).map(|v| (*name, v)));
@@ -381,6 +372,21 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
         };
     judged.custom_sts_endpoint = sts_endpoint_ok == Some(true);
     judged
+}
+
+/// The switch variables set, and a finding for each value aws-config
+/// ignores. Nothing stops: the SDK sends on, to the ordinary endpoint.
+fn judge_switches(set: &impl Fn(&str) -> Option<String>, judged: &mut Judged) {
+    for (name, key, what) in SWITCHES {
+        if let Some(value) = set(name) {
+            if parse_switch(&value).is_none() {
+                judged
+                    .findings
+                    .push(switch_invalid(name, key, what, &value));
+            }
+            judged.switch_vars.push((name, value));
+        }
+    }
 }
 
 /// `ENDPOINT_INVALID` for an IMDS endpoint mode the SDK refuses.
