@@ -62,7 +62,11 @@ async fn fips_in_a_region_without_a_fips_sts_endpoint_fails() {
         f["message"].as_str().unwrap().contains("eu-west-1"),
         "{f:#}"
     );
-    assert!(!out.codes().contains(&"STS_UNREACHABLE".to_owned()), "{:?}", out.codes());
+    assert!(
+        !out.codes().contains(&"STS_UNREACHABLE".to_owned()),
+        "{:?}",
+        out.codes()
+    );
     assert_eq!(
         sts(&out, "endpoint"),
         "https://sts-fips.eu-west-1.amazonaws.com/"
@@ -86,11 +90,20 @@ async fn fips_in_a_fips_region_is_never_called_unavailable() {
             .json()
             .await;
         assert_eq!(out.code, 3, "{region}: {}", out.stderr);
-        assert!(out.codes().contains(&"STS_UNREACHABLE".to_owned()), "{:?}", out.codes());
-        assert!(!out.codes().contains(&"FIPS_ENDPOINT_UNAVAILABLE".to_owned()));
+        assert!(
+            out.codes().contains(&"STS_UNREACHABLE".to_owned()),
+            "{:?}",
+            out.codes()
+        );
+        assert!(!out
+            .codes()
+            .contains(&"FIPS_ENDPOINT_UNAVAILABLE".to_owned()));
         let endpoint = sts(&out, "endpoint");
         assert!(
-            endpoint.as_str().unwrap().contains(&format!("{region}.amazonaws.com")),
+            endpoint
+                .as_str()
+                .unwrap()
+                .contains(&format!("{region}.amazonaws.com")),
             "{region}: {endpoint}"
         );
         assert_eq!(sts(&out, "use_fips"), true);
@@ -101,7 +114,8 @@ async fn fips_in_a_fips_region_is_never_called_unavailable() {
         .run()
         .await;
     assert!(
-        out.stdout.contains("https://sts-fips.us-east-1.amazonaws.com/")
+        out.stdout
+            .contains("https://sts-fips.us-east-1.amazonaws.com/")
             && out.stdout.contains("FIPS on (AWS_USE_FIPS_ENDPOINT)"),
         "{}",
         out.stdout
@@ -132,7 +146,12 @@ async fn the_profiles_switches_choose_the_endpoint_and_are_named() {
     assert_eq!(sts(&out, "endpoint"), "https://sts.eu-west-1.api.aws/");
     assert_eq!(sts(&out, "use_dualstack"), true);
     assert_eq!(sts(&out, "use_fips"), false);
-    assert_eq!(out.code, 3, "dual-stack exists in every region: {:?}", out.codes());
+    assert_eq!(
+        out.code,
+        3,
+        "dual-stack exists in every region: {:?}",
+        out.codes()
+    );
 }
 
 /// False pass: `AWS_USE_FIPS_ENDPOINT=yes` reads as "FIPS" to a person,
@@ -149,10 +168,16 @@ async fn a_switch_the_sdk_ignores_is_a_finding_and_the_endpoint_is_the_ordinary_
     assert_eq!(out.code, 1, "{}", out.stderr);
     let f = out.finding("ENDPOINT_INVALID");
     assert!(
-        f["message"].as_str().unwrap().contains("AWS_USE_FIPS_ENDPOINT"),
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("AWS_USE_FIPS_ENDPOINT"),
         "{f:#}"
     );
-    assert_eq!(sts(&out, "endpoint"), "https://sts.us-east-1.amazonaws.com/");
+    assert_eq!(
+        sts(&out, "endpoint"),
+        "https://sts.us-east-1.amazonaws.com/"
+    );
     assert_eq!(sts(&out, "use_fips"), false);
     assert_eq!(sts(&out, "use_fips_source"), serde_json::Value::Null);
 }
@@ -170,7 +195,10 @@ async fn fips_beside_a_custom_endpoint_is_named_and_nothing_is_sent() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     let f = out.finding("ENDPOINT_INVALID");
     assert!(
-        f["message"].as_str().unwrap().contains("custom STS endpoint"),
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("custom STS endpoint"),
         "{f:#}"
     );
     assert_eq!(sts(&out, "attempts"), 0);
@@ -205,7 +233,8 @@ sys.exit(subprocess.run(sys.argv[1:]).returncode)
 /// `GetCallerIdentity` did not say where it went).
 #[tokio::test]
 async fn pod_identity_with_fips_in_a_region_without_it_fails_and_names_the_endpoint() {
-    let vol = TokenVolume::pod_identity(&Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode());
+    let vol =
+        TokenVolume::pod_identity(&Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode());
     let out = doctor!("http://unused.invalid")
         .unset("AWS_ENDPOINT_URL_STS")
         .unset("AWS_ENDPOINT_URL_IAM")
@@ -218,7 +247,9 @@ async fn pod_identity_with_fips_in_a_region_without_it_fails_and_names_the_endpo
         .await;
     assert_eq!(out.json()["agent"]["status"], 200, "{}", out.stderr);
     assert_eq!(out.code, 1, "{:?}\n{}", out.codes(), out.stderr);
-    assert!(out.codes().contains(&"FIPS_ENDPOINT_UNAVAILABLE".to_owned()));
+    assert!(out
+        .codes()
+        .contains(&"FIPS_ENDPOINT_UNAVAILABLE".to_owned()));
     assert_eq!(
         sts(&out, "endpoint"),
         "https://sts-fips.eu-west-1.amazonaws.com/"
@@ -253,7 +284,11 @@ async fn legacy_beside_a_switch_is_not_called_the_global_endpoint() {
         .env("AWS_STS_REGIONAL_ENDPOINTS", "legacy")
         .json()
         .await;
-    assert!(out.codes().contains(&"STS_GLOBAL_ENDPOINT".to_owned()), "{:?}", out.codes());
+    assert!(
+        out.codes().contains(&"STS_GLOBAL_ENDPOINT".to_owned()),
+        "{:?}",
+        out.codes()
+    );
 }
 
 /// A real peer's resolver, botocore's (`.venv`), names the same STS
@@ -289,7 +324,11 @@ print(client.meta.endpoint_url)
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .output()
             .unwrap();
-        assert!(boto.status.success(), "{}", String::from_utf8_lossy(&boto.stderr));
+        assert!(
+            boto.status.success(),
+            "{}",
+            String::from_utf8_lossy(&boto.stderr)
+        );
         let boto = String::from_utf8(boto.stdout).unwrap();
         let out = isolated(region, &vol)
             .env("IRSA_DOCTOR_TIMEOUT", "1s")

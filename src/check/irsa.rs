@@ -124,10 +124,11 @@ fn global_endpoint_step(run: &Run<'_>, report: &mut Report) {
     let switched = report.sts.use_fips || report.sts.use_dualstack;
     if !switched
         && uses_global_sts(
-        run.env.sts_regional_endpoints.as_deref(),
-        &region,
-        settings.custom_sts_endpoint,
-    ) {
+            run.env.sts_regional_endpoints.as_deref(),
+            &region,
+            settings.custom_sts_endpoint,
+        )
+    {
         let ours = report.sts.endpoint.as_deref();
         report.findings.push(chain_findings::global_endpoint(
             GLOBAL_STS_ENDPOINT,

@@ -486,7 +486,10 @@ mod tests {
                 "arn:aws-us-gov:iam::111122223333:role/app",
                 "https://iam.us-gov.amazonaws.com",
             ),
-            ("arn:aws:iam::111122223333:role/app", "https://iam.amazonaws.com"),
+            (
+                "arn:aws:iam::111122223333:role/app",
+                "https://iam.amazonaws.com",
+            ),
         ] {
             let role = Role {
                 arn,
@@ -498,7 +501,11 @@ mod tests {
             let old_wording = f.remedy.contains("iam.amazonaws.com/");
             assert!(!old_wording, "{arn}: {}", f.remedy);
         }
-        let f = iam_failure(&unreachable, Some("https://iam-fips.amazonaws.com/"), &role());
+        let f = iam_failure(
+            &unreachable,
+            Some("https://iam-fips.amazonaws.com/"),
+            &role(),
+        );
         assert!(
             f.remedy.ends_with("https://iam-fips.amazonaws.com/"),
             "{}",

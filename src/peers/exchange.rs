@@ -90,7 +90,6 @@ impl Intercept for RecordExchange {
     }
 }
 
-
 /// Records the URL the SDK resolved for a call, then stops the call
 /// before it is signed: nothing is sent, and no credentials are needed,
 /// since the orchestrator resolves the endpoint (with the same rules,

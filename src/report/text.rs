@@ -235,8 +235,8 @@ impl Report {
             via("session expiring", &sts.expiration),
         ) + &switches_detail(sts)
             + &sts.app_endpoint.as_deref().map_or(String::new(), |e| {
-            format!("; the app's SDK may use {e} (AWS_STS_REGIONAL_ENDPOINTS=legacy)")
-        })
+                format!("; the app's SDK may use {e} (AWS_STS_REGIONAL_ENDPOINTS=legacy)")
+            })
     }
 
     fn chain_detail(&self) -> String {

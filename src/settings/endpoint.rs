@@ -62,7 +62,11 @@ pub fn uses_global_sts(setting: Option<&str>, region: &str, custom_sts_endpoint:
 /// anything else ignored with a warning (the profile's key too).
 pub const SWITCHES: [(&str, &str, &str); 2] = [
     ("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint", "FIPS"),
-    ("AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint", "dual-stack"),
+    (
+        "AWS_USE_DUALSTACK_ENDPOINT",
+        "use_dualstack_endpoint",
+        "dual-stack",
+    ),
 ];
 
 /// The regions where STS serves a FIPS endpoint. botocore's
@@ -623,7 +627,10 @@ mod tests {
         for value in ["true", "FALSE", "True"] {
             let found = judged(&[("AWS_USE_FIPS_ENDPOINT", value)]);
             assert!(found.findings.is_empty(), "{value}");
-            assert_eq!(found.switch_vars, [("AWS_USE_FIPS_ENDPOINT", value.to_owned())]);
+            assert_eq!(
+                found.switch_vars,
+                [("AWS_USE_FIPS_ENDPOINT", value.to_owned())]
+            );
         }
         assert!(sts_fips_listed("us-gov-west-1") && sts_fips_listed("us-east-1"));
         assert!(!sts_fips_listed("eu-west-1") && !sts_fips_listed("ap-southeast-2"));
