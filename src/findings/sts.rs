@@ -318,8 +318,9 @@ pub fn fips_unavailable(region: &str, endpoint: &str, found: &str) -> Finding {
              answer, so the app gets no credentials either"
         ),
         format!(
-            "STS serves FIPS endpoints only in us-east-1, us-east-2, us-west-1, us-west-2, \
-             GovCloud (us-gov-east-1, us-gov-west-1) and Canada. Either run in such a region \
+            "STS serves FIPS endpoints only in us-east-1, us-east-2, us-west-1, us-west-2 and \
+             GovCloud (us-gov-east-1, us-gov-west-1), and by AWS's FIPS page in Canada's \
+             regions. Either run in such a region \
              (AWS_REGION), or turn FIPS off for this pod: kubectl set env deployment/<name> -n \
              <namespace> AWS_USE_FIPS_ENDPOINT=false (and remove use_fips_endpoint from the \
              profile). To see that the name does not exist: nslookup {}",
