@@ -119,11 +119,16 @@ async fn send(
 fn global_endpoint_step(run: &Run<'_>, report: &mut Report) {
     let region = run.sts.region();
     let settings = &run.env.settings;
-    if uses_global_sts(
-        run.env.sts_regional_endpoints.as_deref(),
-        &region,
-        settings.custom_sts_endpoint,
-    ) {
+    // STS's rules use the global endpoint only with both switches off: a
+    // FIPS or dual-stack name is always regional.
+    let switched = report.sts.use_fips || report.sts.use_dualstack;
+    if !switched
+        && uses_global_sts(
+            run.env.sts_regional_endpoints.as_deref(),
+            &region,
+            settings.custom_sts_endpoint,
+        )
+    {
         let ours = report.sts.endpoint.as_deref();
         report.findings.push(chain_findings::global_endpoint(
             GLOBAL_STS_ENDPOINT,

@@ -2,7 +2,8 @@
 //! findings into one report:
 //!
 //! 1. [`environment`]: the endpoint, region and file settings, judged
-//!    before anything is sent;
+//!    before anything is sent, and [`endpoints::record`], the switches
+//!    that chose the STS endpoint;
 //! 2. [`mechanism::choose`]: how this pod gets credentials (IRSA's web
 //!    identity, EKS Pod Identity, or nothing);
 //! 3. the mechanism's own steps ([`irsa::verify`]: role ARN, token, STS,
@@ -23,6 +24,7 @@
 //! lives in `findings`, and what the verdict is, in `report`. Only
 //! `peers/` talks to AWS; the deadline and retries live in `retry`.
 
+mod endpoints;
 mod irsa;
 mod issuer;
 mod mechanism;
@@ -87,8 +89,9 @@ async fn run_steps(run: &Run<'_>) -> (Report, Kept) {
     let (cfg, env, started) = (run.cfg, run.env, run.started);
     let mut report = empty_report(cfg, env, Some(run.sts.region()));
     report.sts.ca_bundle = run.sts.ca_bundle().map(str::to_owned);
-    let (findings, sending) = environment(run);
+    let (findings, mut sending) = environment(run);
     report.findings.extend(findings);
+    endpoints::record(run, &mut sending, &mut report).await;
     let mechanism = mechanism::choose(env);
     report.mechanism = mechanism.name();
     let Some(acting) = mechanism_steps(run, sending, &mechanism, &mut report).await else {

@@ -67,6 +67,9 @@ pub(super) async fn verify(
         return None;
     }
     let mut shown = section(required);
+    // IAM's client is built from the same configuration, switches included.
+    shown.use_fips = report.sts.use_fips;
+    shown.use_dualstack = report.sts.use_dualstack;
     // An IAM endpoint that cannot be used exactly is not asked: a port
     // `http::Uri` cannot read sent the signed request to port 80.
     if let Some(finding) = &run.env.settings.iam_endpoint_invalid {

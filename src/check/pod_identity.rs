@@ -294,7 +294,19 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
     let plan = Plan::until(Peer::Sts, run.deadline, run.cfg.timeout);
     let credentials = &issued.credentials;
     let ask = |_| run.sts.identity_with(credentials.clone());
-    let retried = retry(&plan, ask, |identity| identity).await;
+    // A failure does not say where it went; the SDK resolves the same URL
+    // for every call made with this configuration (nothing is sent).
+    let fips = run.sts.switches().0 == Some(true);
+    let resolved = if fips {
+        run.sts.resolved_endpoint().await.ok()
+    } else {
+        None
+    };
+    let at = resolved.as_deref();
+    let read = |identity: Result<_, _>| {
+        identity.map_err(|f| super::endpoints::fips_missing(run.sts, at, f))
+    };
+    let retried = retry(&plan, ask, read).await;
     let (result, attempts) = (retried.result, retried.attempts);
     let account_id = issued.account_id.clone();
     // This copy of the credentials is not needed any more.
@@ -326,6 +338,10 @@ async fn identity_step(run: &Run<'_>, issued: Issued, report: &mut Report) -> Op
         Err(failure) => {
             report.sts.request_id = failure.request_id.clone();
             report.sts.error_code = failure.code.clone();
+            report.sts.endpoint = match resolved {
+                Some(endpoint) => Some(endpoint),
+                None => run.sts.resolved_endpoint().await.ok(),
+            };
             report
                 .findings
                 .push(identity_failure(run, &failure, report));

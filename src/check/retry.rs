@@ -279,7 +279,10 @@ pub(super) async fn assume_with_retries(
         |attempt| {
             endpoint = attempt.endpoint.or(endpoint.take());
             clock_offset = attempt.clock_offset.or(clock_offset);
-            attempt.result
+            let at = endpoint.as_deref();
+            attempt
+                .result
+                .map_err(|f| super::endpoints::fips_missing(sts, at, f))
         },
     )
     .await;

@@ -24,12 +24,18 @@ pub fn global_endpoint(global: &str, region: &str, ours: Option<&str>) -> Findin
              not to {regional}"
         ),
         format!(
-            "The global endpoint is served from us-east-1: it adds latency, fails when \
-             us-east-1's STS does, and is not reachable through a VPC's regional STS \
-             interface endpoint. Set AWS_STS_REGIONAL_ENDPOINTS=regional (the \
-             ServiceAccount annotation eks.amazonaws.com/sts-regional-endpoints: \"true\" \
-             makes the webhook set it), or remove the legacy value. irsa-doctor itself and \
-             the SDKs for Rust, Go v2, Java v2 and JavaScript v3 always use {regional}."
+            "Since 2025 AWS answers the global endpoint in the caller's own region for the \
+             regions enabled by default, {region} among them, so this no longer means \
+             us-east-1's latency or outages. What remains is the network: a VPC that reaches \
+             STS only through a regional STS interface endpoint cannot reach the global name, \
+             so the app fails where irsa-doctor passes. (Opt-in regions still go to us-east-1 \
+             on the global name, but legacy keeps them regional.) Set \
+             AWS_STS_REGIONAL_ENDPOINTS=regional (the ServiceAccount annotation \
+             eks.amazonaws.com/sts-regional-endpoints: \"true\" makes the webhook set it), or \
+             remove the legacy value; to see whether the global name is reachable from this \
+             pod: curl -sS -o /dev/null -w '%{{http_code}}\\n' {global}. irsa-doctor itself \
+             and the SDKs for Rust, Go v2, Java v2 \
+             and JavaScript v3 always use {regional}."
         ),
     )
     .expected(format!("AWS_STS_REGIONAL_ENDPOINTS=regional: {regional}"))
@@ -377,6 +383,15 @@ fn failed_chain(mechanism: MechanismName, web_identity: bool) -> (&'static str, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_global_endpoint_is_worded_as_it_runs_since_2025() {
+        let f = global_endpoint("https://sts.amazonaws.com", "eu-west-1", None);
+        assert!(f.remedy.contains("caller's own region"), "{}", f.remedy);
+        assert!(f.remedy.contains("interface endpoint"), "{}", f.remedy);
+        assert!(!f.remedy.contains("served from us-east-1"), "{}", f.remedy);
+        assert!(f.remedy.contains("curl"), "{}", f.remedy);
+    }
     use crate::report::Severity;
 
     fn env(static_keys: Vec<&'static str>, container: Vec<&'static str>) -> AwsEnv {

@@ -173,6 +173,15 @@ mod tests {
                 .unwrap(),
             crate::settings::proxy::finding(no_proxy, "https://10.1.2.3").unwrap(),
             crate::settings::endpoint::profile_region_invalid("eu west 1"),
+            super::sts::fips_unavailable(
+                "eu-west-1",
+                "https://sts-fips.eu-west-1.amazonaws.com",
+                "dns error",
+            ),
+            crate::settings::endpoint::switch_with_custom_endpoint(
+                "AWS_USE_FIPS_ENDPOINT",
+                "Invalid Configuration: FIPS and custom endpoint are not supported",
+            ),
             super::chain::global_endpoint("https://sts.amazonaws.com", "us-west-2", None),
         ];
         let asked = super::pod_identity::Asked {

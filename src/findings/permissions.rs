@@ -245,12 +245,17 @@ pub fn iam_failure(failure: &Failure, endpoint: Option<&str>, role: &Role<'_>) -
         FailureKind::Unreachable | FailureKind::TlsUntrusted => (
             Code::IamUnreachable,
             format!("IAM could not be reached at {at}"),
-            "IAM is a global service with one endpoint per partition (https://iam.amazonaws.com \
-             in aws), separate from STS's regional one, so a private cluster whose egress \
-             reaches STS may still not reach IAM. Allow egress to it (directly or through \
-             HTTPS_PROXY), set AWS_ENDPOINT_URL_IAM, or drop --require. To test from the pod:\n\
-             curl -sS -o /dev/null -w '%{http_code}\\n' https://iam.amazonaws.com/"
-                .to_owned(),
+            format!(
+                "IAM is a global service with one endpoint per partition ({} for this role's \
+                 partition; iam-fips and dual-stack names with AWS_USE_FIPS_ENDPOINT and \
+                 AWS_USE_DUALSTACK_ENDPOINT), separate from STS's regional one, so a private \
+                 cluster whose egress reaches STS may still not reach IAM. Allow egress to it \
+                 (directly or through HTTPS_PROXY), set AWS_ENDPOINT_URL_IAM, or drop \
+                 --require. To test from the pod:\n\
+                 curl -sS -o /dev/null -w '%{{http_code}}\\n' {}",
+                iam_endpoint_of(role.arn),
+                endpoint.unwrap_or(iam_endpoint_of(role.arn))
+            ),
         ),
         _ if failure.code.as_deref() == Some("NoSuchEntity") => (
             Code::IamError,
@@ -277,6 +282,17 @@ pub fn iam_failure(failure: &Failure, endpoint: Option<&str>, role: &Role<'_>) -
     Finding::error(code, message, remedy)
         .expected("IAM's policy simulator answers for every --require entry".to_owned())
         .found(found)
+}
+
+/// IAM's endpoint in the partition of `arn` (`arn:PARTITION:iam::...`)
+/// with both switches off, as the IAM SDK's endpoint rules name it: for a
+/// remedy when no request recorded the endpoint actually used.
+fn iam_endpoint_of(arn: &str) -> &'static str {
+    match arn.split(':').nth(1) {
+        Some("aws-cn") => "https://iam.cn-north-1.amazonaws.com.cn",
+        Some("aws-us-gov") => "https://iam.us-gov.amazonaws.com",
+        _ => "https://iam.amazonaws.com",
+    }
 }
 
 /// What IAM said, or what went wrong on the way.
@@ -453,6 +469,45 @@ mod tests {
         assert!(
             f.remedy
                 .contains(r#""Action": "iam:SimulatePrincipalPolicy""#),
+            "{}",
+            f.remedy
+        );
+    }
+
+    #[test]
+    fn iam_remedies_name_the_roles_partition_and_the_endpoint_used() {
+        let unreachable = Failure::new(FailureKind::Unreachable, "dns error".into());
+        for (arn, want) in [
+            (
+                "arn:aws-cn:iam::111122223333:role/app",
+                "https://iam.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "arn:aws-us-gov:iam::111122223333:role/app",
+                "https://iam.us-gov.amazonaws.com",
+            ),
+            (
+                "arn:aws:iam::111122223333:role/app",
+                "https://iam.amazonaws.com",
+            ),
+        ] {
+            let role = Role {
+                arn,
+                name: "app",
+                account: "111122223333",
+            };
+            let f = iam_failure(&unreachable, None, &role);
+            assert!(f.remedy.ends_with(want), "{arn}: {}", f.remedy);
+            let old_wording = f.remedy.contains("iam.amazonaws.com/");
+            assert!(!old_wording, "{arn}: {}", f.remedy);
+        }
+        let f = iam_failure(
+            &unreachable,
+            Some("https://iam-fips.amazonaws.com/"),
+            &role(),
+        );
+        assert!(
+            f.remedy.ends_with("https://iam-fips.amazonaws.com/"),
             "{}",
             f.remedy
         );

@@ -304,6 +304,35 @@ pub struct Attempted<'a> {
     pub elapsed: Duration,
 }
 
+/// `FIPS_ENDPOINT_UNAVAILABLE`: FIPS is on, and STS has no FIPS endpoint
+/// in `region`, so the name the SDK forms (`endpoint`) does not resolve or
+/// answer; `found` is how the attempt failed. Every SDK forms that name
+/// and fails the same way (aws/aws-sdk-go-v2#2686, aws/aws-cli#8750): the
+/// app cannot get credentials either.
+pub fn fips_unavailable(region: &str, endpoint: &str, found: &str) -> Finding {
+    Finding::error(
+        Code::FipsEndpointUnavailable,
+        format!(
+            "FIPS endpoints are on (AWS_USE_FIPS_ENDPOINT or the profile's use_fips_endpoint), \
+             but STS has no FIPS endpoint in {region}: the SDKs form {endpoint}, which does not \
+             answer, so the app gets no credentials either"
+        ),
+        format!(
+            "STS serves FIPS endpoints only in us-east-1, us-east-2, us-west-1, us-west-2 and \
+             GovCloud (us-gov-east-1, us-gov-west-1), and by AWS's FIPS page in Canada's \
+             regions. Either run in such a region \
+             (AWS_REGION), or turn FIPS off for this pod: kubectl set env deployment/<name> -n \
+             <namespace> AWS_USE_FIPS_ENDPOINT=false (and remove use_fips_endpoint from the \
+             profile). To see that the name does not exist: nslookup {}",
+            endpoint
+                .trim_start_matches("https://")
+                .trim_end_matches('/')
+        ),
+    )
+    .expected(format!("a FIPS endpoint for STS in {region}"))
+    .found(format!("{endpoint}: {found}"))
+}
+
 /// The finding for STS's final refusal or silence, by [`FailureKind`].
 pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
     let default_claims = Claims::default();
@@ -467,6 +496,7 @@ pub fn sts_failure(failure: &Failure, a: &Attempted<'_>) -> Finding {
         )
         .expected(format!("an HTTP answer from {endpoint} within --timeout"))
         .found(answered),
+        FailureKind::EndpointMissing => fips_unavailable(region, endpoint, &answered),
         FailureKind::Unexpected { .. } => Finding::error(
             Code::StsError,
             format!("STS at {endpoint} answered unexpectedly ({tried})"),

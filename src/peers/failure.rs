@@ -31,6 +31,11 @@ pub enum FailureKind {
     IdpUnreachable,
     /// No HTTP answer: connect error, timeout, DNS. Transient.
     Unreachable,
+    /// No HTTP answer from a name the SDK formed that AWS does not serve:
+    /// STS's FIPS name in a region without one (`check/` decides that it
+    /// is, from the region and the switches). Final: the app's SDK forms
+    /// the same name and fails the same way.
+    EndpointMissing,
     /// The endpoint's TLS certificate is not trusted here. Retrying cannot
     /// help; a CA bundle can.
     TlsUntrusted,

@@ -12,7 +12,7 @@
 //! by STS are dropped before these functions return, and STS messages are
 //! scrubbed of the token in case a validation error quotes it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::retry::RetryConfig;
@@ -22,16 +22,13 @@ use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
-use aws_sdk_sts::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-};
-use aws_sdk_sts::config::{ConfigBag, Intercept, Region, RuntimeComponents};
-use aws_sdk_sts::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::config::Region;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::RequestId;
-use aws_smithy_types::date_time::Format;
-use aws_smithy_types::DateTime;
 
 use crate::identity::token::RawToken;
+pub use crate::peers::exchange::RecordExchange;
+use crate::peers::exchange::StopBeforeSigning;
 use crate::peers::traffic::{counting_client, Replay, StsCounters, LENGTH_LIMIT_ERROR};
 use crate::report::Finding;
 
@@ -344,6 +341,32 @@ impl Sts {
         self.sdk
             .region()
             .map_or_else(|| FALLBACK_REGION.to_owned(), |r| r.to_string())
+    }
+
+    /// `AWS_USE_FIPS_ENDPOINT` / `use_fips_endpoint` and the dual-stack
+    /// switch, as aws-config read them (`None`: not set, or ignored).
+    pub fn switches(&self) -> (Option<bool>, Option<bool>) {
+        (self.sdk.use_fips(), self.sdk.use_dual_stack())
+    }
+
+    /// The URL the SDK resolves for STS from this configuration, or the
+    /// SDK's reason it cannot (STS's endpoint rules refuse FIPS beside a
+    /// custom endpoint): an unsigned call stopped before signing, so
+    /// nothing is sent.
+    pub async fn resolved_endpoint(&self) -> Result<String, String> {
+        let mut conf = aws_sdk_sts::config::Builder::from(&self.sdk);
+        conf.set_credentials_provider(None);
+        let stop = StopBeforeSigning::default();
+        let sent = aws_sdk_sts::Client::from_conf(conf.build())
+            .assume_role_with_web_identity()
+            .role_arn("arn:aws:iam::000000000000:role/resolve-only")
+            .role_session_name("resolve-only")
+            .web_identity_token("resolve-only")
+            .customize()
+            .interceptor(stop.clone())
+            .send();
+        let refused = sent.await.err().map(|e| one_line(describe(&e)));
+        stop.resolved().ok_or_else(|| refused.unwrap_or_default())
     }
 
     /// True when no region was configured and [`FALLBACK_REGION`] is in use.
@@ -661,78 +684,6 @@ pub fn scrub_token(text: String, token: &RawToken) -> String {
     text
 }
 
-/// What one exchange with STS showed besides its result: the URL of the
-/// request, and when the answer came with the `Date` STS put on it.
-#[derive(Debug, Clone, Default)]
-struct Exchange {
-    endpoint: Option<String>,
-    received_at: Option<SystemTime>,
-    date: Option<i64>,
-}
-
-impl Exchange {
-    /// STS's clock minus ours, by the `Date` header.
-    fn date_offset(&self) -> Option<i64> {
-        Some(self.date? - crate::time::unix_secs_rounded(self.received_at?))
-    }
-}
-
-/// Records an [`Exchange`], so the report can name the endpoint the SDK
-/// actually used and the clock can be compared with STS's.
-#[derive(Debug, Clone, Default)]
-pub struct RecordExchange(Arc<Mutex<Exchange>>);
-
-impl RecordExchange {
-    fn get(&self) -> Exchange {
-        self.0.lock().map(|g| g.clone()).unwrap_or_default()
-    }
-
-    /// The URL the last request went to, as shown in reports.
-    pub fn endpoint(&self) -> Option<String> {
-        self.get()
-            .endpoint
-            .map(|e| crate::settings::endpoint::shown(&e))
-    }
-}
-
-impl Intercept for RecordExchange {
-    fn name(&self) -> &'static str {
-        "RecordExchange"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        // The query string of a POST is empty; the URI carries no secret.
-        if let Ok(mut slot) = self.0.lock() {
-            slot.endpoint = Some(context.request().uri().to_owned());
-        }
-        Ok(())
-    }
-
-    fn read_before_deserialization(
-        &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let date = context
-            .response()
-            .headers()
-            .get("date")
-            .and_then(|d| DateTime::from_str(d, Format::HttpDate).ok())
-            .map(|d| d.secs());
-        if let Ok(mut slot) = self.0.lock() {
-            slot.received_at = Some(SystemTime::now());
-            slot.date = date;
-        }
-        Ok(())
-    }
-}
-
 /// What a 200 answer to `AssumeRoleWithWebIdentity` says: the assumed
 /// role and its session's credentials, or why the answer is not STS's;
 /// and STS's clock offset by the credentials' expiry, from `received_at`.
@@ -797,6 +748,7 @@ fn read_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_types::DateTime;
 
     fn answer(
         expiry_secs: i64,

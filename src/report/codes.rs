@@ -162,6 +162,7 @@ codes! {
     CaBundleInvalid => "CA_BUNDLE_INVALID", Definitive, Environment;
     ProxyUnreachable => "PROXY_UNREACHABLE", Inconclusive, Sts;
     StsGlobalEndpoint => "STS_GLOBAL_ENDPOINT", Warning, AppView;
+    FipsEndpointUnavailable => "FIPS_ENDPOINT_UNAVAILABLE", Definitive, Sts;
     SubjectMismatch => "SUBJECT_MISMATCH", Definitive, Token;
     PermissionDenied => "PERMISSION_DENIED", Definitive, Permissions;
     PermissionsUnverifiable => "PERMISSIONS_UNVERIFIABLE", Warning, Permissions;

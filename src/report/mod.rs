@@ -82,6 +82,18 @@ pub struct StsReport {
     /// when that differs from `endpoint` (`AWS_STS_REGIONAL_ENDPOINTS=legacy`
     /// sends SDKs that read it to the global endpoint).
     pub app_endpoint: Option<String>,
+    /// Whether the SDK forms STS's FIPS endpoint (`sts-fips.<region>...`),
+    /// as aws-config read the switch.
+    pub use_fips: bool,
+    /// Where `use_fips` was set: `AWS_USE_FIPS_ENDPOINT`, or `profile` for
+    /// the shared config file's `use_fips_endpoint`; null when neither set
+    /// it (or aws-config ignored the value).
+    pub use_fips_source: Option<String>,
+    /// Whether the SDK forms STS's dual-stack endpoint (`...api.aws`).
+    pub use_dualstack: bool,
+    /// `AWS_USE_DUALSTACK_ENDPOINT`, `profile` (`use_dualstack_endpoint`),
+    /// or null.
+    pub use_dualstack_source: Option<String>,
     pub region: Option<String>,
     pub request_id: Option<String>,
     pub session_name: Option<String>,
@@ -167,6 +179,11 @@ pub struct PermissionsReport {
     pub not_evaluated_reason: Option<String>,
     /// The URL of the last request, as the SDK resolved it.
     pub endpoint: Option<String>,
+    /// The FIPS and dual-stack switches IAM's client read, the same as
+    /// STS's (`sts.use_fips`, `sts.use_dualstack`): `iam-fips.amazonaws.com`,
+    /// `iam.global.api.aws` in the aws partition.
+    pub use_fips: bool,
+    pub use_dualstack: bool,
     /// `SimulatePrincipalPolicy` requests made in this check (pages and
     /// retries included); 0 when an earlier answer was shown again.
     pub requests: u32,

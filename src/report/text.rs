@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{IssuerReport, MechanismName, PermissionsReport, Report, Severity, Step};
+use super::{IssuerReport, MechanismName, PermissionsReport, Report, Severity, Step, StsReport};
 use crate::time::format_unix;
 
 impl Report {
@@ -233,9 +233,10 @@ impl Report {
             via("answered", &sts.error_code),
             via("request id", &sts.request_id),
             via("session expiring", &sts.expiration),
-        ) + &sts.app_endpoint.as_deref().map_or(String::new(), |e| {
-            format!("; the app's SDK may use {e} (AWS_STS_REGIONAL_ENDPOINTS=legacy)")
-        })
+        ) + &switches_detail(sts)
+            + &sts.app_endpoint.as_deref().map_or(String::new(), |e| {
+                format!("; the app's SDK may use {e} (AWS_STS_REGIONAL_ENDPOINTS=legacy)")
+            })
     }
 
     fn chain_detail(&self) -> String {
@@ -252,6 +253,26 @@ impl Report {
             (None, _, Some(e)) => format!("default credential chain fails: {e}"),
             (None, _, None) => "default credential chain finds no credentials".to_owned(),
         }
+    }
+}
+
+/// The FIPS and dual-stack switches that chose STS's endpoint, and where
+/// each was set; nothing when neither is on.
+fn switches_detail(sts: &StsReport) -> String {
+    let on = |what: &str, on: bool, source: &Option<String>| {
+        on.then(|| format!("{what} on ({})", source.as_deref().unwrap_or("profile")))
+    };
+    let switches: Vec<String> = [
+        on("FIPS", sts.use_fips, &sts.use_fips_source),
+        on("dual-stack", sts.use_dualstack, &sts.use_dualstack_source),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if switches.is_empty() {
+        String::new()
+    } else {
+        format!("; endpoint chosen by {}", switches.join(", "))
     }
 }
 

@@ -55,6 +55,98 @@ pub fn uses_global_sts(setting: Option<&str>, region: &str, custom_sts_endpoint:
         && LEGACY_GLOBAL_REGIONS.contains(&region)
 }
 
+/// The switches that change which AWS endpoint an SDK forms, as
+/// (variable, profile key, what it selects). aws-config reads each into
+/// `SdkConfig` (`default_provider/use_fips.rs`, `use_dual_stack.rs`): the
+/// variable first, else the profile's key; `true` or `false` in any case,
+/// anything else ignored with a warning (the profile's key too).
+pub const SWITCHES: [(&str, &str, &str); 2] = [
+    ("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint", "FIPS"),
+    (
+        "AWS_USE_DUALSTACK_ENDPOINT",
+        "use_dualstack_endpoint",
+        "dual-stack",
+    ),
+];
+
+/// The regions where STS serves a FIPS endpoint. botocore's
+/// `data/endpoints.json` (1.43) gives `sts` a `fips` variant in us-east-1,
+/// us-east-2, us-west-1, us-west-2, us-gov-east-1 and us-gov-west-1; AWS's
+/// FIPS page also names Canada's two regions, kept here so that a region
+/// that may have one is never said to lack it. Only used to explain a name
+/// that could not be reached: a region missing here whose FIPS name
+/// answers is not reported at all.
+pub const STS_FIPS_REGIONS: [&str; 8] = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "ca-central-1",
+    "ca-west-1",
+];
+
+/// Whether STS may serve a FIPS endpoint in `region`.
+pub fn sts_fips_listed(region: &str) -> bool {
+    STS_FIPS_REGIONS.contains(&region)
+}
+
+/// How aws-config reads a switch's value: `true` or `false` in any case,
+/// nothing trimmed (`environment::parse_bool`).
+fn parse_switch(value: &str) -> Option<bool> {
+    if value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// `ENDPOINT_INVALID` for a switch variable `name` that aws-config
+/// ignores; `what` is what the switch selects.
+fn switch_invalid(name: &str, key: &str, what: &str, value: &str) -> Finding {
+    Finding::error(
+        Code::EndpointInvalid,
+        format!(
+            "{name} is {value:?}, which is neither true nor false: the AWS SDK for Rust ignores \
+             it with a warning (and with it the profile's {key}), and botocore reads anything \
+             but true as false, so the app does not use {what} endpoints"
+        ),
+        format!(
+            "Set {name} to true or false (or remove it), in the container spec or wherever \
+             the value comes from (envFrom ConfigMaps, the image's ENV): kubectl set env \
+             deployment/<name> -n <namespace> {name}=true"
+        ),
+    )
+    .expected("true or false")
+    .found(format!("{name}={value:?}"))
+}
+
+/// `ENDPOINT_INVALID` for a switch that is on beside a custom STS endpoint:
+/// STS's endpoint rules refuse the pair ("Invalid Configuration: FIPS and
+/// custom endpoint are not supported"), so the AWS SDK for Rust builds no
+/// STS request at all, while botocore drops the switch and uses the URL.
+pub fn switch_with_custom_endpoint(switch: &str, reason: &str) -> Finding {
+    Finding::error(
+        Code::EndpointInvalid,
+        format!(
+            "{switch} is on and a custom STS endpoint is set (AWS_ENDPOINT_URL_STS or \
+             AWS_ENDPOINT_URL): STS's endpoint rules refuse the pair ({reason}), so the AWS SDK \
+             for Rust sends no STS request at all (the SDK for Java v2 refuses it too), while \
+             botocore ignores the switch and uses the URL"
+        ),
+        "Either remove the custom endpoint and let the switch choose AWS's endpoint, or turn \
+         the switch off and name the endpoint you want (a FIPS one, say \
+         https://sts-fips.us-east-1.amazonaws.com) in AWS_ENDPOINT_URL_STS: kubectl set env \
+         deployment/<name> -n <namespace> AWS_USE_FIPS_ENDPOINT- AWS_USE_DUALSTACK_ENDPOINT-. \
+         irsa-doctor sent nothing.",
+    )
+    .expected("a custom STS endpoint, or the FIPS and dual-stack switches, not both")
+    .found(reason.to_owned())
+}
+
 /// Why an endpoint value cannot be used; completes "... is not a valid
 /// endpoint URL: ".
 fn endpoint_problem(value: &str) -> Option<String> {
@@ -196,6 +288,9 @@ pub struct Judged {
     /// `AWS_ENDPOINT_URL_IAM` cannot be used: `ENDPOINT_INVALID`, added
     /// (and IAM not asked) only where IAM is asked at all (`--require`).
     pub iam_endpoint_invalid: Option<Finding>,
+    /// The switch variables set (`SWITCHES`), as (name, value): the report
+    /// names a switch's source from them.
+    pub switch_vars: Vec<(&'static str, String)>,
 }
 
 /// Judges the endpoint and region settings `lookup` returns.
@@ -263,6 +358,7 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
             judged.findings.push(finding);
         }
     }
+    judge_switches(&set, &mut judged);
     let region = REGION_VARS
         .iter()
         .find_map(|name| set(name).map(|v| (*name, v)));
@@ -280,6 +376,21 @@ pub fn judge(lookup: impl Fn(&str) -> Option<String>) -> Judged {
         };
     judged.custom_sts_endpoint = sts_endpoint_ok == Some(true);
     judged
+}
+
+/// The switch variables set, and a finding for each value aws-config
+/// ignores. Nothing stops: the SDK sends on, to the ordinary endpoint.
+fn judge_switches(set: &impl Fn(&str) -> Option<String>, judged: &mut Judged) {
+    for (name, key, what) in SWITCHES {
+        if let Some(value) = set(name) {
+            if parse_switch(&value).is_none() {
+                judged
+                    .findings
+                    .push(switch_invalid(name, key, what, &value));
+            }
+            judged.switch_vars.push((name, value));
+        }
+    }
 }
 
 /// `ENDPOINT_INVALID` for an IMDS endpoint mode the SDK refuses.
@@ -498,6 +609,31 @@ mod tests {
             ("AWS_REGION", "eu-central-1"),
         ])
         .is_empty());
+    }
+
+    #[test]
+    fn a_switch_aws_config_ignores_is_named_and_sends_on() {
+        for (name, value) in [
+            ("AWS_USE_FIPS_ENDPOINT", "yes"),
+            ("AWS_USE_FIPS_ENDPOINT", "1"),
+            ("AWS_USE_DUALSTACK_ENDPOINT", "true "),
+        ] {
+            let found = judged(&[(name, value)]);
+            assert!(!found.stop_sending, "{name}={value:?}");
+            assert_eq!(found.findings.len(), 1, "{name}={value:?}");
+            assert_eq!(found.findings[0].code, Code::EndpointInvalid);
+            assert!(found.findings[0].message.contains(name));
+        }
+        for value in ["true", "FALSE", "True"] {
+            let found = judged(&[("AWS_USE_FIPS_ENDPOINT", value)]);
+            assert!(found.findings.is_empty(), "{value}");
+            assert_eq!(
+                found.switch_vars,
+                [("AWS_USE_FIPS_ENDPOINT", value.to_owned())]
+            );
+        }
+        assert!(sts_fips_listed("us-gov-west-1") && sts_fips_listed("us-east-1"));
+        assert!(!sts_fips_listed("eu-west-1") && !sts_fips_listed("ap-southeast-2"));
     }
 
     #[test]
