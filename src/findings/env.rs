@@ -196,7 +196,8 @@ mod tests {
             f.remedy
         );
         assert!(
-            f.remedy.contains("eks.amazonaws.com/skip-pod-identity-webhook")
+            f.remedy
+                .contains("eks.amazonaws.com/skip-pod-identity-webhook")
                 && f.remedy.contains("together with the association"),
             "{}",
             f.remedy
