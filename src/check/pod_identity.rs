@@ -37,6 +37,9 @@ pub(super) async fn verify(
         uri: pi.uri.clone(),
         ..AgentReport::default()
     });
+    if let Some(acting) = on_fargate(run, pi, report) {
+        return acting;
+    }
     let uri = match judge_uri(&pi.uri) {
         Ok(uri) => {
             if uri.scheme_str() == Some("https") && !uri.host().is_some_and(allowed_host) {
@@ -61,6 +64,37 @@ pub(super) async fn verify(
     let steps =
         async |report: &mut Report| ask(run, sending, pi, uri.as_ref(), &token, report).await;
     super::issuer::beside(run, sending, &token, report, steps).await
+}
+
+/// On a Fargate node (`--node-name`), `POD_IDENTITY_UNSUPPORTED_COMPUTE`
+/// and nothing else: there is no agent to ask, and the default chain would
+/// ask the same absent agent, so neither is (an unreachable agent after
+/// `--timeout` would only repeat the finding, less clearly).
+fn on_fargate(run: &Run<'_>, pi: &PodIdentity, report: &mut Report) -> Option<Acting> {
+    let node = run.cfg.node_name.as_deref()?;
+    if !words::is_fargate_node(node) {
+        return None;
+    }
+    let expected = run.cfg.expected_role_arn.as_ref().map(ToString::to_string);
+    let pod = words::PodOf {
+        namespace: run.cfg.namespace.as_deref(),
+        service_account: run.cfg.service_account.as_deref(),
+        expected_role: expected.as_deref(),
+    };
+    report
+        .findings
+        .push(words::unsupported_compute(node, &pi.uri, &pod));
+    Some(Acting {
+        role: None,
+        assumed_arn: None,
+        chain: Err(format!(
+            "not resolved: the pod runs on the Fargate node {node}, where the EKS Pod Identity \
+             agent it would ask does not run (POD_IDENTITY_UNSUPPORTED_COMPUTE)"
+        )),
+        memo: None,
+        reused: false,
+        credentials: None,
+    })
 }
 
 /// The agent, `GetCallerIdentity` and the default chain, and what they
