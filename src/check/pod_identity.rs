@@ -37,9 +37,6 @@ pub(super) async fn verify(
         uri: pi.uri.clone(),
         ..AgentReport::default()
     });
-    if let Some(acting) = on_fargate(run, pi, report) {
-        return acting;
-    }
     let uri = match judge_uri(&pi.uri) {
         Ok(uri) => {
             if uri.scheme_str() == Some("https") && !uri.host().is_some_and(allowed_host) {
@@ -58,6 +55,9 @@ pub(super) async fn verify(
     report.findings.extend(findings);
     report.token = token_report;
     report.findings.extend(subject(run.cfg, report));
+    if let Some(acting) = on_fargate(run, pi, report) {
+        return acting;
+    }
 
     // The issuer, with `--verify-issuer`, beside the agent, STS and the
     // chain: the token is a projected service-account token too.
@@ -66,12 +66,20 @@ pub(super) async fn verify(
     super::issuer::beside(run, sending, &token, report, steps).await
 }
 
-/// On a Fargate node (`--node-name`), `POD_IDENTITY_UNSUPPORTED_COMPUTE`
-/// and nothing else: there is no agent to ask, and the default chain would
-/// ask the same absent agent, so neither is (an unreachable agent after
-/// `--timeout` would only repeat the finding, less clearly).
+/// On a Fargate node, `POD_IDENTITY_UNSUPPORTED_COMPUTE`, and nothing is
+/// sent: there is no agent to ask, and the default chain would ask the same
+/// absent agent (an unreachable agent after `--timeout` would only repeat
+/// the finding, less clearly). The node is `--node-name`'s, else the one
+/// the token names (`kubernetes.io.node.name`, in tokens of Kubernetes
+/// 1.30 and later).
 fn on_fargate(run: &Run<'_>, pi: &PodIdentity, report: &mut Report) -> Option<Acting> {
-    let node = run.cfg.node_name.as_deref()?;
+    let claimed = report
+        .token
+        .as_ref()
+        .and_then(|t| t.claims.kubernetes.as_ref())
+        .and_then(|k| k.node.clone());
+    let node = run.cfg.node_name.clone().or(claimed)?;
+    let node = node.as_str();
     if !words::is_fargate_node(node) {
         return None;
     }
