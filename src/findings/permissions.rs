@@ -594,6 +594,71 @@ mod tests {
         );
     }
 
+    fn session_policy(text: &str) -> SessionPolicy {
+        SessionPolicy::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_session_policy_denial_names_that_layer_and_gives_the_policy_with_the_statement() {
+        let policy = session_policy(
+            r#"{"Statement":[{"Sid":"queue","Effect":"Allow","Action":"sqs:*","Resource":"*"}]}"#,
+        );
+        let f = session_policy_denied(&decision(EvalDecision::ImplicitDeny), &role(), &policy);
+        assert_eq!(f.severity, crate::report::Severity::Error);
+        assert!(
+            f.message.contains("session policy does not allow it"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.message.contains("though the role's own policies do"),
+            "{}",
+            f.message
+        );
+        let corrected = f.remedy.split("adds one statement:\n").nth(1).unwrap();
+        let corrected = &corrected[..corrected.find("\nSaved as").unwrap()];
+        let doc: serde_json::Value = serde_json::from_str(corrected).unwrap();
+        assert_eq!(doc["Statement"][0]["Sid"], "queue");
+        assert_eq!(doc["Statement"][1]["Action"], "s3:GetObject");
+        assert_eq!(doc["Statement"][1]["Resource"], "arn:aws:s3:::orders/*");
+        assert!(f.remedy.contains("aws eks update-pod-identity-association"));
+        assert!(f.remedy.contains("recreate the pod"), "{}", f.remedy);
+        assert!(!f.remedy.contains("2048 EKS allows"), "{}", f.remedy);
+    }
+
+    #[test]
+    fn a_corrected_session_policy_past_eks_s_limit_says_to_widen_a_statement() {
+        let long = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Action":"sqs:SendMessage","Resource":"arn:aws:sqs:eu-west-1:111122223333:{}"}}]}}"#,
+            "q".repeat(1930)
+        );
+        let f = session_policy_denied(
+            &decision(EvalDecision::ImplicitDeny),
+            &role(),
+            &session_policy(&long),
+        );
+        assert!(
+            f.remedy.contains("past the 2048 EKS allows"),
+            "{}",
+            f.remedy
+        );
+    }
+
+    #[test]
+    fn a_deny_in_the_session_policy_is_quoted_and_never_answered_with_an_allow() {
+        let policy = session_policy(
+            r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"no-s3","Effect":"Deny","Action":"s3:Get*","Resource":"*"}]}"#,
+        );
+        let f = session_policy_denied(&decision(EvalDecision::ExplicitDeny), &role(), &policy);
+        assert!(f.message.contains("no-s3"), "{}", f.message);
+        assert!(
+            f.remedy.contains("an Allow never overrides"),
+            "{}",
+            f.remedy
+        );
+        assert!(!f.remedy.contains("adds one statement"), "{}", f.remedy);
+    }
+
     #[test]
     fn a_refused_simulation_is_a_warning_with_the_statement_scoped_to_the_role() {
         let failure = Failure {
