@@ -861,12 +861,19 @@ async fn with_a_session_policy_no_session_tag_is_given_to_the_simulation() {
         .args(&["--require", OBJECTS])
         .run()
         .await;
+    // The binary before issue 24 passed this pod on its token's tags.
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let p = &out.json()["permissions"];
     assert_eq!(p["results"][0]["decision"], "implicit_deny", "{p:#}");
     assert_eq!(
         p["results"][0]["missing_context_values"][0],
         "aws:PrincipalTag/kubernetes-namespace"
     );
+    // Known to be absent, not merely unknown: an error, not the warning
+    // that the app's own requests may carry the value.
+    let f = out.finding("PERMISSION_DENIED");
+    assert_eq!(f["severity"], "error", "{f:#}");
+    says(&f, "message", "EKS sends no session tags");
 }
 
 #[tokio::test]

@@ -179,7 +179,7 @@ async fn ask_iam(
         }
         _ => None,
     };
-    judge(sim, session, role, shown)
+    judge(sim, session, session_policy.is_some(), role, shown)
 }
 
 /// EKS Pod Identity's session tags that the pod's token names, as the
@@ -314,12 +314,13 @@ async fn simulate_with_retries(
 }
 
 /// The findings of the role's simulation and, when asked, the session
-/// policy's, recorded in `shown`. An entry passes only if both allow it:
+/// policy's, recorded in `shown`; `tags_off` when a session policy applies. An entry passes only if both allow it:
 /// the role's denial is told first (with a note when the session policy
 /// denies too); the session policy's only for entries the role allows.
 fn judge(
     sim: Simulation,
     session: Option<(Simulation, &SessionPolicy)>,
+    tags_off: bool,
     role: &Role<'_>,
     shown: &mut PermissionsReport,
 ) -> Vec<Finding> {
@@ -354,18 +355,51 @@ fn judge(
             result.decision = combined(d.decision, s.decision).as_str();
         }
         let session_denies = by_session.filter(|s| s.decision != EvalDecision::Allowed);
-        match (d.decision, session_denies, policy) {
+        let (d, d_tags) = without_session_tags(d, tags_off);
+        let finding = match (d.decision, session_denies, policy) {
             (EvalDecision::Allowed, Some(s), Some(policy)) => {
-                findings.push(words::session_policy_denied(s, role, policy));
+                let (s, s_tags) = without_session_tags(s, tags_off);
+                let finding = words::session_policy_denied(&s, role, policy);
+                findings.push(words::no_session_tags(finding, &s_tags));
+                continue;
             }
-            (EvalDecision::Allowed, _, _) => {}
-            (_, Some(_), _) => findings.push(words::also_denied_by_session_policy(
-                words::permission_denied(d, role),
-            )),
-            _ => findings.push(words::permission_denied(d, role)),
-        }
+            (EvalDecision::Allowed, _, _) => continue,
+            (_, Some(_), _) => {
+                words::also_denied_by_session_policy(words::permission_denied(&d, role))
+            }
+            _ => words::permission_denied(&d, role),
+        };
+        findings.push(words::no_session_tags(finding, &d_tags));
     }
     findings
+}
+
+/// The EKS session tags, as condition keys on the principal.
+const SESSION_TAG_KEYS: [&str; 6] = [
+    "aws:principaltag/eks-cluster-arn",
+    "aws:principaltag/eks-cluster-name",
+    "aws:principaltag/kubernetes-namespace",
+    "aws:principaltag/kubernetes-service-account",
+    "aws:principaltag/kubernetes-pod-name",
+    "aws:principaltag/kubernetes-pod-uid",
+];
+
+/// `d` for its wording when session tags are off (a session policy makes
+/// EKS send none), and the session-tag keys taken out: a condition on a
+/// session tag is then known to have no value in the app's requests too,
+/// so it must not soften a deny into "the app's own requests carry it" (a
+/// warning). The report still lists the keys as IAM named them.
+fn without_session_tags(d: &Decision, tags_off: bool) -> (Decision, Vec<String>) {
+    let mut d = d.clone();
+    if !tags_off {
+        return (d, vec![]);
+    }
+    let (tags, others) = d
+        .missing_context
+        .into_iter()
+        .partition(|k| SESSION_TAG_KEYS.contains(&k.to_ascii_lowercase().as_str()));
+    d.missing_context = others;
+    (d, tags)
 }
 
 /// The finding when IAM refused or could not answer the role's question

@@ -412,6 +412,20 @@ pub fn also_denied_by_session_policy(mut finding: Finding) -> Finding {
     finding
 }
 
+/// A denial whose policies have conditions on session tags (`keys`) that
+/// cannot hold: with a session policy, EKS sends no session tags.
+pub fn no_session_tags(mut finding: Finding, keys: &[String]) -> Finding {
+    if keys.is_empty() {
+        return finding;
+    }
+    finding.message.push_str(&format!(
+        " (conditions on {} cannot hold: EKS sends no session tags for an association with a \
+         session policy)",
+        keys.join(", ")
+    ));
+    finding
+}
+
 /// `PERMISSIONS_UNVERIFIABLE` (a warning): IAM refused
 /// `SimulateCustomPolicy`, so the entries were judged against the role's
 /// policies only, not against the association's session policy.
