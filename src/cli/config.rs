@@ -276,7 +276,8 @@ pub struct VerifyArgs {
 
     /// The node this pod runs on (Downward API spec.nodeName): EKS Pod
     /// Identity does not work on Fargate, whose nodes are named fargate-*
-    /// (POD_IDENTITY_UNSUPPORTED_COMPUTE)
+    /// (POD_IDENTITY_UNSUPPORTED_COMPUTE) [default: the node the token
+    /// names, in tokens of Kubernetes 1.30 and later]
     #[arg(long, env = "IRSA_DOCTOR_NODE_NAME")]
     pub node_name: Option<String>,
 
