@@ -364,6 +364,7 @@ fn the_pure_folders_do_no_io() {
                 "trust/",
                 "identity/arn",
                 "identity/jwks",
+                "identity/session_policy",
             ]
             .iter()
             .any(|p| path.starts_with(p))

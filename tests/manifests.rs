@@ -1002,6 +1002,20 @@ fn pods_mount_no_api_token_and_take_the_namespace_from_the_downward_api() {
                 "{where_}/{}: IRSA_DOCTOR_NAMESPACE from the Downward API",
                 c["name"].as_str().unwrap_or("?")
             );
+            // Issue 24: EKS Pod Identity does not work on Fargate, which
+            // only the node's name tells (POD_IDENTITY_UNSUPPORTED_COMPUTE).
+            let node = c["env"]
+                .as_vec()
+                .into_iter()
+                .flatten()
+                .find(|v| v["name"].as_str() == Some("IRSA_DOCTOR_NODE_NAME"))
+                .map(|v| &v["valueFrom"]["fieldRef"]["fieldPath"]);
+            assert_eq!(
+                node.and_then(Yaml::as_str),
+                Some("spec.nodeName"),
+                "{where_}/{}: IRSA_DOCTOR_NODE_NAME from the Downward API",
+                c["name"].as_str().unwrap_or("?")
+            );
         }
     }
     assert!(pods >= 5, "{pods} pod specs");

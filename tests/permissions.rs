@@ -704,3 +704,288 @@ async fn exec_starts_the_app_only_when_the_role_may_do_what_it_needs() {
     assert_eq!(out.stdout, "", "the app must not start");
     assert!(out.stderr.contains("PERMISSION_DENIED"), "{}", out.stderr);
 }
+
+// Issue 24 §3: an EKS Pod Identity association's session policy. The pod
+// gets the intersection of the role's policies and that policy; IAM's
+// `SimulatePrincipalPolicy` does not see it, `SimulateCustomPolicy` judges
+// it alone.
+
+/// Reads the bucket only: no queue.
+const READ_ONLY_SESSION: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"read","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::orders/*"}]}"#;
+
+/// A Pod Identity pod acting as `ROLE_ARN`.
+fn pod_identity_pod(sts: &FakeAwsServer, agent: &str, volume: &TokenVolume) -> Doctor {
+    doctor!(&sts.url())
+        .pod_identity(agent, &volume.path())
+        .args(&["--expected-role-arn", ROLE_ARN])
+}
+
+/// `check --output json` for that pod.
+fn pod_identity_check(sts: &FakeAwsServer, agent: &str, volume: &TokenVolume) -> Doctor {
+    pod_identity_pod(sts, agent, volume).args(&["--output", "json"])
+}
+
+fn pod_identity_volume() -> TokenVolume {
+    TokenVolume::pod_identity(&Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode())
+}
+
+/// The false pass: the role allows sending to the queue, the association's
+/// session policy does not, and the app gets AccessDenied. Given through
+/// the variable, which the binary before issue 24 ignored and passed.
+#[tokio::test]
+async fn a_session_policy_that_does_not_allow_an_entry_fails_though_the_role_allows_it() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let agent = Agent::healthy(&sts.aws).await;
+    let volume = pod_identity_volume();
+    let out = pod_identity_check(&sts, &agent.url(), &volume)
+        .env("IRSA_DOCTOR_SESSION_POLICY", READ_ONLY_SESSION)
+        .args(&["--require", OBJECTS, "--require", QUEUE])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["PERMISSION_DENIED"]);
+    let f = out.finding("PERMISSION_DENIED");
+    says(&f, "message", "sqs:SendMessage");
+    says(&f, "message", "session policy does not allow it");
+    says(&f, "found", "role's policies: allowed");
+    // The smallest change: the session policy with one statement more,
+    // and the command that puts it on the association.
+    says(&f, "remedy", r#""Action": "sqs:SendMessage""#);
+    says(&f, "remedy", r#""Sid": "read""#);
+    says(&f, "remedy", "aws eks update-pod-identity-association");
+    says(&f, "remedy", "--policy file://session-policy.json");
+    let report = out.json();
+    let p = &report["permissions"];
+    assert_eq!(p["session_policy"], "given", "{p:#}");
+    assert_eq!(
+        results(&report),
+        [
+            (OBJECTS.to_owned(), "allowed".to_owned()),
+            (QUEUE.to_owned(), "implicit_deny".to_owned()),
+        ]
+    );
+    assert_eq!(p["results"][1]["session_policy_decision"], "implicit_deny");
+    // One request for the role and one for the session policy, both signed
+    // with the agent's credentials (the stand-in checks), the policy sent
+    // as given.
+    assert_eq!(p["requests"], 2, "{p:#}");
+    assert_eq!(sts.aws.simulate_calls(), 1);
+    assert_eq!(sts.aws.simulated_policies(), [READ_ONLY_SESSION]);
+}
+
+#[tokio::test]
+async fn a_deny_in_the_session_policy_is_named_with_its_statement() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let agent = Agent::healthy(&sts.aws).await;
+    let volume = pod_identity_volume();
+    let policy = r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"no-queues","Effect":"Deny","Action":"sqs:*","Resource":"*"}]}"#;
+    let out = pod_identity_check(&sts, &agent.url(), &volume)
+        .args(&["--session-policy", policy, "--require", QUEUE])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("PERMISSION_DENIED");
+    says(
+        &f,
+        "message",
+        "a Deny statement in the EKS Pod Identity association's session policy",
+    );
+    says(&f, "message", "no-queues");
+    says(&f, "remedy", "an Allow never overrides an explicit Deny");
+    assert_eq!(results(&out.json())[0].1, "explicit_deny");
+}
+
+/// The false fail's counterpart: a session policy that allows exactly the
+/// entries (one by its exact ARN, one by a wildcard) passes, and the report
+/// no longer says session policies were not evaluated.
+#[tokio::test]
+async fn a_session_policy_that_allows_the_entries_passes_and_is_not_listed_as_not_covered() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let agent = Agent::healthy(&sts.aws).await;
+    let volume = pod_identity_volume();
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::orders/*"},{"Effect":"Allow","Action":"sqs:*","Resource":["arn:aws:sqs:*:111122223333:orders"]}]}"#;
+    let out = pod_identity_check(&sts, &agent.url(), &volume)
+        .env("IRSA_DOCTOR_SESSION_POLICY", policy)
+        .args(&["--require", OBJECTS, "--require", QUEUE])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let p = &report["permissions"];
+    assert_eq!(p["session_policy"], "given", "{p:#}");
+    let not_covered = p["not_covered"].as_str().unwrap();
+    assert!(!not_covered.contains("session policies"), "{not_covered}");
+    assert!(not_covered.contains("--session-policy"), "{not_covered}");
+    for r in p["results"].as_array().unwrap() {
+        assert_eq!(r["decision"], "allowed", "{r:#}");
+        assert_eq!(r["session_policy_decision"], "allowed", "{r:#}");
+    }
+    assert_eq!(sts.aws.simulated_policies(), [policy]);
+
+    // Without it, the report says the session policy was not evaluated,
+    // and how to give it.
+    let out = pod_identity_check(&sts, &agent.url(), &volume)
+        .args(&["--require", OBJECTS])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let p = &out.json()["permissions"];
+    assert_eq!(p["session_policy"], "not_given", "{p:#}");
+    assert!(p["not_covered"]
+        .as_str()
+        .unwrap()
+        .contains("only when given with --session-policy"));
+    assert_eq!(p["results"][0]["session_policy_decision"], Value::Null);
+}
+
+/// EKS turns session tags off when an association has a session policy:
+/// a role whose allow depends on them must not pass on the pod's token's
+/// tags then.
+#[tokio::test]
+async fn with_a_session_policy_no_session_tag_is_given_to_the_simulation() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.set_permissions(
+        ROLE_ARN,
+        vec![
+            Stmt::allow("ns-only", "s3:GetObject", "arn:aws:s3:::orders/*")
+                .when("aws:PrincipalTag/kubernetes-namespace", NAMESPACE),
+        ],
+    );
+    let agent = Agent::healthy(&sts.aws).await;
+    let volume = pod_identity_volume();
+    let out = pod_identity_check(&sts, &agent.url(), &volume)
+        .env("IRSA_DOCTOR_SESSION_POLICY", READ_ONLY_SESSION)
+        .args(&["--require", OBJECTS])
+        .run()
+        .await;
+    // The binary before issue 24 passed this pod on its token's tags.
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let p = &out.json()["permissions"];
+    assert_eq!(p["results"][0]["decision"], "implicit_deny", "{p:#}");
+    assert_eq!(
+        p["results"][0]["missing_context_values"][0],
+        "aws:PrincipalTag/kubernetes-namespace"
+    );
+    // Known to be absent, not merely unknown: an error, not the warning
+    // that the app's own requests may carry the value.
+    let f = out.finding("PERMISSION_DENIED");
+    assert_eq!(f["severity"], "error", "{f:#}");
+    says(&f, "message", "EKS sends no session tags");
+}
+
+#[tokio::test]
+async fn a_session_policy_iam_will_not_simulate_is_a_warning_that_names_the_action() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    sts.aws.refuse_custom_simulation();
+    let agent = Agent::healthy(&sts.aws).await;
+    let volume = pod_identity_volume();
+    let out = pod_identity_check(&sts, &agent.url(), &volume)
+        .env("IRSA_DOCTOR_SESSION_POLICY", READ_ONLY_SESSION)
+        .args(&["--require", QUEUE])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("PERMISSIONS_UNVERIFIABLE");
+    assert_eq!(f["severity"], "warning");
+    says(&f, "remedy", r#""Action": "iam:SimulateCustomPolicy""#);
+    let p = &out.json()["permissions"];
+    assert_eq!(p["evaluated"], false, "{p:#}");
+    says(p, "not_evaluated_reason", "SimulateCustomPolicy");
+}
+
+/// An IRSA session carries no association's policy: one given is not
+/// used, and the report says so.
+#[tokio::test]
+async fn a_session_policy_is_not_used_for_irsa() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let volume = TokenVolume::new(&good_token());
+    let out = pod(&sts, &volume)
+        .env("IRSA_DOCTOR_SESSION_POLICY", READ_ONLY_SESSION)
+        .args(&["--output", "json", "--require", QUEUE])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["permissions"]["session_policy"], "not_used");
+    assert_eq!(sts.aws.simulate_custom_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_session_policy_eks_would_refuse_is_a_usage_error_that_does_not_echo_it() {
+    let sts = FakeAws::healthy().await;
+    let volume = TokenVolume::new(&good_token());
+    let long = format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::{}"}}]}}"#,
+        "b".repeat(2048)
+    );
+    for (bad, why) in [
+        (long.as_str(), "characters long; EKS allows at most 2048"),
+        ("s3:GetObject", "is not JSON"),
+        (r#"{"Version":"2012-10-17"}"#, "has no Statement"),
+        (
+            r#"{"Statement":[{"Effect":"Permit","Action":"s3:*"}]}"#,
+            "Effect",
+        ),
+    ] {
+        for given in ["flag", "variable"] {
+            let d = pod(&sts, &volume);
+            let d = if given == "flag" {
+                d.args(&["--session-policy", bad])
+            } else {
+                d.env("IRSA_DOCTOR_SESSION_POLICY", bad)
+            };
+            let out = d.run().await;
+            assert_eq!(out.code, 2, "{given} {bad:.30}: {}", out.stderr);
+            assert!(
+                out.stderr
+                    .contains("--session-policy (IRSA_DOCTOR_SESSION_POLICY)"),
+                "{}",
+                out.stderr
+            );
+            assert!(out.stderr.contains(why), "{why}: {}", out.stderr);
+            assert!(!out.stderr.contains("bbbbbbbb"), "echoed: {}", out.stderr);
+        }
+    }
+    assert_eq!(sts.aws.assume_calls(), 0, "nothing is checked");
+}
+
+/// `serve` asks both simulations once, shows the answer again, and counts
+/// both requests in `irsa_doctor_iam_requests_total`. The session policy is
+/// read once at start: it cannot change under a kept answer.
+#[tokio::test]
+async fn serve_asks_the_session_policy_once_and_counts_both_requests() {
+    let sts = FakeAws::healthy().await;
+    grant(&sts);
+    let agent = Agent::healthy(&sts.aws).await;
+    let volume = pod_identity_volume();
+    let serving = pod_identity_pod(&sts, &agent.url(), &volume)
+        .env("IRSA_DOCTOR_TIMEOUT", "3s")
+        .env("IRSA_DOCTOR_SESSION_POLICY", READ_ONLY_SESSION)
+        .args(&["--interval", "1s", "--require", OBJECTS])
+        .serve()
+        .await;
+    let before = sts.aws.caller_identity_calls();
+    testkit::serving::until("three more checks", || {
+        sts.aws.caller_identity_calls() >= before + 3
+    })
+    .await;
+    assert_eq!(sts.aws.simulate_calls(), 1, "{}", serving.logs());
+    assert_eq!(sts.aws.simulate_custom_calls(), 1, "{}", serving.logs());
+    let metrics = serving.get("/metrics").await.body;
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"irsa_doctor_iam_requests_total{outcome="success"}"#
+        ),
+        2
+    );
+    let status = serving.get("/status").await.json();
+    assert_eq!(
+        status["permissions"]["session_policy"], "given",
+        "{status:#}"
+    );
+}

@@ -861,3 +861,110 @@ async fn serve_shows_expired_agent_credentials_in_status() {
     let (code, logs) = serving.stop("TERM").await;
     assert_eq!(code, 0, "{logs}");
 }
+
+// Issue 24 §6: where the pod runs. EKS Pod Identity does not work on
+// Fargate (no agent runs there); IRSA does. The node's name, from the
+// Downward API's spec.nodeName, tells: Fargate's start with `fargate-`.
+
+/// The false pass: a Pod Identity pod on a Fargate node. Whatever answers
+/// at the agent's address (here a healthy stand-in, which the binary
+/// before issue 24 asked and passed on), the pod gets
+/// POD_IDENTITY_UNSUPPORTED_COMPUTE and nothing is asked. With nothing
+/// listening, as on a real Fargate node, the same one finding comes at
+/// once, not an unreachable agent after --timeout.
+#[tokio::test]
+async fn a_pod_identity_pod_on_fargate_fails_with_one_finding_and_asks_nothing() {
+    let node = "fargate-ip-10-0-1-23.eu-west-1.compute.internal";
+    let (sts, agent, volume) = healthy().await;
+    let out = pod(&sts, &agent, &volume)
+        .env("IRSA_DOCTOR_NODE_NAME", node)
+        .env("IRSA_DOCTOR_NAMESPACE", NAMESPACE)
+        .env("IRSA_DOCTOR_SERVICE_ACCOUNT", SERVICE_ACCOUNT)
+        .args(&["--expected-role-arn", ROLE_ARN])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["POD_IDENTITY_UNSUPPORTED_COMPUTE"]);
+    let f = out.finding("POD_IDENTITY_UNSUPPORTED_COMPUTE");
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains(&format!(
+            "kubectl annotate serviceaccount -n {NAMESPACE} {SERVICE_ACCOUNT} \
+             eks.amazonaws.com/role-arn={ROLE_ARN}"
+        )),
+        "{remedy}"
+    );
+    assert!(f["message"].as_str().unwrap().contains(node), "{f:#}");
+    assert_eq!(agent.agent.request_count(), 0, "the agent is not asked");
+    assert_eq!(sts.aws.caller_identity_calls(), 0);
+    let report = out.json();
+    assert_eq!(report["agent"]["attempts"], 0);
+    assert!(
+        report["default_chain"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Fargate"),
+        "{report:#}"
+    );
+
+    // Nothing at the agent's address: still the one finding, well before
+    // the 20 s --timeout.
+    let started = std::time::Instant::now();
+    let out = doctor!(&sts.url())
+        .pod_identity("http://127.0.0.1:1/v1/credentials", &volume.path())
+        .env("IRSA_DOCTOR_NODE_NAME", node)
+        .env("IRSA_DOCTOR_TIMEOUT", "20s")
+        .args(&["--output", "json"])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["POD_IDENTITY_UNSUPPORTED_COMPUTE"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// The false fail's guard: IRSA works on Fargate, and a node whose name
+/// only contains the word is not a Fargate node.
+#[tokio::test]
+async fn irsa_on_fargate_and_a_fargate_like_node_name_pass() {
+    let (sts, agent, volume) = healthy().await;
+    let out = pod(&sts, &agent, &volume)
+        .args(&[
+            "--node-name",
+            "ip-10-0-0-1.fargate-like",
+            "--expected-role-arn",
+            ROLE_ARN,
+        ])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(agent.agent.request_count(), 1);
+
+    let irsa_volume = TokenVolume::new(&testkit::jwt::good_token());
+    let out = doctor!(&sts.url())
+        .irsa(ROLE_ARN, &irsa_volume.path())
+        .args(&[
+            "--output",
+            "json",
+            "--node-name",
+            "fargate-ip-10-0-1-23.eu-west-1.compute.internal",
+        ])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["findings"], serde_json::json!([]));
+}
+
+/// Without IRSA_DOCTOR_NODE_NAME, the node the token names (Kubernetes
+/// 1.30 and later put it in `kubernetes.io.node.name`) tells the same.
+#[tokio::test]
+async fn the_token_s_node_claim_tells_fargate_when_the_node_name_is_not_given() {
+    let (sts, agent, _) = healthy().await;
+    let mut jwt = Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT);
+    jwt.claims["kubernetes.io"]["node"]["name"] =
+        serde_json::json!("fargate-ip-10-0-1-23.ec2.internal");
+    let volume = TokenVolume::pod_identity(&jwt.encode());
+    let out = pod(&sts, &agent, &volume).run().await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.codes(), ["POD_IDENTITY_UNSUPPORTED_COMPUTE"]);
+    assert_eq!(agent.agent.request_count(), 0);
+}

@@ -15,6 +15,13 @@
 //! (namespace, service account, pod name) are given to the simulation as
 //! `aws:PrincipalTag/...` context values, so that policies scoped by them
 //! are judged as they are for the pod.
+//!
+//! With `--session-policy` (a Pod Identity association's session policy),
+//! an entry the role allows is also asked of `SimulateCustomPolicy` with
+//! that policy alone: the pod gets the intersection. EKS requires session
+//! tags off with a session policy, so no tag is given as context then. The
+//! second simulation has the same retry plan, bounds and credentials, and
+//! counts in the same `requests`.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,11 +31,12 @@ use super::retry::{retry, Peer, Plan};
 use super::run::{Acting, CheckConfig, Run};
 use crate::findings::permissions::{self as words, Role};
 use crate::identity::arn::{AssumedRoleArn, RoleArn};
-use crate::peers::iam::{ContextValue, Decision, EvalDecision, Simulation};
+use crate::identity::session_policy::SessionPolicy;
+use crate::peers::iam::{ContextValue, Decision, EvalDecision, Policies, Question, Simulation};
 use crate::peers::sts::FailureKind;
 use crate::report::{
     Code, Finding, MechanismName, PermissionResult, PermissionsReport, Report,
-    PERMISSIONS_NOT_COVERED,
+    PERMISSIONS_NOT_COVERED, PERMISSIONS_NOT_COVERED_WITH_SESSION_POLICY,
 };
 
 /// How long `serve` shows IAM's answer again before asking anew.
@@ -66,7 +74,8 @@ pub(super) async fn verify(
     if required.is_empty() {
         return None;
     }
-    let mut shown = section(required);
+    let session_policy = session_policy(run.cfg, report.mechanism);
+    let mut shown = section(run.cfg, report.mechanism);
     // IAM's client is built from the same configuration, switches included.
     shown.use_fips = report.sts.use_fips;
     shown.use_dualstack = report.sts.use_dualstack;
@@ -110,15 +119,7 @@ pub(super) async fn verify(
         report.permissions = Some(shown);
         return untouched;
     };
-    let context = session_tags(report);
-    let question = crate::peers::iam::Question {
-        source_arn: role.arn,
-        requirements: required,
-        context: &context,
-    };
-    let (sim, requests) = simulate_with_retries(run, creds, question).await;
-    shown.requests = requests;
-    let findings = judge(sim, &role, &mut shown);
+    let findings = ask_iam(run, creds, &role, session_policy, report, &mut shown).await;
     let conclusive = !findings.iter().any(|f| f.code.is_inconclusive());
     report.findings.extend(findings.iter().cloned());
     report.permissions = Some(shown.clone());
@@ -134,6 +135,54 @@ pub(super) async fn verify(
         findings,
         report: shown,
     })
+}
+
+/// The session policy that applies: `--session-policy`'s, unless the pod
+/// uses IRSA, whose session carries no association's policy.
+fn session_policy(cfg: &CheckConfig, mechanism: Option<MechanismName>) -> Option<&SessionPolicy> {
+    cfg.session_policy
+        .as_ref()
+        .filter(|_| mechanism != Some(MechanismName::Irsa))
+}
+
+/// Asks IAM about the role's policies and, when one applies and the role's
+/// answer came, about the session policy; records both in `shown` and
+/// returns the findings.
+async fn ask_iam(
+    run: &Run<'_>,
+    creds: Credentials,
+    role: &Role<'_>,
+    session_policy: Option<&SessionPolicy>,
+    report: &Report,
+    shown: &mut PermissionsReport,
+) -> Vec<Finding> {
+    let required = &run.cfg.require;
+    // EKS refuses a session policy unless session tags are off: the pod
+    // has none then, and an ABAC allow on them must not pass here.
+    let context = match session_policy {
+        Some(_) => vec![],
+        None => session_tags(report),
+    };
+    let question = Question {
+        policies: Policies::Role(role.arn),
+        requirements: required,
+        context: &context,
+    };
+    let (sim, requests) = simulate_with_retries(run, creds.clone(), question).await;
+    shown.requests = requests;
+    let session = match (&sim.result, session_policy) {
+        (Ok(_), Some(policy)) => {
+            let question = Question {
+                policies: Policies::Session(policy.text()),
+                ..question
+            };
+            let (session, requests) = simulate_with_retries(run, creds, question).await;
+            shown.requests += requests;
+            Some((session, policy))
+        }
+        _ => None,
+    };
+    judge(sim, session, session_policy.is_some(), role, shown)
 }
 
 /// EKS Pod Identity's session tags that the pod's token names, as the
@@ -168,20 +217,31 @@ fn session_tags(report: &Report) -> Vec<ContextValue> {
 pub(super) fn not_evaluated(cfg: &CheckConfig) -> Option<PermissionsReport> {
     (!cfg.require.is_empty()).then(|| PermissionsReport {
         not_evaluated_reason: Some("the pod has no IAM role to act as".to_owned()),
-        ..section(&cfg.require)
+        ..section(cfg, None)
     })
 }
 
-/// The section for `required`, before IAM is asked.
-fn section(required: &[crate::identity::arn::Requirement]) -> PermissionsReport {
+/// The section for `--require`, before IAM is asked: what the simulation
+/// will cover, with the session policy or without.
+fn section(cfg: &CheckConfig, mechanism: Option<MechanismName>) -> PermissionsReport {
+    let (session_policy, not_covered) = match (&cfg.session_policy, mechanism) {
+        (None, _) => ("not_given", PERMISSIONS_NOT_COVERED),
+        (Some(_), Some(MechanismName::Irsa)) => ("not_used", PERMISSIONS_NOT_COVERED),
+        (Some(_), _) => ("given", PERMISSIONS_NOT_COVERED_WITH_SESSION_POLICY),
+    };
     PermissionsReport {
-        required: required.iter().map(ToString::to_string).collect(),
-        not_covered: PERMISSIONS_NOT_COVERED,
+        required: cfg.require.iter().map(ToString::to_string).collect(),
+        not_covered,
+        session_policy,
         ..PermissionsReport::default()
     }
 }
 
 impl PermissionsMemo {
+    /// Whether the kept answer is still the answer for `source`. The
+    /// session policy is not compared: it is configuration, read once when
+    /// `serve` starts (`ServeSettings`), so a changed one means a new
+    /// process with nothing kept.
     fn stands_for(&self, source: &RoleArn) -> bool {
         self.source_arn == source.to_string() && Instant::now() < self.due
     }
@@ -220,7 +280,7 @@ fn source_role(run: &Run<'_>, acting: &Acting, report: &Report) -> Result<RoleAr
 async fn simulate_with_retries(
     run: &Run<'_>,
     creds: Credentials,
-    question: crate::peers::iam::Question<'_>,
+    question: Question<'_>,
 ) -> (Simulation, u32) {
     let sdk = run.sts.sdk_config();
     let plan = Plan {
@@ -256,33 +316,135 @@ async fn simulate_with_retries(
     (sim, requests)
 }
 
-/// The findings of a simulation's result, recorded in `shown`.
-fn judge(sim: Simulation, role: &Role<'_>, shown: &mut PermissionsReport) -> Vec<Finding> {
+/// The findings of the role's simulation and, when asked, the session
+/// policy's, recorded in `shown`; `tags_off` when a session policy applies. An entry passes only if both allow it:
+/// the role's denial is told first (with a note when the session policy
+/// denies too); the session policy's only for entries the role allows.
+fn judge(
+    sim: Simulation,
+    session: Option<(Simulation, &SessionPolicy)>,
+    tags_off: bool,
+    role: &Role<'_>,
+    shown: &mut PermissionsReport,
+) -> Vec<Finding> {
     shown.endpoint = sim.endpoint;
     shown.request_id = sim.request_id;
-    match sim.result {
-        Ok(decisions) => {
-            shown.evaluated = true;
-            shown.results = decisions.iter().map(result_of).collect();
-            decisions
-                .iter()
-                .filter(|d| d.decision != EvalDecision::Allowed)
-                .map(|d| words::permission_denied(d, role))
-                .collect()
+    let decisions = match sim.result {
+        Ok(decisions) => decisions,
+        Err(failure) => return vec![not_asked(&failure, role, shown, false)],
+    };
+    shown.evaluated = true;
+    shown.results = decisions.iter().map(result_of).collect();
+    let (session_decisions, policy, mut findings) = match session {
+        None => (None, None, vec![]),
+        Some((sim, policy)) => {
+            shown.endpoint = sim.endpoint.or(shown.endpoint.take());
+            shown.request_id = sim.request_id.or(shown.request_id.take());
+            match sim.result {
+                Ok(decisions) => (Some(decisions), Some(policy), vec![]),
+                Err(failure) => {
+                    shown.evaluated = false;
+                    let finding = not_asked(&failure, role, shown, true);
+                    (None, None, vec![finding])
+                }
+            }
         }
-        Err(failure) if failure.kind == FailureKind::AccessDenied => {
-            shown.not_evaluated_reason =
-                Some("IAM refused SimulatePrincipalPolicy (PERMISSIONS_UNVERIFIABLE)".to_owned());
-            vec![words::simulation_denied(&failure, role)]
+    };
+    for (i, d) in decisions.iter().enumerate() {
+        let by_session = session_decisions.as_ref().and_then(|s| s.get(i));
+        if let Some(s) = by_session {
+            let result = &mut shown.results[i];
+            result.session_policy_decision = Some(s.decision.as_str());
+            result.decision = combined(d.decision, s.decision).as_str();
         }
-        Err(failure) => {
-            let finding = words::iam_failure(&failure, shown.endpoint.as_deref(), role);
-            shown.not_evaluated_reason = Some(format!(
-                "IAM could not be asked ({})",
-                finding.code.as_str()
-            ));
-            vec![finding]
-        }
+        let session_denies = by_session.filter(|s| s.decision != EvalDecision::Allowed);
+        let (d, d_tags) = without_session_tags(d, tags_off);
+        let finding = match (d.decision, session_denies, policy) {
+            (EvalDecision::Allowed, Some(s), Some(policy)) => {
+                let (s, s_tags) = without_session_tags(s, tags_off);
+                let finding = words::session_policy_denied(&s, role, policy);
+                findings.push(words::no_session_tags(finding, &s_tags));
+                continue;
+            }
+            (EvalDecision::Allowed, _, _) => continue,
+            (_, Some(_), _) => {
+                words::also_denied_by_session_policy(words::permission_denied(&d, role))
+            }
+            _ => words::permission_denied(&d, role),
+        };
+        findings.push(words::no_session_tags(finding, &d_tags));
+    }
+    findings
+}
+
+/// The EKS session tags, as condition keys on the principal.
+const SESSION_TAG_KEYS: [&str; 6] = [
+    "aws:principaltag/eks-cluster-arn",
+    "aws:principaltag/eks-cluster-name",
+    "aws:principaltag/kubernetes-namespace",
+    "aws:principaltag/kubernetes-service-account",
+    "aws:principaltag/kubernetes-pod-name",
+    "aws:principaltag/kubernetes-pod-uid",
+];
+
+/// `d` for its wording when session tags are off (a session policy makes
+/// EKS send none), and the session-tag keys taken out: a condition on a
+/// session tag is then known to have no value in the app's requests too,
+/// so it must not soften a deny into "the app's own requests carry it" (a
+/// warning). The report still lists the keys as IAM named them.
+fn without_session_tags(d: &Decision, tags_off: bool) -> (Decision, Vec<String>) {
+    let mut d = d.clone();
+    if !tags_off {
+        return (d, vec![]);
+    }
+    let (tags, others) = d
+        .missing_context
+        .into_iter()
+        .partition(|k| SESSION_TAG_KEYS.contains(&k.to_ascii_lowercase().as_str()));
+    d.missing_context = others;
+    (d, tags)
+}
+
+/// The finding when IAM refused or could not answer the role's question
+/// (or, `session`, the session policy's), with the reason recorded in
+/// `shown`.
+fn not_asked(
+    failure: &crate::peers::failure::Failure,
+    role: &Role<'_>,
+    shown: &mut PermissionsReport,
+    session: bool,
+) -> Finding {
+    let operation = if session {
+        "SimulateCustomPolicy"
+    } else {
+        "SimulatePrincipalPolicy"
+    };
+    if failure.kind == FailureKind::AccessDenied {
+        shown.not_evaluated_reason = Some(format!(
+            "IAM refused {operation} (PERMISSIONS_UNVERIFIABLE)"
+        ));
+        return if session {
+            words::custom_simulation_denied(failure, role)
+        } else {
+            words::simulation_denied(failure, role)
+        };
+    }
+    let finding = words::iam_failure(failure, shown.endpoint.as_deref(), role, operation);
+    shown.not_evaluated_reason = Some(format!(
+        "IAM could not be asked ({})",
+        finding.code.as_str()
+    ));
+    finding
+}
+
+/// The pod's decision when both the role's policies and the session
+/// policy judge an entry: an explicit deny in either wins, then any deny.
+fn combined(role: EvalDecision, session: EvalDecision) -> EvalDecision {
+    use EvalDecision::{Allowed, ExplicitDeny, ImplicitDeny};
+    match (role, session) {
+        (ExplicitDeny, _) | (_, ExplicitDeny) => ExplicitDeny,
+        (Allowed, Allowed) => Allowed,
+        _ => ImplicitDeny,
     }
 }
 
@@ -295,5 +457,6 @@ fn result_of(d: &Decision) -> PermissionResult {
         permissions_boundary_allows: d.boundary_allows,
         organizations_allow: d.organizations_allow,
         missing_context_values: d.missing_context.clone(),
+        session_policy_decision: None,
     }
 }

@@ -55,12 +55,54 @@ pub(super) async fn verify(
     report.findings.extend(findings);
     report.token = token_report;
     report.findings.extend(subject(run.cfg, report));
+    if let Some(acting) = on_fargate(run, pi, report) {
+        return acting;
+    }
 
     // The issuer, with `--verify-issuer`, beside the agent, STS and the
     // chain: the token is a projected service-account token too.
     let steps =
         async |report: &mut Report| ask(run, sending, pi, uri.as_ref(), &token, report).await;
     super::issuer::beside(run, sending, &token, report, steps).await
+}
+
+/// On a Fargate node, `POD_IDENTITY_UNSUPPORTED_COMPUTE`, and nothing is
+/// sent: there is no agent to ask, and the default chain would ask the same
+/// absent agent (an unreachable agent after `--timeout` would only repeat
+/// the finding, less clearly). The node is `--node-name`'s, else the one
+/// the token names (`kubernetes.io.node.name`, in tokens of Kubernetes
+/// 1.30 and later).
+fn on_fargate(run: &Run<'_>, pi: &PodIdentity, report: &mut Report) -> Option<Acting> {
+    let claimed = report
+        .token
+        .as_ref()
+        .and_then(|t| t.claims.kubernetes.as_ref())
+        .and_then(|k| k.node.clone());
+    let node = run.cfg.node_name.clone().or(claimed)?;
+    let node = node.as_str();
+    if !words::is_fargate_node(node) {
+        return None;
+    }
+    let expected = run.cfg.expected_role_arn.as_ref().map(ToString::to_string);
+    let pod = words::PodOf {
+        namespace: run.cfg.namespace.as_deref(),
+        service_account: run.cfg.service_account.as_deref(),
+        expected_role: expected.as_deref(),
+    };
+    report
+        .findings
+        .push(words::unsupported_compute(node, &pi.uri, &pod));
+    Some(Acting {
+        role: None,
+        assumed_arn: None,
+        chain: Err(format!(
+            "not resolved: the pod runs on the Fargate node {node}, where the EKS Pod Identity \
+             agent it would ask does not run (POD_IDENTITY_UNSUPPORTED_COMPUTE)"
+        )),
+        memo: None,
+        reused: false,
+        credentials: None,
+    })
 }
 
 /// The agent, `GetCallerIdentity` and the default chain, and what they

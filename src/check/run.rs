@@ -14,6 +14,7 @@ use super::permissions::PermissionsMemo;
 use super::retry::{self, deadline};
 use crate::findings::chain::ChainResult;
 use crate::identity::arn::{Requirement, RoleArn};
+use crate::identity::session_policy::SessionPolicy;
 use crate::identity::token::RawToken;
 use crate::peers::sts::Sts;
 use crate::report::{Finding, Report, SeenFrom};
@@ -29,6 +30,9 @@ pub struct CheckConfig {
     pub session_name: String,
     pub namespace: Option<String>,
     pub service_account: Option<String>,
+    /// `--node-name`: the node the pod runs on (Downward API
+    /// `spec.nodeName`), where EKS Pod Identity may not work (Fargate).
+    pub node_name: Option<String>,
     pub timeout: Duration,
     pub retry_denied_for: Duration,
     /// Whose container this is, for the findings' wording.
@@ -39,6 +43,9 @@ pub struct CheckConfig {
     /// `--require`: what the role must be allowed to do, asked of IAM's
     /// policy simulator once the identity is proven.
     pub require: Vec<Requirement>,
+    /// `--session-policy`: the Pod Identity association's session policy,
+    /// which `--require`'s entries must pass too (`SimulateCustomPolicy`).
+    pub session_policy: Option<SessionPolicy>,
     /// `--verify-issuer`: the token's signature checked against what its
     /// issuer publishes, with what was fetched kept across `serve`'s
     /// checks. `None` when off.

@@ -178,6 +178,8 @@ pub(super) fn log_start(
         expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
         audience = cfg.audience.as_deref().unwrap_or(""),
         session_name = %cfg.session_name,
+        node_name = cfg.node_name.as_deref().unwrap_or(""),
+        session_policy = cfg.session_policy.is_some(),
         timeout = %humantime::format_duration(cfg.timeout),
         retry_denied_for = %humantime::format_duration(cfg.retry_denied_for),
         "irsa-doctor {command} starting"

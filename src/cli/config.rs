@@ -12,6 +12,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use crate::check::CheckConfig;
 use crate::guard::telemetry::LogFormat;
 use crate::identity::arn::{is_session_char, is_valid_session_name, Requirement, RoleArn};
+use crate::identity::session_policy::SessionPolicy;
 use crate::settings::env::AwsEnv;
 
 /// Proves, from inside a Kubernetes pod and with the pod's own token, that
@@ -273,6 +274,13 @@ pub struct VerifyArgs {
     #[arg(long, env = "IRSA_DOCTOR_SERVICE_ACCOUNT")]
     pub service_account: Option<String>,
 
+    /// The node this pod runs on (Downward API spec.nodeName): EKS Pod
+    /// Identity does not work on Fargate, whose nodes are named fargate-*
+    /// (POD_IDENTITY_UNSUPPORTED_COMPUTE) [default: the node the token
+    /// names, in tokens of Kubernetes 1.30 and later]
+    #[arg(long, env = "IRSA_DOCTOR_NODE_NAME")]
+    pub node_name: Option<String>,
+
     /// A copy of the role's trust policy (a mounted ConfigMap, say; any form
     /// `explain` reads): when STS or the Pod Identity agent refuses the role,
     /// the finding names the statement and condition that refuse it, and the
@@ -294,6 +302,20 @@ pub struct VerifyArgs {
         value_parser = parse_requirement
     )]
     pub require: Vec<Requirement>,
+
+    /// The session policy of the pod's EKS Pod Identity association, the
+    /// policy text itself (JSON, at most 2,048 characters; aws eks
+    /// describe-pod-identity-association shows it): with --require, an entry
+    /// passes only if the role allows it and this policy allows it too
+    /// (IAM's SimulateCustomPolicy). Nothing in the pod shows it, so give it
+    /// when the association has one. Not used for IRSA
+    #[arg(
+        long,
+        env = "IRSA_DOCTOR_SESSION_POLICY",
+        value_name = "JSON",
+        value_parser = SessionPolicyParser
+    )]
+    pub session_policy: Option<SessionPolicy>,
 
     /// Also check the token against its issuer, independently of STS: fetch
     /// {iss}/.well-known/openid-configuration and its jwks_uri (over https,
@@ -348,6 +370,36 @@ pub enum Output {
 
 fn parse_requirement(s: &str) -> Result<Requirement, String> {
     Requirement::parse(s).map_err(|e| format!("the entry {:?} {e}", s.trim()))
+}
+
+/// `--session-policy`'s parser. clap's own message would quote the whole
+/// value back (kilobytes of JSON on one line); this one says only what is
+/// wrong with it, and exits 2 as clap's other usage errors do.
+#[derive(Debug, Clone, Copy)]
+struct SessionPolicyParser;
+
+impl clap::builder::TypedValueParser for SessionPolicyParser {
+    type Value = SessionPolicy;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<SessionPolicy, clap::Error> {
+        let why = match value.to_str() {
+            // A ConfigMap's block scalar ends in a newline EKS never saw.
+            Some(text) => match SessionPolicy::parse(text.trim()) {
+                Ok(policy) => return Ok(policy),
+                Err(why) => why,
+            },
+            None => "is not UTF-8".to_owned(),
+        };
+        let message = format!(
+            "the session policy given with --session-policy (IRSA_DOCTOR_SESSION_POLICY) {why}\n"
+        );
+        Err(clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(cmd))
+    }
 }
 
 fn parse_role_arn(s: &str) -> Result<RoleArn, String> {
@@ -435,11 +487,13 @@ impl VerifyArgs {
             ),
             namespace: self.namespace.clone().or_else(|| host.namespace.clone()),
             service_account: self.service_account.clone(),
+            node_name: self.node_name.clone().filter(|n| !n.trim().is_empty()),
             timeout: self.timeout,
             retry_denied_for: self.retry_denied_for,
             seen_from: crate::report::SeenFrom::OwnContainer,
             trust_policy: self.trust_policy.clone(),
             require: dedup(&self.require),
+            session_policy: self.session_policy.clone(),
             issuer: self
                 .verify_issuer
                 .then(|| crate::check::IssuerCheck::new(self.allow_http_issuer)),

@@ -211,6 +211,15 @@ mod tests {
             "ftp://x",
             "has the scheme ftp",
         ));
+        all.push(super::pod_identity::unsupported_compute(
+            "fargate-ip-10-0-1-23.eu-west-1.compute.internal",
+            super::pod_identity::AGENT_URI,
+            &super::pod_identity::PodOf {
+                namespace: None,
+                service_account: None,
+                expected_role: None,
+            },
+        ));
         all.push(super::pod_identity::proxy_intercepts(
             &[super::pod_identity::AGENT_URI],
             &["the AWS SDK for Go"],
@@ -311,8 +320,41 @@ mod tests {
             ),
             (FailureKind::Unexpected { retry: false }, None),
         ] {
-            all.push(p::iam_failure(&failure(kind, code), None, &role));
+            all.push(p::iam_failure(
+                &failure(kind, code),
+                None,
+                &role,
+                "SimulatePrincipalPolicy",
+            ));
+            all.push(p::iam_failure(
+                &failure(kind, code),
+                None,
+                &role,
+                "SimulateCustomPolicy",
+            ));
         }
+        let policy = crate::identity::session_policy::SessionPolicy::parse(
+            r#"{"Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        for d in [EvalDecision::ImplicitDeny, EvalDecision::ExplicitDeny] {
+            all.push(p::session_policy_denied(
+                &decision(d, true, true),
+                &role,
+                &policy,
+            ));
+        }
+        let mut undecided = decision(EvalDecision::ImplicitDeny, true, true);
+        undecided.missing_context = vec!["aws:SourceVpce".into()];
+        all.push(p::session_policy_denied(&undecided, &role, &policy));
+        all.push(p::also_denied_by_session_policy(p::permission_denied(
+            &decision(EvalDecision::ImplicitDeny, true, true),
+            &role,
+        )));
+        all.push(p::custom_simulation_denied(
+            &failure(FailureKind::AccessDenied, Some("AccessDenied")),
+            &role,
+        ));
         all
     }
 

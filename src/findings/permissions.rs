@@ -1,7 +1,9 @@
 //! What `--require`'s findings say: a denied action and the layer that
-//! denied it, with the statement that would allow it where the role's own
-//! policy can; the simulator itself out of reach or refused.
+//! denied it (the role's policies, its boundary, an SCP, or the Pod Identity
+//! association's session policy), with the statement that would allow it
+//! where that layer can; the simulator itself out of reach or refused.
 
+use crate::identity::session_policy::{SessionPolicy, MAX_CHARS};
 use crate::peers::failure::{Failure, FailureKind};
 use crate::peers::iam::{Decision, EvalDecision};
 use crate::report::{Code, Finding};
@@ -228,13 +230,18 @@ pub fn no_credentials(role_arn: &str) -> Finding {
 /// `IAM_UNREACHABLE`, `IAM_THROTTLED` or `IAM_ERROR`: the simulator could
 /// not be asked, or answered something irsa-doctor cannot read. Inconclusive:
 /// the permissions are unknown, not missing.
-pub fn iam_failure(failure: &Failure, endpoint: Option<&str>, role: &Role<'_>) -> Finding {
+pub fn iam_failure(
+    failure: &Failure,
+    endpoint: Option<&str>,
+    role: &Role<'_>,
+    operation: &str,
+) -> Finding {
     let at = endpoint.unwrap_or("IAM's endpoint");
     let found = failure_text(failure);
     let (code, message, remedy) = match failure.kind {
         FailureKind::Throttled => (
             Code::IamThrottled,
-            format!("IAM throttled SimulatePrincipalPolicy at {at}"),
+            format!("IAM throttled {operation} at {at}"),
             "IAM's API rate limits are far below STS's and are shared by the whole account: \
              stagger rollouts of pods with --require, and find what else calls IAM (serve asks \
              at most hourly while IAM answers, every 5 minutes while it does not, and each \
@@ -257,7 +264,10 @@ pub fn iam_failure(failure: &Failure, endpoint: Option<&str>, role: &Role<'_>) -
                 endpoint.unwrap_or(iam_endpoint_of(role.arn))
             ),
         ),
-        _ if failure.code.as_deref() == Some("NoSuchEntity") => (
+        _ if failure.code.as_deref() == Some("NoSuchEntity")
+            && operation == "SimulatePrincipalPolicy" =>
+        {
+            (
             Code::IamError,
             format!("IAM does not know the role {} it was asked about", role.arn),
             format!(
@@ -267,15 +277,15 @@ pub fn iam_failure(failure: &Failure, endpoint: Option<&str>, role: &Role<'_>) -
                  aws iam get-role --role-name {} --query Role.Arn",
                 role.name
             ),
-        ),
+            )
+        }
         _ => (
             Code::IamError,
-            format!("IAM's answer to SimulatePrincipalPolicy at {at} could not be used"),
+            format!("IAM's answer to {operation} at {at} could not be used"),
             format!(
                 "Check that {at} is IAM (AWS_ENDPOINT_URL_IAM, AWS_ENDPOINT_URL) and not a proxy's \
-                 page; then try the same question with the AWS CLI:\n\
-                 aws iam simulate-principal-policy --policy-source-arn {} --action-names ACTION",
-                role.arn
+                 page; then try the same question with the AWS CLI:\n{}",
+                cli_question(operation, role.arn)
             ),
         ),
     };
@@ -293,6 +303,169 @@ fn iam_endpoint_of(arn: &str) -> &'static str {
         Some("aws-us-gov") => "https://iam.us-gov.amazonaws.com",
         _ => "https://iam.amazonaws.com",
     }
+}
+
+/// The AWS CLI command that asks IAM what `operation` asked.
+fn cli_question(operation: &str, role_arn: &str) -> String {
+    if operation == "SimulateCustomPolicy" {
+        "aws iam simulate-custom-policy --policy-input-list file://session-policy.json \
+         --action-names ACTION --resource-arns RESOURCE"
+            .to_owned()
+    } else {
+        format!("aws iam simulate-principal-policy --policy-source-arn {role_arn} --action-names ACTION")
+    }
+}
+
+/// `PERMISSION_DENIED` where the role's policies allow the entry and the
+/// Pod Identity association's session policy does not: the session policy
+/// is the layer that decides. A warning when only conditions without a
+/// value in the simulation explain the deny, as for the role's policies.
+pub fn session_policy_denied(d: &Decision, role: &Role<'_>, policy: &SessionPolicy) -> Finding {
+    let r = &d.requirement;
+    let explicit = d.decision == EvalDecision::ExplicitDeny;
+    if !explicit && !d.missing_context.is_empty() {
+        let keys = d.missing_context.join(", ");
+        return Finding::warning(
+            Code::PermissionDenied,
+            format!(
+                "the association's session policy did not allow {} on {}, but only because its \
+                 conditions on {keys} had no value in the simulation: the app's own requests \
+                 carry them, so this may well be allowed",
+                r.action, r.resource
+            ),
+            format!(
+                "irsa-doctor cannot supply these values. To judge the session policy with them, \
+                 saved as session-policy.json:\n\
+                 aws iam simulate-custom-policy --policy-input-list file://session-policy.json \
+                 --action-names {} --resource-arns '{}' --context-entries \
+                 ContextKeyName=KEY,ContextKeyValues=VALUE,ContextKeyType=string",
+                r.action, r.resource
+            ),
+        )
+        .expected(format!("{} allowed on {}", r.action, r.resource))
+        .found(format!(
+            "session policy: implicit_deny, with no value for {keys}"
+        ));
+    }
+    let denying = policy.denying(&r.action, &r.resource);
+    let layer = if explicit {
+        format!(
+            "a Deny statement in the EKS Pod Identity association's session policy denies it \
+             ({})",
+            listed(&denying, "the statement was not found in the text given")
+        )
+    } else {
+        "the EKS Pod Identity association's session policy does not allow it (an implicit deny), \
+         though the role's own policies do"
+            .to_owned()
+    };
+    Finding::error(
+        Code::PermissionDenied,
+        format!(
+            "the role {} may not {} on {} in this pod: {layer}",
+            role.arn, r.action, r.resource
+        ),
+        session_remedy(d, policy, &denying),
+    )
+    .expected(format!(
+        "{} allowed on {} by the role's policies and by the session policy",
+        r.action, r.resource
+    ))
+    .found(format!(
+        "role's policies: allowed; session policy (SimulateCustomPolicy): {}{}",
+        d.decision.as_str(),
+        if d.matched.is_empty() {
+            String::new()
+        } else {
+            format!("; statements: {}", d.matched.join(", "))
+        }
+    ))
+}
+
+/// The smallest change to the session policy, and how to apply it.
+fn session_remedy(d: &Decision, policy: &SessionPolicy, denying: &[String]) -> String {
+    let r = &d.requirement;
+    let update = "aws eks update-pod-identity-association --cluster-name <cluster> \
+                  --association-id <id> --policy file://session-policy.json\n\
+                  (aws eks list-pod-identity-associations --cluster-name <cluster> --namespace \
+                  <namespace> --service-account <service-account> gives the id.) Then give \
+                  irsa-doctor the same text (--session-policy, IRSA_DOCTOR_SESSION_POLICY), and \
+                  recreate the pod: the agent keeps the credentials it got with the old policy \
+                  until they expire.";
+    let change = if d.decision == EvalDecision::ExplicitDeny {
+        format!(
+            "Remove or narrow the Deny statement in the association's session policy ({}): an \
+             Allow never overrides an explicit Deny. Saved as session-policy.json:\n",
+            listed(denying, "find it in the policy's text")
+        )
+    } else {
+        let (corrected, chars) = policy.with_allow(&r.action, &r.resource);
+        let fits = if chars > MAX_CHARS {
+            format!(
+                "Compact, it is {chars} characters, past the {MAX_CHARS} EKS allows: widen an \
+                 existing statement (a wildcard, a list of actions) instead of adding one.\n"
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "The pod's permissions are the intersection of the role's policies and the \
+             association's session policy. Allow it in the session policy; the smallest change \
+             adds one statement:\n{corrected}\n{fits}Saved as session-policy.json:\n"
+        )
+    };
+    format!("{change}{update}")
+}
+
+/// The note a role's own denial gets when the session policy does not
+/// allow the entry either: fixing the role alone is not enough.
+pub fn also_denied_by_session_policy(mut finding: Finding) -> Finding {
+    finding.remedy.push_str(
+        "\nThe association's session policy (--session-policy) does not allow it either: allow \
+         it there too (aws eks update-pod-identity-association --cluster-name <cluster> \
+         --association-id <id> --policy file://session-policy.json).",
+    );
+    finding
+}
+
+/// A denial whose policies have conditions on session tags (`keys`) that
+/// cannot hold: with a session policy, EKS sends no session tags.
+pub fn no_session_tags(mut finding: Finding, keys: &[String]) -> Finding {
+    if keys.is_empty() {
+        return finding;
+    }
+    finding.message.push_str(&format!(
+        " (conditions on {} cannot hold: EKS sends no session tags for an association with a \
+         session policy)",
+        keys.join(", ")
+    ));
+    finding
+}
+
+/// `PERMISSIONS_UNVERIFIABLE` (a warning): IAM refused
+/// `SimulateCustomPolicy`, so the entries were judged against the role's
+/// policies only, not against the association's session policy.
+pub fn custom_simulation_denied(failure: &Failure, role: &Role<'_>) -> Finding {
+    // SimulateCustomPolicy takes no resource-level permission: "*" it is.
+    let statement = minimal_policy("iam:SimulateCustomPolicy", "*");
+    Finding::warning(
+        Code::PermissionsUnverifiable,
+        format!(
+            "--require was checked against the role {}'s policies but not against the session \
+             policy given with --session-policy: the role may not call iam:SimulateCustomPolicy",
+            role.arn
+        ),
+        format!(
+            "To let irsa-doctor judge the session policy, allow the role to simulate a policy \
+             document (it reads no policy of the account's):\n{statement}\n\
+             Saved as policy.json:\n\
+             aws iam put-role-policy --role-name {name} --policy-name allow-simulate-custom-policy --policy-document file://policy.json\n\
+             Or leave --session-policy out: this warning never fails the pod.",
+            name = role.name,
+        ),
+    )
+    .expected("IAM answers SimulateCustomPolicy for the session policy".to_owned())
+    .found(failure_text(failure))
 }
 
 /// What IAM said, or what went wrong on the way.
@@ -451,6 +624,71 @@ mod tests {
         );
     }
 
+    fn session_policy(text: &str) -> SessionPolicy {
+        SessionPolicy::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_session_policy_denial_names_that_layer_and_gives_the_policy_with_the_statement() {
+        let policy = session_policy(
+            r#"{"Statement":[{"Sid":"queue","Effect":"Allow","Action":"sqs:*","Resource":"*"}]}"#,
+        );
+        let f = session_policy_denied(&decision(EvalDecision::ImplicitDeny), &role(), &policy);
+        assert_eq!(f.severity, crate::report::Severity::Error);
+        assert!(
+            f.message.contains("session policy does not allow it"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.message.contains("though the role's own policies do"),
+            "{}",
+            f.message
+        );
+        let corrected = f.remedy.split("adds one statement:\n").nth(1).unwrap();
+        let corrected = &corrected[..corrected.find("\nSaved as").unwrap()];
+        let doc: serde_json::Value = serde_json::from_str(corrected).unwrap();
+        assert_eq!(doc["Statement"][0]["Sid"], "queue");
+        assert_eq!(doc["Statement"][1]["Action"], "s3:GetObject");
+        assert_eq!(doc["Statement"][1]["Resource"], "arn:aws:s3:::orders/*");
+        assert!(f.remedy.contains("aws eks update-pod-identity-association"));
+        assert!(f.remedy.contains("recreate the pod"), "{}", f.remedy);
+        assert!(!f.remedy.contains("2048 EKS allows"), "{}", f.remedy);
+    }
+
+    #[test]
+    fn a_corrected_session_policy_past_eks_s_limit_says_to_widen_a_statement() {
+        let long = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Action":"sqs:SendMessage","Resource":"arn:aws:sqs:eu-west-1:111122223333:{}"}}]}}"#,
+            "q".repeat(1930)
+        );
+        let f = session_policy_denied(
+            &decision(EvalDecision::ImplicitDeny),
+            &role(),
+            &session_policy(&long),
+        );
+        assert!(
+            f.remedy.contains("past the 2048 EKS allows"),
+            "{}",
+            f.remedy
+        );
+    }
+
+    #[test]
+    fn a_deny_in_the_session_policy_is_quoted_and_never_answered_with_an_allow() {
+        let policy = session_policy(
+            r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"no-s3","Effect":"Deny","Action":"s3:Get*","Resource":"*"}]}"#,
+        );
+        let f = session_policy_denied(&decision(EvalDecision::ExplicitDeny), &role(), &policy);
+        assert!(f.message.contains("no-s3"), "{}", f.message);
+        assert!(
+            f.remedy.contains("an Allow never overrides"),
+            "{}",
+            f.remedy
+        );
+        assert!(!f.remedy.contains("adds one statement"), "{}", f.remedy);
+    }
+
     #[test]
     fn a_refused_simulation_is_a_warning_with_the_statement_scoped_to_the_role() {
         let failure = Failure {
@@ -496,7 +734,7 @@ mod tests {
                 name: "app",
                 account: "111122223333",
             };
-            let f = iam_failure(&unreachable, None, &role);
+            let f = iam_failure(&unreachable, None, &role, "SimulatePrincipalPolicy");
             assert!(f.remedy.ends_with(want), "{arn}: {}", f.remedy);
             let old_wording = f.remedy.contains("iam.amazonaws.com/");
             assert!(!old_wording, "{arn}: {}", f.remedy);
@@ -505,6 +743,7 @@ mod tests {
             &unreachable,
             Some("https://iam-fips.amazonaws.com/"),
             &role(),
+            "SimulatePrincipalPolicy",
         );
         assert!(
             f.remedy.ends_with("https://iam-fips.amazonaws.com/"),
@@ -535,7 +774,12 @@ mod tests {
                 code: code.map(str::to_owned),
                 ..Failure::new(kind, "m".into())
             };
-            let f = iam_failure(&failure, Some("https://iam.amazonaws.com/"), &role());
+            let f = iam_failure(
+                &failure,
+                Some("https://iam.amazonaws.com/"),
+                &role(),
+                "SimulatePrincipalPolicy",
+            );
             assert_eq!(f.code, want, "{kind:?}");
             assert!(f.code.is_inconclusive());
         }

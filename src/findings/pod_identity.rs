@@ -155,8 +155,11 @@ pub fn agent_failure(failure: &Failure, a: &Asked<'_>) -> Finding {
              --addon-name eks-pod-identity-agent) and check that its DaemonSet \
              (kube-system/eks-pod-identity-agent) has a ready pod on this node. Pod Identity \
              does not work on Fargate or Windows nodes. On IPv6 clusters the agent must bind \
-             [fd00:ec2::23]; EKS Auto Mode runs the agent itself. A NetworkPolicy or hostNetwork \
-             setting that blocks 169.254.170.23:80 has the same effect.",
+             [fd00:ec2::23]; EKS Auto Mode runs the agent itself. On hybrid nodes the agent is \
+             a DaemonSet of its own, kube-system/eks-pod-identity-agent-hybrid, off by default \
+             in the add-on's configuration (kubectl get daemonset -n kube-system \
+             eks-pod-identity-agent-hybrid). A NetworkPolicy or hostNetwork setting that \
+             blocks 169.254.170.23:80 has the same effect.",
         )
         .expected(format!("an HTTP answer from {uri}"))
         .found(found),
@@ -257,6 +260,50 @@ pub fn agent_failure(failure: &Failure, a: &Asked<'_>) -> Finding {
         .expected("HTTP 200 with AccessKeyId, SecretAccessKey, Token, AccountId and Expiration")
         .found(found),
     }
+}
+
+/// Who the pod is, for the remedy's commands; `None` where unknown.
+#[derive(Debug, Clone, Copy)]
+pub struct PodOf<'a> {
+    pub namespace: Option<&'a str>,
+    pub service_account: Option<&'a str>,
+    pub expected_role: Option<&'a str>,
+}
+
+/// `POD_IDENTITY_UNSUPPORTED_COMPUTE`: the pod uses EKS Pod Identity on a
+/// Fargate node (`fargate-*`), where there is no agent and Pod Identity
+/// does not work. IRSA does.
+pub fn unsupported_compute(node: &str, uri: &str, pod: &PodOf<'_>) -> Finding {
+    let namespace = pod.namespace.unwrap_or("<namespace>");
+    let sa = pod.service_account.unwrap_or("<service-account>");
+    let role = pod.expected_role.unwrap_or("<role-arn>");
+    Finding::error(
+        Code::PodIdentityUnsupportedCompute,
+        format!(
+            "this pod uses EKS Pod Identity but runs on the Fargate node {node}: Pod Identity \
+             does not work on Fargate (there is no agent at {uri}), so the app gets no \
+             credentials"
+        ),
+        format!(
+            "Use IRSA on Fargate: give the role a trust policy for the cluster's OIDC provider \
+             (aws eks describe-cluster --name <cluster> --query cluster.identity.oidc.issuer \
+             names it), annotate the service account, and recreate the pod:\n\
+             kubectl annotate serviceaccount -n {namespace} {sa} eks.amazonaws.com/role-arn={role}\n\
+             SDKs prefer IRSA's variables when the webhook injects both; the association, now \
+             unused, can go (aws eks list-pod-identity-associations --cluster-name <cluster> \
+             --namespace {namespace} --service-account {sa} gives its id). Or run the pod on EC2 \
+             nodes: it is on Fargate because a Fargate profile selects its namespace."
+        ),
+    )
+    .expected("a node where the EKS Pod Identity agent runs (not Fargate)")
+    .found(format!("spec.nodeName {node}"))
+}
+
+/// Whether `node` (the Downward API's `spec.nodeName`) is a Fargate node:
+/// EKS names them `fargate-ip-...`. A name that merely contains the word
+/// is not one.
+pub fn is_fargate_node(node: &str) -> bool {
+    node.starts_with("fargate-")
 }
 
 /// `POD_IDENTITY_AGENT_ERROR`, as a warning: STS names an account other
@@ -466,6 +513,48 @@ mod tests {
             f.message.contains("(2 attempts over 1.5 s)"),
             "{}",
             f.message
+        );
+    }
+
+    #[test]
+    fn fargate_is_told_by_the_node_name_s_prefix_and_the_remedy_is_irsa() {
+        assert!(is_fargate_node(
+            "fargate-ip-10-0-1-23.eu-west-1.compute.internal"
+        ));
+        for other in [
+            "ip-10-0-0-1.fargate-like",
+            "ip-10-0-0-1.eu-west-1.compute.internal",
+            "my-fargate-node",
+            "Fargate-ip-10-0-0-1",
+            "",
+        ] {
+            assert!(!is_fargate_node(other), "{other}");
+        }
+        let pod = PodOf {
+            namespace: Some("pay"),
+            service_account: Some("app"),
+            expected_role: Some("arn:aws:iam::111122223333:role/app"),
+        };
+        let f = unsupported_compute("fargate-ip-10-0-1-23", AGENT_URI, &pod);
+        assert_eq!(f.code, Code::PodIdentityUnsupportedCompute);
+        assert!(f.message.contains("fargate-ip-10-0-1-23"), "{}", f.message);
+        assert!(
+            f.remedy.contains(
+                "kubectl annotate serviceaccount -n pay app \
+                 eks.amazonaws.com/role-arn=arn:aws:iam::111122223333:role/app"
+            ),
+            "{}",
+            f.remedy
+        );
+    }
+
+    #[test]
+    fn the_unreachable_remedy_names_the_hybrid_nodes_daemonset() {
+        let f = agent_failure(&failure(FailureKind::Unreachable, None), &asked());
+        assert!(
+            f.remedy.contains("eks-pod-identity-agent-hybrid"),
+            "{}",
+            f.remedy
         );
     }
 

@@ -238,7 +238,8 @@ fn traffic(m: &mut String, sts: &StsCounters, connections_evicted: u64) {
         m,
         "iam_requests_total",
         "counter",
-        "IAM SimulatePrincipalPolicy requests sent since start for --require, pages and retries \
+        "IAM SimulatePrincipalPolicy (and, with --session-policy, SimulateCustomPolicy) requests \
+         sent since start for --require, pages and retries \
          included, by outcome: success (2xx), client_error (4xx: refused, throttled), \
          server_error (5xx), transport_error (no HTTP answer). serve asks at start, after a token \
          rotation, and at most hourly.",

@@ -1,5 +1,7 @@
-//! The only module that talks to IAM: `SimulatePrincipalPolicy`, signed
-//! with the pod's own credentials, for `--require`.
+//! The only module that talks to IAM: `SimulatePrincipalPolicy` (the
+//! role's own policies) and, with `--session-policy`, `SimulateCustomPolicy`
+//! (the association's session policy on its own), signed with the pod's own
+//! credentials, for `--require`.
 //!
 //! It goes through `aws-sdk-iam` built from the same configuration as
 //! every STS call (`Sts::sdk_config`): the endpoint is resolved as any AWS
@@ -100,11 +102,21 @@ pub struct ContextValue {
     pub value: String,
 }
 
+/// Whose policies one simulation judges.
+#[derive(Debug, Clone, Copy)]
+pub enum Policies<'a> {
+    /// The role's, by its ARN (`SimulatePrincipalPolicy`): its identity
+    /// policies, its permissions boundary, the organisation's SCPs.
+    Role(&'a str),
+    /// A policy document alone (`SimulateCustomPolicy`): the association's
+    /// session policy. IAM's answer has the same shape.
+    Session(&'a str),
+}
+
 /// What one simulation asks about.
 #[derive(Debug, Clone, Copy)]
 pub struct Question<'a> {
-    /// The role whose policies are simulated.
-    pub source_arn: &'a str,
+    pub policies: Policies<'a>,
     pub requirements: &'a [Requirement],
     /// Condition keys' values the pod knows.
     pub context: &'a [ContextValue],
@@ -173,29 +185,98 @@ async fn pages(
     let mut marker: Option<String> = None;
     loop {
         sim.pages += 1;
-        let answer = client
-            .simulate_principal_policy()
-            .policy_source_arn(question.source_arn)
-            .set_action_names(Some(actions.clone()))
-            .set_resource_arns(Some(resources.clone()))
-            .set_context_entries((!context.is_empty()).then(|| context.clone()))
-            .max_items(PAGE_SIZE)
-            .set_marker(marker.take())
-            .customize()
-            .interceptor(recorder.clone())
-            .send()
-            .await;
-        let out = answer.map_err(|err| failure_of(&err, None, "IAM"))?;
-        sim.request_id = aws_sdk_iam::operation::RequestId::request_id(&out).map(str::to_owned);
-        results.extend(out.evaluation_results().iter().cloned());
-        match out.marker().filter(|_| out.is_truncated()) {
-            Some(next) if sim.pages < MAX_PAGES => marker = Some(next.to_owned()),
+        let asked = Asked {
+            policies: question.policies,
+            actions: &actions,
+            resources: &resources,
+            context: &context,
+            marker: marker.take(),
+        };
+        let page = page(client, asked, recorder).await?;
+        sim.request_id = page.request_id;
+        results.extend(page.results);
+        match page.marker {
+            Some(next) if sim.pages < MAX_PAGES => marker = Some(next),
             Some(_) => {
                 return Err(unexpected(format!(
                     "IAM's answer was still truncated after {MAX_PAGES} pages"
                 )))
             }
             None => return Ok(results),
+        }
+    }
+}
+
+/// One page's request.
+struct Asked<'a> {
+    policies: Policies<'a>,
+    actions: &'a [String],
+    resources: &'a [String],
+    context: &'a [ContextEntry],
+    marker: Option<String>,
+}
+
+/// One page of IAM's answer: its results, the marker of the next page
+/// when it is truncated, its request ID.
+struct Page {
+    results: Vec<EvaluationResult>,
+    marker: Option<String>,
+    request_id: Option<String>,
+}
+
+/// Sends one page's request; both operations take the same lists and
+/// answer in the same shape.
+async fn page(
+    client: &aws_sdk_iam::Client,
+    asked: Asked<'_>,
+    recorder: &RecordExchange,
+) -> Result<Page, Failure> {
+    use aws_sdk_iam::operation::RequestId;
+    let actions = Some(asked.actions.to_vec());
+    let resources = Some(asked.resources.to_vec());
+    let context = (!asked.context.is_empty()).then(|| asked.context.to_vec());
+    let next =
+        |truncated: bool, marker: Option<&str>| marker.filter(|_| truncated).map(str::to_owned);
+    match asked.policies {
+        Policies::Role(arn) => {
+            let out = client
+                .simulate_principal_policy()
+                .policy_source_arn(arn)
+                .set_action_names(actions)
+                .set_resource_arns(resources)
+                .set_context_entries(context)
+                .max_items(PAGE_SIZE)
+                .set_marker(asked.marker)
+                .customize()
+                .interceptor(recorder.clone())
+                .send()
+                .await
+                .map_err(|err| failure_of(&err, None, "IAM"))?;
+            Ok(Page {
+                marker: next(out.is_truncated(), out.marker()),
+                request_id: out.request_id().map(str::to_owned),
+                results: out.evaluation_results().to_vec(),
+            })
+        }
+        Policies::Session(policy) => {
+            let out = client
+                .simulate_custom_policy()
+                .policy_input_list(policy)
+                .set_action_names(actions)
+                .set_resource_arns(resources)
+                .set_context_entries(context)
+                .max_items(PAGE_SIZE)
+                .set_marker(asked.marker)
+                .customize()
+                .interceptor(recorder.clone())
+                .send()
+                .await
+                .map_err(|err| failure_of(&err, None, "IAM"))?;
+            Ok(Page {
+                marker: next(out.is_truncated(), out.marker()),
+                request_id: out.request_id().map(str::to_owned),
+                results: out.evaluation_results().to_vec(),
+            })
         }
     }
 }

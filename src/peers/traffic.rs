@@ -351,7 +351,7 @@ fn action_of(request: &HttpRequest) -> Option<Counted> {
     Some(match action {
         b"AssumeRoleWithWebIdentity" => Counted::Sts(Action::AssumeRoleWithWebIdentity),
         b"GetCallerIdentity" => Counted::Sts(Action::GetCallerIdentity),
-        b"SimulatePrincipalPolicy" => Counted::Iam,
+        b"SimulatePrincipalPolicy" | b"SimulateCustomPolicy" => Counted::Iam,
         _ => Counted::Sts(Action::Other),
     })
 }
@@ -541,6 +541,8 @@ mod tests {
         assert_eq!(action_of(&request("Action=AssumeRole")), sts(Action::Other));
         let iam = request("Action=SimulatePrincipalPolicy&Version=2010-05-08");
         assert_eq!(action_of(&iam), Some(Counted::Iam));
+        let custom = request("Action=SimulateCustomPolicy&Version=2010-05-08");
+        assert_eq!(action_of(&custom), Some(Counted::Iam));
         assert_eq!(action_of(&request("")), None, "an IMDS GET has no body");
         assert_eq!(action_of(&request("NotAction=GetCallerIdentity")), None);
     }

@@ -158,6 +158,7 @@ codes! {
     PodIdentityThrottled => "POD_IDENTITY_THROTTLED", Inconclusive, Agent;
     EksAuthUnreachable => "EKS_AUTH_UNREACHABLE", Inconclusive, Agent;
     PodIdentityAgentError => "POD_IDENTITY_AGENT_ERROR", Definitive, Agent;
+    PodIdentityUnsupportedCompute => "POD_IDENTITY_UNSUPPORTED_COMPUTE", Definitive, Environment;
     ProxyInterceptsCredentials => "PROXY_INTERCEPTS_CREDENTIALS", Warning, AppView;
     CaBundleInvalid => "CA_BUNDLE_INVALID", Definitive, Environment;
     ProxyUnreachable => "PROXY_UNREACHABLE", Inconclusive, Sts;

@@ -195,6 +195,10 @@ pub struct PermissionsReport {
     /// What IAM's simulator does not evaluate, so that a pass is never
     /// read as "every call will succeed".
     pub not_covered: &'static str,
+    /// `--session-policy`: `not_given`; `given` (each entry must be
+    /// allowed by it too, asked of `SimulateCustomPolicy`); or `not_used`
+    /// (given, but the pod uses IRSA, whose session carries none).
+    pub session_policy: &'static str,
 }
 
 /// IAM's decision for one `--require` entry.
@@ -210,14 +214,29 @@ pub struct PermissionResult {
     /// `false` when an AWS Organizations SCP does not allow it.
     pub organizations_allow: Option<bool>,
     pub missing_context_values: Vec<String>,
+    /// With `--session-policy`, what the session policy alone decided
+    /// (`decision` is then the intersection of the two); else `null`.
+    pub session_policy_decision: Option<&'static str>,
 }
 
-/// What [`PermissionsReport::not_covered`] says.
+/// What [`PermissionsReport::not_covered`] says when no session policy was
+/// given.
 pub const PERMISSIONS_NOT_COVERED: &str = "IAM's policy simulator evaluates the role's own \
     policies, its permissions boundary and the organisation's SCPs. It does not evaluate \
     resource-based policies (S3 bucket policies, KMS key policies, SQS queue policies), session \
-    policies, or conditions on the request's context (source IP or VPC endpoint, encryption \
-    headers, tags on the request): a call allowed here can still be denied there.";
+    policies (an EKS Pod Identity association's session policy, if it has one, is evaluated \
+    only when given with --session-policy), or conditions on the request's context (source IP \
+    or VPC endpoint, encryption headers, tags on the request): a call allowed here can still be \
+    denied there.";
+
+/// What [`PermissionsReport::not_covered`] says when the association's
+/// session policy was given and evaluated too.
+pub const PERMISSIONS_NOT_COVERED_WITH_SESSION_POLICY: &str = "IAM's policy simulator \
+    evaluates the role's own policies, its permissions boundary and the organisation's SCPs, and \
+    the association's session policy given with --session-policy. It does not evaluate \
+    resource-based policies (S3 bucket policies, KMS key policies, SQS queue policies), or \
+    conditions on the request's context (source IP or VPC endpoint, encryption headers, tags on \
+    the request): a call allowed here can still be denied there.";
 
 /// What the token's issuer was asked (`--verify-issuer`), and what its
 /// keys said of the token's signature.

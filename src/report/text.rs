@@ -310,8 +310,15 @@ fn permissions_detail(p: &PermissionsReport) -> String {
         (None, Some(endpoint)) => format!("SimulatePrincipalPolicy at {endpoint}"),
         (None, None) => "SimulatePrincipalPolicy".to_owned(),
     };
+    // The session policy narrows what the role allows: say whether it was
+    // judged, so a pass without it is not read as covering it.
+    let session = match p.session_policy {
+        "given" => "; session policy judged too",
+        _ => "",
+    };
     format!(
-        "{allowed} of {} required allowed for {} ({asked}); resource policies not evaluated",
+        "{allowed} of {} required allowed for {} ({asked}){session}; resource policies not \
+         evaluated",
         p.results.len(),
         p.source_arn.as_deref().unwrap_or("the role"),
     )

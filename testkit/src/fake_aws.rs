@@ -406,6 +406,7 @@ impl FakeAws {
             }
             Some("GetCallerIdentity") => self.caller_identity(&req),
             Some("SimulatePrincipalPolicy") => self.simulate(&req, &form),
+            Some("SimulateCustomPolicy") => self.simulate_custom(&req, &form),
             _ => error(400, "InvalidAction", "Could not find operation"),
         }
     }

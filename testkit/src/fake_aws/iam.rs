@@ -1,6 +1,8 @@
 //! IAM's `SimulatePrincipalPolicy`, emulated from configured policies: a
 //! role's identity statements, its permissions boundary and the
-//! organisation's SCPs, each with `Allow` and `Deny`, IAM's `*` and `?` in
+//! organisation's SCPs; and `SimulateCustomPolicy`, which judges the policy
+//! document it is sent (`PolicyInputList.member.1`, the JSON an EKS Pod
+//! Identity association's session policy is) on its own. Each with `Allow` and `Deny`, IAM's `*` and `?` in
 //! actions and resources, and an optional `StringEquals` condition on one
 //! key, judged against the request's `ContextEntries` (a key with no value
 //! makes the statement not apply, and is named in `MissingContextValues`,
@@ -104,6 +106,12 @@ pub(super) struct IamState {
     scp: Option<Vec<Stmt>>,
     /// Whether `iam:SimulatePrincipalPolicy` itself is refused.
     refuse_simulation: bool,
+    /// Whether `iam:SimulateCustomPolicy` itself is refused.
+    refuse_custom: bool,
+    /// `SimulateCustomPolicy` requests, pages included.
+    custom_calls: u64,
+    /// Each `SimulateCustomPolicy` request's policy document, as sent.
+    policies: Vec<String>,
     faults: VecDeque<IamFault>,
     page_size: Option<usize>,
     /// Answer in the older shape: one result per action and resource.
@@ -145,7 +153,22 @@ impl FakeAws {
         self.state.lock().unwrap().iam.refuse_simulation = true;
     }
 
-    /// The next `n` simulation requests get `fault`.
+    /// Refuse `iam:SimulateCustomPolicy` itself with AccessDenied.
+    pub fn refuse_custom_simulation(&self) {
+        self.state.lock().unwrap().iam.refuse_custom = true;
+    }
+
+    /// `SimulateCustomPolicy` requests received, pages included.
+    pub fn simulate_custom_calls(&self) -> u64 {
+        self.state.lock().unwrap().iam.custom_calls
+    }
+
+    /// Each `SimulateCustomPolicy` request's policy document, as sent.
+    pub fn simulated_policies(&self) -> Vec<String> {
+        self.state.lock().unwrap().iam.policies.clone()
+    }
+
+    /// The next `n` simulation requests (either operation) get `fault`.
     pub fn fail_iam_next(&self, n: usize, fault: IamFault) {
         let mut s = self.state.lock().unwrap();
         s.iam.faults.extend(std::iter::repeat_n(fault, n));
@@ -213,45 +236,62 @@ impl FakeAws {
                 &format!("The role with name {name} cannot be found."),
             );
         }
-        let context = context_entries(form);
-        let actions = members(form, "ActionNames");
-        let mut resources = members(form, "ResourceArns");
-        if resources.is_empty() {
-            resources.push("*".into());
-        }
-        let max = form
-            .get("MaxItems")
-            .and_then(|m| m.parse::<usize>().ok())
-            .unwrap_or(100);
-        let page = s.iam.page_size.map_or(max, |p| p.min(max)).max(1);
-        let start = form
-            .get("Marker")
-            .and_then(|m| m.parse::<usize>().ok())
-            .unwrap_or(0);
-        let end = (start + page).min(actions.len());
-        let mut members_xml = String::new();
-        for action in &actions[start.min(end)..end] {
-            members_xml.push_str(&s.iam.result_xml(&source, action, &resources, &context));
-        }
-        let truncated = end < actions.len();
-        let marker = if truncated {
-            format!("<Marker>{end}</Marker>")
-        } else {
-            String::new()
+        let layers = Layers {
+            identity: s.iam.identity.get(&source).map_or(&[], Vec::as_slice),
+            boundary: s.iam.boundary.get(&source),
+            scp: s.iam.scp.as_ref(),
         };
-        response(
-            200,
-            "text/xml",
-            format!(
-                r#"<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
-  <SimulatePrincipalPolicyResult>
-    <IsTruncated>{truncated}</IsTruncated>{marker}
-    <EvaluationResults>{members_xml}</EvaluationResults>
-  </SimulatePrincipalPolicyResult>
-  <ResponseMetadata><RequestId>req-simulate-0001</RequestId></ResponseMetadata>
-</SimulatePrincipalPolicyResponse>"#
-            ),
-        )
+        s.iam.answer("SimulatePrincipalPolicy", &layers, form)
+    }
+
+    /// `SimulateCustomPolicy`: the policy document sent, judged alone (no
+    /// boundary, no SCP), its statements named `PolicyInputList.1` as IAM
+    /// names them. A document this stand-in cannot read is
+    /// `MalformedPolicyDocument`, as IAM answers.
+    pub(super) fn simulate_custom(&self, req: &Req, form: &HashMap<String, String>) -> Resp {
+        let policy = form
+            .get("PolicyInputList.member.1")
+            .cloned()
+            .unwrap_or_default();
+        let fault = {
+            let mut s = self.state.lock().unwrap();
+            s.iam.custom_calls += 1;
+            s.iam.policies.push(policy.clone());
+            s.iam.faults.pop_front()
+        };
+        match fault {
+            Some(IamFault::Throttle) => return error(400, "Throttling", "Rate exceeded"),
+            Some(IamFault::ServerError) => {
+                return error(500, "ServiceFailure", "An internal error occurred")
+            }
+            Some(IamFault::Garbage) => return response(200, "text/plain", "not xml {"),
+            None => {}
+        }
+        let caller = match self.signed_caller(req) {
+            Ok(caller) => caller,
+            Err(resp) => return *resp,
+        };
+        let s = self.state.lock().unwrap();
+        if s.iam.refuse_custom {
+            return error(
+                403,
+                "AccessDenied",
+                &format!(
+                    "User: {caller} is not authorized to perform: iam:SimulateCustomPolicy \
+                     because no identity-based policy allows the iam:SimulateCustomPolicy action"
+                ),
+            );
+        }
+        let statements = match parse_policy(&policy) {
+            Ok(statements) => statements,
+            Err(why) => return error(400, "MalformedPolicyDocument", &why),
+        };
+        let layers = Layers {
+            identity: &statements,
+            boundary: None,
+            scp: None,
+        };
+        s.iam.answer("SimulateCustomPolicy", &layers, form)
     }
 
     /// The caller of a request signed for IAM with a session the stand-in
@@ -293,9 +333,60 @@ impl FakeAws {
     }
 }
 
+/// The policies one simulation judges.
+struct Layers<'a> {
+    identity: &'a [Stmt],
+    boundary: Option<&'a Vec<Stmt>>,
+    scp: Option<&'a Vec<Stmt>>,
+}
+
 impl IamState {
-    fn evaluate(&self, source: &str, ask: &Ask<'_>) -> Evaluated {
-        let none = vec![];
+    /// One page of `operation`'s answer for `layers`, as the request's
+    /// `ActionNames`, `ResourceArns`, `ContextEntries`, `MaxItems` and
+    /// `Marker` ask.
+    fn answer(&self, operation: &str, layers: &Layers<'_>, form: &HashMap<String, String>) -> Resp {
+        let context = context_entries(form);
+        let actions = members(form, "ActionNames");
+        let mut resources = members(form, "ResourceArns");
+        if resources.is_empty() {
+            resources.push("*".into());
+        }
+        let max = form
+            .get("MaxItems")
+            .and_then(|m| m.parse::<usize>().ok())
+            .unwrap_or(100);
+        let page = self.page_size.map_or(max, |p| p.min(max)).max(1);
+        let start = form
+            .get("Marker")
+            .and_then(|m| m.parse::<usize>().ok())
+            .unwrap_or(0);
+        let end = (start + page).min(actions.len());
+        let mut members_xml = String::new();
+        for action in &actions[start.min(end)..end] {
+            members_xml.push_str(&self.result_xml(layers, action, &resources, &context));
+        }
+        let truncated = end < actions.len();
+        let marker = if truncated {
+            format!("<Marker>{end}</Marker>")
+        } else {
+            String::new()
+        };
+        response(
+            200,
+            "text/xml",
+            format!(
+                r#"<{operation}Response xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+  <{operation}Result>
+    <IsTruncated>{truncated}</IsTruncated>{marker}
+    <EvaluationResults>{members_xml}</EvaluationResults>
+  </{operation}Result>
+  <ResponseMetadata><RequestId>req-simulate-0001</RequestId></ResponseMetadata>
+</{operation}Response>"#
+            ),
+        )
+    }
+
+    fn evaluate(&self, layers: &Layers<'_>, ask: &Ask<'_>) -> Evaluated {
         let mut missing = vec![];
         let mut layer = |stmts: &[Stmt]| -> (Option<String>, Vec<String>) {
             let hits: Vec<&Stmt> = stmts
@@ -310,7 +401,7 @@ impl IamState {
                 .collect();
             (deny, allows)
         };
-        let (deny, allows) = layer(self.identity.get(source).unwrap_or(&none));
+        let (deny, allows) = layer(layers.identity);
         let mut judge = |stmts: Option<&Vec<Stmt>>| match stmts {
             Some(stmts) => {
                 let (deny, allows) = layer(stmts);
@@ -319,8 +410,8 @@ impl IamState {
             }
             None => (None, None),
         };
-        let (boundary_deny, boundary_allows) = judge(self.boundary.get(source));
-        let (scp_deny, organizations_allow) = judge(self.scp.as_ref());
+        let (boundary_deny, boundary_allows) = judge(layers.boundary);
+        let (scp_deny, organizations_allow) = judge(layers.scp);
         let (decision, matched) = if let Some(d) = deny.or(boundary_deny).or(scp_deny) {
             ("explicitDeny", vec![d])
         } else if allows.is_empty()
@@ -342,7 +433,7 @@ impl IamState {
 
     fn result_xml(
         &self,
-        source: &str,
+        layers: &Layers<'_>,
         action: &str,
         resources: &[String],
         context: &HashMap<String, Vec<String>>,
@@ -357,7 +448,7 @@ impl IamState {
                 resource,
                 context,
             };
-            let e = self.evaluate(source, &ask);
+            let e = self.evaluate(layers, &ask);
             worst = match (worst, e.decision) {
                 (_, "explicitDeny") | ("explicitDeny", _) => "explicitDeny",
                 (_, "implicitDeny") | ("implicitDeny", _) => "implicitDeny",
@@ -435,6 +526,58 @@ fn boundary_xml(allowed: Option<bool>) -> String {
     allowed.map_or(String::new(), |a| {
         format!("<PermissionsBoundaryDecisionDetail><AllowedByPermissionsBoundary>{a}</AllowedByPermissionsBoundary></PermissionsBoundaryDecisionDetail>")
     })
+}
+
+/// A policy document's statements, as this stand-in reads them: `Effect`,
+/// `Action` and `Resource` (a string or a list; no `Resource` is `*`), and
+/// at most a `StringEquals` on one key. `NotAction` and `NotResource` are
+/// refused rather than misjudged.
+fn parse_policy(text: &str) -> Result<Vec<Stmt>, String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("Syntax errors in policy: {e}"))?;
+    let statements = match &doc["Statement"] {
+        serde_json::Value::Array(list) => list.clone(),
+        one @ serde_json::Value::Object(_) => vec![one.clone()],
+        _ => return Err("Policy has no Statement".into()),
+    };
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        match v {
+            serde_json::Value::String(one) => vec![one.clone()],
+            serde_json::Value::Array(list) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => vec![],
+        }
+    };
+    let mut out = vec![];
+    for st in &statements {
+        if st.get("NotAction").is_some() || st.get("NotResource").is_some() {
+            return Err("the stand-in does not evaluate NotAction or NotResource".into());
+        }
+        let allow = match st["Effect"].as_str() {
+            Some("Allow") => true,
+            Some("Deny") => false,
+            _ => return Err("Statement has no valid Effect".into()),
+        };
+        let condition = st["Condition"]["StringEquals"]
+            .as_object()
+            .and_then(|c| c.iter().next())
+            .and_then(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())));
+        let mut resources = strings(&st["Resource"]);
+        if resources.is_empty() {
+            resources.push("*".into());
+        }
+        for action in strings(&st["Action"]) {
+            for resource in &resources {
+                let mut stmt = Stmt::allow("PolicyInputList.1", &action, resource);
+                stmt.allow = allow;
+                stmt.condition = condition.clone();
+                out.push(stmt);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `NAME.member.1`, `NAME.member.2`, ... in order.
