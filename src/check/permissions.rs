@@ -27,7 +27,7 @@ use crate::identity::arn::{AssumedRoleArn, RoleArn};
 use crate::peers::iam::{ContextValue, Decision, EvalDecision, Simulation};
 use crate::peers::sts::FailureKind;
 use crate::report::{
-    Code, Finding, MechanismName, PermissionResult, PermissionsReport, Report,
+    Code, Finding, MechanismName, SessionTags, PermissionResult, PermissionsReport, Report,
     PERMISSIONS_NOT_COVERED,
 };
 
@@ -107,7 +107,7 @@ pub(super) async fn verify(
         report.permissions = Some(shown);
         return untouched;
     };
-    let context = session_tags(report);
+    let context = session_tags(report, run.cfg.session_tags);
     let question = crate::peers::iam::Question {
         source_arn: role.arn,
         requirements: required,
@@ -115,7 +115,7 @@ pub(super) async fn verify(
     };
     let (sim, requests) = simulate_with_retries(run, creds, question).await;
     shown.requests = requests;
-    let findings = judge(sim, &role, &mut shown);
+    let findings = judge(sim, &role, run.cfg.session_tags, &mut shown);
     let conclusive = !findings.iter().any(|f| f.code.is_inconclusive());
     report.findings.extend(findings.iter().cloned());
     report.permissions = Some(shown.clone());
@@ -134,10 +134,12 @@ pub(super) async fn verify(
 }
 
 /// EKS Pod Identity's session tags that the pod's token names, as the
-/// simulation's context values; none for IRSA, whose session has no tags.
+/// simulation's context values; none for IRSA, whose session has no tags,
+/// nor for an association whose session tags are disabled (an ABAC allow
+/// on them would pass here and deny the app).
 /// The cluster's name and ARN and the pod's UID are not in the token.
-fn session_tags(report: &Report) -> Vec<ContextValue> {
-    if report.mechanism != Some(MechanismName::PodIdentity) {
+fn session_tags(report: &Report, tags: SessionTags) -> Vec<ContextValue> {
+    if report.mechanism != Some(MechanismName::PodIdentity) || !tags.enabled() {
         return vec![];
     }
     let k8s = report
@@ -254,7 +256,14 @@ async fn simulate_with_retries(
 }
 
 /// The findings of a simulation's result, recorded in `shown`.
-fn judge(sim: Simulation, role: &Role<'_>, shown: &mut PermissionsReport) -> Vec<Finding> {
+/// With session tags disabled, a deny only EKS's missing tags explain is
+/// certain, not undecided.
+fn judge(
+    sim: Simulation,
+    role: &Role<'_>,
+    tags: SessionTags,
+    shown: &mut PermissionsReport,
+) -> Vec<Finding> {
     shown.endpoint = sim.endpoint;
     shown.request_id = sim.request_id;
     match sim.result {
@@ -264,7 +273,12 @@ fn judge(sim: Simulation, role: &Role<'_>, shown: &mut PermissionsReport) -> Vec
             decisions
                 .iter()
                 .filter(|d| d.decision != EvalDecision::Allowed)
-                .map(|d| words::permission_denied(d, role))
+                .map(|d| {
+                    (!tags.enabled())
+                        .then(|| words::permission_denied_untagged(d, role))
+                        .flatten()
+                        .unwrap_or_else(|| words::permission_denied(d, role))
+                })
                 .collect()
         }
         Err(failure) if failure.kind == FailureKind::AccessDenied => {

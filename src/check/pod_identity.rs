@@ -33,8 +33,16 @@ pub(super) async fn verify(
     pi: &PodIdentity,
     report: &mut Report,
 ) -> Acting {
+    let association = run.cfg.association_role_arn.as_ref();
+    let expected = run.cfg.expected_role_arn.as_ref();
     report.agent = Some(AgentReport {
         uri: pi.uri.clone(),
+        association_role_arn: association.map(ToString::to_string),
+        target_role_arn: association
+            .and(expected)
+            .filter(|target| Some(*target) != association)
+            .map(ToString::to_string),
+        session_tags: run.cfg.session_tags,
         ..AgentReport::default()
     });
     let uri = match judge_uri(&pi.uri) {

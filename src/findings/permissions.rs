@@ -69,6 +69,52 @@ pub fn permission_denied(d: &Decision, role: &Role<'_>) -> Finding {
     .found(found)
 }
 
+/// `PERMISSION_DENIED` when the association's session tags are disabled
+/// and IAM's simulator did not allow the action only for want of EKS's
+/// own session tags (`aws:PrincipalTag/kubernetes-namespace` and the
+/// like): the app's session has none of them either, so it is denied as
+/// surely. `None` when other keys are missing too (still undecided).
+pub fn permission_denied_untagged(d: &Decision, role: &Role<'_>) -> Option<Finding> {
+    let r = &d.requirement;
+    let eks_tag = |key: &String| {
+        let lower = key.to_ascii_lowercase();
+        crate::identity::mechanism::SESSION_TAG_NAMES
+            .iter()
+            .any(|tag| lower == format!("aws:principaltag/{tag}"))
+    };
+    let only_tags = d.decision == EvalDecision::ImplicitDeny
+        && !d.missing_context.is_empty()
+        && d.missing_context.iter().all(eks_tag);
+    if !only_tags {
+        return None;
+    }
+    let keys = d.missing_context.join(", ");
+    let finding = Finding::error(
+        Code::PermissionDenied,
+        format!(
+            "the role {} may not {} on {}: its policies allow it only with {keys}, and this \
+             EKS Pod Identity association sends no session tags (--session-tags disabled), so \
+             the app's requests carry no such tag and are denied",
+            role.arn, r.action, r.resource
+        ),
+        format!(
+            "Either turn the association's session tags back on (a session policy needs them \
+             off):\n\
+             aws eks update-pod-identity-association --cluster-name CLUSTER --association-id ID \
+             --no-disable-session-tags\n\
+             or allow {} on {} without a condition on {keys}. To see the role's policies:\n\
+             aws iam list-role-policies --role-name {} && aws iam list-attached-role-policies \
+             --role-name {}",
+            r.action, r.resource, role.name, role.name
+        ),
+    )
+    .expected(format!("{} allowed on {}", r.action, r.resource))
+    .found(format!(
+        "IAM's policy simulator: implicit_deny, with no value for {keys} (session tags disabled)"
+    ));
+    Some(finding)
+}
+
 /// `PERMISSION_DENIED` as a warning: no statement allowed the action
 /// without values for the condition keys IAM names.
 fn undecided_by_context(d: &Decision, role: &Role<'_>) -> Finding {

@@ -52,3 +52,34 @@ impl Serialize for MechanismName {
         serializer.serialize_str(self.as_str())
     }
 }
+
+/// Whether an EKS Pod Identity association sends its six session tags
+/// (`disableSessionTags` off or on). Nothing inside the pod shows it, so
+/// the user says it (`--session-tags`). With tags disabled, trust
+/// conditions on `aws:RequestTag/...` fail and ABAC on
+/// `aws:PrincipalTag/...` stops matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionTags {
+    /// The association's default: EKS tags the session.
+    #[default]
+    Enabled,
+    /// `disableSessionTags: true`: no tag is sent.
+    Disabled,
+}
+
+impl SessionTags {
+    pub fn enabled(self) -> bool {
+        self == SessionTags::Enabled
+    }
+}
+
+/// EKS Pod Identity's six session tags.
+pub const SESSION_TAG_NAMES: [&str; 6] = [
+    "eks-cluster-arn",
+    "eks-cluster-name",
+    "kubernetes-namespace",
+    "kubernetes-service-account",
+    "kubernetes-pod-name",
+    "kubernetes-pod-uid",
+];

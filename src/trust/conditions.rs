@@ -107,6 +107,10 @@ pub(super) fn operator(name: &str) -> Option<Operator> {
         "stringnotequalsignorecase" => (Base::Equals, true, true),
         "stringlike" => (Base::Like, false, false),
         "stringnotlike" => (Base::Like, true, false),
+        // IAM's ARN operators take wildcards, both of them, and match
+        // case-sensitively (`aws:PrincipalArn` in a target role's trust).
+        "arnequals" | "arnlike" => (Base::Like, false, false),
+        "arnnotequals" | "arnnotlike" => (Base::Like, true, false),
         "null" if !if_exists && set.is_none() => (Base::Null, false, false),
         _ => return None,
     };
@@ -204,7 +208,9 @@ mod tests {
         assert!(op.negated && op.ignore_case && op.if_exists);
         assert_eq!(operator("StringLike").unwrap().base, Base::Like);
         assert_eq!(operator("Null").unwrap().base, Base::Null);
-        assert!(operator("ArnLike").is_none());
+        assert_eq!(operator("ArnLike").unwrap().base, Base::Like);
+        assert!(operator("ArnNotEquals").unwrap().negated);
+        assert!(operator("Bool").is_none());
         assert!(operator("StringLikeIgnoreCase").is_none());
     }
 }

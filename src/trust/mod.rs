@@ -28,5 +28,5 @@ mod request;
 
 pub use correct::{corrected_document, corrected_statement};
 pub use evaluate::{evaluate, Evaluation};
-pub use parse::{parse, PolicyError, MAX_POLICY_BYTES};
+pub use parse::{parse, Document, PolicyError, MAX_POLICY_BYTES};
 pub use request::Request;
