@@ -406,9 +406,18 @@ fn get_role_output_names_the_role_and_an_account_principal_with_arn_equals_admit
     );
     // IRSA still needs a role: its account names the OIDC provider.
     let plain = write(&dir, "irsa.json", &irsa_policy("s").to_string());
-    let out = explain_env(&["--policy", &plain, "--iss", ISSUER, "--sub", "s", "--aud", "a"], &[]);
+    let out = explain_env(
+        &[
+            "--policy", &plain, "--iss", ISSUER, "--sub", "s", "--aud", "a",
+        ],
+        &[],
+    );
     assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("--role-arn is required for IRSA"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--role-arn is required for IRSA"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// Issue 24 §2, a false pass: with session tags disabled, a trust
@@ -431,7 +440,12 @@ fn with_session_tags_disabled_a_tag_condition_denies_and_is_named_as_the_reason(
             "the association's session tags are disabled (--session-tags disabled)",
         ],
     );
-    assert!(!out.stdout.contains("aws:RequestTag/kubernetes-namespace = "), "{}", out.stdout);
+    assert!(
+        !out.stdout
+            .contains("aws:RequestTag/kubernetes-namespace = "),
+        "{}",
+        out.stdout
+    );
     // Tags on, as before: allowed.
     let out = explain_env(&strs(&args), &[]);
     assert_says(&out, 0, &["ALLOWED"]);
@@ -468,7 +482,15 @@ fn with_session_tags_disabled_assume_role_alone_and_an_external_id_admit_both_ho
     ]);
     // The external ID in the form the guide gives, said to be unverified.
     let out = explain_env(&strs(&with_target), &[]);
-    assert_says(&out, 0, &["ALLOWED", "which is unverified", "sts:ExternalId = us-east-1/"]);
+    assert_says(
+        &out,
+        0,
+        &[
+            "ALLOWED",
+            "which is unverified",
+            "sts:ExternalId = us-east-1/",
+        ],
+    );
     // Another external ID: the second hop denies, and says so.
     with_target.extend(["--external-id".into(), "something-else".into()]);
     let out = explain_env(&strs(&with_target), &[]);

@@ -741,7 +741,11 @@ async fn with_session_tags_disabled_an_abac_allow_is_denied_not_passed() {
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     let f = out.finding("PERMISSION_DENIED");
     assert_eq!(f["severity"], "error", "{f:#}");
-    says(&f, "message", "sends no session tags (--session-tags disabled)");
+    says(
+        &f,
+        "message",
+        "sends no session tags (--session-tags disabled)",
+    );
     says(&f, "message", "aws:PrincipalTag/kubernetes-namespace");
     says(&f, "remedy", "--no-disable-session-tags");
     let report = out.json();

@@ -962,7 +962,10 @@ async fn a_target_that_does_not_trust_the_first_role_is_the_second_hop_s_refusal
         assert_eq!(out.code, 1, "{}", out.stdout);
         let f = out.finding("POD_IDENTITY_TRUST_DENIED");
         let message = f["message"].as_str().unwrap();
-        assert!(message.contains("could not assume the target role"), "{message}");
+        assert!(
+            message.contains("could not assume the target role"),
+            "{message}"
+        );
         let remedy = f["remedy"].as_str().unwrap();
         assert!(
             remedy.contains(&format!("\"AWS\": \"{ASSOCIATION_ROLE}\"")),
@@ -999,7 +1002,9 @@ async fn an_association_role_that_does_not_trust_pod_identity_is_the_first_hop_s
     let f = out.finding("POD_IDENTITY_TRUST_DENIED");
     let message = f["message"].as_str().unwrap();
     assert!(
-        message.contains(&format!("cannot assume the association's role {ASSOCIATION_ROLE}")),
+        message.contains(&format!(
+            "cannot assume the association's role {ASSOCIATION_ROLE}"
+        )),
         "{message}"
     );
     let remedy = f["remedy"].as_str().unwrap();

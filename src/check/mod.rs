@@ -238,7 +238,10 @@ fn expected_role(
     if name == MechanismName::PodIdentity {
         let association = cfg.association_role_arn.as_ref();
         return Some(role_findings::role_mismatch_pod_identity(
-            expected, &found, &found_arn, association,
+            expected,
+            &found,
+            &found_arn,
+            association,
         ));
     }
     Some(role_findings::role_mismatch(expected, &found, &found_arn))

@@ -27,7 +27,7 @@ use crate::identity::arn::{AssumedRoleArn, RoleArn};
 use crate::peers::iam::{ContextValue, Decision, EvalDecision, Simulation};
 use crate::peers::sts::FailureKind;
 use crate::report::{
-    Code, Finding, MechanismName, SessionTags, PermissionResult, PermissionsReport, Report,
+    Code, Finding, MechanismName, PermissionResult, PermissionsReport, Report, SessionTags,
     PERMISSIONS_NOT_COVERED,
 };
 

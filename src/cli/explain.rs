@@ -92,8 +92,7 @@ impl Hop {
         Hop {
             role_arn: role.map(ToString::to_string).unwrap_or_default(),
             corrected_statement: denied.then(|| trust::corrected_statement(&request)),
-            corrected_policy: denied
-                .then(|| trust::corrected_document(doc, &evaluation, &request)),
+            corrected_policy: denied.then(|| trust::corrected_document(doc, &evaluation, &request)),
             command: denied.then(|| update_command_for(role.map(|r| r.name.as_str()))),
             request,
             evaluation,
@@ -180,7 +179,12 @@ fn target_hop(
     };
     let text = read_policy(path)?;
     let doc = trust::parse(&text)?;
-    let target = role_of(args.target_role_arn.as_ref(), &text, "--target-role-arn", notes);
+    let target = role_of(
+        args.target_role_arn.as_ref(),
+        &text,
+        "--target-role-arn",
+        notes,
+    );
     let tags = tags(args);
     let external_id = external_id(args, notes);
     let request = Request::target_hop(
@@ -333,7 +337,11 @@ fn text(e: &Explained) -> String {
     let mut out = format!(
         "irsa-doctor explain: {} for {}\n",
         e.verdict.to_uppercase(),
-        if e.role_arn.is_empty() { "the role" } else { &e.role_arn }
+        if e.role_arn.is_empty() {
+            "the role"
+        } else {
+            &e.role_arn
+        }
     );
     for note in &e.notes {
         out += &format!("note: {}\n", crate::guard::redact::one_line(note.clone()));
@@ -352,7 +360,11 @@ fn text(e: &Explained) -> String {
     out += &hop_text(&first);
     out += &format!(
         "\nhop 2, the target role {} (the pod acts as it), asked by the association's role:\n",
-        if target.role_arn.is_empty() { "(not named)" } else { &target.role_arn }
+        if target.role_arn.is_empty() {
+            "(not named)"
+        } else {
+            &target.role_arn
+        }
     );
     out += &hop_text(&HopView {
         request: &target.request,

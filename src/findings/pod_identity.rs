@@ -297,7 +297,11 @@ pub fn trust_denied_hop(body: &str, hops: &Hops<'_>) -> Finding {
                  {}",
                 target.name,
                 second_hop_statement(first, hops.tags),
-                if hops.tags.enabled() { "sts:AssumeRole and sts:TagSession" } else { "sts:AssumeRole" },
+                if hops.tags.enabled() {
+                    "sts:AssumeRole and sts:TagSession"
+                } else {
+                    "sts:AssumeRole"
+                },
                 crate::findings::role::AGENT_CACHE
             ),
         ),

@@ -61,10 +61,12 @@ impl Serialize for MechanismName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionTags {
-    /// The association's default: EKS tags the session.
+    // Plain comments: a doc comment here would turn clap's `--help` into
+    // its long form, for every flag.
+    // The association's default: EKS tags the session.
     #[default]
     Enabled,
-    /// `disableSessionTags: true`: no tag is sent.
+    // `disableSessionTags: true`: no tag is sent.
     Disabled,
 }
 

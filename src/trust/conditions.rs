@@ -1,6 +1,6 @@
 //! A statement's conditions, judged as IAM does: the string operators with
 //! their `IgnoreCase`, `IfExists`, `ForAnyValue:` and `ForAllValues:`
-//! forms, and `Null`; IAM's wildcards. Values under one key are OR; keys
+//! forms, the ARN operators, and `Null`; IAM's wildcards. Values under one key are OR; keys
 //! and operators are AND (the caller asks each condition in turn). Any
 //! other operator is not evaluated, never guessed. Says which condition
 //! failed and on what value; `reasons` puts that into words.
@@ -40,7 +40,7 @@ pub(super) enum Base {
 
 /// Why a condition does not hold.
 pub(super) enum Unmet<'r> {
-    /// An operator irsa-doctor does not evaluate (`ArnLike`, `Bool`, ...).
+    /// An operator irsa-doctor does not evaluate (`Bool`, dates, ...).
     UnknownOperator,
     /// The operator, and the request's values for the key (`None`: the
     /// request has no such key).

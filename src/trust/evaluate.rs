@@ -141,7 +141,9 @@ fn principal_listed(p: &Principals, request: &Request) -> bool {
         Principals::Typed(map) => map.iter().any(|(kind, values)| {
             (kind == "AWS" && values.iter().any(|v| v == "*"))
                 || (kind == request.principal_type && values.contains(&request.principal))
-                || (kind == "AWS" && request.principal_type == "AWS" && names_account(values, request))
+                || (kind == "AWS"
+                    && request.principal_type == "AWS"
+                    && names_account(values, request))
         }),
     }
 }
@@ -339,14 +341,15 @@ mod tests {
     #[test]
     fn an_unknown_operator_is_reported_not_guessed() {
         let r = pod(&[]);
-        let doc = statement_with(r#"{"ArnLike":{"aws:SourceArn":"arn:aws:eks:*"}}"#);
+        let doc =
+            statement_with(r#"{"DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}"#);
         let eval = evaluate(&doc, &r);
         assert!(!eval.allowed);
         assert!(eval.statements[0]
             .reason
             .as_deref()
             .unwrap()
-            .contains("ArnLike is not one"));
+            .contains("DateGreaterThan is not one"));
     }
 
     #[test]

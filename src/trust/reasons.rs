@@ -188,8 +188,8 @@ pub(super) fn actions_not_covered(
 pub(super) fn unmet(c: &Condition, unmet: Unmet<'_>, request: &Request) -> String {
     match unmet {
         Unmet::UnknownOperator => format!(
-            "its condition operator {} is not one irsa-doctor evaluates (string operators and \
-             Null only), so this statement was not counted as matching",
+            "its condition operator {} is not one irsa-doctor evaluates (string and ARN \
+             operators and Null only), so this statement was not counted as matching",
             shown(&c.operator)
         ),
         Unmet::Failed { op, found } => condition_failure(c, op, found, request),
