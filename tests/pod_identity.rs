@@ -752,6 +752,38 @@ async fn trust_policy_flag_says_an_irsa_role_does_not_trust_pod_identity() {
     assert!(remedy.contains("--role-name app"), "{remedy}");
 }
 
+/// With the association's session tags disabled, `--trust-policy` is
+/// evaluated with no tag: a condition on the namespace's request tag is
+/// named as what refuses (with the tags, the same file admits the pod,
+/// and the finding could only say the file is not IAM's policy).
+#[tokio::test]
+async fn trust_policy_flag_with_session_tags_disabled_names_the_tag_condition() {
+    let (sts, agent, volume) = healthy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trust.json");
+    let by_namespace = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow",
+        "Principal":{{"Service":"pods.eks.amazonaws.com"}},
+        "Action":["sts:AssumeRole","sts:TagSession"],
+        "Condition":{{"StringEquals":{{"aws:RequestTag/kubernetes-namespace":"{NAMESPACE}"}}}}}}]}}"#
+    );
+    std::fs::write(&path, by_namespace).unwrap();
+    agent.agent.fail_next(1, Fault::TrustDenied);
+    let out = pod(&sts, &agent, &volume)
+        .env("IRSA_DOCTOR_SESSION_TAGS", "disabled")
+        .args(&["--trust-policy", path.to_str().unwrap()])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("POD_IDENTITY_TRUST_DENIED");
+    let text = format!("{}\n{}", f["message"], f["remedy"]);
+    assert!(
+        text.contains("session tags are disabled (--session-tags disabled)"),
+        "{text}"
+    );
+    assert_eq!(out.json()["agent"]["session_tags"], "disabled");
+}
+
 #[tokio::test]
 async fn a_token_of_another_service_account_is_subject_mismatch() {
     let (sts, agent, volume) = healthy().await;
