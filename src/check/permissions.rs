@@ -115,7 +115,7 @@ pub(super) async fn verify(
     };
     let (sim, requests) = simulate_with_retries(run, creds, question).await;
     shown.requests = requests;
-    let findings = judge(sim, &role, run.cfg.session_tags, &mut shown);
+    let findings = judge(sim, &role, tags_of(report, run.cfg), &mut shown);
     let conclusive = !findings.iter().any(|f| f.code.is_inconclusive());
     report.findings.extend(findings.iter().cloned());
     report.permissions = Some(shown.clone());
@@ -131,6 +131,16 @@ pub(super) async fn verify(
         findings,
         report: shown,
     })
+}
+
+/// Whether the pod's session carries EKS's tags as `--session-tags` says:
+/// they are Pod Identity's, and an IRSA session's missing tags stay
+/// undecided, as before.
+fn tags_of(report: &Report, cfg: &CheckConfig) -> SessionTags {
+    match report.mechanism {
+        Some(MechanismName::PodIdentity) => cfg.session_tags,
+        _ => SessionTags::Enabled,
+    }
 }
 
 /// EKS Pod Identity's session tags that the pod's token names, as the
