@@ -399,6 +399,30 @@ mod tests {
     }
 
     #[test]
+    fn with_session_tags_disabled_a_deny_for_want_of_eks_tags_alone_is_certain() {
+        let mut d = decision(EvalDecision::ImplicitDeny);
+        d.missing_context = vec!["aws:PrincipalTag/kubernetes-namespace".into()];
+        let f = permission_denied_untagged(&d, &role()).unwrap();
+        assert_eq!(f.severity, crate::report::Severity::Error);
+        assert!(
+            f.message.contains("--session-tags disabled"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.remedy.contains("--no-disable-session-tags"),
+            "{}",
+            f.remedy
+        );
+        // Another key the simulation had no value for: still undecided.
+        d.missing_context.push("aws:SourceVpce".into());
+        assert!(permission_denied_untagged(&d, &role()).is_none());
+        // A tag that is not one of EKS's may be the role's own.
+        d.missing_context = vec!["aws:PrincipalTag/team".into()];
+        assert!(permission_denied_untagged(&d, &role()).is_none());
+    }
+
+    #[test]
     fn a_deny_that_only_missing_context_explains_is_a_warning_without_a_grant() {
         let mut d = decision(EvalDecision::ImplicitDeny);
         d.missing_context = vec!["aws:ResourceTag/team".into()];

@@ -484,6 +484,40 @@ mod tests {
         }
     }
 
+    /// The hop a refusal names: the target role (by name, ARN or "target
+    /// role") is the second; anything else, the verified "associated
+    /// role" among it, the first.
+    #[test]
+    fn a_trust_refusal_is_told_by_the_hop_it_names() {
+        let first = RoleArn::parse("arn:aws:iam::111122223333:role/eks-hop").unwrap();
+        let target = RoleArn::parse("arn:aws:iam::444455556666:role/data-reader").unwrap();
+        let hops = Hops {
+            association: &first,
+            target: Some(&target),
+            tags: SessionTags::Enabled,
+        };
+        let verified = "[r]: (AccessDeniedException): Unauthorized Exception! EKS does not \
+                        have permissions to assume the associated role., fault: client";
+        let f = trust_denied_hop(verified, &hops);
+        assert_eq!(f.code, Code::PodIdentityTrustDenied);
+        assert!(f.message.contains("the first of two hops"), "{}", f.message);
+        assert!(f.remedy.contains("pods.eks.amazonaws.com"), "{}", f.remedy);
+        assert!(f.remedy.contains("Recreating the pod"), "{}", f.remedy);
+        for naming in ["... assume the target role.", "... role/data-reader ..."] {
+            let f = trust_denied_hop(naming, &hops);
+            assert!(f.message.contains("could not assume"), "{}", f.message);
+            assert!(f
+                .remedy
+                .contains(r#""AWS": "arn:aws:iam::111122223333:role/eks-hop""#));
+        }
+        let untagged = Hops {
+            tags: SessionTags::Disabled,
+            ..hops
+        };
+        let f = trust_denied_hop("the target role", &untagged);
+        assert!(f.remedy.contains("sts:ExternalId"), "{}", f.remedy);
+    }
+
     #[test]
     fn each_agent_failure_has_its_code_and_quotes_the_body() {
         let cases = [

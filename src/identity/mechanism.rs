@@ -74,6 +74,14 @@ impl SessionTags {
     pub fn enabled(self) -> bool {
         self == SessionTags::Enabled
     }
+
+    /// As `--session-tags` and the report's JSON spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionTags::Enabled => "enabled",
+            SessionTags::Disabled => "disabled",
+        }
+    }
 }
 
 /// EKS Pod Identity's six session tags.
@@ -85,3 +93,18 @@ pub const SESSION_TAG_NAMES: [&str; 6] = [
     "kubernetes-pod-name",
     "kubernetes-pod-uid",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The report's JSON, the start log line and the flag spell it alike.
+    #[test]
+    fn session_tags_are_spelled_as_the_flag_takes_them() {
+        for tags in [SessionTags::Enabled, SessionTags::Disabled] {
+            assert_eq!(serde_json::to_value(tags).unwrap(), tags.as_str());
+            let parsed = <SessionTags as clap::ValueEnum>::from_str(tags.as_str(), false);
+            assert_eq!(parsed, Ok(tags));
+        }
+    }
+}
