@@ -249,3 +249,254 @@ fn unusable_inputs_are_usage_errors_with_a_clear_message() {
     );
     assert_eq!(out.code, 2, "{}", out.stderr);
 }
+
+/// `explain` with `env` set as well: the old binary ignored variables it
+/// did not know, so a test that sets them runs on it too and shows what
+/// it used to say.
+fn explain_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_irsa-doctor"))
+        .arg("explain")
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+const ASSOCIATION_ROLE: &str = "arn:aws:iam::111122223333:role/eks-hop";
+const TARGET_ROLE: &str = "arn:aws:iam::444455556666:role/data-reader";
+const CLUSTER_ARN: &str = "arn:aws:eks:us-east-1:111122223333:cluster/prod";
+
+/// The Pod Identity flags for `payments/app` on the cluster `prod`.
+fn pod_identity_flags(policy: &str) -> Vec<String> {
+    [
+        "--policy",
+        policy,
+        "--pod-identity",
+        "--cluster-name",
+        "prod",
+        "--cluster-arn",
+        CLUSTER_ARN,
+        "--namespace",
+        NAMESPACE,
+        "--service-account",
+        SERVICE_ACCOUNT,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn pod_identity_policy(actions: Value, condition: Option<Value>) -> Value {
+    let mut statement = json!({"Effect": "Allow",
+        "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": actions});
+    if let Some(c) = condition {
+        statement["Condition"] = c;
+    }
+    json!({"Version": "2012-10-17", "Statement": [statement]})
+}
+
+/// `aws iam get-role` output for `arn`, with `trust` as its policy.
+fn get_role(arn: &str, trust: &Value) -> String {
+    let name = arn.rsplit('/').next().unwrap();
+    json!({"Role": {"RoleName": name, "Arn": arn, "AssumeRolePolicyDocument": trust}}).to_string()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Issue 24 §1, a false pass: the association's role trusts Pod Identity,
+/// but the target role trusts another role. Asked about the first hop
+/// only, `explain` said allowed; EKS fails at the second hop.
+#[test]
+fn a_target_role_that_does_not_trust_the_association_s_role_is_denied_at_the_second_hop() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(
+        &dir,
+        "first.json",
+        &get_role(
+            ASSOCIATION_ROLE,
+            &pod_identity_policy(json!(["sts:AssumeRole", "sts:TagSession"]), None),
+        ),
+    );
+    let target_trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:role/someone-else"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]}]});
+    let target = write(&dir, "target.json", &target_trust.to_string());
+    let env = [
+        ("IRSA_DOCTOR_TARGET_ROLE_ARN", TARGET_ROLE),
+        ("IRSA_DOCTOR_TARGET_POLICY", target.as_str()),
+    ];
+    let mut args = pod_identity_flags(&first);
+    args.extend(["--role-arn".into(), ASSOCIATION_ROLE.into()]);
+    let out = explain_env(&strs(&args), &env);
+    assert_says(
+        &out,
+        1,
+        &[
+            "DENIED",
+            "hop 2, the target role arn:aws:iam::444455556666:role/data-reader",
+            "denied at the target role's hop",
+            &format!(r#""AWS": "{ASSOCIATION_ROLE}""#),
+            "--role-name data-reader",
+        ],
+    );
+    args.extend(["--output".into(), "json".into()]);
+    let out = explain_env(&strs(&args), &env);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "denied");
+    assert_eq!(v["allowed"], true, "the first hop is allowed: {v:#}");
+    assert_eq!(v["denied_hop"], "target role");
+    assert_eq!(v["target"]["allowed"], false);
+    assert_eq!(v["target"]["request"]["principal_type"], "AWS");
+    assert_eq!(
+        v["target"]["request"]["context"]["aws:PrincipalArn"][0],
+        ASSOCIATION_ROLE
+    );
+}
+
+/// Issue 24 §1, a false fail: `aws iam get-role` output names its role,
+/// so `--role-arn` is not needed (the old binary refused to run, exit 2);
+/// a target role that trusts the association's account with an
+/// `ArnEquals` on `aws:PrincipalArn` admits the first hop's role.
+#[test]
+fn get_role_output_names_the_role_and_an_account_principal_with_arn_equals_admits_the_hop() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(
+        &dir,
+        "first.json",
+        &get_role(
+            ASSOCIATION_ROLE,
+            &pod_identity_policy(json!(["sts:AssumeRole", "sts:TagSession"]), None),
+        ),
+    );
+    let target_trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"ArnEquals": {"aws:PrincipalArn": ASSOCIATION_ROLE}}}]});
+    let target = write(&dir, "target.json", &get_role(TARGET_ROLE, &target_trust));
+    let out = explain_env(
+        &strs(&pod_identity_flags(&first)),
+        &[("IRSA_DOCTOR_TARGET_POLICY", target.as_str())],
+    );
+    assert_says(
+        &out,
+        0,
+        &[
+            &format!("ALLOWED for {ASSOCIATION_ROLE}"),
+            &format!("hop 2, the target role {TARGET_ROLE}"),
+        ],
+    );
+    // A --role-arn that the get-role output contradicts is said to.
+    let mut args = pod_identity_flags(&first);
+    args.extend(["--role-arn".into(), ROLE_ARN.into()]);
+    let out = explain_env(&strs(&args), &[]);
+    assert_says(
+        &out,
+        0,
+        &[&format!(
+            "note: the policy given is the trust policy of {ASSOCIATION_ROLE} (its Role.Arn), not of {ROLE_ARN}"
+        )],
+    );
+    // IRSA still needs a role: its account names the OIDC provider.
+    let plain = write(&dir, "irsa.json", &irsa_policy("s").to_string());
+    let out = explain_env(
+        &[
+            "--policy", &plain, "--iss", ISSUER, "--sub", "s", "--aud", "a",
+        ],
+        &[],
+    );
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("--role-arn is required for IRSA"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Issue 24 §2, a false pass: with session tags disabled, a trust
+/// condition on `aws:RequestTag/...` cannot hold; the old binary
+/// evaluated the tags anyway and said allowed.
+#[test]
+fn with_session_tags_disabled_a_tag_condition_denies_and_is_named_as_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let condition = json!({"StringEquals": {"aws:RequestTag/kubernetes-namespace": NAMESPACE}});
+    let trust = pod_identity_policy(json!(["sts:AssumeRole", "sts:TagSession"]), Some(condition));
+    let policy = write(&dir, "trust.json", &trust.to_string());
+    let mut args = pod_identity_flags(&policy);
+    args.extend(["--role-arn".into(), ROLE_ARN.into()]);
+    let out = explain_env(&strs(&args), &[("IRSA_DOCTOR_SESSION_TAGS", "disabled")]);
+    assert_says(
+        &out,
+        1,
+        &[
+            "session tags disabled: no tag is sent",
+            "the association's session tags are disabled (--session-tags disabled)",
+        ],
+    );
+    assert!(
+        !out.stdout
+            .contains("aws:RequestTag/kubernetes-namespace = "),
+        "{}",
+        out.stdout
+    );
+    // Tags on, as before: allowed.
+    let out = explain_env(&strs(&args), &[]);
+    assert_says(&out, 0, &["ALLOWED"]);
+}
+
+/// Issue 24 §2, a false fail: with no tag to send, EKS asks for
+/// `sts:AssumeRole` alone (STS asks for `sts:TagSession` only of a request
+/// that carries tags), so a role trusting only that admits the pod; the
+/// old binary still demanded `sts:TagSession`. The target role's hop then
+/// carries `sts:ExternalId`.
+#[test]
+fn with_session_tags_disabled_assume_role_alone_and_an_external_id_admit_both_hops() {
+    let dir = tempfile::tempdir().unwrap();
+    let trust = pod_identity_policy(json!("sts:AssumeRole"), None);
+    let policy = write(&dir, "trust.json", &trust.to_string());
+    let mut args = pod_identity_flags(&policy);
+    args.extend(["--role-arn".into(), ASSOCIATION_ROLE.into()]);
+    let out = explain_env(&strs(&args), &[("IRSA_DOCTOR_SESSION_TAGS", "disabled")]);
+    assert_says(&out, 0, &["ALLOWED", "asks for sts:AssumeRole\n"]);
+
+    let id = "us-east-1/111122223333/prod/payments/app";
+    let target_trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": ASSOCIATION_ROLE}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": id}}}]});
+    let target = write(&dir, "target.json", &target_trust.to_string());
+    let mut with_target = args.clone();
+    with_target.extend([
+        "--session-tags".into(),
+        "disabled".into(),
+        "--target-role-arn".into(),
+        TARGET_ROLE.into(),
+        "--target-policy".into(),
+        target.clone(),
+    ]);
+    // The external ID in the form the guide gives, said to be unverified.
+    let out = explain_env(&strs(&with_target), &[]);
+    assert_says(
+        &out,
+        0,
+        &[
+            "ALLOWED",
+            "which is unverified",
+            "sts:ExternalId = us-east-1/",
+        ],
+    );
+    // Another external ID: the second hop denies, and says so.
+    with_target.extend(["--external-id".into(), "something-else".into()]);
+    let out = explain_env(&strs(&with_target), &[]);
+    assert_says(
+        &out,
+        1,
+        &["denied at the target role's hop", "sts:ExternalId", id],
+    );
+}

@@ -989,3 +989,70 @@ async fn serve_asks_the_session_policy_once_and_counts_both_requests() {
         "{status:#}"
     );
 }
+
+/// `--require` for a Pod Identity pod whose association's session tags
+/// are `tags` (set by the variable, which the old binary ignored), with
+/// the role's policy `statements`.
+async fn pod_identity_require(statements: Vec<Stmt>, tags: &str) -> Outcome {
+    let sts = FakeAws::healthy().await;
+    sts.aws.set_permissions(ROLE_ARN, statements);
+    let agent = Agent::healthy(&sts.aws).await;
+    let volume =
+        TokenVolume::pod_identity(&Jwt::for_pod_identity(NAMESPACE, SERVICE_ACCOUNT).encode());
+    doctor!(&sts.url())
+        .pod_identity(&agent.url(), &volume.path())
+        .env("IRSA_DOCTOR_SESSION_TAGS", tags)
+        .args(&[
+            "--output",
+            "json",
+            "--require",
+            OBJECTS,
+            "--expected-role-arn",
+            ROLE_ARN,
+        ])
+        .run()
+        .await
+}
+
+/// Issue 24 §2, a false pass: an ABAC allow on
+/// `aws:PrincipalTag/kubernetes-namespace` passed because irsa-doctor
+/// gave the simulation the tag; with the association's session tags
+/// disabled the app's session has no tag, and IAM denies it.
+#[tokio::test]
+async fn with_session_tags_disabled_an_abac_allow_is_denied_not_passed() {
+    let by_namespace = Stmt::allow("by-namespace", "s3:GetObject", "arn:aws:s3:::orders/*")
+        .when("aws:PrincipalTag/kubernetes-namespace", NAMESPACE);
+    let out = pod_identity_require(vec![by_namespace], "disabled").await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let f = out.finding("PERMISSION_DENIED");
+    assert_eq!(f["severity"], "error", "{f:#}");
+    says(
+        &f,
+        "message",
+        "sends no session tags, --session-tags disabled",
+    );
+    says(&f, "message", "aws:PrincipalTag/kubernetes-namespace");
+    says(&f, "remedy", "--no-disable-session-tags");
+    let report = out.json();
+    assert_eq!(report["agent"]["session_tags"], "disabled");
+    assert_eq!(results(&report)[0].1, "implicit_deny");
+}
+
+/// Issue 24 §2, a false fail: a Deny that applies only to sessions tagged
+/// with this namespace failed the pod, though with session tags disabled
+/// it never applies to the app's requests.
+#[tokio::test]
+async fn with_session_tags_disabled_a_deny_on_a_tag_does_not_fail_the_pod() {
+    let statements = vec![
+        Stmt::allow("read", "s3:GetObject", "arn:aws:s3:::orders/*"),
+        Stmt::deny("not-this-namespace", "s3:*", "*")
+            .when("aws:PrincipalTag/kubernetes-namespace", NAMESPACE),
+    ];
+    let out = pod_identity_require(statements.clone(), "disabled").await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(results(&out.json())[0].1, "allowed");
+    // With the tags on, the deny applies, as it does to the app.
+    let out = pod_identity_require(statements, "enabled").await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(results(&out.json())[0].1, "explicit_deny");
+}

@@ -759,6 +759,38 @@ async fn trust_policy_flag_says_an_irsa_role_does_not_trust_pod_identity() {
     assert!(remedy.contains("--role-name app"), "{remedy}");
 }
 
+/// With the association's session tags disabled, `--trust-policy` is
+/// evaluated with no tag: a condition on the namespace's request tag is
+/// named as what refuses (with the tags, the same file admits the pod,
+/// and the finding could only say the file is not IAM's policy).
+#[tokio::test]
+async fn trust_policy_flag_with_session_tags_disabled_names_the_tag_condition() {
+    let (sts, agent, volume) = healthy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trust.json");
+    let by_namespace = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow",
+        "Principal":{{"Service":"pods.eks.amazonaws.com"}},
+        "Action":["sts:AssumeRole","sts:TagSession"],
+        "Condition":{{"StringEquals":{{"aws:RequestTag/kubernetes-namespace":"{NAMESPACE}"}}}}}}]}}"#
+    );
+    std::fs::write(&path, by_namespace).unwrap();
+    agent.agent.fail_next(1, Fault::TrustDenied);
+    let out = pod(&sts, &agent, &volume)
+        .env("IRSA_DOCTOR_SESSION_TAGS", "disabled")
+        .args(&["--trust-policy", path.to_str().unwrap()])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("POD_IDENTITY_TRUST_DENIED");
+    let text = format!("{}\n{}", f["message"], f["remedy"]);
+    assert!(
+        text.contains("session tags are disabled (--session-tags disabled)"),
+        "{text}"
+    );
+    assert_eq!(out.json()["agent"]["session_tags"], "disabled");
+}
+
 #[tokio::test]
 async fn a_token_of_another_service_account_is_subject_mismatch() {
     let (sts, agent, volume) = healthy().await;
@@ -967,4 +999,187 @@ async fn the_token_s_node_claim_tells_fargate_when_the_node_name_is_not_given() 
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(out.codes(), ["POD_IDENTITY_UNSUPPORTED_COMPUTE"]);
     assert_eq!(agent.agent.request_count(), 0);
+}
+
+/// The association's own role in the cluster's account, and a target role
+/// in another account (issue 24, section 1).
+const ASSOCIATION_ROLE: &str = "arn:aws:iam::111122223333:role/eks-hop";
+const TARGET_ROLE: &str = "arn:aws:iam::444455556666:role/data-reader";
+
+/// An agent whose association assumes `ASSOCIATION_ROLE`, then the target
+/// role with it; `target_trusts` says whether the target admits the first.
+async fn cross_account(target_trusts: bool) -> (FakeAwsServer, AgentServer, TokenVolume) {
+    let sts = FakeAws::healthy().await;
+    sts.aws.trust_pod_identity(ASSOCIATION_ROLE);
+    if target_trusts {
+        sts.aws.trust_role(TARGET_ROLE, ASSOCIATION_ROLE);
+    }
+    let agent = Agent::new(&sts.aws).start().await;
+    agent
+        .agent
+        .associate(NAMESPACE, SERVICE_ACCOUNT, ASSOCIATION_ROLE);
+    agent.agent.target(TARGET_ROLE);
+    (sts, agent, TokenVolume::pod_identity(&token()))
+}
+
+/// The pod gets the target role's credentials: GetCallerIdentity names
+/// the target, `--expected-role-arn` is the target, and the report shows
+/// both hops.
+#[tokio::test]
+async fn a_target_role_association_passes_as_the_target_and_shows_both_hops() {
+    let (sts, agent, volume) = cross_account(true).await;
+    let out = pod(&sts, &agent, &volume)
+        .env("IRSA_DOCTOR_ASSOCIATION_ROLE_ARN", ASSOCIATION_ROLE)
+        .args(&["--expected-role-arn", TARGET_ROLE])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report = out.json();
+    let arn = report["assumed_role_arn"].as_str().unwrap();
+    assert!(
+        arn.starts_with("arn:aws:sts::444455556666:assumed-role/data-reader/eks-"),
+        "{arn}"
+    );
+    assert_eq!(report["agent"]["association_role_arn"], ASSOCIATION_ROLE);
+    assert_eq!(report["agent"]["target_role_arn"], TARGET_ROLE);
+    assert_eq!(report["agent"]["session_tags"], "enabled");
+    let text = doctor!(&sts.url())
+        .pod_identity(&agent.url(), &volume.path())
+        .env("IRSA_DOCTOR_ASSOCIATION_ROLE_ARN", ASSOCIATION_ROLE)
+        .args(&["--expected-role-arn", TARGET_ROLE])
+        .run()
+        .await;
+    assert!(
+        text.stdout.contains(&format!(
+            "hops: association role {ASSOCIATION_ROLE}, then target role {TARGET_ROLE}"
+        )),
+        "{}",
+        text.stdout
+    );
+}
+
+/// The pod still gets the association's own role (the agent's cache from
+/// before the target was set, or no target at all): ROLE_MISMATCH says it
+/// is the first hop, how to set the target, and that recreating the pod
+/// is the fix while the agent's cache lasts.
+#[tokio::test]
+async fn the_association_s_own_role_instead_of_the_target_is_a_mismatch_naming_the_cache() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.trust_pod_identity(ASSOCIATION_ROLE);
+    let agent = Agent::new(&sts.aws).start().await;
+    agent
+        .agent
+        .associate(NAMESPACE, SERVICE_ACCOUNT, ASSOCIATION_ROLE);
+    let volume = TokenVolume::pod_identity(&token());
+    let out = pod(&sts, &agent, &volume)
+        .env("IRSA_DOCTOR_ASSOCIATION_ROLE_ARN", ASSOCIATION_ROLE)
+        .args(&["--expected-role-arn", TARGET_ROLE])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("ROLE_MISMATCH");
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(remedy.contains("the first hop"), "{remedy}");
+    assert!(
+        remedy.contains(&format!("--target-role-arn {TARGET_ROLE}")),
+        "{remedy}"
+    );
+    assert!(remedy.contains("59 minutes with a target role"), "{remedy}");
+    assert!(remedy.contains("Recreating the pod is the fix"), "{remedy}");
+}
+
+/// The target's trust policy does not admit the association's role: the
+/// finding names the second hop and prints the statement it needs
+/// (`Principal` `AWS` the first role; with session tags disabled,
+/// `sts:ExternalId` and no `sts:TagSession`).
+#[tokio::test]
+async fn a_target_that_does_not_trust_the_first_role_is_the_second_hop_s_refusal() {
+    let (sts, agent, volume) = cross_account(false).await;
+    for (tags, wanted, unwanted) in [
+        ("enabled", "sts:TagSession", "sts:ExternalId"),
+        ("disabled", "sts:ExternalId", "sts:TagSession"),
+    ] {
+        let out = pod(&sts, &agent, &volume)
+            .env("IRSA_DOCTOR_ASSOCIATION_ROLE_ARN", ASSOCIATION_ROLE)
+            .env("IRSA_DOCTOR_SESSION_TAGS", tags)
+            .args(&["--expected-role-arn", TARGET_ROLE])
+            .run()
+            .await;
+        assert_eq!(out.code, 1, "{}", out.stdout);
+        let f = out.finding("POD_IDENTITY_TRUST_DENIED");
+        let message = f["message"].as_str().unwrap();
+        assert!(
+            message.contains("could not assume the target role"),
+            "{message}"
+        );
+        let remedy = f["remedy"].as_str().unwrap();
+        assert!(
+            remedy.contains(&format!("\"AWS\": \"{ASSOCIATION_ROLE}\"")),
+            "{remedy}"
+        );
+        assert!(remedy.contains("--role-name data-reader"), "{remedy}");
+        let statement = remedy.split("trust.json:").nth(1).unwrap();
+        let statement = statement.split("\n}").next().unwrap();
+        assert!(statement.contains(wanted), "{tags}: {remedy}");
+        assert!(!statement.contains(unwanted), "{tags}: {remedy}");
+    }
+}
+
+/// The association's role does not trust Pod Identity: the first hop,
+/// with the pods.eks.amazonaws.com statement, and the second hop named as
+/// the other suspect.
+#[tokio::test]
+async fn an_association_role_that_does_not_trust_pod_identity_is_the_first_hop_s_refusal() {
+    let (sts, agent, volume) = cross_account(true).await;
+    let other = FakeAws::healthy().await;
+    // A fresh stand-in whose association role trusts nothing.
+    let agent_untrusted = Agent::new(&other.aws).start().await;
+    agent_untrusted
+        .agent
+        .associate(NAMESPACE, SERVICE_ACCOUNT, ASSOCIATION_ROLE);
+    agent_untrusted.agent.target(TARGET_ROLE);
+    drop((sts, agent));
+    let out = pod(&other, &agent_untrusted, &volume)
+        .env("IRSA_DOCTOR_ASSOCIATION_ROLE_ARN", ASSOCIATION_ROLE)
+        .args(&["--expected-role-arn", TARGET_ROLE])
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("POD_IDENTITY_TRUST_DENIED");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "cannot assume the association's role {ASSOCIATION_ROLE}"
+        )),
+        "{message}"
+    );
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(remedy.contains("pods.eks.amazonaws.com"), "{remedy}");
+    assert!(remedy.contains("--role-name eks-hop"), "{remedy}");
+    assert!(remedy.contains(TARGET_ROLE), "{remedy}");
+}
+
+/// The agent's credentials' expiry, in /status and as a metric: the time
+/// a changed association needs to reach this running pod.
+#[tokio::test]
+async fn serve_shows_when_the_agent_s_cached_credentials_expire() {
+    let (sts, agent, volume) = healthy().await;
+    let serving = doctor!(&sts.url())
+        .pod_identity(&agent.url(), &volume.path())
+        .serve()
+        .await;
+    let status = serving.first_verdict().await;
+    assert!(
+        status["agent"]["expiration"].as_str().is_some(),
+        "{status:#}"
+    );
+    let metrics = serving.get("/metrics").await.body;
+    let left = testkit::serving::metric(
+        &metrics,
+        "irsa_doctor_credentials_expires_in_seconds{mechanism=\"pod_identity\"}",
+    );
+    // The stand-in mints six-hour sessions.
+    assert!((6 * 3600 - 120..=6 * 3600).contains(&left), "{left}");
+    let (code, _) = serving.stop("TERM").await;
+    assert_eq!(code, 0);
 }

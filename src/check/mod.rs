@@ -101,6 +101,7 @@ async fn run_steps(run: &Run<'_>) -> (Report, Kept) {
     report.findings.extend(expected_role(
         cfg,
         env,
+        name,
         acting.role.as_ref(),
         acting.assumed_arn.as_deref(),
     ));
@@ -220,6 +221,7 @@ fn not_injected(
 fn expected_role(
     cfg: &CheckConfig,
     env: &AwsEnv,
+    name: MechanismName,
     role: Option<&RoleArn>,
     assumed_arn: Option<&str>,
 ) -> Option<Finding> {
@@ -236,6 +238,15 @@ fn expected_role(
     let found_arn = assumed_arn
         .map(str::to_owned)
         .unwrap_or_else(|| env.role_arn.clone().unwrap_or_default());
+    if name == MechanismName::PodIdentity {
+        let association = cfg.association_role_arn.as_ref();
+        return Some(role_findings::role_mismatch_pod_identity(
+            expected,
+            &found,
+            &found_arn,
+            association,
+        ));
+    }
     Some(role_findings::role_mismatch(expected, &found, &found_arn))
 }
 

@@ -35,7 +35,7 @@ use crate::identity::session_policy::SessionPolicy;
 use crate::peers::iam::{ContextValue, Decision, EvalDecision, Policies, Question, Simulation};
 use crate::peers::sts::FailureKind;
 use crate::report::{
-    Code, Finding, MechanismName, PermissionResult, PermissionsReport, Report,
+    Code, Finding, MechanismName, PermissionResult, PermissionsReport, Report, SessionTags,
     PERMISSIONS_NOT_COVERED, PERMISSIONS_NOT_COVERED_WITH_SESSION_POLICY,
 };
 
@@ -159,10 +159,11 @@ async fn ask_iam(
     let required = &run.cfg.require;
     // EKS refuses a session policy unless session tags are off: the pod
     // has none then, and an ABAC allow on them must not pass here.
-    let context = match session_policy {
-        Some(_) => vec![],
-        None => session_tags(report),
+    let tags = match session_policy {
+        Some(_) => SessionTags::Disabled,
+        None => tags_of(report, run.cfg),
     };
+    let context = session_tags(report, tags);
     let question = Question {
         policies: Policies::Role(role.arn),
         requirements: required,
@@ -182,14 +183,27 @@ async fn ask_iam(
         }
         _ => None,
     };
-    judge(sim, session, session_policy.is_some(), role, shown)
+    judge(sim, session, tags, role, shown)
+}
+
+/// Whether the pod's session carries EKS's tags as `--session-tags` says:
+/// they are Pod Identity's, and an IRSA session's missing tags stay
+/// undecided, as before.
+fn tags_of(report: &Report, cfg: &CheckConfig) -> SessionTags {
+    match report.mechanism {
+        Some(MechanismName::PodIdentity) => cfg.session_tags,
+        _ => SessionTags::Enabled,
+    }
 }
 
 /// EKS Pod Identity's session tags that the pod's token names, as the
-/// simulation's context values; none for IRSA, whose session has no tags.
-/// The cluster's name and ARN and the pod's UID are not in the token.
-fn session_tags(report: &Report) -> Vec<ContextValue> {
-    if report.mechanism != Some(MechanismName::PodIdentity) {
+/// simulation's context values; none for IRSA, whose session has no tags,
+/// nor for a session without them (`--session-tags disabled`, or a session
+/// policy, which EKS allows only with tags off): an ABAC allow on them would
+/// pass here and deny the app. The cluster's name and ARN and the pod's UID
+/// are not in the token.
+fn session_tags(report: &Report, tags: SessionTags) -> Vec<ContextValue> {
+    if report.mechanism != Some(MechanismName::PodIdentity) || !tags.enabled() {
         return vec![];
     }
     let k8s = report
@@ -317,13 +331,13 @@ async fn simulate_with_retries(
 }
 
 /// The findings of the role's simulation and, when asked, the session
-/// policy's, recorded in `shown`; `tags_off` when a session policy applies. An entry passes only if both allow it:
+/// policy's, recorded in `shown`; `tags` as the pod's session carries them (none with a session policy). An entry passes only if both allow it:
 /// the role's denial is told first (with a note when the session policy
 /// denies too); the session policy's only for entries the role allows.
 fn judge(
     sim: Simulation,
     session: Option<(Simulation, &SessionPolicy)>,
-    tags_off: bool,
+    tags: SessionTags,
     role: &Role<'_>,
     shown: &mut PermissionsReport,
 ) -> Vec<Finding> {
@@ -335,6 +349,7 @@ fn judge(
     };
     shown.evaluated = true;
     shown.results = decisions.iter().map(result_of).collect();
+    let session_policy_given = session.is_some();
     let (session_decisions, policy, mut findings) = match session {
         None => (None, None, vec![]),
         Some((sim, policy)) => {
@@ -358,12 +373,16 @@ fn judge(
             result.decision = combined(d.decision, s.decision).as_str();
         }
         let session_denies = by_session.filter(|s| s.decision != EvalDecision::Allowed);
-        let (d, d_tags) = without_session_tags(d, tags_off);
+        let (d, d_tags) = without_session_tags(d, tags);
         let finding = match (d.decision, session_denies, policy) {
             (EvalDecision::Allowed, Some(s), Some(policy)) => {
-                let (s, s_tags) = without_session_tags(s, tags_off);
+                let (s, s_tags) = without_session_tags(s, tags);
                 let finding = words::session_policy_denied(&s, role, policy);
-                findings.push(words::no_session_tags(finding, &s_tags));
+                findings.push(words::no_session_tags(
+                    finding,
+                    &s_tags,
+                    session_policy_given,
+                ));
                 continue;
             }
             (EvalDecision::Allowed, _, _) => continue,
@@ -372,35 +391,31 @@ fn judge(
             }
             _ => words::permission_denied(&d, role),
         };
-        findings.push(words::no_session_tags(finding, &d_tags));
+        findings.push(words::no_session_tags(
+            finding,
+            &d_tags,
+            session_policy_given,
+        ));
     }
     findings
 }
-
-/// The EKS session tags, as condition keys on the principal.
-const SESSION_TAG_KEYS: [&str; 6] = [
-    "aws:principaltag/eks-cluster-arn",
-    "aws:principaltag/eks-cluster-name",
-    "aws:principaltag/kubernetes-namespace",
-    "aws:principaltag/kubernetes-service-account",
-    "aws:principaltag/kubernetes-pod-name",
-    "aws:principaltag/kubernetes-pod-uid",
-];
 
 /// `d` for its wording when session tags are off (a session policy makes
 /// EKS send none), and the session-tag keys taken out: a condition on a
 /// session tag is then known to have no value in the app's requests too,
 /// so it must not soften a deny into "the app's own requests carry it" (a
 /// warning). The report still lists the keys as IAM named them.
-fn without_session_tags(d: &Decision, tags_off: bool) -> (Decision, Vec<String>) {
+fn without_session_tags(d: &Decision, tags: SessionTags) -> (Decision, Vec<String>) {
     let mut d = d.clone();
-    if !tags_off {
+    if tags.enabled() {
         return (d, vec![]);
     }
-    let (tags, others) = d
-        .missing_context
-        .into_iter()
-        .partition(|k| SESSION_TAG_KEYS.contains(&k.to_ascii_lowercase().as_str()));
+    let (tags, others) = d.missing_context.into_iter().partition(|k| {
+        let lower = k.to_ascii_lowercase();
+        lower
+            .strip_prefix("aws:principaltag/")
+            .is_some_and(|tag| crate::identity::mechanism::SESSION_TAG_NAMES.contains(&tag))
+    });
     d.missing_context = others;
     (d, tags)
 }

@@ -33,8 +33,16 @@ pub(super) async fn verify(
     pi: &PodIdentity,
     report: &mut Report,
 ) -> Acting {
+    let association = run.cfg.association_role_arn.as_ref();
+    let expected = run.cfg.expected_role_arn.as_ref();
     report.agent = Some(AgentReport {
         uri: pi.uri.clone(),
+        association_role_arn: association.map(ToString::to_string),
+        target_role_arn: association
+            .and(expected)
+            .filter(|target| Some(*target) != association)
+            .map(ToString::to_string),
+        session_tags: run.cfg.session_tags,
         ..AgentReport::default()
     });
     let uri = match judge_uri(&pi.uri) {
@@ -308,8 +316,23 @@ async fn agent_step(
                 expected_role: run.cfg.expected_role_arn.as_ref().map(|r| r.name.as_str()),
             };
             let mut finding = words::agent_failure(&failure, &asked);
-            if let (Code::PodIdentityTrustDenied, Some(path)) =
-                (finding.code, &run.cfg.trust_policy)
+            let hops = run.cfg.association_role_arn.as_ref().map(|association| {
+                let target = run.cfg.expected_role_arn.as_ref();
+                words::Hops {
+                    association,
+                    target: target.filter(|t| !t.same_role(association)),
+                    tags: run.cfg.session_tags,
+                }
+            });
+            if let (Code::PodIdentityTrustDenied, Some(hops)) = (finding.code, &hops) {
+                finding = words::trust_denied_hop(&failure.detail, hops);
+            }
+            // `--trust-policy` is a copy of the role EKS assumes first.
+            let first_hop = hops
+                .as_ref()
+                .is_none_or(|h| words::second_hop_refused(&failure.detail, h).is_none());
+            if let (Code::PodIdentityTrustDenied, Some(path), true) =
+                (finding.code, &run.cfg.trust_policy, first_hop)
             {
                 let claims = report.token.as_ref().map(|t| &t.claims);
                 let request = super::trust::pod_identity_request(claims, run.cfg);

@@ -14,6 +14,7 @@ use super::permissions::PermissionsMemo;
 use super::retry::{self, deadline};
 use crate::findings::chain::ChainResult;
 use crate::identity::arn::{Requirement, RoleArn};
+use crate::identity::mechanism::SessionTags;
 use crate::identity::session_policy::SessionPolicy;
 use crate::identity::token::RawToken;
 use crate::peers::sts::Sts;
@@ -23,7 +24,15 @@ use crate::settings::env::AwsEnv;
 /// What one check needs besides the environment and STS.
 #[derive(Debug, Clone)]
 pub struct CheckConfig {
+    /// The role the pod must act as; with a Pod Identity target role, the
+    /// target role.
     pub expected_role_arn: Option<RoleArn>,
+    /// `--association-role-arn`: a Pod Identity association's own role,
+    /// the first of two hops when the association has a target role.
+    pub association_role_arn: Option<RoleArn>,
+    /// `--session-tags`: whether the Pod Identity association sends its
+    /// session tags.
+    pub session_tags: SessionTags,
     /// The audience given with `--audience`: checked in the token before
     /// STS is asked. `None` leaves the audience to STS, as the app does.
     pub audience: Option<String>,

@@ -41,7 +41,11 @@ pub fn irsa_request(role: &RoleArn, claims: &Claims) -> Option<Request> {
 /// its token's `kubernetes.io` claims, else the flags). The cluster's name
 /// and ARN are not known inside the pod: conditions on them are assumed to
 /// hold.
+/// With the association's session tags disabled, no tag at all.
 pub fn pod_identity_request(claims: Option<&Claims>, cfg: &CheckConfig) -> Request {
+    if !cfg.session_tags.enabled() {
+        return Request::pod_identity_untagged();
+    }
     let k8s = claims.and_then(|c| c.kubernetes.as_ref());
     let namespace = k8s
         .and_then(|k| k.namespace.as_deref())

@@ -176,6 +176,8 @@ pub(super) fn log_start(
         full_uri = env.container_full_uri.as_deref().unwrap_or(""),
         token_file = %crate::check::watched_token_file(env).as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
         expected_role_arn = %cfg.expected_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
+        association_role_arn = %cfg.association_role_arn.as_ref().map(ToString::to_string).unwrap_or_default(),
+        session_tags = cfg.session_tags.as_str(),
         audience = cfg.audience.as_deref().unwrap_or(""),
         session_name = %cfg.session_name,
         node_name = cfg.node_name.as_deref().unwrap_or(""),

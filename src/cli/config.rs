@@ -12,6 +12,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use crate::check::CheckConfig;
 use crate::guard::telemetry::LogFormat;
 use crate::identity::arn::{is_session_char, is_valid_session_name, Requirement, RoleArn};
+use crate::identity::mechanism::SessionTags;
 use crate::identity::session_policy::SessionPolicy;
 use crate::settings::env::AwsEnv;
 
@@ -76,9 +77,11 @@ pub struct ExplainArgs {
     pub policy: PathBuf,
 
     /// The role the policy belongs to: its partition and account name the
-    /// OIDC provider IRSA's token must come through
+    /// OIDC provider IRSA's token must come through. Required for IRSA;
+    /// with --pod-identity, taken from `aws iam get-role` output when not
+    /// given (with a target role: the association's role, the first hop)
     #[arg(long, env = "IRSA_DOCTOR_ROLE_ARN", value_parser = parse_role_arn)]
-    pub role_arn: RoleArn,
+    pub role_arn: Option<RoleArn>,
 
     /// IRSA: a service-account token file, whose iss, sub and aud claims are
     /// evaluated (the token is never printed)
@@ -133,6 +136,39 @@ pub struct ExplainArgs {
     /// Pod Identity: the kubernetes-pod-uid session tag
     #[arg(long, env = "IRSA_DOCTOR_POD_UID")]
     pub pod_uid: Option<String>,
+
+    /// Pod Identity: whether the association sends its session tags
+    /// (disabled: its disableSessionTags is true, and no tag is evaluated)
+    #[arg(long, env = "IRSA_DOCTOR_SESSION_TAGS", value_enum, default_value_t = SessionTags::Enabled)]
+    pub session_tags: SessionTags,
+
+    /// Pod Identity, cross-account: the association's targetRoleArn. Its
+    /// trust policy (--target-policy) is evaluated for the second hop, with
+    /// --role-arn's role as the principal
+    #[arg(
+        long,
+        env = "IRSA_DOCTOR_TARGET_ROLE_ARN",
+        value_parser = parse_role_arn,
+        requires_all = ["pod_identity", "target_policy"]
+    )]
+    pub target_role_arn: Option<RoleArn>,
+
+    /// Pod Identity, cross-account: the target role's trust policy, in any
+    /// form --policy takes; - reads stdin
+    #[arg(
+        long,
+        env = "IRSA_DOCTOR_TARGET_POLICY",
+        value_name = "FILE|-",
+        requires = "pod_identity"
+    )]
+    pub target_policy: Option<PathBuf>,
+
+    /// Pod Identity, cross-account with session tags disabled: the
+    /// association's externalId, sent as sts:ExternalId on the second hop
+    /// [default: CLUSTER_ARN's region/account/CLUSTER_NAME/NAMESPACE/
+    /// SERVICE_ACCOUNT, a form that is unverified]
+    #[arg(long, env = "IRSA_DOCTOR_EXTERNAL_ID", requires = "target_policy")]
+    pub external_id: Option<String>,
 
     /// Result format on stdout: json is one line, json-pretty the same
     /// indented
@@ -244,9 +280,22 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:8475";
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
     /// The role this pod must act as [default: $AWS_ROLE_ARN; EKS Pod
-    /// Identity has none, so give it there]
+    /// Identity has none, so give it there]. With a Pod Identity target
+    /// role (cross-account), this is the target role: the pod acts as it
     #[arg(long, env = "IRSA_DOCTOR_EXPECTED_ROLE_ARN", value_parser = parse_role_arn)]
     pub expected_role_arn: Option<RoleArn>,
+
+    /// EKS Pod Identity with a target role: the association's own role
+    /// (its roleArn, the first hop, in the cluster's account). The report
+    /// shows both hops, and a refusal names the hop that most likely failed
+    #[arg(long, env = "IRSA_DOCTOR_ASSOCIATION_ROLE_ARN", value_parser = parse_role_arn)]
+    pub association_role_arn: Option<RoleArn>,
+
+    /// EKS Pod Identity: whether the association sends its session tags
+    /// (disabled: its disableSessionTags is true). Disabled, --require and
+    /// --trust-policy are judged without them
+    #[arg(long, env = "IRSA_DOCTOR_SESSION_TAGS", value_enum, default_value_t = SessionTags::Enabled)]
+    pub session_tags: SessionTags,
 
     /// The audience IRSA's token must carry, checked before STS is asked.
     /// Unset, any audience STS accepts passes, as it does for the app; the
@@ -479,6 +528,8 @@ impl VerifyArgs {
         let pod_name = self.pod_name.as_deref().or(host.hostname.as_deref());
         CheckConfig {
             expected_role_arn: self.expected_role_arn.clone(),
+            association_role_arn: self.association_role_arn.clone(),
+            session_tags: self.session_tags,
             audience: self.audience.clone(),
             session_name: resolve_session_name(
                 self.session_name.as_deref(),

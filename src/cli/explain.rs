@@ -28,14 +28,30 @@ pub enum ExplainError {
     Policy(#[from] trust::PolicyError),
     #[error("cannot use the token file {0}: {1}")]
     Token(String, String),
+    #[error("{0}")]
+    RoleUnknown(&'static str),
 }
 
 /// What `explain` found, rendered by [`render`].
 #[derive(Debug, Serialize)]
 pub struct Explained {
-    /// `allowed` or `denied`.
+    /// `allowed` or `denied`: with a target role, denied when either hop
+    /// is.
     pub verdict: &'static str,
     pub role_arn: String,
+    /// With a target role: which hop denies (`association role` or
+    /// `target role`), the first that does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied_hop: Option<&'static str>,
+    /// What the inputs said that the user should know (another role in
+    /// the policy's `Role.Arn` than `--role-arn`, an external ID whose
+    /// form is guessed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// `--target-role-arn`: the second hop, the target role's trust policy
+    /// asked for the association's role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Hop>,
     pub request: Request,
     #[serde(flatten)]
     pub evaluation: Evaluation,
@@ -52,33 +68,182 @@ pub struct Explained {
     pub command: Option<String>,
 }
 
+/// One hop of a Pod Identity target role: the target role's trust policy
+/// asked for the association's role.
+#[derive(Debug, Serialize)]
+pub struct Hop {
+    pub role_arn: String,
+    pub request: Request,
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrected_statement: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrected_policy: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+impl Hop {
+    /// `doc` evaluated for `request`, with the correction when denied.
+    fn judge(role: Option<&RoleArn>, doc: &trust::Document, request: Request) -> Hop {
+        let evaluation = trust::evaluate(doc, &request);
+        let denied = !evaluation.allowed;
+        Hop {
+            role_arn: role.map(ToString::to_string).unwrap_or_default(),
+            corrected_statement: denied.then(|| trust::corrected_statement(&request)),
+            corrected_policy: denied.then(|| trust::corrected_document(doc, &evaluation, &request)),
+            command: denied.then(|| update_command_for(role.map(|r| r.name.as_str()))),
+            request,
+            evaluation,
+        }
+    }
+}
+
 /// Reads the inputs `args` name, evaluates, and returns the result.
 pub fn explain(args: &ExplainArgs) -> Result<Explained, ExplainError> {
     let text = read_policy(&args.policy)?;
     let doc = trust::parse(&text)?;
-    let request = request(args)?;
-    let evaluation = trust::evaluate(&doc, &request);
-    let role = &args.role_arn;
-    let denied = !evaluation.allowed;
-    let corrected_statement = denied.then(|| trust::corrected_statement(&request));
-    let corrected_policy = denied.then(|| trust::corrected_document(&doc, &evaluation, &request));
+    let mut notes = vec![];
+    let role = role_of(args.role_arn.as_ref(), &text, "--role-arn", &mut notes);
+    if role.is_none() && !args.pod_identity {
+        return Err(ExplainError::RoleUnknown(
+            "--role-arn is required for IRSA (its account names the OIDC provider), unless \
+             --policy is `aws iam get-role` output",
+        ));
+    }
+    let request = request(args, role.as_ref())?;
+    let first = Hop::judge(role.as_ref(), &doc, request);
+    let target = target_hop(args, role.as_ref(), &mut notes)?;
+    let denied_hop = match (&target, first.evaluation.allowed) {
+        (Some(_), false) => Some("association role"),
+        (Some(t), true) if !t.evaluation.allowed => Some("target role"),
+        _ => None,
+    };
+    let denied = !first.evaluation.allowed || denied_hop.is_some();
     Ok(Explained {
         verdict: if denied { "denied" } else { "allowed" },
-        role_arn: role.to_string(),
-        request,
-        command: denied.then(|| update_command(role)),
-        evaluation,
-        corrected_statement,
-        corrected_policy,
+        role_arn: first.role_arn,
+        denied_hop,
+        notes,
+        target,
+        request: first.request,
+        command: first.command,
+        evaluation: first.evaluation,
+        corrected_statement: first.corrected_statement,
+        corrected_policy: first.corrected_policy,
     })
 }
 
-/// The command that replaces `role`'s trust policy with trust.json.
-pub fn update_command(role: &RoleArn) -> String {
+/// The role a policy belongs to: `Role.Arn` when the text is `aws iam
+/// get-role` output (a note when `given` names another role), else
+/// `given`.
+fn role_of(
+    given: Option<&RoleArn>,
+    text: &str,
+    flag: &str,
+    notes: &mut Vec<String>,
+) -> Option<RoleArn> {
+    let in_policy = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v["Role"]["Arn"].as_str().map(str::to_owned))
+        .and_then(|arn| RoleArn::parse(arn.trim()).ok());
+    match (given, in_policy) {
+        (Some(given), Some(found)) if !given.same_role(&found) => {
+            notes.push(format!(
+                "the policy given is the trust policy of {found} (its Role.Arn), not of {given} \
+                 ({flag}): evaluated as {found}'s"
+            ));
+            Some(found)
+        }
+        (_, Some(found)) => Some(found),
+        (given, None) => given.cloned(),
+    }
+}
+
+/// The second hop, with `--target-role-arn`: the target role's trust
+/// policy asked for the association's role.
+fn target_hop(
+    args: &ExplainArgs,
+    first: Option<&RoleArn>,
+    notes: &mut Vec<String>,
+) -> Result<Option<Hop>, ExplainError> {
+    let Some(path) = &args.target_policy else {
+        return Ok(None);
+    };
+    let Some(first) = first else {
+        return Err(ExplainError::RoleUnknown(
+            "--target-policy needs the association's role: give --role-arn, or --policy as \
+             `aws iam get-role` output",
+        ));
+    };
+    let text = read_policy(path)?;
+    let doc = trust::parse(&text)?;
+    let target = role_of(
+        args.target_role_arn.as_ref(),
+        &text,
+        "--target-role-arn",
+        notes,
+    );
+    let tags = tags(args);
+    let external_id = external_id(args, notes);
+    let request = Request::target_hop(
+        &first.to_string(),
+        args.session_tags.enabled().then_some(tags.as_slice()),
+        external_id.as_deref(),
+    );
+    Ok(Some(Hop::judge(target.as_ref(), &doc, request)))
+}
+
+/// `--external-id`, else with session tags disabled the form the EKS user
+/// guide gives (region/account/cluster/namespace/service account), which
+/// is unverified: a note says so.
+fn external_id(args: &ExplainArgs, notes: &mut Vec<String>) -> Option<String> {
+    if let Some(id) = &args.external_id {
+        return Some(id.clone());
+    }
+    if args.session_tags.enabled() {
+        return None;
+    }
+    let arn = args.cluster_arn.as_deref()?;
+    let mut parts = arn.split(':');
+    let (region, account) = (parts.nth(3)?, parts.next()?);
+    let id = format!(
+        "{region}/{account}/{}/{}/{}",
+        args.cluster_name.as_deref()?,
+        args.namespace.as_deref()?,
+        args.service_account.as_deref()?
+    );
+    notes.push(format!(
+        "sts:ExternalId taken as {id}, the form the EKS user guide gives, which is unverified: \
+         give the association's externalId with --external-id (aws eks \
+         describe-pod-identity-association)"
+    ));
+    Some(id)
+}
+
+/// The command that replaces the named role's trust policy with
+/// trust.json.
+fn update_command_for(name: Option<&str>) -> String {
     format!(
         "aws iam update-assume-role-policy --role-name {} --policy-document file://trust.json",
-        role.name
+        name.unwrap_or("ROLE_NAME")
     )
+}
+
+/// The session tags the flags give, by name.
+fn tags(args: &ExplainArgs) -> Vec<(&'static str, &str)> {
+    [
+        ("eks-cluster-arn", &args.cluster_arn),
+        ("eks-cluster-name", &args.cluster_name),
+        ("kubernetes-namespace", &args.namespace),
+        ("kubernetes-service-account", &args.service_account),
+        ("kubernetes-pod-name", &args.pod_name),
+        ("kubernetes-pod-uid", &args.pod_uid),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+    .collect()
 }
 
 /// The policy's text from `path`, or stdin for `-`, at most
@@ -107,22 +272,17 @@ fn read_policy(path: &Path) -> Result<String, ExplainError> {
 
 /// The request the flags describe: IRSA from a token or its claims, or
 /// EKS Pod Identity from its session tags.
-fn request(args: &ExplainArgs) -> Result<Request, ExplainError> {
-    let role = &args.role_arn;
+/// With session tags disabled, Pod Identity's request carries none.
+fn request(args: &ExplainArgs, role: Option<&RoleArn>) -> Result<Request, ExplainError> {
     if args.pod_identity {
-        let tags: Vec<(&str, &str)> = [
-            ("eks-cluster-arn", &args.cluster_arn),
-            ("eks-cluster-name", &args.cluster_name),
-            ("kubernetes-namespace", &args.namespace),
-            ("kubernetes-service-account", &args.service_account),
-            ("kubernetes-pod-name", &args.pod_name),
-            ("kubernetes-pod-uid", &args.pod_uid),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
-        .collect();
-        return Ok(Request::pod_identity(&tags));
+        if !args.session_tags.enabled() {
+            return Ok(Request::pod_identity_untagged());
+        }
+        return Ok(Request::pod_identity(&tags(args)));
     }
+    let Some(role) = role else {
+        return Err(ExplainError::RoleUnknown("--role-arn is required for IRSA"));
+    };
     let Some(path) = &args.token else {
         // clap requires --sub and --aud with --iss, and one of the three
         // ways; --iss is there.
@@ -177,19 +337,73 @@ fn text(e: &Explained) -> String {
     let mut out = format!(
         "irsa-doctor explain: {} for {}\n",
         e.verdict.to_uppercase(),
-        e.role_arn
+        if e.role_arn.is_empty() {
+            "the role"
+        } else {
+            &e.role_arn
+        }
     );
+    for note in &e.notes {
+        out += &format!("note: {}\n", crate::guard::redact::one_line(note.clone()));
+    }
+    let first = HopView {
+        request: &e.request,
+        evaluation: &e.evaluation,
+        corrected_statement: e.corrected_statement.as_ref(),
+        corrected_policy: e.corrected_policy.as_ref(),
+        command: e.command.as_deref(),
+    };
+    let Some(target) = &e.target else {
+        return out + &hop_text(&first);
+    };
+    out += &format!("\nhop 1, the association's role {}:\n", e.role_arn);
+    out += &hop_text(&first);
+    out += &format!(
+        "\nhop 2, the target role {} (the pod acts as it), asked by the association's role:\n",
+        if target.role_arn.is_empty() {
+            "(not named)"
+        } else {
+            &target.role_arn
+        }
+    );
+    out += &hop_text(&HopView {
+        request: &target.request,
+        evaluation: &target.evaluation,
+        corrected_statement: target.corrected_statement.as_ref(),
+        corrected_policy: target.corrected_policy.as_ref(),
+        command: target.command.as_deref(),
+    });
+    if let Some(hop) = e.denied_hop {
+        out += &format!("\ndenied at the {hop}'s hop\n");
+    }
+    out
+}
+
+/// One hop's evaluation, as [`text`] shows it.
+struct HopView<'a> {
+    request: &'a Request,
+    evaluation: &'a Evaluation,
+    corrected_statement: Option<&'a Value>,
+    corrected_policy: Option<&'a Value>,
+    command: Option<&'a str>,
+}
+
+fn hop_text(e: &HopView<'_>) -> String {
+    let mut out = String::new();
     // The request's values come from the token's claims or the flags: one
     // line each, as the reasons quote them, so a claim holding a line
     // break cannot forge a line of this report.
     let shown = |text: &str| crate::guard::redact::one_line(text.to_owned());
-    let r = &e.request;
+    let r = e.request;
     out += &format!(
         "request: {} {} asks for {}\n",
         r.principal_type,
         shown(&r.principal),
         r.actions.join(" and ")
     );
+    if r.untagged {
+        out += "  (session tags disabled: no tag is sent)\n";
+    }
     for (key, values) in &r.context {
         out += &format!("  {} = {}\n", shown(key), shown(&values.join(", ")));
     }
@@ -210,7 +424,7 @@ fn text(e: &Explained) -> String {
         out += &format!("denied: {reason}\n");
     }
     if let (Some(statement), Some(policy), Some(command)) =
-        (&e.corrected_statement, &e.corrected_policy, &e.command)
+        (e.corrected_statement, e.corrected_policy, e.command)
     {
         let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
         out += &format!(
@@ -238,7 +452,7 @@ pub(super) fn run_explain(args: &ExplainArgs) -> Exit {
             {
                 return Exit::Internal;
             }
-            Exit::Verdict(if explained.evaluation.allowed {
+            Exit::Verdict(if explained.verdict == "allowed" {
                 Verdict::Pass
             } else {
                 Verdict::Fail
@@ -273,6 +487,9 @@ mod tests {
         let e = Explained {
             verdict: "allowed",
             role_arn: "arn:aws:iam::111122223333:role/app".to_owned(),
+            denied_hop: None,
+            notes: vec![],
+            target: None,
             evaluation: trust::evaluate(&doc, &request),
             request,
             corrected_statement: None,

@@ -429,16 +429,29 @@ pub fn also_denied_by_session_policy(mut finding: Finding) -> Finding {
 }
 
 /// A denial whose policies have conditions on session tags (`keys`) that
-/// cannot hold: with a session policy, EKS sends no session tags.
-pub fn no_session_tags(mut finding: Finding, keys: &[String]) -> Finding {
+/// cannot hold: EKS sends no session tags with a session policy, nor with
+/// `--session-tags disabled`, where turning them back on is a way out.
+pub fn no_session_tags(mut finding: Finding, keys: &[String], session_policy: bool) -> Finding {
     if keys.is_empty() {
         return finding;
     }
+    let keys = keys.join(", ");
+    if session_policy {
+        finding.message.push_str(&format!(
+            " (conditions on {keys} cannot hold: EKS sends no session tags for an association \
+             with a session policy)"
+        ));
+        return finding;
+    }
     finding.message.push_str(&format!(
-        " (conditions on {} cannot hold: EKS sends no session tags for an association with a \
-         session policy)",
-        keys.join(", ")
+        " (conditions on {keys} cannot hold: this EKS Pod Identity association sends no session \
+         tags, --session-tags disabled, so the app's requests carry no such tag and are denied)"
     ));
+    finding.remedy.push_str(
+        "\nOr turn the association's session tags back on (a session policy needs them off):\n\
+         aws eks update-pod-identity-association --cluster-name CLUSTER --association-id ID \
+         --no-disable-session-tags",
+    );
     finding
 }
 
@@ -539,6 +552,33 @@ mod tests {
         assert_eq!(doc["Version"], "2012-10-17");
         assert_eq!(doc["Statement"][0]["Resource"], "arn:aws:s3:::a\"b/*");
         assert!(text.starts_with("{\n  \"Version\""), "{text}");
+    }
+
+    #[test]
+    fn with_session_tags_disabled_a_tag_condition_is_named_with_the_way_back() {
+        let d = decision(EvalDecision::ImplicitDeny);
+        let keys = vec!["aws:PrincipalTag/kubernetes-namespace".to_owned()];
+        let f = no_session_tags(permission_denied(&d, &role()), &keys, false);
+        assert_eq!(f.severity, crate::report::Severity::Error);
+        assert!(
+            f.message.contains("--session-tags disabled"),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.remedy.contains("--no-disable-session-tags"),
+            "{}",
+            f.remedy
+        );
+        let f = no_session_tags(permission_denied(&d, &role()), &keys, true);
+        assert!(f.message.contains("session policy"), "{}", f.message);
+        assert!(
+            !f.remedy.contains("--no-disable-session-tags"),
+            "{}",
+            f.remedy
+        );
+        let f = no_session_tags(permission_denied(&d, &role()), &[], false);
+        assert!(!f.message.contains("session tags"), "{}", f.message);
     }
 
     #[test]

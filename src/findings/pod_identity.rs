@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::identity::arn::RoleArn;
+use crate::identity::mechanism::SessionTags;
 use crate::identity::token::Claims;
 use crate::peers::agent::{Failure, FailureKind, AUDIENCE};
 use crate::report::{Code, Finding};
@@ -175,7 +177,8 @@ pub fn agent_failure(failure: &Failure, a: &Asked<'_>) -> Finding {
                  A role made for IRSA trusts only the cluster's OIDC provider and gives exactly \
                  this error; add the statement beside the OIDC one to keep both. Conditions on \
                  aws:RequestTag/... (the session tags kubernetes-namespace, \
-                 kubernetes-service-account, eks-cluster-name) can also be what refuses."
+                 kubernetes-service-account, eks-cluster-name) can also be what refuses. {}",
+                crate::findings::role::AGENT_CACHE
             ),
         )
         .expected("a trust policy admitting pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession")
@@ -306,6 +309,107 @@ pub fn is_fargate_node(node: &str) -> bool {
     node.starts_with("fargate-")
 }
 
+/// An association with a target role, as the user described it
+/// (`--association-role-arn`, `--expected-role-arn`, `--session-tags`).
+#[derive(Debug, Clone, Copy)]
+pub struct Hops<'a> {
+    /// The association's own role, assumed first, in the cluster's account.
+    pub association: &'a RoleArn,
+    /// The target role, assumed second with the first one's session.
+    pub target: Option<&'a RoleArn>,
+    pub tags: SessionTags,
+}
+
+/// `POD_IDENTITY_TRUST_DENIED` for an association with a target role:
+/// which hop most likely failed, from the agent's answer (`body`), and the
+/// trust statement that hop needs. A refusal that names the target role
+/// is the second hop's; any other is the first's, since EKS's verified
+/// message names "the associated role" (whether it says otherwise for the
+/// second hop is unverified, so the remedy names the other hop too).
+pub fn trust_denied_hop(body: &str, hops: &Hops<'_>) -> Finding {
+    let first = hops.association;
+    let second = second_hop_refused(body, hops);
+    let (message, remedy) = match second {
+        Some(target) => (
+            format!(
+                "EKS assumed the association's role {first} but most likely could not assume \
+                 the target role {target} with it: the target's trust policy does not admit \
+                 the first role"
+            ),
+            format!(
+                "Make the target role trust the association's role (in the target's account: \
+                 aws iam update-assume-role-policy --role-name {} --policy-document \
+                 file://trust.json), trust.json:\n{}\n\
+                 The association's role also needs an identity policy allowing {} on {target}. \
+                 {}",
+                target.name,
+                second_hop_statement(first, hops.tags),
+                if hops.tags.enabled() {
+                    "sts:AssumeRole and sts:TagSession"
+                } else {
+                    "sts:AssumeRole"
+                },
+                crate::findings::role::AGENT_CACHE
+            ),
+        ),
+        None => (
+            format!(
+                "EKS cannot assume the association's role {first} (the first of two hops, most \
+                 likely, as the agent's answer names the associated role): its trust policy \
+                 does not admit pods.eks.amazonaws.com"
+            ),
+            format!(
+                "Make the association's role trust EKS Pod Identity, with both actions (aws iam \
+                 update-assume-role-policy --role-name {} --policy-document file://trust.json), \
+                 trust.json:\n{TRUST_STATEMENT}\n\
+                 If it already does, the second hop is the one: the target role{} must trust \
+                 {first} (Principal AWS) for {}. {}",
+                first.name,
+                hops.target.map(|t| format!(" {t}")).unwrap_or_default(),
+                if hops.tags.enabled() {
+                    "sts:AssumeRole and sts:TagSession"
+                } else {
+                    "sts:AssumeRole, with an sts:ExternalId condition"
+                },
+                crate::findings::role::AGENT_CACHE
+            ),
+        ),
+    };
+    Finding::error(Code::PodIdentityTrustDenied, message, remedy)
+        .expected(match second {
+            Some(_) => "a target role trust policy admitting the association's role",
+            None => "a trust policy admitting pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession",
+        })
+        .found(body.trim())
+}
+
+/// The target role, when the agent's refusal (`body`) names it or a
+/// target role: the second hop failed.
+pub fn second_hop_refused<'a>(body: &str, hops: &Hops<'a>) -> Option<&'a RoleArn> {
+    hops.target.filter(|t| {
+        let lower = body.to_ascii_lowercase();
+        lower.contains("target role") || body.contains(&t.to_string()) || body.contains(&t.name)
+    })
+}
+
+/// The statement a target role's trust policy needs: the association's
+/// role as `Principal` `AWS`; with session tags, `sts:AssumeRole` and
+/// `sts:TagSession`; without, `sts:AssumeRole` with the association's
+/// `externalId`.
+fn second_hop_statement(first: &RoleArn, tags: SessionTags) -> String {
+    let statement = if tags.enabled() {
+        serde_json::json!({"Effect": "Allow", "Principal": {"AWS": first.to_string()},
+            "Action": ["sts:AssumeRole", "sts:TagSession"]})
+    } else {
+        serde_json::json!({"Effect": "Allow", "Principal": {"AWS": first.to_string()},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId":
+                "<externalId from aws eks describe-pod-identity-association>"}}})
+    };
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [statement]});
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
 /// `POD_IDENTITY_AGENT_ERROR`, as a warning: STS names an account other
 /// than the one the agent said the credentials belong to. The agent
 /// derives `AccountId` from the role it assumed (the target role, for a
@@ -431,6 +535,40 @@ mod tests {
             elapsed: Duration::from_millis(1500),
             expected_role: Some("arn:aws:iam::111122223333:role/team/app"),
         }
+    }
+
+    /// The hop a refusal names: the target role (by name, ARN or "target
+    /// role") is the second; anything else, the verified "associated
+    /// role" among it, the first.
+    #[test]
+    fn a_trust_refusal_is_told_by_the_hop_it_names() {
+        let first = RoleArn::parse("arn:aws:iam::111122223333:role/eks-hop").unwrap();
+        let target = RoleArn::parse("arn:aws:iam::444455556666:role/data-reader").unwrap();
+        let hops = Hops {
+            association: &first,
+            target: Some(&target),
+            tags: SessionTags::Enabled,
+        };
+        let verified = "[r]: (AccessDeniedException): Unauthorized Exception! EKS does not \
+                        have permissions to assume the associated role., fault: client";
+        let f = trust_denied_hop(verified, &hops);
+        assert_eq!(f.code, Code::PodIdentityTrustDenied);
+        assert!(f.message.contains("the first of two hops"), "{}", f.message);
+        assert!(f.remedy.contains("pods.eks.amazonaws.com"), "{}", f.remedy);
+        assert!(f.remedy.contains("Recreating the pod"), "{}", f.remedy);
+        for naming in ["... assume the target role.", "... role/data-reader ..."] {
+            let f = trust_denied_hop(naming, &hops);
+            assert!(f.message.contains("could not assume"), "{}", f.message);
+            assert!(f
+                .remedy
+                .contains(r#""AWS": "arn:aws:iam::111122223333:role/eks-hop""#));
+        }
+        let untagged = Hops {
+            tags: SessionTags::Disabled,
+            ..hops
+        };
+        let f = trust_denied_hop("the target role", &untagged);
+        assert!(f.remedy.contains("sts:ExternalId"), "{}", f.remedy);
     }
 
     #[test]

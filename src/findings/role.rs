@@ -66,6 +66,57 @@ pub fn role_mismatch(expected: &RoleArn, found: &str, found_arn: &str) -> Findin
     .found(found_arn)
 }
 
+/// What an EKS Pod Identity remedy says about the agent's cache: a
+/// changed association reaches a running pod only when its cached
+/// credentials expire, or when the pod is recreated.
+pub const AGENT_CACHE: &str = "The node's Pod Identity agent caches the credentials it handed \
+    out (about 6 hours; 59 minutes with a target role), and editing the association does not \
+    reset that cache: a running pod keeps the old role until they expire. Recreating the pod \
+    is the fix (kubectl rollout restart deployment/<name> -n <namespace>).";
+
+/// `ROLE_MISMATCH` for EKS Pod Identity: the association names another
+/// role, or, with a target role, the pod got the association's own role
+/// (`association`, the first hop) instead of the target.
+pub fn role_mismatch_pod_identity(
+    expected: &RoleArn,
+    found: &str,
+    found_arn: &str,
+    association: Option<&RoleArn>,
+) -> Finding {
+    let first_hop = association.filter(|a| {
+        crate::identity::arn::AssumedRoleArn::parse(found_arn).is_some_and(|f| a.matches(&f))
+    });
+    let why = match first_hop {
+        Some(a) => format!(
+            " It acts as the association's own role {a}, the first hop: the association has \
+             no target role (targetRoleArn), or not this one. Set it: aws eks \
+             update-pod-identity-association --cluster-name <cluster> --association-id <id> \
+             --target-role-arn {expected}."
+        ),
+        None => format!(
+            " Point the association at the expected role: aws eks \
+             update-pod-identity-association --cluster-name <cluster> --association-id <id> \
+             --role-arn <role in the cluster's account> (with --target-role-arn {expected} \
+             when it is in another account). See the association with aws eks \
+             list-pod-identity-associations --cluster-name <cluster> --namespace <namespace>."
+        ),
+    };
+    Finding::error(
+        Code::RoleMismatch,
+        format!("{found}, not the expected role {expected}"),
+        format!(
+            "{}{why} Or, if the new role is intended, update --expected-role-arn (with a \
+             target role, it names the target role).",
+            AGENT_CACHE
+        ),
+    )
+    .expected(format!(
+        "arn:{}:sts::{}:assumed-role/{}/<session>",
+        expected.partition, expected.account, expected.name
+    ))
+    .found(found_arn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

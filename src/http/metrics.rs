@@ -11,7 +11,7 @@
 //! so that `promtool check metrics` and dashboards see the same names
 //! before the first check, with no findings, and after; only the series
 //! that have no value yet (the timestamps, the token's expiry and
-//! lifetime) are left out until they do.
+//! lifetime, the credentials' expiry) are left out until they do.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -45,6 +45,7 @@ pub fn render(state: &State, connections_evicted: u64, now: Instant, wall: Syste
     );
     traffic(m, state.sts_counters(), connections_evicted);
     token_expiry(m, state.latest(), wall);
+    credentials_expiry(m, state.latest(), wall);
     findings(m, state.latest());
     process_figures(m, process::read());
     out
@@ -304,6 +305,49 @@ fn token_expiry(m: &mut String, latest: Option<&Checked>, wall: SystemTime) {
         );
         let _ = writeln!(m, "irsa_doctor_token_lifetime_seconds {lifetime}");
     }
+}
+
+/// The time left on the credentials the latest check got as the pod
+/// (IRSA's session from STS, or what the Pod Identity agent handed out),
+/// by mechanism. The agent hands the same cached credentials to the pod
+/// until they expire (about 6 hours; 59 minutes with a target role), and
+/// a changed association reaches a running pod no sooner: this says when.
+fn credentials_expiry(m: &mut String, latest: Option<&Checked>, wall: SystemTime) {
+    let Some(report) = latest.map(|l| &l.report) else {
+        return;
+    };
+    let Some(mechanism) = report.mechanism else {
+        return;
+    };
+    let expiration = match mechanism {
+        crate::report::MechanismName::PodIdentity => {
+            report.agent.as_ref().and_then(|a| a.expiration.as_deref())
+        }
+        crate::report::MechanismName::Irsa => report.sts.expiration.as_deref(),
+    };
+    let expires = expiration.and_then(|e| {
+        let format = aws_smithy_types::date_time::Format::DateTime;
+        aws_smithy_types::DateTime::from_str(e.trim(), format).ok()
+    });
+    // Like the token's expiry, left out until there is one: a family
+    // with no sample is not well formed.
+    let Some(expires) = expires else {
+        return;
+    };
+    header(
+        m,
+        "credentials_expires_in_seconds",
+        "gauge",
+        "Seconds until the credentials the latest check got as the pod expire (negative once \
+         expired), by mechanism. The Pod Identity agent hands out the same cached credentials \
+         until then, so an association edited since reaches a running pod no sooner.",
+    );
+    let left = expires.secs().saturating_sub(crate::time::unix_secs(wall));
+    let _ = writeln!(
+        m,
+        "irsa_doctor_credentials_expires_in_seconds{{mechanism=\"{}\"}} {left}",
+        mechanism.as_str()
+    );
 }
 
 fn findings(m: &mut String, latest: Option<&Checked>) {

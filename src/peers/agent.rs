@@ -214,9 +214,9 @@ pub fn classify(status: u16, body: &str) -> FailureKind {
         || (500..=599).contains(&status)
     {
         FailureKind::EksAuthUnreachable
-    } else if has("(AccessDeniedException)")
-        && has("EKS does not have permissions to assume the associated role")
-    {
+    } else if has("(AccessDeniedException)") && has("EKS does not have permissions to assume") {
+        // "the associated role" is the verified wording; a target role's
+        // refusal is worded likewise, as far as is known (unverified).
         FailureKind::TrustDenied
     } else if has("token is expired") || has("(ExpiredTokenException)") {
         FailureKind::TokenExpired

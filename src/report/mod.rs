@@ -147,7 +147,7 @@ pub enum SeenFrom {
     AppContainer,
 }
 
-pub use crate::identity::mechanism::MechanismName;
+pub use crate::identity::mechanism::{MechanismName, SessionTags};
 
 /// How the EKS Pod Identity agent was asked, and what it answered; never
 /// the credentials.
@@ -161,8 +161,18 @@ pub struct AgentReport {
     pub status: Option<u16>,
     /// The account the agent's credentials belong to (`AccountId`).
     pub account_id: Option<String>,
-    /// When the agent's credentials expire (`Expiration`).
+    /// When the agent's credentials expire (`Expiration`). The agent
+    /// hands the same cached credentials out until then: about 6 hours,
+    /// 59 minutes with a target role.
     pub expiration: Option<String>,
+    /// `--association-role-arn`: the association's own role, the first
+    /// hop when the association has a target role.
+    pub association_role_arn: Option<String>,
+    /// With `--association-role-arn`: the role EKS assumes second and
+    /// the pod acts as (`--expected-role-arn`), when it names another role.
+    pub target_role_arn: Option<String>,
+    /// `--session-tags`: `enabled` or `disabled`, as the user said.
+    pub session_tags: SessionTags,
 }
 
 /// What `--require` asked IAM's policy simulator, and what it answered.

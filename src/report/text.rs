@@ -158,7 +158,7 @@ impl Report {
     fn agent_detail(&self) -> String {
         match &self.agent {
             Some(a) => format!(
-                "GET {} ({} attempt{}{}{}{})",
+                "GET {} ({} attempt{}{}{}{}){}",
                 a.uri,
                 a.attempts,
                 if a.attempts == 1 { "" } else { "s" },
@@ -170,6 +170,7 @@ impl Report {
                 a.expiration
                     .as_deref()
                     .map_or(String::new(), |e| format!(", expiring {e}")),
+                association_detail(a),
             ),
             None => "not asked".to_owned(),
         }
@@ -322,4 +323,21 @@ fn permissions_detail(p: &PermissionsReport) -> String {
         p.results.len(),
         p.source_arn.as_deref().unwrap_or("the role"),
     )
+}
+
+/// The association's options the user gave: its two hops, and session
+/// tags when they are off.
+fn association_detail(a: &super::AgentReport) -> String {
+    let mut out = String::new();
+    match (&a.association_role_arn, &a.target_role_arn) {
+        (Some(first), Some(target)) => {
+            out += &format!("; hops: association role {first}, then target role {target}");
+        }
+        (Some(first), None) => out += &format!("; association role {first}"),
+        _ => {}
+    }
+    if !a.session_tags.enabled() {
+        out += "; session tags disabled (none sent)";
+    }
+    out
 }

@@ -1,6 +1,6 @@
 //! A statement's conditions, judged as IAM does: the string operators with
 //! their `IgnoreCase`, `IfExists`, `ForAnyValue:` and `ForAllValues:`
-//! forms, and `Null`; IAM's wildcards. Values under one key are OR; keys
+//! forms, the ARN operators, and `Null`; IAM's wildcards. Values under one key are OR; keys
 //! and operators are AND (the caller asks each condition in turn). Any
 //! other operator is not evaluated, never guessed. Says which condition
 //! failed and on what value; `reasons` puts that into words.
@@ -40,7 +40,7 @@ pub(super) enum Base {
 
 /// Why a condition does not hold.
 pub(super) enum Unmet<'r> {
-    /// An operator irsa-doctor does not evaluate (`ArnLike`, `Bool`, ...).
+    /// An operator irsa-doctor does not evaluate (`Bool`, dates, ...).
     UnknownOperator,
     /// The operator, and the request's values for the key (`None`: the
     /// request has no such key).
@@ -107,6 +107,10 @@ pub(super) fn operator(name: &str) -> Option<Operator> {
         "stringnotequalsignorecase" => (Base::Equals, true, true),
         "stringlike" => (Base::Like, false, false),
         "stringnotlike" => (Base::Like, true, false),
+        // IAM's ARN operators take wildcards, both of them, and match
+        // case-sensitively (`aws:PrincipalArn` in a target role's trust).
+        "arnequals" | "arnlike" => (Base::Like, false, false),
+        "arnnotequals" | "arnnotlike" => (Base::Like, true, false),
         "null" if !if_exists && set.is_none() => (Base::Null, false, false),
         _ => return None,
     };
@@ -204,7 +208,9 @@ mod tests {
         assert!(op.negated && op.ignore_case && op.if_exists);
         assert_eq!(operator("StringLike").unwrap().base, Base::Like);
         assert_eq!(operator("Null").unwrap().base, Base::Null);
-        assert!(operator("ArnLike").is_none());
+        assert_eq!(operator("ArnLike").unwrap().base, Base::Like);
+        assert!(operator("ArnNotEquals").unwrap().negated);
+        assert!(operator("Bool").is_none());
         assert!(operator("StringLikeIgnoreCase").is_none());
     }
 }

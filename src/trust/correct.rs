@@ -21,6 +21,7 @@ pub fn corrected_statement(request: &Request) -> Value {
                 k.ends_with("/eks-cluster-arn")
                     || k.ends_with("/kubernetes-namespace")
                     || k.ends_with("/kubernetes-service-account")
+                    || k.as_str() == "sts:ExternalId"
             })
             .collect(),
         MechanismName::Irsa => request.context.iter().collect(),

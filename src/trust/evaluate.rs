@@ -141,8 +141,23 @@ fn principal_listed(p: &Principals, request: &Request) -> bool {
         Principals::Typed(map) => map.iter().any(|(kind, values)| {
             (kind == "AWS" && values.iter().any(|v| v == "*"))
                 || (kind == request.principal_type && values.contains(&request.principal))
+                || (kind == "AWS"
+                    && request.principal_type == "AWS"
+                    && names_account(values, request))
         }),
     }
+}
+
+/// An `AWS` principal naming the asking role's account (`ACCOUNT` or
+/// `arn:PARTITION:iam::ACCOUNT:root`) admits it as far as the trust policy
+/// goes: the account's own policies then decide.
+fn names_account(values: &[String], request: &Request) -> bool {
+    let Some(account) = request.account() else {
+        return false;
+    };
+    let partition = request.principal.split(':').nth(1).unwrap_or("aws");
+    let root = format!("arn:{partition}:iam::{account}:root");
+    values.iter().any(|v| v == account || *v == root)
 }
 
 fn principal_matches(s: &Statement, request: &Request) -> Result<(), String> {
@@ -326,14 +341,15 @@ mod tests {
     #[test]
     fn an_unknown_operator_is_reported_not_guessed() {
         let r = pod(&[]);
-        let doc = statement_with(r#"{"ArnLike":{"aws:SourceArn":"arn:aws:eks:*"}}"#);
+        let doc =
+            statement_with(r#"{"DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}"#);
         let eval = evaluate(&doc, &r);
         assert!(!eval.allowed);
         assert!(eval.statements[0]
             .reason
             .as_deref()
             .unwrap()
-            .contains("ArnLike is not one"));
+            .contains("DateGreaterThan is not one"));
     }
 
     #[test]

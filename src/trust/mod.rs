@@ -5,10 +5,10 @@
 //! of `check` use it.
 //!
 //! The IAM semantics trust policies actually use: `Effect` (an explicit
-//! `Deny` wins), `Principal`/`NotPrincipal` (`Federated`, `Service`, `*`),
-//! `Action`/`NotAction` with wildcards, and the string condition operators
-//! and `Null`. Anything else (`ArnLike`, `Bool`, policy variables) is
-//! reported as not evaluated, never guessed.
+//! `Deny` wins), `Principal`/`NotPrincipal` (`Federated`, `Service`, `AWS`, `*`),
+//! `Action`/`NotAction` with wildcards, and the string and ARN condition
+//! operators and `Null`. Anything else (`Bool`, dates, policy variables)
+//! is reported as not evaluated, never guessed.
 //!
 //! One job a file, each importing only those above it in this list:
 //! - `request`: who asks, for what, with which context keys;
@@ -28,5 +28,5 @@ mod request;
 
 pub use correct::{corrected_document, corrected_statement};
 pub use evaluate::{evaluate, Evaluation};
-pub use parse::{parse, PolicyError, MAX_POLICY_BYTES};
+pub use parse::{parse, Document, PolicyError, MAX_POLICY_BYTES};
 pub use request::Request;

@@ -188,8 +188,8 @@ pub(super) fn actions_not_covered(
 pub(super) fn unmet(c: &Condition, unmet: Unmet<'_>, request: &Request) -> String {
     match unmet {
         Unmet::UnknownOperator => format!(
-            "its condition operator {} is not one irsa-doctor evaluates (string operators and \
-             Null only), so this statement was not counted as matching",
+            "its condition operator {} is not one irsa-doctor evaluates (string and ARN \
+             operators and Null only), so this statement was not counted as matching",
             shown(&c.operator)
         ),
         Unmet::Failed { op, found } => condition_failure(c, op, found, request),
@@ -256,8 +256,19 @@ fn absent_key(key: &str, request: &Request) -> String {
             );
         }
     }
+    let tag_key = lower.starts_with("aws:requesttag/") || lower == "aws:tagkeys";
+    if tag_key && request.untagged {
+        return "the association's session tags are disabled (--session-tags disabled), so EKS \
+                sends no tag and no condition on a tag can hold"
+            .to_owned();
+    }
     if lower.starts_with("aws:requesttag/") {
         return "the request has no such session tag".to_owned();
+    }
+    if lower == "sts:externalid" {
+        return "no external ID is known here: give the association's externalId with \
+                --external-id"
+            .to_owned();
     }
     "this request has no value for it (irsa-doctor knows the token's sub and aud, and Pod \
      Identity's session tags)"

@@ -37,6 +37,10 @@ pub struct Request {
     /// evaluation says so.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub assumed: Vec<String>,
+    /// EKS Pod Identity with the association's session tags disabled: no
+    /// tag is sent, which the reasons name.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub untagged: bool,
 }
 
 /// `explain`'s spelling of the mechanism, an API since it shipped.
@@ -74,6 +78,7 @@ impl Request {
             actions: vec![WEB_IDENTITY_ACTION.to_owned()],
             context,
             assumed: vec![],
+            untagged: false,
         }
     }
 
@@ -95,7 +100,46 @@ impl Request {
             actions: POD_IDENTITY_ACTIONS.map(str::to_owned).to_vec(),
             context,
             assumed: vec![],
+            untagged: false,
         }
+    }
+
+    /// EKS Pod Identity with the association's session tags disabled: EKS
+    /// asks for `sts:AssumeRole` with no tag, and STS asks for
+    /// `sts:TagSession` only of a request that carries tags.
+    pub fn pod_identity_untagged() -> Request {
+        Request {
+            actions: vec![POD_IDENTITY_ACTIONS[0].to_owned()],
+            untagged: true,
+            ..Request::pod_identity(&[])
+        }
+    }
+
+    /// A Pod Identity target role's hop: the association's role (`first`,
+    /// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`) asks, as `Principal`
+    /// `AWS` and `aws:PrincipalArn`; with session tags on, for
+    /// `sts:AssumeRole` and `sts:TagSession` with the tags; with them off,
+    /// for `sts:AssumeRole` with `sts:ExternalId` (when known).
+    pub fn target_hop(
+        first: &str,
+        tags: Option<&[(&str, &str)]>,
+        external_id: Option<&str>,
+    ) -> Request {
+        let mut request = match tags {
+            Some(tags) => Request::pod_identity(tags),
+            None => Request::pod_identity_untagged(),
+        };
+        request.principal_type = "AWS";
+        request.principal = first.to_owned();
+        let ctx = &mut request.context;
+        ctx.insert("aws:PrincipalArn".to_owned(), vec![first.to_owned()]);
+        if let Some(account) = first.split(':').nth(4) {
+            ctx.insert("aws:PrincipalAccount".to_owned(), vec![account.to_owned()]);
+        }
+        if let Some(id) = external_id {
+            ctx.insert("sts:ExternalId".to_owned(), vec![id.to_owned()]);
+        }
+        request
     }
 
     /// A context key's values; IAM's key names ignore case.

@@ -134,6 +134,9 @@ struct Association {
     namespace: String,
     service_account: String,
     role_arn: String,
+    /// `targetRoleArn`: the role EKS Auth assumes second, with the first
+    /// one's session, and whose credentials the pod gets.
+    target_role_arn: Option<String>,
 }
 
 struct State {
@@ -192,6 +195,7 @@ impl Agent {
                     namespace: NAMESPACE.into(),
                     service_account: SERVICE_ACCOUNT.into(),
                     role_arn: ROLE_ARN.into(),
+                    target_role_arn: None,
                 }),
                 issuer: ISSUER.into(),
                 queued: VecDeque::new(),
@@ -232,7 +236,18 @@ impl Agent {
             namespace: namespace.into(),
             service_account: service_account.into(),
             role_arn: role_arn.into(),
+            target_role_arn: None,
         });
+    }
+
+    /// The association gets a target role (cross-account): EKS Auth
+    /// assumes the association's role, then `target_role_arn` with that
+    /// session (which the target must trust, [`FakeAws::trust_role`]), and
+    /// hands out the target's credentials.
+    pub fn target(&self, target_role_arn: &str) {
+        if let Some(a) = self.state.lock().unwrap().association.as_mut() {
+            a.target_role_arn = Some(target_role_arn.into());
+        }
     }
 
     /// No association at all: every valid token is answered
@@ -422,8 +437,16 @@ impl Agent {
             if !aws.trusts_pod_identity(&association.role_arn) {
                 return Err((400, "AccessDeniedException", TRUST_DENIED.into()));
             }
+            if let Some(target) = &association.target_role_arn {
+                if !aws.trusts_role(target, &association.role_arn) {
+                    let message = format!("{TARGET_TRUST_DENIED} {target}.");
+                    return Err((400, "AccessDeniedException", message));
+                }
+            }
         }
-        Ok((association.role_arn.clone(), session_name(claims)))
+        let role = association.target_role_arn.as_ref();
+        let role = role.unwrap_or(&association.role_arn).clone();
+        Ok((role, session_name(claims)))
     }
 
     async fn mint(&self, role_arn: &str, session_name: &str) -> Result<Credentials, String> {
@@ -600,6 +623,14 @@ fn eks_auth_error(status: u16, request_id: &str, code: &str, message: &str, faul
 /// `pods.eks.amazonaws.com`, seen verbatim in several reports.
 const TRUST_DENIED: &str =
     "Unauthorized Exception! EKS does not have permissions to assume the associated role.";
+
+/// EKS Auth's message when the target role's trust policy does not admit
+/// the association's role. Not seen in a report: the stand-in's own
+/// wording (unverified), which names the target role, so that
+/// irsa-doctor's attribution of the hop is exercised; irsa-doctor treats
+/// any trust refusal that does not name the target as the first hop's.
+const TARGET_TRUST_DENIED: &str =
+    "Unauthorized Exception! EKS does not have permissions to assume the target role";
 
 /// The answer of an EKS Auth fault; `None` for faults that are not one.
 fn eks_auth_fault(fault: &Fault, id: &str) -> Option<Resp> {

@@ -109,6 +109,9 @@ struct State {
     sessions: HashMap<String, Credentials>,
     /// Roles whose trust policy admits `pods.eks.amazonaws.com`.
     trust_pods: Vec<String>,
+    /// (role, principal role) pairs: the role trusts the principal's
+    /// sessions for `sts:AssumeRole` (a Pod Identity target role).
+    trust_roles: Vec<(String, String)>,
     queued: VecDeque<Fault>,
     always: Option<Fault>,
     /// A fault for the default chain's calls alone (not irsa-doctor's own).
@@ -248,6 +251,21 @@ impl FakeAws {
             .trust_pods
             .iter()
             .any(|r| r == role_arn)
+    }
+
+    /// `role_arn` trusts sessions of `principal_role` (`Principal` `AWS`):
+    /// a Pod Identity target role trusting the association's role.
+    pub fn trust_role(&self, role_arn: &str, principal_role: &str) {
+        let pair = (role_arn.into(), principal_role.into());
+        self.state.lock().unwrap().trust_roles.push(pair);
+    }
+
+    /// Whether [`FakeAws::trust_role`] was called for the pair.
+    pub fn trusts_role(&self, role_arn: &str, principal_role: &str) -> bool {
+        let s = self.state.lock().unwrap();
+        s.trust_roles
+            .iter()
+            .any(|(r, p)| r == role_arn && p == principal_role)
     }
 
     /// A session of `role_arn` named `session_name`, valid for 6 hours, as
