@@ -106,10 +106,12 @@ async fn send(
         chain,
         memo,
         reused: reused.is_some(),
-        // Kept only for `--require`'s signed call.
+        // Kept only for `--require`'s signed call, and for a profile
+        // chain's next hop to be signed with.
         credentials: credentials
             .flatten()
-            .filter(|_| !run.cfg.require.is_empty()),
+            .filter(|_| !run.cfg.require.is_empty() || run.sts.profile_chain().is_some()),
+        profile_chain: None,
     }
 }
 

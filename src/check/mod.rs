@@ -28,6 +28,7 @@ mod issuer;
 mod mechanism;
 mod permissions;
 mod pod_identity;
+mod profile_chain;
 mod retry;
 mod run;
 mod trust;
@@ -91,10 +92,13 @@ async fn run_steps(run: &Run<'_>) -> (Report, Kept) {
     report.findings.extend(findings);
     let mechanism = mechanism::choose(env);
     report.mechanism = mechanism.name();
-    let Some(acting) = mechanism_steps(run, sending, &mechanism, &mut report).await else {
+    let Some(mut acting) = mechanism_steps(run, sending, &mechanism, &mut report).await else {
         return (finish(report, started), Kept::default());
     };
     let name = mechanism.name().unwrap_or(MechanismName::Irsa);
+    if name == MechanismName::Irsa {
+        profile_chain::verify(run, sending, &mut acting, &mut report).await;
+    }
     report.findings.extend(expected_role(
         cfg,
         env,
@@ -244,7 +248,16 @@ fn app_view(
     report: &Report,
     mechanism: MechanismName,
 ) -> Vec<Finding> {
-    let mut findings = chain::shadows(env, &acting.chain, mechanism);
+    // A profile's role chain the default chain follows to the role it
+    // names, or fails on where irsa-doctor's own walk failed or could not
+    // go (its finding says why), is the app using the chain as set up:
+    // judged as web identity reached.
+    let stand_in = Ok(ChainOutcome::WebIdentity);
+    let chain = match &acting.profile_chain {
+        Some(seen) if profile_chain_agrees(seen, &acting.chain) => &stand_in,
+        _ => &acting.chain,
+    };
+    let mut findings = chain::shadows(env, chain, mechanism);
     if let Some(endpoint) = report.sts.endpoint.as_deref() {
         findings.extend(crate::settings::proxy::finding(
             |n| env.proxy_var(n),
@@ -252,12 +265,28 @@ fn app_view(
         ));
     }
     findings.extend(chain::chain_mismatch(
-        &acting.chain,
+        chain,
         mechanism,
         acting.assumed_arn.as_deref(),
         report.expected_role_arn.as_deref(),
     ));
     findings
+}
+
+/// Whether the default chain did what the profile's role chain says: it
+/// landed on the chain's last role, or it failed where irsa-doctor's own
+/// walk of the chain failed or could not go.
+fn profile_chain_agrees(seen: &run::ProfileChainSeen, outcome: &ChainResult) -> bool {
+    match outcome {
+        Ok(ChainOutcome::Other {
+            source: ChainSource::Profile,
+            identity: Ok(arn),
+        }) => AssumedRoleArn::parse(arn)
+            .zip(seen.final_role())
+            .is_some_and(|(assumed, role)| role.matches(&assumed)),
+        Ok(ChainOutcome::Failed { .. }) => !matches!(seen, run::ProfileChainSeen::Assumed { .. }),
+        _ => false,
+    }
 }
 
 /// A report with no findings yet.
@@ -283,6 +312,7 @@ fn empty_report(cfg: &CheckConfig, env: &AwsEnv, region: Option<String>) -> Repo
             ..StsReport::default()
         },
         default_chain: ChainReport::default(),
+        profile_chain: None,
         permissions: None,
         duration_ms: 0,
         version: env!("CARGO_PKG_VERSION"),

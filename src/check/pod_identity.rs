@@ -122,6 +122,7 @@ async fn ask(
         memo: None,
         reused: false,
         credentials: credentials.filter(|_| !run.cfg.require.is_empty()),
+        profile_chain: None,
     }
 }
 

@@ -122,6 +122,36 @@ pub struct ChainReport {
     pub reused_since: Option<String>,
 }
 
+/// A profile's role chain, hop by hop, as irsa-doctor followed it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProfileChainReport {
+    /// The profile `AWS_PROFILE` selects.
+    pub profile: String,
+    /// Where the first credentials come from: `web_identity`,
+    /// `static_keys`, `credential_source <name>`, `credential_process`,
+    /// `login_session` or SSO.
+    pub root: String,
+    /// Every hop in the order the SDK takes them.
+    pub hops: Vec<HopReport>,
+    /// Who the app acts as at the end: the last hop's session, when every
+    /// hop was assumed.
+    pub final_arn: Option<String>,
+}
+
+/// One hop of a profile's role chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct HopReport {
+    /// The profile that names the role.
+    pub profile: String,
+    pub role_arn: String,
+    /// `web_identity` (the token) or `assume_role` (the previous hop's
+    /// credentials).
+    pub via: &'static str,
+    /// The session STS gave; `null` when the hop was refused, not asked,
+    /// or not followed.
+    pub assumed_arn: Option<String>,
+}
+
 /// Whose container a check saw. The app's environment, profile files and
 /// image are visible only from the app's own container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -241,6 +271,10 @@ pub struct Report {
     pub agent: Option<AgentReport>,
     pub sts: StsReport,
     pub default_chain: ChainReport,
+    /// The role chain `AWS_PROFILE` selects (a profile with `role_arn` and
+    /// `source_profile`); absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_chain: Option<ProfileChainReport>,
     /// `--require`'s evaluation; absent without `--require`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<PermissionsReport>,
@@ -308,6 +342,7 @@ pub(crate) mod sample {
             issuer: None,
             sts: StsReport::default(),
             default_chain: ChainReport::default(),
+            profile_chain: None,
             permissions: None,
             duration_ms: 1,
             version: "test",

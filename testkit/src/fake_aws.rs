@@ -22,6 +22,7 @@ use crate::http::{response, serve, serve_tls, Handler, Req, Resp, Server};
 use crate::sigv4::{self, Credentials};
 use crate::world::{ACCOUNT, ISSUER, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT, STS_AUDIENCE};
 
+mod assume_role;
 mod iam;
 pub use iam::{IamFault, Stmt};
 
@@ -125,6 +126,9 @@ struct State {
     signature_mismatch: bool,
     /// IAM's policy simulator: policies, faults, calls.
     iam: iam::IamState,
+    /// Who each role admits for `sts:AssumeRole` (profile chains).
+    role_trust: assume_role::RoleTrust,
+    assume_role_calls: u64,
 }
 
 #[derive(Clone)]
@@ -405,6 +409,7 @@ impl FakeAws {
                 }
             }
             Some("GetCallerIdentity") => self.caller_identity(&req),
+            Some("AssumeRole") => self.assume_role(&req, &form),
             Some("SimulatePrincipalPolicy") => self.simulate(&req, &form),
             _ => error(400, "InvalidAction", "Could not find operation"),
         }
