@@ -105,7 +105,7 @@ impl Report {
             Step::Role,
             self.status(Step::Role, self.assumed_role_arn.is_some()),
             format!(
-                "assumed {}, expected {}",
+                "assumed {}, expected {}{}",
                 self.assumed_role_arn.as_deref().unwrap_or("(nothing)"),
                 self.expected_role_arn
                     .as_deref()
@@ -113,7 +113,8 @@ impl Report {
                         "(none given: pass --expected-role-arn to compare)"
                     } else {
                         "(unset)"
-                    })
+                    }),
+                self.profile_chain_detail()
             ),
         ));
         rows.push(row(
@@ -236,6 +237,26 @@ impl Report {
         ) + &sts.app_endpoint.as_deref().map_or(String::new(), |e| {
             format!("; the app's SDK may use {e} (AWS_STS_REGIONAL_ENDPOINTS=legacy)")
         })
+    }
+
+    /// `; the app, through profile b: A (web_identity) -> B (assume_role)
+    /// = arn`, when `AWS_PROFILE` selects a role chain.
+    fn profile_chain_detail(&self) -> String {
+        let Some(chain) = &self.profile_chain else {
+            return String::new();
+        };
+        let hops: Vec<String> = chain
+            .hops
+            .iter()
+            .map(|h| format!("{} ({})", h.role_arn, h.via))
+            .collect();
+        format!(
+            "; the app, through profile {} ({}): {} = {}",
+            chain.profile,
+            chain.root,
+            hops.join(" -> "),
+            chain.final_arn.as_deref().unwrap_or("(not reached)")
+        )
     }
 
     fn chain_detail(&self) -> String {

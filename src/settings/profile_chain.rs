@@ -235,7 +235,7 @@ fn base_of(profile: &Profile) -> Option<Root> {
     if profile.get("credential_process").is_some() {
         return unbuilt("credential_process");
     }
-    has_static_keys(profile).then(|| Root::AccessKey { profile: name })
+    has_static_keys(profile).then_some(Root::AccessKey { profile: name })
 }
 
 fn has_static_keys(profile: &Profile) -> bool {

@@ -39,7 +39,7 @@ impl FakeAws {
         self.state.lock().unwrap().assume_role_calls += 1;
         let caller = match self.signed_by_a_session(req) {
             Ok(caller) => caller,
-            Err(resp) => return resp,
+            Err(resp) => return *resp,
         };
         let Some(account) = role_arn
             .strip_prefix("arn:aws:iam::")
@@ -114,7 +114,7 @@ impl FakeAws {
 
     /// The principal of a request signed for `sts` with a session the
     /// stand-in issued (its token and its secret), or STS's refusal.
-    fn signed_by_a_session(&self, req: &Req) -> Result<String, Resp> {
+    fn signed_by_a_session(&self, req: &Req) -> Result<String, Box<Resp>> {
         let invalid = || {
             error(
                 403,
@@ -128,24 +128,24 @@ impl FakeAws {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !auth.contains("/sts/aws4_request") {
-            return Err(invalid());
+            return Err(Box::new(invalid()));
         }
         let key = crate::sigv4::access_key_id(req).unwrap_or("").to_owned();
         let caller = self.state.lock().unwrap().keys.get(&key).cloned();
         let Some(caller) = caller else {
-            return Err(invalid());
+            return Err(Box::new(invalid()));
         };
         let token = req.headers.get("x-amz-security-token");
         let want = format!("{SESSION_TOKEN_PREFIX}{key}");
         if token.is_none_or(|t| t.as_bytes() != want.as_bytes()) {
-            return Err(invalid());
+            return Err(Box::new(invalid()));
         }
         if !crate::sigv4::verify(req, &format!("{SECRET_PREFIX}{key}")) {
-            return Err(error(
+            return Err(Box::new(error(
                 403,
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.",
-            ));
+            )));
         }
         Ok(caller)
     }
