@@ -289,3 +289,69 @@ async fn botocore_lands_on_the_same_final_role_and_fails_on_the_same_hop() {
     let out = check(&refusing, &vol, &config, |d| d).await;
     assert_eq!(codes(&out), ["PROFILE_HOP_DENIED"], "{}", out.stdout);
 }
+
+#[tokio::test]
+async fn a_root_profile_naming_another_role_than_aws_role_arn_is_assumed_itself() {
+    let sts = FakeAws::healthy().await;
+    // The root profile's role, trusted for the same service account, is
+    // not the one the webhook injected.
+    let first = "arn:aws:iam::111122223333:role/hub";
+    sts.aws
+        .add_role(first, fake_aws::Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
+    sts.aws.trust_role(TARGET, first, None);
+    let vol = token();
+    let config = format!(
+        "[profile b]\nrole_arn = {TARGET}\nsource_profile = a\n\
+         [profile a]\nrole_arn = {first}\nweb_identity_token_file = {}\n",
+        vol.path().display()
+    );
+    let out = check(&sts, &vol, &config, |d| d).await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let chain = &out.json()["profile_chain"];
+    assert!(chain["hops"][0]["assumed_arn"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:sts::111122223333:assumed-role/hub/"));
+    // The target trusting only the injected role refuses the hub.
+    let refusing = FakeAws::healthy().await;
+    refusing
+        .aws
+        .add_role(first, fake_aws::Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
+    refusing.aws.trust_role(TARGET, ROLE_ARN, None);
+    let out = check(&refusing, &vol, &config, |d| d).await;
+    assert_eq!(codes(&out), ["PROFILE_HOP_DENIED"], "{}", out.stdout);
+    assert!(out.finding("PROFILE_HOP_DENIED")["remedy"]
+        .as_str()
+        .unwrap()
+        .contains(&format!(r#""Principal": {{"AWS": "{first}"}}"#)));
+}
+
+#[tokio::test]
+async fn require_asks_about_the_chains_last_role() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.trust_role(TARGET, ROLE_ARN, None);
+    sts.aws.set_permissions(
+        TARGET,
+        vec![fake_aws::Stmt::allow(
+            "orders-read",
+            "s3:GetObject",
+            "arn:aws:s3:::orders/*",
+        )],
+    );
+    let vol = token();
+    let config = guide_config(vol.path().to_str().unwrap(), "");
+    let out = check(&sts, &vol, &config, |d| {
+        d.args(&["--require", "s3:GetObject@arn:aws:s3:::orders/1"])
+    })
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.json()["permissions"]["source_arn"], TARGET);
+    // The web-identity role has no such permission: asking about it would
+    // have failed.
+    let out = check(&sts, &vol, &config, |d| {
+        d.args(&["--require", "s3:PutObject@arn:aws:s3:::orders/1"])
+    })
+    .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(codes(&out), ["PERMISSION_DENIED"], "{}", out.stdout);
+}

@@ -161,12 +161,10 @@ pub fn resolve(set: &ProfileSet) -> Option<Result<ProfileChain, Problem>> {
                     }))
                 }
             },
-            (None, Some(source)) => {
-                break Root::NamedSource {
-                    profile: name,
-                    source: source.to_owned(),
-                }
-            }
+            (None, Some(source)) => match named_source(&name, source) {
+                Ok(root) => break root,
+                Err(problem) => return Some(Err(problem)),
+            },
             (Some(s), None) => name = s.to_owned(),
         }
     };
@@ -203,10 +201,8 @@ fn base_of(profile: &Profile) -> Option<Root> {
         })
     };
     if let Some(source) = profile.get("credential_source") {
-        return Some(Root::NamedSource {
-            profile: name,
-            source: source.to_owned(),
-        });
+        // An unknown name is refused where the hop names it.
+        return named_source(&name, source).ok();
     }
     if let (Some(role_arn), Some(token_file)) = (
         profile.get("role_arn"),
@@ -236,6 +232,27 @@ fn base_of(profile: &Profile) -> Option<Root> {
         return unbuilt("credential_process");
     }
     has_static_keys(profile).then_some(Root::AccessKey { profile: name })
+}
+
+/// The providers aws-config builds for `credential_source`, matched
+/// without regard to case as its factory matches them; any other name
+/// makes it refuse the profile (`UnknownProvider`), and the app's chain
+/// fails.
+fn named_source(profile: &str, source: &str) -> Result<Root, Problem> {
+    const KNOWN: [&str; 3] = ["Environment", "Ec2InstanceMetadata", "EcsContainer"];
+    if KNOWN.iter().any(|k| k.eq_ignore_ascii_case(source)) {
+        return Ok(Root::NamedSource {
+            profile: profile.to_owned(),
+            source: source.to_owned(),
+        });
+    }
+    Err(Problem::Invalid {
+        profile: profile.to_owned(),
+        message: format!(
+            "credential_source {source} is none of the names the SDKs know ({})",
+            KNOWN.join(", ")
+        ),
+    })
 }
 
 fn has_static_keys(profile: &Profile) -> bool {
@@ -325,6 +342,11 @@ mod tests {
                     credential_source = Environment\n";
         assert!(matches!(
             chain(both, "x"),
+            Some(Err(Problem::Invalid { .. }))
+        ));
+        let unknown = "[profile x]\nrole_arn = arn:aws:iam::1:role/x\ncredential_source = Bogus\n";
+        assert!(matches!(
+            chain(unknown, "x"),
             Some(Err(Problem::Invalid { .. }))
         ));
     }
