@@ -47,7 +47,9 @@ async fn check(
 ) -> Outcome {
     let d = doctor!(&sts.url())
         .irsa(ROLE_ARN, &vol.path())
-        .env("AWS_PROFILE", "b");
+        .env("AWS_PROFILE", "b")
+        // Every hop's credentials must stay out of every log line.
+        .env("RUST_LOG", "trace");
     std::fs::write(d.home().join("aws-config"), config).unwrap();
     let out = customize(d).json().await;
     assert!(
@@ -114,6 +116,26 @@ async fn a_chain_into_another_account_passes_as_its_last_role() {
     })
     .await;
     assert_eq!(out.code, 0, "{}", out.stdout);
+
+    // The text report's role row names the hops.
+    let d = doctor!(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("AWS_PROFILE", "b");
+    std::fs::write(d.home().join("aws-config"), &config).unwrap();
+    let out = d.run().await;
+    let role_row = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(" role ") && l.contains("assumed"))
+        .unwrap_or_default();
+    assert!(
+        role_row.starts_with("  ok")
+            && role_row.contains(&format!(
+                "; the app, through profile b (web_identity): {ROLE_ARN} (web_identity) -> {TARGET} (assume_role) = arn:aws:sts::222233334444:assumed-role/target/"
+            )),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test]
