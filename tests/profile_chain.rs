@@ -129,9 +129,17 @@ async fn a_chain_into_another_account_passes_as_its_last_role() {
         .find(|l| l.contains(" role ") && l.contains("assumed"))
         .unwrap_or_default();
     assert!(
+        out.stdout.starts_with(
+            "irsa-doctor: pass: acting as arn:aws:sts::222233334444:assumed-role/target/"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
         role_row.starts_with("  ok")
+            && role_row.contains("assumed arn:aws:sts::222233334444:assumed-role/target/")
             && role_row.contains(&format!(
-                "; the app, through profile b (web_identity): {ROLE_ARN} (web_identity) -> {TARGET} (assume_role) = arn:aws:sts::222233334444:assumed-role/target/"
+                "; through profile b (web_identity): {ROLE_ARN} (web_identity) -> {TARGET} (assume_role)"
             )),
         "{}",
         out.stdout

@@ -288,6 +288,15 @@ impl Report {
         self.findings.iter().any(|f| f.code == code)
     }
 
+    /// Who the app acts as: the last session of the profile's role chain
+    /// when `AWS_PROFILE` selects one, else what STS (or the agent) gave.
+    pub fn acting_as(&self) -> Option<&str> {
+        match &self.profile_chain {
+            Some(chain) => chain.final_arn.as_deref(),
+            None => self.assumed_role_arn.as_deref(),
+        }
+    }
+
     /// One line for the termination message and the log: the verdict and
     /// the first error, with a count of the rest.
     pub fn summary(&self) -> String {
@@ -297,12 +306,16 @@ impl Report {
             .filter(|f| f.severity == Severity::Error)
             .collect();
         match (self.verdict, errors.first()) {
-            (Verdict::Pass, _) | (_, None) => format!(
-                "irsa-doctor: pass: acting as {}",
-                self.assumed_role_arn
-                    .as_deref()
-                    .unwrap_or("the expected role")
-            ),
+            (Verdict::Pass, _) | (_, None) => match (self.acting_as(), &self.profile_chain) {
+                (Some(arn), _) => format!("irsa-doctor: pass: acting as {arn}"),
+                // A chain irsa-doctor could not follow: say so, not a role.
+                (None, Some(chain)) => format!(
+                    "irsa-doctor: pass: the role chain of profile {} is not verified past its \
+                     {} (see the warnings)",
+                    chain.profile, chain.root
+                ),
+                (None, None) => "irsa-doctor: pass: acting as the expected role".to_owned(),
+            },
             (verdict, Some(first)) => {
                 let more = match errors.len() - 1 {
                     0 => String::new(),

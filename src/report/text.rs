@@ -103,10 +103,10 @@ impl Report {
         rows.push(row(Step::Sts, sts_status, self.sts_detail()));
         rows.push(row(
             Step::Role,
-            self.status(Step::Role, self.assumed_role_arn.is_some()),
+            self.status(Step::Role, self.acting_as().is_some()),
             format!(
                 "assumed {}, expected {}{}",
-                self.assumed_role_arn.as_deref().unwrap_or("(nothing)"),
+                self.acting_as().unwrap_or("(nothing)"),
                 self.expected_role_arn
                     .as_deref()
                     .unwrap_or(if pod_identity {
@@ -239,8 +239,8 @@ impl Report {
         })
     }
 
-    /// `; the app, through profile b: A (web_identity) -> B (assume_role)
-    /// = arn`, when `AWS_PROFILE` selects a role chain.
+    /// `; through profile b (web_identity): A (web_identity) -> B
+    /// (assume_role)`, when `AWS_PROFILE` selects a role chain.
     fn profile_chain_detail(&self) -> String {
         let Some(chain) = &self.profile_chain else {
             return String::new();
@@ -251,11 +251,10 @@ impl Report {
             .map(|h| format!("{} ({})", h.role_arn, h.via))
             .collect();
         format!(
-            "; the app, through profile {} ({}): {} = {}",
+            "; through profile {} ({}): {}",
             chain.profile,
             chain.root,
-            hops.join(" -> "),
-            chain.final_arn.as_deref().unwrap_or("(not reached)")
+            hops.join(" -> ")
         )
     }
 
