@@ -154,13 +154,13 @@ async fn follow(
                 (arn, creds) = (next_arn, next_creds);
                 previous_role = hop.role_arn.clone();
             }
-            Err(failure) => {
+            Err(failed) => {
                 report.findings.push(hop_failure(
                     run,
                     &chain.selected,
                     hop,
                     &previous_role,
-                    &failure,
+                    &failed,
                 ));
                 shown.hops.push(hop_report(hop, None));
                 shown
@@ -239,33 +239,51 @@ async fn web_identity_hop(
     }
 }
 
+/// A hop's final failure, with what the attempts showed.
+struct HopFailed {
+    failure: Failure,
+    attempts: u32,
+    endpoint: Option<String>,
+}
+
 /// One `sts:AssumeRole`, retried as every STS call is (transient trouble
 /// until the deadline; a refusal ridden out for `--retry-denied-for`).
 async fn assume_hop(
     run: &Run<'_>,
     creds: &Credentials,
     hop: &RoleHop<'_>,
-) -> Result<(String, Credentials), Failure> {
+) -> Result<(String, Credentials), HopFailed> {
     let plan = Plan {
         retry_denied_for: run.cfg.retry_denied_for,
         last_answer_stands: true,
         ..Plan::until(Peer::Sts, run.deadline, run.cfg.timeout)
     };
+    let mut endpoint = None;
     let retried = retry(
         &plan,
         |remaining| run.sts.assume_role(creds, hop, remaining),
-        |attempt| attempt.result,
+        |attempt| {
+            endpoint = attempt.endpoint.or(endpoint.take());
+            attempt.result
+        },
     )
     .await;
-    let assumed = retried.result?;
-    match assumed.credentials {
-        Some(creds) => Ok((assumed.arn, creds)),
-        None => Err(Failure::new(
-            FailureKind::Unexpected { retry: false },
-            "HTTP 200 without credentials: the answer gives nothing to sign the next call \
-             with"
-                .to_owned(),
-        )),
+    let failed = |failure| HopFailed {
+        failure,
+        attempts: retried.attempts,
+        endpoint: endpoint.clone(),
+    };
+    match retried.result {
+        Ok(assumed) => match assumed.credentials {
+            Some(creds) => Ok((assumed.arn, creds)),
+            None => Err(failed(Failure::new(
+                FailureKind::Unexpected { retry: false },
+                "HTTP 200 without credentials: the answer gives nothing to sign the next call \
+                 with"
+                    .to_owned(),
+            ))),
+        },
+        Err(failure) => Err(failed(failure)),
     }
 }
 
@@ -276,8 +294,9 @@ fn hop_failure(
     selected: &str,
     hop: &Hop,
     previous_role: &str,
-    failure: &Failure,
+    failed: &HopFailed,
 ) -> crate::report::Finding {
+    let failure = &failed.failure;
     if failure.kind == FailureKind::AccessDenied {
         let said = match &failure.code {
             Some(code) => format!("{code}: {}", failure.message),
@@ -299,10 +318,10 @@ fn hop_failure(
             role: role.as_ref(),
             claims: None,
             audience: None,
-            endpoint: None,
+            endpoint: failed.endpoint.as_deref(),
             proxy: None,
             region: None,
-            attempts: 1,
+            attempts: failed.attempts,
             elapsed: run.started.elapsed(),
         },
     )
