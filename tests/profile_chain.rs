@@ -385,3 +385,22 @@ async fn require_asks_about_the_chains_last_role() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert_eq!(codes(&out), ["PERMISSION_DENIED"], "{}", out.stdout);
 }
+
+#[tokio::test]
+async fn a_hop_sts_keeps_throttling_is_inconclusive_not_a_pass() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.trust_role(TARGET, ROLE_ARN, None);
+    sts.aws.throttle_assume_role();
+    let vol = token();
+    let config = guide_config(vol.path().to_str().unwrap(), "");
+    let out = check(&sts, &vol, &config, |d| d.env("IRSA_DOCTOR_TIMEOUT", "2s")).await;
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert_eq!(codes(&out), ["STS_THROTTLED"], "{}", out.stdout);
+    assert!(out.json()["profile_chain"]["final_arn"].is_null());
+    // Retried, not given up at the first answer.
+    assert!(
+        sts.aws.assume_role_calls() > 2,
+        "{}",
+        sts.aws.assume_role_calls()
+    );
+}

@@ -129,6 +129,7 @@ struct State {
     /// Who each role admits for `sts:AssumeRole` (profile chains).
     role_trust: assume_role::RoleTrust,
     assume_role_calls: u64,
+    assume_role_throttled: bool,
 }
 
 #[derive(Clone)]

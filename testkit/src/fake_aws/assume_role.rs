@@ -28,6 +28,12 @@ impl FakeAws {
             .push((principal_role_arn.into(), external_id.map(str::to_owned)));
     }
 
+    /// Every AssumeRole call is throttled (`Throttling`, "Rate exceeded"),
+    /// as STS throttles a busy account.
+    pub fn throttle_assume_role(&self) {
+        self.state.lock().unwrap().assume_role_throttled = true;
+    }
+
     /// AssumeRole calls, irsa-doctor's and the default chain's together.
     pub fn assume_role_calls(&self) -> u64 {
         self.state.lock().unwrap().assume_role_calls
@@ -36,7 +42,13 @@ impl FakeAws {
     pub(super) fn assume_role(&self, req: &Req, form: &HashMap<String, String>) -> Resp {
         let get = |k: &str| form.get(k).cloned().unwrap_or_default();
         let (role_arn, session) = (get("RoleArn"), get("RoleSessionName"));
-        self.state.lock().unwrap().assume_role_calls += 1;
+        {
+            let mut s = self.state.lock().unwrap();
+            s.assume_role_calls += 1;
+            if s.assume_role_throttled {
+                return error(400, "Throttling", "Rate exceeded");
+            }
+        }
         let caller = match self.signed_by_a_session(req) {
             Ok(caller) => caller,
             Err(resp) => return *resp,
