@@ -110,9 +110,16 @@ async fn send(
         // chain's next hop to be signed with.
         credentials: credentials
             .flatten()
-            .filter(|_| !run.cfg.require.is_empty() || run.sts.profile_chain().is_some()),
+            .filter(|_| !run.cfg.require.is_empty() || starts_at_web_identity(run)),
         profile_chain: None,
     }
+}
+
+/// Whether `AWS_PROFILE` selects a role chain that starts at web identity,
+/// whose first hop is signed with this step's session.
+fn starts_at_web_identity(run: &Run<'_>) -> bool {
+    use crate::settings::profile_chain::Root;
+    matches!(run.sts.profile_chain(), Some(Ok(chain)) if matches!(chain.root, Root::WebIdentity { .. }))
 }
 
 /// `STS_GLOBAL_ENDPOINT`: `AWS_STS_REGIONAL_ENDPOINTS=legacy` sends the

@@ -47,12 +47,16 @@ pub(super) async fn verify(
         hops: vec![],
         final_arn: None,
     };
+    // The last hop's credentials, for `--require` alone.
+    let mut last_credentials = None;
     let seen = match &chain.root {
         // Static keys start the chain: the app ignores IRSA, as today's
         // STATIC_CREDENTIALS_SHADOW says.
         Root::AccessKey { .. } => None,
         Root::WebIdentity { .. } if !sending.offline => {
-            Some(follow(run, chain, acting, report, &mut shown).await)
+            let (seen, credentials) = follow(run, chain, acting, report, &mut shown).await;
+            last_credentials = credentials;
+            Some(seen)
         }
         Root::WebIdentity { .. } => Some(ProfileChainSeen::Broken),
         Root::NamedSource { profile, source } => {
@@ -79,23 +83,19 @@ pub(super) async fn verify(
     // The app acts as the chain's last role: that is who is compared with
     // `--expected-role-arn` (or, without it, with the role the chain names)
     // and whose permissions `--require` asks about.
-    let (role, assumed, creds) = match &seen {
-        ProfileChainSeen::Assumed {
-            final_role,
-            arn,
-            credentials,
-        } => (
-            Some(final_role.clone()),
-            Some(arn.clone()),
-            Some(credentials.clone()),
-        ),
+    let (role, assumed) = match &seen {
+        ProfileChainSeen::Assumed { final_role, arn } => {
+            (Some(final_role.clone()), Some(arn.clone()))
+        }
         ProfileChainSeen::Broken | ProfileChainSeen::NotFollowed { .. } => {
-            (RoleArn::parse(declared).ok(), None, None)
+            (RoleArn::parse(declared).ok(), None)
         }
     };
     acting.role = role;
     acting.assumed_arn = assumed;
-    acting.credentials = creds.filter(|_| !run.cfg.require.is_empty());
+    // In place of the web-identity session's, kept only to sign the
+    // first hop with.
+    acting.credentials = last_credentials.filter(|_| !run.cfg.require.is_empty());
     if run.cfg.expected_role_arn.is_none() && !declared.is_empty() {
         report.expected_role_arn = Some(declared.to_owned());
     }
@@ -117,7 +117,7 @@ async fn follow(
     acting: &Acting,
     report: &mut Report,
     shown: &mut ProfileChainReport,
-) -> ProfileChainSeen {
+) -> (ProfileChainSeen, Option<Credentials>) {
     let Root::WebIdentity {
         profile,
         role_arn,
@@ -125,7 +125,7 @@ async fn follow(
         ..
     } = &chain.root
     else {
-        return ProfileChainSeen::Broken;
+        return (ProfileChainSeen::Broken, None);
     };
     let first = web_identity_hop(run, role_arn, token_file, acting, report).await;
     shown.hops.push(HopReport {
@@ -138,7 +138,7 @@ async fn follow(
         shown
             .hops
             .extend(chain.hops.iter().map(|h| hop_report(h, None)));
-        return ProfileChainSeen::Broken;
+        return (ProfileChainSeen::Broken, None);
     };
     let mut previous_role = role_arn.clone();
     for (i, hop) in chain.hops.iter().enumerate() {
@@ -166,17 +166,13 @@ async fn follow(
                 shown
                     .hops
                     .extend(chain.hops[i + 1..].iter().map(|h| hop_report(h, None)));
-                return ProfileChainSeen::Broken;
+                return (ProfileChainSeen::Broken, None);
             }
         }
     }
     match RoleArn::parse(&previous_role) {
-        Ok(final_role) => ProfileChainSeen::Assumed {
-            final_role,
-            arn,
-            credentials: creds,
-        },
-        Err(_) => ProfileChainSeen::Broken,
+        Ok(final_role) => (ProfileChainSeen::Assumed { final_role, arn }, Some(creds)),
+        Err(_) => (ProfileChainSeen::Broken, None),
     }
 }
 

@@ -133,12 +133,8 @@ pub(super) struct Acting {
 /// How far irsa-doctor followed the selected profile's role chain.
 pub(super) enum ProfileChainSeen {
     /// Every hop assumed: the app acts as `arn`, a session of
-    /// `final_role`; its credentials are dropped with the check.
-    Assumed {
-        final_role: RoleArn,
-        arn: String,
-        credentials: aws_credential_types::Credentials,
-    },
+    /// `final_role`.
+    Assumed { final_role: RoleArn, arn: String },
     /// A hop failed; its finding says which and why.
     Broken,
     /// The chain starts where irsa-doctor cannot follow (see
