@@ -318,6 +318,29 @@ async fn botocore_lands_on_the_same_final_role_and_fails_on_the_same_hop() {
     assert_eq!(theirs, Err("ClientError".to_owned()));
     let out = check(&refusing, &vol, &config, |d| d).await;
     assert_eq!(codes(&out), ["PROFILE_HOP_DENIED"], "{}", out.stdout);
+
+    // A loop and a missing source profile: botocore refuses both, and
+    // irsa-doctor fails both.
+    for (config, error) in [
+        (
+            format!(
+                "[profile b]\nrole_arn = {TARGET}\nsource_profile = c\n\
+                 [profile c]\nrole_arn = {ROLE_ARN}\nsource_profile = b\n"
+            ),
+            "InfiniteLoopConfigError",
+        ),
+        (
+            format!("[profile b]\nrole_arn = {TARGET}\nsource_profile = gone\n"),
+            "InvalidConfigError",
+        ),
+    ] {
+        std::fs::write(&config_path, &config).unwrap();
+        let theirs = botocore_caller(&sts.url(), &config_path).await;
+        assert_eq!(theirs, Err(error.to_owned()), "{config}");
+        let out = check(&sts, &vol, &config, |d| d).await;
+        assert_eq!(out.code, 1, "{}", out.stdout);
+        assert!(codes(&out).contains(&"PROFILE_CHAIN_INVALID".to_owned()));
+    }
 }
 
 #[tokio::test]
@@ -393,7 +416,10 @@ async fn a_hop_sts_keeps_throttling_is_inconclusive_not_a_pass() {
     sts.aws.throttle_assume_role();
     let vol = token();
     let config = guide_config(vol.path().to_str().unwrap(), "");
-    let out = check(&sts, &vol, &config, |d| d.env("IRSA_DOCTOR_TIMEOUT", "2s")).await;
+    // The default chain (aws-config's own three attempts, up to 3 s of
+    // backoff) is resolved before the hops are followed: 6 s leaves the
+    // hops time to be retried and throttled, not just cut off.
+    let out = check(&sts, &vol, &config, |d| d.env("IRSA_DOCTOR_TIMEOUT", "6s")).await;
     assert_eq!(out.code, 3, "{}", out.stdout);
     assert_eq!(codes(&out), ["STS_THROTTLED"], "{}", out.stdout);
     assert!(out.json()["profile_chain"]["final_arn"].is_null());

@@ -97,7 +97,7 @@ pub fn invalid(selected: &str, problem: &Problem) -> Finding {
                 "profile {from:?} names source_profile {missing:?}, which no config or \
                  credentials file defines: aws-config skips the profile and the app falls \
                  through to the next credentials it finds (here, usually AWS_ROLE_ARN's web \
-                 identity), not the chain's role; botocore fails with ProfileNotFound"
+                 identity), not the chain's role; botocore fails (InvalidConfigError)"
             ),
             format!("no profile {missing}"),
         ),
