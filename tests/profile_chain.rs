@@ -243,7 +243,15 @@ async fn credential_process_and_sso_roots_are_a_warning_not_a_verdict() {
     })
     .await;
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(codes(&out).contains(&"ROLE_MISMATCH".to_owned()));
+    let f = out.finding("ROLE_MISMATCH");
+    assert_eq!(f["found"], TARGET);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("profile b's role chain ends in {TARGET}")),
+        "{f}"
+    );
 }
 
 /// The venv's Python, beside moto's server.

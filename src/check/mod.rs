@@ -99,9 +99,15 @@ async fn run_steps(run: &Run<'_>) -> (Report, Kept) {
     if name == MechanismName::Irsa {
         profile_chain::verify(run, sending, &mut acting, &mut report).await;
     }
+    // With a profile's role chain, `acting.role` is the role it names
+    // last, not AWS_ROLE_ARN.
+    let named_by = match &report.profile_chain {
+        Some(chain) => Named::Chain(&chain.profile),
+        None => Named::Env(env),
+    };
     report.findings.extend(expected_role(
         cfg,
-        env,
+        named_by,
         acting.role.as_ref(),
         acting.assumed_arn.as_deref(),
     ));
@@ -215,12 +221,20 @@ fn not_injected(
     )
 }
 
+/// Who names the role the pod asked for: the webhook's `AWS_ROLE_ARN`, or
+/// the profile's role chain (its last role).
+#[derive(Clone, Copy)]
+enum Named<'a> {
+    Env(&'a AwsEnv),
+    Chain(&'a str),
+}
+
 /// Step 4: is it the expected role? Compared on what STS assumed, or,
 /// when STS refused, on the role the webhook injected: a refusal of the
 /// wrong role is first of all the wrong role.
 fn expected_role(
     cfg: &CheckConfig,
-    env: &AwsEnv,
+    named_by: Named<'_>,
     role: Option<&RoleArn>,
     assumed_arn: Option<&str>,
 ) -> Option<Finding> {
@@ -229,14 +243,18 @@ fn expected_role(
         (Some(arn), _) => AssumedRoleArn::parse(arn)
             .is_none_or(|a| !expected.matches(&a))
             .then(|| format!("this pod acts as {arn}")),
-        (None, Some(role)) => {
-            (!expected.same_role(role)).then(|| format!("AWS_ROLE_ARN names {role}"))
-        }
+        (None, Some(role)) => (!expected.same_role(role)).then(|| match named_by {
+            Named::Env(_) => format!("AWS_ROLE_ARN names {role}"),
+            Named::Chain(profile) => format!("profile {profile}'s role chain ends in {role}"),
+        }),
         (None, None) => None,
     }?;
     let found_arn = assumed_arn
         .map(str::to_owned)
-        .unwrap_or_else(|| env.role_arn.clone().unwrap_or_default());
+        .unwrap_or_else(|| match named_by {
+            Named::Env(env) => env.role_arn.clone().unwrap_or_default(),
+            Named::Chain(_) => role.map(ToString::to_string).unwrap_or_default(),
+        });
     Some(role_findings::role_mismatch(expected, &found, &found_arn))
 }
 
