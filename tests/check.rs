@@ -1008,7 +1008,7 @@ async fn a_role_arn_with_a_trailing_newline_is_role_arn_invalid() {
 }
 
 #[tokio::test]
-async fn a_broken_profile_before_web_identity_is_a_chain_warning() {
+async fn a_broken_profile_before_web_identity_is_an_invalid_chain_and_a_chain_warning() {
     let sts = FakeAws::healthy().await;
     let out = check_json(&sts, |d| {
         // A role profile with a credential_source no SDK knows: the chain's
@@ -1021,7 +1021,14 @@ async fn a_broken_profile_before_web_identity_is_a_chain_warning() {
         d
     })
     .await;
-    assert_eq!(out.code, 0, "a warning: {}\n{}", out.stdout, out.stderr);
+    // The app's SDK refuses the profile and gets no credentials at all
+    // (aws-config: UnknownProvider; botocore: InvalidConfigError): an
+    // error, beside the chain's own warning.
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.finding("PROFILE_CHAIN_INVALID")["message"]
+        .as_str()
+        .unwrap()
+        .contains("credential_source Bogus"));
     let f = out.finding("DEFAULT_CHAIN_MISMATCH");
     assert_eq!(f["severity"], "warning");
     assert!(

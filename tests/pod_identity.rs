@@ -1012,7 +1012,7 @@ async fn cross_account(target_trusts: bool) -> (FakeAwsServer, AgentServer, Toke
     let sts = FakeAws::healthy().await;
     sts.aws.trust_pod_identity(ASSOCIATION_ROLE);
     if target_trusts {
-        sts.aws.trust_role(TARGET_ROLE, ASSOCIATION_ROLE);
+        sts.aws.trust_role(TARGET_ROLE, ASSOCIATION_ROLE, None);
     }
     let agent = Agent::new(&sts.aws).start().await;
     agent

@@ -106,11 +106,20 @@ async fn send(
         chain,
         memo,
         reused: reused.is_some(),
-        // Kept only for `--require`'s signed call.
+        // Kept only for `--require`'s signed call, and for a profile
+        // chain's next hop to be signed with.
         credentials: credentials
             .flatten()
-            .filter(|_| !run.cfg.require.is_empty()),
+            .filter(|_| !run.cfg.require.is_empty() || starts_at_web_identity(run)),
+        profile_chain: None,
     }
+}
+
+/// Whether `AWS_PROFILE` selects a role chain that starts at web identity,
+/// whose first hop is signed with this step's session.
+fn starts_at_web_identity(run: &Run<'_>) -> bool {
+    use crate::settings::profile_chain::Root;
+    matches!(run.sts.profile_chain(), Some(Ok(chain)) if matches!(chain.root, Root::WebIdentity { .. }))
 }
 
 /// `STS_GLOBAL_ENDPOINT`: `AWS_STS_REGIONAL_ENDPOINTS=legacy` sends the

@@ -30,6 +30,7 @@ mod issuer;
 mod mechanism;
 mod permissions;
 mod pod_identity;
+mod profile_chain;
 mod retry;
 mod run;
 mod trust;
@@ -94,13 +95,22 @@ async fn run_steps(run: &Run<'_>) -> (Report, Kept) {
     endpoints::record(run, &mut sending, &mut report).await;
     let mechanism = mechanism::choose(env);
     report.mechanism = mechanism.name();
-    let Some(acting) = mechanism_steps(run, sending, &mechanism, &mut report).await else {
+    let Some(mut acting) = mechanism_steps(run, sending, &mechanism, &mut report).await else {
         return (finish(report, started), Kept::default());
     };
     let name = mechanism.name().unwrap_or(MechanismName::Irsa);
+    if name == MechanismName::Irsa {
+        profile_chain::verify(run, sending, &mut acting, &mut report).await;
+    }
+    // With a profile's role chain, `acting.role` is the role it names
+    // last, not AWS_ROLE_ARN.
+    let named_by = match &report.profile_chain {
+        Some(chain) => Named::Chain(&chain.profile),
+        None => Named::Env(env),
+    };
     report.findings.extend(expected_role(
         cfg,
-        env,
+        named_by,
         name,
         acting.role.as_ref(),
         acting.assumed_arn.as_deref(),
@@ -215,12 +225,20 @@ fn not_injected(
     )
 }
 
+/// Who names the role the pod asked for: the webhook's `AWS_ROLE_ARN`, or
+/// the profile's role chain (its last role).
+#[derive(Clone, Copy)]
+enum Named<'a> {
+    Env(&'a AwsEnv),
+    Chain(&'a str),
+}
+
 /// Step 4: is it the expected role? Compared on what STS assumed, or,
 /// when STS refused, on the role the webhook injected: a refusal of the
 /// wrong role is first of all the wrong role.
 fn expected_role(
     cfg: &CheckConfig,
-    env: &AwsEnv,
+    named_by: Named<'_>,
     name: MechanismName,
     role: Option<&RoleArn>,
     assumed_arn: Option<&str>,
@@ -230,14 +248,18 @@ fn expected_role(
         (Some(arn), _) => AssumedRoleArn::parse(arn)
             .is_none_or(|a| !expected.matches(&a))
             .then(|| format!("this pod acts as {arn}")),
-        (None, Some(role)) => {
-            (!expected.same_role(role)).then(|| format!("AWS_ROLE_ARN names {role}"))
-        }
+        (None, Some(role)) => (!expected.same_role(role)).then(|| match named_by {
+            Named::Env(_) => format!("AWS_ROLE_ARN names {role}"),
+            Named::Chain(profile) => format!("profile {profile}'s role chain ends in {role}"),
+        }),
         (None, None) => None,
     }?;
     let found_arn = assumed_arn
         .map(str::to_owned)
-        .unwrap_or_else(|| env.role_arn.clone().unwrap_or_default());
+        .unwrap_or_else(|| match named_by {
+            Named::Env(env) => env.role_arn.clone().unwrap_or_default(),
+            Named::Chain(_) => role.map(ToString::to_string).unwrap_or_default(),
+        });
     if name == MechanismName::PodIdentity {
         let association = cfg.association_role_arn.as_ref();
         return Some(role_findings::role_mismatch_pod_identity(
@@ -258,7 +280,16 @@ fn app_view(
     report: &Report,
     mechanism: MechanismName,
 ) -> Vec<Finding> {
-    let mut findings = chain::shadows(env, &acting.chain, mechanism);
+    // A profile's role chain the default chain follows to the role it
+    // names, or fails on where irsa-doctor's own walk failed or could not
+    // go (its finding says why), is the app using the chain as set up:
+    // judged as web identity reached.
+    let stand_in = Ok(ChainOutcome::WebIdentity);
+    let chain = match &acting.profile_chain {
+        Some(seen) if profile_chain_agrees(seen, &acting.chain) => &stand_in,
+        _ => &acting.chain,
+    };
+    let mut findings = chain::shadows(env, chain, mechanism);
     if let Some(endpoint) = report.sts.endpoint.as_deref() {
         findings.extend(crate::settings::proxy::finding(
             |n| env.proxy_var(n),
@@ -266,12 +297,28 @@ fn app_view(
         ));
     }
     findings.extend(chain::chain_mismatch(
-        &acting.chain,
+        chain,
         mechanism,
         acting.assumed_arn.as_deref(),
         report.expected_role_arn.as_deref(),
     ));
     findings
+}
+
+/// Whether the default chain did what the profile's role chain says: it
+/// landed on the chain's last role, or it failed where irsa-doctor's own
+/// walk of the chain failed or could not go.
+fn profile_chain_agrees(seen: &run::ProfileChainSeen, outcome: &ChainResult) -> bool {
+    match outcome {
+        Ok(ChainOutcome::Other {
+            source: ChainSource::Profile,
+            identity: Ok(arn),
+        }) => AssumedRoleArn::parse(arn)
+            .zip(seen.final_role())
+            .is_some_and(|(assumed, role)| role.matches(&assumed)),
+        Ok(ChainOutcome::Failed { .. }) => !matches!(seen, run::ProfileChainSeen::Assumed { .. }),
+        _ => false,
+    }
 }
 
 /// A report with no findings yet.
@@ -297,6 +344,7 @@ fn empty_report(cfg: &CheckConfig, env: &AwsEnv, region: Option<String>) -> Repo
             ..StsReport::default()
         },
         default_chain: ChainReport::default(),
+        profile_chain: None,
         permissions: None,
         duration_ms: 0,
         version: env!("CARGO_PKG_VERSION"),

@@ -110,6 +110,7 @@ fn on_fargate(run: &Run<'_>, pi: &PodIdentity, report: &mut Report) -> Option<Ac
         memo: None,
         reused: false,
         credentials: None,
+        profile_chain: None,
     })
 }
 
@@ -172,6 +173,7 @@ async fn ask(
         memo: None,
         reused: false,
         credentials: credentials.filter(|_| !run.cfg.require.is_empty()),
+        profile_chain: None,
     }
 }
 

@@ -142,6 +142,31 @@ pub(super) struct Acting {
     /// agent's answer), kept only with `--require`, for its signed call;
     /// dropped with the check.
     pub(super) credentials: Option<aws_credential_types::Credentials>,
+    /// The role chain `AWS_PROFILE` selects, as far as it was followed.
+    pub(super) profile_chain: Option<ProfileChainSeen>,
+}
+
+/// How far irsa-doctor followed the selected profile's role chain.
+pub(super) enum ProfileChainSeen {
+    /// Every hop assumed: the app acts as `arn`, a session of
+    /// `final_role`.
+    Assumed { final_role: RoleArn, arn: String },
+    /// A hop failed; its finding says which and why.
+    Broken,
+    /// The chain starts where irsa-doctor cannot follow (see
+    /// `PROFILE_CHAIN_UNVERIFIABLE`); it names `final_role` last.
+    NotFollowed { final_role: Option<RoleArn> },
+}
+
+impl ProfileChainSeen {
+    /// The role the chain ends in, when known.
+    pub(super) fn final_role(&self) -> Option<&RoleArn> {
+        match self {
+            ProfileChainSeen::Assumed { final_role, .. } => Some(final_role),
+            ProfileChainSeen::NotFollowed { final_role } => final_role.as_ref(),
+            ProfileChainSeen::Broken => None,
+        }
+    }
 }
 
 impl<'a> Run<'a> {

@@ -279,8 +279,9 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:8475";
 /// What one verification needs, shared by `check` and `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// The role this pod must act as [default: $AWS_ROLE_ARN; EKS Pod
-    /// Identity has none, so give it there]. With a Pod Identity target
+    /// The role this pod must act as [default: $AWS_ROLE_ARN, or the last
+    /// role of the profile chain AWS_PROFILE selects; EKS Pod Identity has
+    /// none, so give it there]. With a Pod Identity target
     /// role (cross-account), this is the target role: the pod acts as it
     #[arg(long, env = "IRSA_DOCTOR_EXPECTED_ROLE_ARN", value_parser = parse_role_arn)]
     pub expected_role_arn: Option<RoleArn>,

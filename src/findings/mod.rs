@@ -13,6 +13,7 @@ pub mod env;
 pub mod issuer;
 pub mod permissions;
 pub mod pod_identity;
+pub mod profile_chain;
 pub mod role;
 pub mod sts;
 pub mod token;
@@ -275,6 +276,42 @@ mod tests {
         all.extend(bad_settings.findings);
         all.extend(bad_file.findings);
         all.extend(permission_samples());
+        all.extend(profile_chain_samples());
+        all
+    }
+
+    /// A profile chain's findings: a refused hop, each problem, a root
+    /// irsa-doctor cannot follow.
+    fn profile_chain_samples() -> Vec<Finding> {
+        use super::profile_chain as p;
+        use crate::settings::profile_chain::Problem;
+        let mut all = vec![
+            p::hop_denied(&p::RefusedHop {
+                selected: "b",
+                profile: "b",
+                role_arn: "arn:aws:iam::222233334444:role/b",
+                previous_role: "arn:aws:iam::111122223333:role/a",
+                external_id: None,
+                said: "AccessDenied: m",
+            }),
+            p::unverifiable("b", "a", "credential_process", "arn:aws:iam::1:role/b"),
+        ];
+        for problem in [
+            Problem::Loop {
+                profiles: vec!["a".into(), "b".into()],
+                next: "a".into(),
+            },
+            Problem::MissingSource {
+                missing: "c".into(),
+                from: "b".into(),
+            },
+            Problem::Invalid {
+                profile: "b".into(),
+                message: "m".into(),
+            },
+        ] {
+            all.push(p::invalid("b", &problem));
+        }
         all
     }
 

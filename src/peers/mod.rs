@@ -6,6 +6,7 @@
 //! back is reduced to plain values and failures, worded in `findings`.
 
 pub mod agent;
+pub mod chain;
 pub mod exchange;
 pub mod failure;
 pub mod iam;

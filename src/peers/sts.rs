@@ -18,7 +18,6 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
-use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
@@ -76,81 +75,9 @@ pub struct Attempt {
     pub clock_offset: Option<i64>,
 }
 
-/// What the default credential chain landed on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChainSource {
-    Environment,
-    Profile,
-    WebIdentity,
-    Container,
-    Imds,
-    Unknown,
-}
-
-impl ChainSource {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ChainSource::Environment => "environment",
-            ChainSource::Profile => "profile",
-            ChainSource::WebIdentity => "web_identity",
-            ChainSource::Container => "container",
-            ChainSource::Imds => "imds",
-            ChainSource::Unknown => "unknown",
-        }
-    }
-
-    /// Reads the credential-source tags aws-config puts on what it returns.
-    fn of(creds: &Credentials) -> Self {
-        use AwsCredentialFeature as F;
-        let Some(tags) = creds.get_property::<Vec<AwsCredentialFeature>>() else {
-            return ChainSource::Unknown;
-        };
-        let any = |wanted: &[F]| tags.iter().any(|t| wanted.contains(t));
-        if any(&[
-            F::CredentialsStsAssumeRoleWebId,
-            F::CredentialsEnvVarsStsWebIdToken,
-            F::CredentialsProfileStsWebIdToken,
-        ]) {
-            ChainSource::WebIdentity
-        } else if any(&[F::CredentialsHttp]) {
-            ChainSource::Container
-        } else if any(&[F::CredentialsImds]) {
-            ChainSource::Imds
-        } else if any(&[
-            F::CredentialsProfile,
-            F::CredentialsProfileSourceProfile,
-            F::CredentialsProfileNamedProvider,
-            F::CredentialsProfileSso,
-            F::CredentialsProfileProcess,
-            F::CredentialsProfileLogin,
-            F::CredentialsSso,
-            F::CredentialsProcess,
-        ]) {
-            ChainSource::Profile
-        } else if any(&[F::CredentialsEnvVars]) {
-            ChainSource::Environment
-        } else {
-            ChainSource::Unknown
-        }
-    }
-}
-
-/// The outcome of resolving the default chain.
-#[derive(Debug, Clone)]
-pub enum ChainOutcome {
-    /// The chain found nothing at all.
-    NoCredentials,
-    /// The chain failed: a broken profile, an IMDS that answered nonsense,
-    /// or its own web-identity call refused (`web_identity`).
-    Failed { message: String, web_identity: bool },
-    /// The chain landed on web identity: the app uses IRSA.
-    WebIdentity,
-    /// The chain landed elsewhere; `identity` is who STS says it is.
-    Other {
-        source: ChainSource,
-        identity: Result<String, String>,
-    },
-}
+// What the default chain lands on lives beside this file (`chain.rs`), so
+// that this one stays the STS calls alone.
+pub use crate::peers::chain::{ChainOutcome, ChainSource, Known};
 
 /// The AWS configuration of this container, as an SDK would load it.
 pub struct Sts {
@@ -173,7 +100,13 @@ pub struct Sts {
     chain_files: crate::settings::profile::ChainFiles,
     /// Where this configuration's requests are counted, the agent's too.
     counters: Arc<StsCounters>,
+    /// The role chain the selected profile asks for, if it is one.
+    profile_chain: Option<ProfileChainRead>,
 }
+
+/// The selected profile's role chain, or why the SDK cannot follow it.
+pub type ProfileChainRead =
+    Result<crate::settings::profile_chain::ProfileChain, crate::settings::profile_chain::Problem>;
 
 /// Where the AWS configuration comes from.
 #[derive(Debug, Clone)]
@@ -244,6 +177,8 @@ impl Sts {
         let client = || counting_client(counters.clone(), replay.clone(), tls.clone());
         let config = crate::settings::aws::load(&loaded, client, deadline).await;
         let mut sts = Self::from_sdk_config(config.sdk);
+        sts.profile_chain =
+            crate::settings::profile_chain::load(&loaded.files, |n| std::env::var(n).ok()).await;
         // A region IMDS did not give in time is missing, though
         // `FALLBACK_REGION` was put in its place to load.
         sts.region_missing |= config.region_missing;
@@ -286,7 +221,14 @@ impl Sts {
             replay: Arc::default(),
             chain_files: crate::settings::profile::ChainFiles::default(),
             counters: Arc::default(),
+            profile_chain: None,
         }
+    }
+
+    /// The role chain the selected profile asks for (`AWS_PROFILE` with
+    /// `role_arn` and `source_profile`), if it is one.
+    pub fn profile_chain(&self) -> Option<&ProfileChainRead> {
+        self.profile_chain.as_ref()
     }
 
     /// The counters every request made through this configuration is
@@ -433,6 +375,55 @@ impl Sts {
         }
     }
 
+    /// `sts:AssumeRole` into `hop`'s role, signed with `creds` (the previous
+    /// hop's), once, without the SDK's retries, as aws-config's profile
+    /// provider asks it: the profile's `external_id`, no duration (STS's
+    /// default, as the SDK's). The new credentials are registered for
+    /// redaction; `creds` are scrubbed from any error text.
+    pub async fn assume_role(
+        &self,
+        creds: &Credentials,
+        hop: &RoleHop<'_>,
+        timeout: Duration,
+    ) -> Attempt {
+        let recorder = RecordExchange::default();
+        let conf = aws_sdk_sts::config::Builder::from(&self.sdk)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(TimeoutConfig::builder().operation_timeout(timeout).build())
+            .credentials_provider(creds.clone())
+            .build();
+        let result = aws_sdk_sts::Client::from_conf(conf)
+            .assume_role()
+            .role_arn(hop.role_arn)
+            .role_session_name(hop.session_name)
+            .set_external_id(hop.external_id.map(str::to_owned))
+            .customize()
+            .interceptor(recorder.clone())
+            .send()
+            .await;
+        let exchange = recorder.get();
+        let result = match result {
+            Ok(out) => assumed_from(
+                out.credentials().map(session_credentials),
+                out.assumed_role_user().map(|u| u.arn()),
+                out.request_id(),
+            ),
+            Err(err) => {
+                let mut f = failure_of(&err, None, "STS");
+                f.message = scrub_credentials(f.message, creds);
+                Err(f)
+            }
+        };
+        Attempt {
+            result,
+            endpoint: exchange
+                .endpoint
+                .as_deref()
+                .map(crate::settings::endpoint::shown),
+            clock_offset: exchange.date_offset(),
+        }
+    }
+
     /// Resolves the SDK's default credential chain, as an app in this
     /// container would, and names the identity it lands on unless that is
     /// web identity (which the explicit call already names). `token`, when
@@ -541,12 +532,12 @@ impl Sts {
     }
 }
 
-/// An identity irsa-doctor established, and the key ID of the credentials
-/// it was established with.
-#[derive(Debug, Clone)]
-pub struct Known {
-    pub access_key_id: String,
-    pub arn: String,
+/// One `sts:AssumeRole` of a profile's chain.
+#[derive(Debug, Clone, Copy)]
+pub struct RoleHop<'a> {
+    pub role_arn: &'a str,
+    pub session_name: &'a str,
+    pub external_id: Option<&'a str>,
 }
 
 /// Who a set of credentials is, by `GetCallerIdentity`.
@@ -693,47 +684,58 @@ fn read_answer(
     received_at: Option<SystemTime>,
 ) -> (Result<Assumed, Failure>, Option<i64>) {
     let mut offset = None;
-    let mut credentials = None;
     if let Some(creds) = out.credentials() {
-        crate::guard::redact::register(
-            crate::guard::redact::Kind::Credential,
-            creds.secret_access_key(),
-        );
-        crate::guard::redact::register(
-            crate::guard::redact::Kind::Credential,
-            creds.session_token(),
-        );
         // An expiry the SDK defaulted (a missing <Expiration> reads as 1970)
         // is no measure of anything.
         let issued = creds.expiration().secs() - i64::from(SESSION_SECONDS);
         if issued > PLAUSIBLE_EPOCH {
             offset = received_at.map(|r| issued - crate::time::unix_secs_rounded(r));
         }
-        credentials = Some(Credentials::new(
-            creds.access_key_id(),
-            creds.secret_access_key(),
-            Some(creds.session_token().to_owned()),
-            SystemTime::try_from(*creds.expiration()).ok(),
-            "irsa-doctor",
-        ));
     }
-    let arn = out
-        .assumed_role_user()
-        .map(|u| u.arn())
-        .filter(|a| !a.is_empty());
-    let result = match arn {
+    let credentials = out.credentials().map(session_credentials);
+    let arn = out.assumed_role_user().map(|u| u.arn());
+    let result = assumed_from(credentials, arn, out.request_id()).map(|assumed| Assumed {
+        subject: out.subject_from_web_identity_token().map(str::to_owned),
+        audience: out.audience().map(str::to_owned),
+        provider: out.provider().map(str::to_owned),
+        ..assumed
+    });
+    (result, offset)
+}
+
+/// The session's credentials in an STS answer, registered for redaction.
+fn session_credentials(creds: &aws_sdk_sts::types::Credentials) -> Credentials {
+    use crate::guard::redact::{register, Kind};
+    register(Kind::Credential, creds.secret_access_key());
+    register(Kind::Credential, creds.session_token());
+    Credentials::new(
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(creds.session_token().to_owned()),
+        SystemTime::try_from(*creds.expiration()).ok(),
+        "irsa-doctor",
+    )
+}
+
+/// What a 200 that assumed a role says, or why it is not STS's answer.
+fn assumed_from(
+    credentials: Option<Credentials>,
+    arn: Option<&str>,
+    request_id: Option<&str>,
+) -> Result<Assumed, Failure> {
+    match arn.filter(|a| !a.is_empty()) {
         Some(arn) => Ok(Assumed {
             arn: arn.to_owned(),
             credentials,
-            request_id: out.request_id().map(str::to_owned),
-            subject: out.subject_from_web_identity_token().map(str::to_owned),
-            audience: out.audience().map(str::to_owned),
-            provider: out.provider().map(str::to_owned),
+            request_id: request_id.map(str::to_owned),
+            subject: None,
+            audience: None,
+            provider: None,
         }),
         // A 200 that names no role proves nothing either way.
         None => Err(Failure {
             http_status: Some(200),
-            request_id: out.request_id().map(str::to_owned),
+            request_id: request_id.map(str::to_owned),
             ..Failure::new(
                 FailureKind::Unexpected { retry: false },
                 "HTTP 200 without an AssumedRoleUser ARN: the answer does not say which role \
@@ -741,8 +743,7 @@ fn read_answer(
                     .to_owned(),
             )
         }),
-    };
-    (result, offset)
+    }
 }
 
 #[cfg(test)]

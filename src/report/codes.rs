@@ -141,6 +141,9 @@ codes! {
     RoleMismatch => "ROLE_MISMATCH", Definitive, Role;
     StaticCredentialsShadow => "STATIC_CREDENTIALS_SHADOW", Definitive, AppView;
     DefaultChainMismatch => "DEFAULT_CHAIN_MISMATCH", Definitive, AppView;
+    ProfileChainInvalid => "PROFILE_CHAIN_INVALID", Definitive, Environment;
+    ProfileHopDenied => "PROFILE_HOP_DENIED", Definitive, Sts;
+    ProfileChainUnverifiable => "PROFILE_CHAIN_UNVERIFIABLE", Warning, AppView;
     EndpointInvalid => "ENDPOINT_INVALID", Definitive, Environment;
     RegionInvalid => "REGION_INVALID", Definitive, Environment;
     SettingFileInvalid => "SETTING_FILE_INVALID", Definitive, Environment;

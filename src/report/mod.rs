@@ -134,6 +134,36 @@ pub struct ChainReport {
     pub reused_since: Option<String>,
 }
 
+/// A profile's role chain, hop by hop, as irsa-doctor followed it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProfileChainReport {
+    /// The profile `AWS_PROFILE` selects.
+    pub profile: String,
+    /// Where the first credentials come from: `web_identity`,
+    /// `static_keys`, `credential_source <name>`, `credential_process`,
+    /// `login_session` or SSO.
+    pub root: String,
+    /// Every hop in the order the SDK takes them.
+    pub hops: Vec<HopReport>,
+    /// Who the app acts as at the end: the last hop's session, when every
+    /// hop was assumed.
+    pub final_arn: Option<String>,
+}
+
+/// One hop of a profile's role chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct HopReport {
+    /// The profile that names the role.
+    pub profile: String,
+    pub role_arn: String,
+    /// `web_identity` (the token) or `assume_role` (the previous hop's
+    /// credentials).
+    pub via: &'static str,
+    /// The session STS gave; `null` when the hop was refused, not asked,
+    /// or not followed.
+    pub assumed_arn: Option<String>,
+}
+
 /// Whose container a check saw. The app's environment, profile files and
 /// image are visible only from the app's own container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -287,6 +317,10 @@ pub struct Report {
     pub agent: Option<AgentReport>,
     pub sts: StsReport,
     pub default_chain: ChainReport,
+    /// The role chain `AWS_PROFILE` selects (a profile with `role_arn` and
+    /// `source_profile`); absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_chain: Option<ProfileChainReport>,
     /// `--require`'s evaluation; absent without `--require`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<PermissionsReport>,
@@ -300,6 +334,15 @@ impl Report {
         self.findings.iter().any(|f| f.code == code)
     }
 
+    /// Who the app acts as: the last session of the profile's role chain
+    /// when `AWS_PROFILE` selects one, else what STS (or the agent) gave.
+    pub fn acting_as(&self) -> Option<&str> {
+        match &self.profile_chain {
+            Some(chain) => chain.final_arn.as_deref(),
+            None => self.assumed_role_arn.as_deref(),
+        }
+    }
+
     /// One line for the termination message and the log: the verdict and
     /// the first error, with a count of the rest.
     pub fn summary(&self) -> String {
@@ -309,12 +352,16 @@ impl Report {
             .filter(|f| f.severity == Severity::Error)
             .collect();
         match (self.verdict, errors.first()) {
-            (Verdict::Pass, _) | (_, None) => format!(
-                "irsa-doctor: pass: acting as {}",
-                self.assumed_role_arn
-                    .as_deref()
-                    .unwrap_or("the expected role")
-            ),
+            (Verdict::Pass, _) | (_, None) => match (self.acting_as(), &self.profile_chain) {
+                (Some(arn), _) => format!("irsa-doctor: pass: acting as {arn}"),
+                // A chain irsa-doctor could not follow: say so, not a role.
+                (None, Some(chain)) => format!(
+                    "irsa-doctor: pass: the role chain of profile {} is not verified past its \
+                     {} (see the warnings)",
+                    chain.profile, chain.root
+                ),
+                (None, None) => "irsa-doctor: pass: acting as the expected role".to_owned(),
+            },
             (verdict, Some(first)) => {
                 let more = match errors.len() - 1 {
                     0 => String::new(),
@@ -354,6 +401,7 @@ pub(crate) mod sample {
             issuer: None,
             sts: StsReport::default(),
             default_chain: ChainReport::default(),
+            profile_chain: None,
             permissions: None,
             duration_ms: 1,
             version: "test",

@@ -103,17 +103,18 @@ impl Report {
         rows.push(row(Step::Sts, sts_status, self.sts_detail()));
         rows.push(row(
             Step::Role,
-            self.status(Step::Role, self.assumed_role_arn.is_some()),
+            self.status(Step::Role, self.acting_as().is_some()),
             format!(
-                "assumed {}, expected {}",
-                self.assumed_role_arn.as_deref().unwrap_or("(nothing)"),
+                "assumed {}, expected {}{}",
+                self.acting_as().unwrap_or("(nothing)"),
                 self.expected_role_arn
                     .as_deref()
                     .unwrap_or(if pod_identity {
                         "(none given: pass --expected-role-arn to compare)"
                     } else {
                         "(unset)"
-                    })
+                    }),
+                self.profile_chain_detail()
             ),
         ));
         rows.push(row(
@@ -238,6 +239,25 @@ impl Report {
             + &sts.app_endpoint.as_deref().map_or(String::new(), |e| {
                 format!("; the app's SDK may use {e} (AWS_STS_REGIONAL_ENDPOINTS=legacy)")
             })
+    }
+
+    /// `; through profile b (web_identity): A (web_identity) -> B
+    /// (assume_role)`, when `AWS_PROFILE` selects a role chain.
+    fn profile_chain_detail(&self) -> String {
+        let Some(chain) = &self.profile_chain else {
+            return String::new();
+        };
+        let hops: Vec<String> = chain
+            .hops
+            .iter()
+            .map(|h| format!("{} ({})", h.role_arn, h.via))
+            .collect();
+        format!(
+            "; through profile {} ({}): {}",
+            chain.profile,
+            chain.root,
+            hops.join(" -> ")
+        )
     }
 
     fn chain_detail(&self) -> String {

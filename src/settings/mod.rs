@@ -10,4 +10,5 @@ pub mod ca_bundle;
 pub mod endpoint;
 pub mod env;
 pub mod profile;
+pub mod profile_chain;
 pub mod proxy;

@@ -22,6 +22,7 @@ use crate::http::{response, serve, serve_tls, Handler, Req, Resp, Server};
 use crate::sigv4::{self, Credentials};
 use crate::world::{ACCOUNT, ISSUER, NAMESPACE, ROLE_ARN, SERVICE_ACCOUNT, STS_AUDIENCE};
 
+mod assume_role;
 mod iam;
 pub use iam::{IamFault, Stmt};
 
@@ -109,9 +110,6 @@ struct State {
     sessions: HashMap<String, Credentials>,
     /// Roles whose trust policy admits `pods.eks.amazonaws.com`.
     trust_pods: Vec<String>,
-    /// (role, principal role) pairs: the role trusts the principal's
-    /// sessions for `sts:AssumeRole` (a Pod Identity target role).
-    trust_roles: Vec<(String, String)>,
     queued: VecDeque<Fault>,
     always: Option<Fault>,
     /// A fault for the default chain's calls alone (not irsa-doctor's own).
@@ -128,6 +126,10 @@ struct State {
     signature_mismatch: bool,
     /// IAM's policy simulator: policies, faults, calls.
     iam: iam::IamState,
+    /// Who each role admits for `sts:AssumeRole` (profile chains).
+    role_trust: assume_role::RoleTrust,
+    assume_role_calls: u64,
+    assume_role_throttled: bool,
 }
 
 #[derive(Clone)]
@@ -253,19 +255,14 @@ impl FakeAws {
             .any(|r| r == role_arn)
     }
 
-    /// `role_arn` trusts sessions of `principal_role` (`Principal` `AWS`):
-    /// a Pod Identity target role trusting the association's role.
-    pub fn trust_role(&self, role_arn: &str, principal_role: &str) {
-        let pair = (role_arn.into(), principal_role.into());
-        self.state.lock().unwrap().trust_roles.push(pair);
-    }
-
-    /// Whether [`FakeAws::trust_role`] was called for the pair.
+    /// Whether `role_arn` trusts sessions of `principal_role` (`Principal`
+    /// `AWS`), as [`FakeAws::trust_role`] set it: a Pod Identity target role
+    /// trusting the association's role, whatever external id it asks for.
     pub fn trusts_role(&self, role_arn: &str, principal_role: &str) -> bool {
         let s = self.state.lock().unwrap();
-        s.trust_roles
-            .iter()
-            .any(|(r, p)| r == role_arn && p == principal_role)
+        s.role_trust
+            .get(role_arn)
+            .is_some_and(|admitted| admitted.iter().any(|(p, _)| p == principal_role))
     }
 
     /// A session of `role_arn` named `session_name`, valid for 6 hours, as
@@ -423,6 +420,7 @@ impl FakeAws {
                 }
             }
             Some("GetCallerIdentity") => self.caller_identity(&req),
+            Some("AssumeRole") => self.assume_role(&req, &form),
             Some("SimulatePrincipalPolicy") => self.simulate(&req, &form),
             Some("SimulateCustomPolicy") => self.simulate_custom(&req, &form),
             _ => error(400, "InvalidAction", "Could not find operation"),
