@@ -293,8 +293,9 @@ pub struct VerifyArgs {
     pub association_role_arn: Option<RoleArn>,
 
     /// EKS Pod Identity: whether the association sends its session tags
-    /// (disabled: its disableSessionTags is true). Disabled, --require and
-    /// --trust-policy are judged without them
+    /// (disabled: its disableSessionTags is true; --session-policy implies
+    /// it, as EKS takes a session policy only with tags off). Disabled,
+    /// --require and --trust-policy are judged without them
     #[arg(long, env = "IRSA_DOCTOR_SESSION_TAGS", value_enum, default_value_t = SessionTags::Enabled)]
     pub session_tags: SessionTags,
 
@@ -530,7 +531,12 @@ impl VerifyArgs {
         CheckConfig {
             expected_role_arn: self.expected_role_arn.clone(),
             association_role_arn: self.association_role_arn.clone(),
-            session_tags: self.session_tags,
+            // EKS accepts a session policy only with session tags off, so
+            // the report must not claim tags a session-policy pod lacks.
+            session_tags: match self.session_policy {
+                Some(_) => SessionTags::Disabled,
+                None => self.session_tags,
+            },
             audience: self.audience.clone(),
             session_name: resolve_session_name(
                 self.session_name.as_deref(),
@@ -616,6 +622,23 @@ mod tests {
             "irsa-doctor-web-7d9f"
         );
         assert_eq!(resolve_session_name(None, None, None), "irsa-doctor");
+    }
+
+    #[test]
+    fn a_session_policy_means_no_session_tags() {
+        let config = |args: &[&str]| {
+            let parsed = Cli::try_parse_from(args).unwrap();
+            let Command::Check(args) = parsed.command else {
+                panic!("check parses as check")
+            };
+            args.verify
+                .check_config(&AwsEnv::default(), &Host::default())
+        };
+        let cfg = config(&["irsa-doctor", "check"]);
+        assert_eq!(cfg.session_tags, SessionTags::Enabled);
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+        let cfg = config(&["irsa-doctor", "check", "--session-policy", policy]);
+        assert_eq!(cfg.session_tags, SessionTags::Disabled);
     }
 
     #[test]
