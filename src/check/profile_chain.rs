@@ -40,6 +40,7 @@ pub(super) async fn verify(
         Ok(chain) => chain,
         Err(problem) => return report.findings.push(words::invalid(selected, problem)),
     };
+    report.findings.extend(sdk_dependent(chain));
     let declared = chain.hops.last().map(|h| h.role_arn.as_str()).unwrap_or("");
     let mut shown = ProfileChainReport {
         profile: chain.selected.clone(),
@@ -102,6 +103,41 @@ pub(super) async fn verify(
     shown.final_arn = acting.assumed_arn.clone();
     report.profile_chain = Some(shown);
     acting.profile_chain = Some(seen);
+}
+
+/// What the hops set that aws-config ignores and botocore acts on, so that
+/// the chain irsa-doctor follows is not the one a Python (or Go, or
+/// JavaScript) app follows: `mfa_serial` (a prompt no pod can answer), a
+/// `duration_seconds` STS refuses. A warning each, never a silent pass.
+fn sdk_dependent(chain: &ProfileChain) -> Vec<crate::report::Finding> {
+    let mut found = vec![];
+    for (i, hop) in chain.hops.iter().enumerate() {
+        if let Some(serial) = &hop.mfa_serial {
+            found.push(words::hop_mfa(&chain.selected, &hop.profile, serial));
+        }
+        let Some(value) = &hop.duration_seconds else {
+            continue;
+        };
+        // Every hop after a role session is role chaining; only the first
+        // hop from static keys (or a named source's, which may be keys)
+        // is not known to be.
+        let chained = i > 0 || matches!(chain.root, Root::WebIdentity { .. });
+        let high = if chained { 3600 } else { 43200 };
+        // botocore drops a value int() cannot read.
+        let refused = value
+            .trim()
+            .parse::<i64>()
+            .is_ok_and(|n| !(900..=high).contains(&n));
+        if refused {
+            found.push(words::hop_duration(
+                &chain.selected,
+                &hop.profile,
+                value,
+                chained,
+            ));
+        }
+    }
+    found
 }
 
 fn not_followed(declared: &str) -> ProfileChainSeen {
