@@ -529,3 +529,30 @@ async fn a_chain_from_static_keys_fails_whether_or_not_its_hop_is_refused() {
     assert!(f["message"].as_str().unwrap().contains("\"b\""), "{f}");
     assert_eq!(out.json()["profile_chain"]["root"], "static_keys");
 }
+
+#[tokio::test]
+async fn a_credential_source_that_gives_the_sdk_nothing_is_no_pass() {
+    // aws-config builds these providers itself: with no variables, no ECS
+    // configuration and IMDS disabled, the app gets no credentials at all.
+    // Was a pass with PROFILE_CHAIN_UNVERIFIABLE.
+    let sts = FakeAws::healthy().await;
+    let vol = token();
+    for source in ["Ec2InstanceMetadata", "Environment", "EcsContainer"] {
+        let config = format!("[profile b]\nrole_arn = {TARGET}\ncredential_source = {source}\n");
+        let out = check(&sts, &vol, &config, |d| {
+            d.env("AWS_EC2_METADATA_DISABLED", "true")
+        })
+        .await;
+        assert_eq!(out.code, 1, "{source}: {}", out.stdout);
+        assert_eq!(codes(&out), ["PROFILE_CHAIN_INVALID"], "{}", out.stdout);
+        let f = out.finding("PROFILE_CHAIN_INVALID");
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("credential_source = {source}")),
+            "{f}"
+        );
+        assert_eq!(out.json()["expected_role_arn"], TARGET);
+    }
+}

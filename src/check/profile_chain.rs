@@ -19,9 +19,10 @@ use super::run::{Acting, ProfileChainSeen, Run, Sending};
 use crate::findings::profile_chain as words;
 use crate::identity::arn::RoleArn;
 use crate::identity::token::read_token_file;
+use crate::peers::sts::ChainOutcome;
 use crate::peers::sts::{Failure, FailureKind, RoleHop};
 use crate::report::{HopReport, ProfileChainReport, Report};
-use crate::settings::profile_chain::{Hop, ProfileChain, Root};
+use crate::settings::profile_chain::{Hop, Problem, ProfileChain, Root};
 
 /// Follows the selected profile's chain, if it is one, and leaves in
 /// `acting` who the app finally acts as: the last hop's session when every
@@ -61,6 +62,23 @@ pub(super) async fn verify(
         }
         Root::WebIdentity { .. } => Some(ProfileChainSeen::Broken),
         Root::NamedSource { profile, source } => {
+            // aws-config builds the named providers itself, the default
+            // chain's included: when it found the source not set up at
+            // all here (no variables, IMDS disabled), the app gets no
+            // credentials, and that is no pass.
+            if let Ok(ChainOutcome::Failed { message, .. }) = &acting.chain {
+                if message.contains(NOT_ENABLED) {
+                    let problem = Problem::Invalid {
+                        profile: profile.clone(),
+                        message: format!(
+                            "credential_source = {source} gives aws-config no credentials in \
+                             this container ({message})"
+                        ),
+                    };
+                    report.findings.push(words::invalid(selected, &problem));
+                    return finish_broken(run, chain, declared, acting, report, shown);
+                }
+            }
             let what = format!("credential_source = {source}");
             report
                 .findings
@@ -138,6 +156,33 @@ fn sdk_dependent(chain: &ProfileChain) -> Vec<crate::report::Finding> {
         }
     }
     found
+}
+
+/// How aws-config says a provider found nothing to work with
+/// (`CredentialsError::CredentialsNotLoaded`): no variable, no ECS
+/// configuration, IMDS disabled. Never a transient failure.
+const NOT_ENABLED: &str = "the credential provider was not enabled";
+
+/// The chain told as broken (its finding already in the report): the app
+/// acts as no one; its last role is still what `--expected-role-arn` is
+/// compared with.
+fn finish_broken(
+    run: &Run<'_>,
+    chain: &ProfileChain,
+    declared: &str,
+    acting: &mut Acting,
+    report: &mut Report,
+    mut shown: ProfileChainReport,
+) {
+    shown.hops = chain.hops.iter().map(|h| hop_report(h, None)).collect();
+    acting.role = RoleArn::parse(declared).ok();
+    acting.assumed_arn = None;
+    acting.credentials = None;
+    if run.cfg.expected_role_arn.is_none() && !declared.is_empty() {
+        report.expected_role_arn = Some(declared.to_owned());
+    }
+    report.profile_chain = Some(shown);
+    acting.profile_chain = Some(ProfileChainSeen::Broken);
 }
 
 fn not_followed(declared: &str) -> ProfileChainSeen {
