@@ -61,30 +61,9 @@ pub(super) async fn verify(
             Some(seen)
         }
         Root::WebIdentity { .. } => Some(ProfileChainSeen::Broken),
-        Root::NamedSource { profile, source } => {
-            // aws-config builds the named providers itself, the default
-            // chain's included: when it found the source not set up at
-            // all here (no variables, IMDS disabled), the app gets no
-            // credentials, and that is no pass.
-            if let Ok(ChainOutcome::Failed { message, .. }) = &acting.chain {
-                if message.contains(NOT_ENABLED) {
-                    let problem = Problem::Invalid {
-                        profile: profile.clone(),
-                        message: format!(
-                            "credential_source = {source} gives aws-config no credentials in \
-                             this container ({message})"
-                        ),
-                    };
-                    report.findings.push(words::invalid(selected, &problem));
-                    return finish_broken(run, chain, declared, acting, report, shown);
-                }
-            }
-            let what = format!("credential_source = {source}");
-            report
-                .findings
-                .push(words::unverifiable(selected, profile, &what, declared));
-            Some(not_followed(declared))
-        }
+        Root::NamedSource { profile, source } => Some(named_source(
+            acting, report, selected, profile, source, declared,
+        )),
         Root::Unbuilt { profile, what } => {
             report
                 .findings
@@ -163,26 +142,37 @@ fn sdk_dependent(chain: &ProfileChain) -> Vec<crate::report::Finding> {
 /// configuration, IMDS disabled. Never a transient failure.
 const NOT_ENABLED: &str = "the credential provider was not enabled";
 
-/// The chain told as broken (its finding already in the report): the app
-/// acts as no one; its last role is still what `--expected-role-arn` is
-/// compared with.
-fn finish_broken(
-    run: &Run<'_>,
-    chain: &ProfileChain,
-    declared: &str,
-    acting: &mut Acting,
+/// A chain rooted at `credential_source`. aws-config builds the named
+/// providers itself, the default chain's included: when it found the
+/// source not set up at all here (no variables, IMDS disabled), the app
+/// gets no credentials, and that is no pass. Otherwise irsa-doctor does
+/// not follow it: a warning.
+fn named_source(
+    acting: &Acting,
     report: &mut Report,
-    mut shown: ProfileChainReport,
-) {
-    shown.hops = chain.hops.iter().map(|h| hop_report(h, None)).collect();
-    acting.role = RoleArn::parse(declared).ok();
-    acting.assumed_arn = None;
-    acting.credentials = None;
-    if run.cfg.expected_role_arn.is_none() && !declared.is_empty() {
-        report.expected_role_arn = Some(declared.to_owned());
+    selected: &str,
+    profile: &str,
+    source: &str,
+    declared: &str,
+) -> ProfileChainSeen {
+    if let Ok(ChainOutcome::Failed { message, .. }) = &acting.chain {
+        if message.contains(NOT_ENABLED) {
+            let problem = Problem::Invalid {
+                profile: profile.to_owned(),
+                message: format!(
+                    "credential_source = {source} gives aws-config no credentials in this \
+                     container ({message})"
+                ),
+            };
+            report.findings.push(words::invalid(selected, &problem));
+            return ProfileChainSeen::Broken;
+        }
     }
-    report.profile_chain = Some(shown);
-    acting.profile_chain = Some(ProfileChainSeen::Broken);
+    let what = format!("credential_source = {source}");
+    report
+        .findings
+        .push(words::unverifiable(selected, profile, &what, declared));
+    not_followed(declared)
 }
 
 fn not_followed(declared: &str) -> ProfileChainSeen {
