@@ -438,3 +438,121 @@ async fn a_hop_sts_keeps_throttling_is_inconclusive_not_a_pass() {
         sts.aws.assume_role_calls()
     );
 }
+
+#[tokio::test]
+async fn a_stray_session_token_beside_web_identity_is_not_static_keys() {
+    // aws-config and botocore take static keys only with an access key ID
+    // and its secret: both follow a's web identity and land on the target.
+    // Was STATIC_CREDENTIALS_SHADOW and DEFAULT_CHAIN_MISMATCH.
+    let sts = FakeAws::healthy().await;
+    sts.aws.trust_role(TARGET, ROLE_ARN, None);
+    let vol = token();
+    let config = format!(
+        "{}aws_session_token = stale\n",
+        guide_config(vol.path().to_str().unwrap(), "")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("config");
+    std::fs::write(&config_path, &config).unwrap();
+    let theirs = botocore_caller(&sts.url(), &config_path).await.unwrap();
+    let out = check(&sts, &vol, &config, |d| d).await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let report = out.json();
+    assert_eq!(report["profile_chain"]["root"], "web_identity");
+    let ours = report["profile_chain"]["final_arn"].as_str().unwrap();
+    assert_eq!(role_of(ours), role_of(&theirs), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn mfa_serial_and_a_duration_sts_refuses_are_named_not_passed_silently() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.trust_role(TARGET, ROLE_ARN, None);
+    let vol = token();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("config");
+    // botocore prompts for the code and, with no terminal, fails; the
+    // stand-in does not enforce role chaining's one-hour limit, so the
+    // duration is asserted on the finding alone.
+    let mfa = guide_config(
+        vol.path().to_str().unwrap(),
+        "mfa_serial = arn:aws:iam::111122223333:mfa/dev",
+    );
+    std::fs::write(&config_path, &mfa).unwrap();
+    let theirs = botocore_caller(&sts.url(), &config_path).await;
+    assert_eq!(theirs, Err("EOFError".to_owned()));
+    for (extra, words) in [
+        (
+            "mfa_serial = arn:aws:iam::111122223333:mfa/dev",
+            "mfa_serial",
+        ),
+        ("duration_seconds = 43200", "at most 3600"),
+        ("duration_seconds = 600", "at least 900"),
+    ] {
+        let config = guide_config(vol.path().to_str().unwrap(), extra);
+        let out = check(&sts, &vol, &config, |d| d).await;
+        assert_eq!(out.code, 0, "{extra}: {}", out.stdout);
+        assert_eq!(
+            codes(&out),
+            ["PROFILE_CHAIN_UNVERIFIABLE"],
+            "{}",
+            out.stdout
+        );
+        let f = out.finding("PROFILE_CHAIN_UNVERIFIABLE");
+        assert_eq!(f["severity"], "warning");
+        assert!(f["message"].as_str().unwrap().contains(words), "{f}");
+    }
+    // A duration STS takes is nothing to say.
+    let config = guide_config(vol.path().to_str().unwrap(), "duration_seconds = 3600");
+    let out = check(&sts, &vol, &config, |d| d).await;
+    assert_eq!(codes(&out), Vec::<String>::new(), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn a_chain_from_static_keys_fails_whether_or_not_its_hop_is_refused() {
+    // Static keys in profile k, refused by STS (the stand-in issued none):
+    // the app with AWS_PROFILE=b gets no credentials at all. Was a pass
+    // with a DEFAULT_CHAIN_MISMATCH warning, while the same chain that
+    // worked was STATIC_CREDENTIALS_SHADOW.
+    let sts = FakeAws::healthy().await;
+    sts.aws.trust_role(TARGET, ROLE_ARN, None);
+    let vol = token();
+    let config = format!(
+        "[profile b]\nrole_arn = {TARGET}\nsource_profile = k\n\
+         [profile k]\naws_access_key_id = AKIAEXAMPLESTATIC\n\
+         aws_secret_access_key = {SECRET_PREFIX}static\n\
+         aws_session_token = {SESSION_TOKEN_PREFIX}static\n"
+    );
+    let out = check(&sts, &vol, &config, |d| d).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let f = out.finding("STATIC_CREDENTIALS_SHADOW");
+    assert_eq!(f["severity"], "error");
+    assert!(f["message"].as_str().unwrap().contains("\"b\""), "{f}");
+    assert_eq!(out.json()["profile_chain"]["root"], "static_keys");
+}
+
+#[tokio::test]
+async fn a_credential_source_that_gives_the_sdk_nothing_is_no_pass() {
+    // aws-config builds these providers itself: with no variables, no ECS
+    // configuration and IMDS disabled, the app gets no credentials at all.
+    // Was a pass with PROFILE_CHAIN_UNVERIFIABLE.
+    let sts = FakeAws::healthy().await;
+    let vol = token();
+    for source in ["Ec2InstanceMetadata", "Environment", "EcsContainer"] {
+        let config = format!("[profile b]\nrole_arn = {TARGET}\ncredential_source = {source}\n");
+        let out = check(&sts, &vol, &config, |d| {
+            d.env("AWS_EC2_METADATA_DISABLED", "true")
+        })
+        .await;
+        assert_eq!(out.code, 1, "{source}: {}", out.stdout);
+        assert_eq!(codes(&out), ["PROFILE_CHAIN_INVALID"], "{}", out.stdout);
+        let f = out.finding("PROFILE_CHAIN_INVALID");
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("credential_source = {source}")),
+            "{f}"
+        );
+        assert_eq!(out.json()["expected_role_arn"], TARGET);
+    }
+}

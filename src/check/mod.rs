@@ -290,6 +290,23 @@ fn app_view(
         _ => &acting.chain,
     };
     let mut findings = chain::shadows(env, chain, mechanism);
+    // A role chain rooted at a profile's static keys is not IRSA, whether
+    // or not the default chain got through it: the app signs with those
+    // keys (and gets nothing when a hop is refused), never with the token.
+    let static_root = report
+        .profile_chain
+        .as_ref()
+        .is_some_and(|c| c.root == "static_keys");
+    let landed_on_profile = matches!(
+        chain,
+        Ok(ChainOutcome::Other {
+            source: ChainSource::Profile,
+            ..
+        })
+    );
+    if static_root && !landed_on_profile {
+        findings.push(chain::profile_shadow(env.profile.as_deref(), mechanism));
+    }
     if let Some(endpoint) = report.sts.endpoint.as_deref() {
         findings.extend(crate::settings::proxy::finding(
             |n| env.proxy_var(n),

@@ -19,9 +19,10 @@ use super::run::{Acting, ProfileChainSeen, Run, Sending};
 use crate::findings::profile_chain as words;
 use crate::identity::arn::RoleArn;
 use crate::identity::token::read_token_file;
+use crate::peers::sts::ChainOutcome;
 use crate::peers::sts::{Failure, FailureKind, RoleHop};
 use crate::report::{HopReport, ProfileChainReport, Report};
-use crate::settings::profile_chain::{Hop, ProfileChain, Root};
+use crate::settings::profile_chain::{Hop, Problem, ProfileChain, Root};
 
 /// Follows the selected profile's chain, if it is one, and leaves in
 /// `acting` who the app finally acts as: the last hop's session when every
@@ -40,6 +41,7 @@ pub(super) async fn verify(
         Ok(chain) => chain,
         Err(problem) => return report.findings.push(words::invalid(selected, problem)),
     };
+    report.findings.extend(sdk_dependent(chain));
     let declared = chain.hops.last().map(|h| h.role_arn.as_str()).unwrap_or("");
     let mut shown = ProfileChainReport {
         profile: chain.selected.clone(),
@@ -59,13 +61,9 @@ pub(super) async fn verify(
             Some(seen)
         }
         Root::WebIdentity { .. } => Some(ProfileChainSeen::Broken),
-        Root::NamedSource { profile, source } => {
-            let what = format!("credential_source = {source}");
-            report
-                .findings
-                .push(words::unverifiable(selected, profile, &what, declared));
-            Some(not_followed(declared))
-        }
+        Root::NamedSource { profile, source } => Some(named_source(
+            acting, report, selected, profile, source, declared,
+        )),
         Root::Unbuilt { profile, what } => {
             report
                 .findings
@@ -102,6 +100,79 @@ pub(super) async fn verify(
     shown.final_arn = acting.assumed_arn.clone();
     report.profile_chain = Some(shown);
     acting.profile_chain = Some(seen);
+}
+
+/// What the hops set that aws-config ignores and botocore acts on, so that
+/// the chain irsa-doctor follows is not the one a Python (or Go, or
+/// JavaScript) app follows: `mfa_serial` (a prompt no pod can answer), a
+/// `duration_seconds` STS refuses. A warning each, never a silent pass.
+fn sdk_dependent(chain: &ProfileChain) -> Vec<crate::report::Finding> {
+    let mut found = vec![];
+    for (i, hop) in chain.hops.iter().enumerate() {
+        if let Some(serial) = &hop.mfa_serial {
+            found.push(words::hop_mfa(&chain.selected, &hop.profile, serial));
+        }
+        let Some(value) = &hop.duration_seconds else {
+            continue;
+        };
+        // Every hop after a role session is role chaining; only the first
+        // hop from static keys (or a named source's, which may be keys)
+        // is not known to be.
+        let chained = i > 0 || matches!(chain.root, Root::WebIdentity { .. });
+        let high = if chained { 3600 } else { 43200 };
+        // botocore drops a value int() cannot read.
+        let refused = value
+            .trim()
+            .parse::<i64>()
+            .is_ok_and(|n| !(900..=high).contains(&n));
+        if refused {
+            found.push(words::hop_duration(
+                &chain.selected,
+                &hop.profile,
+                value,
+                chained,
+            ));
+        }
+    }
+    found
+}
+
+/// How aws-config says a provider found nothing to work with
+/// (`CredentialsError::CredentialsNotLoaded`): no variable, no ECS
+/// configuration, IMDS disabled. Never a transient failure.
+const NOT_ENABLED: &str = "the credential provider was not enabled";
+
+/// A chain rooted at `credential_source`. aws-config builds the named
+/// providers itself, the default chain's included: when it found the
+/// source not set up at all here (no variables, IMDS disabled), the app
+/// gets no credentials, and that is no pass. Otherwise irsa-doctor does
+/// not follow it: a warning.
+fn named_source(
+    acting: &Acting,
+    report: &mut Report,
+    selected: &str,
+    profile: &str,
+    source: &str,
+    declared: &str,
+) -> ProfileChainSeen {
+    if let Ok(ChainOutcome::Failed { message, .. }) = &acting.chain {
+        if message.contains(NOT_ENABLED) {
+            let problem = Problem::Invalid {
+                profile: profile.to_owned(),
+                message: format!(
+                    "credential_source = {source} gives aws-config no credentials in this \
+                     container ({message})"
+                ),
+            };
+            report.findings.push(words::invalid(selected, &problem));
+            return ProfileChainSeen::Broken;
+        }
+    }
+    let what = format!("credential_source = {source}");
+    report
+        .findings
+        .push(words::unverifiable(selected, profile, &what, declared));
+    not_followed(declared)
 }
 
 fn not_followed(declared: &str) -> ProfileChainSeen {

@@ -206,7 +206,7 @@ fn container_beside_irsa(env: &AwsEnv) -> Option<Finding> {
 
 /// A profile with credentials, which SDKs read before the mechanism's
 /// provider.
-fn profile_shadow(profile: Option<&str>, mechanism: MechanismName) -> Finding {
+pub fn profile_shadow(profile: Option<&str>, mechanism: MechanismName) -> Finding {
     let (p, m) = (provider(mechanism), mechanism.words());
     let profile = profile.unwrap_or("default");
     Finding::error(

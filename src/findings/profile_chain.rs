@@ -77,6 +77,60 @@ pub fn unverifiable(selected: &str, profile: &str, what: &str, final_role: &str)
     .found(format!("profile {profile} with {what}"))
 }
 
+/// `PROFILE_CHAIN_UNVERIFIABLE` for a hop's `mfa_serial`: aws-config (and
+/// irsa-doctor) ignore it, but botocore prompts for a code on a terminal a
+/// pod does not have, and the SDKs for Go v2 and JavaScript v3 refuse the
+/// profile without a code provider: the verdict holds for a Rust app only.
+pub fn hop_mfa(selected: &str, profile: &str, serial: &str) -> Finding {
+    Finding::warning(
+        Code::ProfileChainUnverifiable,
+        format!(
+            "profile {profile:?} in profile {selected:?}'s role chain sets mfa_serial = \
+             {serial}: botocore (boto3, the AWS CLI) asks for an MFA code on the terminal, \
+             which a pod does not have, and the SDKs for Go v2 and JavaScript v3 refuse the \
+             profile without a code provider, so an app on them gets no credentials; \
+             aws-config (the AWS SDK for Rust) ignores it, and irsa-doctor followed the \
+             chain as aws-config does"
+        ),
+        format!(
+            "Remove mfa_serial from profile {profile} in the file AWS_CONFIG_FILE names: \
+             nothing in a pod can type a code, and a trust policy that requires MFA cannot \
+             be met by a role session (docs/profile-chains.md)."
+        ),
+    )
+    .expected(format!("profile {profile} without mfa_serial"))
+    .found(format!("mfa_serial = {serial}"))
+}
+
+/// `PROFILE_CHAIN_UNVERIFIABLE` for a hop's `duration_seconds` that STS
+/// refuses (`range`): aws-config (and irsa-doctor) send no
+/// `DurationSeconds`, botocore sends it and is refused.
+pub fn hop_duration(selected: &str, profile: &str, value: &str, chained: bool) -> Finding {
+    let (low, high) = if chained { (900, 3600) } else { (900, 43200) };
+    let why = if chained {
+        "STS takes at most 3600 for a role assumed with another role's session (role \
+         chaining) and at least 900"
+    } else {
+        "STS takes 900 to 43200 (and no more than the role's maximum session duration)"
+    };
+    Finding::warning(
+        Code::ProfileChainUnverifiable,
+        format!(
+            "profile {profile:?} in profile {selected:?}'s role chain sets duration_seconds = \
+             {value}: botocore (boto3, the AWS CLI) sends it as DurationSeconds, as the SDKs \
+             for Go and JavaScript do, and {why}, so an app on them is refused; aws-config \
+             (the AWS SDK for Rust) sends none, and irsa-doctor followed the chain as \
+             aws-config does"
+        ),
+        format!(
+            "Set duration_seconds in profile {profile} to a number from {low} to {high}, or \
+             remove it (docs/profile-chains.md)."
+        ),
+    )
+    .expected(format!("duration_seconds from {low} to {high}, or none"))
+    .found(format!("duration_seconds = {value}"))
+}
+
 /// `PROFILE_CHAIN_INVALID`: the SDK cannot follow the selected profile's
 /// chain at all.
 pub fn invalid(selected: &str, problem: &Problem) -> Finding {

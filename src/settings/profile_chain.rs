@@ -11,11 +11,13 @@
 //!
 //! As in aws-config: a profile with `role_arn` (and no
 //! `web_identity_token_file`) is a hop, whose source is `source_profile` or
-//! `credential_source`; after the first profile, static keys win over
-//! anything else a profile holds; a profile seen twice is a loop, and that
-//! is the only bound on the chain's length (the files themselves are at
-//! most `MAX_PROFILE_BYTES`). `duration_seconds` is not read: aws-config
-//! does not send it.
+//! `credential_source`; after the first profile, static keys (an access
+//! key ID and its secret: a stray `aws_session_token` alone is not keys,
+//! for aws-config or botocore) win over anything else a profile holds; a
+//! profile seen twice is a loop, and that is the only bound on the chain's
+//! length (the files themselves are at most `MAX_PROFILE_BYTES`).
+//! `mfa_serial` and `duration_seconds` are read only to be named: aws-config
+//! ignores both, botocore acts on both.
 
 use std::borrow::Cow;
 
@@ -64,6 +66,10 @@ pub struct Hop {
     pub role_arn: String,
     pub external_id: Option<String>,
     pub session_name: Option<String>,
+    /// `mfa_serial`: aws-config ignores it; botocore prompts for a code.
+    pub mfa_serial: Option<String>,
+    /// `duration_seconds`: aws-config sends none; botocore sends it.
+    pub duration_seconds: Option<String>,
 }
 
 /// Why the SDK cannot follow the chain.
@@ -119,6 +125,8 @@ pub fn resolve(set: &ProfileSet) -> Option<Result<ProfileChain, Problem>> {
         }
         visited.push(name.clone());
         if visited.len() > 1 && has_static_keys(profile) {
+            // aws-config's `static_creds_from_profile` succeeding: an
+            // access key ID and a secret.
             break Root::AccessKey { profile: name };
         }
         let Some(hop) = hop_of(profile) else {
@@ -187,6 +195,8 @@ fn hop_of(profile: &Profile) -> Option<Hop> {
         role_arn: profile.get("role_arn")?.to_owned(),
         external_id: profile.get("external_id").map(str::to_owned),
         session_name: profile.get("role_session_name").map(str::to_owned),
+        mfa_serial: profile.get("mfa_serial").map(str::to_owned),
+        duration_seconds: profile.get("duration_seconds").map(str::to_owned),
     })
 }
 
@@ -255,14 +265,14 @@ fn named_source(profile: &str, source: &str) -> Result<Root, Problem> {
     })
 }
 
+/// Whether aws-config reads static keys from `profile`: an access key ID
+/// and a secret (a session token is optional). Any part alone is not keys:
+/// aws-config moves on to the profile's other settings after the first
+/// profile, and refuses it as a root.
 fn has_static_keys(profile: &Profile) -> bool {
-    [
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-    ]
-    .iter()
-    .any(|k| profile.get(k).is_some())
+    ["aws_access_key_id", "aws_secret_access_key"]
+        .iter()
+        .all(|k| profile.get(k).is_some())
 }
 
 #[cfg(test)]
@@ -389,5 +399,27 @@ mod tests {
                 profile: "k".into()
             }
         );
+    }
+
+    #[test]
+    fn a_stray_part_of_static_keys_is_not_keys() {
+        // aws-config (and botocore) follow a's web identity: a session
+        // token alone, or an access key ID without its secret, is no keys.
+        for stray in ["aws_session_token = stale", "aws_access_key_id = AKIA"] {
+            let config = format!("{GUIDE}{stray}\n");
+            let c = chain(&config, "b").unwrap().unwrap();
+            assert!(
+                matches!(c.root, Root::WebIdentity { .. }),
+                "{stray}: {:?}",
+                c.root
+            );
+        }
+        // As a root, a part alone is no credentials (aws-config refuses).
+        let partial = "[profile x]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = k\n\
+                       [profile k]\naws_access_key_id = AKIA\n";
+        assert!(matches!(
+            chain(partial, "x"),
+            Some(Err(Problem::Invalid { .. }))
+        ));
     }
 }
