@@ -421,4 +421,30 @@ mod tests {
             assert!(evaluate(&with_deny(&not), &r).allowed, "{not}");
         }
     }
+
+    /// The target hop's principal is the association's role: a mismatch
+    /// names it as such, not as IRSA's OIDC provider.
+    #[test]
+    fn a_target_hop_s_principal_mismatch_names_the_association_s_role() {
+        let first = "arn:aws:iam::111122223333:role/eks-hop";
+        let r = Request::target_hop(first, Some(&[]), None);
+        for (principal, says) in [
+            (
+                r#"{"Service":"pods.eks.amazonaws.com"}"#,
+                "does not name the association's role arn:aws:iam::111122223333:role/eks-hop",
+            ),
+            (
+                r#"{"AWS":"arn:aws:iam::111122223333:role/other"}"#,
+                "its Principal AWS is arn:aws:iam::111122223333:role/other, not the association's role",
+            ),
+        ] {
+            let doc = parse(&format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":{principal},"Action":["sts:AssumeRole","sts:TagSession"]}}]}}"#
+            ))
+            .unwrap();
+            let reason = evaluate(&doc, &r).reason.unwrap();
+            assert!(reason.contains(says), "{reason}");
+            assert!(!reason.contains("OIDC"), "{reason}");
+        }
+    }
 }
