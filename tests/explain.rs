@@ -500,3 +500,26 @@ fn with_session_tags_disabled_assume_role_alone_and_an_external_id_admit_both_ho
         &["denied at the target role's hop", "sts:ExternalId", id],
     );
 }
+
+/// `--policy -` and `--target-policy -` both read stdin: the second read
+/// saw nothing and was reported as a policy that is not JSON. Said as it
+/// is instead.
+#[test]
+fn both_policies_on_stdin_is_a_usage_error_that_says_so() {
+    let trust = pod_identity_policy(json!(["sts:AssumeRole", "sts:TagSession"]), None);
+    let mut args = pod_identity_flags("-");
+    args.extend([
+        "--role-arn".into(),
+        ASSOCIATION_ROLE.into(),
+        "--target-policy".into(),
+        "-".into(),
+    ]);
+    let out = explain(&strs(&args), Some(&trust.to_string()));
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("--policy and --target-policy cannot both read stdin"),
+        "{}",
+        out.stderr
+    );
+}

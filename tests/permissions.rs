@@ -1056,3 +1056,39 @@ async fn with_session_tags_disabled_a_deny_on_a_tag_does_not_fail_the_pod() {
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(results(&out.json())[0].1, "explicit_deny");
 }
+
+/// A false pass: the role's allow hangs on a condition the simulation has
+/// no value for (a warning: the app's requests may carry it), but the
+/// association's session policy does not allow the entry at all, whatever
+/// the request carries. The app is denied, so the pod must fail.
+#[tokio::test]
+async fn a_session_policy_deny_is_an_error_though_the_role_s_answer_is_undecided() {
+    let sts = FakeAws::healthy().await;
+    sts.aws.set_permissions(
+        ROLE_ARN,
+        vec![
+            Stmt::allow("vpce-only", "s3:GetObject", "arn:aws:s3:::orders/*")
+                .when("aws:SourceVpce", "vpce-1"),
+        ],
+    );
+    let agent = Agent::healthy(&sts.aws).await;
+    let volume = pod_identity_volume();
+    let queues_only = r#"{"Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"*"}]}"#;
+    let explicit = r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"no-s3","Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#;
+    for policy in [queues_only, explicit] {
+        let out = pod_identity_check(&sts, &agent.url(), &volume)
+            .args(&["--session-policy", policy, "--require", OBJECTS])
+            .run()
+            .await;
+        assert_eq!(out.code, 1, "{policy}\n{}\n{}", out.stdout, out.stderr);
+        let f = out.finding("PERMISSION_DENIED");
+        assert_eq!(f["severity"], "error", "{f:#}");
+        says(&f, "message", "session policy");
+        says(&f, "message", "whatever the request carries");
+        says(
+            &f,
+            "found",
+            "role's policies: implicit_deny, with no value for aws:SourceVpce",
+        );
+    }
+}

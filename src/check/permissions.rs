@@ -36,7 +36,7 @@ use crate::peers::iam::{ContextValue, Decision, EvalDecision, Policies, Question
 use crate::peers::sts::FailureKind;
 use crate::report::{
     Code, Finding, MechanismName, PermissionResult, PermissionsReport, Report, SessionTags,
-    PERMISSIONS_NOT_COVERED, PERMISSIONS_NOT_COVERED_WITH_SESSION_POLICY,
+    Severity, PERMISSIONS_NOT_COVERED, PERMISSIONS_NOT_COVERED_WITH_SESSION_POLICY,
 };
 
 /// How long `serve` shows IAM's answer again before asking anew.
@@ -386,8 +386,27 @@ fn judge(
                 continue;
             }
             (EvalDecision::Allowed, _, _) => continue,
-            (_, Some(_), _) => {
-                words::also_denied_by_session_policy(words::permission_denied(&d, role))
+            (_, Some(s), policy) => {
+                let role_finding = words::permission_denied(&d, role);
+                let (s, s_tags) = without_session_tags(s, tags);
+                let session_certain =
+                    s.decision == EvalDecision::ExplicitDeny || s.missing_context.is_empty();
+                match policy {
+                    // The role's answer is undecided (a warning), but the
+                    // session policy denies whatever the request carries:
+                    // the app is denied, so it is the deciding layer.
+                    Some(policy) if role_finding.severity != Severity::Error && session_certain => {
+                        let finding =
+                            words::session_policy_decides(&s, role, policy, &d.missing_context);
+                        findings.push(words::no_session_tags(
+                            finding,
+                            &s_tags,
+                            session_policy_given,
+                        ));
+                        continue;
+                    }
+                    _ => words::also_denied_by_session_policy(role_finding),
+                }
             }
             _ => words::permission_denied(&d, role),
         };

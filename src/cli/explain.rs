@@ -30,6 +30,8 @@ pub enum ExplainError {
     Token(String, String),
     #[error("{0}")]
     RoleUnknown(&'static str),
+    #[error("{0}")]
+    Usage(&'static str),
 }
 
 /// What `explain` found, rendered by [`render`].
@@ -171,6 +173,12 @@ fn target_hop(
     let Some(path) = &args.target_policy else {
         return Ok(None);
     };
+    if path.as_os_str() == "-" && args.policy.as_os_str() == "-" {
+        // The first read took all of stdin: the second would see nothing.
+        return Err(ExplainError::Usage(
+            "--policy and --target-policy cannot both read stdin (-): give one of them as a file",
+        ));
+    }
     let Some(first) = first else {
         return Err(ExplainError::RoleUnknown(
             "--target-policy needs the association's role: give --role-arn, or --policy as \

@@ -321,6 +321,19 @@ fn cli_question(operation: &str, role_arn: &str) -> String {
 /// is the layer that decides. A warning when only conditions without a
 /// value in the simulation explain the deny, as for the role's policies.
 pub fn session_policy_denied(d: &Decision, role: &Role<'_>, policy: &SessionPolicy) -> Finding {
+    session_policy_decides(d, role, policy, &[])
+}
+
+/// [`session_policy_denied`], where the role's own answer may also be
+/// undecided (`role_missing`: the condition keys its policies had no
+/// value for): a session policy that denies whatever the request carries
+/// decides alone, and the finding does not claim the role allows it.
+pub fn session_policy_decides(
+    d: &Decision,
+    role: &Role<'_>,
+    policy: &SessionPolicy,
+    role_missing: &[String],
+) -> Finding {
     let r = &d.requirement;
     let explicit = d.decision == EvalDecision::ExplicitDeny;
     if !explicit && !d.missing_context.is_empty() {
@@ -359,6 +372,19 @@ pub fn session_policy_denied(d: &Decision, role: &Role<'_>, policy: &SessionPoli
          though the role's own policies do"
             .to_owned()
     };
+    let (layer, role_said) = if role_missing.is_empty() {
+        (layer, "allowed".to_owned())
+    } else {
+        let keys = role_missing.join(", ");
+        let layer = layer.replace(", though the role's own policies do", "");
+        (
+            format!(
+                "{layer}, whatever the request carries (the role's own policies allow it only \
+                 with values for {keys}, which the simulation did not have)"
+            ),
+            format!("implicit_deny, with no value for {keys}"),
+        )
+    };
     Finding::error(
         Code::PermissionDenied,
         format!(
@@ -372,7 +398,7 @@ pub fn session_policy_denied(d: &Decision, role: &Role<'_>, policy: &SessionPoli
         r.action, r.resource
     ))
     .found(format!(
-        "role's policies: allowed; session policy (SimulateCustomPolicy): {}{}",
+        "role's policies: {role_said}; session policy (SimulateCustomPolicy): {}{}",
         d.decision.as_str(),
         if d.matched.is_empty() {
             String::new()

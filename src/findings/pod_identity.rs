@@ -388,8 +388,20 @@ pub fn trust_denied_hop(body: &str, hops: &Hops<'_>) -> Finding {
 pub fn second_hop_refused<'a>(body: &str, hops: &Hops<'a>) -> Option<&'a RoleArn> {
     hops.target.filter(|t| {
         let lower = body.to_ascii_lowercase();
-        lower.contains("target role") || body.contains(&t.to_string()) || body.contains(&t.name)
+        lower.contains("target role") || body.contains(&t.to_string()) || names_role(body, &t.name)
     })
+}
+
+/// Whether `body` names the role `name` as a word of its own: a short
+/// name ("a", "client") inside other words of EKS's message is not it.
+fn names_role(body: &str, name: &str) -> bool {
+    let role_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    !name.is_empty()
+        && body.match_indices(name).any(|(at, _)| {
+            let before = body[..at].chars().next_back();
+            let after = body[at + name.len()..].chars().next();
+            !before.is_some_and(role_char) && !after.is_some_and(role_char)
+        })
 }
 
 /// The statement a target role's trust policy needs: the association's
@@ -569,6 +581,21 @@ mod tests {
         };
         let f = trust_denied_hop("the target role", &untagged);
         assert!(f.remedy.contains("sts:ExternalId"), "{}", f.remedy);
+        // A short target name inside the words of EKS's verified message
+        // does not make it the second hop's refusal.
+        for name in ["a", "role", "sum", "ted"] {
+            let short = RoleArn::parse(&format!("arn:aws:iam::444455556666:role/{name}")).unwrap();
+            let hops = Hops {
+                target: Some(&short),
+                ..hops
+            };
+            let f = trust_denied_hop(verified, &hops);
+            assert!(
+                f.message.contains("the first of two hops"),
+                "{name}: {}",
+                f.message
+            );
+        }
     }
 
     #[test]

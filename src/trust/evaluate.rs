@@ -160,9 +160,27 @@ fn names_account(values: &[String], request: &Request) -> bool {
     values.iter().any(|v| v == account || *v == root)
 }
 
+/// Whether a `NotPrincipal` spares the request's principal. A role's
+/// session (an `AWS` request) is checked by IAM as its account, its role
+/// and the session: the account alone, or the role alone, does not spare
+/// it; the role with its account (`ACCOUNT` or its `root`) does, as IAM's
+/// guide advises writing it.
+fn not_principal_spares(not: &Principals, request: &Request) -> bool {
+    if request.principal_type != "AWS" {
+        return principal_listed(not, request);
+    }
+    match not {
+        Principals::Any => true,
+        Principals::Typed(map) => map.get("AWS").is_some_and(|values| {
+            values.iter().any(|v| v == "*")
+                || (values.contains(&request.principal) && names_account(values, request))
+        }),
+    }
+}
+
 fn principal_matches(s: &Statement, request: &Request) -> Result<(), String> {
     if let Some(not) = &s.not_principal {
-        return if principal_listed(not, request) {
+        return if not_principal_spares(not, request) {
             Err(reasons::not_principal_excludes(request))
         } else {
             Ok(())
@@ -369,5 +387,64 @@ mod tests {
             eval.reason.as_deref(),
             Some("no statement allows sts:TagSession, which EKS Pod Identity needs as well as sts:AssumeRole")
         );
+    }
+
+    /// A Deny with `NotPrincipal` spares a role's session only when it
+    /// names the role and its account (IAM checks the account, the role
+    /// and the session each): the account alone, or the role alone, does
+    /// not, and the Deny applies to the target role's hop.
+    #[test]
+    fn a_not_principal_deny_spares_a_role_only_named_with_its_account() {
+        let first = "arn:aws:iam::111122223333:role/eks-hop";
+        let r = Request::target_hop(first, Some(&[]), None);
+        let with_deny = |not: &str| {
+            parse(&format!(
+                r#"{{"Statement":[
+                {{"Effect":"Allow","Principal":{{"AWS":"{first}"}},"Action":["sts:AssumeRole","sts:TagSession"]}},
+                {{"Effect":"Deny","NotPrincipal":{{"AWS":{not}}},"Action":"sts:*"}}]}}"#
+            ))
+            .unwrap()
+        };
+        for not in [
+            r#""arn:aws:iam::111122223333:root""#,
+            r#""111122223333""#,
+            &format!(r#""{first}""#),
+            r#"["arn:aws:iam::111122223333:role/other","arn:aws:iam::111122223333:root"]"#,
+        ] {
+            assert!(!evaluate(&with_deny(not), &r).allowed, "{not}");
+        }
+        for not in [
+            format!(r#"["{first}","arn:aws:iam::111122223333:root"]"#),
+            format!(r#"["{first}","111122223333"]"#),
+            r#""*""#.to_owned(),
+        ] {
+            assert!(evaluate(&with_deny(&not), &r).allowed, "{not}");
+        }
+    }
+
+    /// The target hop's principal is the association's role: a mismatch
+    /// names it as such, not as IRSA's OIDC provider.
+    #[test]
+    fn a_target_hop_s_principal_mismatch_names_the_association_s_role() {
+        let first = "arn:aws:iam::111122223333:role/eks-hop";
+        let r = Request::target_hop(first, Some(&[]), None);
+        for (principal, says) in [
+            (
+                r#"{"Service":"pods.eks.amazonaws.com"}"#,
+                "does not name the association's role arn:aws:iam::111122223333:role/eks-hop",
+            ),
+            (
+                r#"{"AWS":"arn:aws:iam::111122223333:role/other"}"#,
+                "its Principal AWS is arn:aws:iam::111122223333:role/other, not the association's role",
+            ),
+        ] {
+            let doc = parse(&format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":{principal},"Action":["sts:AssumeRole","sts:TagSession"]}}]}}"#
+            ))
+            .unwrap();
+            let reason = evaluate(&doc, &r).reason.unwrap();
+            assert!(reason.contains(says), "{reason}");
+            assert!(!reason.contains("OIDC"), "{reason}");
+        }
     }
 }

@@ -105,6 +105,25 @@ pub(super) fn principal_mismatch(map: &BTreeMap<String, Vec<String>>, request: &
              Identity assumes roles as"
         );
     }
+    if request.principal_type == "AWS" {
+        // A Pod Identity target role's hop: the association's role asks.
+        let account = request.account().unwrap_or_default();
+        return match named("AWS") {
+            [] => format!(
+                "its Principal does not name the association's role {ours} (Principal AWS), \
+                 which asks for this hop"
+            ),
+            written => format!(
+                "its Principal AWS is {}, not the association's role {ours} nor its account {}",
+                written
+                    .iter()
+                    .map(|w| shown(w))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                shown(account)
+            ),
+        };
+    }
     if named("Service").iter().any(|s| s == POD_IDENTITY_SERVICE) && named("Federated").is_empty() {
         return format!(
             "it trusts the Service {POD_IDENTITY_SERVICE} (a role made for EKS Pod Identity), \
