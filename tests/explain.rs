@@ -480,17 +480,20 @@ fn with_session_tags_disabled_assume_role_alone_and_an_external_id_admit_both_ho
         "--target-policy".into(),
         target.clone(),
     ]);
-    // The external ID in the form the guide gives, said to be unverified.
+    // No external ID given: it is not guessed (the form the user guide
+    // gives is unverified, and a wrong guess would pass a trust EKS then
+    // refuses); the condition denies and the reason asks for it.
     let out = explain_env(&strs(&with_target), &[]);
     assert_says(
         &out,
-        0,
-        &[
-            "ALLOWED",
-            "which is unverified",
-            "sts:ExternalId = us-east-1/",
-        ],
+        1,
+        &["denied at the target role's hop", "--external-id"],
     );
+    // The association's own external ID admits the hop.
+    let mut given = with_target.clone();
+    given.extend(["--external-id".into(), id.into()]);
+    let out = explain_env(&strs(&given), &[]);
+    assert_says(&out, 0, &["ALLOWED", "sts:ExternalId = us-east-1/"]);
     // Another external ID: the second hop denies, and says so.
     with_target.extend(["--external-id".into(), "something-else".into()]);
     let out = explain_env(&strs(&with_target), &[]);

@@ -163,10 +163,10 @@ pub struct ExplainArgs {
     )]
     pub target_policy: Option<PathBuf>,
 
-    /// Pod Identity, cross-account with session tags disabled: the
-    /// association's externalId, sent as sts:ExternalId on the second hop
-    /// [default: CLUSTER_ARN's region/account/CLUSTER_NAME/NAMESPACE/
-    /// SERVICE_ACCOUNT, a form that is unverified]
+    /// Pod Identity, cross-account: the association's externalId (aws eks
+    /// describe-pod-identity-association), sent as sts:ExternalId on the
+    /// second hop. Not guessed: without it, a condition on sts:ExternalId
+    /// denies, and the reason asks for it
     #[arg(long, env = "IRSA_DOCTOR_EXTERNAL_ID", requires = "target_policy")]
     pub external_id: Option<String>,
 

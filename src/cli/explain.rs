@@ -194,40 +194,12 @@ fn target_hop(
         notes,
     );
     let tags = tags(args);
-    let external_id = external_id(args, notes);
     let request = Request::target_hop(
         &first.to_string(),
         args.session_tags.enabled().then_some(tags.as_slice()),
-        external_id.as_deref(),
+        args.external_id.as_deref(),
     );
     Ok(Some(Hop::judge(target.as_ref(), &doc, request)))
-}
-
-/// `--external-id`, else with session tags disabled the form the EKS user
-/// guide gives (region/account/cluster/namespace/service account), which
-/// is unverified: a note says so.
-fn external_id(args: &ExplainArgs, notes: &mut Vec<String>) -> Option<String> {
-    if let Some(id) = &args.external_id {
-        return Some(id.clone());
-    }
-    if args.session_tags.enabled() {
-        return None;
-    }
-    let arn = args.cluster_arn.as_deref()?;
-    let mut parts = arn.split(':');
-    let (region, account) = (parts.nth(3)?, parts.next()?);
-    let id = format!(
-        "{region}/{account}/{}/{}/{}",
-        args.cluster_name.as_deref()?,
-        args.namespace.as_deref()?,
-        args.service_account.as_deref()?
-    );
-    notes.push(format!(
-        "sts:ExternalId taken as {id}, the form the EKS user guide gives, which is unverified: \
-         give the association's externalId with --external-id (aws eks \
-         describe-pod-identity-association)"
-    ));
-    Some(id)
 }
 
 /// The command that replaces the named role's trust policy with
