@@ -556,3 +556,263 @@ async fn a_credential_source_that_gives_the_sdk_nothing_is_no_pass() {
         assert_eq!(out.json()["expected_role_arn"], TARGET);
     }
 }
+
+/// Who botocore says the app is with `env` (AWS_PROFILE,
+/// AWS_DEFAULT_PROFILE) deciding the profile, as an app's `boto3.client()`
+/// does: its ARN, or its error.
+async fn botocore_env_caller(
+    sts_url: &str,
+    config: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Result<String, String> {
+    const WHO: &str = r#"
+import botocore.session
+try:
+    s = botocore.session.Session()
+    print("arn", s.create_client("sts", region_name="us-east-1").get_caller_identity()["Arn"])
+except Exception as e:
+    print("error", type(e).__name__)
+"#;
+    let out = tokio::process::Command::new(python())
+        .args(["-c", WHO])
+        .env_clear()
+        .envs(env.iter().copied())
+        .env("AWS_CONFIG_FILE", config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", config.with_file_name("none"))
+        .env("AWS_ENDPOINT_URL_STS", sts_url)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    match said.split_once(' ') {
+        Some(("arn", arn)) => Ok(arn.to_owned()),
+        Some(("error", e)) => Err(e.to_owned()),
+        _ => panic!(
+            "botocore said {said:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// The hub role a root profile names instead of `AWS_ROLE_ARN`, trusted
+/// for this pod's service account.
+const HUB: &str = "arn:aws:iam::111122223333:role/hub";
+
+fn hub_config(token: &str, extra_a: &str) -> String {
+    format!(
+        "[profile b]\nrole_arn = {TARGET}\nsource_profile = a\n\
+         [profile a]\nrole_arn = {HUB}\nweb_identity_token_file = {token}\n{extra_a}\n"
+    )
+}
+
+#[tokio::test]
+async fn a_refused_aws_role_arn_the_chain_does_not_use_is_a_warning_not_a_fail() {
+    // The app (AWS_PROFILE=b) assumes the hub with the token, then the
+    // target: it never asks for AWS_ROLE_ARN, which STS refuses. Was exit
+    // 1 with TRUST_POLICY_DENIED, although botocore lands on the target.
+    let sts = FakeAws::healthy().await;
+    sts.aws.set_trust(
+        ROLE_ARN,
+        fake_aws::Trust::for_sa("elsewhere", SERVICE_ACCOUNT),
+    );
+    sts.aws
+        .add_role(HUB, fake_aws::Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
+    sts.aws.trust_role(TARGET, HUB, None);
+    let vol = token();
+    let config = hub_config(vol.path().to_str().unwrap(), "");
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("config");
+    std::fs::write(&config_path, &config).unwrap();
+    let theirs = botocore_caller(&sts.url(), &config_path).await.unwrap();
+    let out = check(&sts, &vol, &config, |d| d).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(codes(&out), ["TRUST_POLICY_DENIED"], "{}", out.stdout);
+    let f = out.finding("TRUST_POLICY_DENIED");
+    assert_eq!(f["severity"], "warning", "{f}");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("AWS_PROFILE") && message.contains("without AWS_PROFILE"),
+        "{message}"
+    );
+    let ours = out.json()["profile_chain"]["final_arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(role_of(&ours), role_of(&theirs), "{}", out.stdout);
+
+    // The chain failing too (the target refuses the hub): no pass, and
+    // the refusal of AWS_ROLE_ARN stays an error.
+    let refusing = FakeAws::healthy().await;
+    refusing.aws.set_trust(
+        ROLE_ARN,
+        fake_aws::Trust::for_sa("elsewhere", SERVICE_ACCOUNT),
+    );
+    refusing
+        .aws
+        .add_role(HUB, fake_aws::Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
+    let out = check(&refusing, &vol, &config, |d| d).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(
+        codes(&out),
+        ["TRUST_POLICY_DENIED", "PROFILE_HOP_DENIED"],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.finding("TRUST_POLICY_DENIED")["severity"], "error");
+
+    // The chain rooted at AWS_ROLE_ARN itself: the app does use it.
+    let guide = guide_config(vol.path().to_str().unwrap(), "");
+    let out = check(&sts, &vol, &guide, |d| d).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.finding("TRUST_POLICY_DENIED")["severity"], "error");
+}
+
+#[tokio::test]
+async fn aws_default_profile_botocore_prefers_is_named() {
+    // botocore reads AWS_DEFAULT_PROFILE before AWS_PROFILE; aws-config
+    // never reads it. Was a silent pass while a Python app runs as
+    // another role.
+    let sts = FakeAws::healthy().await;
+    sts.aws.trust_role(TARGET, ROLE_ARN, None);
+    let vol = token();
+    let config = guide_config(vol.path().to_str().unwrap(), "");
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("config");
+    std::fs::write(&config_path, &config).unwrap();
+    // Both set: botocore follows a (the web-identity role), the Rust SDK b.
+    let both = [("AWS_PROFILE", "b"), ("AWS_DEFAULT_PROFILE", "a")];
+    let theirs = botocore_env_caller(&sts.url(), &config_path, &both)
+        .await
+        .unwrap();
+    assert!(theirs.contains(":assumed-role/app/"), "{theirs}");
+    let out = check(&sts, &vol, &config, |d| d.env("AWS_DEFAULT_PROFILE", "a")).await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(
+        codes(&out),
+        ["PROFILE_CHAIN_UNVERIFIABLE"],
+        "{}",
+        out.stdout
+    );
+    let f = out.finding("PROFILE_CHAIN_UNVERIFIABLE");
+    assert_eq!(f["severity"], "warning");
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.contains("AWS_DEFAULT_PROFILE") && message.contains("\"a\""),
+        "{message}"
+    );
+    // The same profile in both: nothing to say.
+    let out = check(&sts, &vol, &config, |d| d.env("AWS_DEFAULT_PROFILE", "b")).await;
+    assert_eq!(codes(&out), Vec::<String>::new(), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn aws_default_profile_alone_is_named_though_the_rust_sdk_ignores_it() {
+    // No AWS_PROFILE: aws-config uses IRSA's variables (profile "default"
+    // does not exist), botocore follows b into the target.
+    let sts = FakeAws::healthy().await;
+    sts.aws.trust_role(TARGET, ROLE_ARN, None);
+    let vol = token();
+    let config = guide_config(vol.path().to_str().unwrap(), "");
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("config");
+    std::fs::write(&config_path, &config).unwrap();
+    let theirs = botocore_env_caller(&sts.url(), &config_path, &[("AWS_DEFAULT_PROFILE", "b")])
+        .await
+        .unwrap();
+    assert!(theirs.contains("assumed-role/target/"), "{theirs}");
+    let d = doctor!(&sts.url())
+        .irsa(ROLE_ARN, &vol.path())
+        .env("AWS_DEFAULT_PROFILE", "b");
+    std::fs::write(d.home().join("aws-config"), &config).unwrap();
+    let out = d.json().await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(
+        codes(&out),
+        ["PROFILE_CHAIN_UNVERIFIABLE"],
+        "{}",
+        out.stdout
+    );
+    let message = out.finding("PROFILE_CHAIN_UNVERIFIABLE")["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("\"default\""), "{message}");
+}
+
+#[tokio::test]
+async fn hops_send_the_session_names_aws_config_sends() {
+    // A trust conditioned on sts:RoleSessionName sees aws-config's
+    // `assume-role-from-profile-<millis>`; irsa-doctor sent its own name.
+    let sts = FakeAws::healthy().await;
+    sts.aws.trust_role(TARGET, ROLE_ARN, None);
+    let vol = token();
+    let config = guide_config(vol.path().to_str().unwrap(), "");
+    let out = check(&sts, &vol, &config, |d| {
+        d.args(&["--session-name", "probe-x"])
+    })
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let names = sts.aws.session_names();
+    let ours = names.iter().filter(|n| *n == "probe-x").count();
+    let profile_hops = names
+        .iter()
+        .filter(|n| {
+            n.strip_prefix("assume-role-from-profile-")
+                .is_some_and(|ms| ms.len() >= 13 && ms.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .count();
+    // IRSA's own call keeps ours; the hop (ours and the default chain's)
+    // is aws-config's.
+    assert_eq!((ours, profile_hops), (1, 2), "{names:?}");
+    let last = out.json()["profile_chain"]["final_arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(last.contains("/target/assume-role-from-profile-"), "{last}");
+
+    // A root naming another role than AWS_ROLE_ARN: its own
+    // role_session_name is sent (was irsa-doctor's).
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .add_role(HUB, fake_aws::Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
+    sts.aws.trust_role(TARGET, HUB, None);
+    let config = hub_config(vol.path().to_str().unwrap(), "role_session_name = hub-s");
+    let out = check(&sts, &vol, &config, |d| {
+        d.args(&["--session-name", "probe-x"])
+    })
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let names = sts.aws.session_names();
+    assert_eq!(
+        names.iter().filter(|n| *n == "hub-s").count(),
+        2,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| *n == "probe-x").count(),
+        1,
+        "{names:?}"
+    );
+    // And without one, aws-config's web-identity-token-profile-<millis>.
+    let sts = FakeAws::healthy().await;
+    sts.aws
+        .add_role(HUB, fake_aws::Trust::for_sa(NAMESPACE, SERVICE_ACCOUNT));
+    sts.aws.trust_role(TARGET, HUB, None);
+    let config = hub_config(vol.path().to_str().unwrap(), "");
+    let out = check(&sts, &vol, &config, |d| {
+        d.args(&["--session-name", "probe-x"])
+    })
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let names = sts.aws.session_names();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("web-identity-token-profile-"))
+            .count(),
+        2,
+        "{names:?}"
+    );
+}

@@ -14,14 +14,14 @@
 
 use aws_credential_types::Credentials;
 
-use super::retry::{assume_with_retries, retry, Peer, Plan};
+use super::retry::{assume_named, retry, Peer, Plan};
 use super::run::{Acting, ProfileChainSeen, Run, Sending};
 use crate::findings::profile_chain as words;
 use crate::identity::arn::RoleArn;
 use crate::identity::token::read_token_file;
 use crate::peers::sts::ChainOutcome;
 use crate::peers::sts::{Failure, FailureKind, RoleHop};
-use crate::report::{HopReport, ProfileChainReport, Report};
+use crate::report::{Code, Finding, HopReport, ProfileChainReport, Report, Severity};
 use crate::settings::profile_chain::{Hop, Problem, ProfileChain, Root};
 
 /// Follows the selected profile's chain, if it is one, and leaves in
@@ -33,10 +33,19 @@ pub(super) async fn verify(
     acting: &mut Acting,
     report: &mut Report,
 ) {
+    let selected = run.env.profile.as_deref().unwrap_or("default");
+    if let Some(theirs) = run.env.default_profile.as_deref() {
+        if theirs != selected {
+            report
+                .findings
+                .push(words::default_profile(theirs, selected));
+        }
+    }
+    // IRSA's own findings, made before the chain is followed.
+    let irsa_findings = report.findings.len();
     let Some(read) = run.sts.profile_chain() else {
         return;
     };
-    let selected = run.env.profile.as_deref().unwrap_or("default");
     let chain = match read {
         Ok(chain) => chain,
         Err(problem) => return report.findings.push(words::invalid(selected, problem)),
@@ -57,6 +66,9 @@ pub(super) async fn verify(
         Root::AccessKey { .. } => None,
         Root::WebIdentity { .. } if !sending.offline => {
             let (seen, credentials) = follow(run, chain, acting, report, &mut shown).await;
+            if matches!(seen, ProfileChainSeen::Assumed { .. }) {
+                unused_role_refusals(run, chain, &mut report.findings[..irsa_findings]);
+            }
             last_credentials = credentials;
             Some(seen)
         }
@@ -181,6 +193,59 @@ fn not_followed(declared: &str) -> ProfileChainSeen {
     }
 }
 
+/// What aws-config's `sts::util::default_session_name` names a session
+/// the profile names none for: `<base>-<millis since the epoch>`
+/// (`assume-role-from-profile` for a hop, `web-identity-token-profile` for
+/// the root), so that a trust conditioned on `sts:RoleSessionName` sees
+/// what the Rust SDK sends.
+fn sdk_session_name(base: &str) -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{base}-{millis}")
+}
+
+/// When the chain's root is not IRSA's own role and token and the chain
+/// was followed to its end, the app never asks for `AWS_ROLE_ARN`: IRSA's
+/// refusal of it (among `findings`, IRSA's own) is a warning.
+fn unused_role_refusals(run: &Run<'_>, chain: &ProfileChain, findings: &mut [Finding]) {
+    let Root::WebIdentity { role_arn, .. } = &chain.root else {
+        return;
+    };
+    if irsa_answer_reused(run, &chain.root) {
+        return;
+    }
+    for finding in findings.iter_mut() {
+        let refusal = matches!(
+            finding.code,
+            Code::TrustPolicyDenied | Code::OidcProviderMissing | Code::TokenRejected
+        );
+        if refusal && finding.severity == Severity::Error {
+            *finding = words::unused_role_refused(finding.clone(), &chain.selected, role_arn);
+        }
+    }
+}
+
+/// Whether the chain's web-identity root is IRSA's own role and token, so
+/// that IRSA's answer is the root's.
+fn irsa_answer_reused(run: &Run<'_>, root: &Root) -> bool {
+    let Root::WebIdentity {
+        role_arn,
+        token_file,
+        ..
+    } = root
+    else {
+        return false;
+    };
+    let same_role = run.env.role_arn.as_deref() == Some(role_arn.as_str());
+    let same_token = run
+        .env
+        .token_file
+        .as_deref()
+        .is_some_and(|p| p == std::path::Path::new(token_file));
+    same_role && same_token
+}
+
 /// The web-identity hop, then every `sts:AssumeRole`, in order.
 async fn follow(
     run: &Run<'_>,
@@ -190,15 +255,12 @@ async fn follow(
     shown: &mut ProfileChainReport,
 ) -> (ProfileChainSeen, Option<Credentials>) {
     let Root::WebIdentity {
-        profile,
-        role_arn,
-        token_file,
-        ..
+        profile, role_arn, ..
     } = &chain.root
     else {
         return (ProfileChainSeen::Broken, None);
     };
-    let first = web_identity_hop(run, role_arn, token_file, acting, report).await;
+    let first = web_identity_hop(run, &chain.root, acting, report).await;
     shown.hops.push(HopReport {
         profile: profile.clone(),
         role_arn: role_arn.clone(),
@@ -213,10 +275,13 @@ async fn follow(
     };
     let mut previous_role = role_arn.clone();
     for (i, hop) in chain.hops.iter().enumerate() {
-        let session = hop.session_name.as_deref().unwrap_or(&run.cfg.session_name);
+        let session = hop
+            .session_name
+            .clone()
+            .unwrap_or_else(|| sdk_session_name("assume-role-from-profile"));
         let asked = RoleHop {
             role_arn: &hop.role_arn,
-            session_name: session,
+            session_name: &session,
             external_id: hop.external_id.as_deref(),
         };
         match assume_hop(run, &creds, &asked).await {
@@ -250,21 +315,23 @@ async fn follow(
 /// The chain's web-identity hop: IRSA's own answer when the profile names
 /// `AWS_ROLE_ARN` and the same token file (its findings are already in the
 /// report), else its own `AssumeRoleWithWebIdentity` with the profile's
-/// role and token.
+/// role, token and session name (`role_session_name`, else aws-config's).
 async fn web_identity_hop(
     run: &Run<'_>,
-    role_arn: &str,
-    token_file: &str,
+    root: &Root,
     acting: &Acting,
     report: &mut Report,
 ) -> Option<(String, Credentials)> {
-    let same_role = run.env.role_arn.as_deref() == Some(role_arn);
-    let same_token = run
-        .env
-        .token_file
-        .as_deref()
-        .is_some_and(|p| p == std::path::Path::new(token_file));
-    if same_role && same_token {
+    let Root::WebIdentity {
+        role_arn,
+        token_file,
+        session_name,
+        ..
+    } = root
+    else {
+        return None;
+    };
+    if irsa_answer_reused(run, root) {
         return Some((acting.assumed_arn.clone()?, acting.credentials.clone()?));
     }
     let role = match RoleArn::parse(role_arn) {
@@ -284,7 +351,10 @@ async fn web_identity_hop(
             return None;
         }
     };
-    let outcome = assume_with_retries(run.cfg, run.sts, &role, &token, run.deadline).await;
+    let session = session_name
+        .clone()
+        .unwrap_or_else(|| sdk_session_name("web-identity-token-profile"));
+    let outcome = assume_named(run.cfg, run.sts, &role, &token, &session, run.deadline).await;
     match outcome.result {
         Ok(assumed) => Some((assumed.arn, assumed.credentials?)),
         Err(failure) => {

@@ -264,13 +264,25 @@ pub(super) async fn assume_with_retries(
     token: &RawToken,
     deadline: Instant,
 ) -> AssumeOutcome {
+    assume_named(cfg, sts, role, token, &cfg.session_name, deadline).await
+}
+
+/// [`assume_with_retries`] with another session name than irsa-doctor's:
+/// a profile chain's root sends the one aws-config would.
+pub(super) async fn assume_named(
+    cfg: &CheckConfig,
+    sts: &Sts,
+    role: &RoleArn,
+    token: &RawToken,
+    session_name: &str,
+    deadline: Instant,
+) -> AssumeOutcome {
     let plan = Plan {
         retry_denied_for: cfg.retry_denied_for,
         last_answer_stands: true,
         ..Plan::until(Peer::Sts, deadline, cfg.timeout)
     };
     let role_arn = &role.to_string();
-    let session_name = &cfg.session_name;
     // What the attempts so far have shown, besides their results.
     let (mut endpoint, mut clock_offset) = (None, None);
     let retried = retry(

@@ -295,6 +295,7 @@ mod tests {
                 said: "AccessDenied: m",
             }),
             p::unverifiable("b", "a", "credential_process", "arn:aws:iam::1:role/b"),
+            p::default_profile("a", "b"),
         ];
         for problem in [
             Problem::Loop {

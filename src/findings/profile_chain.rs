@@ -211,3 +211,51 @@ mod tests {
         assert!(f.message.contains("(x -> y -> x)"), "{}", f.message);
     }
 }
+
+/// `PROFILE_CHAIN_UNVERIFIABLE` for `AWS_DEFAULT_PROFILE`: botocore
+/// (`configprovider.py`: `['AWS_DEFAULT_PROFILE', 'AWS_PROFILE']`, the
+/// first set wins) follows it even beside `AWS_PROFILE`; aws-config, which
+/// irsa-doctor follows, never reads it. `ours` is the profile aws-config
+/// uses (`AWS_PROFILE`, else `default`).
+pub fn default_profile(theirs: &str, ours: &str) -> Finding {
+    Finding::warning(
+        Code::ProfileChainUnverifiable,
+        format!(
+            "AWS_DEFAULT_PROFILE={theirs} makes a Python app (botocore: boto3, the AWS CLI) \
+             use profile {theirs:?}, which botocore reads before AWS_PROFILE, while the AWS \
+             SDK for Rust (aws-config), which irsa-doctor follows, never reads it and uses \
+             profile {ours:?}: the verdict holds for the profile {ours:?} only"
+        ),
+        format!(
+            "Set the profile the app should use in AWS_PROFILE alone and remove \
+             AWS_DEFAULT_PROFILE from the container's env (kubectl set env deployment/APP \
+             AWS_DEFAULT_PROFILE-), or check what a Python app gets: aws sts \
+             get-caller-identity --profile {theirs} (docs/profile-chains.md)."
+        ),
+    )
+    .expected(format!("every SDK in the container using profile {ours:?}"))
+    .found(format!(
+        "AWS_DEFAULT_PROFILE={theirs}: botocore uses profile {theirs:?}"
+    ))
+}
+
+/// IRSA's refusal of `AWS_ROLE_ARN` (`refused`, an error), when the chain
+/// the app follows starts at another role or token and was followed to its
+/// end: the app never asks for `AWS_ROLE_ARN`, so it is a warning, for the
+/// containers without `AWS_PROFILE` that would.
+pub fn unused_role_refused(refused: Finding, selected: &str, root_role: &str) -> Finding {
+    Finding {
+        severity: crate::report::Severity::Warning,
+        message: format!(
+            "{}; the app does not use AWS_ROLE_ARN: profile {selected:?} (selected by \
+             AWS_PROFILE) starts its role chain at {root_role}, which was followed to its \
+             end, but a container without AWS_PROFILE would use AWS_ROLE_ARN and fail",
+            refused.message
+        ),
+        remedy: format!(
+            "Only containers without AWS_PROFILE need this: {}",
+            refused.remedy
+        ),
+        ..refused
+    }
+}

@@ -47,6 +47,9 @@ pub struct AwsEnv {
     /// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`: EKS Pod Identity's token.
     pub container_token_file: Option<PathBuf>,
     pub profile: Option<String>,
+    /// `AWS_DEFAULT_PROFILE`: botocore reads it before `AWS_PROFILE`;
+    /// aws-config never reads it.
+    pub default_profile: Option<String>,
     /// The endpoint and region settings, judged (see `endpoint.rs`).
     pub settings: crate::settings::endpoint::Judged,
     /// The proxy variables that are set, by name (see `proxy.rs`).
@@ -134,6 +137,7 @@ impl AwsEnv {
             container_full_uri: get("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
             container_token_file: get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map(PathBuf::from),
             profile: get("AWS_PROFILE"),
+            default_profile: get("AWS_DEFAULT_PROFILE"),
             settings: crate::settings::endpoint::judge(&lookup),
             proxy_vars: PROXY_VARS
                 .iter()
