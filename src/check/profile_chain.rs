@@ -34,13 +34,7 @@ pub(super) async fn verify(
     report: &mut Report,
 ) {
     let selected = run.env.profile.as_deref().unwrap_or("default");
-    if let Some(theirs) = run.env.default_profile.as_deref() {
-        if theirs != selected {
-            report
-                .findings
-                .push(words::default_profile(theirs, selected));
-        }
-    }
+    report.findings.extend(default_profile(run, selected));
     // IRSA's own findings, made before the chain is followed.
     let irsa_findings = report.findings.len();
     let Some(read) = run.sts.profile_chain() else {
@@ -112,6 +106,13 @@ pub(super) async fn verify(
     shown.final_arn = acting.assumed_arn.clone();
     report.profile_chain = Some(shown);
     acting.profile_chain = Some(seen);
+}
+
+/// `AWS_DEFAULT_PROFILE` naming another profile than `selected`, the one
+/// aws-config uses: botocore reads it first, so a Python app follows it.
+fn default_profile(run: &Run<'_>, selected: &str) -> Option<crate::report::Finding> {
+    let theirs = run.env.default_profile.as_deref()?;
+    (theirs != selected).then(|| words::default_profile(theirs, selected))
 }
 
 /// What the hops set that aws-config ignores and botocore acts on, so that

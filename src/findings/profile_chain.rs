@@ -179,39 +179,6 @@ pub fn invalid(selected: &str, problem: &Problem) -> Finding {
     .found(found)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_refused_hop_names_the_statement_the_next_role_needs() {
-        let f = hop_denied(&RefusedHop {
-            selected: "b",
-            profile: "b",
-            role_arn: "arn:aws:iam::222233334444:role/target",
-            previous_role: "arn:aws:iam::111122223333:role/app",
-            external_id: Some("x-1"),
-            said: "AccessDenied: not authorized",
-        });
-        assert!(f.remedy.contains(
-            r#"{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/app"}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "x-1"}}}"#
-        ), "{}", f.remedy);
-        assert!(f.remedy.contains("--role-name target"), "{}", f.remedy);
-    }
-
-    #[test]
-    fn a_loop_shows_its_path() {
-        let f = invalid(
-            "x",
-            &Problem::Loop {
-                profiles: vec!["x".into(), "y".into()],
-                next: "x".into(),
-            },
-        );
-        assert!(f.message.contains("(x -> y -> x)"), "{}", f.message);
-    }
-}
-
 /// `PROFILE_CHAIN_UNVERIFIABLE` for `AWS_DEFAULT_PROFILE`: botocore
 /// (`configprovider.py`: `['AWS_DEFAULT_PROFILE', 'AWS_PROFILE']`, the
 /// first set wins) follows it even beside `AWS_PROFILE`; aws-config, which
@@ -257,5 +224,38 @@ pub fn unused_role_refused(refused: Finding, selected: &str, root_role: &str) ->
             refused.remedy
         ),
         ..refused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_hop_names_the_statement_the_next_role_needs() {
+        let f = hop_denied(&RefusedHop {
+            selected: "b",
+            profile: "b",
+            role_arn: "arn:aws:iam::222233334444:role/target",
+            previous_role: "arn:aws:iam::111122223333:role/app",
+            external_id: Some("x-1"),
+            said: "AccessDenied: not authorized",
+        });
+        assert!(f.remedy.contains(
+            r#"{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/app"}, "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "x-1"}}}"#
+        ), "{}", f.remedy);
+        assert!(f.remedy.contains("--role-name target"), "{}", f.remedy);
+    }
+
+    #[test]
+    fn a_loop_shows_its_path() {
+        let f = invalid(
+            "x",
+            &Problem::Loop {
+                profiles: vec!["x".into(), "y".into()],
+                next: "x".into(),
+            },
+        );
+        assert!(f.message.contains("(x -> y -> x)"), "{}", f.message);
     }
 }
