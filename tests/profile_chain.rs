@@ -771,6 +771,12 @@ async fn hops_send_the_session_names_aws_config_sends() {
         .unwrap()
         .to_owned();
     assert!(last.contains("/target/assume-role-from-profile-"), "{last}");
+    // botocore, as docs/profile-chains.md says, sends its own name.
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("config");
+    std::fs::write(&config_path, &config).unwrap();
+    let theirs = botocore_caller(&sts.url(), &config_path).await.unwrap();
+    assert!(theirs.contains("/target/botocore-session-"), "{theirs}");
 
     // A root naming another role than AWS_ROLE_ARN: its own
     // role_session_name is sent (was irsa-doctor's).
