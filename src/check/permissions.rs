@@ -372,20 +372,40 @@ fn judge(
             result.session_policy_decision = Some(s.decision.as_str());
             result.decision = combined(d.decision, s.decision).as_str();
         }
+        let judged = Judged {
+            role,
+            policy,
+            tags,
+            session_policy_given,
+        };
+        findings.extend(judged.entry(d, by_session));
+    }
+    findings
+}
+
+/// What one entry is judged with: the role, the session policy when one
+/// was simulated, and whether the session carries EKS's tags.
+struct Judged<'a> {
+    role: &'a Role<'a>,
+    policy: Option<&'a SessionPolicy>,
+    tags: SessionTags,
+    session_policy_given: bool,
+}
+
+impl Judged<'_> {
+    /// The finding for one entry: the role's answer `d` and, when asked,
+    /// the session policy's `by_session`; `None` when both allow it.
+    fn entry(&self, d: &Decision, by_session: Option<&Decision>) -> Option<Finding> {
+        let (role, tags) = (self.role, self.tags);
         let session_denies = by_session.filter(|s| s.decision != EvalDecision::Allowed);
         let (d, d_tags) = without_session_tags(d, tags);
-        let finding = match (d.decision, session_denies, policy) {
+        let finding = match (d.decision, session_denies, self.policy) {
             (EvalDecision::Allowed, Some(s), Some(policy)) => {
                 let (s, s_tags) = without_session_tags(s, tags);
                 let finding = words::session_policy_denied(&s, role, policy);
-                findings.push(words::no_session_tags(
-                    finding,
-                    &s_tags,
-                    session_policy_given,
-                ));
-                continue;
+                return Some(self.untagged(finding, &s_tags));
             }
-            (EvalDecision::Allowed, _, _) => continue,
+            (EvalDecision::Allowed, _, _) => return None,
             (_, Some(s), policy) => {
                 let role_finding = words::permission_denied(&d, role);
                 let (s, s_tags) = without_session_tags(s, tags);
@@ -398,25 +418,21 @@ fn judge(
                     Some(policy) if role_finding.severity != Severity::Error && session_certain => {
                         let finding =
                             words::session_policy_decides(&s, role, policy, &d.missing_context);
-                        findings.push(words::no_session_tags(
-                            finding,
-                            &s_tags,
-                            session_policy_given,
-                        ));
-                        continue;
+                        return Some(self.untagged(finding, &s_tags));
                     }
                     _ => words::also_denied_by_session_policy(role_finding),
                 }
             }
             _ => words::permission_denied(&d, role),
         };
-        findings.push(words::no_session_tags(
-            finding,
-            &d_tags,
-            session_policy_given,
-        ));
+        Some(self.untagged(finding, &d_tags))
     }
-    findings
+
+    /// `finding`, saying why conditions on the session tags `keys` cannot
+    /// hold.
+    fn untagged(&self, finding: Finding, keys: &[String]) -> Finding {
+        words::no_session_tags(finding, keys, self.session_policy_given)
+    }
 }
 
 /// `d` for its wording when session tags are off (a session policy makes
