@@ -256,16 +256,24 @@ fn list(values: &[String]) -> String {
 /// Why a key has no value in this request.
 fn absent_key(key: &str, request: &Request) -> String {
     let lower = key.to_ascii_lowercase();
-    if lower == "aws:principalorgid" || lower == "aws:principalorgpaths" {
-        return "irsa-doctor cannot know the asking account's AWS Organizations ID or path from                 a pod (it is not guessed); confirm it with `aws organizations describe-account                 --account-id ACCOUNT` and judge this condition yourself"
+    // Only an IAM principal (the target hop's role) has an organization;
+    // a service or federated request carries no such key at all.
+    let org_key = lower == "aws:principalorgid" || lower == "aws:principalorgpaths";
+    if org_key && request.principal_type == "AWS" {
+        return "irsa-doctor cannot know the asking account's AWS Organizations ID or path \
+                from a pod (it is not guessed): run `aws organizations describe-organization \
+                --query Organization.Id` in the association role's account and judge this \
+                condition yourself"
             .to_owned();
     }
     if request.principal_type == "AWS" && lower.starts_with("aws:principaltag/") {
         return if request.untagged {
-            "the association's session tags are disabled (--session-tags disabled), so the              association role's session has no tag and no condition on one can hold"
+            "the association's session tags are disabled (--session-tags disabled), so the \
+             association role's session has no tag and no condition on one can hold"
                 .to_owned()
         } else {
-            "the association role's session has no such tag (EKS tags it with the six session              tags; give their values with --namespace, --service-account and the like)"
+            "the association role's session has no such tag (EKS tags it with the six session \
+             tags; give their values with --namespace, --service-account and the like)"
                 .to_owned()
         };
     }
