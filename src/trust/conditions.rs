@@ -260,20 +260,34 @@ mod tests {
         assert!(!arn_matches(ROLE, "not-an-arn"));
     }
 
-    /// The operators use the component match: `ArnLike` on `arn:aws:iam::*`
-    /// fails and `ArnNotLike` on it holds.
-    #[test]
-    fn the_arn_operators_match_per_component() {
-        let request = Request::target_hop(ROLE, None, None);
-        let cond = |operator: &str, value: &str| Condition {
+    fn arn_condition(operator: &str, value: &str) -> Condition {
+        Condition {
             operator: operator.to_owned(),
             key: "aws:PrincipalArn".to_owned(),
             values: vec![value.to_owned()],
-        };
-        assert!(holds(&cond("ArnLike", "arn:aws:iam::*"), &request).is_err());
-        assert!(holds(&cond("ArnEquals", "arn:aws:*"), &request).is_err());
-        assert!(holds(&cond("ArnNotLike", "arn:aws:iam::*"), &request).is_ok());
-        assert!(holds(&cond("ArnLike", "arn:aws:iam::*:role/eks/*"), &request).is_ok());
-        assert!(holds(&cond("ArnNotEquals", "arn:aws:iam::*:role/eks/*"), &request).is_err());
+        }
+    }
+
+    /// False pass: `ArnLike`/`ArnEquals` on `arn:aws:iam::*` held for a
+    /// role under the whole-string match; IAM's per-component one fails.
+    #[test]
+    fn arn_like_on_a_short_pattern_does_not_hold() {
+        let request = Request::target_hop(ROLE, None, None);
+        let holds = |op: &str, v: &str| holds(&arn_condition(op, v), &request).is_ok();
+        assert!(!holds("ArnLike", "arn:aws:iam::*"));
+        assert!(!holds("ArnEquals", "arn:aws:*"));
+        assert!(holds("ArnLike", "arn:aws:iam::*:role/eks/*"));
+    }
+
+    /// False fail: `ArnNotLike` on `arn:aws:iam::*` failed for a role under
+    /// the whole-string match (it "matched"); per component it matches no
+    /// role, so the negation holds.
+    #[test]
+    fn arn_not_like_on_a_short_pattern_holds() {
+        let request = Request::target_hop(ROLE, None, None);
+        let holds = |op: &str, v: &str| holds(&arn_condition(op, v), &request).is_ok();
+        assert!(holds("ArnNotLike", "arn:aws:iam::*"));
+        assert!(holds("ArnNotEquals", "arn:*"));
+        assert!(!holds("ArnNotEquals", "arn:aws:iam::*:role/eks/*"));
     }
 }
