@@ -190,7 +190,11 @@ async fn a_switch_the_sdk_ignores_is_a_finding_and_the_endpoint_is_the_ordinary_
 async fn a_profile_switch_the_sdk_ignores_is_a_finding_and_the_endpoint_is_the_ordinary_one() {
     let vol = volume();
     for (profile, selected, key) in [
-        ("[default]\nuse_fips_endpoint = yes\n", None, "use_fips_endpoint"),
+        (
+            "[default]\nuse_fips_endpoint = yes\n",
+            None,
+            "use_fips_endpoint",
+        ),
         (
             "[profile app]\nuse_dualstack_endpoint = \"true\"\n",
             Some("app"),

@@ -551,7 +551,8 @@ fn with_target(dir: &tempfile::TempDir, target_trust: &Value, extra: &[&str]) ->
     let out = explain_env(&strs(&args), &[]);
     args.extend(["--output".into(), "json".into()]);
     let json = explain_env(&strs(&args), &[]);
-    let v: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|_| panic!("{}{}", json.stdout, json.stderr));
+    let v: Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", json.stdout, json.stderr));
     (out, v)
 }
 
@@ -569,7 +570,11 @@ fn a_target_trust_on_a_principal_tag_admits_the_tagged_first_session() {
         "Action": ["sts:AssumeRole", "sts:TagSession"],
         "Condition": {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": NAMESPACE}}}]});
     let (out, v) = with_target(&dir, &trust, &[]);
-    assert_says(&out, 0, &["ALLOWED", &format!("hop 2, the target role {TARGET_ROLE}")]);
+    assert_says(
+        &out,
+        0,
+        &["ALLOWED", &format!("hop 2, the target role {TARGET_ROLE}")],
+    );
     assert_eq!(
         v["target"]["request"]["context"]["aws:PrincipalTag/kubernetes-namespace"][0],
         NAMESPACE
@@ -605,11 +610,7 @@ fn a_target_trust_excluding_the_pod_s_namespace_by_principal_tag_is_denied() {
         "Condition": {"StringNotEqualsIfExists":
             {"aws:PrincipalTag/kubernetes-namespace": "kube-system"}}}]});
     let (out, v) = with_target(&dir, &trust, &["--namespace", "kube-system"]);
-    assert_says(
-        &out,
-        1,
-        &["denied at the target role's hop", "kube-system"],
-    );
+    assert_says(&out, 1, &["denied at the target role's hop", "kube-system"]);
     assert_eq!(v["denied_hop"], "target role");
     let (out, _) = with_target(&dir, &trust, &[]);
     assert_says(&out, 0, &["ALLOWED"]);
@@ -653,7 +654,10 @@ fn an_arn_like_pattern_short_of_six_components_admits_no_role() {
     assert_says(
         &out,
         1,
-        &["denied at the target role's hop", "six colon-separated components"],
+        &[
+            "denied at the target role's hop",
+            "six colon-separated components",
+        ],
     );
     let (out, _) = with_target(&dir, &trust("arn:aws:iam::*:role/eks-*"), &[]);
     assert_says(&out, 0, &["ALLOWED"]);

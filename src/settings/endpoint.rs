@@ -148,7 +148,13 @@ pub fn profile_switches_invalid(
 
 /// `ENDPOINT_INVALID` for the profile's switch `key` that aws-config
 /// ignores.
-fn profile_switch_invalid(profile: &str, name: &str, key: &str, what: &str, value: &str) -> Finding {
+fn profile_switch_invalid(
+    profile: &str,
+    name: &str,
+    key: &str,
+    what: &str,
+    value: &str,
+) -> Finding {
     Finding::error(
         Code::EndpointInvalid,
         format!(

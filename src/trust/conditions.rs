@@ -244,7 +244,10 @@ mod tests {
         // text across the `:` either.
         assert!(!arn_matches("arn:aws:iam::*role/eks/target", ROLE));
         assert!(!arn_matches("arn:aws:iam::111122223333:role/other", ROLE));
-        assert!(!arn_matches("arn:aws:IAM::111122223333:role/eks/target", ROLE));
+        assert!(!arn_matches(
+            "arn:aws:IAM::111122223333:role/eks/target",
+            ROLE
+        ));
     }
 
     /// False fail guard: per-component wildcards, and a resource that
@@ -255,8 +258,14 @@ mod tests {
         assert!(arn_matches("arn:*:iam::111122223333:role/*", ROLE));
         assert!(arn_matches("arn:aws:iam:*:*:*", ROLE));
         assert!(arn_matches(ROLE, ROLE));
-        assert!(arn_matches("arn:aws:iam::111122223333:role/eks/t?rget", ROLE));
-        assert!(arn_matches("arn:aws:sns:*:1:topic:*", "arn:aws:sns:eu-west-1:1:topic:sub"));
+        assert!(arn_matches(
+            "arn:aws:iam::111122223333:role/eks/t?rget",
+            ROLE
+        ));
+        assert!(arn_matches(
+            "arn:aws:sns:*:1:topic:*",
+            "arn:aws:sns:eu-west-1:1:topic:sub"
+        ));
         assert!(!arn_matches(ROLE, "not-an-arn"));
     }
 

@@ -137,7 +137,10 @@ impl Request {
         // same tags: STS gives them to the second hop as principal tags.
         // With tags off, the first session has none either.
         for (name, value) in tags.unwrap_or_default() {
-            ctx.insert(format!("aws:PrincipalTag/{name}"), vec![(*value).to_owned()]);
+            ctx.insert(
+                format!("aws:PrincipalTag/{name}"),
+                vec![(*value).to_owned()],
+            );
         }
         ctx.insert("aws:PrincipalArn".to_owned(), vec![first.to_owned()]);
         if let Some(account) = first.split(':').nth(4) {
