@@ -182,6 +182,72 @@ async fn a_switch_the_sdk_ignores_is_a_finding_and_the_endpoint_is_the_ordinary_
     assert_eq!(sts(&out, "use_fips_source"), serde_json::Value::Null);
 }
 
+/// False pass: the profile's `use_fips_endpoint = yes` (or a quoted
+/// `"true"`) reads as "FIPS" to a person, but aws-config ignores it as it
+/// ignores the variable (botocore reads it as false): the app talks to the
+/// ordinary endpoint. Before, only the variables were judged.
+#[tokio::test]
+async fn a_profile_switch_the_sdk_ignores_is_a_finding_and_the_endpoint_is_the_ordinary_one() {
+    let vol = volume();
+    for (profile, selected, key) in [
+        (
+            "[default]\nuse_fips_endpoint = yes\n",
+            None,
+            "use_fips_endpoint",
+        ),
+        (
+            "[profile app]\nuse_dualstack_endpoint = \"true\"\n",
+            Some("app"),
+            "use_dualstack_endpoint",
+        ),
+    ] {
+        let mut d = isolated("us-east-1", &vol).env("IRSA_DOCTOR_TIMEOUT", "2s");
+        if let Some(name) = selected {
+            d = d.env("AWS_PROFILE", name);
+        }
+        std::fs::write(d.home().join("aws-config"), profile).unwrap();
+        let out = d.json().await;
+        assert_eq!(out.code, 1, "{key}: {}", out.stderr);
+        let f = out.finding("ENDPOINT_INVALID");
+        assert!(f["message"].as_str().unwrap().contains(key), "{f:#}");
+        assert_eq!(
+            sts(&out, "endpoint"),
+            "https://sts.us-east-1.amazonaws.com/"
+        );
+        assert_eq!(sts(&out, "use_fips"), false);
+        assert_eq!(sts(&out, "use_dualstack"), false);
+    }
+}
+
+/// False fail guard: only what aws-config reads is judged. `False` in any
+/// case is a value it takes; a profile the pod does not select is not
+/// read; and a set variable is all it reads, so the profile's value then
+/// does not matter. None of these is a finding.
+#[tokio::test]
+async fn a_profile_switch_the_sdk_does_not_read_or_accepts_is_no_finding() {
+    let vol = volume();
+    let d = isolated("us-east-1", &vol)
+        .env("IRSA_DOCTOR_TIMEOUT", "2s")
+        .env("AWS_USE_DUALSTACK_ENDPOINT", "false");
+    std::fs::write(
+        d.home().join("aws-config"),
+        "[default]\nuse_fips_endpoint = FALSE\nuse_dualstack_endpoint = yes\n\
+         [profile other]\nuse_fips_endpoint = yes\n",
+    )
+    .unwrap();
+    let out = d.json().await;
+    assert_eq!(out.code, 3, "{:?} {}", out.codes(), out.stderr);
+    assert!(
+        !out.codes().contains(&"ENDPOINT_INVALID".to_owned()),
+        "{:?}",
+        out.codes()
+    );
+    assert_eq!(
+        sts(&out, "endpoint"),
+        "https://sts.us-east-1.amazonaws.com/"
+    );
+}
+
 /// STS's endpoint rules refuse FIPS beside a custom endpoint, so the AWS
 /// SDK for Rust sends nothing; the finding says so, and nothing is sent.
 #[tokio::test]

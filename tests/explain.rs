@@ -526,3 +526,139 @@ fn both_policies_on_stdin_is_a_usage_error_that_says_so() {
         out.stderr
     );
 }
+
+/// The Pod Identity run with a target role whose trust is `target_trust`,
+/// and `extra` flags; `(text run, JSON run)`.
+fn with_target(dir: &tempfile::TempDir, target_trust: &Value, extra: &[&str]) -> (Run, Value) {
+    let first = write(
+        dir,
+        "first.json",
+        &get_role(
+            ASSOCIATION_ROLE,
+            &pod_identity_policy(json!(["sts:AssumeRole", "sts:TagSession"]), None),
+        ),
+    );
+    let target = write(dir, "target.json", &get_role(TARGET_ROLE, target_trust));
+    let mut args = pod_identity_flags(&first);
+    args.extend(["--target-policy".into(), target]);
+    for pair in extra.chunks(2) {
+        // A flag the defaults already give is replaced, not repeated.
+        match args.iter().position(|a| a == pair[0]) {
+            Some(at) => args[at + 1] = pair[1].to_owned(),
+            None => args.extend(pair.iter().map(|s| (*s).to_owned())),
+        }
+    }
+    let out = explain_env(&strs(&args), &[]);
+    args.extend(["--output".into(), "json".into()]);
+    let json = explain_env(&strs(&args), &[]);
+    let v: Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", json.stdout, json.stderr));
+    (out, v)
+}
+
+/// Issue 24 §1, a false fail: the association role's session carries
+/// EKS's session tags, which STS gives the target hop as
+/// `aws:PrincipalTag/...`; a target trust scoped to the namespace by one
+/// admits the pod. The old binary had no principal tag in the hop and
+/// denied it. With the tags disabled, the session has none: denied, and
+/// the reason says why.
+#[test]
+fn a_target_trust_on_a_principal_tag_admits_the_tagged_first_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": NAMESPACE}}}]});
+    let (out, v) = with_target(&dir, &trust, &[]);
+    assert_says(
+        &out,
+        0,
+        &["ALLOWED", &format!("hop 2, the target role {TARGET_ROLE}")],
+    );
+    assert_eq!(
+        v["target"]["request"]["context"]["aws:PrincipalTag/kubernetes-namespace"][0],
+        NAMESPACE
+    );
+    // Another namespace's tag: denied at the second hop.
+    let (out, _) = with_target(&dir, &trust, &["--namespace", "other"]);
+    assert_says(&out, 1, &["denied at the target role's hop", "other"]);
+    // Tags disabled: the first session has no tag at all.
+    let untagged = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": ASSOCIATION_ROLE}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": NAMESPACE}}}]});
+    let (out, v) = with_target(&dir, &untagged, &["--session-tags", "disabled"]);
+    assert_says(
+        &out,
+        1,
+        &["denied at the target role's hop", "session has no tag"],
+    );
+    assert!(v["target"]["request"]["context"]
+        .get("aws:PrincipalTag/kubernetes-namespace")
+        .is_none());
+}
+
+/// Issue 24 §1, a false pass: a target trust that admits the cluster's
+/// account except for one namespace (`StringNotEqualsIfExists` on a
+/// principal tag) was allowed for that very namespace, since the old hop
+/// had no principal tag and `IfExists` held; STS denies it.
+#[test]
+fn a_target_trust_excluding_the_pod_s_namespace_by_principal_tag_is_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringNotEqualsIfExists":
+            {"aws:PrincipalTag/kubernetes-namespace": "kube-system"}}}]});
+    let (out, v) = with_target(&dir, &trust, &["--namespace", "kube-system"]);
+    assert_says(&out, 1, &["denied at the target role's hop", "kube-system"]);
+    assert_eq!(v["denied_hop"], "target role");
+    let (out, _) = with_target(&dir, &trust, &[]);
+    assert_says(&out, 0, &["ALLOWED"]);
+}
+
+/// `aws:PrincipalOrgID` cannot be known from a pod: a target trust on it
+/// is denied (never guessed), and the reason says irsa-doctor cannot know
+/// it and how to look it up, instead of blaming the request.
+#[test]
+fn a_target_trust_on_the_principal_s_organization_is_named_unknowable() {
+    let dir = tempfile::tempdir().unwrap();
+    for key in ["aws:PrincipalOrgID", "aws:PrincipalOrgPaths"] {
+        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "*"}, "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"StringLike": {key: "o-abc123*"}}}]});
+        let (out, _) = with_target(&dir, &trust, &[]);
+        assert_says(
+            &out,
+            1,
+            &[
+                "denied at the target role's hop",
+                "cannot know",
+                "aws organizations describe-organization",
+            ],
+        );
+    }
+}
+
+/// Issue 24 §1, a false pass: IAM's ARN operators match each of the six
+/// colon-separated components, so `arn:aws:iam::*` (four) matches no role;
+/// the old whole-string match admitted the hop. The reason names the rule.
+#[test]
+fn an_arn_like_pattern_short_of_six_components_admits_no_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let trust = |pattern: &str| {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "*"}, "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"ArnLike": {"aws:PrincipalArn": pattern}}}]})
+    };
+    let (out, _) = with_target(&dir, &trust("arn:aws:iam::*"), &[]);
+    assert_says(
+        &out,
+        1,
+        &[
+            "denied at the target role's hop",
+            "six colon-separated components",
+        ],
+    );
+    let (out, _) = with_target(&dir, &trust("arn:aws:iam::*:role/eks-*"), &[]);
+    assert_says(&out, 0, &["ALLOWED"]);
+}

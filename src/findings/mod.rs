@@ -174,6 +174,12 @@ mod tests {
                 .unwrap(),
             crate::settings::proxy::finding(no_proxy, "https://10.1.2.3").unwrap(),
             crate::settings::endpoint::profile_region_invalid("eu west 1"),
+            crate::settings::endpoint::profile_switches_invalid(
+                "default",
+                &[("use_fips_endpoint", "yes".to_owned())],
+                |_| None,
+            )
+            .remove(0),
             super::sts::fips_unavailable(
                 "eu-west-1",
                 "https://sts-fips.eu-west-1.amazonaws.com",

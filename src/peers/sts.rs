@@ -30,6 +30,7 @@ pub use crate::peers::exchange::RecordExchange;
 use crate::peers::exchange::StopBeforeSigning;
 use crate::peers::traffic::{counting_client, Replay, StsCounters, LENGTH_LIMIT_ERROR};
 use crate::report::Finding;
+use crate::settings::endpoint::{profile_switches_invalid, SWITCHES};
 
 pub use crate::peers::traffic::MAX_RESPONSE_BYTES;
 
@@ -160,6 +161,15 @@ impl Sts {
     /// roots for every call, the default chain's included.
     pub async fn from_env(deadline: Instant, counters: Arc<StsCounters>) -> Self {
         let loaded = crate::settings::profile::load(|name| std::env::var(name).ok());
+        // The profile's FIPS and dual-stack switches, judged as the
+        // variables are (`settings::endpoint::judge`).
+        let env_var = |name: &str| std::env::var(name).ok();
+        let keys = SWITCHES.map(|(_, key, _)| key);
+        let switch_findings =
+            crate::settings::profile_chain::selected_values(&loaded.files, env_var, &keys)
+                .await
+                .map(|(profile, values)| profile_switches_invalid(&profile, &values, env_var))
+                .unwrap_or_default();
         let with_files = |mut sts: Sts| {
             sts.ca_bundle = loaded
                 .ca_bundle
@@ -167,6 +177,7 @@ impl Sts {
                 .map(|b| b.path().display().to_string());
             sts.tls = loaded.ca_bundle.as_ref().map(|b| b.tls_context());
             sts.file_findings = loaded.findings.clone();
+            sts.file_findings.extend(switch_findings.iter().cloned());
             sts.stop_sending = loaded.stop_sending;
             sts.skip_chain = loaded.skip_chain;
             sts.chain_files = loaded.chain_files.clone();

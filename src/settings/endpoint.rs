@@ -124,6 +124,55 @@ fn switch_invalid(name: &str, key: &str, what: &str, value: &str) -> Finding {
     .found(format!("{name}={value:?}"))
 }
 
+/// `ENDPOINT_INVALID` for each switch the selected profile (`profile`)
+/// sets to a value aws-config ignores, when its variable is not set at all
+/// (a set variable, even an empty or invalid one, is the only value
+/// aws-config reads: `EnvConfigValue::load` never falls back to the
+/// profile then). `values` are the profile's (key, value).
+pub fn profile_switches_invalid(
+    profile: &str,
+    values: &[(&str, String)],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<Finding> {
+    SWITCHES
+        .iter()
+        .filter(|(name, _, _)| lookup(name).is_none())
+        .filter_map(|(name, key, what)| {
+            let (_, value) = values.iter().find(|(k, _)| k == key)?;
+            parse_switch(value)
+                .is_none()
+                .then(|| profile_switch_invalid(profile, name, key, what, value))
+        })
+        .collect()
+}
+
+/// `ENDPOINT_INVALID` for the profile's switch `key` that aws-config
+/// ignores.
+fn profile_switch_invalid(
+    profile: &str,
+    name: &str,
+    key: &str,
+    what: &str,
+    value: &str,
+) -> Finding {
+    Finding::error(
+        Code::EndpointInvalid,
+        format!(
+            "the shared config file's {key} (profile {profile:?}) is {value:?}, which is \
+             neither true nor false: the AWS SDK for Rust ignores it with a warning, and \
+             botocore reads anything but true as false, so the app does not use {what} \
+             endpoints"
+        ),
+        format!(
+            "Set {key} to true or false in that profile (~/.aws/config, or the file \
+             AWS_CONFIG_FILE names), or set {name}, which takes precedence: kubectl set env \
+             deployment/<name> -n <namespace> {name}=true"
+        ),
+    )
+    .expected("true or false")
+    .found(format!("{key} = {value:?} in the shared config file"))
+}
+
 /// `ENDPOINT_INVALID` for a switch that is on beside a custom STS endpoint:
 /// STS's endpoint rules refuse the pair ("Invalid Configuration: FIPS and
 /// custom endpoint are not supported"), so the AWS SDK for Rust builds no
@@ -634,6 +683,32 @@ mod tests {
         }
         assert!(sts_fips_listed("us-gov-west-1") && sts_fips_listed("us-east-1"));
         assert!(!sts_fips_listed("eu-west-1") && !sts_fips_listed("ap-southeast-2"));
+    }
+
+    /// The profile's switches are judged as aws-config reads them: only
+    /// when the variable is not set, `true`/`false` in any case pass.
+    #[test]
+    fn a_profile_switch_aws_config_ignores_is_named_unless_the_variable_is_set() {
+        let values = |v: &str| {
+            vec![
+                ("use_fips_endpoint", v.to_owned()),
+                ("use_dualstack_endpoint", "TRUE".to_owned()),
+            ]
+        };
+        let none = |_: &str| None;
+        for bad in ["yes", "1", "\"true\"", "on"] {
+            let found = profile_switches_invalid("app", &values(bad), none);
+            assert_eq!(found.len(), 1, "{bad}");
+            assert_eq!(found[0].code, Code::EndpointInvalid);
+            assert!(found[0].message.contains("use_fips_endpoint"), "{bad}");
+            assert!(found[0].remedy.contains("AWS_USE_FIPS_ENDPOINT=true"));
+        }
+        for good in ["true", "False", "TRUE"] {
+            assert!(profile_switches_invalid("app", &values(good), none).is_empty());
+        }
+        // The variable, set at all, is all aws-config reads.
+        let env = |n: &str| (n == "AWS_USE_FIPS_ENDPOINT").then(String::new);
+        assert!(profile_switches_invalid("app", &values("yes"), env).is_empty());
     }
 
     #[test]

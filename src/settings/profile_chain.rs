@@ -91,14 +91,38 @@ pub async fn load(
     files: &EnvConfigFiles,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Option<Result<ProfileChain, Problem>> {
+    resolve(&profile_set(files, lookup).await?)
+}
+
+/// The files parsed by aws-config's own parser, with the profile
+/// `AWS_PROFILE` selects; `None` when aws-config refuses them.
+async fn profile_set(
+    files: &EnvConfigFiles,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Option<ProfileSet> {
     // aws-config reads AWS_PROFILE alone (not AWS_DEFAULT_PROFILE).
     let profile = lookup("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
     let env = aws_types::os_shim_internal::Env::from_slice(&[("AWS_PROFILE", &profile)]);
     let fs = aws_types::os_shim_internal::Fs::from_slice(&[]);
-    let set = aws_config::profile::load(&fs, &env, files, Some(Cow::Owned(profile)))
+    aws_config::profile::load(&fs, &env, files, Some(Cow::Owned(profile)))
         .await
-        .ok()?;
-    resolve(&set)
+        .ok()
+}
+
+/// The selected profile's name and its values for `keys`, as aws-config
+/// reads them (the keys a profile does not set are left out).
+pub async fn selected_values(
+    files: &EnvConfigFiles,
+    lookup: impl Fn(&str) -> Option<String>,
+    keys: &[&'static str],
+) -> Option<(String, Vec<(&'static str, String)>)> {
+    let set = profile_set(files, lookup).await?;
+    let profile = set.get_profile(set.selected_profile())?;
+    let values = keys
+        .iter()
+        .filter_map(|key| profile.get(key).map(|v| (*key, v.to_owned())))
+        .collect();
+    Some((profile.name().to_owned(), values))
 }
 
 /// Follows the selected profile's chain as aws-config's `resolve_chain`

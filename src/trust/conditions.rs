@@ -35,6 +35,9 @@ pub(super) enum SetQualifier {
 pub(super) enum Base {
     Equals,
     Like,
+    /// The ARN operators: IAM splits both ARNs into their six
+    /// colon-separated components and matches each on its own.
+    Arn,
     Null,
 }
 
@@ -83,6 +86,18 @@ pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
+/// IAM's ARN operators: both ARNs are split into their six
+/// colon-separated components (`arn`, partition, service, region, account,
+/// resource; the resource keeps any further colons) and each pattern
+/// component is matched, with wildcards, against its own component only, so
+/// a `*` never crosses a `:` and `arn:aws:iam::*` (four components) matches
+/// no role ARN. Case-sensitive, as IAM documents.
+pub fn arn_matches(pattern: &str, arn: &str) -> bool {
+    let p: Vec<&str> = pattern.splitn(6, ':').collect();
+    let a: Vec<&str> = arn.splitn(6, ':').collect();
+    p.len() == 6 && a.len() == 6 && p.iter().zip(&a).all(|(p, a)| glob(p, a, false))
+}
+
 pub(super) fn operator(name: &str) -> Option<Operator> {
     // `get`, not indexing: the operator's name is the policy author's, and
     // may put a multi-byte character where the prefix would end.
@@ -109,8 +124,8 @@ pub(super) fn operator(name: &str) -> Option<Operator> {
         "stringnotlike" => (Base::Like, true, false),
         // IAM's ARN operators take wildcards, both of them, and match
         // case-sensitively (`aws:PrincipalArn` in a target role's trust).
-        "arnequals" | "arnlike" => (Base::Like, false, false),
-        "arnnotequals" | "arnnotlike" => (Base::Like, true, false),
+        "arnequals" | "arnlike" => (Base::Arn, false, false),
+        "arnnotequals" | "arnnotlike" => (Base::Arn, true, false),
         "null" if !if_exists && set.is_none() => (Base::Null, false, false),
         _ => return None,
     };
@@ -151,6 +166,7 @@ fn string_holds(op: Operator, values: &[String], found: Option<&[String]>) -> bo
     let one = |v: &String| {
         values.iter().any(|p| match op.base {
             Base::Like => glob(p, v, false),
+            Base::Arn => arn_matches(p, v),
             _ if op.ignore_case => p.eq_ignore_ascii_case(v),
             _ => p == v,
         })
@@ -208,9 +224,79 @@ mod tests {
         assert!(op.negated && op.ignore_case && op.if_exists);
         assert_eq!(operator("StringLike").unwrap().base, Base::Like);
         assert_eq!(operator("Null").unwrap().base, Base::Null);
-        assert_eq!(operator("ArnLike").unwrap().base, Base::Like);
+        assert_eq!(operator("ArnLike").unwrap().base, Base::Arn);
+        assert_eq!(operator("ArnEquals").unwrap().base, Base::Arn);
         assert!(operator("ArnNotEquals").unwrap().negated);
         assert!(operator("Bool").is_none());
         assert!(operator("StringLikeIgnoreCase").is_none());
+    }
+
+    const ROLE: &str = "arn:aws:iam::111122223333:role/eks/target";
+
+    /// False pass: a whole-string glob let `arn:aws:*` (three components)
+    /// and `arn:aws:iam::*` (four) match a role ARN; IAM does not.
+    #[test]
+    fn an_arn_pattern_with_fewer_components_matches_no_role() {
+        assert!(!arn_matches("arn:aws:*", ROLE));
+        assert!(!arn_matches("arn:aws:iam::*", ROLE));
+        assert!(!arn_matches("arn:*", ROLE));
+        // A `*` in the account does not swallow the resource's colon-free
+        // text across the `:` either.
+        assert!(!arn_matches("arn:aws:iam::*role/eks/target", ROLE));
+        assert!(!arn_matches("arn:aws:iam::111122223333:role/other", ROLE));
+        assert!(!arn_matches(
+            "arn:aws:IAM::111122223333:role/eks/target",
+            ROLE
+        ));
+    }
+
+    /// False fail guard: per-component wildcards, and a resource that
+    /// carries colons of its own, match as IAM matches them.
+    #[test]
+    fn an_arn_pattern_matches_component_by_component() {
+        assert!(arn_matches("arn:aws:iam::*:role/eks/target", ROLE));
+        assert!(arn_matches("arn:*:iam::111122223333:role/*", ROLE));
+        assert!(arn_matches("arn:aws:iam:*:*:*", ROLE));
+        assert!(arn_matches(ROLE, ROLE));
+        assert!(arn_matches(
+            "arn:aws:iam::111122223333:role/eks/t?rget",
+            ROLE
+        ));
+        assert!(arn_matches(
+            "arn:aws:sns:*:1:topic:*",
+            "arn:aws:sns:eu-west-1:1:topic:sub"
+        ));
+        assert!(!arn_matches(ROLE, "not-an-arn"));
+    }
+
+    fn arn_condition(operator: &str, value: &str) -> Condition {
+        Condition {
+            operator: operator.to_owned(),
+            key: "aws:PrincipalArn".to_owned(),
+            values: vec![value.to_owned()],
+        }
+    }
+
+    /// False pass: `ArnLike`/`ArnEquals` on `arn:aws:iam::*` held for a
+    /// role under the whole-string match; IAM's per-component one fails.
+    #[test]
+    fn arn_like_on_a_short_pattern_does_not_hold() {
+        let request = Request::target_hop(ROLE, None, None);
+        let holds = |op: &str, v: &str| holds(&arn_condition(op, v), &request).is_ok();
+        assert!(!holds("ArnLike", "arn:aws:iam::*"));
+        assert!(!holds("ArnEquals", "arn:aws:*"));
+        assert!(holds("ArnLike", "arn:aws:iam::*:role/eks/*"));
+    }
+
+    /// False fail: `ArnNotLike` on `arn:aws:iam::*` failed for a role under
+    /// the whole-string match (it "matched"); per component it matches no
+    /// role, so the negation holds.
+    #[test]
+    fn arn_not_like_on_a_short_pattern_holds() {
+        let request = Request::target_hop(ROLE, None, None);
+        let holds = |op: &str, v: &str| holds(&arn_condition(op, v), &request).is_ok();
+        assert!(holds("ArnNotLike", "arn:aws:iam::*"));
+        assert!(holds("ArnNotEquals", "arn:*"));
+        assert!(!holds("ArnNotEquals", "arn:aws:iam::*:role/eks/*"));
     }
 }

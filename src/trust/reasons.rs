@@ -256,6 +256,27 @@ fn list(values: &[String]) -> String {
 /// Why a key has no value in this request.
 fn absent_key(key: &str, request: &Request) -> String {
     let lower = key.to_ascii_lowercase();
+    // Only an IAM principal (the target hop's role) has an organization;
+    // a service or federated request carries no such key at all.
+    let org_key = lower == "aws:principalorgid" || lower == "aws:principalorgpaths";
+    if org_key && request.principal_type == "AWS" {
+        return "irsa-doctor cannot know the asking account's AWS Organizations ID or path \
+                from a pod (it is not guessed): run `aws organizations describe-organization \
+                --query Organization.Id` in the association role's account and judge this \
+                condition yourself"
+            .to_owned();
+    }
+    if request.principal_type == "AWS" && lower.starts_with("aws:principaltag/") {
+        return if request.untagged {
+            "the association's session tags are disabled (--session-tags disabled), so the \
+             association role's session has no tag and no condition on one can hold"
+                .to_owned()
+        } else {
+            "the association role's session has no such tag (EKS tags it with the six session \
+             tags; give their values with --namespace, --service-account and the like)"
+                .to_owned()
+        };
+    }
     if let Some(tag) = lower.strip_prefix("aws:principaltag/") {
         return format!(
             "this request has no principal tags: the session tags EKS sets are request tags, \
@@ -311,6 +332,14 @@ fn value_hint(c: &Condition, op: Operator, found: &[String]) -> Option<String> {
             "{base} does not expand wildcards; use StringLike{}",
             if would { ", which matches" } else { "" }
         ));
+    }
+    let whole = |p: &String| found.iter().any(|v| glob(p, v, false));
+    if op.base == Base::Arn && c.values.iter().any(whole) {
+        return Some(
+            "ARN operators match each of the six colon-separated components on its own, so a \
+             * does not cross a :; write every component (arn:aws:iam::*:role/NAME)"
+                .to_owned(),
+        );
     }
     if lower.ends_with(":aud") && c.values.iter().any(|v| v == "sts.amazon.com") {
         return Some("sts.amazon.com is a typo for sts.amazonaws.com".to_owned());

@@ -118,7 +118,8 @@ impl Request {
     /// A Pod Identity target role's hop: the association's role (`first`,
     /// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`) asks, as `Principal`
     /// `AWS` and `aws:PrincipalArn`; with session tags on, for
-    /// `sts:AssumeRole` and `sts:TagSession` with the tags; with them off,
+    /// `sts:AssumeRole` and `sts:TagSession` with the tags (as request tags,
+    /// and as the first session's `aws:PrincipalTag/...`); with them off,
     /// for `sts:AssumeRole` with `sts:ExternalId` (when known).
     pub fn target_hop(
         first: &str,
@@ -132,6 +133,15 @@ impl Request {
         request.principal_type = "AWS";
         request.principal = first.to_owned();
         let ctx = &mut request.context;
+        // The asker is the first hop's session, which EKS tagged with the
+        // same tags: STS gives them to the second hop as principal tags.
+        // With tags off, the first session has none either.
+        for (name, value) in tags.unwrap_or_default() {
+            ctx.insert(
+                format!("aws:PrincipalTag/{name}"),
+                vec![(*value).to_owned()],
+            );
+        }
         ctx.insert("aws:PrincipalArn".to_owned(), vec![first.to_owned()]);
         if let Some(account) = first.split(':').nth(4) {
             ctx.insert("aws:PrincipalAccount".to_owned(), vec![account.to_owned()]);
