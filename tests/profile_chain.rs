@@ -269,34 +269,7 @@ fn python() -> PathBuf {
 /// Who botocore says profile `b` is, against the stand-in at `sts_url`,
 /// with nothing from this environment: its ARN, or its error.
 async fn botocore_caller(sts_url: &str, config: &std::path::Path) -> Result<String, String> {
-    const WHO: &str = r#"
-import botocore.session
-try:
-    s = botocore.session.Session(profile="b")
-    print("arn", s.create_client("sts", region_name="us-east-1").get_caller_identity()["Arn"])
-except Exception as e:
-    print("error", type(e).__name__)
-"#;
-    let out = tokio::process::Command::new(python())
-        .args(["-c", WHO])
-        .env_clear()
-        .env("AWS_CONFIG_FILE", config)
-        .env("AWS_SHARED_CREDENTIALS_FILE", config.with_file_name("none"))
-        .env("AWS_ENDPOINT_URL_STS", sts_url)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .await
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    match said.split_once(' ') {
-        Some(("arn", arn)) => Ok(arn.to_owned()),
-        Some(("error", e)) => Err(e.to_owned()),
-        _ => panic!(
-            "botocore said {said:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
+    botocore_env_caller(sts_url, config, &[("AWS_PROFILE", "b")]).await
 }
 
 /// The role part of an assumed-role ARN (the session names differ).

@@ -46,8 +46,7 @@ pub struct Explained {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denied_hop: Option<&'static str>,
     /// What the inputs said that the user should know (another role in
-    /// the policy's `Role.Arn` than `--role-arn`, an external ID whose
-    /// form is guessed).
+    /// the policy's `Role.Arn` than `--role-arn`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// `--target-role-arn`: the second hop, the target role's trust policy

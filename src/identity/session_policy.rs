@@ -11,6 +11,7 @@
 //! Invariant: pure; the text is never a secret but still goes through the
 //! usual redaction wherever it is printed.
 
+use crate::identity::wildcard::glob;
 use serde_json::{Map, Value};
 
 /// The most characters EKS accepts in an association's `policy`.
@@ -134,36 +135,7 @@ fn any_matches(field: Option<&Value>, text: &str, fold_case: bool) -> bool {
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
         _ => vec![],
     };
-    patterns.into_iter().any(|p| {
-        if fold_case {
-            glob(&p.to_ascii_lowercase(), text)
-        } else {
-            glob(p, text)
-        }
-    })
-}
-
-/// IAM's wildcard match: `*` any run, `?` any one character.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
+    patterns.into_iter().any(|p| glob(p, text, fold_case))
 }
 
 #[cfg(test)]

@@ -237,46 +237,32 @@ async fn page(
     let context = (!asked.context.is_empty()).then(|| asked.context.to_vec());
     let next =
         |truncated: bool, marker: Option<&str>| marker.filter(|_| truncated).map(str::to_owned);
+    // The two operations' builders are distinct types with the same
+    // setters, and their answers distinct types with the same getters.
+    macro_rules! ask {
+        ($builder:expr) => {{
+            let out = $builder
+                .set_action_names(actions)
+                .set_resource_arns(resources)
+                .set_context_entries(context)
+                .max_items(PAGE_SIZE)
+                .set_marker(asked.marker)
+                .customize()
+                .interceptor(recorder.clone())
+                .send()
+                .await
+                .map_err(|err| failure_of(&err, None, "IAM"))?;
+            Ok(Page {
+                marker: next(out.is_truncated(), out.marker()),
+                request_id: out.request_id().map(str::to_owned),
+                results: out.evaluation_results().to_vec(),
+            })
+        }};
+    }
     match asked.policies {
-        Policies::Role(arn) => {
-            let out = client
-                .simulate_principal_policy()
-                .policy_source_arn(arn)
-                .set_action_names(actions)
-                .set_resource_arns(resources)
-                .set_context_entries(context)
-                .max_items(PAGE_SIZE)
-                .set_marker(asked.marker)
-                .customize()
-                .interceptor(recorder.clone())
-                .send()
-                .await
-                .map_err(|err| failure_of(&err, None, "IAM"))?;
-            Ok(Page {
-                marker: next(out.is_truncated(), out.marker()),
-                request_id: out.request_id().map(str::to_owned),
-                results: out.evaluation_results().to_vec(),
-            })
-        }
+        Policies::Role(arn) => ask!(client.simulate_principal_policy().policy_source_arn(arn)),
         Policies::Session(policy) => {
-            let out = client
-                .simulate_custom_policy()
-                .policy_input_list(policy)
-                .set_action_names(actions)
-                .set_resource_arns(resources)
-                .set_context_entries(context)
-                .max_items(PAGE_SIZE)
-                .set_marker(asked.marker)
-                .customize()
-                .interceptor(recorder.clone())
-                .send()
-                .await
-                .map_err(|err| failure_of(&err, None, "IAM"))?;
-            Ok(Page {
-                marker: next(out.is_truncated(), out.marker()),
-                request_id: out.request_id().map(str::to_owned),
-                results: out.evaluation_results().to_vec(),
-            })
+            ask!(client.simulate_custom_policy().policy_input_list(policy))
         }
     }
 }
