@@ -49,7 +49,7 @@ impl FakeAws {
                 return error(400, "Throttling", "Rate exceeded");
             }
         }
-        let caller = match self.signed_by_a_session(req) {
+        let caller = match self.signed_by_a_session(req, "sts") {
             Ok(caller) => caller,
             Err(resp) => return *resp,
         };
@@ -124,9 +124,10 @@ impl FakeAws {
         response(200, "text/xml", body)
     }
 
-    /// The principal of a request signed for `sts` with a session the
-    /// stand-in issued (its token and its secret), or STS's refusal.
-    fn signed_by_a_session(&self, req: &Req) -> Result<String, Box<Resp>> {
+    /// The principal of a request signed for `service` (`sts`, `iam`) with
+    /// a session the stand-in issued: its key, its session token and its
+    /// signature must agree; else the service's refusal.
+    pub(super) fn signed_by_a_session(&self, req: &Req, service: &str) -> Result<String, Box<Resp>> {
         let invalid = || {
             error(
                 403,
@@ -139,7 +140,7 @@ impl FakeAws {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !auth.contains("/sts/aws4_request") {
+        if !auth.contains(&format!("/{service}/aws4_request")) {
             return Err(Box::new(invalid()));
         }
         let key = crate::sigv4::access_key_id(req).unwrap_or("").to_owned();

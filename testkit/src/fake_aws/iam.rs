@@ -211,7 +211,7 @@ impl FakeAws {
             Some(IamFault::Garbage) => return response(200, "text/plain", "not xml {"),
             None => {}
         }
-        let caller = match self.signed_caller(req) {
+        let caller = match self.signed_by_a_session(req, "iam") {
             Ok(caller) => caller,
             Err(resp) => return *resp,
         };
@@ -267,7 +267,7 @@ impl FakeAws {
             Some(IamFault::Garbage) => return response(200, "text/plain", "not xml {"),
             None => {}
         }
-        let caller = match self.signed_caller(req) {
+        let caller = match self.signed_by_a_session(req, "iam") {
             Ok(caller) => caller,
             Err(resp) => return *resp,
         };
@@ -292,44 +292,6 @@ impl FakeAws {
             scp: None,
         };
         s.iam.answer("SimulateCustomPolicy", &layers, form)
-    }
-
-    /// The caller of a request signed for IAM with a session the stand-in
-    /// issued: its key, its session token and its signature must agree.
-    fn signed_caller(&self, req: &Req) -> Result<String, Box<Resp>> {
-        let invalid = || {
-            Box::new(error(
-                403,
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            ))
-        };
-        let auth = req
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !auth.contains("/iam/aws4_request") {
-            return Err(invalid());
-        }
-        let key = crate::sigv4::access_key_id(req).unwrap_or("").to_owned();
-        let caller = self.state.lock().unwrap().keys.get(&key).cloned();
-        let Some(caller) = caller else {
-            return Err(invalid());
-        };
-        let token = req.headers.get("x-amz-security-token");
-        let want = format!("{SESSION_TOKEN_PREFIX}{key}");
-        if token.is_none_or(|t| t.as_bytes() != want.as_bytes()) {
-            return Err(invalid());
-        }
-        if !crate::sigv4::verify(req, &format!("{SECRET_PREFIX}{key}")) {
-            return Err(Box::new(error(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided.",
-            )));
-        }
-        Ok(caller)
     }
 }
 
