@@ -203,17 +203,9 @@ impl FakeAws {
                 .push(form.get("PolicySourceArn").cloned().unwrap_or_default());
             s.iam.faults.pop_front()
         };
-        match fault {
-            Some(IamFault::Throttle) => return error(400, "Throttling", "Rate exceeded"),
-            Some(IamFault::ServerError) => {
-                return error(500, "ServiceFailure", "An internal error occurred")
-            }
-            Some(IamFault::Garbage) => return response(200, "text/plain", "not xml {"),
-            None => {}
-        }
-        let caller = match self.signed_by_a_session(req, "iam") {
+        let caller = match self.caller_unless_faulted(fault, req) {
             Ok(caller) => caller,
-            Err(resp) => return *resp,
+            Err(resp) => return resp,
         };
         let source = form.get("PolicySourceArn").cloned().unwrap_or_default();
         let s = self.state.lock().unwrap();
@@ -244,6 +236,19 @@ impl FakeAws {
         s.iam.answer("SimulatePrincipalPolicy", &layers, form)
     }
 
+    /// The injected fault's answer, else the caller of a request signed
+    /// with a session the stand-in issued, else IAM's refusal.
+    fn caller_unless_faulted(&self, fault: Option<IamFault>, req: &Req) -> Result<String, Resp> {
+        match fault {
+            Some(IamFault::Throttle) => Err(error(400, "Throttling", "Rate exceeded")),
+            Some(IamFault::ServerError) => {
+                Err(error(500, "ServiceFailure", "An internal error occurred"))
+            }
+            Some(IamFault::Garbage) => Err(response(200, "text/plain", "not xml {")),
+            None => self.signed_by_a_session(req, "iam").map_err(|resp| *resp),
+        }
+    }
+
     /// `SimulateCustomPolicy`: the policy document sent, judged alone (no
     /// boundary, no SCP), its statements named `PolicyInputList.1` as IAM
     /// names them. A document this stand-in cannot read is
@@ -259,17 +264,9 @@ impl FakeAws {
             s.iam.policies.push(policy.clone());
             s.iam.faults.pop_front()
         };
-        match fault {
-            Some(IamFault::Throttle) => return error(400, "Throttling", "Rate exceeded"),
-            Some(IamFault::ServerError) => {
-                return error(500, "ServiceFailure", "An internal error occurred")
-            }
-            Some(IamFault::Garbage) => return response(200, "text/plain", "not xml {"),
-            None => {}
-        }
-        let caller = match self.signed_by_a_session(req, "iam") {
+        let caller = match self.caller_unless_faulted(fault, req) {
             Ok(caller) => caller,
-            Err(resp) => return *resp,
+            Err(resp) => return resp,
         };
         let s = self.state.lock().unwrap();
         if s.iam.refuse_custom {
