@@ -117,6 +117,8 @@ pub enum Outcome {
     AlreadyPresent,
     /// No identity known and none visible in the containers.
     NoIdentity,
+    /// A Windows pod: the irsa-doctor image is Linux only.
+    Windows,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +152,13 @@ pub fn plan(meta: &ObjectMeta, spec: &PodSpec, identity: &Identity, options: &Op
     let source = source_container(spec, &skipped);
     let mut warnings = Vec::new();
 
+    if is_windows(spec) {
+        return Plan {
+            outcome: Outcome::Windows,
+            changes: Vec::new(),
+            warnings,
+        };
+    }
     if let Some((list, index, doctor)) = find_doctor(spec) {
         // The user's choice: skip-containers naming irsa-doctor means no
         // AWS variables for it, from EKS or from us.
@@ -224,6 +233,18 @@ pub fn plan(meta: &ObjectMeta, spec: &PodSpec, identity: &Identity, options: &Op
         changes: vec![Change::AddInitContainer(Box::new(doctor))],
         warnings,
     }
+}
+
+/// A pod bound to Windows nodes, by `spec.os` or by the node selector the
+/// EKS webhook itself looks at (both the current and the beta label).
+fn is_windows(spec: &PodSpec) -> bool {
+    let by_os = spec.os.as_ref().is_some_and(|os| os.name == "windows");
+    let by_selector = spec.node_selector.as_ref().is_some_and(|s| {
+        ["kubernetes.io/os", "beta.kubernetes.io/os"]
+            .iter()
+            .any(|k| s.get(*k).is_some_and(|v| v == "windows"))
+    });
+    by_os || by_selector
 }
 
 /// The names in `eks.amazonaws.com/skip-containers`, comma-separated as the
