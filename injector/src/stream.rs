@@ -95,7 +95,21 @@ fn read_json(text: &str) -> Result<Vec<Value>, StreamError> {
 }
 
 fn read_yaml(text: &str) -> Result<Vec<Value>, StreamError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(StreamError::Yaml)?;
+    // The parser's default budget suits a configuration file; a rendered
+    // cluster (`kustomize build`, `helm template`) can hold thousands of
+    // documents and deep CRD schemas. The input is already bounded to
+    // 64 MiB, so these bound work, not size; the alias limits, which stop
+    // an expansion bomb, stay at their defaults.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: 100_000,
+            max_events: 32_000_000,
+            max_nodes: 16_000_000,
+            max_depth: 256,
+        },
+    };
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(StreamError::Yaml)?;
     // An empty document (a trailing `---`) is nothing to kubectl either.
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }

@@ -298,3 +298,38 @@ fn a_file_works_like_stdin() {
     assert!(from_file.status.success());
     assert_eq!(from_file.stdout, from_stdin.stdout);
 }
+
+#[test]
+fn a_rendered_cluster_of_thousands_of_documents_is_read() {
+    // Past the YAML parser's default budget (1,024 documents), which suits
+    // a configuration file, not `kustomize build` of a cluster.
+    let one = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n";
+    let input = vec![one; 3000].join("---\n");
+    let out = run(&["inject"], input.as_bytes());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .matches("kind: ConfigMap")
+            .count(),
+        3000
+    );
+}
+
+#[test]
+fn an_alias_bomb_is_refused() {
+    let mut bomb = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "x{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let out = run(&["inject"], bomb.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid YAML"));
+}
