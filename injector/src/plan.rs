@@ -149,54 +149,25 @@ pub fn inject(
 pub fn plan(meta: &ObjectMeta, spec: &PodSpec, identity: &Identity, options: &Options) -> Plan {
     let annotations = meta.annotations.clone().unwrap_or_default();
     let skipped = skip_containers(&annotations);
-    let source = source_container(spec, &skipped);
-    let mut warnings = Vec::new();
-
+    // The user's choice: skip-containers naming irsa-doctor means no AWS
+    // variables for it, from EKS or from us.
+    let source = source_container(spec, &skipped).filter(|_| !names(&skipped, CONTAINER_NAME));
+    let nothing = |outcome| Plan {
+        outcome,
+        changes: Vec::new(),
+        warnings: Vec::new(),
+    };
     if is_windows(spec) {
-        return Plan {
-            outcome: Outcome::Windows,
-            changes: Vec::new(),
-            warnings,
-        };
+        return nothing(Outcome::Windows);
     }
     if let Some((list, index, doctor)) = find_doctor(spec) {
-        // The user's choice: skip-containers naming irsa-doctor means no
-        // AWS variables for it, from EKS or from us.
-        let (env, mounts) = match source {
-            Some(src) if !names(&skipped, CONTAINER_NAME) => missing_aws(src, doctor, spec),
-            _ => (Vec::new(), Vec::new()),
-        };
-        let mut changes = Vec::new();
-        if !env.is_empty() {
-            changes.push(Change::AddEnv { list, index, env });
-        }
-        if !mounts.is_empty() {
-            changes.push(Change::AddMounts {
-                list,
-                index,
-                mounts,
-            });
-        }
-        let outcome = if changes.is_empty() {
-            Outcome::AlreadyPresent
-        } else {
-            Outcome::Completed
-        };
-        return Plan {
-            outcome,
-            changes,
-            warnings,
-        };
+        return complete(spec, list, index, doctor, source);
     }
-
-    if !identity.is_known() && source.is_none() {
-        return Plan {
-            outcome: Outcome::NoIdentity,
-            changes: Vec::new(),
-            warnings,
-        };
+    let identity_shown = source_container(spec, &skipped).is_some();
+    if !identity.is_known() && !identity_shown {
+        return nothing(Outcome::NoIdentity);
     }
-
+    let mut warnings = Vec::new();
     let mode = match annotations.get(MODE_ANNOTATION) {
         None => options.mode,
         Some(value) => Mode::from_annotation(value).unwrap_or_else(|| {
@@ -207,6 +178,56 @@ pub fn plan(meta: &ObjectMeta, spec: &PodSpec, identity: &Identity, options: &Op
             options.mode
         }),
     };
+    let doctor = new_doctor(spec, identity, options, mode, source);
+    Plan {
+        outcome: Outcome::Injected(mode),
+        changes: vec![Change::AddInitContainer(Box::new(doctor))],
+        warnings,
+    }
+}
+
+/// An irsa-doctor that is already there gets only the AWS variables and
+/// mounts it lacks; everything else about it is the user's.
+fn complete(
+    spec: &PodSpec,
+    list: List,
+    index: usize,
+    doctor: &Container,
+    source: Option<&Container>,
+) -> Plan {
+    let (env, mounts) = source.map_or_else(Default::default, |src| missing_aws(src, doctor, spec));
+    let mut changes = Vec::new();
+    if !env.is_empty() {
+        changes.push(Change::AddEnv { list, index, env });
+    }
+    if !mounts.is_empty() {
+        changes.push(Change::AddMounts {
+            list,
+            index,
+            mounts,
+        });
+    }
+    let outcome = if changes.is_empty() {
+        Outcome::AlreadyPresent
+    } else {
+        Outcome::Completed
+    };
+    Plan {
+        outcome,
+        changes,
+        warnings: Vec::new(),
+    }
+}
+
+/// The template's container for `mode`, with the image, the identity's
+/// variables, and the app's AWS variables and token mounts.
+fn new_doctor(
+    spec: &PodSpec,
+    identity: &Identity,
+    options: &Options,
+    mode: Mode,
+    source: Option<&Container>,
+) -> Container {
     let mut doctor = match mode {
         Mode::Sidecar => options.template.sidecar.clone(),
         Mode::Init => options.template.init.clone(),
@@ -214,11 +235,12 @@ pub fn plan(meta: &ObjectMeta, spec: &PodSpec, identity: &Identity, options: &Op
     if let Some(image) = &options.image {
         doctor.image = Some(image.clone());
     }
+    let identity_env = identity.env();
     let mut env = doctor.env.take().unwrap_or_default();
-    env.retain(|v| !identity.env().iter().any(|i| i.name == v.name));
-    env.extend(identity.env());
+    env.retain(|v| !identity_env.iter().any(|i| i.name == v.name));
+    env.extend(identity_env);
     doctor.env = Some(env);
-    if let Some(src) = source.filter(|_| !names(&skipped, CONTAINER_NAME)) {
+    if let Some(src) = source {
         let (aws, mounts) = missing_aws(src, &doctor, spec);
         doctor.env.get_or_insert_with(Vec::new).extend(aws);
         if !mounts.is_empty() {
@@ -228,11 +250,7 @@ pub fn plan(meta: &ObjectMeta, spec: &PodSpec, identity: &Identity, options: &Op
                 .extend(mounts);
         }
     }
-    Plan {
-        outcome: Outcome::Injected(mode),
-        changes: vec![Change::AddInitContainer(Box::new(doctor))],
-        warnings,
-    }
+    doctor
 }
 
 /// A pod bound to Windows nodes, by `spec.os` or by the node selector the
