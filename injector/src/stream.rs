@@ -99,8 +99,10 @@ fn read_yaml(text: &str) -> Result<Vec<Value>, StreamError> {
     // cluster (`kustomize build`, `helm template`) can hold thousands of
     // documents and deep CRD schemas. The input is already bounded to
     // 64 MiB, so these bound work, not size; the alias limits, which stop
-    // an expansion bomb, stay at their defaults.
+    // an expansion bomb, stay at their defaults. Octal as kubectl's YAML
+    // 1.1 reader has it: `defaultMode: 0644` is 420, not 644.
     let options = serde_saphyr::options! {
+        legacy_octal_numbers: true,
         budget: serde_saphyr::budget! {
             max_documents: 100_000,
             max_events: 32_000_000,

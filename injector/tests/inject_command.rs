@@ -333,3 +333,17 @@ fn an_alias_bomb_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not valid YAML"));
 }
+
+#[test]
+fn numbers_and_booleans_mean_what_kubectl_reads() {
+    // kubectl's YAML reader is YAML 1.1: a leading 0 is octal (the usual
+    // `defaultMode: 0644`), yes/on are booleans. Read otherwise, a file mode
+    // would silently change on the way through.
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ns}\nspec:\n  containers: [{name: app, image: x}]\n  volumes:\n    - name: c\n      configMap: {name: c, defaultMode: 0644}\n  hostNetwork: no\n";
+    let (docs, _) = inject(&[], pod);
+    assert_eq!(
+        docs[0]["spec"]["volumes"][0]["configMap"]["defaultMode"],
+        420
+    );
+    assert_eq!(docs[0]["spec"]["hostNetwork"], false);
+}
