@@ -119,6 +119,9 @@ pub enum Outcome {
     NoIdentity,
     /// A Windows pod: the irsa-doctor image is Linux only.
     Windows,
+    /// An app container already runs `irsa-doctor exec -- APP` (the exec
+    /// form, examples/k8s/exec-deployment.yaml): the doctor is there.
+    ExecForm,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +162,9 @@ pub fn plan(meta: &ObjectMeta, spec: &PodSpec, identity: &Identity, options: &Op
     };
     if is_windows(spec) {
         return nothing(Outcome::Windows);
+    }
+    if spec.containers.iter().any(runs_exec) {
+        return nothing(Outcome::ExecForm);
     }
     if let Some((list, index, doctor)) = find_doctor(spec) {
         return complete(spec, list, index, doctor, source);
@@ -263,6 +269,19 @@ fn is_windows(spec: &PodSpec) -> bool {
             .any(|k| s.get(*k).is_some_and(|v| v == "windows"))
     });
     by_os || by_selector
+}
+
+/// Whether the container's command line is `.../irsa-doctor exec ...`.
+fn runs_exec(c: &Container) -> bool {
+    let line: Vec<&str> = c
+        .command
+        .iter()
+        .flatten()
+        .chain(c.args.iter().flatten())
+        .map(String::as_str)
+        .collect();
+    line.windows(2)
+        .any(|w| (w[0] == "irsa-doctor" || w[0].ends_with("/irsa-doctor")) && w[1] == "exec")
 }
 
 /// The names in `eks.amazonaws.com/skip-containers`, comma-separated as the

@@ -291,6 +291,7 @@ fn describe(outcome: Outcome, identity: &Identity, warnings: &[String]) -> Strin
         },
         Outcome::Completed => "irsa-doctor already present; gave it the AWS variables or mounts it lacked".into(),
         Outcome::AlreadyPresent => "irsa-doctor already present".into(),
+        Outcome::ExecForm => "irsa-doctor already present (exec form)".into(),
         Outcome::Windows => "skipped: a Windows pod (the irsa-doctor image is Linux only)".into(),
         Outcome::NoIdentity => "skipped: no AWS identity known (put its ServiceAccount, with eks.amazonaws.com/role-arn, in the stream)".into(),
     };

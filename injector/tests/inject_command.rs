@@ -347,3 +347,38 @@ fn numbers_and_booleans_mean_what_kubectl_reads() {
     );
     assert_eq!(docs[0]["spec"]["hostNetwork"], false);
 }
+
+#[test]
+fn the_examples_already_run_the_doctor_and_pass_through_unchanged() {
+    // Every manifest of examples/k8s with its ServiceAccount: each workload
+    // already runs irsa-doctor (as a container or in the exec form), so
+    // nothing changes: applying the injector to them is applying it twice.
+    let dir = support::manifest_dir().join("../examples/k8s");
+    let mut input = Vec::new();
+    for file in [
+        "serviceaccount.yaml",
+        "native-sidecar-pod.yaml",
+        "init-container-pod.yaml",
+        "classic-sidecar-deployment.yaml",
+        "exec-deployment.yaml",
+        "pod-identity-deployment.yaml",
+    ] {
+        input.push(std::fs::read_to_string(dir.join(file)).unwrap());
+    }
+    let input = input.join("\n---\n");
+    let (docs, stderr) = inject(&[], &input);
+    let original: Vec<Value> = serde_saphyr::from_multiple(&input).unwrap();
+    assert_eq!(docs, original, "{stderr}");
+    let workloads: Vec<&str> = stderr.lines().collect();
+    assert_eq!(workloads.len(), 5, "{stderr}");
+    assert!(
+        workloads
+            .iter()
+            .all(|l| l.contains("irsa-doctor already present")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("deployment/worker -n payments: irsa-doctor already present (exec form)"),
+        "{stderr}"
+    );
+}
