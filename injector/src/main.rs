@@ -23,11 +23,14 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Add irsa-doctor to the pod templates of a manifest stream (YAML or
-    /// JSON) and print the stream; every other document passes through.
-    /// A ServiceAccount in the stream with eks.amazonaws.com/role-arn
-    /// gives the expected role of the workloads that use it. One line per
-    /// workload on stderr says what was done.
+    /// Add irsa-doctor to the pod templates of a manifest stream and print it
+    ///
+    /// The stream is YAML documents or JSON values; every document that is
+    /// not a workload passes through. A ServiceAccount in the stream with
+    /// eks.amazonaws.com/role-arn gives the expected role of the workloads
+    /// that run as it. One line per workload on stderr says what was done.
+    /// Exit codes: 0 done, 1 nothing printed (the input could not be read
+    /// or parsed), 2 a usage error.
     Inject {
         /// The manifests, or - for standard input
         #[arg(

@@ -382,3 +382,15 @@ fn the_examples_already_run_the_doctor_and_pass_through_unchanged() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_pasted_help_is_the_real_help() {
+    let out = run(&["inject", "--help"], b"");
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let doc = std::fs::read_to_string(support::manifest_dir().join("../docs/injector.md")).unwrap();
+    assert!(
+        doc.contains(&format!("```text\n{}\n```", help.trim_end())),
+        "docs/injector.md's pasted help is stale:\n{help}"
+    );
+}
