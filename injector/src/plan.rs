@@ -479,3 +479,54 @@ pub fn apply_to_json(spec: &mut Value, change: &Change) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(value: serde_json::Value) -> Container {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_exec_form_is_recognised_by_its_command_line_only() {
+        let exec = container(
+            serde_json::json!({"name": "w", "command": ["/irsa-doctor/bin/irsa-doctor", "exec", "--", "/app"]}),
+        );
+        assert!(runs_exec(&exec));
+        let in_args = container(
+            serde_json::json!({"name": "w", "args": ["irsa-doctor", "exec", "--", "/app"]}),
+        );
+        assert!(runs_exec(&in_args));
+        let other = container(
+            serde_json::json!({"name": "w", "command": ["/bin/not-irsa-doctor", "exec"]}),
+        );
+        assert!(!runs_exec(&other));
+        let check = container(serde_json::json!({"name": "w", "args": ["check"]}));
+        assert!(!runs_exec(&check));
+    }
+
+    #[test]
+    fn skip_containers_is_read_as_the_eks_webhook_reads_it() {
+        let annotations = BTreeMap::from([(
+            SKIP_CONTAINERS_ANNOTATION.to_owned(),
+            " a, b ,,c".to_owned(),
+        )]);
+        assert_eq!(skip_containers(&annotations), ["a", "b", "c"]);
+        assert!(skip_containers(&BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn windows_is_read_from_spec_os_or_either_node_selector_label() {
+        let spec = |v: serde_json::Value| -> PodSpec { serde_json::from_value(v).unwrap() };
+        assert!(is_windows(&spec(
+            serde_json::json!({"containers": [], "os": {"name": "windows"}})
+        )));
+        assert!(is_windows(&spec(
+            serde_json::json!({"containers": [], "nodeSelector": {"beta.kubernetes.io/os": "windows"}})
+        )));
+        assert!(!is_windows(&spec(
+            serde_json::json!({"containers": [], "nodeSelector": {"kubernetes.io/os": "linux"}})
+        )));
+    }
+}

@@ -301,3 +301,45 @@ fn describe(outcome: Outcome, identity: &Identity, warnings: &[String]) -> Strin
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_core_workload_kinds_have_a_pod_template() {
+        assert_eq!(template_path("v1", "Pod"), Some(&[][..]));
+        for kind in ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"] {
+            assert_eq!(
+                template_path("apps/v1", kind),
+                Some(&["spec", "template"][..]),
+                "{kind}"
+            );
+        }
+        assert_eq!(
+            template_path("batch/v1", "Job"),
+            Some(&["spec", "template"][..])
+        );
+        assert_eq!(
+            template_path("batch/v1", "CronJob"),
+            Some(&["spec", "jobTemplate", "spec", "template"][..])
+        );
+        // A custom resource that reuses a core kind's name is not ours to patch.
+        assert_eq!(template_path("example.com/v1", "Deployment"), None);
+        assert_eq!(template_path("v1", "ConfigMap"), None);
+        assert_eq!(template_path("apps/v1", "Pod"), None);
+    }
+
+    #[test]
+    fn a_service_account_is_keyed_by_namespace_and_name() {
+        let docs: Vec<Value> = vec![
+            serde_json::json!({"kind": "ServiceAccount", "metadata": {"name": "a", "namespace": "x", "annotations": {ROLE_ARN_ANNOTATION: "arn:1"}}}),
+            serde_json::json!({"kind": "ServiceAccountList", "items": [{"kind": "ServiceAccount", "metadata": {"name": "b", "annotations": {ROLE_ARN_ANNOTATION: "arn:2"}}}]}),
+            serde_json::json!({"kind": "ServiceAccount", "metadata": {"name": "c"}}),
+        ];
+        let roles = service_account_roles(&docs);
+        assert_eq!(roles.len(), 2);
+        assert_eq!(roles[&("x".to_owned(), "a".to_owned())], "arn:1");
+        assert_eq!(roles[&(String::new(), "b".to_owned())], "arn:2");
+    }
+}
