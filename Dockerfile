@@ -40,6 +40,9 @@ COPY src ./src
 # before it builds anything, though the binary does not use it
 # (tests/image.rs checks that every member is copied).
 COPY testkit ./testkit
+# The injector, a member too for the same reason; it is a binary of its own
+# (docs/injector.md) and nothing of it goes into this image.
+COPY injector ./injector
 RUN case "${TARGETARCH:-amd64}" in \
       amd64) target=x86_64-unknown-linux-musl ;; \
       arm64) target=aarch64-unknown-linux-musl ;; \

@@ -120,7 +120,7 @@ fn read_source() -> Source {
                 deps.insert(name);
             }
         }
-        long_functions.extend(long_functions_in(&path, &text));
+        long_functions.extend(long_functions_in(&src(), &path, &text));
         let rel = path.strip_prefix(src()).unwrap().display().to_string();
         texts.push((rel, text));
     }
@@ -138,7 +138,7 @@ fn read_source() -> Source {
 
 /// Functions longer than [`MAX_FUNCTION_LINES`]: from the `fn` line to the
 /// closing brace at the same indentation.
-fn long_functions_in(path: &Path, text: &str) -> Vec<String> {
+fn long_functions_in(base: &Path, path: &Path, text: &str) -> Vec<String> {
     let lines: Vec<&str> = text.lines().collect();
     let mut found = vec![];
     for (i, line) in lines.iter().enumerate() {
@@ -167,7 +167,7 @@ fn long_functions_in(path: &Path, text: &str) -> Vec<String> {
             if end + 1 > MAX_FUNCTION_LINES && !WORDING.contains(&name.as_str()) {
                 found.push(format!(
                     "{}:{} {name}: {} lines",
-                    path.strip_prefix(src()).unwrap().display(),
+                    path.strip_prefix(base).unwrap().display(),
                     i + 1,
                     end + 1
                 ));
@@ -434,6 +434,32 @@ fn no_function_outside_the_wording_tables_is_longer_than_a_screen() {
         long.is_empty(),
         "longer than {MAX_FUNCTION_LINES} lines: {long:#?}"
     );
+}
+
+/// The injector (`injector/src`, a crate of its own) keeps the house rules
+/// too: each module opens with `//!`, no function is past
+/// [`MAX_FUNCTION_LINES`] and no file past [`MAX_FILE_LINES`]. Its modules'
+/// order is its own `lib.rs`'s to state; nothing in `src/` may use it.
+#[test]
+fn the_injector_keeps_the_house_rules_and_src_does_not_use_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("injector/src");
+    let mut files = vec![];
+    rust_files(&dir, None, &mut files);
+    assert!(files.len() >= 6, "{files:?}");
+    let mut wrong = vec![];
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        if !text.starts_with("//!") {
+            wrong.push(format!("{}: no //! opening", path.display()));
+        }
+        let body = without_comments(without_tests(&text));
+        if body.lines().count() > MAX_FILE_LINES {
+            wrong.push(format!("{}: past {MAX_FILE_LINES} lines", path.display()));
+        }
+        wrong.extend(long_functions_in(&dir, path, &body));
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert!(files_naming(&["irsa_doctor_injector"]).is_empty());
 }
 
 /// Rule 13: the AWS configuration is loaded in one place,

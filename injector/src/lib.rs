@@ -1,0 +1,31 @@
+//! irsa-doctor-injector puts the irsa-doctor container beside every pod that
+//! has an AWS identity, with the role the pod is *supposed* to have, which no
+//! check inside the pod can know. Phase 1 is the pure core and the offline
+//! `inject` command; the admission webhook comes later (docs/injector.md).
+//!
+//! Layout, top down (each module uses only those after it):
+//! - [`stream`]: a YAML or JSON stream of manifests in, the same stream out
+//!   with every pod template patched; ServiceAccounts in it name roles.
+//! - [`select`]: which pods are injected at all (labels, namespaces).
+//! - [`plan`]: the pure function, a pod and its identity in, the changes
+//!   out, applied to typed pods or to raw JSON alike.
+//! - [`identity`]: what is known of the role a pod should act as, and the
+//!   in-pod variables that say it.
+//! - [`template`]: the container, from `template/irsa-doctor.yaml`, the
+//!   file `examples/k8s/` is checked against.
+//!
+//! Invariant: nothing here reads the environment, the network or a clock;
+//! only `main.rs` touches files and standard streams.
+#![forbid(unsafe_code)]
+
+pub mod identity;
+pub mod plan;
+pub mod select;
+pub mod stream;
+pub mod template;
+
+pub use identity::{Association, Identity};
+pub use plan::{inject, plan, Change, Mode, Options, Outcome, Plan};
+pub use select::{select, Selection};
+pub use stream::{inject_stream, StreamError, StreamReport, MAX_INPUT_BYTES};
+pub use template::{Template, TemplateError};
