@@ -127,7 +127,11 @@ impl FakeAws {
     /// The principal of a request signed for `service` (`sts`, `iam`) with
     /// a session the stand-in issued: its key, its session token and its
     /// signature must agree; else the service's refusal.
-    pub(super) fn signed_by_a_session(&self, req: &Req, service: &str) -> Result<String, Box<Resp>> {
+    pub(super) fn signed_by_a_session(
+        &self,
+        req: &Req,
+        service: &str,
+    ) -> Result<String, Box<Resp>> {
         let invalid = || {
             error(
                 403,

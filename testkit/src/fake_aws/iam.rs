@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::{error, xml_escape, FakeAws, SECRET_PREFIX, SESSION_TOKEN_PREFIX};
+use super::{error, xml_escape, FakeAws};
 use crate::http::{response, Req, Resp};
 
 /// One statement of a policy: `Allow` or `Deny` of an action pattern on a
@@ -205,7 +205,7 @@ impl FakeAws {
         };
         let caller = match self.caller_unless_faulted(fault, req) {
             Ok(caller) => caller,
-            Err(resp) => return resp,
+            Err(resp) => return *resp,
         };
         let source = form.get("PolicySourceArn").cloned().unwrap_or_default();
         let s = self.state.lock().unwrap();
@@ -238,14 +238,20 @@ impl FakeAws {
 
     /// The injected fault's answer, else the caller of a request signed
     /// with a session the stand-in issued, else IAM's refusal.
-    fn caller_unless_faulted(&self, fault: Option<IamFault>, req: &Req) -> Result<String, Resp> {
+    fn caller_unless_faulted(
+        &self,
+        fault: Option<IamFault>,
+        req: &Req,
+    ) -> Result<String, Box<Resp>> {
         match fault {
-            Some(IamFault::Throttle) => Err(error(400, "Throttling", "Rate exceeded")),
-            Some(IamFault::ServerError) => {
-                Err(error(500, "ServiceFailure", "An internal error occurred"))
-            }
-            Some(IamFault::Garbage) => Err(response(200, "text/plain", "not xml {")),
-            None => self.signed_by_a_session(req, "iam").map_err(|resp| *resp),
+            Some(IamFault::Throttle) => Err(Box::new(error(400, "Throttling", "Rate exceeded"))),
+            Some(IamFault::ServerError) => Err(Box::new(error(
+                500,
+                "ServiceFailure",
+                "An internal error occurred",
+            ))),
+            Some(IamFault::Garbage) => Err(Box::new(response(200, "text/plain", "not xml {"))),
+            None => self.signed_by_a_session(req, "iam"),
         }
     }
 
@@ -266,7 +272,7 @@ impl FakeAws {
         };
         let caller = match self.caller_unless_faulted(fault, req) {
             Ok(caller) => caller,
-            Err(resp) => return resp,
+            Err(resp) => return *resp,
         };
         let s = self.state.lock().unwrap();
         if s.iam.refuse_custom {
