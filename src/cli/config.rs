@@ -77,9 +77,10 @@ pub struct ExplainArgs {
     pub policy: PathBuf,
 
     /// The role the policy belongs to: its partition and account name the
-    /// OIDC provider IRSA's token must come through. Required for IRSA;
-    /// with --pod-identity, taken from `aws iam get-role` output when not
-    /// given (with a target role: the association's role, the first hop)
+    /// OIDC provider IRSA's token must come through. Taken from --policy
+    /// when that is `aws iam get-role` output (its Role.Arn); else required
+    /// for IRSA (with a target role: the association's role, the first
+    /// hop)
     #[arg(long, env = "IRSA_DOCTOR_ROLE_ARN", value_parser = parse_role_arn)]
     pub role_arn: Option<RoleArn>,
 
