@@ -9,6 +9,9 @@ use k8s_openapi::api::core::v1::EnvVar;
 /// The ServiceAccount annotation the EKS pod identity webhook reads.
 pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 
+/// The irsa-doctor variable that names the role the pod must act as.
+pub const EXPECTED_ROLE_VAR: &str = "IRSA_DOCTOR_EXPECTED_ROLE_ARN";
+
 /// An EKS Pod Identity association, as DescribePodIdentityAssociation
 /// returns it (phase 2 reads it; tests and callers build it by hand).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,7 +59,7 @@ impl Identity {
     pub fn env(&self) -> Vec<EnvVar> {
         let mut env = Vec::new();
         if let Some(role) = self.expected_role_arn() {
-            env.push(var("IRSA_DOCTOR_EXPECTED_ROLE_ARN", role));
+            env.push(var(EXPECTED_ROLE_VAR, role));
         }
         if let Identity::Association(a) = self {
             // The first hop matters only with a second one: without a

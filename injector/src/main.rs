@@ -40,9 +40,10 @@ enum Command {
             env = "IRSA_DOCTOR_INJECTOR_FILENAME"
         )]
         file: String,
-        /// The irsa-doctor image [default: the template's]
-        #[arg(long, env = "IRSA_DOCTOR_INJECTOR_IMAGE")]
-        image: Option<String>,
+        /// The irsa-doctor image, as your registry serves it (required: the
+        /// template's own name is served by no registry)
+        #[arg(long, env = "IRSA_DOCTOR_INJECTOR_IMAGE", required = true)]
+        image: String,
         /// The mode of pods without the irsa-doctor.io/mode annotation
         #[arg(long, value_enum, default_value_t = Mode::Sidecar, env = "IRSA_DOCTOR_INJECTOR_MODE")]
         mode: Mode,
@@ -65,7 +66,7 @@ fn run(args: Args) -> Result<(), String> {
     let template = Template::embedded().map_err(|e| error_chain(&e))?;
     let options = Options {
         template,
-        image,
+        image: Some(image),
         mode,
     };
     let input = read_bounded(&file)?;

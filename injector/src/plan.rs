@@ -22,14 +22,35 @@ pub const MODE_ANNOTATION: &str = "irsa-doctor.io/mode";
 /// The EKS webhook's annotation: containers it gives no credentials to.
 pub const SKIP_CONTAINERS_ANNOTATION: &str = "eks.amazonaws.com/skip-containers";
 
-/// Credentials themselves, never copied even when a manifest spells them
-/// out: the doctor needs only the variables that point at files and
-/// endpoints, and the issue forbids the injector to copy a secret.
-const NEVER_COPIED: [&str; 4] = [
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+/// The only `AWS_*` variables copied to the doctor: the ones the EKS pod
+/// identity webhook writes (its fixtures, tests/fixtures/eks-webhook, write
+/// exactly these). Anything else is either a credential (static keys,
+/// `AWS_SECURITY_TOKEN`, `AWS_BEARER_TOKEN_BEDROCK`...) that the doctor
+/// must never hold, or a pointer to a file the doctor has no mount for
+/// (`AWS_CA_BUNDLE`, `AWS_CONFIG_FILE`, `AWS_PROFILE`), which would make it
+/// fail and block the app for a reason that is not the app's.
+const COPIED: [&str; 7] = [
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+];
+
+/// The variables that point at a projected token; their folder is the
+/// mount the doctor needs.
+const TOKEN_FILES: [&str; 2] = [
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+];
+
+/// The pairs that make an identity: IRSA, and EKS Pod Identity.
+const IRSA_PAIR: [&str; 2] = ["AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"];
+const POD_IDENTITY_PAIR: [&str; 2] = [
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -119,6 +140,10 @@ pub enum Outcome {
     NoIdentity,
     /// A Windows pod: the irsa-doctor image is Linux only.
     Windows,
+    /// A `hostNetwork` pod in sidecar mode: the sidecar's port would be
+    /// opened on the node, and two such pods on one node would clash.
+    /// `irsa-doctor.io/mode: init` (no port) injects it.
+    HostNetwork,
     /// An app container already runs `irsa-doctor exec -- APP` (the exec
     /// form, examples/k8s/exec-deployment.yaml): the doctor is there.
     ExecForm,
@@ -169,11 +194,14 @@ pub fn plan(meta: &ObjectMeta, spec: &PodSpec, identity: &Identity, options: &Op
     if let Some((list, index, doctor)) = find_doctor(spec) {
         return complete(spec, list, index, doctor, source);
     }
-    let identity_shown = source_container(spec, &skipped).is_some();
-    if !identity.is_known() && !identity_shown {
+    let mut warnings = Vec::new();
+    let identity = &real_identity(identity, source, &mut warnings);
+    // Without an identity from outside and without variables to copy (none
+    // shown, or skip-containers names the doctor), the doctor could only
+    // fail, and block the app with it.
+    if !identity.is_known() && source.is_none() {
         return nothing(Outcome::NoIdentity);
     }
-    let mut warnings = Vec::new();
     let mode = match annotations.get(MODE_ANNOTATION) {
         None => options.mode,
         Some(value) => Mode::from_annotation(value).unwrap_or_else(|| {
@@ -184,12 +212,44 @@ pub fn plan(meta: &ObjectMeta, spec: &PodSpec, identity: &Identity, options: &Op
             options.mode
         }),
     };
+    if mode == Mode::Sidecar && spec.host_network == Some(true) {
+        return Plan {
+            outcome: Outcome::HostNetwork,
+            changes: Vec::new(),
+            warnings,
+        };
+    }
     let doctor = new_doctor(spec, identity, options, mode, source);
     Plan {
         outcome: Outcome::Injected(mode),
         changes: vec![Change::AddInitContainer(Box::new(doctor))],
         warnings,
     }
+}
+
+/// The identity the pod will really act as. The EKS webhook gives a pod
+/// only Pod Identity's variables when its ServiceAccount has both an
+/// association and the IRSA annotation (pod-identity-facts.md §1), so a
+/// source with Pod Identity's variables and not IRSA's runs as the
+/// association's role, not the annotation's. With both pairs (IRSA set by
+/// hand), web identity wins in every SDK (irsa-facts.md §6): the
+/// annotation stands.
+fn real_identity(
+    identity: &Identity,
+    source: Option<&Container>,
+    warnings: &mut Vec<String>,
+) -> Identity {
+    let pod_identity_only =
+        source.is_some_and(|c| has_pair(c, &POD_IDENTITY_PAIR) && !has_pair(c, &IRSA_PAIR));
+    if matches!(identity, Identity::ServiceAccount { .. }) && pod_identity_only {
+        warnings.push(
+            "the ServiceAccount's eks.amazonaws.com/role-arn is unused: the pod has EKS Pod \
+             Identity's variables, whose association wins; expecting the role they give"
+                .into(),
+        );
+        return Identity::Unknown;
+    }
+    identity.clone()
 }
 
 /// An irsa-doctor that is already there gets only the AWS variables and
@@ -316,24 +376,42 @@ fn find_doctor(spec: &PodSpec) -> Option<(List, usize, &Container)> {
     })
 }
 
-/// The first app container with AWS variables to copy: the app's own
+/// The first app container that shows an identity (the pair of IRSA or of
+/// Pod Identity variables, as the EKS webhook writes them): the app's own
 /// containers first, then its init containers (the EKS webhook gives both
-/// the same), never one that skip-containers names.
+/// the same), never one that skip-containers names. A lone `AWS_REGION`
+/// or a pair of static keys is no identity the doctor can check.
 fn source_container<'a>(spec: &'a PodSpec, skipped: &[String]) -> Option<&'a Container> {
     spec.containers
         .iter()
         .chain(spec.init_containers.iter().flatten())
         .filter(|c| c.name != CONTAINER_NAME && !names(skipped, &c.name))
-        .find(|c| c.env.iter().flatten().any(copyable))
+        .find(|c| has_pair(c, &IRSA_PAIR) || has_pair(c, &POD_IDENTITY_PAIR))
 }
 
-/// An `AWS_*` variable that is a plain value, not a credential: the ones the
-/// EKS webhook writes (role, token file, endpoints, region).
+/// Whether both variables of `pair` are set to plain values in `c`, as
+/// Kubernetes resolves a repeated name (the last one wins).
+fn has_pair(c: &Container, pair: &[&str; 2]) -> bool {
+    let effective = effective_env(c);
+    pair.iter()
+        .all(|name| effective.iter().any(|v| v.name == *name && copyable(v)))
+}
+
+/// The container's variables with each name once, the last occurrence
+/// (the one Kubernetes uses), in the order of those occurrences.
+fn effective_env(c: &Container) -> Vec<&EnvVar> {
+    let env: Vec<&EnvVar> = c.env.iter().flatten().collect();
+    env.iter()
+        .enumerate()
+        .filter(|(i, v)| !env[i + 1..].iter().any(|later| later.name == v.name))
+        .map(|(_, v)| *v)
+        .collect()
+}
+
+/// One of the variables the EKS webhook writes ([`COPIED`]), as a plain
+/// value.
 fn copyable(var: &EnvVar) -> bool {
-    var.name.starts_with("AWS_")
-        && var.value.is_some()
-        && var.value_from.is_none()
-        && !NEVER_COPIED.contains(&var.name.as_str())
+    COPIED.contains(&var.name.as_str()) && var.value.is_some() && var.value_from.is_none()
 }
 
 /// A volume that carries a projected ServiceAccount token for AWS: every
@@ -359,18 +437,28 @@ fn is_token_volume(spec: &PodSpec, name: &str) -> bool {
 
 /// The source's AWS variables and token mounts that `doctor` lacks, by name
 /// for variables and by name or path for mounts, in the source's order.
+/// A mount is copied only if it is a token volume mounted where one of the
+/// source's `*_TOKEN_FILE` variables points: a token for another audience
+/// (Vault, SPIFFE) is not the doctor's to read.
 fn missing_aws(
     source: &Container,
     doctor: &Container,
     spec: &PodSpec,
 ) -> (Vec<EnvVar>, Vec<VolumeMount>) {
     let has_var = |name: &str| doctor.env.iter().flatten().any(|v| v.name == name);
-    let env = source
-        .env
+    let source_env: Vec<&EnvVar> = effective_env(source)
+        .into_iter()
+        .filter(|v| copyable(v))
+        .collect();
+    let env = source_env
         .iter()
-        .flatten()
-        .filter(|v| copyable(v) && !has_var(&v.name))
-        .cloned()
+        .filter(|v| !has_var(&v.name))
+        .map(|v| (*v).clone())
+        .collect();
+    let token_files: Vec<&str> = source_env
+        .iter()
+        .filter(|v| TOKEN_FILES.contains(&v.name.as_str()))
+        .filter_map(|v| v.value.as_deref())
         .collect();
     let has_mount = |m: &VolumeMount| {
         doctor
@@ -383,10 +471,22 @@ fn missing_aws(
         .volume_mounts
         .iter()
         .flatten()
-        .filter(|m| is_token_volume(spec, &m.name) && !has_mount(m))
+        .filter(|m| {
+            is_token_volume(spec, &m.name)
+                && token_files.iter().any(|f| holds(&m.mount_path, f))
+                && !has_mount(m)
+        })
         .cloned()
         .collect();
     (env, mounts)
+}
+
+/// Whether a mount at `mount_path` is the folder of `file` (or, with a
+/// `subPath`, the file itself).
+fn holds(mount_path: &str, file: &str) -> bool {
+    let mount = mount_path.trim_end_matches('/');
+    let folder = file.rsplit_once('/').map_or("", |(folder, _)| folder);
+    mount == file || mount == folder.trim_end_matches('/')
 }
 
 /// Applies one change to a typed pod spec.
@@ -432,10 +532,15 @@ pub fn apply_to_json(spec: &mut Value, change: &Change) -> bool {
         let Some(Value::Object(container)) = target else {
             return false;
         };
-        match container
+        // `initContainers: null` (Helm renders it), `env: null` and
+        // `volumeMounts: null` mean an empty list to Kubernetes.
+        let slot = container
             .entry(key)
-            .or_insert_with(|| Value::Array(Vec::new()))
-        {
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if slot.is_null() {
+            *slot = Value::Array(Vec::new());
+        }
+        match slot {
             Value::Array(existing) => {
                 existing.extend(items);
                 true

@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
-use crate::identity::{Identity, ROLE_ARN_ANNOTATION};
-use crate::plan::{apply_to_json, plan, Options, Outcome};
+use crate::identity::{Identity, EXPECTED_ROLE_VAR, ROLE_ARN_ANNOTATION};
+use crate::plan::{apply_to_json, plan, Change, Options, Outcome, Plan};
 use crate::select::{select, Selection, Subject};
 
 /// The most `inject` reads: far above any real manifest set, low enough
@@ -226,7 +226,9 @@ fn patch_document(
         })?,
         None => ObjectMeta::default(),
     };
-    let spec_value = template.get("spec").cloned().unwrap_or(Value::Null);
+    let mut spec_value = template.get("spec").cloned().unwrap_or(Value::Null);
+    // On the copy for the typed parse only: the output keeps the user's.
+    quantities_as_strings(&mut spec_value);
     let spec: PodSpec =
         serde_json::from_value(spec_value).map_err(|source| StreamError::Template {
             index,
@@ -252,7 +254,7 @@ fn patch_document(
                     return Err(StreamError::Shape { index, what });
                 }
             }
-            describe(plan.outcome, &identity, &plan.warnings)
+            describe(&plan)
         }
         Selection::OptedOut => "skipped: opted out (irsa-doctor.io/inject=disabled)".into(),
         Selection::ProtectedNamespace => "skipped: never injected in this namespace".into(),
@@ -283,9 +285,65 @@ fn identity_of(
         })
 }
 
-fn describe(outcome: Outcome, identity: &Identity, warnings: &[String]) -> String {
-    let mut text = match outcome {
-        Outcome::Injected(mode) => match identity.expected_role_arn() {
+/// Kubernetes reads a quantity written as a number (`cpu: 1`,
+/// `nvidia.com/gpu: 1`, `cpu: 0.5`); k8s-openapi's `Quantity` takes only a
+/// string. Turns the numbers into strings where a pod spec holds
+/// quantities: every container's resources, the pod's resources and
+/// overhead, and emptyDir size limits.
+fn quantities_as_strings(spec: &mut Value) {
+    fn stringify_values(map: Option<&mut Value>) {
+        if let Some(Value::Object(map)) = map {
+            for value in map.values_mut() {
+                if let Value::Number(n) = value {
+                    *value = Value::String(n.to_string());
+                }
+            }
+        }
+    }
+    fn resources(resources: Option<&mut Value>) {
+        if let Some(r) = resources {
+            stringify_values(r.get_mut("limits"));
+            stringify_values(r.get_mut("requests"));
+        }
+    }
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        if let Some(Value::Array(containers)) = spec.get_mut(list) {
+            for c in containers {
+                resources(c.get_mut("resources"));
+            }
+        }
+    }
+    resources(spec.get_mut("resources"));
+    stringify_values(spec.get_mut("overhead"));
+    if let Some(Value::Array(volumes)) = spec.get_mut("volumes") {
+        for v in volumes {
+            if let Some(Value::Object(empty_dir)) = v.get_mut("emptyDir") {
+                if let Some(limit @ Value::Number(_)) = empty_dir.get_mut("sizeLimit") {
+                    *limit = Value::String(limit.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// The role the added doctor expects, as the plan set it (the plan may
+/// drop the annotation's role when the pod will not act as it).
+fn planned_role(plan: &Plan) -> Option<&str> {
+    plan.changes.iter().find_map(|change| match change {
+        Change::AddInitContainer(c) => c
+            .env
+            .iter()
+            .flatten()
+            .find(|v| v.name == EXPECTED_ROLE_VAR)?
+            .value
+            .as_deref(),
+        _ => None,
+    })
+}
+
+fn describe(plan: &Plan) -> String {
+    let mut text = match plan.outcome {
+        Outcome::Injected(mode) => match planned_role(plan) {
             Some(role) => format!("injected ({}), expecting {role}", mode.as_str()),
             None => format!("injected ({}), expecting the role its AWS variables name", mode.as_str()),
         },
@@ -293,9 +351,10 @@ fn describe(outcome: Outcome, identity: &Identity, warnings: &[String]) -> Strin
         Outcome::AlreadyPresent => "irsa-doctor already present".into(),
         Outcome::ExecForm => "irsa-doctor already present (exec form)".into(),
         Outcome::Windows => "skipped: a Windows pod (the irsa-doctor image is Linux only)".into(),
+        Outcome::HostNetwork => "skipped: a hostNetwork pod (the sidecar's port would open on the node; annotate it irsa-doctor.io/mode: init to inject the check, which opens none)".into(),
         Outcome::NoIdentity => "skipped: no AWS identity known (put its ServiceAccount, with eks.amazonaws.com/role-arn, in the stream)".into(),
     };
-    for w in warnings {
+    for w in &plan.warnings {
         text.push_str("; warning: ");
         text.push_str(w);
     }

@@ -12,10 +12,17 @@ use support::{assert_valid, IMAGE};
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/team/payments/app";
 
+/// The binary with the image in its environment, as a pipeline sets it
+/// once (`--image` is required, and its variable stands in for it).
 fn run(args: &[&str], stdin: &[u8]) -> Output {
+    run_with(args, stdin, &[("IRSA_DOCTOR_INJECTOR_IMAGE", IMAGE)])
+}
+
+fn run_with(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_irsa-doctor-injector"))
         .args(args)
         .env_clear()
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -385,7 +392,7 @@ fn the_examples_already_run_the_doctor_and_pass_through_unchanged() {
 
 #[test]
 fn the_pasted_help_is_the_real_help() {
-    let out = run(&["inject", "--help"], b"");
+    let out = run_with(&["inject", "--help"], b"", &[]);
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     let doc = std::fs::read_to_string(support::manifest_dir().join("../docs/injector.md")).unwrap();
@@ -393,4 +400,78 @@ fn the_pasted_help_is_the_real_help() {
         doc.contains(&format!("```text\n{}\n```", help.trim_end())),
         "docs/injector.md's pasted help is stale:\n{help}"
     );
+}
+
+fn deployment(spec: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: app\n  namespace: payments\n  annotations:\n    eks.amazonaws.com/role-arn: {ROLE}\n---\n\
+         apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  namespace: payments\nspec:\n  selector:\n    matchLabels: {{app: app}}\n  template:\n    metadata:\n      labels: {{app: app}}\n    spec:\n      serviceAccountName: app\n{spec}"
+    )
+}
+
+#[test]
+fn numeric_quantities_are_read_as_kubernetes_reads_them_and_kept() {
+    let input = deployment(
+        "      overhead: {cpu: 0.25}\n      containers:\n        - name: app\n          image: app\n          resources:\n            requests: {cpu: 0.5, memory: 128Mi}\n            limits: {cpu: 1, nvidia.com/gpu: 1}\n      volumes:\n        - name: scratch\n          emptyDir: {sizeLimit: 1000}\n",
+    );
+    let (docs, stderr) = inject(&[], &input);
+    assert!(
+        stderr.contains("deployment/app -n payments: injected"),
+        "{stderr}"
+    );
+    let app = &docs[1]["spec"]["template"]["spec"]["containers"][0]["resources"];
+    assert_eq!(app["limits"]["cpu"], 1, "the user's value is kept");
+    assert_eq!(app["limits"]["nvidia.com/gpu"], 1);
+    assert_eq!(app["requests"]["cpu"], 0.5);
+    assert_eq!(docs[1]["spec"]["template"]["spec"]["overhead"]["cpu"], 0.25);
+    assert!(doctor(&docs[1]).is_some());
+}
+
+#[test]
+fn null_lists_as_helm_renders_them_are_empty_lists() {
+    let app = "        - name: app\n          image: app\n          env:\n            - {name: AWS_ROLE_ARN, value: arn:aws:iam::111122223333:role/team/payments/app}\n            - {name: AWS_WEB_IDENTITY_TOKEN_FILE, value: /var/run/secrets/eks.amazonaws.com/serviceaccount/token}\n";
+    // A new doctor into `initContainers: null`.
+    let input = deployment(&format!(
+        "      initContainers: null\n      containers:\n{app}"
+    ));
+    let (docs, stderr) = inject(&[], &input);
+    assert!(stderr.contains("injected"), "{stderr}");
+    assert!(doctor(&docs[1]).is_some());
+    // A doctor already there with `env: null` and `volumeMounts: null`.
+    let input = deployment(&format!(
+        "      initContainers:\n        - name: irsa-doctor\n          image: mine\n          env: null\n          volumeMounts: null\n      containers:\n{app}"
+    ));
+    let (docs, stderr) = inject(&[], &input);
+    assert!(stderr.contains("gave it the AWS variables"), "{stderr}");
+    let d = doctor(&docs[1]).unwrap();
+    assert_eq!(d["env"][0]["name"], "AWS_ROLE_ARN");
+}
+
+#[test]
+fn a_host_network_pod_is_skipped_in_sidecar_mode_and_says_why() {
+    let input = deployment(
+        "      hostNetwork: true\n      containers:\n        - name: app\n          image: app\n",
+    );
+    let (docs, stderr) = inject(&[], &input);
+    assert!(doctor(&docs[1]).is_none(), "{stderr}");
+    assert!(
+        stderr.contains("deployment/app -n payments: skipped: a hostNetwork pod"),
+        "{stderr}"
+    );
+    let (docs, _) = inject(&["--mode", "init"], &input);
+    assert!(doctor(&docs[1]).unwrap()["ports"].is_null());
+}
+
+#[test]
+fn without_an_image_it_is_a_usage_error_naming_the_flag() {
+    let input = deployment("      containers:\n        - name: app\n          image: app\n");
+    let out = run_with(&["inject"], input.as_bytes(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--image"), "{stderr}");
+    // The variable stands in for the flag.
+    let out = run(&["inject"], input.as_bytes());
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(IMAGE));
 }

@@ -341,3 +341,195 @@ fn the_doctor_goes_after_existing_init_containers_and_sidecars() {
         .collect();
     assert_eq!(names, ["istio-init", "istio-proxy", "irsa-doctor"]);
 }
+
+fn plan_of(pod: &Pod, identity: &Identity, mode: Mode) -> (PodSpec, irsa_doctor_injector::Plan) {
+    inject(
+        &pod.metadata,
+        pod.spec.as_ref().unwrap(),
+        identity,
+        &options(mode),
+    )
+}
+
+fn aws_names(c: &Container) -> Vec<String> {
+    c.env
+        .iter()
+        .flatten()
+        .filter(|v| v.name.starts_with("AWS_"))
+        .map(|v| v.name.clone())
+        .collect()
+}
+
+const TOKEN_FILE: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token";
+const PI_TOKEN_FILE: &str =
+    "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token";
+
+fn pod_identity_app() -> serde_json::Value {
+    json!({"name": "app", "image": "app", "env": [
+        {"name": "AWS_CONTAINER_CREDENTIALS_FULL_URI", "value": "http://169.254.170.23/v1/credentials"},
+        {"name": "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "value": PI_TOKEN_FILE}
+    ]})
+}
+
+#[test]
+fn a_region_alone_or_static_keys_are_no_identity_and_get_no_doctor() {
+    for env in [
+        json!([{"name": "AWS_REGION", "value": "eu-west-1"}]),
+        json!([{"name": "AWS_ACCESS_KEY_ID", "value": "AKIAEXAMPLE"}, {"name": "AWS_SECRET_ACCESS_KEY", "value": "s"}]),
+        json!([{"name": "AWS_ROLE_ARN", "value": ROLE}]),
+    ] {
+        let pod = irsa_pod(
+            json!({}),
+            json!([{"name": "app", "image": "app", "env": env}]),
+        );
+        let (spec, plan) = plan_of(&pod, &Identity::Unknown, Mode::Sidecar);
+        assert_eq!(plan.outcome, Outcome::NoIdentity, "{env}");
+        assert_eq!(&spec, pod.spec.as_ref().unwrap());
+    }
+}
+
+#[test]
+fn the_source_is_the_first_container_with_an_identity_pair_not_one_with_a_region() {
+    let region_only = json!({"name": "proxy", "image": "p", "env": [{"name": "AWS_REGION", "value": "us-east-1"}]});
+    let pod = irsa_pod(json!({}), json!([region_only, app_with_env("app")]));
+    let (spec, plan) = plan_of(&pod, &Identity::Unknown, Mode::Sidecar);
+    assert_eq!(plan.outcome, Outcome::Injected(Mode::Sidecar));
+    let env = env(the_doctor(&spec));
+    assert_eq!(env["AWS_ROLE_ARN"].as_deref(), Some(ROLE));
+    assert!(!env.contains_key("AWS_REGION"), "not from the proxy");
+}
+
+#[test]
+fn only_the_variables_the_eks_webhook_writes_are_copied() {
+    let mut app = app_with_env("app");
+    let extra = [
+        ("AWS_SECURITY_TOKEN", "t"),
+        ("AWS_SECRET_KEY", "s"),
+        ("AWS_ACCESS_KEY", "a"),
+        ("AWS_BEARER_TOKEN_BEDROCK", "b"),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "c"),
+        ("AWS_CA_BUNDLE", "/etc/ca/bundle.pem"),
+        ("AWS_CONFIG_FILE", "/etc/aws/config"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/etc/aws/credentials"),
+        ("AWS_PROFILE", "prod"),
+        ("AWS_DEFAULT_REGION", "eu-west-1"),
+    ];
+    let vars = app["env"].as_array_mut().unwrap();
+    for (name, value) in extra {
+        vars.push(json!({"name": name, "value": value}));
+    }
+    let pod = irsa_pod(json!({}), json!([app]));
+    let identity = Identity::ServiceAccount {
+        role_arn: ROLE.into(),
+    };
+    let (spec, _) = plan_of(&pod, &identity, Mode::Sidecar);
+    assert_eq!(
+        aws_names(the_doctor(&spec)),
+        [
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_STS_REGIONAL_ENDPOINTS",
+            "AWS_DEFAULT_REGION"
+        ]
+    );
+}
+
+#[test]
+fn a_token_for_another_audience_is_not_mounted_into_the_doctor() {
+    let mut app = app_with_env("app");
+    app["volumeMounts"].as_array_mut().unwrap().push(
+        json!({"name": "vault-token", "mountPath": "/var/run/secrets/vault", "readOnly": true}),
+    );
+    let mut pod = irsa_pod(json!({}), json!([app]));
+    pod.spec.as_mut().unwrap().volumes.as_mut().unwrap().push(
+        serde_json::from_value(json!({"name": "vault-token", "projected": {"sources": [{"serviceAccountToken": {"audience": "vault", "path": "token"}}]}})).unwrap(),
+    );
+    let (spec, _) = plan_of(&pod, &Identity::Unknown, Mode::Sidecar);
+    let mounts: Vec<&str> = the_doctor(&spec)
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(mounts, ["aws-iam-token"]);
+}
+
+#[test]
+fn a_host_network_pod_gets_no_sidecar_port_on_the_node() {
+    let mut pod = irsa_pod(json!({}), json!([app_with_env("app")]));
+    pod.spec.as_mut().unwrap().host_network = Some(true);
+    let identity = Identity::ServiceAccount {
+        role_arn: ROLE.into(),
+    };
+    let (spec, plan) = plan_of(&pod, &identity, Mode::Sidecar);
+    assert!(plan.changes.is_empty(), "{:?}", plan.outcome);
+    assert_eq!(&spec, pod.spec.as_ref().unwrap());
+    // The check opens no port: init mode is injected.
+    let (spec, plan) = plan_of(&pod, &identity, Mode::Init);
+    assert_eq!(plan.outcome, Outcome::Injected(Mode::Init));
+    assert!(the_doctor(&spec).ports.is_none());
+}
+
+#[test]
+fn the_annotations_role_is_not_expected_when_the_pod_runs_on_pod_identity() {
+    let identity = Identity::ServiceAccount {
+        role_arn: ROLE.into(),
+    };
+    // The association won at the EKS webhook: only Pod Identity's pair.
+    let pod = irsa_pod(json!({}), json!([pod_identity_app()]));
+    let (spec, plan) = plan_of(&pod, &identity, Mode::Sidecar);
+    assert_eq!(plan.outcome, Outcome::Injected(Mode::Sidecar));
+    assert!(
+        !env(the_doctor(&spec)).contains_key("IRSA_DOCTOR_EXPECTED_ROLE_ARN"),
+        "the annotation's role is not the one the pod gets"
+    );
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("unused")),
+        "{:?}",
+        plan.warnings
+    );
+    // Both pairs (IRSA by hand): web identity wins, the annotation stands.
+    let mut both = pod_identity_app();
+    both["env"].as_array_mut().unwrap().extend([
+        json!({"name": "AWS_ROLE_ARN", "value": ROLE}),
+        json!({"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": TOKEN_FILE}),
+    ]);
+    let pod = irsa_pod(json!({}), json!([both]));
+    let (spec, _) = plan_of(&pod, &identity, Mode::Sidecar);
+    assert_eq!(
+        env(the_doctor(&spec))["IRSA_DOCTOR_EXPECTED_ROLE_ARN"].as_deref(),
+        Some(ROLE)
+    );
+}
+
+#[test]
+fn skip_containers_leaving_the_doctor_nothing_while_the_identity_is_unknown_means_no_doctor() {
+    for skip in ["irsa-doctor", "app", "app,irsa-doctor"] {
+        let pod = irsa_pod(
+            json!({"eks.amazonaws.com/skip-containers": skip}),
+            json!([app_with_env("app")]),
+        );
+        let (_, plan) = plan_of(&pod, &Identity::Unknown, Mode::Sidecar);
+        assert_eq!(plan.outcome, Outcome::NoIdentity, "{skip}");
+    }
+}
+
+#[test]
+fn a_variable_named_twice_in_the_source_is_copied_once_with_the_value_kubernetes_uses() {
+    let mut app = app_with_env("app");
+    app["env"].as_array_mut().unwrap().extend([
+        json!({"name": "AWS_DEFAULT_REGION", "value": "us-east-1"}),
+        json!({"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"}),
+    ]);
+    let pod = irsa_pod(json!({}), json!([app]));
+    let (spec, _) = plan_of(&pod, &Identity::Unknown, Mode::Sidecar);
+    let doctor = the_doctor(&spec);
+    let regions: Vec<&str> = doctor
+        .env
+        .iter()
+        .flatten()
+        .filter(|v| v.name == "AWS_DEFAULT_REGION")
+        .filter_map(|v| v.value.as_deref())
+        .collect();
+    assert_eq!(regions, ["eu-west-1"]);
+}
