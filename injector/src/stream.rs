@@ -218,24 +218,7 @@ fn patch_document(
         });
         return Ok(());
     };
-    let meta: ObjectMeta = match template.get("metadata") {
-        Some(m) => serde_json::from_value(m.clone()).map_err(|source| StreamError::Template {
-            index,
-            what: what.clone(),
-            source,
-        })?,
-        None => ObjectMeta::default(),
-    };
-    let mut spec_value = template.get("spec").cloned().unwrap_or(Value::Null);
-    // On the copy for the typed parse only: the output keeps the user's.
-    quantities_as_strings(&mut spec_value);
-    let spec: PodSpec =
-        serde_json::from_value(spec_value).map_err(|source| StreamError::Template {
-            index,
-            what: what.clone(),
-            source,
-        })?;
-
+    let (meta, spec) = typed_template(template, index, &what)?;
     let subject = Subject {
         namespace: namespace.as_deref(),
         namespace_labels: None,
@@ -265,6 +248,28 @@ fn patch_document(
         result,
     });
     Ok(())
+}
+
+/// The template's metadata and spec as the plan reads them, typed.
+fn typed_template(
+    template: &Value,
+    index: usize,
+    what: &str,
+) -> Result<(ObjectMeta, PodSpec), StreamError> {
+    let invalid = |source| StreamError::Template {
+        index,
+        what: what.to_owned(),
+        source,
+    };
+    let meta: ObjectMeta = match template.get("metadata") {
+        Some(m) => serde_json::from_value(m.clone()).map_err(invalid)?,
+        None => ObjectMeta::default(),
+    };
+    let mut spec_value = template.get("spec").cloned().unwrap_or(Value::Null);
+    // On the copy for the typed parse only: the output keeps the user's.
+    quantities_as_strings(&mut spec_value);
+    let spec: PodSpec = serde_json::from_value(spec_value).map_err(invalid)?;
+    Ok((meta, spec))
 }
 
 fn identity_of(
