@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod identity;
+pub mod lookup;
 pub mod plan;
 pub mod select;
 pub mod stream;
