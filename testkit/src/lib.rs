@@ -27,6 +27,10 @@
 //! - `leaks`: the assertion that no secret the kit hands out is in a text.
 //! - `proxy`: a loopback HTTP proxy that forwards everything to one
 //!   stand-in (plain or `CONNECT`), or refuses everything.
+//! - `kube_api`: the Kubernetes API server stand-in (ServiceAccounts,
+//!   bearer tokens, faults) and a kubeconfig for it, for the injector.
+//! - `eks_api`: the EKS API stand-in (Pod Identity associations, SigV4
+//!   checked, faults), for the injector.
 //! - `sigv4`: verifying the binary's signatures, signing the kit's own calls.
 //! - `serving`: `irsa-doctor serve` as a child process or as a task the
 //!   test started (`irsa_doctor::serve`), and a raw HTTP client to probe it.
@@ -42,11 +46,13 @@
 
 pub mod agent;
 pub mod clock;
+pub mod eks_api;
 pub mod fake_aws;
 pub mod faulty;
 pub mod http;
 pub mod imds;
 pub mod jwt;
+pub mod kube_api;
 pub mod leaks;
 pub mod oidc;
 pub mod proxy;

@@ -5,13 +5,28 @@
 //! (1 s) and cached; a failed or slow one is a record and a warning, never
 //! an error: the webhook admits the pod whatever happens here.
 //!
-//! This file is the interface `serve` builds on; the Kubernetes and EKS
-//! implementations live beside it.
+//! This file is the interface `serve` builds on, and [`connect`], which
+//! builds the lookups from the pod's environment. Beside it:
+//! - `resolver`: [`Lookups`], the two lookups side by side through caches;
+//! - `kubernetes`: the ServiceAccount lookup (kube);
+//! - `eks`: the association lookup (aws-sdk-eks);
+//! - `cache`: answers kept 60 s, failures 5 s, one request per key.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::identity::Identity;
+
+mod cache;
+mod eks;
+mod kubernetes;
+mod resolver;
+
+pub use cache::CachePolicy;
+pub use eks::Associations;
+pub use kubernetes::ServiceAccounts;
+pub use resolver::Lookups;
 
 /// Which lookup a record is about (the `lookup` label of the metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,5 +128,77 @@ pub struct NoLookups;
 impl Resolve for NoLookups {
     fn resolve<'a>(&'a self, _namespace: &'a str, _service_account: &'a str) -> ResolveFuture<'a> {
         Box::pin(async { Resolved::default() })
+    }
+}
+
+/// The lookups for `serve`: the Kubernetes client from the pod's
+/// environment (in-cluster, or `KUBECONFIG`), and with `cluster_name` the
+/// EKS client from the AWS SDK's default chain (the injector's own IRSA or
+/// Pod Identity role; `AWS_ENDPOINT_URL_EKS` is honoured by the SDK).
+pub async fn connect(cluster_name: Option<String>) -> Result<Arc<dyn Resolve>, String> {
+    // kube's rustls needs a process-wide provider when more than one is
+    // compiled in; an already installed one is kept.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let config = kube::Config::infer().await.map_err(|e| {
+        format!(
+            "no Kubernetes configuration: not in a cluster (KUBERNETES_SERVICE_HOST and the \
+             ServiceAccount token) and no KUBECONFIG or ~/.kube/config ({e})"
+        )
+    })?;
+    let service_accounts = ServiceAccounts::new(ServiceAccounts::client(config)?);
+    let associations = match cluster_name {
+        None => None,
+        Some(cluster) => {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            if sdk.region().is_none() {
+                return Err(format!(
+                    "--cluster-name {cluster} needs an AWS region for the EKS API: set AWS_REGION \
+                     (the EKS webhook sets it for the injector's own role)"
+                ));
+            }
+            Some(Associations::new((&sdk).into(), cluster))
+        }
+    };
+    Ok(Arc::new(Lookups::new(service_accounts, associations)))
+}
+
+/// One lookup's answer before it becomes a record: its outcome, the value
+/// when found, and for a failure a detail for the warning (no secret).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer<T> {
+    pub outcome: LookupOutcome,
+    pub value: Option<T>,
+    pub detail: String,
+}
+
+impl<T> Answer<T> {
+    pub fn found(value: T) -> Self {
+        Answer {
+            outcome: LookupOutcome::Found,
+            value: Some(value),
+            detail: String::new(),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Answer {
+            outcome: LookupOutcome::NotFound,
+            value: None,
+            detail: String::new(),
+        }
+    }
+
+    pub fn failed(outcome: LookupOutcome, detail: &str) -> Self {
+        Answer {
+            outcome,
+            value: None,
+            detail: detail.to_owned(),
+        }
+    }
+
+    pub fn is_failure(&self) -> bool {
+        self.outcome.failed()
     }
 }
