@@ -9,13 +9,15 @@
 //! - [`select`]: which pods are injected at all (labels, namespaces).
 //! - [`plan`]: the pure function, a pod and its identity in, the changes
 //!   out, applied to typed pods or to raw JSON alike.
+//! - [`lookup`]: the ServiceAccount and the EKS Pod Identity association,
+//!   asked of their APIs for the webhook, bounded and cached.
 //! - [`identity`]: what is known of the role a pod should act as, and the
 //!   in-pod variables that say it.
 //! - [`template`]: the container, from `template/irsa-doctor.yaml`, the
 //!   file `examples/k8s/` is checked against.
 //!
-//! Invariant: nothing here reads the environment, the network or a clock;
-//! only `main.rs` touches files and standard streams.
+//! Invariant: nothing here but [`lookup`] reads the environment, the
+//! network or a clock; only `main.rs` touches files and standard streams.
 #![forbid(unsafe_code)]
 
 pub mod identity;

@@ -4,6 +4,11 @@
 //! [`Answer`], never an error; the details say what went wrong in words
 //! that hold no token (kube's own error texts are not passed on: an API
 //! server's message may echo what it was sent).
+//!
+//! What kube buffers of an answer is not bounded in bytes, only in time
+//! (the client's read timeout and the budget): the peer is the cluster's own
+//! API server, and a limit would need a tower layer around kube's client, a
+//! dependency of its own.
 
 use std::time::Duration;
 
