@@ -319,6 +319,7 @@ async fn each_eks_fault_is_its_outcome_within_the_budget_and_the_annotation_stay
         (Error(500, "ServerException".into()), LookupOutcome::Error),
         (Throttling, LookupOutcome::Throttled),
         (Garbage, LookupOutcome::Error),
+        (Huge, LookupOutcome::Error),
     ];
     for (fault, outcome) in cases {
         let (r, _) = faulted(None, Some(fault.clone())).await;
@@ -333,6 +334,12 @@ async fn each_eks_fault_is_its_outcome_within_the_budget_and_the_annotation_stay
             r.warnings[0]
         );
     }
+    let (huge, _) = faulted(None, Some(Huge)).await;
+    assert!(
+        huge.warnings[0].contains("an answer of 8388608 bytes, past the 1048576"),
+        "{}",
+        huge.warnings[0]
+    );
     let (denied, _) = faulted(None, Some(AccessDenied)).await;
     assert!(
         denied.warnings[0].contains(

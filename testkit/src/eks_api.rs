@@ -29,7 +29,12 @@ pub enum Fault {
     AccessDenied,
     /// 200 with a body that is not JSON.
     Garbage,
+    /// 200 with a JSON body of [`HUGE_BODY`] bytes (and its length).
+    Huge,
 }
+
+/// The size of [`Fault::Huge`]'s answer.
+pub const HUGE_BODY: usize = 8 * 1024 * 1024;
 
 /// One association as DescribePodIdentityAssociation shows it.
 #[derive(Clone, Debug, Default)]
@@ -136,6 +141,12 @@ async fn answer(state: &State, req: Req) -> Resp {
             )
         }
         Some(Fault::Garbage) => return response(200, "application/json", "{\"associations\": [tr"),
+        Some(Fault::Huge) => {
+            let mut body = b"{\"associations\": [], \"nextToken\": \"".to_vec();
+            body.resize(HUGE_BODY - 2, b'x');
+            body.extend_from_slice(b"\"}");
+            return response(200, "application/json", body);
+        }
         None => {}
     }
     let scope_is_eks = req

@@ -9,23 +9,30 @@
 //! Retries are off: a retry after a throttle or a 5xx would not fit in the
 //! budget with any backoff worth the name, and the failure is kept 5 s by
 //! the cache, which is the retry (the next pod after that asks again).
-//! What the SDK buffers of an answer is not bounded here: the endpoint is
-//! EKS's (or one the operator set with `AWS_ENDPOINT_URL_EKS`), and the 1 s
-//! budget bounds the time it can take; bounding the bytes would need an
-//! interceptor naming `aws-smithy-types`' body type, a dependency of its
-//! own (the root crate does it in `src/peers/traffic.rs`).
+//! What the SDK buffers of an answer is bounded by its announced length
+//! ([`MAX_ANSWER_BYTES`], checked before the body is read); an answer
+//! without a length is bounded only by the 1 s budget. Wrapping the body in
+//! a byte limit, as the root crate does in `src/peers/traffic.rs`, would
+//! need `aws-smithy-types`' body type, a dependency of its own, for an
+//! endpoint that is EKS's (or the operator's `AWS_ENDPOINT_URL_EKS`).
 
 use std::time::Duration;
 
+use aws_sdk_eks::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_eks::config::retry::RetryConfig;
 use aws_sdk_eks::config::timeout::TimeoutConfig;
-use aws_sdk_eks::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_eks::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_eks::error::{BoxError, ProvideErrorMetadata, SdkError};
 
 use super::{Answer, LookupOutcome};
 use crate::identity::Association;
 
 /// The budget of the two calls together.
 pub const BUDGET: Duration = Duration::from_secs(1);
+
+/// The longest answer the SDK is let read: EKS answers these calls in a
+/// few KiB (a session policy is at most 2,048 characters).
+pub const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
 /// The association lookups of one cluster.
 #[derive(Clone)]
@@ -48,6 +55,7 @@ impl Associations {
                     .build(),
             )
             .retry_config(RetryConfig::disabled())
+            .interceptor(BoundedAnswers)
             .build();
         Associations {
             client: aws_sdk_eks::Client::from_conf(config),
@@ -131,9 +139,67 @@ impl Associations {
     }
 }
 
+/// Refuses an answer that announces more than [`MAX_ANSWER_BYTES`], before
+/// the SDK reads its body.
+#[derive(Debug)]
+struct BoundedAnswers;
+
+impl Intercept for BoundedAnswers {
+    fn name(&self) -> &'static str {
+        "BoundedAnswers"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let length = context
+            .response()
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        match length {
+            Some(n) if n > MAX_ANSWER_BYTES => Err(Box::new(TooLarge(n))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An answer [`BoundedAnswers`] refused, found again in the SDK's error.
+#[derive(Debug)]
+struct TooLarge(u64);
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "an answer of {} bytes, past the {MAX_ANSWER_BYTES} the injector reads",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+fn too_large<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a TooLarge> {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(t) = e.downcast_ref::<TooLarge>() {
+            return Some(t);
+        }
+        source = e.source();
+    }
+    None
+}
+
 /// The outcome of a failed call, with a detail that names the call and
 /// EKS's error code (never the message, which could quote the request).
-fn classify<E: ProvideErrorMetadata>(error: &SdkError<E>, call: &str) -> Answer<Association> {
+fn classify<E>(error: &SdkError<E>, call: &str) -> Answer<Association>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     use LookupOutcome::*;
     let (status, code) = match error {
         SdkError::TimeoutError(_) => return Answer::failed(Timeout, "timeout after 1s"),
@@ -144,10 +210,11 @@ fn classify<E: ProvideErrorMetadata>(error: &SdkError<E>, call: &str) -> Answer<
             return Answer::failed(Error, &format!("{call}: the EKS API could not be reached"))
         }
         SdkError::ResponseError(_) => {
-            return Answer::failed(
-                Error,
-                &format!("{call}: the EKS API's answer is unreadable"),
-            )
+            let detail = match too_large(error) {
+                Some(t) => format!("{call}: {t}"),
+                None => format!("{call}: the EKS API's answer is unreadable"),
+            };
+            return Answer::failed(Error, &detail);
         }
         SdkError::ServiceError(service) => (service.raw().status().as_u16(), error.code()),
         _ => return Answer::failed(Error, &format!("{call} could not be sent")),
