@@ -52,6 +52,14 @@ pub struct Cache<K, V> {
     inner: Mutex<Inner<K, V>>,
 }
 
+/// How long a caller waits on another caller's request for its key, and
+/// what it answers when that takes longer: it sends no request of its own,
+/// since the wait has spent its budget.
+pub struct Wait<V> {
+    pub limit: Duration,
+    pub too_slow: fn() -> V,
+}
+
 /// What [`Cache::get_or_fetch`] returned and whether it sent a request.
 pub struct Got<V> {
     pub value: V,
@@ -74,12 +82,13 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
     /// The kept answer for `key`, else the answer of the request under way
     /// for it, else `fetch`'s. `failed` says which answers are failures
     /// (kept for the shorter time); `wait` bounds the wait on another
-    /// caller's request (after it, `fetch` runs here).
+    /// caller's request. When that request is abandoned (its caller was
+    /// dropped), `fetch` runs here.
     pub async fn get_or_fetch<F, Fut>(
         &self,
         key: K,
         failed: impl Fn(&V) -> bool,
-        wait: Duration,
+        wait: Wait<V>,
         fetch: F,
     ) -> Got<V>
     where
@@ -94,17 +103,20 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
                 }
             }
             Lookup::Wait(mut flight) => {
-                let done = tokio::time::timeout(wait, flight.wait_for(Option::is_some)).await;
-                if let Ok(Ok(value)) = done {
-                    if let Some(value) = value.clone() {
-                        return Got {
-                            value,
-                            cached: true,
-                        };
-                    }
+                let done = tokio::time::timeout(wait.limit, flight.wait_for(Option::is_some));
+                let value = match done.await {
+                    Err(_) => Some((wait.too_slow)()),
+                    Ok(Ok(value)) => value.clone(),
+                    Ok(Err(_)) => None,
+                };
+                if let Some(value) = value {
+                    return Got {
+                        value,
+                        cached: true,
+                    };
                 }
-                // The other request was abandoned or is too slow: ask
-                // ourselves, without joining the flight again.
+                // The other request was abandoned: ask ourselves, without
+                // joining the flight again.
                 None
             }
             Lookup::Lead(sender) => Some(sender),
@@ -220,7 +232,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    const WAIT: Duration = Duration::from_secs(1);
+    const WAIT: Wait<&'static str> = Wait {
+        limit: Duration::from_secs(1),
+        too_slow: || "too slow",
+    };
 
     fn failed(v: &&'static str) -> bool {
         *v == "failed"
@@ -295,7 +310,7 @@ mod tests {
             let (cache, calls, mut released) = (cache.clone(), calls.clone(), released.clone());
             tasks.spawn(async move {
                 cache
-                    .get_or_fetch("k", failed, Duration::from_secs(30), || async move {
+                    .get_or_fetch("k", failed, LONG, || async move {
                         calls.fetch_add(1, Ordering::SeqCst);
                         let _ = released.wait_for(|r| *r).await;
                         "found"
@@ -320,6 +335,38 @@ mod tests {
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(cached, 9);
+    }
+
+    const LONG: Wait<&'static str> = Wait {
+        limit: Duration::from_secs(30),
+        too_slow: || "too slow",
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_waits_on_a_slow_request_no_longer_than_its_limit() {
+        let cache = Arc::new(Cache::new(CachePolicy::default()));
+        let leader = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch("k", failed, WAIT, || async {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        "found"
+                    })
+                    .await
+            })
+        };
+        // The leader is under way once its flight is registered.
+        while cache.lock().in_flight.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        let got = cache
+            .get_or_fetch("k", failed, WAIT, || async { "asked" })
+            .await;
+        assert_eq!((got.value, got.cached), ("too slow", true));
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        assert_eq!(leader.await.unwrap().value, "found");
     }
 
     #[tokio::test]

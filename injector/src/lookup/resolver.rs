@@ -3,10 +3,12 @@
 //! answers turned into the pod's identity, one record per lookup and one
 //! warning per failed one.
 
-use super::cache::{Cache, CachePolicy, Got};
+use std::time::Duration;
+
+use super::cache::{Cache, CachePolicy, Got, Wait};
 use super::eks::{self, Associations};
 use super::kubernetes::{self, RoleAnnotation, ServiceAccounts};
-use super::{Answer, LookupKind, LookupRecord, Resolve, ResolveFuture, Resolved};
+use super::{Answer, LookupKind, LookupOutcome, LookupRecord, Resolve, ResolveFuture, Resolved};
 use crate::identity::{Association, Identity};
 
 type SaKey = (String, String);
@@ -45,7 +47,7 @@ impl Lookups {
     async fn service_account(&self, namespace: &str, name: &str) -> Got<Answer<RoleAnnotation>> {
         let key = (namespace.to_owned(), name.to_owned());
         self.sa_cache
-            .get_or_fetch(key, Answer::is_failure, kubernetes::BUDGET, || {
+            .get_or_fetch(key, Answer::is_failure, wait(kubernetes::BUDGET), || {
                 self.service_accounts.get(namespace, name)
             })
             .await
@@ -64,7 +66,7 @@ impl Lookups {
         );
         let got = self
             .association_cache
-            .get_or_fetch(key, Answer::is_failure, eks::BUDGET, || {
+            .get_or_fetch(key, Answer::is_failure, wait(eks::BUDGET), || {
                 associations.get(namespace, service_account)
             })
             .await;
@@ -125,6 +127,16 @@ impl Resolve for Lookups {
             };
             resolved
         })
+    }
+}
+
+/// A caller that finds a request for its key under way waits for it a
+/// little longer than that request's own budget (which ends it first),
+/// then answers a timeout rather than spend another budget.
+fn wait<T>(budget: Duration) -> Wait<Answer<T>> {
+    Wait {
+        limit: budget + Duration::from_millis(100),
+        too_slow: || Answer::failed(LookupOutcome::Timeout, "timeout after 1s"),
     }
 }
 
