@@ -333,6 +333,14 @@ async fn each_eks_fault_is_its_outcome_within_the_budget_and_the_annotation_stay
             "{fault:?}: {}",
             r.warnings[0]
         );
+        assert!(
+            r.warnings[0].ends_with(
+                "the doctor expects the ServiceAccount's annotated role, which an association \
+                 would override"
+            ),
+            "{fault:?}: {}",
+            r.warnings[0]
+        );
     }
     let (huge, _) = faulted(None, Some(Huge)).await;
     assert!(

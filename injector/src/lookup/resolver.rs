@@ -109,10 +109,19 @@ impl Resolve for Lookups {
                     service_account,
                 );
                 if association.value.is_failure() {
+                    // The annotation stands in, but an association would
+                    // have overridden it: say so, so that a mismatch the
+                    // doctor reports later is read with that in mind.
+                    let consequence = match &sa.value.value {
+                        Some(Some(_)) => {
+                            "the doctor expects the ServiceAccount's annotated role, which an \
+                             association would override"
+                        }
+                        _ => "the doctor's expected role is not set from it",
+                    };
                     resolved.warnings.push(format!(
                         "the EKS Pod Identity association of {namespace}/{service_account} in \
-                         cluster {} could not be read ({}); the doctor's expected role is not \
-                         set from it",
+                         cluster {} could not be read ({}); {consequence}",
                         self.cluster(),
                         association.value.detail
                     ));
