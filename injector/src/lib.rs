@@ -4,6 +4,8 @@
 //! `inject` command; the admission webhook comes later (docs/injector.md).
 //!
 //! Layout, top down (each module uses only those after it):
+//! - [`webhook`]: `serve`, the admission webhook: HTTPS, the review, the
+//!   JSON patch, the reloading certificate and the metrics.
 //! - [`stream`]: a YAML or JSON stream of manifests in, the same stream out
 //!   with every pod template patched; ServiceAccounts in it name roles.
 //! - [`select`]: which pods are injected at all (labels, namespaces).
@@ -24,6 +26,7 @@ pub mod plan;
 pub mod select;
 pub mod stream;
 pub mod template;
+pub mod webhook;
 
 pub use identity::{Association, Identity};
 pub use plan::{inject, plan, Change, Mode, Options, Outcome, Plan};
