@@ -84,10 +84,7 @@ impl Webhook {
             patched = decision.response.patch.is_some(),
             "admission reviewed"
         );
-        // Serializing kube's own types cannot fail; if it ever did, an
-        // empty answer would make the API server apply failurePolicy
-        // (Ignore), which also admits the pod.
-        Ok(serde_json::to_vec(&decision.response.into_review()).unwrap_or_default())
+        Ok(answer(decision.response))
     }
 
     /// The decision for one request: never an error, only outcomes.
@@ -219,6 +216,19 @@ impl Webhook {
             response,
         }
     }
+}
+
+/// The AdmissionReview answer, with the patch as base64 (see
+/// [`patch::base64`]). Serializing kube's own types cannot fail; if it
+/// ever did, an empty answer would make the API server apply
+/// `failurePolicy: Ignore`, which also admits the pod.
+fn answer(response: AdmissionResponse) -> Vec<u8> {
+    let patch = response.patch.as_deref().map(patch::base64);
+    let mut review = serde_json::to_value(response.into_review()).unwrap_or_default();
+    if let (Some(patch), Some(slot)) = (patch, review.pointer_mut("/response/patch")) {
+        *slot = Value::String(patch);
+    }
+    serde_json::to_vec(&review).unwrap_or_default()
 }
 
 /// What the pod is known to use: the variables a container shows (the EKS
