@@ -150,11 +150,8 @@ fn run_serve(args: ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let result = runtime.block_on(serve_until_signal(args));
-    if let Err(message) = &result {
-        tracing::error!(error = %message, "not started");
-    }
-    result
+    // The error, if any, is printed by main, once.
+    runtime.block_on(serve_until_signal(args))
 }
 
 async fn serve_until_signal(args: ServeArgs) -> Result<(), String> {
@@ -239,9 +236,11 @@ fn init_logging(format: LogFormat) {
         .with_target("irsa_doctor_injector", LevelFilter::TRACE);
     let registry = tracing_subscriber::registry().with(level).with(cap);
     let writer = std::io::stderr;
+    // Colours only for a person at a terminal, not in the pod's log.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .with(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi))
             .init(),
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json().with_writer(writer))

@@ -116,6 +116,14 @@ pub async fn serve(
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(cert));
     let acceptor = TlsAcceptor::from(Arc::new(tls));
+    // The bound addresses, not the flags: with port 0 (the tests) this is
+    // the only place that says where to connect.
+    let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(
+        https = %local(&listener),
+        metrics = metrics_listener.as_ref().map(local).unwrap_or_default(),
+        "listening"
+    );
     let state = Arc::new(State {
         webhook: Webhook {
             options: config.options,

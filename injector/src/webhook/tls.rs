@@ -23,7 +23,7 @@ use super::Metrics;
 /// Why the certificate could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: String,
         #[source]
