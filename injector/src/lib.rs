@@ -1,7 +1,7 @@
 //! irsa-doctor-injector puts the irsa-doctor container beside every pod that
 //! has an AWS identity, with the role the pod is *supposed* to have, which no
-//! check inside the pod can know. Phase 1 is the pure core and the offline
-//! `inject` command; the admission webhook comes later (docs/injector.md).
+//! check inside the pod can know: the pure core, the offline `inject`
+//! command, and the admission webhook `serve` (docs/injector.md).
 //!
 //! Layout, top down (each module uses only those after it):
 //! - [`webhook`]: `serve`, the admission webhook: HTTPS, the review, the
@@ -16,8 +16,9 @@
 //! - [`template`]: the container, from `template/irsa-doctor.yaml`, the
 //!   file `examples/k8s/` is checked against.
 //!
-//! Invariant: nothing here reads the environment, the network or a clock;
-//! only `main.rs` touches files and standard streams.
+//! Invariant: nothing here reads the environment; below [`webhook`],
+//! nothing touches the network, a file or a clock, and only `main.rs`
+//! touches standard streams.
 #![forbid(unsafe_code)]
 
 pub mod identity;

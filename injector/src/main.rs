@@ -70,7 +70,11 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
     /// The HTTPS address (the Service maps port 443 to it)
-    #[arg(long, default_value = "0.0.0.0:8443", env = "IRSA_DOCTOR_INJECTOR_LISTEN")]
+    #[arg(
+        long,
+        default_value = "0.0.0.0:8443",
+        env = "IRSA_DOCTOR_INJECTOR_LISTEN"
+    )]
     listen: String,
     /// The serving certificate, PEM (cert-manager's tls.crt)
     #[arg(long, env = "IRSA_DOCTOR_INJECTOR_TLS_CERT", required = true)]
@@ -240,7 +244,11 @@ fn init_logging(format: LogFormat) {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
+                    .with_ansi(ansi),
+            )
             .init(),
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json().with_writer(writer))

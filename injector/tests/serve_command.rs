@@ -69,8 +69,14 @@ async fn an_unreadable_certificate_stops_serve_at_start_with_exit_1() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cannot load the serving certificate"), "{stderr}");
-    assert!(stderr.contains(&missing.display().to_string()), "names the file: {stderr}");
+    assert!(
+        stderr.contains("cannot load the serving certificate"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&missing.display().to_string()),
+        "names the file: {stderr}"
+    );
 }
 
 #[tokio::test]
@@ -81,7 +87,15 @@ async fn serve_answers_over_https_and_exits_0_on_sigterm_without_dependency_debu
     let (cert, key, _) = ca.serving("serve");
     let volume = SecretVolume::new(&cert, &key);
     let mut child = command(&kubeconfig)
-        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
         .env("IRSA_DOCTOR_INJECTOR_TLS_CERT", volume.cert())
         .env("IRSA_DOCTOR_INJECTOR_TLS_KEY", volume.key())
         .env("IRSA_DOCTOR_INJECTOR_NAMESPACE", "irsa-doctor")
@@ -97,9 +111,12 @@ async fn serve_answers_over_https_and_exits_0_on_sigterm_without_dependency_debu
     });
     let mut lines = Vec::new();
     let listening: Value = loop {
-        let line = rx.recv_timeout(WAIT_LIMIT).expect("serve never said where it listens");
+        let line = rx
+            .recv_timeout(WAIT_LIMIT)
+            .expect("serve never said where it listens");
         lines.push(line.clone());
-        let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let value: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         if value["fields"]["message"] == "listening" {
             break value;
         }
@@ -109,16 +126,30 @@ async fn serve_answers_over_https_and_exits_0_on_sigterm_without_dependency_debu
 
     let mut tls = connect_tls(&addr, &ca.der).await;
     let body = serde_json::to_vec(&review_of(irsa_pod(), "payments", "CREATE")).unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut tls, &post("/mutate", &body)).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut tls, &post("/mutate", &body))
+        .await
+        .unwrap();
     let mut bytes = Vec::new();
-    let _ = tokio::time::timeout(WAIT_LIMIT, tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut bytes)).await.unwrap();
+    let _ = tokio::time::timeout(
+        WAIT_LIMIT,
+        tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut bytes),
+    )
+    .await
+    .unwrap();
     let answer = testkit::http::parse(&bytes);
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(patch_of(&answer.json()).is_some());
-    let ready = testkit::http::exchange(&metrics_addr, b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let ready = testkit::http::exchange(
+        &metrics_addr,
+        b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(ready.status, 200);
 
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     assert_eq!(wait_exit(&mut child), 0, "SIGTERM is a clean stop");
     reader.join().unwrap();
@@ -132,6 +163,9 @@ async fn serve_answers_over_https_and_exits_0_on_sigterm_without_dependency_debu
             "a dependency logged below info: {line}"
         );
     }
-    assert!(lines.iter().any(|l| l.contains("admission reviewed")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("admission reviewed")),
+        "{lines:?}"
+    );
     assert!(lines.iter().any(|l| l.contains("SIGTERM")), "{lines:?}");
 }

@@ -53,7 +53,12 @@ fn as_eks_hands_it_on(path: &PathBuf) -> Value {
 
 fn phase_one(pod: &Value, identity: &Identity, mode: Mode) -> Value {
     let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
-    let (_, plan) = inject(&typed.metadata, typed.spec.as_ref().unwrap(), identity, &support::options(mode));
+    let (_, plan) = inject(
+        &typed.metadata,
+        typed.spec.as_ref().unwrap(),
+        identity,
+        &support::options(mode),
+    );
     let mut raw = pod.clone();
     for change in &plan.changes {
         assert!(apply_to_json(&mut raw["spec"], change));
@@ -73,9 +78,16 @@ async fn every_eks_fixture_through_the_webhook_equals_phase_one_and_validates() 
     let mut results = Vec::new();
     let mut patched_count = 0;
     for path in fixtures() {
-        let name = path.file_name().unwrap().to_string_lossy().replace(".pod.yaml", "");
+        let name = path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(".pod.yaml", "");
         let pod = as_eks_hands_it_on(&path);
-        let service_account = pod["spec"]["serviceAccountName"].as_str().unwrap_or("default").to_owned();
+        let service_account = pod["spec"]["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .to_owned();
         let identity = match pod["metadata"]["annotations"][ROLE].as_str() {
             Some(role) => irsa(role),
             None => Identity::Unknown,
@@ -85,20 +97,36 @@ async fn every_eks_fixture_through_the_webhook_equals_phase_one_and_validates() 
                 options: support::options(mode),
                 own_namespace: Some("irsa-doctor".to_owned()),
                 lookup_budget: Duration::from_secs(2),
-                resolver: Arc::new(FakeResolve::default().with("default", &service_account, identity.clone())),
+                resolver: Arc::new(FakeResolve::default().with(
+                    "default",
+                    &service_account,
+                    identity.clone(),
+                )),
                 metrics: Arc::new(Metrics::default()),
             };
             let answer = review(&hook, &pod).await;
             let result = apply_response(&pod, &answer);
-            assert_eq!(result, phase_one(&pod, &identity, mode), "{name} ({mode:?})");
+            assert_eq!(
+                result,
+                phase_one(&pod, &identity, mode),
+                "{name} ({mode:?})"
+            );
             if name.contains("indows") {
-                assert_eq!(patch_of(&answer), None, "{name}: Windows pods are left alone");
+                assert_eq!(
+                    patch_of(&answer),
+                    None,
+                    "{name}: Windows pods are left alone"
+                );
                 continue;
             }
             assert!(patch_of(&answer).is_some(), "{name} ({mode:?}): patched");
             patched_count += 1;
             let again = review(&hook, &result).await;
-            assert_eq!(patch_of(&again), None, "{name} ({mode:?}): a second review adds nothing");
+            assert_eq!(
+                patch_of(&again),
+                None,
+                "{name} ({mode:?}): a second review adds nothing"
+            );
             results.push((format!("{name}-{mode:?}"), result));
         }
     }

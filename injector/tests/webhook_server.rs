@@ -28,21 +28,47 @@ fn metric(text: &str, series_name: &str) -> f64 {
 #[tokio::test]
 async fn an_admission_review_over_https_is_answered_with_the_uid_and_a_patch() {
     let server = running(Limits::default()).await;
-    let answer = server.mutate(&review_of(irsa_pod(), "payments", "CREATE")).await;
+    let answer = server
+        .mutate(&review_of(irsa_pod(), "payments", "CREATE"))
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert_eq!(answer.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        answer.header("content-type").as_deref(),
+        Some("application/json")
+    );
     let review = answer.json();
-    assert_eq!(review["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(
+        review["response"]["uid"],
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
     assert_eq!(review["response"]["allowed"], true);
     let patched = apply_response(&irsa_pod(), &review);
-    assert!(patched["spec"]["initContainers"][0]["name"] == "irsa-doctor", "{patched}");
+    assert!(
+        patched["spec"]["initContainers"][0]["name"] == "irsa-doctor",
+        "{patched}"
+    );
     for path in ["/healthz", "/readyz"] {
         assert_eq!(server.get(path).await.status, 200, "{path}");
     }
     let text = server.scrape().await;
-    assert_eq!(metric(&text, "irsa_doctor_injector_admissions_total{outcome=\"injected\",mechanism=\"irsa\"}"), 1.0);
-    assert_eq!(metric(&text, "irsa_doctor_injector_admission_duration_seconds_count"), 1.0);
-    assert_eq!(metric(&text, "irsa_doctor_injector_build_info{version=\"0.1.0\"}"), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "irsa_doctor_injector_admissions_total{outcome=\"injected\",mechanism=\"irsa\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "irsa_doctor_injector_admission_duration_seconds_count"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "irsa_doctor_injector_build_info{version=\"0.1.0\"}"),
+        1.0
+    );
 }
 
 #[tokio::test]
@@ -66,12 +92,16 @@ async fn a_client_that_trusts_another_ca_refuses_the_certificate() {
 #[tokio::test]
 async fn a_certificate_rotated_while_serving_is_shown_on_the_next_connection() {
     let mut server = running(Limits::default()).await;
-    let (_, first_peer) = server.https(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let (_, first_peer) = server
+        .https(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert_eq!(first_peer, server.leaf);
     // cert-manager renews: a new pair, the `..data` symlink swapped.
     let (cert, key, second) = server.ca.serving("second");
     server.volume.rotate(&cert, &key);
-    let (answer, peer) = server.https(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let (answer, peer) = server
+        .https(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert_eq!(answer.status, 200);
     assert_eq!(peer, second, "the new certificate, without a restart");
     // A broken rotation (a key of another pair): the last good
@@ -79,12 +109,26 @@ async fn a_certificate_rotated_while_serving_is_shown_on_the_next_connection() {
     let (_, other_key, _) = server.ca.serving("third");
     let (third_cert, _, _) = server.ca.serving("third");
     server.volume.rotate(&third_cert, &other_key);
-    let (answer, peer) = server.https(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let (answer, peer) = server
+        .https(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     assert_eq!(answer.status, 200);
     assert_eq!(peer, second, "kept the last good certificate");
     let text = server.scrape().await;
-    assert_eq!(metric(&text, "irsa_doctor_injector_tls_reloads_total{outcome=\"ok\"}"), 1.0);
-    assert_eq!(metric(&text, "irsa_doctor_injector_tls_reloads_total{outcome=\"error\"}"), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "irsa_doctor_injector_tls_reloads_total{outcome=\"ok\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "irsa_doctor_injector_tls_reloads_total{outcome=\"error\"}"
+        ),
+        1.0
+    );
     server.stop();
 }
 
@@ -94,15 +138,30 @@ async fn bad_requests_get_short_answers_and_are_counted_by_reason() {
     let malformed = server.https(&post("/mutate", b"{\"apiVersion\": ")).await.0;
     assert_eq!(malformed.status, 400);
     assert!(malformed.body.len() < 300, "{}", malformed.body);
-    let no_request = server.https(&post("/mutate", b"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\"}")).await.0;
+    let no_request = server
+        .https(&post(
+            "/mutate",
+            b"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\"}",
+        ))
+        .await
+        .0;
     assert_eq!(no_request.status, 400);
-    assert!(no_request.body.contains("no request"), "{}", no_request.body);
+    assert!(
+        no_request.body.contains("no request"),
+        "{}",
+        no_request.body
+    );
     assert_eq!(server.get("/mutate").await.status, 405);
     assert_eq!(server.https(&post("/healthz", b"")).await.0.status, 405);
     assert_eq!(server.get("/admin").await.status, 404);
     assert_eq!(server.https(&post("/validate", b"{}")).await.0.status, 404);
     let text = server.scrape().await;
-    let rejected = |reason: &str| metric(&text, &format!("irsa_doctor_injector_requests_rejected_total{{reason=\"{reason}\"}}"));
+    let rejected = |reason: &str| {
+        metric(
+            &text,
+            &format!("irsa_doctor_injector_requests_rejected_total{{reason=\"{reason}\"}}"),
+        )
+    };
     assert_eq!(rejected("malformed"), 2.0);
     assert_eq!(rejected("method"), 2.0);
     assert_eq!(rejected("not_found"), 2.0);
@@ -167,10 +226,22 @@ async fn a_chunked_body_past_the_bound_is_refused_while_it_is_still_being_sent()
     });
     let answer = read_head(&mut reader).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    let sent = tokio::time::timeout(WAIT_LIMIT, sender).await.unwrap().unwrap();
-    assert!(sent < 64, "the server read all {sent} MiB instead of stopping at 8");
+    let sent = tokio::time::timeout(WAIT_LIMIT, sender)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        sent < 64,
+        "the server read all {sent} MiB instead of stopping at 8"
+    );
     let text = server.scrape().await;
-    assert_eq!(metric(&text, "irsa_doctor_injector_requests_rejected_total{reason=\"too_large\"}"), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "irsa_doctor_injector_requests_rejected_total{reason=\"too_large\"}"
+        ),
+        1.0
+    );
 }
 
 #[tokio::test]
@@ -181,8 +252,14 @@ async fn slowloris_loses_its_connection_and_healthz_answers_meanwhile() {
     };
     let server = running(limits).await;
     let mut slow = server.connect().await;
-    slow.write_all(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Le").await.unwrap();
-    assert_eq!(server.get("/healthz").await.status, 200, "answered while the slow one waits");
+    slow.write_all(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .await
+        .unwrap();
+    assert_eq!(
+        server.get("/healthz").await.status,
+        200,
+        "answered while the slow one waits"
+    );
     // Never completes its header: the server closes it (EOF, or a 408).
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(WAIT_LIMIT, slow.read_to_end(&mut rest)).await;
@@ -203,10 +280,14 @@ async fn past_the_connection_cap_a_new_client_waits_for_a_slot_not_forever() {
     let mut holders = Vec::new();
     for _ in 0..2 {
         let mut slow = server.connect().await;
-        slow.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
         holders.push(slow);
     }
-    let answer = tokio::time::timeout(WAIT_LIMIT, server.get("/healthz")).await.expect("never got a slot");
+    let answer = tokio::time::timeout(WAIT_LIMIT, server.get("/healthz"))
+        .await
+        .expect("never got a slot");
     assert_eq!(answer.status, 200);
 }
 
@@ -232,13 +313,29 @@ async fn each_outcome_is_counted_with_its_mechanism_and_promtool_accepts_the_scr
     let count = |outcome: &str, mechanism: &str| {
         metric(&text, &format!("irsa_doctor_injector_admissions_total{{outcome=\"{outcome}\",mechanism=\"{mechanism}\"}}"))
     };
-    assert_eq!(count("injected", "irsa"), 2.0, "the IRSA pod and the annotated ServiceAccount");
+    assert_eq!(
+        count("injected", "irsa"),
+        2.0,
+        "the IRSA pod and the annotated ServiceAccount"
+    );
     assert_eq!(count("no_identity", "none"), 1.0);
     assert_eq!(count("opted_out", "none"), 1.0);
     assert_eq!(count("skipped", "irsa"), 1.0, "Windows, known to use IRSA");
     assert_eq!(count("skipped", "none"), 1.0, "not a CREATE");
-    assert_eq!(metric(&text, "irsa_doctor_injector_admission_duration_seconds_count"), 6.0);
-    assert_eq!(metric(&text, "irsa_doctor_injector_admission_duration_seconds_bucket{le=\"+Inf\"}"), 6.0);
+    assert_eq!(
+        metric(
+            &text,
+            "irsa_doctor_injector_admission_duration_seconds_count"
+        ),
+        6.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "irsa_doctor_injector_admission_duration_seconds_bucket{le=\"+Inf\"}"
+        ),
+        6.0
+    );
 
     let mut promtool = std::process::Command::new("promtool")
         .args(["check", "metrics"])
@@ -270,10 +367,18 @@ async fn shutdown_finishes_the_review_in_flight_and_returns() {
     server.stop();
     tls.write_all(last).await.unwrap();
     let mut bytes = Vec::new();
-    tokio::time::timeout(WAIT_LIMIT, tls.read_to_end(&mut bytes)).await.unwrap().ok();
+    tokio::time::timeout(WAIT_LIMIT, tls.read_to_end(&mut bytes))
+        .await
+        .unwrap()
+        .ok();
     let answer = testkit::http::parse(&bytes);
     assert_eq!(answer.status, 200, "the review in flight is answered");
-    let result = tokio::time::timeout(WAIT_LIMIT, &mut server.task).await.expect("serve returned");
+    let result = tokio::time::timeout(WAIT_LIMIT, &mut server.task)
+        .await
+        .expect("serve returned");
     assert!(result.unwrap().is_ok());
-    assert!(tokio::net::TcpStream::connect(&server.addr).await.is_err(), "no longer listening");
+    assert!(
+        tokio::net::TcpStream::connect(&server.addr).await.is_err(),
+        "no longer listening"
+    );
 }

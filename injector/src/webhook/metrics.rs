@@ -195,7 +195,20 @@ impl Metrics {
                 );
             }
         }
-        header(&mut out, "lookups_total", "counter", "Lookups that went to the Kubernetes or EKS API, by how they ended.");
+        self.render_lookups(&mut out);
+        self.render_histogram(&mut out);
+        self.render_rest(&mut out);
+        out
+    }
+
+    fn render_lookups(&self, out: &mut String) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        header(
+            out,
+            "lookups_total",
+            "counter",
+            "Lookups that went to the Kubernetes or EKS API, by how they ended.",
+        );
         for (k, kind) in LOOKUP_KINDS.iter().enumerate() {
             for (o, outcome) in LOOKUP_OUTCOMES.iter().enumerate() {
                 let _ = writeln!(
@@ -207,7 +220,12 @@ impl Metrics {
                 );
             }
         }
-        header(&mut out, "lookup_cache_hits_total", "counter", "Lookups answered from the cache.");
+        header(
+            out,
+            "lookup_cache_hits_total",
+            "counter",
+            "Lookups answered from the cache.",
+        );
         for (k, kind) in LOOKUP_KINDS.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -216,8 +234,16 @@ impl Metrics {
                 get(&self.cache_hits[k])
             );
         }
-        self.render_histogram(&mut out);
-        header(&mut out, "requests_rejected_total", "counter", "Requests refused before any review: bad body, too large, wrong method or path.");
+    }
+
+    fn render_rest(&self, out: &mut String) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        header(
+            out,
+            "requests_rejected_total",
+            "counter",
+            "Requests refused before any review: bad body, too large, wrong method or path.",
+        );
         for (r, reason) in Rejection::ALL.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -226,22 +252,44 @@ impl Metrics {
                 get(&self.rejected[r])
             );
         }
-        header(&mut out, "tls_reloads_total", "counter", "Reloads of the serving certificate after its files changed.");
-        let _ = writeln!(out, "irsa_doctor_injector_tls_reloads_total{{outcome=\"ok\"}} {}", get(&self.tls_reloads_ok));
-        let _ = writeln!(out, "irsa_doctor_injector_tls_reloads_total{{outcome=\"error\"}} {}", get(&self.tls_reloads_error));
-        header(&mut out, "build_info", "gauge", "Always 1; the version of the injector.");
+        header(
+            out,
+            "tls_reloads_total",
+            "counter",
+            "Reloads of the serving certificate after its files changed.",
+        );
+        let _ = writeln!(
+            out,
+            "irsa_doctor_injector_tls_reloads_total{{outcome=\"ok\"}} {}",
+            get(&self.tls_reloads_ok)
+        );
+        let _ = writeln!(
+            out,
+            "irsa_doctor_injector_tls_reloads_total{{outcome=\"error\"}} {}",
+            get(&self.tls_reloads_error)
+        );
+        header(
+            out,
+            "build_info",
+            "gauge",
+            "Always 1; the version of the injector.",
+        );
         let _ = writeln!(
             out,
             "irsa_doctor_injector_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         );
-        out
     }
 
     fn render_histogram(&self, out: &mut String) {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let name = "irsa_doctor_injector_admission_duration_seconds";
-        header(out, "admission_duration_seconds", "histogram", "Time from the body read to the answer written, per AdmissionReview.");
+        header(
+            out,
+            "admission_duration_seconds",
+            "histogram",
+            "Time from the body read to the answer written, per AdmissionReview.",
+        );
         for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
             let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", get(bucket));
         }

@@ -68,8 +68,8 @@ pub struct Decision {
 impl Webhook {
     /// Reviews one body; the answer's JSON, or why there is none.
     pub async fn review(&self, body: &[u8]) -> Result<Vec<u8>, ReviewError> {
-        let review: AdmissionReview<DynamicObject> =
-            serde_json::from_slice(body).map_err(|e| ReviewError::NotJson(short(&e.to_string())))?;
+        let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
+            .map_err(|e| ReviewError::NotJson(short(&e.to_string())))?;
         let request: AdmissionRequest<DynamicObject> =
             review.try_into().map_err(|_| ReviewError::NoRequest)?;
         let decision = self.decide(&request).await;
@@ -160,7 +160,12 @@ impl Webhook {
             ));
         }
         let planned = plan(meta, spec, &resolved.identity, &self.options);
-        warnings.extend(planned.warnings.iter().map(|w| format!("irsa-doctor-injector: {w}")));
+        warnings.extend(
+            planned
+                .warnings
+                .iter()
+                .map(|w| format!("irsa-doctor-injector: {w}")),
+        );
         let mechanism = mechanism(spec, &resolved.identity);
         let failed = timed_out || resolved.any_failed();
         let outcome = match planned.outcome {

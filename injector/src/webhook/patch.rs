@@ -44,16 +44,18 @@ pub fn patch_for(pod: &Value, changes: &[Change]) -> Result<Patch, PatchError> {
                 "initContainers",
                 vec![serde_json::to_value(c).map_err(PatchError::Serialize)?],
             ),
-            Change::AddEnv { list, index, env } => (
-                container_path(*list, *index),
-                "env",
-                to_values(env)?,
-            ),
+            Change::AddEnv { list, index, env } => {
+                (container_path(*list, *index), "env", to_values(env)?)
+            }
             Change::AddMounts {
                 list,
                 index,
                 mounts,
-            } => (container_path(*list, *index), "volumeMounts", to_values(mounts)?),
+            } => (
+                container_path(*list, *index),
+                "volumeMounts",
+                to_values(mounts)?,
+            ),
         };
         let new = add_ops(&doc, &parent, key, items)?;
         json_patch::patch(&mut doc, &new).map_err(PatchError::Apply)?;
@@ -70,7 +72,11 @@ fn to_values<T: serde::Serialize>(items: &[T]) -> Result<Vec<Value>, PatchError>
 }
 
 fn container_path(list: List, index: usize) -> Vec<String> {
-    vec!["spec".to_owned(), list_key(list).to_owned(), index.to_string()]
+    vec![
+        "spec".to_owned(),
+        list_key(list).to_owned(),
+        index.to_string(),
+    ]
 }
 
 /// The operations that append `items` to the list `key` of the object at
@@ -105,11 +111,14 @@ fn add_ops(
 /// array of numbers; the answer is rewritten with this (a dozen lines
 /// rather than a crate).
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -137,16 +146,26 @@ mod tests {
     }
 
     fn paths(patch: &Patch) -> Vec<String> {
-        patch.0.iter().map(|op| match op {
-            PatchOperation::Add(a) => a.path.to_string(),
-            other => panic!("{other:?}"),
-        }).collect()
+        patch
+            .0
+            .iter()
+            .map(|op| match op {
+                PatchOperation::Add(a) => a.path.to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
     }
 
     #[test]
     fn base64_is_the_standard_padded_form() {
         // RFC 4648 section 10's test vectors.
-        let vectors = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")];
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (plain, encoded) in vectors {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
@@ -159,7 +178,10 @@ mod tests {
             name: "irsa-doctor".into(),
             ..Container::default()
         }));
-        for pod in [json!({"spec": {"containers": []}}), json!({"spec": {"initContainers": null}})] {
+        for pod in [
+            json!({"spec": {"containers": []}}),
+            json!({"spec": {"initContainers": null}}),
+        ] {
             let patch = patch_for(&pod, std::slice::from_ref(&doctor)).unwrap();
             assert_eq!(paths(&patch), ["/spec/initContainers"]);
         }
@@ -170,19 +192,26 @@ mod tests {
 
     #[test]
     fn env_goes_to_the_indexed_container_one_op_per_variable() {
-        let pod = json!({"spec": {"containers": [{"name": "a"}, {"name": "b", "env": [{"name": "X"}]}]}});
+        let pod =
+            json!({"spec": {"containers": [{"name": "a"}, {"name": "b", "env": [{"name": "X"}]}]}});
         let change = Change::AddEnv {
             list: List::Containers,
             index: 1,
             env: vec![env("A"), env("B")],
         };
         let patch = patch_for(&pod, &[change]).unwrap();
-        assert_eq!(paths(&patch), ["/spec/containers/1/env/-", "/spec/containers/1/env/-"]);
+        assert_eq!(
+            paths(&patch),
+            ["/spec/containers/1/env/-", "/spec/containers/1/env/-"]
+        );
         let missing = Change::AddEnv {
             list: List::InitContainers,
             index: 0,
             env: vec![env("A")],
         };
-        assert!(matches!(patch_for(&pod, &[missing]), Err(PatchError::NoContainer(_))));
+        assert!(matches!(
+            patch_for(&pod, &[missing]),
+            Err(PatchError::NoContainer(_))
+        ));
     }
 }

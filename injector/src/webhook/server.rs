@@ -140,7 +140,12 @@ pub async fn serve(
     if let Some(plain) = metrics_listener {
         tasks.spawn(accept_loop(plain, None, state.clone(), stop_rx.clone()));
     }
-    tasks.spawn(accept_loop(listener, Some(acceptor), state.clone(), stop_rx));
+    tasks.spawn(accept_loop(
+        listener,
+        Some(acceptor),
+        state.clone(),
+        stop_rx,
+    ));
     shutdown.await;
     tracing::info!("shutting down: no new connections, finishing the reviews in flight");
     let _ = stop_tx.send(true);
@@ -195,7 +200,9 @@ async fn accept_loop(
                 None => connection(stream, state, stop, false).await,
                 Some(acceptor) => {
                     let timeout = state.limits.handshake_timeout;
-                    if let Ok(Ok(stream)) = tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(timeout, acceptor.accept(stream)).await
+                    {
                         connection(stream, state, stop, true).await;
                     }
                 }
@@ -216,7 +223,9 @@ where
         async move { Ok::<_, Infallible>(route(&state, req, https).await) }
     });
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -233,7 +242,12 @@ async fn route(state: &State, req: Request<Incoming>, https: bool) -> Response<B
     let known = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics")
         || (https && path == "/mutate");
     if !known {
-        return reject(state, Rejection::NotFound, StatusCode::NOT_FOUND, "not found");
+        return reject(
+            state,
+            Rejection::NotFound,
+            StatusCode::NOT_FOUND,
+            "not found",
+        );
     }
     let method = req.method().clone();
     match (path.as_str(), method) {
@@ -247,7 +261,12 @@ async fn route(state: &State, req: Request<Incoming>, https: bool) -> Response<B
             );
             resp
         }
-        _ => reject(state, Rejection::Method, StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        _ => reject(
+            state,
+            Rejection::Method,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ),
     }
 }
 
@@ -264,11 +283,19 @@ async fn mutate(state: &State, req: Request<Incoming>) -> Response<Body> {
     let read = Limited::new(req.into_body(), max).collect();
     let body = match tokio::time::timeout(state.limits.body_timeout, read).await {
         Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "the body took too long"),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             return too_large(state)
         }
         Ok(Err(_)) => {
-            return reject(state, Rejection::Malformed, StatusCode::BAD_REQUEST, "the body could not be read")
+            return reject(
+                state,
+                Rejection::Malformed,
+                StatusCode::BAD_REQUEST,
+                "the body could not be read",
+            )
         }
         Ok(Ok(collected)) => collected.to_bytes(),
     };
@@ -283,7 +310,12 @@ async fn mutate(state: &State, req: Request<Incoming>) -> Response<Body> {
         }
         Err(error) => {
             tracing::warn!(%error, "refused a body that is no AdmissionReview");
-            reject(state, Rejection::Malformed, StatusCode::BAD_REQUEST, &error.to_string())
+            reject(
+                state,
+                Rejection::Malformed,
+                StatusCode::BAD_REQUEST,
+                &error.to_string(),
+            )
         }
     };
     state.metrics.duration(started.elapsed());
@@ -292,7 +324,12 @@ async fn mutate(state: &State, req: Request<Incoming>) -> Response<Body> {
 
 fn too_large(state: &State) -> Response<Body> {
     let message = format!("the body is over {} bytes", state.limits.max_body);
-    reject(state, Rejection::TooLarge, StatusCode::PAYLOAD_TOO_LARGE, &message)
+    reject(
+        state,
+        Rejection::TooLarge,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &message,
+    )
 }
 
 fn reject(state: &State, reason: Rejection, status: StatusCode, message: &str) -> Response<Body> {
@@ -307,7 +344,9 @@ fn text(status: StatusCode, message: &str) -> Response<Body> {
     }
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }

@@ -159,8 +159,8 @@ fn load_pair(
     if certs.is_empty() {
         return Err(CertError::NoCertificate(shown(cert_path)));
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|_| CertError::NoKey(shown(key_path)))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| CertError::NoKey(shown(key_path)))?;
     let signer = provider
         .key_provider
         .load_private_key(key)

@@ -46,7 +46,8 @@ impl FakeResolve {
     }
 
     pub fn with_resolved(mut self, ns: &str, sa: &str, resolved: Resolved) -> Self {
-        self.identities.insert((ns.to_owned(), sa.to_owned()), resolved);
+        self.identities
+            .insert((ns.to_owned(), sa.to_owned()), resolved);
         self
     }
 }
@@ -384,7 +385,13 @@ pub fn series(text: &str, name_and_labels: &str) -> f64 {
 /// lookups are connected, and its binary tests must not reach a real one.
 pub async fn kubeconfig(dir: &Path) -> (testkit::http::Server, PathBuf) {
     let server = testkit::http::serve(Arc::new(|_req| {
-        Box::pin(async { testkit::http::response(404, "application/json", "{\"kind\":\"Status\",\"code\":404}") })
+        Box::pin(async {
+            testkit::http::response(
+                404,
+                "application/json",
+                "{\"kind\":\"Status\",\"code\":404}",
+            )
+        })
     }))
     .await;
     let path = dir.join("kubeconfig");
