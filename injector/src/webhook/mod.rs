@@ -115,20 +115,36 @@ impl Webhook {
             pod_labels: meta.labels.as_ref(),
             pod_annotations: meta.annotations.as_ref(),
         };
-        match select(subject, self.own_namespace.as_deref(), true) {
-            Selection::Selected => {}
-            Selection::OptedOut => return skip(AdmissionOutcome::OptedOut, base),
-            Selection::NotOptedIn | Selection::ProtectedNamespace => {
-                return skip(AdmissionOutcome::Skipped, base)
-            }
+        let spec = object
+            .data
+            .get("spec")
+            .cloned()
+            .map(serde_json::from_value::<PodSpec>);
+        let selection = select(subject, self.own_namespace.as_deref(), true);
+        if selection != Selection::Selected {
+            // Counted with what the containers show, so that the coverage
+            // of pods with an identity counts the opted-out ones too.
+            let shown = match &spec {
+                Some(Ok(spec)) => mechanism(spec, &Identity::Unknown),
+                _ => Mechanism::None,
+            };
+            let outcome = match selection {
+                Selection::OptedOut => AdmissionOutcome::OptedOut,
+                _ => AdmissionOutcome::Skipped,
+            };
+            return Decision {
+                mechanism: shown,
+                ..skip(outcome, base)
+            };
         }
+        let spec = match spec {
+            Some(Ok(spec)) => spec,
+            Some(Err(e)) => return self.failed(base, &format!("the pod spec does not parse: {e}")),
+            None => return self.failed(base, "the pod has no spec"),
+        };
         let pod = match serde_json::to_value(object) {
             Ok(pod) => pod,
             Err(e) => return self.failed(base, &format!("cannot read the pod: {e}")),
-        };
-        let spec: PodSpec = match serde_json::from_value(pod["spec"].clone()) {
-            Ok(spec) => spec,
-            Err(e) => return self.failed(base, &format!("the pod spec does not parse: {e}")),
         };
         self.plan_pod(base, &namespace, meta, &spec, &pod).await
     }
@@ -151,21 +167,16 @@ impl Webhook {
         for record in &resolved.records {
             self.metrics.lookup(record);
         }
-        let mut warnings = resolved.warnings.clone();
+        let mut warnings: Vec<String> = resolved.warnings.iter().map(|w| warning(w)).collect();
         if timed_out {
-            warnings.push(format!(
-                "irsa-doctor-injector: the lookups for serviceaccount {namespace}/{service_account} \
-                 took over {}s; injected from the containers alone",
+            warnings.push(warning(&format!(
+                "the lookups for serviceaccount {namespace}/{service_account} took over {}s; \
+                 injected from the containers alone",
                 self.lookup_budget.as_secs_f32()
-            ));
+            )));
         }
         let planned = plan(meta, spec, &resolved.identity, &self.options);
-        warnings.extend(
-            planned
-                .warnings
-                .iter()
-                .map(|w| format!("irsa-doctor-injector: {w}")),
-        );
+        warnings.extend(planned.warnings.iter().map(|w| warning(w)));
         let mechanism = mechanism(spec, &resolved.identity);
         let failed = timed_out || resolved.any_failed();
         let outcome = match planned.outcome {
@@ -211,10 +222,9 @@ impl Webhook {
     fn failed(&self, base: AdmissionResponse, why: &str) -> Decision {
         tracing::error!(uid = %base.uid, error = why, "admitted without irsa-doctor");
         let mut response = base;
-        response.warnings = Some(vec![format!(
-            "irsa-doctor-injector: admitted without irsa-doctor: {}",
-            short(why)
-        )]);
+        response.warnings = Some(vec![warning(&format!(
+            "admitted without irsa-doctor: {why}"
+        ))]);
         Decision {
             outcome: AdmissionOutcome::Error,
             mechanism: Mechanism::None,
@@ -270,6 +280,17 @@ fn crate_error(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A warning for the answer: kubectl prints it as "Warning: TEXT", so it
+/// names its source, on one short line.
+fn warning(text: &str) -> String {
+    const SOURCE: &str = "irsa-doctor-injector: ";
+    if text.starts_with(SOURCE) {
+        short(text)
+    } else {
+        short(&format!("{SOURCE}{text}"))
+    }
 }
 
 /// One line of at most 200 characters: the API server shows warnings to
