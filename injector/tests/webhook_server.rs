@@ -425,3 +425,56 @@ async fn shutdown_finishes_the_review_in_flight_and_returns() {
         "no longer listening"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_never_starts_tls_is_dropped_after_the_handshake_bound() {
+    let limits = Limits {
+        handshake_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let server = running(limits).await;
+    let mut silent = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(WAIT_LIMIT, silent.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a silent client held its connection");
+    assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn a_body_that_stops_halfway_gets_a_408_within_the_bound() {
+    let limits = Limits {
+        body_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let server = running(limits).await;
+    let mut tls = server.connect().await;
+    let head = "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"apiVersion\"";
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_head(&mut tls).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[tokio::test]
+async fn the_api_server_may_send_several_reviews_on_one_kept_alive_connection() {
+    let server = running(Limits::default()).await;
+    let mut tls = server.connect().await;
+    let body = serde_json::to_vec(&review_of(irsa_pod(), "payments", "CREATE")).unwrap();
+    let keep_alive = |body: &[u8]| {
+        let mut raw = format!(
+            "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(body);
+        raw
+    };
+    tls.write_all(&keep_alive(&body)).await.unwrap();
+    tls.write_all(&post("/mutate", &body)).await.unwrap();
+    let mut bytes = Vec::new();
+    tokio::time::timeout(WAIT_LIMIT, tls.read_to_end(&mut bytes))
+        .await
+        .unwrap()
+        .ok();
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+}
