@@ -519,3 +519,23 @@ async fn a_review_cut_anywhere_is_a_clean_error_never_a_panic() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn a_review_without_the_fields_go_omits_when_empty_is_read() {
+    // The API server's Go types omit an empty name (generateName pods),
+    // oldObject on CREATE, and dryRun when false.
+    let hook = webhook(FakeResolve::default(), Mode::Sidecar);
+    let mut review = review_of(irsa_pod(), "payments", "CREATE");
+    let request = review["request"].as_object_mut().unwrap();
+    for field in [
+        "name",
+        "oldObject",
+        "dryRun",
+        "options",
+        "requestKind",
+        "requestResource",
+    ] {
+        request.remove(field);
+    }
+    assert!(patch_of(&answer(&hook, &review).await).is_some());
+}
