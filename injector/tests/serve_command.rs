@@ -15,6 +15,9 @@ use serde_json::Value;
 use support::webhook::*;
 use support::IMAGE;
 
+/// AWS's documented example secret key: fake, and unmistakable in a log.
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
 fn command(kubeconfig: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_irsa-doctor-injector"));
     cmd.env_clear()
@@ -125,7 +128,14 @@ async fn serve_answers_over_https_and_exits_0_on_sigterm_without_dependency_debu
     let metrics_addr = listening["fields"]["metrics"].as_str().unwrap().to_owned();
 
     let mut tls = connect_tls(&addr, &ca.der).await;
-    let body = serde_json::to_vec(&review_of(irsa_pod(), "payments", "CREATE")).unwrap();
+    // A static key in the app's environment (a mistake people make): it
+    // must reach neither the doctor nor the log, even at trace.
+    let mut pod = irsa_pod();
+    pod["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "AWS_SECRET_ACCESS_KEY", "value": SECRET}));
+    let body = serde_json::to_vec(&review_of(pod, "payments", "CREATE")).unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut tls, &post("/mutate", &body))
         .await
         .unwrap();
@@ -138,7 +148,11 @@ async fn serve_answers_over_https_and_exits_0_on_sigterm_without_dependency_debu
     .unwrap();
     let answer = testkit::http::parse(&bytes);
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(patch_of(&answer.json()).is_some());
+    let patch = patch_of(&answer.json()).expect("patched");
+    assert!(
+        !patch.to_string().contains(SECRET),
+        "the key was copied: {patch}"
+    );
     let ready = testkit::http::exchange(
         &metrics_addr,
         b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -168,4 +182,8 @@ async fn serve_answers_over_https_and_exits_0_on_sigterm_without_dependency_debu
         "{lines:?}"
     );
     assert!(lines.iter().any(|l| l.contains("SIGTERM")), "{lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.contains(SECRET)),
+        "the key was logged"
+    );
 }
