@@ -183,7 +183,12 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        header(&mut out, "admissions_total", "counter", "AdmissionReviews for pods, by what was done and the identity mechanism the pod is known to use.");
+        header(
+            &mut out,
+            "admissions_total",
+            "counter",
+            "AdmissionReviews for pods, by what was done and the identity mechanism the pod is known to use.",
+        );
         for (o, outcome) in AdmissionOutcome::ALL.iter().enumerate() {
             for (m, mechanism) in Mechanism::ALL.iter().enumerate() {
                 let _ = writeln!(
