@@ -1,9 +1,11 @@
 //! irsa-doctor-injector puts the irsa-doctor container beside every pod that
 //! has an AWS identity, with the role the pod is *supposed* to have, which no
-//! check inside the pod can know. Phase 1 is the pure core and the offline
-//! `inject` command; the admission webhook comes later (docs/injector.md).
+//! check inside the pod can know: the pure core, the offline `inject`
+//! command, and the admission webhook `serve` (docs/injector.md).
 //!
 //! Layout, top down (each module uses only those after it):
+//! - [`webhook`]: `serve`, the admission webhook: HTTPS, the review, the
+//!   JSON patch, the reloading certificate and the metrics.
 //! - [`stream`]: a YAML or JSON stream of manifests in, the same stream out
 //!   with every pod template patched; ServiceAccounts in it name roles.
 //! - [`select`]: which pods are injected at all (labels, namespaces).
@@ -16,8 +18,9 @@
 //! - [`template`]: the container, from `template/irsa-doctor.yaml`, the
 //!   file `examples/k8s/` is checked against.
 //!
-//! Invariant: nothing here but [`lookup`] reads the environment, the
-//! network or a clock; only `main.rs` touches files and standard streams.
+//! Invariant: below [`webhook`], nothing but [`lookup`] touches the network
+//! or reads the environment, and nothing else reads a file or a clock; only
+//! `main.rs` touches standard streams.
 #![forbid(unsafe_code)]
 
 pub mod identity;
@@ -26,6 +29,7 @@ pub mod plan;
 pub mod select;
 pub mod stream;
 pub mod template;
+pub mod webhook;
 
 pub use identity::{Association, Identity};
 pub use plan::{inject, plan, Change, Mode, Options, Outcome, Plan};

@@ -59,3 +59,5 @@ pub fn assert_valid(documents: &[(String, Value)]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+pub mod webhook;
