@@ -680,3 +680,30 @@ fn the_iam_policy_grants_the_two_eks_reads_on_one_cluster() {
         ]
     );
 }
+
+/// The README's "Inject into every pod" applies this directory and opts a
+/// namespace in with the label the first webhook entry selects; the opt-out
+/// it names is the value the entries leave out.
+#[test]
+fn the_readme_installs_and_opts_in_as_the_manifests_select() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split_once("\n## Inject into every pod\n")
+        .expect("the README's section")
+        .1
+        .split("\n## ")
+        .next()
+        .unwrap();
+    assert!(section.contains("kubectl apply -k examples/injector\n"));
+    assert!(dir().join(KUSTOMIZATION).is_file());
+    assert!(section.contains(&format!(
+        "kubectl label namespace payments {OPT_IN}=enabled"
+    )));
+    assert!(section.contains(&format!("`{OPT_IN}: disabled`")));
+    let lines = section.lines().count();
+    assert!(
+        (25..=45).contains(&lines),
+        "{lines} lines: keep it the user's path"
+    );
+}
