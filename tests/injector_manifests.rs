@@ -26,23 +26,30 @@ const SERVICE_ACCOUNT: &str = "irsa-doctor-injector";
 const OPT_IN: &str = "irsa-doctor.io/inject";
 
 /// The flags of `irsa-doctor-injector serve` and their environment
-/// variables, as the issue fixes them.
-///
-/// TODO(merge): once `serve` lands, read these from
-/// `irsa-doctor-injector serve --help` (its `--flag` names and `[env: ...]`
-/// entries, as tests/manifests.rs does for irsa-doctor) instead of this
-/// list, and keep the assertion that every one below is listed there.
-const SERVE_FLAGS: [(&str, &str); 9] = [
-    ("--listen", "IRSA_DOCTOR_INJECTOR_LISTEN"),
-    ("--tls-cert", "IRSA_DOCTOR_INJECTOR_TLS_CERT"),
-    ("--tls-key", "IRSA_DOCTOR_INJECTOR_TLS_KEY"),
-    ("--image", "IRSA_DOCTOR_INJECTOR_IMAGE"),
-    ("--mode", "IRSA_DOCTOR_INJECTOR_MODE"),
-    ("--cluster-name", "IRSA_DOCTOR_INJECTOR_CLUSTER_NAME"),
-    ("--metrics-listen", "IRSA_DOCTOR_INJECTOR_METRICS_LISTEN"),
-    ("--namespace", "IRSA_DOCTOR_INJECTOR_NAMESPACE"),
-    ("--log-format", "IRSA_DOCTOR_INJECTOR_LOG_FORMAT"),
-];
+/// variables, from its `--help` as docs/injector.md pastes it
+/// (injector/tests/serve_command.rs keeps that paste equal to the binary's
+/// output, so this is the binary's own list).
+fn serve_flags() -> Vec<(String, String)> {
+    let doc =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/injector.md")).unwrap();
+    let start = doc.find("### `serve --help`").expect("serve --help pasted");
+    let block = &doc[start..];
+    let block = &block[..block[3..].find("\n## ").map_or(block.len(), |i| i + 3)];
+    let mut flags: Vec<(String, String)> = Vec::new();
+    for line in block.lines().map(str::trim) {
+        if let Some(flag) = line.split_whitespace().find(|w| w.starts_with("--")) {
+            if line.starts_with('-') {
+                flags.push((flag.to_owned(), String::new()));
+            }
+        }
+        if let Some(env) = line.strip_prefix("[env: ") {
+            let name = env.split('=').next().unwrap().to_owned();
+            flags.last_mut().expect("a flag before its [env: ]").1 = name;
+        }
+    }
+    assert!(flags.len() >= 9, "{flags:?}");
+    flags
+}
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/injector")
@@ -407,16 +414,17 @@ fn the_deployment_runs_serve_with_real_flags_on_the_ports_it_declares() {
     let args = strings(&c["args"]);
     assert_eq!(args.first(), Some(&"serve"));
     let pairs = flags(&args[1..]);
+    let serve_flags = serve_flags();
     for (f, _) in &pairs {
         assert!(
-            SERVE_FLAGS.iter().any(|(known, _)| known == f),
+            serve_flags.iter().any(|(known, _)| known == f),
             "{f} is not a flag of serve"
         );
     }
     for var in c["env"].as_vec().unwrap() {
         let name = var["name"].as_str().unwrap();
         if name.starts_with("IRSA_DOCTOR_INJECTOR_") {
-            assert!(SERVE_FLAGS.iter().any(|(_, v)| *v == name), "{name}");
+            assert!(serve_flags.iter().any(|(_, v)| v == name), "{name}");
         }
     }
     let namespace = c["env"]

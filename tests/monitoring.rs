@@ -386,7 +386,7 @@ async fn every_metric_the_rules_and_the_dashboard_name_is_served() {
         .partition(|n| n.starts_with("irsa_doctor_injector"));
     let unknown: Vec<&String> = injector
         .iter()
-        .filter(|n| !injector_series().contains(&n.as_str()))
+        .filter(|n| !injector_series().contains(n))
         .collect();
     assert!(unknown.is_empty(), "not injector metrics: {unknown:?}");
     assert!(injector.len() >= 5, "{injector:?}");
@@ -398,24 +398,62 @@ async fn every_metric_the_rules_and_the_dashboard_name_is_served() {
     );
 }
 
-/// The series irsa-doctor-injector serves, by the names the issue fixes
-/// (the histogram's as Prometheus exposes them).
-///
-/// TODO(merge): once `serve` lands, scrape a running injector's /metrics
-/// (after one admission and one lookup, so that every series exists) and
-/// check these names against it, as the test above does for irsa-doctor.
-fn injector_series() -> Vec<&'static str> {
-    vec![
-        "irsa_doctor_injector_admissions_total",
-        "irsa_doctor_injector_lookups_total",
-        "irsa_doctor_injector_lookup_cache_hits_total",
-        "irsa_doctor_injector_admission_duration_seconds_bucket",
-        "irsa_doctor_injector_admission_duration_seconds_sum",
-        "irsa_doctor_injector_admission_duration_seconds_count",
-        "irsa_doctor_injector_requests_rejected_total",
-        "irsa_doctor_injector_tls_reloads_total",
-        "irsa_doctor_injector_build_info",
-    ]
+/// The series irsa-doctor-injector serves: its own exposition (every
+/// label combination is there from the start, at 0), rendered by the
+/// injector's code (a dev-dependency of this package).
+fn injector_series() -> Vec<String> {
+    served_names(&irsa_doctor_injector::webhook::Metrics::default().render())
+        .into_iter()
+        .collect()
+}
+
+/// Every label value an injector rule matches on (`outcome="error"`,
+/// `outcome=~"timeout|denied"`) is one the injector exports.
+#[test]
+fn the_injector_rules_match_label_values_the_injector_exports() {
+    let exposition = irsa_doctor_injector::webhook::Metrics::default().render();
+    let mut checked = 0;
+    for rule in all_rules() {
+        let expr = rule["expr"].as_str().unwrap();
+        if !expr.contains("irsa_doctor_injector") {
+            continue;
+        }
+        for (label, values) in label_matchers(expr) {
+            for value in values
+                .split('|')
+                .filter(|v| !v.is_empty() && !v.contains(['.', '*']))
+            {
+                let pair = format!("{label}=\"{value}\"");
+                assert!(exposition.contains(&pair), "{pair} in {expr}\n{exposition}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 3, "{checked}");
+}
+
+/// `label="v"`, `label=~"a|b"` and `label!="v"` matchers of an expression.
+fn label_matchers(expr: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = expr;
+    while let Some(q) = rest.find('"') {
+        let before = rest[..q].trim_end_matches(['=', '~', '!']);
+        let label: String = before
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let after = &rest[q + 1..];
+        let Some(end) = after.find('"') else { break };
+        if !label.is_empty() && before.len() < rest[..q].len() {
+            found.push((label, after[..end].to_owned()));
+        }
+        rest = &after[end + 1..];
+    }
+    found
 }
 
 #[test]
