@@ -6,7 +6,8 @@
 //! (`failurePolicy: Ignore`, 3 s) and sends each opted-in pod once, through
 //! two entries whose selectors cannot both match; RBAC grants get and
 //! watch on ServiceAccounts and nothing else; the Deployment passes only
-//! flags `serve` accepts, probes the HTTPS port, mounts the Secret the
+//! flags `serve` accepts, probes readiness on the HTTPS port and liveness
+//! on the metrics port, mounts the Secret the
 //! cert-manager Certificate writes, and runs under the restricted Pod
 //! Security profile its namespace enforces; the IAM policy grants the two
 //! EKS reads, scoped to one cluster.
@@ -24,6 +25,9 @@ const KUSTOMIZATION: &str = "kustomization.yaml";
 const NAMESPACE: &str = "irsa-doctor";
 const SERVICE_ACCOUNT: &str = "irsa-doctor-injector";
 const OPT_IN: &str = "irsa-doctor.io/inject";
+/// The name of EKS's own MutatingWebhookConfiguration, the one that adds
+/// the AWS variables to the app's containers.
+const EKS_WEBHOOK_CONFIGURATION: &str = "pod-identity-webhook";
 
 /// The flags of `irsa-doctor-injector serve` and their environment
 /// variables, from its `--help` as docs/injector.md pastes it
@@ -281,7 +285,8 @@ fn assert_webhook_settings(hook: &Yaml, service: &Yaml) {
 
 /// Namespace opt-in in one entry, pod opt-in in the other, and a pod in
 /// a labelled namespace that is labelled too goes only to the first: the
-/// second's namespaceSelector refuses what the first's takes.
+/// second's namespaceSelector refuses what the first's takes. The
+/// configuration sorts after EKS's, so it runs after it.
 #[test]
 fn the_webhook_configuration_sends_every_opted_in_pod_once_and_never_blocks() {
     let docs = documents();
@@ -297,6 +302,20 @@ fn the_webhook_configuration_sends_every_opted_in_pod_once_and_never_blocks() {
             )
             .as_str()
         )
+    );
+    // The API server calls mutating configurations in the order of their
+    // names: after EKS's, the app's AWS variables are there on the first
+    // call. The docs' commands name this configuration.
+    let name = config["metadata"]["name"].as_str().unwrap();
+    assert!(name > EKS_WEBHOOK_CONFIGURATION, "{name} runs before EKS's");
+    let docs_page =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/injector.md")).unwrap();
+    assert_eq!(
+        docs_page
+            .matches(&format!("mutatingwebhookconfiguration {name}"))
+            .count(),
+        2,
+        "docs/injector.md's get and delete"
     );
     let hooks = config["webhooks"].as_vec().unwrap();
     assert_eq!(hooks.len(), 2);
@@ -459,11 +478,17 @@ fn the_deployment_runs_serve_with_real_flags_on_the_ports_it_declares() {
         flag(&pairs, "--metrics-listen"),
         format!("0.0.0.0:{}", port_of("metrics"))
     );
-    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+    // Readiness on the port the API server calls; liveness on the plain
+    // metrics port, whose connection slots a flood of TLS connections
+    // cannot take (a full 8443 must not get a healthy process restarted).
+    for (probe, path, port, scheme) in [
+        ("readinessProbe", "/readyz", "https", "HTTPS"),
+        ("livenessProbe", "/healthz", "metrics", "HTTP"),
+    ] {
         let get = &c[probe]["httpGet"];
         assert_eq!(get["path"].as_str(), Some(path), "{probe}");
-        assert_eq!(get["port"].as_str(), Some("https"), "{probe}");
-        assert_eq!(get["scheme"].as_str(), Some("HTTPS"), "{probe}");
+        assert_eq!(get["port"].as_str(), Some(port), "{probe}");
+        assert_eq!(get["scheme"].as_str(), Some(scheme), "{probe}");
     }
     assert_tls_from_the_certificate(&docs, c, &pairs);
 }
@@ -597,7 +622,7 @@ fn the_deployment_is_restricted_replicated_and_budgeted() {
 
 /// Ingress to the webhook port from anywhere (the API server cannot be
 /// selected), the metrics port from `monitoring` only; egress to DNS and
-/// HTTPS, for the Kubernetes and EKS APIs.
+/// HTTPS, for the Kubernetes and EKS APIs, and to the Pod Identity agent.
 #[test]
 fn the_network_policy_admits_the_api_server_and_reaches_the_apis() {
     let docs = documents();
@@ -641,6 +666,15 @@ fn the_network_policy_admits_the_api_server_and_reaches_the_apis() {
         port_rule("egress", 443)["to"].is_badvalue(),
         "to any address"
     );
+    // The Pod Identity agent, on IPv4 and IPv6 clusters.
+    let agent_rule = port_rule("egress", 80);
+    let agent: Vec<&str> = agent_rule["to"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|to| to["ipBlock"]["cidr"].as_str())
+        .collect();
+    assert_eq!(agent, ["169.254.170.23/32", "fd00:ec2::23/128"]);
 }
 
 /// The two EKS reads and nothing else, each on the resource type the

@@ -107,7 +107,7 @@ const RULE_FILES: [(&str, &str, usize); 2] = [
     (
         "irsa-doctor-injector.rules.yaml",
         "irsa-doctor-injector.rules.test.yaml",
-        3,
+        5,
     ),
 ];
 
@@ -124,13 +124,13 @@ fn the_alert_rules_pass_promtool_check_rules() {
     let plain = yaml("irsa-doctor.rules.yaml");
     let said = check_rules(&plain);
     assert!(said.contains("SUCCESS: 6 rules found"), "{said}");
-    // Three recording rules and three alerts.
+    // Three recording rules and five alerts.
     let injector = yaml("irsa-doctor-injector.rules.yaml");
     let said = check_rules(&injector);
-    assert!(said.contains("SUCCESS: 6 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 8 rules found"), "{said}");
     let operator = yaml("prometheusrule.yaml");
     let said = check_rules(&operator["spec"]);
-    assert!(said.contains("SUCCESS: 12 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 14 rules found"), "{said}");
 }
 
 /// The PrometheusRule is the Operator's wrapping of the rules files, their
@@ -746,9 +746,10 @@ fn the_injector_row_shows_coverage_admissions_lookups_and_latency() {
 
 /// Coverage, as the issue defines it: of the admissions of pods with an
 /// identity, those that leave the doctor in the pod (injected, completed,
-/// already present); pods without an identity do not count. The stat and
-/// the recording rule agree, and the stat reads 0, not "no data", when no
-/// pod got the doctor.
+/// already present); pods without an identity do not count, the
+/// admissions that failed do (the injector counts them with mechanism
+/// none, as it emits them). The stat and the recording rule agree, and
+/// the stat reads 0, not "no data", when no pod got the doctor.
 #[test]
 fn the_coverage_stat_counts_the_doctor_among_pods_with_an_identity() {
     let (_, queries) = panel("Injector coverage, last hour");
@@ -765,9 +766,8 @@ fn the_coverage_stat_counts_the_doctor_among_pods_with_an_identity() {
         admissions("completed", "pod_identity", 1),
         admissions("already_present", "irsa", 2),
         admissions("opted_out", "irsa", 1),
-        admissions("error", "pod_identity", 1),
         admissions("no_identity", "none", 50),
-        admissions("error", "none", 7),
+        admissions("error", "none", 1),
     ];
     let series: Vec<(&str, &str)> = series
         .iter()
@@ -785,8 +785,8 @@ fn the_coverage_stat_counts_the_doctor_among_pods_with_an_identity() {
         "60m",
         &[("{}", 0.8)],
     );
-    // Admitted without the doctor in the last hour: (1 + 7) a minute.
-    assert_promql(&series, &queries[1], "60m", &[("{}", 480.0)]);
+    // Admitted without the doctor in the last hour: 1 a minute.
+    assert_promql(&series, &queries[1], "60m", &[("{}", 60.0)]);
 
     let none_injected = [series[3], series[4], series[5]];
     assert_promql(&none_injected, &queries[0], "60m", &[("{}", 0.0)]);
@@ -796,6 +796,50 @@ fn the_coverage_stat_counts_the_doctor_among_pods_with_an_identity() {
         "60m",
         &[("{}", 0.0)],
     );
+}
+
+/// The API server's fail-open counter is matched by the injector's own
+/// webhook names, the `name:` fields of examples/injector's configuration
+/// (the label the API server sets), and no other webhook's: promtool
+/// evaluates the alert over one failure for each, and for EKS's.
+#[test]
+fn the_failing_open_alert_matches_the_webhooks_of_the_configuration() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/injector/mutatingwebhookconfiguration.yaml");
+    let text = fs::read_to_string(path).unwrap();
+    let config = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let hooks: Vec<&str> = config["webhooks"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(hooks.len(), 2);
+    let rule = all_rules()
+        .into_iter()
+        .find(|r| r["alert"].as_str() == Some("IrsaDoctorInjectorFailingOpen"))
+        .expect("the fail-open alert");
+    let failure = |name: &str, kind: &str| {
+        (
+            format!(
+                r#"apiserver_admission_webhook_fail_open_count{{name="{name}",type="{kind}",instance="10.0.0.1:443"}}"#
+            ),
+            "0x20 1x20".to_owned(),
+        )
+    };
+    let mut series: Vec<(String, String)> = hooks.iter().map(|h| failure(h, "admit")).collect();
+    series.push(failure("pod-identity-webhook.amazonaws.com", "admit"));
+    series.push(failure(
+        "vpc-resource-validating-webhook.k8s.aws",
+        "validating",
+    ));
+    let series: Vec<(&str, &str)> = series
+        .iter()
+        .map(|(s, v)| (s.as_str(), v.as_str()))
+        .collect();
+    let expected: Vec<String> = hooks.iter().map(|h| format!(r#"{{name="{h}"}}"#)).collect();
+    let expected: Vec<(&str, f64)> = expected.iter().map(|l| (l.as_str(), 1.0)).collect();
+    assert_promql(&series, rule["expr"].as_str().unwrap(), "25m", &expected);
 }
 
 /// The ServiceMonitor scrapes the injector's plain-HTTP metrics port
