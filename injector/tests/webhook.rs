@@ -25,6 +25,7 @@ fn webhook(resolver: impl Resolve + 'static, mode: Mode) -> Webhook {
         lookup_budget: LOOKUP_BUDGET,
         resolver: Arc::new(resolver),
         metrics: Arc::new(Metrics::default()),
+        inspecting: Webhook::inspecting(),
     }
 }
 

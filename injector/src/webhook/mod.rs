@@ -24,6 +24,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
+use tokio::sync::Semaphore;
 
 use crate::lookup::{Resolve, Resolved};
 use crate::plan::{plan, Options, Outcome};
@@ -50,7 +51,18 @@ pub struct Webhook {
     pub lookup_budget: Duration,
     pub resolver: Arc<dyn Resolve>,
     pub metrics: Arc<Metrics>,
+    /// Permits are bytes of the estimated [`cost`] of the pods being
+    /// reviewed: see [`Webhook::inspecting`].
+    pub inspecting: Arc<Semaphore>,
 }
+
+/// The estimated memory of the typed pods under review at once.
+pub const MAX_INSPECTING: usize = 48 * 1024 * 1024;
+
+/// One pod's estimated [`cost`] past which it is not read: admitted
+/// without the doctor, with a warning. No pod a person writes comes near
+/// it (4,000 objects, or half a million strings).
+pub const MAX_POD_COST: usize = 16 * 1024 * 1024;
 
 /// A body that is no AdmissionReview (the HTTP layer answers 400).
 #[derive(Debug, thiserror::Error)]
@@ -151,18 +163,43 @@ impl Decision {
 }
 
 impl Webhook {
+    /// The semaphore for [`Webhook::inspecting`], of [`MAX_INSPECTING`].
+    pub fn inspecting() -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(MAX_INSPECTING))
+    }
+
     /// Reviews one body; the answer's JSON, or why there is none.
     pub async fn review(&self, body: &[u8]) -> Result<Vec<u8>, ReviewError> {
         let not_json = |e: serde_json::Error| ReviewError::NotJson(short(&e.to_string()));
         let review: Review = serde_json::from_slice(body).map_err(not_json)?;
         let request = review.request.ok_or(ReviewError::NoRequest)?;
-        let pod = match request.object.filter(|_| request.is_pod_create()) {
-            Some(raw) => Some(serde_json::from_str::<PodParts>(raw.get()).map_err(not_json)?),
-            None => None,
-        };
-        let decision = match pod {
-            Some(pod) => self.decide(&request, pod).await,
+        let decision = match request.object.filter(|_| request.is_pod_create()) {
             None => Decision::skip(AdmissionOutcome::Skipped, Mechanism::None),
+            Some(raw) => {
+                let cost = cost(raw.get());
+                let bytes = u32::try_from(cost).unwrap_or(u32::MAX);
+                // The typed pod lives across the lookups: the estimate is
+                // held until the answer is made, so that many small bodies
+                // that read into large pods cannot add up.
+                let permit = if cost > MAX_POD_COST {
+                    Err(format!(
+                        "the pod is too large to inspect ({cost} bytes estimated once read)"
+                    ))
+                } else {
+                    let wait = self.inspecting.acquire_many(bytes);
+                    match tokio::time::timeout(self.lookup_budget, wait).await {
+                        Ok(Ok(permit)) => Ok(permit),
+                        _ => Err("too many pods under review at once".to_owned()),
+                    }
+                };
+                match permit {
+                    Ok(_permit) => {
+                        let pod = serde_json::from_str::<PodParts>(raw.get()).map_err(not_json)?;
+                        self.decide(&request, pod).await
+                    }
+                    Err(why) => self.failed(&request.uid, &why),
+                }
+            }
         };
         self.metrics.admission(decision.outcome, decision.mechanism);
         tracing::info!(
@@ -321,6 +358,38 @@ fn answer(uid: &str, decision: &Decision) -> Vec<u8> {
     serde_json::to_vec(&review).unwrap_or_default()
 }
 
+/// An upper bound, roughly, on the memory the typed pod read from `raw`
+/// takes: every object as the largest one the pod has (a `Volume`, 3 KiB;
+/// a `Container`, 2 KiB), every string as a `String` with its contents,
+/// every other byte as an 8-byte number. Typed reading skips unknown
+/// fields, but a 3 MiB body of `{"name":""}` volumes would otherwise make
+/// 800 MiB. One pass, no allocation.
+pub fn cost(raw: &str) -> usize {
+    const OBJECT: usize = 4096;
+    const STRING: usize = 32;
+    let (mut objects, mut strings) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in raw.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+            strings += 1;
+        } else if byte == b'{' {
+            objects += 1;
+        }
+    }
+    raw.len()
+        .saturating_mul(4)
+        .saturating_add(objects.saturating_mul(OBJECT))
+        .saturating_add(strings.saturating_mul(STRING))
+}
+
 /// What the pod is known to use: the variables a container shows (the EKS
 /// webhook ran first; Pod Identity's win over the annotation, as in
 /// `plan`), else what the lookups found.
@@ -374,4 +443,28 @@ fn warning(text: &str) -> String {
 fn short(text: &str) -> String {
     let line: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_of_tiny_objects_costs_more_than_a_pod_may_and_a_real_pod_little() {
+        let volumes = vec![r#"{"name":""}"#; 250_000].join(",");
+        let hostile = format!(r#"{{"spec":{{"volumes":[{volumes}]}}}}"#);
+        assert!(hostile.len() < 3 * 1024 * 1024);
+        assert!(cost(&hostile) > MAX_POD_COST, "{}", cost(&hostile));
+        let pod =
+            r#"{"metadata":{"name":"app"},"spec":{"containers":[{"name":"app","image":"i"}]}}"#;
+        assert!(cost(pod) < 64 * 1024, "{}", cost(pod));
+    }
+
+    #[test]
+    fn braces_and_quotes_inside_strings_are_not_counted() {
+        let plain = r#"{"a":"xxxxxxxxxx"}"#;
+        let quoted = r#"{"a":"{{\"{{{\"{"}"#;
+        assert_eq!(plain.len(), quoted.len());
+        assert_eq!(cost(plain), cost(quoted));
+    }
 }

@@ -160,6 +160,7 @@ pub async fn serve(
             lookup_budget: config.limits.lookup_budget,
             resolver,
             metrics: metrics.clone(),
+            inspecting: Webhook::inspecting(),
         },
         metrics,
         bodies: Arc::new(Semaphore::new(
