@@ -18,7 +18,15 @@ this script with cargo):
      printing p50, p90, p99 and the worst, and how many answers were
      `allowed: true` with a patch (all of them must be);
   2. the webhook's RSS after each phase and its peak (VmHWM), from /proc;
-  3. the image's size: the files of the final stage of injector/Dockerfile
+  3. then a hostile phase: 16 connections each posting, for HOSTILE_SECONDS,
+     pathological reviews just under the 3 MiB body bound (a flat array of
+     zeros in a field no pod has, and a million empty `args`), as fast as
+     they are answered, while /healthz is asked every 100 ms on a
+     connection of its own; printing the answers by status, whether
+     /healthz answered throughout (and its slowest answer), and the peak
+     RSS (VmHWM) after it: the figure the Deployment's memory limit is set
+     from (examples/injector/deployment.yaml);
+  4. the image's size: the files of the final stage of injector/Dockerfile
      (the binary and the CA bundle), as bytes and as one gzip'd tar layer.
 The webhook runs on CPU 0 and this client on CPU 1 (taskset), where the
 machine has two. Pod Identity association lookups are not exercised: they
@@ -47,7 +55,11 @@ SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
 RATE = float(sys.argv[2]) if len(sys.argv) > 2 else 200.0
 WORKERS = 16
 TARGET = "x86_64-unknown-linux-musl"
-BINARY = os.path.join(ROOT, "target", TARGET, "release", "irsa-doctor-injector")
+HOSTILE_SECONDS = 5.0
+HOSTILE_BODY = 3 * 1024 * 1024 - 1024
+# Where cargo puts the build: CARGO_TARGET_DIR when set, as cargo reads it.
+TARGET_DIR = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+BINARY = os.path.join(TARGET_DIR, TARGET, "release", "irsa-doctor-injector")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 ROLE = "arn:aws:iam::111122223333:role/bench"
 
@@ -215,6 +227,73 @@ def percentile(sorted_values, p):
     return sorted_values[min(len(sorted_values) - 1, int(round(p / 100 * (len(sorted_values) - 1))))]
 
 
+def pathological(uid, kind):
+    """A review of HOSTILE_BODY bytes: `kind` "zeros" puts [0,0,...] in a
+    field no pod has, "args" puts ["","",...] in the app's arguments."""
+    doc = json.loads(review(uid, "app"))
+    if kind == "zeros":
+        doc["request"]["object"]["x"] = "FILL"
+        item = b"0"
+    else:
+        doc["request"]["object"]["spec"]["containers"][0]["args"] = "FILL"
+        item = b'""'
+    text = json.dumps(doc).encode()
+    room = HOSTILE_BODY - (len(text) - len(b'"FILL"')) - 2
+    items = b",".join([item] * (room // (len(item) + 1)))
+    body = text.replace(b'"FILL"', b"[" + items + b"]", 1)
+    return body + b" " * (HOSTILE_BODY - len(body))
+
+
+def hostile(port, context):
+    """16 connections posting pathological reviews for HOSTILE_SECONDS, and
+    /healthz asked every 100 ms meanwhile; returns the answers by status,
+    the /healthz failures and its slowest answer (s)."""
+    bodies = [pathological("hostile-zeros", "zeros"), pathological("hostile-args", "args")]
+    statuses = {}
+    lock = threading.Lock()
+    end = time.monotonic() + HOSTILE_SECONDS
+    health = {"failures": [], "slowest": 0.0, "asked": 0}
+
+    def worker(w):
+        while time.monotonic() < end:
+            try:
+                conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+                conn.request("POST", "/mutate", body=bodies[w % 2],
+                             headers={"Content-Type": "application/json"})
+                answer = conn.getresponse()
+                answer.read()
+                key = answer.status
+                conn.close()
+            except Exception as error:  # noqa: BLE001 - counted and printed below
+                key = type(error).__name__
+            with lock:
+                statuses[key] = statuses.get(key, 0) + 1
+
+    def prober():
+        while time.monotonic() < end:
+            sent = time.monotonic()
+            try:
+                conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=2)
+                conn.request("GET", "/healthz")
+                status = conn.getresponse().status
+                conn.close()
+                if status != 200:
+                    health["failures"].append(status)
+            except Exception as error:  # noqa: BLE001 - counted and printed below
+                health["failures"].append(type(error).__name__)
+            health["slowest"] = max(health["slowest"], time.monotonic() - sent)
+            health["asked"] += 1
+            time.sleep(0.1)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(WORKERS)]
+    threads.append(threading.Thread(target=prober))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses, health
+
+
 def memory(pid):
     fields = {}
     with open(f"/proc/{pid}/status") as f:
@@ -294,7 +373,14 @@ def main():
                 for failure in failures[:5]:
                     print(f"  {failure}")
             peak = memory(server.pid)["VmHWM"]
-            print(f"RSS peak (VmHWM) over the run: {peak:.1f} MiB")
+            print(f"RSS peak (VmHWM) over warm and cold: {peak:.1f} MiB")
+            statuses, health = hostile(port, context)
+            hostile_peak = memory(server.pid)["VmHWM"]
+            answered = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str))
+            print(f"hostile: {WORKERS} connections posting {HOSTILE_BODY} byte reviews for {HOSTILE_SECONDS:.0f} s: "
+                  f"answers {answered}; /healthz answered {health['asked'] - len(health['failures'])}/{health['asked']} "
+                  f"({'throughout' if not health['failures'] else 'NOT throughout: ' + repr(health['failures'][:5])}), "
+                  f"slowest {health['slowest'] * 1e3:.0f} ms; RSS peak (VmHWM) after it: {hostile_peak:.1f} MiB")
             warm_p99 = percentile(results["warm"][0], 99) * 1e3
             print(f"goal: p99 <= 5 ms warm ({'met' if warm_p99 <= 5 else 'NOT met'}: {warm_p99:.2f} ms), "
                   f"RSS <= 32 MiB ({'met' if peak <= 32 else 'NOT met'}: {peak:.1f} MiB)")

@@ -601,7 +601,7 @@ fn the_deployment_is_restricted_replicated_and_budgeted() {
             Some("RuntimeDefault")
         );
         assert!(c["ports"][0]["hostPort"].is_badvalue());
-        assert_eq!(c["resources"]["limits"]["memory"].as_str(), Some("64Mi"));
+        assert_eq!(c["resources"]["limits"]["memory"].as_str(), Some("128Mi"));
         assert!(c["resources"]["requests"]["cpu"].as_str().is_some());
     }
     let labels = &spec["topologySpreadConstraints"];

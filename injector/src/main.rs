@@ -5,6 +5,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use irsa_doctor_injector::lookup;
@@ -62,8 +63,9 @@ enum Command {
 /// answers allowed: true, with a JSON patch that adds irsa-doctor when the
 /// pod has an AWS identity. GET /healthz, /readyz and /metrics are served
 /// on the same port, and on --metrics-listen without TLS. The certificate
-/// and key are re-read when their files change. SIGTERM or SIGINT: stop
-/// accepting, finish the reviews in flight (10 s at most), exit 0. Exit
+/// and key are re-read when their files change. SIGTERM or SIGINT: /readyz
+/// answers 503 and reviews are still answered for --shutdown-delay, then
+/// stop accepting, finish the reviews in flight (10 s at most), exit 0. Exit
 /// codes: 0 stopped by a signal, 1 could not start (a certificate that
 /// cannot be read, a port that cannot be bound), 2 a usage error.
 #[derive(Debug, clap::Args)]
@@ -98,11 +100,23 @@ struct ServeArgs {
     /// from the Downward API)
     #[arg(long, env = "IRSA_DOCTOR_INJECTOR_NAMESPACE")]
     namespace: Option<String>,
+    /// After SIGTERM, how long to keep answering reviews while /readyz
+    /// answers 503: the API server sends reviews to a terminating endpoint
+    /// for a few seconds, and each one refused admits a pod without the
+    /// doctor. The pod's terminationGracePeriodSeconds must exceed it by
+    /// the 10 s drain
+    #[arg(long, default_value = "5s", value_parser = parse_duration, env = "IRSA_DOCTOR_INJECTOR_SHUTDOWN_DELAY")]
+    shutdown_delay: Duration,
     /// The log format. RUST_LOG sets the level (default info); the
     /// dependencies (kube, hyper, rustls, the AWS SDK) stay at info at
     /// most whatever it says, since at debug they print headers and tokens
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "IRSA_DOCTOR_INJECTOR_LOG_FORMAT")]
     log_format: LogFormat,
+}
+
+/// "500ms", "5s", "1m": humantime's form, as the root crate's flags.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 0s, 500ms, 5s)"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -185,7 +199,10 @@ async fn serve_until_signal(args: ServeArgs) -> Result<(), String> {
         own_namespace: args.namespace,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
-        limits: Limits::default(),
+        limits: Limits {
+            shutdown_delay: args.shutdown_delay,
+            ..Limits::default()
+        },
     };
     serve(listener, metrics_listener, config, resolver, shutdown())
         .await

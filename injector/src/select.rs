@@ -30,7 +30,9 @@ pub struct Subject<'a> {
 }
 
 /// `opted_in_by_caller`: the offline `inject` command is itself the opt-in,
-/// as with `linkerd inject`; the webhook passes false and needs a label.
+/// as with `linkerd inject`. The webhook passes true too: its configuration's
+/// namespace and object selectors send it only the pods of a namespace or
+/// with a label that opted in, and it cannot read the namespace's labels.
 pub fn select(
     subject: Subject<'_>,
     own_namespace: Option<&str>,

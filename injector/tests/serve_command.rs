@@ -98,6 +98,8 @@ async fn serve_answers_over_https_and_exits_0_on_sigterm_without_dependency_debu
             "127.0.0.1:0",
             "--log-format",
             "json",
+            "--shutdown-delay",
+            "0s",
         ])
         .env("IRSA_DOCTOR_INJECTOR_TLS_CERT", volume.cert())
         .env("IRSA_DOCTOR_INJECTOR_TLS_KEY", volume.key())

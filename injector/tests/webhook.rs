@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use irsa_doctor_injector::lookup::{LookupKind, LookupOutcome, LookupRecord, Resolve, Resolved};
 use irsa_doctor_injector::plan::apply_to_json;
-use irsa_doctor_injector::webhook::{Metrics, Webhook};
+use irsa_doctor_injector::webhook::{Metrics, Webhook, LOOKUP_BUDGET};
 use irsa_doctor_injector::{inject, Association, Identity, Mode};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
@@ -22,9 +22,10 @@ fn webhook(resolver: impl Resolve + 'static, mode: Mode) -> Webhook {
     Webhook {
         options: support::options(mode),
         own_namespace: Some("irsa-doctor".to_owned()),
-        lookup_budget: Duration::from_secs(2),
+        lookup_budget: LOOKUP_BUDGET,
         resolver: Arc::new(resolver),
         metrics: Arc::new(Metrics::default()),
+        inspecting: Webhook::inspecting(),
     }
 }
 
@@ -415,14 +416,15 @@ async fn lookups_past_the_budget_admit_with_the_patch_the_containers_allow() {
     let pod = irsa_pod();
     let answer = answer(&hook, &review_of(pod.clone(), "payments", "CREATE")).await;
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(2900), "answered in {took:?}");
+    // The bound on the answer, with the budget the server uses.
+    assert!(took < Duration::from_secs(2), "answered in {took:?}");
     assert_eq!(
         apply_response(&pod, &answer),
         phase_one(&pod, &Identity::Unknown, Mode::Sidecar)
     );
     let warnings = answer["response"]["warnings"].as_array().unwrap();
     assert!(
-        warnings[0].as_str().unwrap().contains("took over 2s"),
+        warnings[0].as_str().unwrap().contains("took over 1.5s"),
         "{warnings:?}"
     );
     assert_eq!(admissions(&hook, "injected", "irsa"), 1.0);

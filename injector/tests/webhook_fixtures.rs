@@ -102,6 +102,7 @@ async fn every_eks_fixture_through_the_webhook_equals_phase_one_and_validates() 
                     &service_account,
                     identity.clone(),
                 )),
+                inspecting: Webhook::inspecting(),
                 metrics: Arc::new(Metrics::default()),
             };
             let answer = review(&hook, &pod).await;

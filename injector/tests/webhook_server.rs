@@ -7,7 +7,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use irsa_doctor_injector::webhook::server::Limits;
 use serde_json::json;
@@ -209,7 +209,7 @@ async fn a_chunked_body_past_the_bound_is_refused_while_it_is_still_being_sent()
     let (mut reader, mut writer) = tokio::io::split(tls);
     let head = "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     writer.write_all(head.as_bytes()).await.unwrap();
-    // 64 chunks of 1 MiB; the answer comes once 8 MiB are read, and the
+    // 64 chunks of 1 MiB; the answer comes once 3 MiB are read, and the
     // sender stops when the server closes.
     let sender = tokio::spawn(async move {
         let chunk = vec![b' '; 1 << 20];
@@ -399,7 +399,11 @@ async fn each_outcome_is_counted_with_its_mechanism_and_promtool_accepts_the_scr
 
 #[tokio::test]
 async fn shutdown_finishes_the_review_in_flight_and_returns() {
-    let mut server = running(Limits::default()).await;
+    let mut server = running(Limits {
+        shutdown_delay: Duration::ZERO,
+        ..Limits::default()
+    })
+    .await;
     let mut tls = server.connect().await;
     let body = serde_json::to_vec(&review_of(irsa_pod(), "payments", "CREATE")).unwrap();
     let request = post("/mutate", &body);
@@ -477,4 +481,149 @@ async fn the_api_server_may_send_several_reviews_on_one_kept_alive_connection() 
         .ok();
     let text = String::from_utf8_lossy(&bytes);
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+}
+
+#[tokio::test]
+async fn after_the_signal_reviews_are_answered_for_the_delay_while_readyz_says_503() {
+    let delay = Duration::from_secs(5);
+    let mut server = running(Limits {
+        shutdown_delay: delay,
+        ..Limits::default()
+    })
+    .await;
+    assert_eq!(server.get("/readyz").await.status, 200);
+    let stopped = Instant::now();
+    server.stop();
+    // The signal reaches the server task when it next runs: ask until it
+    // has, within the bound.
+    tokio::time::timeout(WAIT_LIMIT, async {
+        while server.get("/readyz").await.status != 503 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("/readyz never answered 503 after the signal");
+    assert_eq!(server.get("/healthz").await.status, 200, "alive, not ready");
+    let answer = server
+        .mutate(&review_of(irsa_pod(), "payments", "CREATE"))
+        .await;
+    assert_eq!(answer.status, 200, "a review sent during the delay");
+    assert!(patch_of(&answer.json()).is_some());
+    let result = tokio::time::timeout(WAIT_LIMIT, &mut server.task)
+        .await
+        .expect("serve returned after the delay");
+    assert!(result.unwrap().is_ok());
+    assert!(stopped.elapsed() >= delay, "stopped before the delay ended");
+    assert!(tokio::net::TcpStream::connect(&server.addr).await.is_err());
+}
+
+/// `review` as one JSON body of exactly `size` bytes: the string
+/// `"FILL"` in it becomes `[item,item,...]`, and spaces (valid after a
+/// JSON value) make up the rest.
+fn padded(review: &serde_json::Value, item: &str, size: usize) -> Vec<u8> {
+    let text = review.to_string();
+    let room = size - (text.len() - "\"FILL\"".len()) - 2;
+    let count = room / (item.len() + 1);
+    let items = vec![item; count].join(",");
+    let mut body = text
+        .replacen("\"FILL\"", &format!("[{items}]"), 1)
+        .into_bytes();
+    assert!(body.len() <= size);
+    body.resize(size, b' ');
+    body
+}
+
+#[tokio::test]
+async fn pathological_reviews_just_under_3_mib_from_8_clients_are_answered_and_healthz_meanwhile() {
+    let server = Arc::new(running(Limits::default()).await);
+    let size = 3 * 1024 * 1024 - 1024;
+    // A flat array of numbers in a field no pod has (a tree of millions of
+    // nodes if it were kept), and a million empty arguments where a pod
+    // has arguments (kept, as the typed pod keeps them).
+    let mut zeros = review_of(irsa_pod(), "payments", "CREATE");
+    zeros["request"]["object"]["x"] = json!("FILL");
+    let mut args = review_of(irsa_pod(), "payments", "CREATE");
+    args["request"]["object"]["spec"]["containers"][0]["args"] = json!("FILL");
+    let bodies = [padded(&zeros, "0", size), padded(&args, "\"\"", size)];
+    let mut clients = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let server = server.clone();
+        let body = bodies[i % 2].clone();
+        clients.spawn(async move { (i, server.https(&post("/mutate", &body)).await.0) });
+    }
+    assert_eq!(
+        server.get("/healthz").await.status,
+        200,
+        "while they are read"
+    );
+    // Both are answered allowed. The zeros are skipped as they are read:
+    // the pod gets the doctor. A million arguments would read into more
+    // than a pod may cost (webhook::MAX_POD_COST): admitted without the
+    // doctor, with a warning.
+    while let Some(done) = clients.join_next().await {
+        let (i, answer) = done.unwrap();
+        let start = &answer.body[..answer.body.len().min(300)];
+        assert_eq!(answer.status, 200, "client {i}: {start}");
+        let review = answer.json();
+        assert_eq!(review["response"]["allowed"], true);
+        if i % 2 == 0 {
+            assert!(patch_of(&review).is_some(), "client {i}");
+        } else {
+            assert_eq!(patch_of(&review), None, "client {i}");
+            let warning = review["response"]["warnings"][0].as_str().unwrap();
+            assert!(warning.contains("too large to inspect"), "{warning}");
+        }
+    }
+    let text = server.scrape().await;
+    assert_eq!(
+        metric(
+            &text,
+            "irsa_doctor_injector_admissions_total{outcome=\"injected\",mechanism=\"irsa\"}"
+        ),
+        4.0
+    );
+    // The bound is the API server's own 3 MiB: one byte more is refused.
+    let over = padded(&zeros, "0", 3 * 1024 * 1024 + 1);
+    assert_eq!(server.https(&post("/mutate", &over)).await.0.status, 413);
+}
+
+#[tokio::test]
+async fn a_body_past_the_bytes_in_flight_waits_and_past_the_body_timeout_gets_503() {
+    let limits = Limits {
+        max_body: 4096,
+        max_bodies_in_flight: 4096,
+        body_timeout: Duration::from_secs(1),
+        lookup_budget: Duration::from_secs(3),
+        ..Limits::default()
+    };
+    // Lookups that never answer: a review holds its bytes for the whole
+    // lookup budget.
+    let hang = FakeResolve {
+        hang: true,
+        ..FakeResolve::default()
+    };
+    let server = Running::start(Arc::new(hang), limits).await;
+    // A takes all 4096 bytes: `100 Continue` comes when the server starts
+    // reading the body, which it does only once the bytes are its.
+    let mut holder = server.connect().await;
+    let head = "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n";
+    holder.write_all(head.as_bytes()).await.unwrap();
+    let continued = read_head(&mut holder).await;
+    assert!(continued.starts_with("HTTP/1.1 100"), "{continued}");
+    let review = review_of(irsa_pod(), "payments", "CREATE");
+    holder.write_all(&padded(&review, "0", 4096)).await.unwrap();
+    // B waits for A's bytes for at most the body timeout, then is told.
+    let answer = server.mutate(&review).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(server.get("/healthz").await.status, 200);
+    // A is answered when its budget runs out, and gives the bytes back.
+    let mut bytes = Vec::new();
+    tokio::time::timeout(WAIT_LIMIT, holder.read_to_end(&mut bytes))
+        .await
+        .unwrap()
+        .ok();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("HTTP/1.1 200"), "{text}");
+    let answer = server.mutate(&review).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
 }

@@ -18,11 +18,13 @@ pub mod tls;
 use std::sync::Arc;
 use std::time::Duration;
 
+use json_patch::Patch;
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
-use kube::core::DynamicObject;
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+use tokio::sync::Semaphore;
 
 use crate::lookup::{Resolve, Resolved};
 use crate::plan::{plan, Options, Outcome};
@@ -35,7 +37,10 @@ pub use tls::{CertError, ReloadingCert};
 
 /// The lookups' share of the API server's 3 s (`timeoutSeconds: 3`): past
 /// it the pod is admitted with what its containers show.
-pub const LOOKUP_BUDGET: Duration = Duration::from_secs(2);
+/// 1.5 s rather than 2: a review can first wait on another review's
+/// lookup of the same ServiceAccount before starting its own, and the
+/// answer, parsing and patch included, must still come within 2 s.
+pub const LOOKUP_BUDGET: Duration = Duration::from_millis(1500);
 
 /// What the review needs besides the request.
 #[derive(Clone)]
@@ -46,7 +51,18 @@ pub struct Webhook {
     pub lookup_budget: Duration,
     pub resolver: Arc<dyn Resolve>,
     pub metrics: Arc<Metrics>,
+    /// Permits are bytes of the estimated [`cost`] of the pods being
+    /// reviewed: see [`Webhook::inspecting`].
+    pub inspecting: Arc<Semaphore>,
 }
+
+/// The estimated memory of the typed pods under review at once.
+pub const MAX_INSPECTING: usize = 48 * 1024 * 1024;
+
+/// One pod's estimated [`cost`] past which it is not read: admitted
+/// without the doctor, with a warning. No pod a person writes comes near
+/// it (4,000 objects, or half a million strings).
+pub const MAX_POD_COST: usize = 16 * 1024 * 1024;
 
 /// A body that is no AdmissionReview (the HTTP layer answers 400).
 #[derive(Debug, thiserror::Error)]
@@ -57,22 +73,134 @@ pub enum ReviewError {
     NoRequest,
 }
 
+/// The review as read: only the request's fields the webhook uses, with
+/// the object left as the bytes it came in. Not kube's
+/// `AdmissionReview<DynamicObject>`: its object is a `#[serde(flatten)]`
+/// `Value`, which serde first buffers as a tree of its own and then
+/// copies: `{"object":{"x":[0,0,...]}}` in 8 MiB, the old bound, made
+/// 4 million nodes of 32 bytes twice over, some 250 MiB for one request.
+#[derive(Deserialize)]
+struct Review<'a> {
+    #[serde(borrow)]
+    request: Option<Request<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request<'a> {
+    uid: String,
+    kind: Kind,
+    resource: Resource,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    operation: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Kind {
+    #[serde(default)]
+    group: String,
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct Resource {
+    #[serde(default)]
+    group: String,
+    resource: String,
+}
+
+/// The pod as the plan needs it. Typed, so every field it does not know
+/// is skipped as it is read rather than stored; the spec is read apart so
+/// that a spec that does not parse admits the pod with a warning, while
+/// metadata that does not parse is a review that is not one (400).
+#[derive(Deserialize)]
+struct PodParts<'a> {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(borrow, default)]
+    spec: Option<&'a RawValue>,
+}
+
+impl Request<'_> {
+    /// A pod being created: the only request there is anything to do for.
+    fn is_pod_create(&self) -> bool {
+        self.kind.group.is_empty()
+            && self.kind.kind == "Pod"
+            && self.resource.group.is_empty()
+            && self.resource.resource == "pods"
+            && self.sub_resource.as_deref().unwrap_or("").is_empty()
+            && self.operation == "CREATE"
+    }
+}
+
 /// What one review decided, for the log and the tests.
 #[derive(Debug, Clone)]
 pub struct Decision {
     pub outcome: AdmissionOutcome,
     pub mechanism: Mechanism,
-    pub response: AdmissionResponse,
+    pub patch: Option<Patch>,
+    pub warnings: Vec<String>,
+}
+
+impl Decision {
+    fn skip(outcome: AdmissionOutcome, mechanism: Mechanism) -> Decision {
+        Decision {
+            outcome,
+            mechanism,
+            patch: None,
+            warnings: Vec::new(),
+        }
+    }
 }
 
 impl Webhook {
+    /// The semaphore for [`Webhook::inspecting`], of [`MAX_INSPECTING`].
+    pub fn inspecting() -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(MAX_INSPECTING))
+    }
+
     /// Reviews one body; the answer's JSON, or why there is none.
     pub async fn review(&self, body: &[u8]) -> Result<Vec<u8>, ReviewError> {
-        let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
-            .map_err(|e| ReviewError::NotJson(short(&e.to_string())))?;
-        let request: AdmissionRequest<DynamicObject> =
-            review.try_into().map_err(|_| ReviewError::NoRequest)?;
-        let decision = self.decide(&request).await;
+        let not_json = |e: serde_json::Error| ReviewError::NotJson(short(&e.to_string()));
+        let review: Review = serde_json::from_slice(body).map_err(not_json)?;
+        let request = review.request.ok_or(ReviewError::NoRequest)?;
+        let decision = match request.object.filter(|_| request.is_pod_create()) {
+            None => Decision::skip(AdmissionOutcome::Skipped, Mechanism::None),
+            Some(raw) => {
+                let cost = cost(raw.get());
+                let bytes = u32::try_from(cost).unwrap_or(u32::MAX);
+                // The typed pod lives across the lookups: the estimate is
+                // held until the answer is made, so that many small bodies
+                // that read into large pods cannot add up.
+                let permit = if cost > MAX_POD_COST {
+                    Err(format!(
+                        "the pod is too large to inspect ({cost} bytes estimated once read)"
+                    ))
+                } else {
+                    let wait = self.inspecting.acquire_many(bytes);
+                    match tokio::time::timeout(self.lookup_budget, wait).await {
+                        Ok(Ok(permit)) => Ok(permit),
+                        _ => Err("too many pods under review at once".to_owned()),
+                    }
+                };
+                match permit {
+                    Ok(_permit) => {
+                        let pod = serde_json::from_str::<PodParts>(raw.get()).map_err(not_json)?;
+                        self.decide(&request, pod).await
+                    }
+                    Err(why) => self.failed(&request.uid, &why),
+                }
+            }
+        };
         self.metrics.admission(decision.outcome, decision.mechanism);
         tracing::info!(
             uid = %request.uid,
@@ -81,81 +209,59 @@ impl Webhook {
             outcome = decision.outcome.as_str(),
             mechanism = decision.mechanism.as_str(),
             dry_run = request.dry_run,
-            patched = decision.response.patch.is_some(),
+            patched = decision.patch.is_some(),
             "admission reviewed"
         );
-        Ok(answer(decision.response))
+        Ok(answer(&request.uid, &decision))
     }
 
-    /// The decision for one request: never an error, only outcomes.
-    pub async fn decide(&self, request: &AdmissionRequest<DynamicObject>) -> Decision {
-        let base = AdmissionResponse::from(request);
-        let skip = |outcome, response| Decision {
-            outcome,
-            mechanism: Mechanism::None,
-            response,
-        };
-        let is_pod = request.kind.group.is_empty()
-            && request.kind.kind == "Pod"
-            && request.resource.resource == "pods"
-            && request.sub_resource.as_deref().unwrap_or("").is_empty()
-            && request.operation == Operation::Create;
-        let Some(object) = request.object.as_ref().filter(|_| is_pod) else {
-            return skip(AdmissionOutcome::Skipped, base);
-        };
+    /// The decision for a pod being created: never an error, only outcomes.
+    async fn decide(&self, request: &Request<'_>, pod: PodParts<'_>) -> Decision {
+        let meta = pod.metadata;
         let namespace = request
             .namespace
             .clone()
-            .or_else(|| object.metadata.namespace.clone())
+            .or_else(|| meta.namespace.clone())
             .unwrap_or_default();
-        let meta = &object.metadata;
         let subject = Subject {
             namespace: Some(&namespace),
             namespace_labels: None,
             pod_labels: meta.labels.as_ref(),
             pod_annotations: meta.annotations.as_ref(),
         };
-        let spec = object
-            .data
-            .get("spec")
-            .cloned()
-            .map(serde_json::from_value::<PodSpec>);
+        let spec = pod
+            .spec
+            .map(|raw| serde_json::from_str::<Option<PodSpec>>(raw.get()));
         let selection = select(subject, self.own_namespace.as_deref(), true);
         if selection != Selection::Selected {
             // Counted with what the containers show, so that the coverage
             // of pods with an identity counts the opted-out ones too.
             let shown = match &spec {
-                Some(Ok(spec)) => mechanism(spec, &Identity::Unknown),
+                Some(Ok(Some(spec))) => mechanism(spec, &Identity::Unknown),
                 _ => Mechanism::None,
             };
             let outcome = match selection {
                 Selection::OptedOut => AdmissionOutcome::OptedOut,
                 _ => AdmissionOutcome::Skipped,
             };
-            return Decision {
-                mechanism: shown,
-                ..skip(outcome, base)
-            };
+            return Decision::skip(outcome, shown);
         }
         let spec = match spec {
-            Some(Ok(spec)) => spec,
-            Some(Err(e)) => return self.failed(base, &format!("the pod spec does not parse: {e}")),
-            None => return self.failed(base, "the pod has no spec"),
+            Some(Ok(Some(spec))) => spec,
+            Some(Err(e)) => {
+                return self.failed(&request.uid, &format!("the pod spec does not parse: {e}"))
+            }
+            Some(Ok(None)) | None => return self.failed(&request.uid, "the pod has no spec"),
         };
-        let pod = match serde_json::to_value(object) {
-            Ok(pod) => pod,
-            Err(e) => return self.failed(base, &format!("cannot read the pod: {e}")),
-        };
-        self.plan_pod(base, &namespace, meta, &spec, &pod).await
+        self.plan_pod(&request.uid, &namespace, &meta, &spec).await
     }
 
     async fn plan_pod(
         &self,
-        base: AdmissionResponse,
+        uid: &str,
         namespace: &str,
         meta: &ObjectMeta,
         spec: &PodSpec,
-        pod: &Value,
     ) -> Decision {
         let service_account = spec
             .service_account_name
@@ -192,21 +298,20 @@ impl Webhook {
         for warning in &warnings {
             tracing::warn!(namespace, service_account, "{warning}");
         }
-        let mut response = base;
+        let mut patch = None;
         if !planned.changes.is_empty() {
-            let patched = patch::patch_for(pod, &planned.changes)
-                .map_err(|e| crate_error(&e))
-                .and_then(|p| response.clone().with_patch(p).map_err(|e| crate_error(&e)));
-            match patched {
-                Ok(with_patch) => response = with_patch,
-                Err(e) => return self.failed(response, &e),
+            // Made against the lists' shape alone, not a copy of the pod:
+            // that is all an `add` needs to know (see patch::shape).
+            match patch::patch_for(&patch::shape(spec), &planned.changes) {
+                Ok(made) => patch = Some(made),
+                Err(e) => return self.failed(uid, &crate_error(&e)),
             }
         }
-        response.warnings = (!warnings.is_empty()).then_some(warnings);
         Decision {
             outcome,
             mechanism,
-            response,
+            patch,
+            warnings,
         }
     }
 
@@ -219,31 +324,70 @@ impl Webhook {
         }
     }
 
-    fn failed(&self, base: AdmissionResponse, why: &str) -> Decision {
-        tracing::error!(uid = %base.uid, error = why, "admitted without irsa-doctor");
-        let mut response = base;
-        response.warnings = Some(vec![warning(&format!(
-            "admitted without irsa-doctor: {why}"
-        ))]);
+    fn failed(&self, uid: &str, why: &str) -> Decision {
+        tracing::error!(uid, error = why, "admitted without irsa-doctor");
         Decision {
-            outcome: AdmissionOutcome::Error,
-            mechanism: Mechanism::None,
-            response,
+            warnings: vec![warning(&format!("admitted without irsa-doctor: {why}"))],
+            ..Decision::skip(AdmissionOutcome::Error, Mechanism::None)
         }
     }
 }
 
-/// The AdmissionReview answer, with the patch as base64 (see
-/// [`patch::base64`]). Serializing kube's own types cannot fail; if it
-/// ever did, an empty answer would make the API server apply
-/// `failurePolicy: Ignore`, which also admits the pod.
-fn answer(response: AdmissionResponse) -> Vec<u8> {
-    let patch = response.patch.as_deref().map(patch::base64);
-    let mut review = serde_json::to_value(response.into_review()).unwrap_or_default();
-    if let (Some(patch), Some(slot)) = (patch, review.pointer_mut("/response/patch")) {
-        *slot = Value::String(patch);
+/// The AdmissionReview answer: `allowed: true` with the request's `uid`,
+/// and the patch as base64, the form Kubernetes gives a `[]byte` field in
+/// JSON (see [`patch::base64`]). Written here rather than with kube's
+/// `AdmissionResponse`, which can only be made from its own request type.
+/// Serializing a patch cannot fail; if it ever did, an empty answer would
+/// make the API server apply `failurePolicy: Ignore`, which also admits
+/// the pod.
+fn answer(uid: &str, decision: &Decision) -> Vec<u8> {
+    let mut response = json!({"uid": uid, "allowed": true});
+    if let Some(patch) = &decision.patch {
+        let bytes = serde_json::to_vec(patch).unwrap_or_default();
+        response["patchType"] = json!("JSONPatch");
+        response["patch"] = json!(patch::base64(&bytes));
     }
+    if !decision.warnings.is_empty() {
+        response["warnings"] = json!(decision.warnings);
+    }
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": response,
+    });
     serde_json::to_vec(&review).unwrap_or_default()
+}
+
+/// An upper bound, roughly, on the memory the typed pod read from `raw`
+/// takes: every object as the largest one the pod has (a `Volume`, 3 KiB;
+/// a `Container`, 2 KiB), every string as a `String` with its contents,
+/// every other byte as an 8-byte number. Typed reading skips unknown
+/// fields, but a 3 MiB body of `{"name":""}` volumes would otherwise make
+/// 800 MiB. One pass, no allocation.
+pub fn cost(raw: &str) -> usize {
+    const OBJECT: usize = 4096;
+    const STRING: usize = 32;
+    let (mut objects, mut strings) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in raw.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+            strings += 1;
+        } else if byte == b'{' {
+            objects += 1;
+        }
+    }
+    raw.len()
+        .saturating_mul(4)
+        .saturating_add(objects.saturating_mul(OBJECT))
+        .saturating_add(strings.saturating_mul(STRING))
 }
 
 /// What the pod is known to use: the variables a container shows (the EKS
@@ -299,4 +443,28 @@ fn warning(text: &str) -> String {
 fn short(text: &str) -> String {
     let line: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_of_tiny_objects_costs_more_than_a_pod_may_and_a_real_pod_little() {
+        let volumes = vec![r#"{"name":""}"#; 250_000].join(",");
+        let hostile = format!(r#"{{"spec":{{"volumes":[{volumes}]}}}}"#);
+        assert!(hostile.len() < 3 * 1024 * 1024);
+        assert!(cost(&hostile) > MAX_POD_COST, "{}", cost(&hostile));
+        let pod =
+            r#"{"metadata":{"name":"app"},"spec":{"containers":[{"name":"app","image":"i"}]}}"#;
+        assert!(cost(pod) < 64 * 1024, "{}", cost(pod));
+    }
+
+    #[test]
+    fn braces_and_quotes_inside_strings_are_not_counted() {
+        let plain = r#"{"a":"xxxxxxxxxx"}"#;
+        let quoted = r#"{"a":"{{\"{{{\"{"}"#;
+        assert_eq!(plain.len(), quoted.len());
+        assert_eq!(cost(plain), cost(quoted));
+    }
 }

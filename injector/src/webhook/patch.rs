@@ -1,5 +1,6 @@
 //! The plan's changes as RFC 6902 operations on the pod the API server
-//! sent. Each operation is written against the pod as the operations before
+//! sent, made against the pod's [`shape`] (which lists it has) rather than
+//! a copy of it. Each operation is written against the pod as the operations before
 //! it left it: `add /spec/initContainers` with the whole list when the list
 //! is absent or null (adding under a missing parent fails), else one
 //! `add .../-` per item, so that nothing already in a list is replaced.
@@ -8,7 +9,8 @@
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation};
-use serde_json::Value;
+use k8s_openapi::api::core::v1::{Container, PodSpec};
+use serde_json::{Map, Value};
 
 use crate::plan::{Change, List};
 
@@ -31,6 +33,36 @@ fn list_key(list: List) -> &'static str {
         List::InitContainers => "initContainers",
         List::Containers => "containers",
     }
+}
+
+/// The pod's lists as the patch sees them: `spec.initContainers` and
+/// `spec.containers`, each container with `env` and `volumeMounts` where
+/// the pod has them, every list empty. That is all [`patch_for`] reads: an
+/// operation depends only on whether a list is there, so the webhook does
+/// not copy the pod (whose size the sender chooses) to make its patch.
+/// An absent list and a null one are both `None` in the typed spec and
+/// both absent here, which is right for both: RFC 6902's `add` on an
+/// existing member replaces it, so adding the whole list replaces a null.
+pub fn shape(spec: &PodSpec) -> Value {
+    fn container(c: &Container) -> Value {
+        let mut object = Map::new();
+        if c.env.is_some() {
+            object.insert("env".to_owned(), Value::Array(Vec::new()));
+        }
+        if c.volume_mounts.is_some() {
+            object.insert("volumeMounts".to_owned(), Value::Array(Vec::new()));
+        }
+        Value::Object(object)
+    }
+    let list = |cs: &[Container]| Value::Array(cs.iter().map(container).collect());
+    let mut spec_shape = Map::new();
+    spec_shape.insert("containers".to_owned(), list(&spec.containers));
+    if let Some(init) = &spec.init_containers {
+        spec_shape.insert("initContainers".to_owned(), list(init));
+    }
+    let mut pod = Map::new();
+    pod.insert("spec".to_owned(), Value::Object(spec_shape));
+    Value::Object(pod)
 }
 
 /// The patch that makes `changes` to `pod` (the whole object, with `spec`).
@@ -186,8 +218,36 @@ mod tests {
             assert_eq!(paths(&patch), ["/spec/initContainers"]);
         }
         let pod = json!({"spec": {"initContainers": [{"name": "a"}]}});
-        let patch = patch_for(&pod, &[doctor]).unwrap();
+        let patch = patch_for(&pod, std::slice::from_ref(&doctor)).unwrap();
         assert_eq!(paths(&patch), ["/spec/initContainers/-"]);
+        // The same from the typed spec's shape, where absent and null
+        // both read as None.
+        for spec in [
+            json!({"containers": []}),
+            json!({"containers": [], "initContainers": null}),
+        ] {
+            let spec: PodSpec = serde_json::from_value(spec).unwrap();
+            let patch = patch_for(&shape(&spec), std::slice::from_ref(&doctor)).unwrap();
+            assert_eq!(paths(&patch), ["/spec/initContainers"]);
+        }
+        let spec: PodSpec =
+            serde_json::from_value(json!({"containers": [], "initContainers": [{"name": "a"}]}))
+                .unwrap();
+        let patch = patch_for(&shape(&spec), &[doctor]).unwrap();
+        assert_eq!(paths(&patch), ["/spec/initContainers/-"]);
+    }
+
+    #[test]
+    fn the_shape_keeps_which_lists_a_container_has_and_nothing_else() {
+        let spec: PodSpec = serde_json::from_value(json!({"containers": [
+            {"name": "a", "image": "i", "args": ["x"], "env": [{"name": "X", "value": "v"}]},
+            {"name": "b", "env": null, "volumeMounts": [{"name": "m", "mountPath": "/m"}]}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            shape(&spec),
+            json!({"spec": {"containers": [{"env": []}, {"volumeMounts": []}]}})
+        );
     }
 
     #[test]

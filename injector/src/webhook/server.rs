@@ -3,17 +3,25 @@
 //! port for Prometheus and the kubelet. Everything a client controls is
 //! bounded: the TLS handshake, the time to send the headers (slowloris),
 //! the time and size of the body (read through `Limited`, never more than
-//! the bound held), and the number of connections at once. Beyond the
-//! connection cap new ones wait in the kernel's backlog until a slot frees;
-//! the header timeout frees a slot a slow client holds.
+//! the bound held), the bytes of all bodies held at once, and the number
+//! of connections at once. Beyond the connection cap new ones wait in the
+//! kernel's backlog until a slot frees; the header timeout frees a slot a
+//! slow client holds. Beyond the bytes bound a body waits, unread, for the
+//! ones before it to be answered.
 //!
 //! Readiness: the certificate is loaded before the first connection is
 //! accepted (a missing one is a startup error), so a server that answers
-//! is ready; `/readyz` says so once it answers at all.
+//! is ready; `/readyz` says so once it answers at all, until shutdown
+//! starts. Then it answers 503 for `shutdown_delay` while reviews are
+//! still answered, so that the endpoint is removed before the socket
+//! closes: the API server keeps sending reviews to an old endpoint for a
+//! few seconds, and with `failurePolicy: Ignore` each one refused would
+//! be a pod admitted without the doctor, uncounted.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,19 +43,32 @@ use super::{Metrics, Rejection, ReloadingCert, Webhook, LOOKUP_BUDGET};
 use crate::lookup::Resolve;
 use crate::plan::Options;
 
-/// The largest AdmissionReview read. The API server sends a few MiB at
-/// most (etcd's object limit is 1.5 MiB; the review holds it once).
-pub const MAX_BODY: usize = 8 * 1024 * 1024;
+/// The largest AdmissionReview read: 3 MiB, the API server's own cap on a
+/// request body (etcd's on an object is 1.5 MiB), so no pod the API
+/// server accepts makes a larger review.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// The bytes of bodies held at once, by their Content-Length (the bound,
+/// for a chunked one), from before the body is read until it is answered:
+/// four reviews of the largest size. What a body costs to review is a
+/// small multiple of its size, so this bounds the memory that reviews
+/// can take whatever the number of connections.
+pub const MAX_BODIES_IN_FLIGHT: usize = 12 * 1024 * 1024;
 
 /// The bounds a client cannot stretch.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body: usize,
+    /// At least `max_body`.
+    pub max_bodies_in_flight: usize,
     pub max_connections: usize,
     pub handshake_timeout: Duration,
     pub header_timeout: Duration,
     /// From the headers read to the whole body read.
     pub body_timeout: Duration,
+    /// How long, after the shutdown signal, new connections and reviews
+    /// are still taken while `/readyz` answers 503.
+    pub shutdown_delay: Duration,
     /// How long shutdown waits for the reviews in flight.
     pub drain: Duration,
     pub lookup_budget: Duration,
@@ -57,10 +78,14 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body: MAX_BODY,
+            max_bodies_in_flight: MAX_BODIES_IN_FLIGHT,
             max_connections: 1024,
-            handshake_timeout: Duration::from_secs(10),
+            // Short: a handshake holds a connection slot, and 1024 idle
+            // TCP connections would hold them all for this long.
+            handshake_timeout: Duration::from_secs(3),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::from_secs(5),
             drain: Duration::from_secs(10),
             lookup_budget: LOOKUP_BUDGET,
         }
@@ -89,6 +114,10 @@ struct State {
     webhook: Webhook,
     metrics: Arc<Metrics>,
     limits: Limits,
+    /// Permits are bytes of bodies (see [`MAX_BODIES_IN_FLIGHT`]).
+    bodies: Arc<Semaphore>,
+    /// Set when shutdown starts: `/readyz` answers 503.
+    stopping: AtomicBool,
 }
 
 type Body = Full<Bytes>;
@@ -131,8 +160,16 @@ pub async fn serve(
             lookup_budget: config.limits.lookup_budget,
             resolver,
             metrics: metrics.clone(),
+            inspecting: Webhook::inspecting(),
         },
         metrics,
+        bodies: Arc::new(Semaphore::new(
+            config
+                .limits
+                .max_bodies_in_flight
+                .max(config.limits.max_body),
+        )),
+        stopping: AtomicBool::new(false),
         limits: config.limits,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -147,6 +184,14 @@ pub async fn serve(
         stop_rx,
     ));
     shutdown.await;
+    state.stopping.store(true, Ordering::Relaxed);
+    if !state.limits.shutdown_delay.is_zero() {
+        tracing::info!(
+            delay = ?state.limits.shutdown_delay,
+            "shutting down: /readyz answers 503, reviews still answered until the delay ends"
+        );
+        tokio::time::sleep(state.limits.shutdown_delay).await;
+    }
     tracing::info!("shutting down: no new connections, finishing the reviews in flight");
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(state.limits.drain, async {
@@ -252,6 +297,9 @@ async fn route(state: &State, req: Request<Incoming>, https: bool) -> Response<B
     let method = req.method().clone();
     match (path.as_str(), method) {
         ("/mutate", Method::POST) => mutate(state, req).await,
+        ("/readyz", Method::GET | Method::HEAD) if state.stopping.load(Ordering::Relaxed) => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+        }
         ("/healthz" | "/readyz", Method::GET | Method::HEAD) => text(StatusCode::OK, "ok"),
         ("/metrics", Method::GET) => {
             let mut resp = text(StatusCode::OK, &state.metrics.render());
@@ -280,6 +328,16 @@ async fn mutate(state: &State, req: Request<Incoming>) -> Response<Body> {
     if declared.is_some_and(|n| n > max as u64) {
         return too_large(state);
     }
+    // Held until this function returns with the answer, when the body and
+    // what was made from it are freed. Waiting for it is bounded like the
+    // body's read: a client cannot tell the two apart.
+    let weight = declared.map_or(max, |n| n as usize);
+    let bytes = u32::try_from(weight).unwrap_or(u32::MAX);
+    let acquire = state.bodies.clone().acquire_many_owned(bytes);
+    let _permit = match tokio::time::timeout(state.limits.body_timeout, acquire).await {
+        Ok(Ok(permit)) => permit,
+        _ => return text(StatusCode::SERVICE_UNAVAILABLE, "too many reviews at once"),
+    };
     let read = Limited::new(req.into_body(), max).collect();
     let body = match tokio::time::timeout(state.limits.body_timeout, read).await {
         Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "the body took too long"),
