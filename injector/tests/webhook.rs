@@ -541,3 +541,71 @@ async fn a_review_without_the_fields_go_omits_when_empty_is_read() {
     }
     assert!(patch_of(&answer(&hook, &review).await).is_some());
 }
+
+/// One deadline covers the wait for room among the pods under review and
+/// the lookups together: a review that got its room late does not get a
+/// fresh budget for its lookups (the answer must come within 2 s of the
+/// API server's 3). On tokio's paused clock, so the figures are exact.
+#[tokio::test(start_paused = true)]
+async fn the_wait_for_room_and_the_lookups_share_one_deadline() {
+    let hook = webhook(
+        FakeResolve {
+            hang: true,
+            ..FakeResolve::default()
+        },
+        Mode::Sidecar,
+    );
+    let all = u32::try_from(irsa_doctor_injector::webhook::MAX_INSPECTING).unwrap();
+    let held = hook
+        .inspecting
+        .clone()
+        .acquire_many_owned(all)
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(held);
+    });
+    let started = tokio::time::Instant::now();
+    let answer = answer(&hook, &review_of(irsa_pod(), "payments", "CREATE")).await;
+    let took = started.elapsed();
+    release.await.unwrap();
+    assert_eq!(answer["response"]["allowed"], true);
+    assert!(took <= LOOKUP_BUDGET, "answered after {took:?}");
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+}
+
+/// The API server fills `metadata.managedFields` on every CREATE: one
+/// empty object per field a client set, four per variable. A pod with 800
+/// variables is an ordinary one and is injected, and a review whose
+/// `managedFields` hold a flat array of a million numbers (a tree of that
+/// many JSON values if it were read) is answered without reading it.
+#[tokio::test]
+async fn managed_fields_are_neither_charged_as_structs_nor_read() {
+    let hook = webhook(FakeResolve::default(), Mode::Sidecar);
+    let mut pod = irsa_pod();
+    let env = pod["spec"]["containers"][0]["env"].as_array_mut().unwrap();
+    let mut fields = serde_json::Map::new();
+    for i in 0..800 {
+        env.push(json!({"name": format!("APP_SETTING_{i}"), "value": "x"}));
+        fields.insert(
+            format!("k:{{\"name\":\"APP_SETTING_{i}\"}}"),
+            json!({".": {}, "f:name": {}, "f:value": {}}),
+        );
+    }
+    pod["metadata"]["managedFields"] = json!([{
+        "apiVersion": "v1", "fieldsType": "FieldsV1", "manager": "kube-controller-manager",
+        "operation": "Update",
+        "fieldsV1": {"f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {"f:env": fields}}}}
+    }]);
+    let ordinary = answer(&hook, &review_of(pod.clone(), "payments", "CREATE")).await;
+    assert!(patch_of(&ordinary).is_some(), "{ordinary}");
+    assert_eq!(admissions(&hook, "injected", "irsa"), 1.0);
+
+    let mut hostile = irsa_pod();
+    hostile["metadata"]["managedFields"] =
+        json!([{"fieldsV1": {"f:x": vec![0; 1_000_000]}, "manager": "x"}]);
+    let answered = answer(&hook, &review_of(hostile, "payments", "CREATE")).await;
+    assert_eq!(answered["response"]["allowed"], true);
+    assert!(patch_of(&answered).is_some(), "{answered}");
+}

@@ -81,14 +81,20 @@ pub enum Rejection {
     Method,
     /// 404.
     NotFound,
+    /// 503: the bodies in flight stayed at their bound past the wait.
+    Busy,
+    /// 408: the body took longer than its bound to arrive.
+    Timeout,
 }
 
 impl Rejection {
-    const ALL: [Rejection; 4] = [
+    const ALL: [Rejection; 6] = [
         Rejection::Malformed,
         Rejection::TooLarge,
         Rejection::Method,
         Rejection::NotFound,
+        Rejection::Busy,
+        Rejection::Timeout,
     ];
 
     fn as_str(self) -> &'static str {
@@ -97,6 +103,8 @@ impl Rejection {
             Rejection::TooLarge => "too_large",
             Rejection::Method => "method",
             Rejection::NotFound => "not_found",
+            Rejection::Busy => "busy",
+            Rejection::Timeout => "timeout",
         }
     }
 }
@@ -122,7 +130,7 @@ pub struct Metrics {
     admissions: [[AtomicU64; 3]; 7],
     lookups: [[AtomicU64; 6]; 2],
     cache_hits: [AtomicU64; 2],
-    rejected: [AtomicU64; 4],
+    rejected: [AtomicU64; 6],
     tls_reloads_ok: AtomicU64,
     tls_reloads_error: AtomicU64,
     buckets: [AtomicU64; 12],

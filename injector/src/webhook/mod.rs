@@ -15,6 +15,7 @@ pub mod patch;
 pub mod server;
 pub mod tls;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,8 +61,9 @@ pub struct Webhook {
 pub const MAX_INSPECTING: usize = 48 * 1024 * 1024;
 
 /// One pod's estimated [`cost`] past which it is not read: admitted
-/// without the doctor, with a warning. No pod a person writes comes near
-/// it (4,000 objects, or half a million strings).
+/// without the doctor, with a warning. Only the spec's objects are
+/// charged as structs (4,000 of them reach it; a pod with 800 variables
+/// is 3.2 MiB), the metadata, `managedFields` and all, at its bytes.
 pub const MAX_POD_COST: usize = 16 * 1024 * 1024;
 
 /// A body that is no AdmissionReview (the HTTP layer answers 400).
@@ -118,16 +120,47 @@ struct Resource {
     resource: String,
 }
 
-/// The pod as the plan needs it. Typed, so every field it does not know
-/// is skipped as it is read rather than stored; the spec is read apart so
-/// that a spec that does not parse admits the pod with a warning, while
-/// metadata that does not parse is a review that is not one (400).
+/// The pod's two parts, still as bytes: their costs are estimated apart
+/// (see [`cost`]) before either is read.
 #[derive(Deserialize)]
 struct PodParts<'a> {
-    #[serde(default)]
-    metadata: ObjectMeta,
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
     #[serde(borrow, default)]
     spec: Option<&'a RawValue>,
+}
+
+/// The metadata the plan and the selection read, and nothing else: not
+/// k8s-openapi's `ObjectMeta`, whose `managedFields[].fieldsV1` is a free
+/// JSON `Value` (the API server fills it on every CREATE), which a hostile
+/// body could make a tree of millions of nodes. Every field not named here
+/// is skipped as it is read, without being stored. Metadata that does not
+/// parse is a review that is not one (400).
+#[derive(Deserialize, Default)]
+struct Meta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "generateName")]
+    generate_name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+impl Meta {
+    fn object_meta(self) -> ObjectMeta {
+        ObjectMeta {
+            name: self.name,
+            generate_name: self.generate_name,
+            namespace: self.namespace,
+            labels: self.labels,
+            annotations: self.annotations,
+            ..ObjectMeta::default()
+        }
+    }
 }
 
 impl Request<'_> {
@@ -173,10 +206,15 @@ impl Webhook {
         let not_json = |e: serde_json::Error| ReviewError::NotJson(short(&e.to_string()));
         let review: Review = serde_json::from_slice(body).map_err(not_json)?;
         let request = review.request.ok_or(ReviewError::NoRequest)?;
+        // One deadline for the wait below and the lookups together, so that
+        // the answer comes within 2 s whatever each of them takes.
+        let deadline = tokio::time::Instant::now() + self.lookup_budget;
         let decision = match request.object.filter(|_| request.is_pod_create()) {
             None => Decision::skip(AdmissionOutcome::Skipped, Mechanism::None),
             Some(raw) => {
-                let cost = cost(raw.get());
+                let parts = serde_json::from_str::<PodParts>(raw.get()).map_err(not_json)?;
+                let cost = parts.spec.map_or(0, |s| cost(s.get()))
+                    + parts.metadata.map_or(0, |m| flat_cost(m.get()));
                 let bytes = u32::try_from(cost).unwrap_or(u32::MAX);
                 // The typed pod lives across the lookups: the estimate is
                 // held until the answer is made, so that many small bodies
@@ -187,15 +225,19 @@ impl Webhook {
                     ))
                 } else {
                     let wait = self.inspecting.acquire_many(bytes);
-                    match tokio::time::timeout(self.lookup_budget, wait).await {
+                    match tokio::time::timeout_at(deadline, wait).await {
                         Ok(Ok(permit)) => Ok(permit),
                         _ => Err("too many pods under review at once".to_owned()),
                     }
                 };
                 match permit {
                     Ok(_permit) => {
-                        let pod = serde_json::from_str::<PodParts>(raw.get()).map_err(not_json)?;
-                        self.decide(&request, pod).await
+                        let meta = match parts.metadata {
+                            Some(m) => serde_json::from_str::<Meta>(m.get()).map_err(not_json)?,
+                            None => Meta::default(),
+                        };
+                        self.decide(&request, meta.object_meta(), parts.spec, deadline)
+                            .await
                     }
                     Err(why) => self.failed(&request.uid, &why),
                 }
@@ -216,8 +258,13 @@ impl Webhook {
     }
 
     /// The decision for a pod being created: never an error, only outcomes.
-    async fn decide(&self, request: &Request<'_>, pod: PodParts<'_>) -> Decision {
-        let meta = pod.metadata;
+    async fn decide(
+        &self,
+        request: &Request<'_>,
+        meta: ObjectMeta,
+        spec: Option<&RawValue>,
+        deadline: tokio::time::Instant,
+    ) -> Decision {
         let namespace = request
             .namespace
             .clone()
@@ -229,9 +276,7 @@ impl Webhook {
             pod_labels: meta.labels.as_ref(),
             pod_annotations: meta.annotations.as_ref(),
         };
-        let spec = pod
-            .spec
-            .map(|raw| serde_json::from_str::<Option<PodSpec>>(raw.get()));
+        let spec = spec.map(|raw| serde_json::from_str::<Option<PodSpec>>(raw.get()));
         let selection = select(subject, self.own_namespace.as_deref(), true);
         if selection != Selection::Selected {
             // Counted with what the containers show, so that the coverage
@@ -253,7 +298,8 @@ impl Webhook {
             }
             Some(Ok(None)) | None => return self.failed(&request.uid, "the pod has no spec"),
         };
-        self.plan_pod(&request.uid, &namespace, &meta, &spec).await
+        self.plan_pod(&request.uid, &namespace, &meta, &spec, deadline)
+            .await
     }
 
     async fn plan_pod(
@@ -262,6 +308,7 @@ impl Webhook {
         namespace: &str,
         meta: &ObjectMeta,
         spec: &PodSpec,
+        deadline: tokio::time::Instant,
     ) -> Decision {
         let service_account = spec
             .service_account_name
@@ -269,7 +316,7 @@ impl Webhook {
             .filter(|s| !s.is_empty())
             .or_else(|| spec.service_account.clone().filter(|s| !s.is_empty()))
             .unwrap_or_else(|| "default".to_owned());
-        let (resolved, timed_out) = self.resolve(namespace, &service_account).await;
+        let (resolved, timed_out) = self.resolve(namespace, &service_account, deadline).await;
         for record in &resolved.records {
             self.metrics.lookup(record);
         }
@@ -315,10 +362,16 @@ impl Webhook {
         }
     }
 
-    /// The lookups under the budget; past it, nothing known from outside.
-    async fn resolve(&self, namespace: &str, service_account: &str) -> (Resolved, bool) {
+    /// The lookups until the review's deadline; past it, nothing known
+    /// from outside.
+    async fn resolve(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        deadline: tokio::time::Instant,
+    ) -> (Resolved, bool) {
         let lookups = self.resolver.resolve(namespace, service_account);
-        match tokio::time::timeout(self.lookup_budget, lookups).await {
+        match tokio::time::timeout_at(deadline, lookups).await {
             Ok(resolved) => (resolved, false),
             Err(_) => (Resolved::default(), true),
         }
@@ -387,6 +440,18 @@ pub fn cost(raw: &str) -> usize {
     raw.len()
         .saturating_mul(4)
         .saturating_add(objects.saturating_mul(OBJECT))
+        .saturating_add(strings.saturating_mul(STRING))
+}
+
+/// [`cost`] for the metadata, read into [`Meta`]: strings and the maps
+/// that hold them, and no structs, so an object is no dearer than its
+/// bytes (the API server's `managedFields` is mostly empty objects, which
+/// `Meta` skips).
+pub fn flat_cost(raw: &str) -> usize {
+    const STRING: usize = 64;
+    let strings = raw.bytes().filter(|b| *b == b'"').count() / 2 + 1;
+    raw.len()
+        .saturating_mul(4)
         .saturating_add(strings.saturating_mul(STRING))
 }
 

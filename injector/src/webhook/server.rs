@@ -48,6 +48,10 @@ use crate::plan::Options;
 /// server accepts makes a larger review.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
+/// How long a review waits for room among the bodies in flight before it
+/// is answered 503.
+pub const BUSY_WAIT: Duration = Duration::from_millis(500);
+
 /// The bytes of bodies held at once, by their Content-Length (the bound,
 /// for a chunked one), from before the body is read until it is answered:
 /// four reviews of the largest size. What a body costs to review is a
@@ -329,18 +333,36 @@ async fn mutate(state: &State, req: Request<Incoming>) -> Response<Body> {
         return too_large(state);
     }
     // Held until this function returns with the answer, when the body and
-    // what was made from it are freed. Waiting for it is bounded like the
-    // body's read: a client cannot tell the two apart.
+    // what was made from it are freed. The wait for it is short: the API
+    // server gives the whole review 3 s, and the lookups get 1.5 s after
+    // the body is in, so a review that cannot start soon is better answered
+    // 503 (the API server then admits the pod, failurePolicy: Ignore, and
+    // counts it in apiserver_admission_webhook_fail_open_count).
     let weight = declared.map_or(max, |n| n as usize);
     let bytes = u32::try_from(weight).unwrap_or(u32::MAX);
     let acquire = state.bodies.clone().acquire_many_owned(bytes);
-    let _permit = match tokio::time::timeout(state.limits.body_timeout, acquire).await {
+    let wait = state.limits.body_timeout.min(BUSY_WAIT);
+    let _permit = match tokio::time::timeout(wait, acquire).await {
         Ok(Ok(permit)) => permit,
-        _ => return text(StatusCode::SERVICE_UNAVAILABLE, "too many reviews at once"),
+        _ => {
+            return reject(
+                state,
+                Rejection::Busy,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many reviews at once",
+            )
+        }
     };
     let read = Limited::new(req.into_body(), max).collect();
     let body = match tokio::time::timeout(state.limits.body_timeout, read).await {
-        Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "the body took too long"),
+        Err(_) => {
+            return reject(
+                state,
+                Rejection::Timeout,
+                StatusCode::REQUEST_TIMEOUT,
+                "the body took too long",
+            )
+        }
         Ok(Err(e))
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
