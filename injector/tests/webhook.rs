@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use irsa_doctor_injector::lookup::{LookupKind, LookupOutcome, LookupRecord, Resolve, Resolved};
 use irsa_doctor_injector::plan::apply_to_json;
-use irsa_doctor_injector::webhook::{Metrics, Webhook, LOOKUP_BUDGET};
+use irsa_doctor_injector::webhook::{Metrics, ReviewError, Webhook, LOOKUP_BUDGET};
 use irsa_doctor_injector::{inject, Association, Identity, Mode};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
@@ -484,6 +484,34 @@ async fn bodies_that_are_no_admission_review_are_errors_for_a_400() {
     let long = format!("{{\"x\": \"{}", "a".repeat(10_000));
     let error = hook.review(long.as_bytes()).await.unwrap_err().to_string();
     assert!(error.len() < 300, "short: {error}");
+}
+
+/// fuzz/regressions/admission_review/: bytes that are not UTF-8 in a
+/// field nobody reads (serde_json skips such a string unchecked), and a
+/// key repeated in the pod (its flattened fields take the last): kube's
+/// own AdmissionReview reads both, the review, which keeps the pod as its
+/// text and reads it typed, refuses both. The API server's Go encoder
+/// writes neither: a 400 (and `failurePolicy: Ignore`) is the answer.
+#[tokio::test]
+async fn a_body_go_never_writes_is_refused_though_kube_reads_it() {
+    type KubeReview = kube::core::admission::AdmissionReview<kube::core::DynamicObject>;
+    let hook = webhook(FakeResolve::default(), Mode::Sidecar);
+    let mut pod = irsa_pod();
+    pod["metadata"]["unknown"] = json!("BAD");
+    pod["zzz"] = json!("REPEAT");
+    let text = serde_json::to_string(&review_of(pod, "payments", "CREATE")).unwrap();
+    let at = text.find("BAD").unwrap();
+    let mut not_utf8 = text.clone().into_bytes();
+    not_utf8.splice(at..at + 3, [0x98, 0xc7]);
+    let repeated = text.replace(r#""zzz":"REPEAT""#, r#""spec":null"#);
+    assert_ne!(repeated, text);
+    for body in [not_utf8, repeated.into_bytes()] {
+        assert!(serde_json::from_slice::<KubeReview>(&body).is_ok());
+        assert!(matches!(
+            hook.review(&body).await,
+            Err(ReviewError::NotJson(_))
+        ));
+    }
 }
 
 #[tokio::test]
