@@ -7,16 +7,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use irsa_doctor_injector::plan::apply_to_json;
 use irsa_doctor_injector::{inject, Identity, Mode, Outcome};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, PodSpec, VolumeMount};
-use serde_json::Value;
-use serde_saphyr::options::DuplicateKeyPolicy;
 use support::{assert_valid, options};
 
-const EXPECTED_PATCH: &str = "testing.eks.amazonaws.com/expectedPatch";
 const ROLE: &str = "testing.eks.amazonaws.com/serviceAccount/roleArn";
 /// What the EKS webhook writes, listed here by hand from its fixtures (not
 /// taken from the product's filter): the doctor gets these and no other
@@ -31,75 +28,11 @@ const WEBHOOK_WRITES: [&str; 7] = [
     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
 ];
 
-fn fixtures() -> Vec<PathBuf> {
-    let root = support::manifest_dir().join("tests/fixtures/eks-webhook");
-    let mut files = Vec::new();
-    for dir in [root.clone(), root.join("containercredentials")] {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.to_string_lossy().ends_with(".pod.yaml") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    assert!(files.len() >= 20, "the fixtures are missing: {files:?}");
-    files
-}
-
-/// The webhook's fixture files are read the way the webhook's own tests
-/// read them (sigs.k8s.io/yaml: a repeated key's last value wins); one of
-/// them repeats `serviceAccountName`.
-fn load(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    let options = serde_saphyr::options! { duplicate_keys: DuplicateKeyPolicy::LastWins };
-    serde_saphyr::from_str_with_options(&text, options).unwrap()
-}
-
-/// RFC 6902 `add`, the only operation the fixtures use; a minimal applier
-/// rather than a crate for one test.
-fn apply_patch(doc: &mut Value, patch: &str) {
-    let ops: Vec<Value> = serde_json::from_str(patch).unwrap();
-    for op in ops {
-        assert_eq!(op["op"], "add", "only add is implemented: {op}");
-        let path: Vec<String> = op["path"]
-            .as_str()
-            .unwrap()
-            .split('/')
-            .skip(1)
-            .map(|s| s.replace("~1", "/").replace("~0", "~"))
-            .collect();
-        let (last, parents) = path.split_last().unwrap();
-        let mut target = &mut *doc;
-        for key in parents {
-            target = match target {
-                Value::Array(a) => &mut a[key.parse::<usize>().unwrap()],
-                other => other.get_mut(key).unwrap(),
-            };
-        }
-        let value = op["value"].clone();
-        match target {
-            Value::Array(a) if last == "-" => a.push(value),
-            Value::Array(a) => a.insert(last.parse().unwrap(), value),
-            Value::Object(o) => {
-                o.insert(last.clone(), value);
-            }
-            other => panic!("cannot add to {other}"),
-        }
-    }
-}
-
 /// A fixture as EKS hands it on, and the identity the webhook's test
 /// gives its ServiceAccount (none for the Pod Identity fixtures, whose
 /// identity shows only in the variables).
 fn mutated(path: &Path) -> (Pod, Identity) {
-    let mut doc = load(path);
-    let patch = doc["metadata"]["annotations"][EXPECTED_PATCH]
-        .as_str()
-        .map(str::to_owned);
-    if let Some(patch) = patch {
-        apply_patch(&mut doc, &patch);
-    }
+    let doc = support::as_eks_hands_it_on(path);
     let identity = match doc["metadata"]["annotations"][ROLE].as_str() {
         Some(role) => Identity::ServiceAccount {
             role_arn: role.to_owned(),
@@ -187,7 +120,7 @@ fn irsa_doctor_gets_exactly_the_app_variables_and_token_mounts_on_every_eks_fixt
     let mut results = Vec::new();
     let mut injected = 0;
     let mut with_source = 0;
-    for path in fixtures() {
+    for path in support::eks_fixtures() {
         let name = path
             .file_name()
             .unwrap()
@@ -305,8 +238,8 @@ fn the_raw_pods_get_the_doctor_when_the_service_account_names_the_role() {
     // but the annotation is known, so the doctor goes in and will report
     // ENV_NOT_INJECTED naming the role if EKS never fills them.
     let mut exercised = 0;
-    for path in fixtures() {
-        let doc = load(&path);
+    for path in support::eks_fixtures() {
+        let doc = support::load_fixture(&path);
         let Some(role) = doc["metadata"]["annotations"][ROLE]
             .as_str()
             .map(str::to_owned)

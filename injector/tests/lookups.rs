@@ -12,7 +12,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -486,32 +485,15 @@ async fn no_token_or_secret_key_in_a_warning_or_a_trace_log() {
 }
 
 fn fixture_pods() -> Vec<(String, Value)> {
-    let root = support::manifest_dir().join("tests/fixtures/eks-webhook");
-    let mut files: Vec<PathBuf> = Vec::new();
-    for dir in [root.clone(), root.join("containercredentials")] {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.to_string_lossy().ends_with(".pod.yaml") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    assert!(files.len() >= 20, "the fixtures are missing: {files:?}");
-    files
+    support::eks_fixtures()
         .into_iter()
         .map(|path| {
-            let text = std::fs::read_to_string(&path).unwrap();
-            let options = serde_saphyr::options! {
-                duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::LastWins
-            };
-            let doc: Value = serde_saphyr::from_str_with_options(&text, options).unwrap();
             let name = path
                 .file_name()
                 .unwrap()
                 .to_string_lossy()
                 .replace(".pod.yaml", "");
-            (name, doc)
+            (name, support::load_fixture(&path))
         })
         .collect()
 }

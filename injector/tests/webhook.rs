@@ -9,10 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use irsa_doctor_injector::lookup::{LookupKind, LookupOutcome, LookupRecord, Resolve, Resolved};
-use irsa_doctor_injector::plan::apply_to_json;
 use irsa_doctor_injector::webhook::{Metrics, ReviewError, Webhook, LOOKUP_BUDGET};
-use irsa_doctor_injector::{inject, Association, Identity, Mode};
-use k8s_openapi::api::core::v1::Pod;
+use irsa_doctor_injector::{Association, Identity, Mode};
 use serde_json::{json, Value};
 use support::webhook::*;
 
@@ -54,21 +52,6 @@ fn admissions(hook: &Webhook, outcome: &str, mechanism: &str) -> f64 {
 
 /// Phase 1's result for the same pod: `inject()` on the typed pod, its
 /// changes applied to the raw JSON.
-fn phase_one(pod: &Value, identity: &Identity, mode: Mode) -> Value {
-    let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
-    let (_, plan) = inject(
-        &typed.metadata,
-        typed.spec.as_ref().unwrap(),
-        identity,
-        &support::options(mode),
-    );
-    let mut raw = pod.clone();
-    for change in &plan.changes {
-        assert!(apply_to_json(&mut raw["spec"], change));
-    }
-    raw
-}
-
 fn doctor(pod: &Value) -> Option<&Value> {
     pod["spec"]["initContainers"]
         .as_array()?

@@ -7,64 +7,15 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use irsa_doctor_injector::plan::apply_to_json;
 use irsa_doctor_injector::webhook::{Metrics, Webhook};
-use irsa_doctor_injector::{inject, Identity, Mode};
-use k8s_openapi::api::core::v1::Pod;
+use irsa_doctor_injector::{Identity, Mode};
 use serde_json::Value;
-use serde_saphyr::options::DuplicateKeyPolicy;
 use support::webhook::*;
 
-const EXPECTED_PATCH: &str = "testing.eks.amazonaws.com/expectedPatch";
 const ROLE: &str = "testing.eks.amazonaws.com/serviceAccount/roleArn";
-
-fn fixtures() -> Vec<PathBuf> {
-    let root = support::manifest_dir().join("tests/fixtures/eks-webhook");
-    let mut files = Vec::new();
-    for dir in [root.clone(), root.join("containercredentials")] {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.to_string_lossy().ends_with(".pod.yaml") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    assert!(files.len() >= 20, "the fixtures are missing: {files:?}");
-    files
-}
-
-/// The fixture as EKS hands it on: read as the webhook's tests read it (a
-/// repeated key's last value wins), its expectedPatch applied.
-fn as_eks_hands_it_on(path: &PathBuf) -> Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    let options = serde_saphyr::options! { duplicate_keys: DuplicateKeyPolicy::LastWins };
-    let mut pod: Value = serde_saphyr::from_str_with_options(&text, options).unwrap();
-    if let Some(patch) = pod["metadata"]["annotations"][EXPECTED_PATCH].as_str() {
-        let patch: json_patch::Patch = serde_json::from_str(patch).unwrap();
-        json_patch::patch(&mut pod, &patch).unwrap();
-    }
-    pod
-}
-
-fn phase_one(pod: &Value, identity: &Identity, mode: Mode) -> Value {
-    let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
-    let (_, plan) = inject(
-        &typed.metadata,
-        typed.spec.as_ref().unwrap(),
-        identity,
-        &support::options(mode),
-    );
-    let mut raw = pod.clone();
-    for change in &plan.changes {
-        assert!(apply_to_json(&mut raw["spec"], change));
-    }
-    raw
-}
 
 async fn review(hook: &Webhook, pod: &Value) -> Value {
     let body = serde_json::to_vec(&review_of(pod.clone(), "default", "CREATE")).unwrap();
@@ -77,13 +28,13 @@ async fn review(hook: &Webhook, pod: &Value) -> Value {
 async fn every_eks_fixture_through_the_webhook_equals_phase_one_and_validates() {
     let mut results = Vec::new();
     let mut patched_count = 0;
-    for path in fixtures() {
+    for path in support::eks_fixtures() {
         let name = path
             .file_name()
             .unwrap()
             .to_string_lossy()
             .replace(".pod.yaml", "");
-        let pod = as_eks_hands_it_on(&path);
+        let pod = support::as_eks_hands_it_on(&path);
         let service_account = pod["spec"]["serviceAccountName"]
             .as_str()
             .unwrap_or("default")

@@ -61,3 +61,45 @@ pub fn assert_valid(documents: &[(String, Value)]) {
 }
 
 pub mod webhook;
+
+/// The EKS pod identity webhook's fixture pods (tests/fixtures/eks-webhook
+/// and its containercredentials folder), sorted.
+pub fn eks_fixtures() -> Vec<PathBuf> {
+    let root = manifest_dir().join("tests/fixtures/eks-webhook");
+    let mut files = Vec::new();
+    for dir in [root.clone(), root.join("containercredentials")] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().ends_with(".pod.yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 20, "the fixtures are missing: {files:?}");
+    files
+}
+
+/// A fixture read the way the webhook's own tests read it
+/// (sigs.k8s.io/yaml: a repeated key's last value wins); one of them
+/// repeats `serviceAccountName`.
+pub fn load_fixture(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::LastWins
+    };
+    serde_saphyr::from_str_with_options(&text, options).unwrap()
+}
+
+/// The annotation holding the patch the EKS webhook's test expects.
+pub const EXPECTED_PATCH: &str = "testing.eks.amazonaws.com/expectedPatch";
+
+/// A fixture as EKS hands it on: its expectedPatch applied.
+pub fn as_eks_hands_it_on(path: &Path) -> Value {
+    let mut pod = load_fixture(path);
+    if let Some(patch) = pod["metadata"]["annotations"][EXPECTED_PATCH].as_str() {
+        let patch: json_patch::Patch = serde_json::from_str(patch).unwrap();
+        json_patch::patch(&mut pod, &patch).unwrap();
+    }
+    pod
+}

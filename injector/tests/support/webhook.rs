@@ -402,3 +402,23 @@ pub async fn kubeconfig(dir: &Path) -> (testkit::http::Server, PathBuf) {
     std::fs::write(&path, text).unwrap();
     (server, path)
 }
+
+/// The pod phase 1 makes of `pod` (`inject()`, applied to the raw JSON):
+/// what the webhook's patch, applied, must equal.
+pub fn phase_one(pod: &Value, identity: &Identity, mode: Mode) -> Value {
+    let typed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod.clone()).unwrap();
+    let (_, plan) = irsa_doctor_injector::inject(
+        &typed.metadata,
+        typed.spec.as_ref().unwrap(),
+        identity,
+        &super::options(mode),
+    );
+    let mut raw = pod.clone();
+    for change in &plan.changes {
+        assert!(irsa_doctor_injector::plan::apply_to_json(
+            &mut raw["spec"],
+            change
+        ));
+    }
+    raw
+}
