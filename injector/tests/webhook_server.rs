@@ -535,8 +535,17 @@ fn padded(review: &serde_json::Value, item: &str, size: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn pathological_reviews_just_under_3_mib_from_8_clients_are_answered_and_healthz_meanwhile() {
-    let server = Arc::new(running(Limits::default()).await);
+    // Room for all 8 bodies at once, so that all 8 are read and reviewed
+    // side by side whatever the machine's speed. With the default 12 MiB
+    // only 4 fit, and the others' answer (200 after a wait, or 503) would
+    // depend on how fast the first 4 are done: that wait is
+    // a_body_past_the_bytes_in_flight_waits_and_past_the_body_timeout_gets_503.
     let size = 3 * 1024 * 1024 - 1024;
+    let limits = Limits {
+        max_bodies_in_flight: 8 * size,
+        ..Limits::default()
+    };
+    let server = Arc::new(running(limits).await);
     // A flat array of numbers in a field no pod has (a tree of millions of
     // nodes if it were kept), and a million empty arguments where a pod
     // has arguments (kept, as the typed pod keeps them).
