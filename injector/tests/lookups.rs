@@ -293,6 +293,10 @@ async fn each_kubernetes_fault_is_its_outcome_within_the_budget_with_a_warning()
             LookupOutcome::Throttled,
         ),
         (Garbage, LookupOutcome::Error),
+        // A valid ServiceAccount with the role, 8 MiB long: `found` to a
+        // client that reads it all.
+        (Huge, LookupOutcome::Error),
+        (HugeChunked, LookupOutcome::Error),
     ];
     for (fault, outcome) in cases {
         let (r, _) = faulted(Some(fault.clone()), None).await;
@@ -306,6 +310,12 @@ async fn each_kubernetes_fault_is_its_outcome_within_the_budget_with_a_warning()
                 && !warning.contains('\n'),
             "{fault:?}: {warning}"
         );
+        if matches!(fault, Huge | HugeChunked) {
+            assert!(
+                warning.contains("past the 1048576 bytes the injector reads"),
+                "{fault:?}: {warning}"
+            );
+        }
     }
 }
 
@@ -319,6 +329,9 @@ async fn each_eks_fault_is_its_outcome_within_the_budget_and_the_annotation_stay
         (Throttling, LookupOutcome::Throttled),
         (Garbage, LookupOutcome::Error),
         (Huge, LookupOutcome::Error),
+        // No associations, 8 MiB long: `not_found` to a client that reads
+        // it all.
+        (HugeChunked, LookupOutcome::Error),
     ];
     for (fault, outcome) in cases {
         let (r, _) = faulted(None, Some(fault.clone())).await;
@@ -346,6 +359,12 @@ async fn each_eks_fault_is_its_outcome_within_the_budget_and_the_annotation_stay
         huge.warnings[0].contains("an answer of 8388608 bytes, past the 1048576"),
         "{}",
         huge.warnings[0]
+    );
+    let (chunked, _) = faulted(None, Some(HugeChunked)).await;
+    assert!(
+        chunked.warnings[0].contains("an answer past the 1048576 bytes the injector reads"),
+        "{}",
+        chunked.warnings[0]
     );
     let (denied, _) = faulted(None, Some(AccessDenied)).await;
     assert!(

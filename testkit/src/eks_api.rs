@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::http::{response, serve, Handler, Req, Resp, Server};
+use crate::http::{chunked, response, serve, Handler, Req, Resp, Server};
 use crate::sigv4;
 use crate::world::CLUSTER;
 
@@ -31,6 +31,9 @@ pub enum Fault {
     Garbage,
     /// 200 with a JSON body of [`HUGE_BODY`] bytes (and its length).
     Huge,
+    /// The same body, chunked: no length is announced, and it is a valid
+    /// answer (no associations) to a client that reads it all.
+    HugeChunked,
 }
 
 /// The size of [`Fault::Huge`]'s answer.
@@ -141,12 +144,8 @@ async fn answer(state: &State, req: Req) -> Resp {
             )
         }
         Some(Fault::Garbage) => return response(200, "application/json", "{\"associations\": [tr"),
-        Some(Fault::Huge) => {
-            let mut body = b"{\"associations\": [], \"nextToken\": \"".to_vec();
-            body.resize(HUGE_BODY - 2, b'x');
-            body.extend_from_slice(b"\"}");
-            return response(200, "application/json", body);
-        }
+        Some(Fault::Huge) => return response(200, "application/json", huge_list()),
+        Some(Fault::HugeChunked) => return chunked(response(200, "application/json", huge_list())),
         None => {}
     }
     let scope_is_eks = req
@@ -238,4 +237,13 @@ fn describe(state: &State, cluster: &str, id: &str) -> Resp {
         "application/json",
         json!({ "association": association }).to_string(),
     )
+}
+
+/// A ListPodIdentityAssociations answer of [`HUGE_BODY`] bytes: no
+/// associations, and a `nextToken` that long.
+fn huge_list() -> Vec<u8> {
+    let mut body = b"{\"associations\": [], \"nextToken\": \"".to_vec();
+    body.resize(HUGE_BODY - 2, b'x');
+    body.extend_from_slice(b"\"}");
+    body
 }

@@ -178,6 +178,16 @@ pub fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp
         .expect("valid response")
 }
 
+/// `response` sent chunked, with no `Content-Length`: a client learns its
+/// size only by reading it to the end.
+pub fn chunked(mut response: Resp) -> Resp {
+    response.headers_mut().insert(
+        "transfer-encoding",
+        hyper::header::HeaderValue::from_static("chunked"),
+    );
+    response
+}
+
 /// One HTTP response, as a raw client read it.
 #[derive(Debug)]
 pub struct Answer {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::http::{response, serve, Handler, Req, Resp, Server};
+use crate::http::{chunked, response, serve, Handler, Req, Resp, Server};
 
 /// An answer other than the normal one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +28,15 @@ pub enum Fault {
     TooManyRequests { retry_after_seconds: u32 },
     /// 200 with a body that is not JSON.
     Garbage,
+    /// 200 with the ServiceAccount asked for, annotated with the role and
+    /// padded by another annotation to [`HUGE_BODY`] bytes (and its length).
+    Huge,
+    /// The same, chunked: no length announced.
+    HugeChunked,
 }
+
+/// The size of [`Fault::Huge`]'s answer.
+pub const HUGE_BODY: usize = 8 * 1024 * 1024;
 
 #[derive(Default)]
 struct State {
@@ -144,6 +152,10 @@ async fn answer(state: &State, req: Req) -> Resp {
             return r;
         }
         Some(Fault::Garbage) => return response(200, "application/json", "<html>not json"),
+        Some(Fault::Huge) => return response(200, "application/json", huge_account(&req)),
+        Some(Fault::HugeChunked) => {
+            return chunked(response(200, "application/json", huge_account(&req)))
+        }
         None => {}
     }
     let expected = format!("Bearer {}", state.token);
@@ -181,4 +193,21 @@ async fn answer(state: &State, req: Req) -> Resp {
             &format!("serviceaccounts \"{name}\" not found"),
         ),
     }
+}
+
+/// The ServiceAccount the request names, with the world's role annotation
+/// and a padding annotation that makes it [`HUGE_BODY`] bytes: a valid
+/// answer to a client that reads it all.
+fn huge_account(req: &Req) -> Vec<u8> {
+    let name = req.path.rsplit('/').next().unwrap_or_default();
+    let sa = json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": name, "annotations": {
+            "eks.amazonaws.com/role-arn": crate::world::ROLE_ARN,
+            "padding": "PAD",
+        }},
+    })
+    .to_string();
+    let pad = HUGE_BODY - (sa.len() - "PAD".len());
+    sa.replacen("PAD", &"x".repeat(pad), 1).into_bytes()
 }

@@ -9,20 +9,22 @@
 //! Retries are off: a retry after a throttle or a 5xx would not fit in the
 //! budget with any backoff worth the name, and the failure is kept 5 s by
 //! the cache, which is the retry (the next pod after that asks again).
-//! What the SDK buffers of an answer is bounded by its announced length
-//! ([`MAX_ANSWER_BYTES`], checked before the body is read); an answer
-//! without a length is bounded only by the 1 s budget. Wrapping the body in
-//! a byte limit, as the root crate does in `src/peers/traffic.rs`, would
-//! need `aws-smithy-types`' body type, a dependency of its own, for an
-//! endpoint that is EKS's (or the operator's `AWS_ENDPOINT_URL_EKS`).
+//! What the SDK reads of an answer is bounded to [`MAX_ANSWER_BYTES`]: an
+//! answer that announces more is refused before its body is read, and every
+//! body is wrapped in that limit before the SDK reads it, as the root crate
+//! does in `src/peers/traffic.rs`, so that one without a length (chunked)
+//! cannot cost more either.
 
 use std::time::Duration;
 
-use aws_sdk_eks::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_eks::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeDeserializationInterceptorContextRef,
+};
 use aws_sdk_eks::config::retry::RetryConfig;
 use aws_sdk_eks::config::timeout::TimeoutConfig;
 use aws_sdk_eks::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_eks::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_smithy_types::body::SdkBody;
 
 use super::{Answer, LookupOutcome};
 use crate::identity::Association;
@@ -140,13 +142,30 @@ impl Associations {
 }
 
 /// Refuses an answer that announces more than [`MAX_ANSWER_BYTES`], before
-/// the SDK reads its body.
+/// the SDK reads its body, and cuts any other at that many bytes.
 #[derive(Debug)]
 struct BoundedAnswers;
 
 impl Intercept for BoundedAnswers {
     fn name(&self) -> &'static str {
         "BoundedAnswers"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response_mut();
+        let body = response.take_body();
+        *response.body_mut() = body.map(|inner| {
+            SdkBody::from_body_1_x(http_body_util::Limited::new(
+                inner,
+                MAX_ANSWER_BYTES as usize,
+            ))
+        });
+        Ok(())
     }
 
     fn read_before_deserialization(
@@ -183,11 +202,18 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
-fn too_large<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a TooLarge> {
+/// Why an answer was too large, if it was: refused on its announced length,
+/// or cut while it was read.
+fn too_large(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut source = Some(error);
     while let Some(e) = source {
         if let Some(t) = e.downcast_ref::<TooLarge>() {
-            return Some(t);
+            return Some(t.to_string());
+        }
+        if e.is::<http_body_util::LengthLimitError>() {
+            return Some(format!(
+                "an answer past the {MAX_ANSWER_BYTES} bytes the injector reads"
+            ));
         }
         source = e.source();
     }

@@ -5,10 +5,10 @@
 //! that hold no token (kube's own error texts are not passed on: an API
 //! server's message may echo what it was sent).
 //!
-//! What kube buffers of an answer is not bounded in bytes, only in time
-//! (the client's read timeout and the budget): the peer is the cluster's own
-//! API server, and a limit would need a tower layer around kube's client, a
-//! dependency of its own.
+//! What kube reads of an answer is bounded in time (the client's read
+//! timeout and the budget) and in bytes: the client's responses are wrapped
+//! in a [`MAX_ANSWER_BYTES`] limit, so that a peer that streams without end
+//! costs at most that much memory, whether it announces a length or not.
 
 use std::time::Duration;
 
@@ -28,6 +28,12 @@ pub const BUDGET: Duration = Duration::from_secs(1);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 pub const READ_TIMEOUT: Duration = Duration::from_millis(900);
 
+/// The longest answer kube is let read: a ServiceAccount is a few hundred
+/// bytes, and an object of the API server's is at most about 1.5 MiB
+/// (etcd's request limit) only when it holds data, which a ServiceAccount
+/// does not.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
 /// The role annotation of a ServiceAccount that exists (`None`: it has
 /// none).
 pub type RoleAnnotation = Option<String>;
@@ -43,13 +49,20 @@ impl ServiceAccounts {
         ServiceAccounts { client }
     }
 
-    /// The kube client for `config`, with the timeouts above.
+    /// The kube client for `config`, with the timeouts above and its
+    /// answers cut at [`MAX_ANSWER_BYTES`].
     pub fn client(mut config: kube::Config) -> Result<kube::Client, String> {
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         config.read_timeout = Some(READ_TIMEOUT);
         config.write_timeout = Some(READ_TIMEOUT);
-        kube::Client::try_from(config)
-            .map_err(|e| format!("cannot build the Kubernetes client: {e}"))
+        let bounded = tower::util::MapResponseLayer::new(
+            |response: hyper::Response<Box<kube::client::DynBody>>| {
+                response.map(|body| http_body_util::Limited::new(body, MAX_ANSWER_BYTES))
+            },
+        );
+        let builder = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| format!("cannot build the Kubernetes client: {e}"))?;
+        Ok(builder.with_layer(&bounded).build())
     }
 
     /// The ServiceAccount `namespace/name`'s role annotation.
@@ -89,9 +102,25 @@ fn classify(error: &kube::Error) -> Answer<RoleAnnotation> {
         kube::Error::SerdeError(_) | kube::Error::FromUtf8(_) => {
             Answer::failed(Error, "the API server's answer is not a ServiceAccount")
         }
+        other if is_too_large(other) => Answer::failed(
+            Error,
+            &format!("the API server's answer is past the {MAX_ANSWER_BYTES} bytes the injector reads"),
+        ),
         other if is_timeout(other) => Answer::failed(Timeout, "timeout after 1s"),
         _ => Answer::failed(Error, "the API server could not be reached"),
     }
+}
+
+/// Whether kube's error is the [`MAX_ANSWER_BYTES`] limit's.
+fn is_too_large(error: &kube::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Whether kube's error comes from its own connect or read timeout.
