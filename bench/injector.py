@@ -13,8 +13,13 @@ this script with cargo):
        warm: every pod runs as the same ServiceAccount, so after the
              first review its lookup is a cache hit;
        cold: every pod runs as a ServiceAccount not seen before, so every
-             review waits for a lookup (a GET of the ServiceAccount from a
-             loopback Kubernetes API stand-in, over HTTPS, as in a cluster);
+             review waits for its lookups, side by side: a GET of the
+             ServiceAccount from a loopback Kubernetes API stand-in (over
+             HTTPS, as in a cluster), and with --cluster-name the EKS Pod
+             Identity association (ListPodIdentityAssociations, then
+             DescribePodIdentityAssociation, SigV4-signed, from a loopback
+             EKS API stand-in at AWS_ENDPOINT_URL_EKS; every ServiceAccount
+             has one);
      printing p50, p90, p99 and the worst, and how many answers were
      `allowed: true` with a patch (all of them must be);
   2. the webhook's RSS after each phase and its peak (VmHWM), from /proc;
@@ -26,12 +31,18 @@ this script with cargo):
      /healthz answered throughout (and its slowest answer), and the peak
      RSS (VmHWM) after it: the figure the Deployment's memory limit is set
      from (examples/injector/deployment.yaml);
-  4. the image's size: the files of the final stage of injector/Dockerfile
+  4. then a worst-case phase, the design's memory bound: 16 connections
+     posting, for HOSTILE_SECONDS, reviews of HOSTILE_BODY bytes whose pods
+     are estimated just under the 16 MiB a pod may cost (WORST_VOLUMES
+     volumes, each an object the webhook charges 4 KiB; the rest of the
+     body is blanks after the review), so that both the 12 MiB of bodies
+     and the 48 MiB of pods under review are full at once; printing the
+     answers (patched, or admitted without the doctor when no room came
+     within the budget) and the peak RSS after it;
+  5. the image's size: the files of the final stage of injector/Dockerfile
      (the binary and the CA bundle), as bytes and as one gzip'd tar layer.
-The webhook runs on CPU 0 and this client on CPU 1 (taskset), where the
-machine has two. Pod Identity association lookups are not exercised: they
-need the EKS API (the tests use a stand-in for it); --cluster-name is off.
-Nothing leaves loopback.
+The webhook runs on CPU 0 and this client and the stand-ins on CPU 1
+(taskset), where the machine has two. Nothing leaves loopback.
 """
 import base64
 import gzip
@@ -57,6 +68,11 @@ WORKERS = 16
 TARGET = "x86_64-unknown-linux-musl"
 HOSTILE_SECONDS = 5.0
 HOSTILE_BODY = 3 * 1024 * 1024 - 1024
+# Volumes of the worst-case phase's pods: 3,800 objects of 4 KiB plus their
+# strings and bytes, some 16.1 MB estimated, under MAX_POD_COST (16 MiB,
+# 16.8 MB) with the rest of the pod.
+WORST_VOLUMES = 3800
+CLUSTER = "bench"
 # Where cargo puts the build: CARGO_TARGET_DIR when set, as cargo reads it.
 TARGET_DIR = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 BINARY = os.path.join(TARGET_DIR, TARGET, "release", "irsa-doctor-injector")
@@ -85,6 +101,15 @@ def certificates(tmp):
     return {name: os.path.join(tmp, name) for name in ("ca.crt", "tls.crt", "tls.key")}
 
 
+def send_json(handler, status, body):
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class Kubernetes(BaseHTTPRequestHandler):
     """GET /api/v1/namespaces/NS/serviceaccounts/NAME: an annotated ServiceAccount."""
     protocol_version = "HTTP/1.1"
@@ -107,15 +132,54 @@ class Kubernetes(BaseHTTPRequestHandler):
         else:
             body = {"apiVersion": "v1", "kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404}
             status = 404
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, body)
 
     def log_message(self, *args):
         pass
+
+
+class Eks(BaseHTTPRequestHandler):
+    """The EKS API's two Pod Identity reads, as aws-sdk-eks sends them
+    (REST-JSON): every ServiceAccount has one association, whose ID names
+    it. Signatures are not checked (the tests' stand-in checks them)."""
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    requests = 0
+    lock = threading.Lock()
+
+    def do_GET(self):
+        with Eks.lock:
+            Eks.requests += 1
+        path, _, query = self.path.partition("?")
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        parts = path.strip("/").split("/")
+        prefix = ["clusters", CLUSTER, "pod-identity-associations"]
+        signed = "/eks/aws4_request" in self.headers.get("Authorization", "")
+        status, body = 404, {"message": "not found"}
+        if signed and parts == prefix:
+            ns, sa = params.get("namespace", ""), params.get("serviceAccount", "")
+            status, body = 200, {"associations": [{
+                "clusterName": CLUSTER, "namespace": ns, "serviceAccount": sa,
+                "associationId": f"a-{ns}.{sa}",
+                "associationArn": f"arn:aws:eks:us-west-2:111122223333:podidentityassociation/{CLUSTER}/a-{ns}.{sa}"}]}
+        elif signed and parts[:3] == prefix and len(parts) == 4:
+            ns, _, sa = parts[3][2:].partition(".")
+            status, body = 200, {"association": {
+                "clusterName": CLUSTER, "namespace": ns, "serviceAccount": sa, "roleArn": ROLE,
+                "associationId": parts[3], "createdAt": 1.7e9, "modifiedAt": 1.7e9,
+                "disableSessionTags": False,
+                "associationArn": f"arn:aws:eks:us-west-2:111122223333:podidentityassociation/{CLUSTER}/{parts[3]}"}}
+        send_json(self, status, body)
+
+    def log_message(self, *args):
+        pass
+
+
+def eks_stand_in():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Eks)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def kubernetes_stand_in(certs, tmp):
@@ -146,8 +210,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def review(uid, service_account):
-    """An AdmissionReview for a pod as the EKS webhook hands it on (IRSA)."""
+def review(uid, service_account, volumes=0):
+    """An AdmissionReview for a pod as the EKS webhook hands it on (IRSA),
+    with `volumes` more (empty) volumes."""
     pod = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"generateName": "app-", "namespace": "payments", "labels": {"app": "app"}},
@@ -167,7 +232,8 @@ def review(uid, service_account):
                                   "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount"}],
             }],
             "volumes": [{"name": "aws-iam-token", "projected": {"sources": [{"serviceAccountToken": {
-                "audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token"}}]}}],
+                "audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token"}}]}}]
+            + [{"name": f"v{i}"} for i in range(volumes)],
         },
     }
     return json.dumps({
@@ -248,11 +314,18 @@ def pathological(uid, kind):
     return body + b" " * (HOSTILE_BODY - len(body))
 
 
-def hostile(port, context):
-    """16 connections posting pathological reviews for HOSTILE_SECONDS, and
-    /healthz asked every 100 ms meanwhile; returns the answers by status,
-    the /healthz failures and its slowest answer (s)."""
-    bodies = [pathological("hostile-zeros", "zeros"), pathological("hostile-args", "args")]
+def worst():
+    """A review of HOSTILE_BODY bytes whose pod is estimated just under the
+    16 MiB a pod may cost: WORST_VOLUMES volumes, then blanks."""
+    body = review("worst", "app", WORST_VOLUMES)
+    return body + b" " * (HOSTILE_BODY - len(body))
+
+
+def hostile(port, context, bodies):
+    """16 connections posting `bodies` (in turn) for HOSTILE_SECONDS, and
+    /healthz asked every 100 ms meanwhile; returns the answers by status
+    (200 split into patched and not), the /healthz failures and its
+    slowest answer (s)."""
     statuses = {}
     lock = threading.Lock()
     end = time.monotonic() + HOSTILE_SECONDS
@@ -262,11 +335,14 @@ def hostile(port, context):
         while time.monotonic() < end:
             try:
                 conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
-                conn.request("POST", "/mutate", body=bodies[w % 2],
+                conn.request("POST", "/mutate", body=bodies[w % len(bodies)],
                              headers={"Content-Type": "application/json"})
                 answer = conn.getresponse()
-                answer.read()
+                data = answer.read()
                 key = answer.status
+                if key == 200:
+                    patched = "patch" in json.loads(data).get("response", {})
+                    key = "200 patched" if patched else "200 without the doctor"
                 conn.close()
             except Exception as error:  # noqa: BLE001 - counted and printed below
                 key = type(error).__name__
@@ -328,14 +404,17 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         certs = certificates(tmp)
         kube, kubeconfig = kubernetes_stand_in(certs, tmp)
+        eks, eks_url = eks_stand_in()
         port = free_port()
         command = [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--tls-cert", certs["tls.crt"],
                    "--tls-key", certs["tls.key"], "--image", "registry.example.com/irsa-doctor:bench",
-                   "--namespace", "irsa-doctor"]
+                   "--namespace", "irsa-doctor", "--cluster-name", CLUSTER]
         if pin:
             command = ["taskset", "-c", "0", *command]
         env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": kubeconfig, "RUST_LOG": "warn",
-               "AWS_EC2_METADATA_DISABLED": "true"}
+               "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL_EKS": eks_url,
+               "AWS_REGION": "us-west-2", "AWS_ACCESS_KEY_ID": "AKIDBENCHNOTASECRET",
+               "AWS_SECRET_ACCESS_KEY": "bench-not-a-secret"}
         server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
         context = ssl.create_default_context(cafile=certs["ca.crt"])
         try:
@@ -357,7 +436,7 @@ def main():
             print(f"RSS idle, ready: {idle['VmRSS']:.1f} MiB")
             results = {}
             for name, sa in (("warm", lambda i: "app"), ("cold", lambda i: f"app-{i}")):
-                before = Kubernetes.requests
+                before, before_eks = Kubernetes.requests, Eks.requests
                 if name == "warm":
                     # The one miss, so that the phase sees hits only.
                     conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=10)
@@ -365,26 +444,29 @@ def main():
                                  headers={"Content-Type": "application/json"})
                     conn.getresponse().read()
                     conn.close()
-                    before = Kubernetes.requests
+                    before, before_eks = Kubernetes.requests, Eks.requests
                 latencies, failures, count = phase(port, context, name, sa)
                 lookups = Kubernetes.requests - before
+                eks_calls = Eks.requests - before_eks
                 mem = memory(server.pid)
                 results[name] = (latencies, mem)
                 print(f"{name}: {len(latencies)}/{count} answered, {len(failures)} not allowed-with-patch, "
-                      f"{lookups} ServiceAccount GETs; latency p50 {percentile(latencies, 50) * 1e3:.2f} ms, "
+                      f"{lookups} ServiceAccount GETs, {eks_calls} EKS calls; latency p50 {percentile(latencies, 50) * 1e3:.2f} ms, "
                       f"p90 {percentile(latencies, 90) * 1e3:.2f} ms, p99 {percentile(latencies, 99) * 1e3:.2f} ms, "
                       f"max {latencies[-1] * 1e3 if latencies else float('nan'):.2f} ms; RSS {mem['VmRSS']:.1f} MiB")
                 for failure in failures[:5]:
                     print(f"  {failure}")
             peak = memory(server.pid)["VmHWM"]
             print(f"RSS peak (VmHWM) over warm and cold: {peak:.1f} MiB")
-            statuses, health = hostile(port, context)
-            hostile_peak = memory(server.pid)["VmHWM"]
-            answered = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str))
-            print(f"hostile: {WORKERS} connections posting {HOSTILE_BODY} byte reviews for {HOSTILE_SECONDS:.0f} s: "
-                  f"answers {answered}; /healthz answered {health['asked'] - len(health['failures'])}/{health['asked']} "
-                  f"({'throughout' if not health['failures'] else 'NOT throughout: ' + repr(health['failures'][:5])}), "
-                  f"slowest {health['slowest'] * 1e3:.0f} ms; RSS peak (VmHWM) after it: {hostile_peak:.1f} MiB")
+            pathological_bodies = [pathological("hostile-zeros", "zeros"), pathological("hostile-args", "args")]
+            for name, bodies in (("hostile", pathological_bodies), ("worst", [worst()])):
+                statuses, health = hostile(port, context, bodies)
+                after = memory(server.pid)["VmHWM"]
+                answered = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str))
+                print(f"{name}: {WORKERS} connections posting {HOSTILE_BODY} byte reviews for {HOSTILE_SECONDS:.0f} s: "
+                      f"answers {answered}; /healthz answered {health['asked'] - len(health['failures'])}/{health['asked']} "
+                      f"({'throughout' if not health['failures'] else 'NOT throughout: ' + repr(health['failures'][:5])}), "
+                      f"slowest {health['slowest'] * 1e3:.0f} ms; RSS peak (VmHWM) after it: {after:.1f} MiB")
             warm_p99 = percentile(results["warm"][0], 99) * 1e3
             print(f"goal: p99 <= 5 ms warm ({'met' if warm_p99 <= 5 else 'NOT met'}: {warm_p99:.2f} ms), "
                   f"RSS <= 32 MiB ({'met' if peak <= 32 else 'NOT met'}: {peak:.1f} MiB)")
@@ -395,6 +477,7 @@ def main():
             except subprocess.TimeoutExpired:
                 server.kill()
             kube.shutdown()
+            eks.shutdown()
     binary, raw, compressed = image_size()
     print(f"image (injector/Dockerfile's final stage): binary {binary} bytes, "
           f"files {raw} bytes ({raw / 1e6:.2f} MB), one gzip'd layer {compressed} bytes ({compressed / 1e6:.2f} MB)")
