@@ -36,3 +36,17 @@ pub use plan::{inject, plan, Change, Mode, Options, Outcome, Plan};
 pub use select::{select, Selection};
 pub use stream::{inject_stream, StreamError, StreamReport, MAX_INPUT_BYTES};
 pub use template::{Template, TemplateError};
+
+/// An error and its causes on one line, joined by `: ` (a YAML parser's
+/// position, a template's reason, is in a source, not in the top message):
+/// `inject`'s errors and the webhook's warnings.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

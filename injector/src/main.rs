@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use irsa_doctor_injector::lookup;
 use irsa_doctor_injector::webhook::server::Limits;
 use irsa_doctor_injector::webhook::{serve, ServeConfig};
-use irsa_doctor_injector::{inject_stream, Mode, Options, Template, MAX_INPUT_BYTES};
+use irsa_doctor_injector::{error_chain, inject_stream, Mode, Options, Template, MAX_INPUT_BYTES};
 
 /// Exit codes, documented in docs/injector.md because pipelines read them.
 /// 2 is clap's own for a usage error, kept so that every wrong flag exits
@@ -286,17 +286,4 @@ fn read_bounded(file: &str) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(buf)
-}
-
-/// The error and its causes on one line: the YAML parser's position is in
-/// the source, not in the top message.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -26,7 +26,7 @@ use aws_sdk_eks::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_eks::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_smithy_types::body::SdkBody;
 
-use super::{Answer, LookupOutcome};
+use super::{causes, Answer, LookupOutcome};
 use crate::identity::Association;
 
 /// The budget of the two calls together.
@@ -205,19 +205,17 @@ impl std::error::Error for TooLarge {}
 /// Why an answer was too large, if it was: refused on its announced length,
 /// or cut while it was read.
 fn too_large(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut source = Some(error);
-    while let Some(e) = source {
+    causes(error).find_map(|e| {
         if let Some(t) = e.downcast_ref::<TooLarge>() {
-            return Some(t.to_string());
-        }
-        if e.is::<http_body_util::LengthLimitError>() {
-            return Some(format!(
+            Some(t.to_string())
+        } else if e.is::<http_body_util::LengthLimitError>() {
+            Some(format!(
                 "an answer past the {MAX_ANSWER_BYTES} bytes the injector reads"
-            ));
+            ))
+        } else {
+            None
         }
-        source = e.source();
-    }
-    None
+    })
 }
 
 /// The outcome of a failed call, with a detail that names the call and

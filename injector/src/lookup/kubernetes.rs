@@ -15,7 +15,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::Api;
 
-use super::{Answer, LookupOutcome};
+use super::{causes, Answer, LookupOutcome};
 use crate::identity::ROLE_ARN_ANNOTATION;
 
 /// Each lookup's budget, as the issue sets it: the webhook answers within
@@ -113,28 +113,15 @@ fn classify(error: &kube::Error) -> Answer<RoleAnnotation> {
 
 /// Whether kube's error is the [`MAX_ANSWER_BYTES`] limit's.
 fn is_too_large(error: &kube::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
+    causes(error).any(|e| e.is::<http_body_util::LengthLimitError>())
 }
 
 /// Whether kube's error comes from its own connect or read timeout.
 fn is_timeout(error: &kube::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if e.is::<tokio::time::error::Elapsed>()
+    causes(error).any(|e| {
+        e.is::<tokio::time::error::Elapsed>()
             || e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
             || e.to_string().to_ascii_lowercase().contains("timed out")
-        {
-            return true;
-        }
-        source = e.source();
-    }
-    false
+    })
 }

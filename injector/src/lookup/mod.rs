@@ -28,6 +28,14 @@ pub use eks::Associations;
 pub use kubernetes::ServiceAccounts;
 pub use resolver::Lookups;
 
+/// An error and its sources, outermost first: where `kubernetes` and `eks`
+/// look for the limit or timeout a client's error wraps.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
+}
+
 /// Which lookup a record is about (the `lookup` label of the metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LookupKind {

@@ -351,7 +351,7 @@ impl Webhook {
             // that is all an `add` needs to know (see patch::shape).
             match patch::patch_for(&patch::shape(spec), &planned.changes) {
                 Ok(made) => patch = Some(made),
-                Err(e) => return self.failed(uid, &crate_error(&e)),
+                Err(e) => return self.failed(uid, &crate::error_chain(&e)),
             }
         }
         Decision {
@@ -477,18 +477,6 @@ fn mechanism(spec: &PodSpec, identity: &Identity) -> Mechanism {
         Identity::Unknown if has("AWS_CONTAINER_CREDENTIALS_FULL_URI") => Mechanism::PodIdentity,
         Identity::Unknown => Mechanism::None,
     }
-}
-
-/// The error and its causes on one line.
-fn crate_error(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A warning for the answer: kubectl prints it as "Warning: TEXT", so it
