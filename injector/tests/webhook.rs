@@ -388,13 +388,7 @@ async fn a_failed_lookup_is_a_warning_and_with_no_identity_an_error_outcome() {
 
 #[tokio::test]
 async fn lookups_past_the_budget_admit_with_the_patch_the_containers_allow() {
-    let hook = webhook(
-        FakeResolve {
-            hang: true,
-            ..FakeResolve::default()
-        },
-        Mode::Sidecar,
-    );
+    let hook = webhook(FakeResolve::hanging(), Mode::Sidecar);
     let started = Instant::now();
     let pod = irsa_pod();
     let answer = answer(&hook, &review_of(pod.clone(), "payments", "CREATE")).await;
@@ -559,13 +553,7 @@ async fn a_review_without_the_fields_go_omits_when_empty_is_read() {
 /// API server's 3). On tokio's paused clock, so the figures are exact.
 #[tokio::test(start_paused = true)]
 async fn the_wait_for_room_and_the_lookups_share_one_deadline() {
-    let hook = webhook(
-        FakeResolve {
-            hang: true,
-            ..FakeResolve::default()
-        },
-        Mode::Sidecar,
-    );
+    let hook = webhook(FakeResolve::hanging(), Mode::Sidecar);
     let all = u32::try_from(irsa_doctor_injector::webhook::MAX_INSPECTING).unwrap();
     let held = hook
         .inspecting

@@ -308,11 +308,7 @@ async fn past_the_connection_cap_a_new_client_waits_for_a_slot_and_gets_the_next
     tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    let mut bytes = Vec::new();
-    tokio::time::timeout(WAIT_LIMIT, tls.read_to_end(&mut bytes))
-        .await
-        .unwrap()
-        .ok();
+    let bytes = read_until_closed(&mut tls).await;
     assert_eq!(testkit::http::parse(&bytes).status, 200);
 }
 
@@ -413,11 +409,7 @@ async fn shutdown_finishes_the_review_in_flight_and_returns() {
     assert_eq!(server.get("/healthz").await.status, 200, "serving");
     server.stop();
     tls.write_all(last).await.unwrap();
-    let mut bytes = Vec::new();
-    tokio::time::timeout(WAIT_LIMIT, tls.read_to_end(&mut bytes))
-        .await
-        .unwrap()
-        .ok();
+    let bytes = read_until_closed(&mut tls).await;
     let answer = testkit::http::parse(&bytes);
     assert_eq!(answer.status, 200, "the review in flight is answered");
     let result = tokio::time::timeout(WAIT_LIMIT, &mut server.task)
@@ -474,11 +466,7 @@ async fn the_api_server_may_send_several_reviews_on_one_kept_alive_connection() 
     };
     tls.write_all(&keep_alive(&body)).await.unwrap();
     tls.write_all(&post("/mutate", &body)).await.unwrap();
-    let mut bytes = Vec::new();
-    tokio::time::timeout(WAIT_LIMIT, tls.read_to_end(&mut bytes))
-        .await
-        .unwrap()
-        .ok();
+    let bytes = read_until_closed(&mut tls).await;
     let text = String::from_utf8_lossy(&bytes);
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
 }
@@ -616,11 +604,7 @@ async fn a_body_past_the_bytes_in_flight_waits_and_past_the_body_timeout_gets_50
     };
     // Lookups that never answer: a review holds its bytes for the whole
     // lookup budget.
-    let hang = FakeResolve {
-        hang: true,
-        ..FakeResolve::default()
-    };
-    let server = Running::start(Arc::new(hang), limits).await;
+    let server = Running::start(Arc::new(FakeResolve::hanging()), limits).await;
     // A takes all 4096 bytes: `100 Continue` comes when the server starts
     // reading the body, which it does only once the bytes are its.
     let mut holder = server.connect().await;
@@ -635,11 +619,7 @@ async fn a_body_past_the_bytes_in_flight_waits_and_past_the_body_timeout_gets_50
     assert_eq!(answer.status, 503, "{}", answer.body);
     assert_eq!(server.get("/healthz").await.status, 200);
     // A is answered when its budget runs out, and gives the bytes back.
-    let mut bytes = Vec::new();
-    tokio::time::timeout(WAIT_LIMIT, holder.read_to_end(&mut bytes))
-        .await
-        .unwrap()
-        .ok();
+    let bytes = read_until_closed(&mut holder).await;
     let text = String::from_utf8_lossy(&bytes);
     assert!(text.contains("HTTP/1.1 200"), "{text}");
     let answer = server.mutate(&review).await;

@@ -22,6 +22,17 @@ use tokio_rustls::client::TlsStream;
 
 pub use testkit::http::WAIT_LIMIT;
 
+/// What the peer sends until it closes the connection (or the read
+/// fails), within [`WAIT_LIMIT`].
+pub async fn read_until_closed<R: tokio::io::AsyncRead + Unpin>(reader: &mut R) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    tokio::time::timeout(WAIT_LIMIT, reader.read_to_end(&mut bytes))
+        .await
+        .expect("the webhook did not close the connection")
+        .ok();
+    bytes
+}
+
 /// The name the API server checks: the Service's DNS name.
 pub const SERVICE_NAME: &str = "irsa-doctor-injector.irsa-doctor.svc";
 
@@ -34,6 +45,14 @@ pub struct FakeResolve {
 }
 
 impl FakeResolve {
+    /// Lookups that never answer: every review waits out its budget.
+    pub fn hanging() -> Self {
+        FakeResolve {
+            hang: true,
+            ..FakeResolve::default()
+        }
+    }
+
     pub fn with(mut self, ns: &str, sa: &str, identity: Identity) -> Self {
         self.identities.insert(
             (ns.to_owned(), sa.to_owned()),
@@ -313,11 +332,7 @@ impl Running {
         let mut tls = self.connect().await;
         let peer = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
         tls.write_all(raw).await.unwrap();
-        let mut bytes = Vec::new();
-        tokio::time::timeout(WAIT_LIMIT, tls.read_to_end(&mut bytes))
-            .await
-            .expect("the webhook did not close the connection")
-            .ok();
+        let bytes = read_until_closed(&mut tls).await;
         (testkit::http::parse(&bytes), peer)
     }
 
