@@ -128,19 +128,30 @@ def send_json(handler, status, body):
     handler.wfile.write(data)
 
 
-class Kubernetes(BaseHTTPRequestHandler):
-    """GET /api/v1/namespaces/NS/serviceaccounts/NAME: an annotated ServiceAccount."""
+class StandIn(BaseHTTPRequestHandler):
+    """What both API stand-ins share: HTTP/1.1 kept alive, no Nagle, no
+    log, and a count of the requests each received."""
     protocol_version = "HTTP/1.1"
     # The head and the body go out in two writes; with Nagle's algorithm
     # the second waits for the client's delayed ACK (40 ms on Linux), a
     # delay of this stand-in, not of the webhook or of a real API server.
     disable_nagle_algorithm = True
-    requests = 0
     lock = threading.Lock()
 
+    def count(self):
+        with StandIn.lock:
+            type(self).requests += 1
+
+    def log_message(self, *args):
+        pass
+
+
+class Kubernetes(StandIn):
+    """GET /api/v1/namespaces/NS/serviceaccounts/NAME: an annotated ServiceAccount."""
+    requests = 0
+
     def do_GET(self):
-        with Kubernetes.lock:
-            Kubernetes.requests += 1
+        self.count()
         parts = self.path.split("?")[0].strip("/").split("/")
         if len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "serviceaccounts":
             if parts[5].startswith("worst-"):
@@ -154,22 +165,16 @@ class Kubernetes(BaseHTTPRequestHandler):
             status = 404
         send_json(self, status, body)
 
-    def log_message(self, *args):
-        pass
 
-
-class Eks(BaseHTTPRequestHandler):
+class Eks(StandIn):
     """The EKS API's two Pod Identity reads, as aws-sdk-eks sends them
     (REST-JSON): every ServiceAccount has one association, whose ID names
-    it. Signatures are not checked (the tests' stand-in checks them)."""
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+    it. Only that a request is signed for `eks` is checked (the tests'
+    stand-in checks the signature)."""
     requests = 0
-    lock = threading.Lock()
 
     def do_GET(self):
-        with Eks.lock:
-            Eks.requests += 1
+        self.count()
         path, _, query = self.path.partition("?")
         params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
         parts = path.strip("/").split("/")
@@ -192,9 +197,6 @@ class Eks(BaseHTTPRequestHandler):
                 "disableSessionTags": False,
                 "associationArn": f"arn:aws:eks:us-west-2:111122223333:podidentityassociation/{CLUSTER}/{parts[3]}"}}
         send_json(self, status, body)
-
-    def log_message(self, *args):
-        pass
 
 
 def eks_stand_in():
